@@ -9,6 +9,8 @@
 //   checkpoints/   step-<n>.<ext>; the newest complete one is used by resume
 // run.json is replaced atomically (write temp, fsync, rename) so a crash never leaves it torn.
 #include <filesystem>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -39,7 +41,7 @@ class RunDir {
   std::string jobName() const;
   RunStatus status() const;
   const Json& record() const { return record_; }
-  Json& mutableRecord() { return record_; }
+  Json& mutableRecord() { return record_; }  // not synchronised: only before the job starts
 
   void setStatus(RunStatus status, const std::string& error = {});  // writes run.json
   void setSummary(const std::string& key, const Json& value);       // writes run.json
@@ -62,6 +64,8 @@ class RunDir {
   explicit RunDir(std::filesystem::path dir) : dir_(std::move(dir)) {}
   std::filesystem::path dir_;
   Json record_;
+  // The job thread and the heartbeat thread both update run.json.
+  std::shared_ptr<std::recursive_mutex> mutex_ = std::make_shared<std::recursive_mutex>();
 };
 
 // Writes text to path atomically (temp file in the same folder, fsync, rename).
