@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Atomscope set-up on Debian 12: installs what is missing, builds, then starts or tests.
+#   packaging/setup.sh run    set up, build and start the workbench on the sample project
+#   packaging/setup.sh test   set up, build and run the whole test suite (what CI runs)
+#   packaging/setup.sh deps | build | package   the single steps
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+MODE=${1:-run}
+JOBS=${ATOMSCOPE_JOBS:-$(nproc)}
+
+# Debian 12 packages (../shared/STACK.md lists why each is needed).
+PACKAGES=(
+  build-essential cmake ninja-build ccache pkg-config git
+  qt6-base-dev qt6-charts-dev libqt6opengl6-dev libgl-dev libqt6sql6-sqlite
+  libvtk9-dev
+  libtorch-dev libopenblas0-pthread
+  libsqlite3-dev libgtest-dev nlohmann-json3-dev zlib1g-dev
+  librdkit-dev libboost-dev libopenbabel-dev libsymspg-dev gemmi-dev libsentencepiece-dev xtb
+  xvfb xauth mesa-utils libgl1-mesa-dri
+  dpkg-dev file
+  python3-numpy python3-ase
+)
+
+need_sudo() { if [ "$(id -u)" -ne 0 ]; then echo sudo; fi; }
+
+install_deps() {
+  local missing=()
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    echo "setup: all ${#PACKAGES[@]} Debian packages present"
+    return
+  fi
+  echo "setup: installing ${#missing[@]} Debian packages: ${missing[*]}"
+  $(need_sudo) apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $(need_sudo) apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+build() {
+  local preset=$1
+  export CCACHE_BASEDIR="$ROOT"
+  cmake --preset "$preset" > /dev/null
+  cmake --build --preset "$preset" -j "$JOBS"
+}
+
+xvfb() { xvfb-run -a -s "-screen 0 1280x800x24" "$@"; }
+
+case "$MODE" in
+  deps) install_deps ;;
+  build) install_deps; build dev ;;
+  run)
+    install_deps
+    build dev
+    PROJECT="${ATOMSCOPE_PROJECT:-$HOME/.local/share/atomscope/sample-project}"
+    mkdir -p "$PROJECT"
+    echo "setup: starting Atomscope on the sample project ($PROJECT)"
+    SAMPLE=$(ls "$ROOT"/samples/structures/*.xyz 2>/dev/null | head -n 1 || true)
+    if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
+      exec "$ROOT/build/dev/app/shell/atomscope" --project "$PROJECT" ${SAMPLE:+"$SAMPLE"}
+    else
+      echo "setup: no display; starting under Xvfb and saving a screenshot to $PROJECT/atomscope.png"
+      xvfb "$ROOT/build/dev/app/shell/atomscope" --project "$PROJECT" --screenshot "$PROJECT/atomscope.png" \
+        ${SAMPLE:+"$SAMPLE"}
+    fi
+    ;;
+  test)
+    install_deps
+    build dev
+    # GUI tests need a display: the whole run goes under one Xvfb.
+    (cd build/dev && xvfb ctest --output-on-failure -j 2 --timeout 900)
+    # Sanitizers over everything that has no GUI.
+    build asan
+    ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+      ctest --preset asan -j 2 --timeout 900
+    ;;
+  package)
+    install_deps
+    build release
+    cmake --build build/release --target package
+    ls -l build/release/package/*.deb
+    ;;
+  *) echo "usage: $0 run|test|deps|build|package" >&2; exit 2 ;;
+esac
