@@ -1,5 +1,7 @@
 // Tests of the SQLite project store against real run directories written by core::RunDir.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 #include <sqlite3.h>
 
 #include <atomic>
@@ -362,6 +364,17 @@ TEST_F(StoreTest, CorruptDatabaseIsMovedAsideAndRebuilt) {
   EXPECT_EQ(store.tags(b.id()), (std::vector<std::string>{"keep-me"}));
 }
 
+TEST_F(StoreTest, EmptyDatabaseFileIsFilled) {
+  RunDir a = makeRun("job.a", "2026-01-01T10:00:00.000Z", 3);
+  writeText(dbPath(), "");  // a zero-byte file is a valid, empty SQLite database
+  ProjectStore store = ProjectStore::open(dbPath(), runsRoot());
+  EXPECT_FALSE(store.openInfo().created);
+  EXPECT_FALSE(store.openInfo().rebuilt);
+  EXPECT_EQ(store.openInfo().migratedFromVersion, 0);
+  ASSERT_EQ(store.listRuns().size(), 1u);
+  EXPECT_EQ(store.metricSeries(a.id(), "acc").steps.size(), 3u);
+}
+
 TEST_F(StoreTest, GarbageFileIsMovedAsideToo) {
   RunDir a = makeRun("job.a", "2026-01-01T10:00:00.000Z", 3);
   writeText(dbPath(), std::string(8192, 'x'));
@@ -509,7 +522,8 @@ TEST_F(StoreTest, RunningRunWithOldHeartbeatShowsAsStale) {
 
 // One thread indexes a run whose job appends metrics (as the GUI does while a job runs); another
 // connection reads at the same time. Each indexing commits 50 complete lines at once, so every
-// snapshot a reader sees holds a multiple of 50 points, with loss and acc of equal length.
+// snapshot a reader sees holds a multiple of 50 points. A second writer (say, the CLI indexing
+// after its own job) syncs the same runs at the same time: lock waits must not surface as errors.
 TEST_F(StoreTest, ReaderSeesConsistentSnapshotsWhileWriterIndexes) {
   RunDir run = RunDir::create(runsRoot(), "job.live");
   run.setStatus(RunStatus::Running);
@@ -525,14 +539,16 @@ TEST_F(StoreTest, ReaderSeesConsistentSnapshotsWhileWriterIndexes) {
     try {
       ProjectStore store = ProjectStore::open(dbPath(), runsRoot());
       for (int b = 0; b < kBatches; ++b) {
-        {
-          std::ofstream out(run.metricsPath(), std::ios::app | std::ios::binary);
-          for (int i = 0; i < kPerBatch; ++i) {
-            const int s = b * kPerBatch + i;
-            out << R"({"step":)" << s << R"(,"seconds":)" << s * 0.001 << R"(,"loss":)" << 0.5 * s
-                << R"(,"acc":)" << s << "}\n";
-          }
+        std::string batch;  // appended with one write(), as a job flushes its lines
+        for (int i = 0; i < kPerBatch; ++i) {
+          const int s = b * kPerBatch + i;
+          batch += R"({"step":)" + std::to_string(s) + R"(,"seconds":)" + std::to_string(s * 0.001) +
+                   R"(,"loss":)" + std::to_string(0.5 * s) + R"(,"acc":)" + std::to_string(s) + "}\n";
         }
+        const int fd = ::open(run.metricsPath().c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd < 0 || ::write(fd, batch.data(), batch.size()) != static_cast<ssize_t>(batch.size()))
+          throw std::runtime_error("cannot append to metrics.jsonl");
+        ::close(fd);
         if (b % 10 == 0) run.heartbeat();  // run.json replaced now and then
         store.indexRun(run.path());
       }
@@ -540,6 +556,21 @@ TEST_F(StoreTest, ReaderSeesConsistentSnapshotsWhileWriterIndexes) {
       writerError = e.what();
     }
     done = true;
+  });
+
+  std::string syncError;
+  int syncs = 0;
+  std::thread syncer([&] {
+    try {
+      ProjectStore store = ProjectStore::open(dbPath(), runsRoot());
+      while (!done) {
+        const SyncReport r = store.sync();
+        if (!r.problems.empty()) syncError = r.problems.front();
+        ++syncs;
+      }
+    } catch (const std::exception& e) {
+      syncError = e.what();
+    }
   });
 
   std::string readerError;
@@ -566,11 +597,14 @@ TEST_F(StoreTest, ReaderSeesConsistentSnapshotsWhileWriterIndexes) {
   });
   writer.join();
   reader.join();
+  syncer.join();
   EXPECT_EQ(writerError, "");
+  EXPECT_EQ(syncError, "");
   EXPECT_EQ(readerError, "");  // no SQLITE_BUSY (or anything else) surfaced
   EXPECT_EQ(inconsistent, 0u);
   EXPECT_GT(reads, 0);
-  std::printf("[ reader ] %lld consistent reads while the writer indexed %d batches\n", reads, kBatches);
+  std::printf("[ reader ] %lld consistent reads while one writer indexed %d batches and another synced %d times\n",
+              reads, kBatches, syncs);
   EXPECT_EQ(first.metricSeries(id, "loss").steps.size(), static_cast<std::size_t>(kBatches * kPerBatch));
   EXPECT_EQ(first.metricSeries(id, "acc").steps.size(), static_cast<std::size_t>(kBatches * kPerBatch));
 }

@@ -11,6 +11,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <unordered_map>
 
 #include "atomscope/core/run_dir.h"
 #include "atomscope/core/runner.h"
@@ -230,7 +231,22 @@ struct ProjectStore::Impl {
     if (!in) return from;
     in.seekg(from);
     if (!in) return from;
-    auto insert = conn->prepare("INSERT INTO metrics(run_id, step, seconds, name, value) VALUES(?,?,?,?,?)");
+    auto insert = conn->prepare(
+        "INSERT OR REPLACE INTO metric_values(series_id, step, seq, seconds, value) VALUES(?,?,?,?,?)");
+    auto addSeries = conn->prepare("INSERT INTO metric_series(run_id, name) VALUES(?,?) ON CONFLICT DO NOTHING");
+    auto findSeries = conn->prepare("SELECT id FROM metric_series WHERE run_id=? AND name=?");
+    std::unordered_map<std::string, std::int64_t> seriesIds;
+    auto seriesId = [&](const std::string& name) {
+      auto it = seriesIds.find(name);
+      if (it != seriesIds.end()) return it->second;
+      addSeries.bind(1, std::string_view(runId)).bind(2, std::string_view(name)).run();
+      findSeries.bind(1, std::string_view(runId)).bind(2, std::string_view(name));
+      findSeries.step();
+      const std::int64_t id = findSeries.int64(0);
+      findSeries.reset();
+      seriesIds.emplace(name, id);
+      return id;
+    };
     constexpr std::size_t kChunk = 1 << 20;
     std::string data;
     std::vector<char> chunk(kChunk);
@@ -269,7 +285,7 @@ struct ProjectStore::Impl {
           if (it->is_number()) value = it->get<double>();
           else if (it->is_null()) value = std::numeric_limits<double>::quiet_NaN();
           else continue;
-          insert.bindStatic(1, runId).bind(2, step).bind(3, seconds).bindStatic(4, it.key()).bind(5, value);
+          insert.bind(1, seriesId(it.key())).bind(2, step).bind(3, lineOffset).bind(4, seconds).bind(5, value);
           insert.run();
           ++points;
         }
@@ -477,7 +493,7 @@ struct ProjectStore::Impl {
     const std::int64_t metricsSize = metrics.exists ? metrics.size : 0;
     std::int64_t offset = row->metricsOffset;
     if (metricsSize < offset) {  // rewritten or truncated: index it again from the start
-      conn->prepare("DELETE FROM metrics WHERE run_id=?").bind(1, std::string_view(row->id)).run();
+      conn->prepare("DELETE FROM metric_series WHERE run_id=?").bind(1, std::string_view(row->id)).run();
       offset = 0;
       changed = true;
     }
@@ -657,9 +673,11 @@ ProjectStore ProjectStore::open(const fs::path& dbPath, const fs::path& runsRoot
     }
   }
 
-  if (info.created || info.rebuilt || options.syncOnOpen) {
+  // A new, rebuilt or empty (e.g. zero-byte) database is filled from the run folders at once.
+  const bool fill = info.created || info.rebuilt || info.migratedFromVersion == 0;
+  if (fill || options.syncOnOpen) {
     SyncReport report = impl->sync();
-    if (info.created || info.rebuilt)
+    if (fill)
       for (auto& p : report.problems) info.warnings.push_back(std::move(p));
   }
   return ProjectStore(std::move(impl));
@@ -731,7 +749,7 @@ Json ProjectStore::params(const std::string& id) const {
 
 std::vector<std::string> ProjectStore::metricNames(const std::string& id) const {
   std::vector<std::string> out;
-  auto st = impl_->conn->prepare("SELECT DISTINCT name FROM metrics WHERE run_id=? ORDER BY name");
+  auto st = impl_->conn->prepare("SELECT name FROM metric_series WHERE run_id=? ORDER BY name");
   st.bind(1, std::string_view(id));
   while (st.step()) out.push_back(st.text(0));
   return out;
@@ -740,7 +758,8 @@ std::vector<std::string> ProjectStore::metricNames(const std::string& id) const 
 MetricSeries ProjectStore::metricSeries(const std::string& id, const std::string& name) const {
   MetricSeries s;
   auto st = impl_->conn->prepare(
-      "SELECT step, seconds, value FROM metrics WHERE run_id=? AND name=? ORDER BY step, rowid");
+      "SELECT v.step, v.seconds, v.value FROM metric_values v JOIN metric_series s ON s.id = v.series_id "
+      "WHERE s.run_id=? AND s.name=? ORDER BY v.step, v.seq");
   st.bind(1, std::string_view(id)).bind(2, std::string_view(name));
   while (st.step()) {
     s.steps.push_back(st.int64(0));

@@ -11,8 +11,13 @@
 //      newline), user_mtime/user_size/user_inode (stat of user.json when last read or written;
 //      user_size -1: no user.json known).
 // params(run_id, name, value)                     value is JSON text; rowid keeps run.json order.
-// metrics(run_id, step, seconds, name, value)     one row per value of a metrics.jsonl line ("long"
-//                                                 format); value NULL for a null (non-finite) value.
+// metric_series(id, run_id, name)                one row per metric name of a run.
+// metric_values(series_id, step, seq, seconds, value)  one row per value of a metrics.jsonl line;
+//                                                 WITHOUT ROWID, key (series_id, step, seq); seq is the
+//                                                 line's byte offset (file order among repeated steps
+//                                                 of a resumed run); value NULL for null (non-finite).
+// metrics (view: run_id, step, seconds, name, value)  the long format, for ad-hoc SQL.
+//                                                 (Version 1 had a metrics table of that shape.)
 // artifacts(run_id, path, kind, description)      from run.json "artifacts".
 // tags(run_id, tag)                               user data, mirrored in <run dir>/user.json.
 // notes(id, run_id, text, created)                user data, mirrored in <run dir>/user.json.
@@ -79,7 +84,8 @@ CREATE INDEX tags_tag ON tags(tag);
 )sql";
 
 // Version 2: notes; user.json bookkeeping (tags and notes mirrored into the run directory);
-// metrics indexed by (run, name, step) for series queries.
+// metrics split into metric_series + metric_values (a clustered key instead of a long text run id
+// and name on every value: about a quarter of the size), with a "metrics" view of the old shape.
 constexpr const char* kVersion2 = R"sql(
 CREATE TABLE notes(
   id INTEGER PRIMARY KEY,
@@ -91,8 +97,28 @@ CREATE INDEX notes_run ON notes(run_id, created);
 ALTER TABLE runs ADD COLUMN user_mtime INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE runs ADD COLUMN user_size INTEGER NOT NULL DEFAULT -1;
 ALTER TABLE runs ADD COLUMN user_inode INTEGER NOT NULL DEFAULT 0;
-DROP INDEX metrics_run_step;
-CREATE INDEX metrics_run_name_step ON metrics(run_id, name, step);
+CREATE TABLE metric_series(
+  id INTEGER PRIMARY KEY,
+  run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  UNIQUE(run_id, name)
+);
+CREATE TABLE metric_values(
+  series_id INTEGER NOT NULL REFERENCES metric_series(id) ON DELETE CASCADE,
+  step INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  seconds REAL,
+  value REAL,
+  PRIMARY KEY(series_id, step, seq)
+) WITHOUT ROWID;
+INSERT INTO metric_series(run_id, name) SELECT DISTINCT run_id, name FROM metrics;
+INSERT INTO metric_values(series_id, step, seq, seconds, value)
+  SELECT s.id, m.step, m.rowid, m.seconds, m.value
+  FROM metrics m JOIN metric_series s ON s.run_id = m.run_id AND s.name = m.name;
+DROP TABLE metrics;
+CREATE VIEW metrics(run_id, step, seconds, name, value) AS
+  SELECT s.run_id, v.step, v.seconds, s.name, v.value
+  FROM metric_values v JOIN metric_series s ON s.id = v.series_id;
 )sql";
 
 }  // namespace
@@ -100,7 +126,7 @@ CREATE INDEX metrics_run_name_step ON metrics(run_id, name, step);
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> list = {
       {1, "runs, params, metrics, artifacts, tags", kVersion1},
-      {2, "notes; tags and notes mirrored to user.json; metrics indexed by name", kVersion2},
+      {2, "notes; tags and notes mirrored to user.json; metrics as series and values", kVersion2},
   };
   return list;
 }
