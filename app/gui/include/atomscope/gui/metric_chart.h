@@ -1,0 +1,48 @@
+#pragma once
+// A live line chart of job metrics (one line per metric name) in Qt Charts. Points are kept
+// decimated (at most ~4k per line) so a long run or a fast-reporting job stays cheap to draw.
+#include <QChartView>
+#include <QHash>
+#include <QList>
+#include <QPointF>
+#include <vector>
+
+#include "atomscope/core/feedback.h"
+
+class QLineSeries;
+class QValueAxis;
+
+namespace atomscope::gui {
+
+class MetricChart : public QChartView {
+  Q_OBJECT
+ public:
+  static constexpr int kMaxPointsPerSeries = 4000;
+
+  explicit MetricChart(QWidget* parent = nullptr);
+  void setTitle(const QString& title);
+  void addPoints(const std::vector<core::MetricPoint>& points);
+  void clearData();
+
+  QStringList seriesNames() const;
+  int displayedPointCount(const QString& name) const;
+  long long receivedPointCount() const { return received_; }
+  QLineSeries* series(const QString& name) const;
+
+ private:
+  struct Line {
+    QLineSeries* series = nullptr;
+    QList<QPointF> data;
+  };
+  Line& lineFor(const QString& name);
+  void updateAxes();
+
+  QHash<QString, Line> lines_;
+  QStringList order_;
+  QValueAxis* ax_;
+  QValueAxis* ay_;
+  double x0_, x1_, y0_, y1_;
+  long long received_ = 0;
+};
+
+}  // namespace atomscope::gui

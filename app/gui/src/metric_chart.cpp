@@ -1,0 +1,114 @@
+#include "atomscope/gui/metric_chart.h"
+
+#include <QChart>
+#include <QLegend>
+#include <QLineSeries>
+#include <QSet>
+#include <QValueAxis>
+#include <cmath>
+#include <limits>
+
+namespace atomscope::gui {
+
+MetricChart::MetricChart(QWidget* parent) : QChartView(parent) {
+  auto* chart = new QChart;
+  chart->legend()->setAlignment(Qt::AlignBottom);
+  chart->setMargins(QMargins(4, 4, 4, 4));
+  chart->setBackgroundRoundness(0);
+  ax_ = new QValueAxis(chart);
+  ay_ = new QValueAxis(chart);
+  ax_->setTitleText(tr("step"));
+  ax_->setLabelFormat(QStringLiteral("%g"));
+  ay_->setLabelFormat(QStringLiteral("%.3g"));
+  chart->addAxis(ax_, Qt::AlignBottom);
+  chart->addAxis(ay_, Qt::AlignLeft);
+  setChart(chart);
+  setRenderHint(QPainter::Antialiasing);
+  setMinimumHeight(140);
+  clearData();
+}
+
+void MetricChart::setTitle(const QString& title) { chart()->setTitle(title); }
+
+MetricChart::Line& MetricChart::lineFor(const QString& name) {
+  auto it = lines_.find(name);
+  if (it != lines_.end()) return *it;
+  Line line;
+  line.series = new QLineSeries(chart());
+  line.series->setName(name);
+  chart()->addSeries(line.series);
+  line.series->attachAxis(ax_);
+  line.series->attachAxis(ay_);
+  order_ << name;
+  return *lines_.insert(name, line);
+}
+
+void MetricChart::addPoints(const std::vector<core::MetricPoint>& points) {
+  if (points.empty()) return;
+  QSet<QString> touched;
+  for (const auto& p : points) {
+    ++received_;
+    for (const auto& [key, value] : p.values) {
+      if (!std::isfinite(value)) continue;
+      const QString name = QString::fromStdString(key);
+      Line& line = lineFor(name);
+      const double x = static_cast<double>(p.step);
+      line.data.append(QPointF(x, value));
+      x0_ = std::min(x0_, x);
+      x1_ = std::max(x1_, x);
+      y0_ = std::min(y0_, value);
+      y1_ = std::max(y1_, value);
+      touched.insert(name);
+    }
+  }
+  for (const QString& name : touched) {
+    Line& line = lines_[name];
+    if (line.data.size() > kMaxPointsPerSeries) {
+      // Halve the density, always keeping the newest point.
+      QList<QPointF> kept;
+      kept.reserve(line.data.size() / 2 + 1);
+      for (qsizetype i = line.data.size() - 1; i >= 0; i -= 2) kept.prepend(line.data[i]);
+      line.data = std::move(kept);
+    }
+    line.series->replace(line.data);
+  }
+  updateAxes();
+}
+
+void MetricChart::updateAxes() {
+  if (x0_ > x1_) return;
+  double xa = x0_, xb = x1_;
+  if (xa == xb) xb = xa + 1;
+  double pad = (y1_ - y0_) * 0.06;
+  if (pad == 0) pad = std::max(1e-9, std::abs(y0_) * 0.05);
+  ax_->setRange(xa, xb);
+  ay_->setRange(y0_ - pad, y1_ + pad);
+}
+
+void MetricChart::clearData() {
+  for (auto& line : lines_) {
+    chart()->removeSeries(line.series);
+    delete line.series;
+  }
+  lines_.clear();
+  order_.clear();
+  received_ = 0;
+  x0_ = y0_ = std::numeric_limits<double>::max();
+  x1_ = y1_ = -std::numeric_limits<double>::max();
+  ax_->setRange(0, 1);
+  ay_->setRange(0, 1);
+}
+
+QStringList MetricChart::seriesNames() const { return order_; }
+
+int MetricChart::displayedPointCount(const QString& name) const {
+  auto it = lines_.find(name);
+  return it == lines_.end() ? 0 : static_cast<int>(it->series->count());
+}
+
+QLineSeries* MetricChart::series(const QString& name) const {
+  auto it = lines_.find(name);
+  return it == lines_.end() ? nullptr : it->series;
+}
+
+}  // namespace atomscope::gui
