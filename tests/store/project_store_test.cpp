@@ -4,6 +4,7 @@
 #include <unistd.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -13,7 +14,9 @@
 #include <sstream>
 #include <thread>
 
+#include "atomscope/core/job.h"
 #include "atomscope/core/run_dir.h"
+#include "atomscope/core/runner.h"
 #include "atomscope/store/project_store.h"
 
 namespace fs = std::filesystem;
@@ -642,4 +645,86 @@ TEST_F(StoreTest, LargeRunIndexesInReasonableTime) {
   EXPECT_EQ(store.metricSeries(run.id(), "lr").steps.size(), static_cast<std::size_t>(kLines));
   EXPECT_EQ(again.unchanged, 1);
   EXPECT_EQ(again.metricPoints, 0);
+}
+
+TEST_F(StoreTest, MissingRunsFolderIndexesNothingUntilItAppears) {
+  const fs::path later = root_ / "not-yet";
+  ProjectStore store = ProjectStore::open(dbPath(), later);
+  EXPECT_TRUE(store.openInfo().warnings.empty());
+  EXPECT_TRUE(store.listRuns().empty());
+  RunDir run = RunDir::create(later, "job.first");
+  const SyncReport r = store.sync();
+  EXPECT_EQ(r.added, 1);
+  ASSERT_EQ(store.listRuns().size(), 1u);
+  EXPECT_EQ(store.listRuns()[0].id, run.id());
+}
+
+// A real job (core.gemm_benchmark through core::runJob) runs on a thread while the store indexes
+// its run folder over and over and reads it: the records the job wrote itself (its artifact with
+// per-iteration rates, its summary) must match what the store indexed from metrics.jsonl.
+TEST_F(StoreTest, IndexesARealJobWhileItRuns) {
+  using namespace atomscope::core;
+  JobRegistry registry;
+  registerCoreJobs(registry);
+  RunRequest request;
+  request.job = "core.gemm_benchmark";
+  request.params = Json{{"size", 192}, {"iterations", 1500}, {"dtype", "float32"}, {"warmup", 0}};
+  request.device = "cpu";
+  request.seed = 7;
+  request.runsRoot = runsRoot();
+  request.heartbeatSeconds = 0.05;
+
+  ProjectStore store = ProjectStore::open(dbPath(), runsRoot());
+  RunOutcome outcome;
+  std::atomic<bool> finished{false};
+  std::thread job([&] {
+    Feedback feedback;
+    outcome = runJob(registry, request, feedback);
+    finished = true;
+  });
+  int passes = 0;
+  std::size_t seenWhileRunning = 0;
+  std::string seenStatus;
+  while (!finished) {
+    store.sync();
+    for (const RunRow& r : store.listRuns()) {
+      const std::size_t n = store.metricSeries(r.id, "tflops").steps.size();
+      if (!finished && n > seenWhileRunning) {
+        seenWhileRunning = n;
+        seenStatus = r.status;
+      }
+    }
+    ++passes;
+  }
+  job.join();
+  ASSERT_EQ(outcome.status, RunStatus::Completed) << outcome.error;
+  store.sync();
+  std::printf("[ live ] %d index passes while the job ran; up to %zu points seen mid-run (status %s)\n", passes,
+              seenWhileRunning, seenStatus.c_str());
+
+  const RunDir run = RunDir::open(outcome.runDir);
+  const auto row = store.run(run.id());
+  ASSERT_TRUE(row.has_value());
+  EXPECT_EQ(row->status, "completed");
+  EXPECT_EQ(row->job, "core.gemm_benchmark");
+  EXPECT_EQ(row->device, "cpu");
+  ASSERT_TRUE(row->seed.has_value());
+  EXPECT_EQ(*row->seed, 7u);
+  EXPECT_EQ(store.params(run.id()).at("size"), 192);
+  EXPECT_EQ(store.metricNames(run.id()), (std::vector<std::string>{"ms", "tflops"}));
+
+  const MetricSeries tflops = store.metricSeries(run.id(), "tflops");
+  ASSERT_EQ(tflops.steps.size(), 1500u);
+  EXPECT_EQ(tflops.steps.front(), 1);
+  EXPECT_EQ(tflops.steps.back(), 1500);
+  // The job's own artifact lists the same per-iteration rates (written independently of metrics.jsonl).
+  const auto arts = store.artifacts(run.id());
+  ASSERT_EQ(arts.size(), 1u);
+  const Json artifact = Json::parse(readText(outcome.runDir / arts[0].path));
+  ASSERT_EQ(artifact.at("tflops").size(), 1500u);
+  for (std::size_t i = 0; i < 1500; ++i) EXPECT_DOUBLE_EQ(tflops.values[i], artifact.at("tflops")[i].get<double>());
+  // And its summary's median is the median of the indexed series.
+  std::vector<double> sorted = tflops.values;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_DOUBLE_EQ(row->summary.at("median_tflops").get<double>(), sorted[sorted.size() / 2]);
 }

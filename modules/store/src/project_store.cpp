@@ -178,6 +178,7 @@ struct ProjectStore::Impl {
       info.warnings.push_back("the project store " + dbPath.string() + " could not switch to WAL mode (got '" +
                               got + "'); readers may wait for writers");
     conn->exec("PRAGMA synchronous=NORMAL", "cannot set synchronous mode");
+    conn->exec("PRAGMA journal_size_limit=67108864", "cannot limit the WAL size");
     conn->exec("PRAGMA foreign_keys=ON", "cannot enable foreign keys");
   }
 
@@ -225,8 +226,12 @@ struct ProjectStore::Impl {
   }
 
   // Reads complete lines of metrics.jsonl from `from`; returns the offset just after the last newline.
+  // Every kCommitLines lines the offset reached is recorded and committed, so that a huge file does
+  // not hold the write lock for long; the rows and metrics_offset always agree in what is committed.
   std::int64_t ingestMetrics(const std::string& runId, const fs::path& file, std::int64_t from,
-                             SyncReport& report) {
+                             SyncReport& report, Transaction& tx) {
+    constexpr long long kCommitLines = 100000;
+    long long linesSinceCommit = 0;
     std::ifstream in(file, std::ios::binary);
     if (!in) return from;
     in.seekg(from);
@@ -263,6 +268,7 @@ struct ProjectStore::Impl {
         const std::string_view line(data.data() + start, nl - start);
         const std::int64_t lineOffset = dataStart + static_cast<std::int64_t>(start);
         start = nl + 1;
+        ++linesSinceCommit;
         if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
         nlohmann::json j = nlohmann::json::parse(line.begin(), line.end(), nullptr, false);
         if (j.is_discarded() || !j.is_object()) {
@@ -292,6 +298,11 @@ struct ProjectStore::Impl {
       }
       data.erase(0, start);
       dataStart += static_cast<std::int64_t>(start);
+      if (linesSinceCommit >= kCommitLines) {
+        conn->prepare("UPDATE runs SET metrics_offset=? WHERE id=?").bind(1, dataStart).bind(2, std::string_view(runId)).run();
+        tx.commitAndContinue();
+        linesSinceCommit = 0;
+      }
     }
     if (badLines > kMaxLineProblemsPerRun)
       report.problems.push_back(file.string() + ": " + std::to_string(badLines - kMaxLineProblemsPerRun) +
@@ -498,7 +509,7 @@ struct ProjectStore::Impl {
       changed = true;
     }
     if (metricsSize > offset) {
-      const std::int64_t next = ingestMetrics(row->id, absDir / "metrics.jsonl", offset, report);
+      const std::int64_t next = ingestMetrics(row->id, absDir / "metrics.jsonl", offset, report, tx);
       if (next != offset) changed = true;
       offset = next;
     }
@@ -517,10 +528,7 @@ struct ProjectStore::Impl {
   SyncReport sync() {
     SyncReport report;
     std::error_code ec;
-    if (!fs::is_directory(runsRoot, ec)) {
-      report.problems.push_back("the runs folder " + runsRoot.string() + " does not exist; nothing indexed");
-      return report;
-    }
+    if (!fs::is_directory(runsRoot, ec)) return report;  // no runs yet (nothing is removed either)
     // Runs whose run.json disappeared leave the index (their user.json went with them).
     {
       std::vector<std::string> gone;

@@ -132,7 +132,7 @@ std::string Statement::text(int col) const {
   return std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)));
 }
 
-Transaction::Transaction(Connection& conn, Kind kind) : conn_(conn) {
+Transaction::Transaction(Connection& conn, Kind kind) : conn_(conn), kind_(kind) {
   conn_.exec(kind == Kind::Write ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED", "cannot begin a transaction");
   open_ = true;
 }
@@ -144,6 +144,12 @@ Transaction::~Transaction() {
 void Transaction::commit() {
   conn_.exec("COMMIT", "cannot commit a transaction");
   open_ = false;
+}
+
+void Transaction::commitAndContinue() {
+  commit();
+  conn_.exec(kind_ == Kind::Write ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED", "cannot begin a transaction");
+  open_ = true;
 }
 
 }  // namespace atomscope::store::detail

@@ -72,9 +72,13 @@ class Transaction {
   Transaction(const Transaction&) = delete;
   Transaction& operator=(const Transaction&) = delete;
   void commit();
+  // Commits what was done so far and begins a new transaction of the same kind (long writes
+  // release the lock now and then so other writers are not kept waiting past their timeout).
+  void commitAndContinue();
 
  private:
   Connection& conn_;
+  Kind kind_;
   bool open_ = false;
 };
 

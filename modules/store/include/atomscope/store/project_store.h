@@ -125,7 +125,8 @@ class ProjectStore {
   // Indexes new and changed run directories under runsRoot (direct subfolders holding run.json)
   // and drops runs whose run.json disappeared. Unchanged runs cost one stat() each; metrics.jsonl
   // is read from the byte offset already indexed (a torn last line waits for its newline).
-  // Problems are reported, never thrown; a malformed run.json is skipped.
+  // Problems are reported, never thrown; a malformed run.json is skipped. A runs root that does not
+  // exist (yet) indexes nothing and removes nothing. Throws StoreError only for database failures.
   SyncReport sync();
   // Same for one run directory (which may lie outside runsRoot).
   SyncReport indexRun(const std::filesystem::path& runDir);
