@@ -19,6 +19,9 @@
 #include "atomscope/core/runner.h"
 #include "progress_bar.h"
 #include "run_catalog.h"
+#ifdef ATOMSCOPE_HAVE_STORE
+#include "atomscope/store/project_store.h"
+#endif
 
 namespace fs = std::filesystem;
 
@@ -43,7 +46,10 @@ Commands:
   jobs [NAME] [--json]            list jobs, or one job's parameters with their help
   run JOB [--param k=v]... [--params FILE.json] [--device D] [--seed N] [--out DIR] [--quiet]
                                   run a job; Ctrl-C cancels cleanly (the run is kept, status cancelled)
-  runs [--job J] [--status S]     list the runs of the project
+  runs [--job J] [--status S] [--tag T]
+                                  list the runs of the project (indexed in <project>/atomscope.db)
+  tag RUN TAG [--remove]          add (or remove) a tag on a run
+  note RUN TEXT                   attach a note to a run
   show RUN [--json] [--metrics]   a run's record: params, status, summary, artifacts
   resume RUN [--device D]         continue a cancelled, failed or crashed run from its last checkpoint
   export RUN --to DIR             copy a run's record, metrics (CSV) and artifacts to DIR/<run id>/
@@ -68,7 +74,7 @@ struct Args {
   bool has(const std::string& name) const { return options.count(name) || flags.count(name); }
 };
 
-const std::set<std::string> kFlagNames = {"--json", "--quiet", "--metrics", "--help", "-h"};
+const std::set<std::string> kFlagNames = {"--json", "--quiet", "--metrics", "--help", "-h", "--remove"};
 
 Args parseArgs(int argc, char** argv, int first) {
   Args a;
@@ -262,6 +268,79 @@ int cmdResume(const core::JobRegistry& reg, const Args& a) {
   return reportOutcome(out, *bar);
 }
 
+#ifdef ATOMSCOPE_HAVE_STORE
+store::ProjectStore openStore(const fs::path& root) {
+  fs::create_directories(root);
+  auto db = store::ProjectStore::open(root / "atomscope.db", root);
+  for (const auto& w : db.openInfo().warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+  return db;
+}
+
+int cmdRuns(const Args& a) {
+  const fs::path root = projectRoot(a);
+  if (!fs::is_directory(root)) {
+    std::cout << "no runs in " << root.string() << "\n";
+    return kExitOk;
+  }
+  auto db = openStore(root);
+  const auto report = db.sync();
+  for (const auto& p : report.problems) std::fprintf(stderr, "warning: %s\n", p.c_str());
+  store::RunFilter filter;
+  filter.job = a.option("--job");
+  filter.status = a.option("--status");
+  filter.tag = a.option("--tag");
+  const auto runs = db.listRuns(filter);
+  if (a.has("--json")) {
+    Json list = Json::array();
+    for (const auto& r : runs)
+      list.push_back(Json{{"id", r.id}, {"job", r.job}, {"status", r.status}, {"created", r.created},
+                          {"dir", r.dir.string()}, {"summary", r.summary}, {"tags", r.tags}});
+    std::cout << list.dump(2) << "\n";
+    return kExitOk;
+  }
+  if (runs.empty()) {
+    std::cout << "no runs in " << root.string() << "\n";
+    return kExitOk;
+  }
+  std::printf("%-44s %-22s %-10s %-20s %s\n", "RUN", "JOB", "STATUS", "CREATED", "SUMMARY / TAGS");
+  for (const auto& r : runs) {
+    RunEntry e{r.id, r.job, r.status, r.created, r.dir, r.summary};
+    std::string text = e.summaryText(60);
+    for (const auto& t : r.tags) text += " #" + t;
+    std::printf("%-44s %-22s %-10s %-20s %s\n", r.id.c_str(), r.job.c_str(), r.status.c_str(),
+                r.created.substr(0, 19).c_str(), text.c_str());
+  }
+  return kExitOk;
+}
+
+int cmdTag(const Args& a) {
+  if (a.positional.size() != 2) throw core::ParamError("usage: tag RUN TAG [--remove]");
+  const fs::path root = projectRoot(a);
+  const auto run = core::RunDir::open(RunCatalog(root).find(a.positional[0]));
+  auto db = openStore(root);
+  db.indexRun(run.path());
+  if (a.has("--remove")) db.removeTag(run.id(), a.positional[1]);
+  else db.addTag(run.id(), a.positional[1]);
+  std::string tags;
+  for (const auto& t : db.tags(run.id())) tags += " #" + t;
+  std::printf("%s:%s\n", run.id().c_str(), tags.c_str());
+  return kExitOk;
+}
+
+int cmdNote(const Args& a) {
+  if (a.positional.size() != 2) throw core::ParamError("usage: note RUN TEXT");
+  const fs::path root = projectRoot(a);
+  const auto run = core::RunDir::open(RunCatalog(root).find(a.positional[0]));
+  auto db = openStore(root);
+  db.indexRun(run.path());
+  db.addNote(run.id(), a.positional[1]);
+  std::printf("%s: %zu note(s)\n", run.id().c_str(), db.notes(run.id()).size());
+  return kExitOk;
+}
+#else
+int cmdTag(const Args&) { throw core::Error("this build has no project store (ATOMSCOPE_STORE=OFF)"); }
+int cmdNote(const Args&) { throw core::Error("this build has no project store (ATOMSCOPE_STORE=OFF)"); }
+
 int cmdRuns(const Args& a) {
   RunCatalog catalog(projectRoot(a));
   const auto runs = catalog.list(a.option("--job"), a.option("--status"));
@@ -282,6 +361,7 @@ int cmdRuns(const Args& a) {
   for (const auto& p : catalog.problems()) std::fprintf(stderr, "warning: %s\n", p.c_str());
   return kExitOk;
 }
+#endif
 
 int cmdShow(const Args& a) {
   if (a.positional.empty()) throw core::ParamError("show needs a run");
@@ -404,6 +484,8 @@ int runCli(int argc, char** argv) {
     if (command == "runs") return cmdRuns(a);
     if (command == "show") return cmdShow(a);
     if (command == "export") return cmdExport(a);
+    if (command == "tag") return cmdTag(a);
+    if (command == "note") return cmdNote(a);
     if (command == "devices") return cmdDevices();
     std::fprintf(stderr, "unknown command '%s'\n\n%s", command.c_str(), kUsage);
     return kExitUsage;

@@ -165,3 +165,26 @@ TEST(Cli, CtrlCCancelsCleanlyAndMarksTheRunCancelled) {
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.out.find("cannot be resumed"), std::string::npos) << r.out;
 }
+
+#ifdef ATOMSCOPE_HAVE_STORE
+TEST(Cli, RunsAreIndexedTaggedAndSurviveLosingTheDatabase) {
+  const auto root = freshDir("store");
+  auto r = cli("--project " + root.string() + " run core.gemm_benchmark --param size=32 --param iterations=2 --device cpu");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto run = core::RunDir::open(onlyRun(root));
+  r = cli("--project " + root.string() + " tag " + run.id() + " baseline");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("#baseline"), std::string::npos) << r.out;
+  r = cli("--project " + root.string() + " runs --tag baseline");
+  EXPECT_NE(r.out.find(run.id()), std::string::npos) << r.out;
+  EXPECT_TRUE(fs::exists(root / "atomscope.db"));
+  // The run folders are the record: delete the database and the tag comes back from user.json.
+  fs::remove(root / "atomscope.db");
+  fs::remove(root / "atomscope.db-wal");
+  fs::remove(root / "atomscope.db-shm");
+  r = cli("--project " + root.string() + " runs --tag baseline");
+  EXPECT_NE(r.out.find(run.id()), std::string::npos) << r.out;
+  r = cli("--project " + root.string() + " runs --tag nonexistent");
+  EXPECT_EQ(r.out.find(run.id()), std::string::npos) << r.out;
+}
+#endif
