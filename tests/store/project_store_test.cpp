@@ -728,3 +728,29 @@ TEST_F(StoreTest, IndexesARealJobWhileItRuns) {
   std::sort(sorted.begin(), sorted.end());
   EXPECT_DOUBLE_EQ(row->summary.at("median_tflops").get<double>(), sorted[sorted.size() / 2]);
 }
+
+TEST_F(StoreTest, RenamedFolderKeepsUserDataAndCopiedFolderIsReported) {
+  RunDir a = makeRun("job.a", "2026-01-01T10:00:00.000Z", 5);
+  ProjectStore store = ProjectStore::open(dbPath(), runsRoot());
+  store.addTag(a.id(), "moved-with-it");
+  store.addNote(a.id(), "still here");
+
+  const fs::path renamed = runsRoot() / "renamed-by-hand";
+  fs::rename(a.path(), renamed);
+  SyncReport r = store.sync();
+  EXPECT_TRUE(r.problems.empty());
+  auto row = store.run(a.id());
+  ASSERT_TRUE(row.has_value());
+  EXPECT_EQ(row->dir, renamed);
+  EXPECT_EQ(row->tags, (std::vector<std::string>{"moved-with-it"}));
+  EXPECT_EQ(store.notes(a.id()).size(), 1u);
+  EXPECT_EQ(store.metricSeries(a.id(), "loss").steps.size(), 5u);
+
+  fs::copy(renamed, runsRoot() / "zz-copy", fs::copy_options::recursive);
+  r = store.sync();
+  ASSERT_EQ(r.problems.size(), 1u);
+  EXPECT_NE(r.problems[0].find("zz-copy"), std::string::npos) << r.problems[0];
+  EXPECT_NE(r.problems[0].find("already indexed"), std::string::npos) << r.problems[0];
+  EXPECT_EQ(store.listRuns().size(), 1u);
+  EXPECT_EQ(store.run(a.id())->dir, renamed);
+}

@@ -101,6 +101,7 @@ struct SyncReport {
   std::vector<std::string> problems;  // malformed run.json, bad metrics lines, unreadable user.json...
 };
 
+// A database belongs to one runs root: run folders under it are stored relative to it.
 class ProjectStore {
  public:
   // Opens (creating if missing) the database at dbPath for the runs under runsRoot. Sets WAL,
@@ -123,8 +124,12 @@ class ProjectStore {
   static int currentSchemaVersion();           // what this build writes
 
   // Indexes new and changed run directories under runsRoot (direct subfolders holding run.json)
-  // and drops runs whose run.json disappeared. Unchanged runs cost one stat() each; metrics.jsonl
-  // is read from the byte offset already indexed (a torn last line waits for its newline).
+  // and drops runs whose run.json disappeared. Unchanged runs cost three stat() calls each; a
+  // changed run.json (mtime, size or inode) is read again; metrics.jsonl is append-only and read
+  // from the byte offset already indexed (a torn last line waits for its newline; a file shorter
+  // than that offset is indexed again from the start). A renamed run folder keeps its tags and
+  // notes (they travel in user.json); of two folders with the same run id (a copied folder) the
+  // second is reported and skipped.
   // Problems are reported, never thrown; a malformed run.json is skipped. A runs root that does not
   // exist (yet) indexes nothing and removes nothing. Throws StoreError only for database failures.
   SyncReport sync();
