@@ -56,6 +56,42 @@ std::array<unsigned char, 3> atomColor(int z) {
           static_cast<unsigned char>(c & 0xFF)};
 }
 
+// Eigenvectors of a symmetric 3x3 matrix (cyclic Jacobi), columns sorted by decreasing eigenvalue.
+std::array<Vec3, 3> principalAxes(std::array<std::array<double, 3>, 3> a) {
+  std::array<std::array<double, 3>, 3> v{{{1, 0, 0}, {0, 1, 0}, {0, 0, 1}}};
+  for (int sweep = 0; sweep < 50; ++sweep) {
+    const double off = a[0][1] * a[0][1] + a[0][2] * a[0][2] + a[1][2] * a[1][2];
+    if (off < 1e-20) break;
+    for (int p = 0; p < 2; ++p)
+      for (int q = p + 1; q < 3; ++q) {
+        if (std::abs(a[p][q]) < 1e-30) continue;
+        const double theta = (a[q][q] - a[p][p]) / (2 * a[p][q]);
+        const double t = (theta >= 0 ? 1.0 : -1.0) / (std::abs(theta) + std::sqrt(theta * theta + 1));
+        const double c = 1 / std::sqrt(t * t + 1), sn = t * c;
+        for (int k = 0; k < 3; ++k) {  // A <- A J
+          const double akp = a[k][p], akq = a[k][q];
+          a[k][p] = c * akp - sn * akq;
+          a[k][q] = sn * akp + c * akq;
+        }
+        for (int k = 0; k < 3; ++k) {  // A <- J^T A
+          const double apk = a[p][k], aqk = a[q][k];
+          a[p][k] = c * apk - sn * aqk;
+          a[q][k] = sn * apk + c * aqk;
+        }
+        for (int k = 0; k < 3; ++k) {
+          const double vkp = v[k][p], vkq = v[k][q];
+          v[k][p] = c * vkp - sn * vkq;
+          v[k][q] = sn * vkp + c * vkq;
+        }
+      }
+  }
+  std::array<int, 3> order{0, 1, 2};
+  std::sort(order.begin(), order.end(), [&](int x, int y) { return a[x][x] > a[y][y]; });
+  std::array<Vec3, 3> axes;
+  for (int i = 0; i < 3; ++i) axes[i] = {v[0][order[i]], v[1][order[i]], v[2][order[i]]};
+  return axes;
+}
+
 double vdwRadius(int z) { return chem::isValidAtomicNumber(z) ? chem::element(z).displayVdwRadius() : 1.5; }
 
 vtkSmartPointer<vtkUnsignedCharArray> newColors(vtkIdType n) {
@@ -118,8 +154,8 @@ struct StructureView::Impl {
   void applyBackground();
   void rebuildScene();
   void buildAtoms(const chem::Structure& s);
-  void buildSticks(const chem::Structure& s, double radius);
-  void buildLines(const chem::Structure& s);
+  void buildSticks(const chem::Structure& s, const std::vector<chem::Bond>& bonds, double radius);
+  void buildLines(const chem::Structure& s, const std::vector<chem::Bond>& bonds);
   void buildCell(const chem::Structure& s);
   void updateLabel();
   void fitCamera();
@@ -305,7 +341,7 @@ Vec3 partner(const chem::Structure& s, const chem::Bond& b) {
 }
 }  // namespace
 
-void StructureView::Impl::buildSticks(const chem::Structure& s, double radius) {
+void StructureView::Impl::buildSticks(const chem::Structure& s, const std::vector<chem::Bond>& bonds, double radius) {
   const auto n = static_cast<vtkIdType>(2 * bonds.size());
   vtkNew<vtkPoints> points;
   points->SetDataTypeToFloat();
@@ -352,8 +388,13 @@ void StructureView::Impl::buildSticks(const chem::Structure& s, double radius) {
   orientation->SetNumberOfTuples(k);
   scale->SetNumberOfTuples(k);
   selection->SetNumberOfTuples(k);
+  // vtkPolyData bounds count only points used by cells: without vertices the sticks get culled.
+  vtkNew<vtkCellArray> verts;
+  verts->AllocateExact(k, 2 * k);
+  for (vtkIdType id = 0; id < k; ++id) verts->InsertNextCell(1, &id);
   stickData->Initialize();
   stickData->SetPoints(points);
+  stickData->SetVerts(verts);
   stickData->GetPointData()->AddArray(colors);
   stickData->GetPointData()->AddArray(orientation);
   stickData->GetPointData()->AddArray(scale);
@@ -361,7 +402,7 @@ void StructureView::Impl::buildSticks(const chem::Structure& s, double radius) {
   stickData->Modified();
 }
 
-void StructureView::Impl::buildLines(const chem::Structure& s) {
+void StructureView::Impl::buildLines(const chem::Structure& s, const std::vector<chem::Bond>& bonds) {
   const auto atoms = static_cast<vtkIdType>(s.size());
   const auto n = atoms + static_cast<vtkIdType>(4 * bonds.size());
   vtkNew<vtkPoints> points;
@@ -446,7 +487,7 @@ void StructureView::Impl::buildCell(const chem::Structure& s) {
 
 void StructureView::Impl::updateLabel() {
   const chem::Structure* s = current();
-  if (!s || !showLabel) {
+  if (!s || s->empty() || !showLabel) {
     label->SetVisibility(false);
     return;
   }
@@ -460,19 +501,21 @@ void StructureView::Impl::rebuildScene() {
   const chem::Structure* s = current();
   static const chem::Structure kEmpty;
   const chem::Structure& st = s ? *s : kEmpty;
-  bonds = st.empty() || renderStyle == RenderStyle::SpaceFill ? std::vector<chem::Bond>{} : chem::findBonds(st, bondOptions);
+  bonds = st.empty() ? std::vector<chem::Bond>{} : chem::findBonds(st, bondOptions);
+  static const std::vector<chem::Bond> kNoBonds;
   const bool wire = renderStyle == RenderStyle::Wireframe;
   buildAtoms(wire ? kEmpty : st);
   if (wire) {
-    buildSticks(kEmpty, kBondRadius);
-    buildLines(st);
+    buildSticks(kEmpty, kNoBonds, kBondRadius);
+    buildLines(st, bonds);
   } else {
-    buildSticks(renderStyle == RenderStyle::SpaceFill ? kEmpty : st,
-                renderStyle == RenderStyle::Licorice ? kLicoriceRadius : kBondRadius);
-    buildLines(kEmpty);
+    // Space filling hides bonds (the bond list stays available to callers).
+    if (renderStyle == RenderStyle::SpaceFill)
+      buildSticks(kEmpty, kNoBonds, kBondRadius);
+    else
+      buildSticks(st, bonds, renderStyle == RenderStyle::Licorice ? kLicoriceRadius : kBondRadius);
+    buildLines(kEmpty, kNoBonds);
   }
-  // Spacefill hides bonds; keep the bond list for callers anyway.
-  if (renderStyle == RenderStyle::SpaceFill && !st.empty()) bonds = chem::findBonds(st, bondOptions);
   atomActor->SetVisibility(!wire && !st.empty());
   stickActor->SetVisibility(!wire && renderStyle != RenderStyle::SpaceFill && stickData->GetNumberOfPoints() > 0);
   lineActor->SetVisibility(wire && lineData->GetNumberOfPoints() > 0);
@@ -506,14 +549,33 @@ void StructureView::Impl::fitCamera() {
             b[2 * k] = std::min(b[2 * k], v);
             b[2 * k + 1] = std::max(b[2 * k + 1], v);
           }
-    // A slight tilt shows the cell as a box rather than a flat parallelogram.
-    renderer->ResetCamera(b);
-    cam->Azimuth(25.0);
-    cam->Elevation(15.0);
+    // Look at the cell from the front (along +y, c up), then turn it so it reads as a box.
+    const double c[3] = {(b[0] + b[1]) / 2, (b[2] + b[3]) / 2, (b[4] + b[5]) / 2};
+    cam->SetFocalPoint(c);
+    cam->SetPosition(c[0], c[1] - 1.0, c[2]);
+    cam->SetViewUp(0, 0, 1);
+    cam->Azimuth(-30.0);
+    cam->Elevation(20.0);
+    cam->OrthogonalizeViewUp();
+  } else if (s->size() >= 3) {
+    // Molecules: look along the axis of least spread, longest axis horizontal.
+    const Vec3 c = s->centroid();
+    std::array<std::array<double, 3>, 3> cov{};
+    for (const Vec3& r : s->positions)
+      for (int i = 0; i < 3; ++i)
+        for (int j = 0; j < 3; ++j) cov[i][j] += (r[i] - c[i]) * (r[j] - c[j]);
+    const auto axes = principalAxes(cov);
+    cam->SetFocalPoint(c[0], c[1], c[2]);
+    cam->SetPosition(c[0] + axes[2][0], c[1] + axes[2][1], c[2] + axes[2][2]);
+    cam->SetViewUp(axes[1][0], axes[1][1], axes[1][2]);
+    cam->OrthogonalizeViewUp();
+    // A small turn so planar molecules do not look flat and bonds do not hide behind atoms.
+    cam->Azimuth(12.0);
+    cam->Elevation(8.0);
     cam->OrthogonalizeViewUp();
   }
   renderer->ResetCamera(b);
-  cam->Dolly(1.25);  // ResetCamera fits the bounding sphere: bring the box closer to fill the view
+  cam->Dolly(s->isPeriodic() && showCell ? 1.1 : 1.25);  // ResetCamera fits the bounding sphere: bring the box closer to fill the view
   renderer->ResetCameraClippingRange();
 }
 
@@ -537,6 +599,7 @@ StructureView::StructureView(QWidget* parent) : QOpenGLWidget(parent), d_(std::m
 }
 
 StructureView::~StructureView() {
+  if (context()) disconnect(context(), nullptr, this, nullptr);  // QOpenGLWidget destroys it after d_
   if (d_->initialized && context()) {
     makeCurrent();
     d_->window->Finalize();
@@ -811,6 +874,9 @@ QImage StructureView::renderImage(int width, int height, QString* error) {
 
   const int oldW = d_->window->GetSize()[0], oldH = d_->window->GetSize()[1];
   d_->inOffscreen = true;
+  // The corner text keeps its proportion to the picture.
+  const int oldFont = d_->label->GetTextProperty()->GetFontSize();
+  d_->label->GetTextProperty()->SetFontSize(std::max(oldFont, static_cast<int>(std::lround(0.7 * oldFont * height / std::max(1.0, static_cast<double>(oldH))))));
   vtkOpenGLState* state = d_->window->GetState();
   state->Reset();
   state->Push();
@@ -839,6 +905,7 @@ QImage StructureView::renderImage(int width, int height, QString* error) {
     result = full.copy((full.width() - width) / 2, (full.height() - height) / 2, width, height);
   }
   d_->window->SetSize(oldW, oldH);
+  d_->label->GetTextProperty()->SetFontSize(oldFont);
   state->Pop();
   d_->inOffscreen = false;
   doneCurrent();
