@@ -1,0 +1,732 @@
+// lm.eval, lm.generate, lm.train, lm.inspect.
+#include "atomscope/lm/lm_jobs.h"
+
+#include <ATen/autocast_mode.h>
+#include <torch/torch.h>
+#include <torch/version.h>
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include "atomscope/core/error.h"
+#include "atomscope/core/run_dir.h"
+#include "atomscope/core/tensor_io.h"
+#include "atomscope/lm/generate.h"
+#include "atomscope/lm/model_io.h"
+
+namespace atomscope::lm {
+
+namespace fs = std::filesystem;
+using core::Context;
+using core::JobInfo;
+using core::ParamSchema;
+using core::ParamSpec;
+using core::ParamType;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double secondsSince(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+torch::Device toTorch(const core::DeviceSpec& d) {
+  if (d.kind == core::DeviceSpec::Kind::Cuda) return {torch::kCUDA, static_cast<c10::DeviceIndex>(std::max(0, d.index))};
+  return {torch::kCPU};
+}
+
+torch::Dtype dtypeFromName(const std::string& name) {
+  if (name == "bfloat16") return torch::kBFloat16;
+  if (name == "float16") return torch::kFloat16;
+  return torch::kFloat32;
+}
+
+void addAdvanced(ParamSchema& s, ParamSpec spec) {
+  spec.advanced = true;
+  s.add(std::move(spec));
+}
+
+ParamSpec floatSpec(std::string name, double def, std::optional<double> min, std::optional<double> max, std::string help) {
+  ParamSpec p;
+  p.name = std::move(name);
+  p.type = ParamType::Float;
+  p.defaultValue = def;
+  p.min = min;
+  p.max = max;
+  p.help = std::move(help);
+  return p;
+}
+
+struct Loaded {
+  LoadedModel model;
+  std::unique_ptr<Tokenizer> tokenizer;
+  std::optional<fs::path> tokenizerPath;
+};
+
+Loaded loadModelAndTokenizer(Context& ctx, torch::Dtype dtype, bool needTokenizer) {
+  const auto& p = ctx.params();
+  const auto modelPath = p.getString("model");
+  if (modelPath.empty()) throw LmError("parameter 'model' is empty: give a model folder or a llama2.c .bin file");
+  ctx.feedback().setProgress(0, "loading " + modelPath);
+  Loaded out;
+  out.model = loadModel(modelPath, LoadOptions{dtype, toTorch(ctx.device()), {}});
+  const auto tokPath = p.getString("tokenizer");
+  if (!tokPath.empty()) out.tokenizerPath = fs::path(tokPath);
+  else out.tokenizerPath = out.model.tokenizer;
+  if (out.tokenizerPath) out.tokenizer = openTokenizer(*out.tokenizerPath);
+  if (needTokenizer && !out.tokenizer)
+    throw LmError("no tokenizer found beside '" + modelPath + "': set the 'tokenizer' parameter");
+  if (out.tokenizer && out.tokenizer->vocabSize() > out.model.model->config().vocabSize)
+    throw LmError("tokenizer '" + out.tokenizerPath->string() + "' has " + std::to_string(out.tokenizer->vocabSize()) +
+                  " tokens but the model only " + std::to_string(out.model.model->config().vocabSize));
+  return out;
+}
+
+std::string readText(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw LmError("cannot read text file '" + path.string() + "'");
+  std::ostringstream os;
+  os << in.rdbuf();
+  return os.str();
+}
+
+// Documents separated by blank lines or <|endoftext|>.
+std::vector<std::string> splitDocuments(const std::string& text) {
+  std::vector<std::string> docs;
+  std::string cur;
+  std::istringstream in(text);
+  std::string line;
+  auto flush = [&] {
+    while (!cur.empty() && (cur.back() == '\n' || cur.back() == '\r')) cur.pop_back();
+    if (!cur.empty()) docs.push_back(cur);
+    cur.clear();
+  };
+  while (std::getline(in, line)) {
+    const auto eot = line.find("<|endoftext|>");
+    if (eot != std::string::npos) {
+      cur += line.substr(0, eot);
+      flush();
+      line = line.substr(eot + 13);
+      if (line.empty()) continue;
+    }
+    if (line.empty() || line == "\r") {
+      flush();
+      continue;
+    }
+    cur += line + "\n";
+  }
+  flush();
+  return docs;
+}
+
+struct TokenData {
+  std::vector<std::int32_t> tokens;
+  std::uint64_t bytes = 0;  // UTF-8 bytes of the text the tokens encode
+};
+
+// Tokenises a text file: as one document (BOS first when the tokenizer has one) or split into
+// documents, each with BOS (SentencePiece / llama2.c) or followed by EOS (GPT-2 BPE).
+TokenData tokensFromText(const fs::path& path, const Tokenizer& tok, bool documents, core::Feedback& fb) {
+  const auto text = readText(path);
+  TokenData out;
+  const bool bos = tok.bosId().has_value() && tok.kind() != "gpt2-bpe";
+  if (!documents) {
+    out.tokens = tok.encode(text, bos, false);
+    out.bytes = text.size();
+    return out;
+  }
+  const auto docs = splitDocuments(text);
+  for (std::size_t i = 0; i < docs.size(); ++i) {
+    if (i % 64 == 0) {
+      fb.throwIfCancelled();
+      fb.setProgress(0.0, "tokenising document " + std::to_string(i + 1) + " of " + std::to_string(docs.size()));
+    }
+    auto ids = tok.encode(docs[i], bos, !bos && tok.eosId().has_value());
+    out.tokens.insert(out.tokens.end(), ids.begin(), ids.end());
+    out.bytes += docs[i].size();
+  }
+  return out;
+}
+
+// bf16 autocast on CUDA for the scope.
+class CudaAutocast {
+ public:
+  explicit CudaAutocast(bool enable) : on_(enable) {
+    if (!on_) return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
+#else
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    at::autocast::set_enabled(true);
+#endif
+  }
+  ~CudaAutocast() {
+    if (!on_) return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_enabled(at::kCUDA, false);
+#else
+    at::autocast::set_enabled(false);
+#endif
+    at::autocast::clear_cache();
+  }
+  CudaAutocast(const CudaAutocast&) = delete;
+  CudaAutocast& operator=(const CudaAutocast&) = delete;
+
+ private:
+  bool on_;
+};
+
+// ------------------------------------------------------------------------------------- lm.inspect
+
+class InspectJob : public core::Job {
+ public:
+  JobInfo info() const override {
+    return {"lm.inspect", "Inspect a language model", "Language models",
+            "Loads a model (Hugging Face folder or llama2.c .bin) and counts its parameters per block and per "
+            "projection (attention q/k/v/o, MLP), the embedding and the output head.",
+            false};
+  }
+  ParamSchema schema() const override {
+    ParamSchema s;
+    s.addPath("model", "", "A Hugging Face model folder or a llama2.c .bin checkpoint.", "Models (*.bin)", false, true);
+    return s;
+  }
+  void run(Context& ctx) override {
+    const auto path = ctx.params().getString("model");
+    if (path.empty()) throw LmError("parameter 'model' is empty");
+    ctx.feedback().setProgress(0, "loading " + path);
+    auto loaded = loadModel(path);
+    ctx.feedback().throwIfCancelled();
+    auto& m = *loaded.model;
+    auto summary = m.parameterSummary();
+    Json counts = Json::array();
+    for (const auto& pc : m.parameterCounts()) counts.push_back(Json{{"name", pc.name}, {"count", pc.count}});
+    summary["modules"] = counts;
+    summary["format"] = loaded.format;
+    const auto file = ctx.run().addArtifact("parameters.json", "json", "parameter counts per block and projection");
+    core::writeFileAtomically(file, summary.dump(2) + "\n");
+    ctx.run().setSummary("family", toString(m.config().family));
+    ctx.run().setSummary("total_params", summary["total"]);
+    ctx.run().setSummary("embedding_params", summary["embedding"]);
+    ctx.run().setSummary("lm_head_params", summary["lm_head"]);
+    std::int64_t attention = 0, mlp = 0;
+    for (const auto& b : summary["blocks"]) {
+      attention += b["attention"].get<std::int64_t>();
+      mlp += b["mlp"].get<std::int64_t>();
+    }
+    ctx.run().setSummary("attention_params", attention);
+    ctx.run().setSummary("mlp_params", mlp);
+    ctx.run().setSummary("layers", m.config().nLayers);
+    ctx.feedback().info(toString(m.config().family) + ": " + std::to_string(summary["total"].get<std::int64_t>()) +
+                        " parameters (attention " + std::to_string(attention) + ", MLP " + std::to_string(mlp) + ")");
+    ctx.feedback().setProgress(1.0, "done");
+  }
+};
+
+// ---------------------------------------------------------------------------------------- lm.eval
+
+class EvalJob : public core::Job {
+ public:
+  JobInfo info() const override {
+    return {"lm.eval", "Evaluate perplexity", "Language models",
+            "Perplexity and bits per byte of a model on a text file, with a sliding window: each window holds "
+            "`context` tokens and advances by `stride`; every token is scored once, with up to context - stride "
+            "tokens of left context from the previous window (the Hugging Face perplexity recipe). Per-token "
+            "losses are saved as token_losses.npy.",
+            false};
+  }
+  ParamSchema schema() const override {
+    ParamSchema s;
+    s.addDevice();
+    s.addPath("model", "", "A Hugging Face model folder or a llama2.c .bin checkpoint.", "Models (*.bin)", false, true);
+    s.addPath("tokenizer", "", "Tokenizer file or folder. Empty: the one found beside the model.",
+              "Tokenizers (*.bin *.model *.json)", false, false);
+    s.addPath("data", "", "A UTF-8 text file to evaluate on.", "Text (*.txt)", false, true);
+    s.addInt("context", 0, 0, 1 << 20, "Window length in tokens. 0: the model's context (at most 1024).");
+    s.addInt("stride", 0, 0, 1 << 20, "Tokens the window advances by. 0: half the window.");
+    s.addInt("max_tokens", 0, 0, std::nullopt, "Evaluate only the first N tokens. 0: all.");
+    s.addBool("split_documents", false,
+              "Split the text at blank lines (and <|endoftext|>) and start each document with BOS (or end it "
+              "with EOS for GPT-2), as models trained on separate stories expect.");
+    s.addInt("batch_size", 8, 1, 4096, "Windows evaluated together.");
+    s.addChoice("dtype", {"float32", "bfloat16", "float16"}, "float32", "Weights and activations type.");
+    return s;
+  }
+  void run(Context& ctx) override {
+    auto& fb = ctx.feedback();
+    const auto& p = ctx.params();
+    torch::NoGradGuard noGrad;
+    auto loaded = loadModelAndTokenizer(ctx, dtypeFromName(p.getString("dtype")), true);
+    auto& m = *loaded.model.model;
+    const auto data = tokensFromText(p.getString("data"), *loaded.tokenizer, p.getBool("split_documents"), fb);
+    std::vector<std::int32_t> tokens = data.tokens;
+    std::uint64_t bytes = data.bytes;
+    const auto maxTokens = p.getInt("max_tokens");
+    if (maxTokens > 0 && static_cast<std::size_t>(maxTokens) < tokens.size()) {
+      tokens.resize(static_cast<std::size_t>(maxTokens));
+      std::vector<std::int32_t> body = tokens;
+      bytes = loaded.tokenizer->decode(body).size();
+    }
+    const auto N = static_cast<std::int64_t>(tokens.size());
+    if (N < 2) throw LmError("'" + p.getString("data") + "' gives fewer than 2 tokens: nothing to evaluate");
+    std::int64_t context = p.getInt("context");
+    if (context == 0) context = std::min<std::int64_t>(m.config().maxSeqLen, 1024);
+    if (m.config().family == ModelFamily::Gpt2 && context > m.config().maxSeqLen)
+      throw LmError("context " + std::to_string(context) + " exceeds GPT-2's " + std::to_string(m.config().maxSeqLen) +
+                    " positions");
+    if (context < 2) throw LmError("context must be at least 2 tokens");
+    std::int64_t stride = p.getInt("stride");
+    if (stride == 0) stride = std::max<std::int64_t>(1, context / 2);
+    if (stride > context) throw LmError("stride " + std::to_string(stride) + " exceeds the context " + std::to_string(context));
+    // Windows [begin, end) scoring tokens [scoreFrom, end).
+    struct Window {
+      std::int64_t begin, end, scoreFrom;
+    };
+    std::vector<Window> windows;
+    std::int64_t prevEnd = 0;
+    for (std::int64_t begin = 0;; begin += stride) {
+      const auto end = std::min(begin + context, N);
+      windows.push_back({begin, end, std::max(prevEnd, begin + 1)});
+      prevEnd = end;
+      if (end == N) break;
+    }
+    const auto device = toTorch(ctx.device());
+    auto all = torch::from_blob(tokens.data(), {N}, torch::kInt32).to(torch::kLong);
+    std::vector<float> nll(static_cast<std::size_t>(N - 1), 0.0f);
+    const auto batch = p.getInt("batch_size");
+    const auto t0 = Clock::now();
+    double sum = 0;
+    std::int64_t scored = 0;
+    fb.setProgress(0, "evaluating " + std::to_string(N) + " tokens in " + std::to_string(windows.size()) + " windows");
+    for (std::size_t w = 0; w < windows.size();) {
+      fb.throwIfCancelled();
+      // A batch of equal-length windows.
+      const auto len = windows[w].end - windows[w].begin;
+      std::size_t e = w;
+      std::vector<torch::Tensor> rows;
+      while (e < windows.size() && static_cast<std::int64_t>(rows.size()) < batch &&
+             windows[e].end - windows[e].begin == len) {
+        rows.push_back(all.narrow(0, windows[e].begin, len));
+        ++e;
+      }
+      auto ids = torch::stack(rows).to(device);
+      auto logp = torch::log_softmax(m.forward(ids).to(torch::kFloat32), -1);  // [b, len, V]
+      auto target = ids.narrow(1, 1, len - 1).unsqueeze(-1);
+      auto tokNll = -logp.narrow(1, 0, len - 1).gather(-1, target).squeeze(-1).to(torch::kCPU).contiguous();
+      for (std::size_t r = 0; r < rows.size(); ++r) {
+        const auto& win = windows[w + r];
+        const float* row = tokNll[static_cast<std::int64_t>(r)].data_ptr<float>();
+        for (std::int64_t j = win.scoreFrom; j < win.end; ++j) {
+          const float v = row[j - 1 - win.begin];
+          nll[static_cast<std::size_t>(j - 1)] = v;
+          sum += v;
+          ++scored;
+        }
+      }
+      w = e;
+      fb.reportMetrics(static_cast<long long>(w), {{"loss", sum / static_cast<double>(scored)},
+                                                   {"perplexity", std::exp(sum / static_cast<double>(scored))},
+                                                   {"tokens_per_s", static_cast<double>(scored) / std::max(1e-9, secondsSince(t0))}});
+      fb.setProgress(static_cast<double>(w) / static_cast<double>(windows.size()),
+                     "window " + std::to_string(w) + " of " + std::to_string(windows.size()));
+    }
+    const double mean = sum / static_cast<double>(scored);
+    const double ppl = std::exp(mean);
+    const double bpb = sum / std::log(2.0) / static_cast<double>(std::max<std::uint64_t>(1, bytes));
+    const auto file = ctx.run().addArtifact("token_losses.npy", "npy",
+                                            "negative log-likelihood (nats) of tokens 1..N-1, float32");
+    core::saveNpy(file, torch::from_blob(nll.data(), {N - 1}, torch::kFloat32).clone());
+    ctx.run().setSummary("perplexity", ppl);
+    ctx.run().setSummary("loss", mean);
+    ctx.run().setSummary("bits_per_byte", bpb);
+    ctx.run().setSummary("tokens", scored);
+    ctx.run().setSummary("bytes", static_cast<std::int64_t>(bytes));
+    ctx.run().setSummary("context", context);
+    ctx.run().setSummary("stride", stride);
+    fb.info("perplexity " + std::to_string(ppl) + " (" + std::to_string(scored) + " tokens, " + std::to_string(bpb) +
+            " bits per byte)");
+    fb.setProgress(1.0, "done");
+  }
+};
+
+// ------------------------------------------------------------------------------------ lm.generate
+
+class GenerateJob : public core::Job {
+ public:
+  JobInfo info() const override {
+    return {"lm.generate", "Generate text", "Language models",
+            "Continues a prompt with a language model, greedily (temperature 0) or by sampling with temperature, "
+            "top-k and top-p. Tokens stream into the log as they come; the text is saved as generation.txt.",
+            false};
+  }
+  ParamSchema schema() const override {
+    ParamSchema s;
+    s.addDevice();
+    s.addPath("model", "", "A Hugging Face model folder or a llama2.c .bin checkpoint.", "Models (*.bin)", false, true);
+    s.addPath("tokenizer", "", "Tokenizer file or folder. Empty: the one found beside the model.",
+              "Tokenizers (*.bin *.model *.json)", false, false);
+    s.addString("prompt", "", "Text to continue. Empty: start from BOS alone.");
+    s.addInt("max_new_tokens", 128, 1, 1 << 20, "Tokens to generate at most.");
+    s.addFloat("temperature", 0.0, 0.0, 100.0, "0: greedy. Higher: more random.");
+    s.addInt("top_k", 0, 0, std::nullopt, "Sample among the k most likely tokens. 0: off.");
+    s.addFloat("top_p", 1.0, 0.0, 1.0, "Sample within the smallest set of tokens holding this probability. 1: off.");
+    s.addString("stop", "", "Stop strings, separated by '|'. Generation ends before the first one found.");
+    s.addInt("num_samples", 1, 1, 1024, "Continuations generated together as one batch.");
+    s.addBool("add_bos", true, "Start the prompt with the tokenizer's BOS token (SentencePiece / llama2.c models).");
+    s.addChoice("dtype", {"float32", "bfloat16", "float16"}, "float32", "Weights and activations type.");
+    return s;
+  }
+  void run(Context& ctx) override {
+    auto& fb = ctx.feedback();
+    const auto& p = ctx.params();
+    auto loaded = loadModelAndTokenizer(ctx, dtypeFromName(p.getString("dtype")), true);
+    auto& m = *loaded.model.model;
+    const auto& tok = *loaded.tokenizer;
+    const auto prompt = p.getString("prompt");
+    auto ids = tok.encode(prompt, p.getBool("add_bos") && tok.kind() != "gpt2-bpe", false);
+    if (ids.empty()) {
+      if (tok.bosId()) ids.push_back(*tok.bosId());
+      else if (tok.eosId()) ids.push_back(*tok.eosId());  // GPT-2 starts unconditioned text from <|endoftext|>
+      else throw LmError("the prompt is empty and the tokenizer has no BOS or EOS token to start from");
+    }
+    GenerationOptions o;
+    o.maxNewTokens = p.getInt("max_new_tokens");
+    o.temperature = p.getFloat("temperature");
+    o.topK = p.getInt("top_k");
+    o.topP = p.getFloat("top_p");
+    o.seed = ctx.seed();
+    const auto stop = p.getString("stop");
+    for (std::size_t a = 0; a < stop.size();) {
+      auto b = stop.find('|', a);
+      if (b == std::string::npos) b = stop.size();
+      if (b > a) o.stopStrings.push_back(stop.substr(a, b - a));
+      a = b + 1;
+    }
+    const auto samples = static_cast<std::size_t>(p.getInt("num_samples"));
+    std::vector<std::vector<std::int32_t>> prompts(samples, ids);
+    const auto t0 = Clock::now();
+    std::int64_t produced = 0;
+    std::string line;  // row 0's text not yet logged
+    auto lastCheck = Clock::now();
+    fb.setProgress(0, "generating");
+    auto results = generate(
+        m, prompts, o, &tok,
+        [&](std::size_t row, std::int32_t token, const std::string& piece) {
+          ++produced;
+          if (row == 0) {
+            line += piece;
+            const auto nl = line.rfind('\n');
+            if (nl != std::string::npos) {
+              fb.info(line.substr(0, nl));
+              line = line.substr(nl + 1);
+            }
+            const auto n = static_cast<long long>(produced / static_cast<std::int64_t>(samples)) + 1;
+            fb.reportMetrics(n, {{"token_id", static_cast<double>(token)},
+                                 {"tokens_per_s", static_cast<double>(produced) / std::max(1e-9, secondsSince(t0))}});
+            fb.setProgress(std::min(1.0, static_cast<double>(n) / static_cast<double>(o.maxNewTokens)),
+                           "token " + std::to_string(n));
+          }
+          return true;
+        },
+        [&] {
+          lastCheck = Clock::now();
+          return fb.isCancelled();
+        });
+    fb.throwIfCancelled();
+    if (!line.empty()) fb.info(line);
+    const double seconds = secondsSince(t0);
+    const auto file = ctx.run().addArtifact("generation.txt", "text", "prompt and generated text");
+    std::ostringstream os;
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      if (results.size() > 1) os << "=== sample " << (i + 1) << " (" << results[i].stopReason << ")\n";
+      os << prompt << results[i].text << "\n";
+    }
+    core::writeFileAtomically(file, os.str());
+    std::int64_t total = 0;
+    for (const auto& r : results) total += static_cast<std::int64_t>(r.tokens.size());
+    ctx.run().setSummary("generated_tokens", total);
+    ctx.run().setSummary("tokens_per_s", static_cast<double>(total) / std::max(1e-9, seconds));
+    ctx.run().setSummary("stop_reason", results.front().stopReason);
+    ctx.run().setSummary("text", results.front().text.substr(0, 2000));
+    fb.setProgress(1.0, "done");
+  }
+};
+
+// ------------------------------------------------------------------------------------------ lm.train
+
+std::uint64_t mix(std::uint64_t x) {
+  x += 0x9E3779B97F4A7C15ULL;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+  return x ^ (x >> 31);
+}
+
+// Rows of T+1 consecutive tokens at offsets drawn from (seed, step, micro): a batch depends only
+// on these, so a resumed run sees the same data as an uninterrupted one.
+torch::Tensor sampleBatch(const std::vector<std::int32_t>& tokens, std::int64_t B, std::int64_t T, std::uint64_t seed,
+                          std::int64_t step, std::int64_t micro) {
+  const auto span = static_cast<std::int64_t>(tokens.size()) - (T + 1);
+  auto out = torch::empty({B, T + 1}, torch::kLong);
+  auto* o = out.data_ptr<std::int64_t>();
+  std::uint64_t state = mix(seed ^ mix(static_cast<std::uint64_t>(step) * 1000003ULL + static_cast<std::uint64_t>(micro)));
+  for (std::int64_t b = 0; b < B; ++b) {
+    state = mix(state);
+    const auto off = span > 0 ? static_cast<std::int64_t>(state % static_cast<std::uint64_t>(span + 1)) : 0;
+    for (std::int64_t t = 0; t <= T; ++t) o[b * (T + 1) + t] = tokens[static_cast<std::size_t>(off + t)];
+  }
+  return out;
+}
+
+class TrainJob : public core::Job {
+ public:
+  JobInfo info() const override {
+    return {"lm.train", "Train a language model", "Language models",
+            "Trains a Llama or GPT-2 model from scratch (size from the parameters, vocabulary from the tokenizer) "
+            "or continues a model, on a text file. AdamW with linear warm-up then cosine decay, gradient clipping "
+            "and accumulation, bf16 autocast on CUDA. Writes checkpoints (resumable), reports the training loss "
+            "every step and the validation loss every val_every steps, stops on a NaN/inf loss keeping the last "
+            "good checkpoint, and exports the final model as a Hugging Face folder.",
+            true};
+  }
+  ParamSchema schema() const override {
+    ParamSchema s;
+    s.addDevice();
+    s.addPath("data", "", "A UTF-8 text file to train on (its last val_fraction is held out for validation).",
+              "Text (*.txt)", false, true);
+    s.addPath("tokenizer", "", "Tokenizer file or folder. Empty: the one found beside the model.",
+              "Tokenizers (*.bin *.model *.json)", false, false);
+    s.addPath("model", "", "Continue this model (HF folder or llama2.c .bin). Empty: a new model from the "
+              "architecture parameters.", "Models (*.bin)", false, false);
+    s.addChoice("family", {"llama", "gpt2"}, "llama", "Architecture of a new model.");
+    s.addInt("dim", 64, 8, 65536, "Hidden size of a new model.");
+    s.addInt("n_layers", 2, 1, 1024, "Blocks of a new model.");
+    s.addInt("n_heads", 4, 1, 1024, "Attention heads of a new model.");
+    s.addInt("n_kv_heads", 0, 0, 1024, "Key/value heads (grouped-query attention, Llama). 0: n_heads.");
+    s.addInt("hidden_dim", 0, 0, 1 << 20, "MLP inner size. 0: 4 dim (GPT-2) or 8/3 dim rounded up to 32 (Llama).");
+    s.addInt("context", 128, 2, 1 << 20, "Training sequence length (and a new model's context).");
+    s.addInt("batch_size", 8, 1, 1 << 16, "Sequences per micro-batch.");
+    s.addInt("grad_accum", 1, 1, 4096, "Micro-batches accumulated per optimizer step.");
+    s.addInt("steps", 100, 1, std::nullopt, "Optimizer steps.");
+    s.add(floatSpec("lr", 1e-3, 0.0, std::nullopt, "Peak learning rate."));
+    s.add(floatSpec("min_lr_ratio", 0.1, 0.0, 1.0, "Final learning rate as a fraction of the peak (cosine decay)."));
+    s.addInt("warmup_steps", 10, 0, std::nullopt, "Linear warm-up steps.");
+    s.addFloat("weight_decay", 0.1, 0.0, 10.0, "AdamW weight decay (matrices only; not norms or biases).");
+    addAdvanced(s, floatSpec("beta1", 0.9, 0.0, 1.0, "AdamW beta1."));
+    addAdvanced(s, floatSpec("beta2", 0.95, 0.0, 1.0, "AdamW beta2."));
+    s.addFloat("grad_clip", 1.0, 0.0, 1e6, "Clip the global gradient norm to this. 0: off.");
+    s.addInt("checkpoint_every", 50, 1, std::nullopt, "Write a resumable checkpoint every N steps.");
+    s.addInt("val_every", 25, 1, std::nullopt, "Validation loss every N steps.");
+    s.addInt("val_batches", 4, 1, 10000, "Micro-batches in each validation.");
+    s.addFloat("val_fraction", 0.1, 0.0, 0.9, "Share of the tokens (at the end) held out for validation.");
+    s.addBool("split_documents", true,
+              "Split the text at blank lines and <|endoftext|>, marking each document with BOS (or EOS for GPT-2).");
+    s.addChoice("autocast", {"auto", "off", "bf16"}, "auto", "bf16 autocast: auto = on for CUDA, off on the CPU.");
+    s.addBool("export", true, "Export the final model as a Hugging Face folder artifact.");
+    return s;
+  }
+
+  void run(Context& ctx) override {
+    auto& fb = ctx.feedback();
+    const auto& p = ctx.params();
+    const auto device = toTorch(ctx.device());
+    torch::manual_seed(ctx.seed());
+    // Model and tokenizer.
+    std::optional<fs::path> tokPath;
+    if (!p.getString("tokenizer").empty()) tokPath = fs::path(p.getString("tokenizer"));
+    CausalLM model;
+    const auto modelPath = p.getString("model");
+    if (!modelPath.empty()) {
+      fb.setProgress(0, "loading " + modelPath);
+      auto loaded = loadModel(modelPath, LoadOptions{torch::kFloat32, device, {}});
+      model = loaded.model;
+      if (!tokPath) tokPath = loaded.tokenizer;
+    }
+    if (!tokPath) throw LmError("lm.train needs a tokenizer: set the 'tokenizer' parameter");
+    auto tok = openTokenizer(*tokPath);
+    const auto T = p.getInt("context");
+    if (!model) {
+      ModelConfig c;
+      c.family = modelFamilyFromString(p.getString("family"));
+      c.vocabSize = tok->vocabSize();
+      c.dim = p.getInt("dim");
+      c.nLayers = p.getInt("n_layers");
+      c.nHeads = p.getInt("n_heads");
+      c.nKvHeads = p.getInt("n_kv_heads") > 0 ? p.getInt("n_kv_heads") : c.nHeads;
+      c.hiddenDim = p.getInt("hidden_dim");
+      if (c.hiddenDim == 0)
+        c.hiddenDim = c.family == ModelFamily::Gpt2 ? 4 * c.dim : ((8 * c.dim / 3 + 31) / 32) * 32;
+      c.maxSeqLen = T;
+      c.tiedEmbeddings = true;
+      if (tok->bosId()) c.bosId = *tok->bosId();
+      if (tok->eosId()) c.eosId = *tok->eosId();
+      model = createModel(c);
+      model->to(device);
+    }
+    const auto& cfg = model->config();
+    if (tok->vocabSize() > cfg.vocabSize)
+      throw LmError("the tokenizer has " + std::to_string(tok->vocabSize()) + " tokens but the model only " +
+                    std::to_string(cfg.vocabSize));
+    if (cfg.family == ModelFamily::Gpt2 && T > cfg.maxSeqLen)
+      throw LmError("context " + std::to_string(T) + " exceeds the model's " + std::to_string(cfg.maxSeqLen) + " positions");
+    fb.info("model: " + toString(cfg.family) + ", " + std::to_string(model->numParameters()) + " parameters");
+
+    // Data.
+    auto data = tokensFromText(p.getString("data"), *tok, p.getBool("split_documents"), fb);
+    const auto total = data.tokens.size();
+    const auto nVal = static_cast<std::size_t>(static_cast<double>(total) * p.getFloat("val_fraction"));
+    std::vector<std::int32_t> train(data.tokens.begin(), data.tokens.end() - static_cast<std::ptrdiff_t>(nVal));
+    std::vector<std::int32_t> val(data.tokens.end() - static_cast<std::ptrdiff_t>(nVal), data.tokens.end());
+    if (static_cast<std::int64_t>(train.size()) < T + 1)
+      throw LmError("'" + p.getString("data") + "' gives " + std::to_string(train.size()) +
+                    " training tokens, fewer than one sequence of context + 1 = " + std::to_string(T + 1));
+    if (static_cast<std::int64_t>(val.size()) < T + 1) val = train;  // too little held out: validate on training data
+    fb.info("data: " + std::to_string(train.size()) + " training and " + std::to_string(nVal) + " validation tokens");
+
+    // Optimizer: weight decay on matrices only.
+    std::vector<torch::Tensor> decay, noDecay;
+    for (auto& prm : model->parameters()) (prm.dim() >= 2 ? decay : noDecay).push_back(prm);
+    const double lr = p.getFloat("lr");
+    auto groupOptions = [&](double wd) {
+      return std::make_unique<torch::optim::AdamWOptions>(
+          torch::optim::AdamWOptions(lr).betas({p.getFloat("beta1"), p.getFloat("beta2")}).eps(1e-8).weight_decay(wd));
+    };
+    std::vector<torch::optim::OptimizerParamGroup> groups;
+    groups.emplace_back(decay, groupOptions(p.getFloat("weight_decay")));
+    groups.emplace_back(noDecay, groupOptions(0.0));
+    torch::optim::AdamW optimizer(groups, torch::optim::AdamWOptions(lr));
+
+    long long step = 0;
+    if (ctx.resumeCheckpoint()) {
+      fb.setProgress(0, "resuming from " + ctx.resumeCheckpoint()->filename().string());
+      torch::serialize::InputArchive in;
+      in.load_from(ctx.resumeCheckpoint()->string(), device);
+      model->load(in);
+      torch::serialize::InputArchive opt;
+      in.read("optimizer", opt);
+      optimizer.load(opt);
+      torch::Tensor s;
+      in.read("step", s);
+      step = s.item<std::int64_t>();
+      fb.info("resumed at step " + std::to_string(step));
+    }
+
+    const auto steps = p.getInt("steps");
+    const auto B = p.getInt("batch_size"), accum = p.getInt("grad_accum");
+    const auto warmup = p.getInt("warmup_steps");
+    const double minLr = lr * p.getFloat("min_lr_ratio");
+    const double clip = p.getFloat("grad_clip");
+    const auto every = p.getInt("checkpoint_every"), valEvery = p.getInt("val_every");
+    const bool autocast = p.getString("autocast") == "bf16" || (p.getString("autocast") == "auto" && device.is_cuda());
+    if (autocast && !device.is_cuda()) throw LmError("bf16 autocast is available on CUDA devices only");
+    const auto seed = ctx.seed();
+    auto lrAt = [&](long long s) {
+      if (warmup > 0 && s <= warmup) return lr * static_cast<double>(s) / static_cast<double>(warmup);
+      const double progress = steps > warmup ? static_cast<double>(s - warmup) / static_cast<double>(steps - warmup) : 1.0;
+      return minLr + 0.5 * (lr - minLr) * (1.0 + std::cos(M_PI * std::min(1.0, progress)));
+    };
+    auto validate = [&]() {
+      torch::NoGradGuard g;
+      model->eval();
+      CudaAutocast ac(autocast);
+      double sum = 0;
+      const auto nb = p.getInt("val_batches");
+      for (std::int64_t i = 0; i < nb; ++i) {
+        fb.throwIfCancelled();
+        auto ids = sampleBatch(val, B, T, seed ^ 0x5A17ULL, 0, i).to(device);
+        sum += languageModelLoss(*model, ids).item<double>();
+      }
+      model->train();
+      return sum / static_cast<double>(nb);
+    };
+    auto saveCheckpoint = [&](long long s) {
+      torch::NoGradGuard g;
+      for (const auto& prm : model->parameters())
+        if (!torch::isfinite(prm).all().item<bool>()) return false;  // never checkpoint a broken model
+      torch::serialize::OutputArchive out;
+      model->save(out);
+      torch::serialize::OutputArchive opt;
+      optimizer.save(opt);
+      out.write("optimizer", opt);
+      out.write("step", torch::tensor(static_cast<std::int64_t>(s)));
+      const auto path = ctx.run().checkpointPath(s);
+      const auto tmp = path.string() + ".tmp";
+      out.save_to(tmp);
+      fs::rename(tmp, path);
+      return true;
+    };
+
+    model->train();
+    const auto t0 = Clock::now();
+    std::int64_t tokensSeen = 0;
+    double lastLoss = std::nan(""), lastVal = std::nan("");
+    long long lastGood = step;
+    while (step < steps) {
+      ++step;
+      const double stepLr = lrAt(step);
+      for (auto& g : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(stepLr);
+      optimizer.zero_grad();
+      double loss = 0;
+      for (std::int64_t micro = 0; micro < accum; ++micro) {
+        fb.throwIfCancelled();
+        auto ids = sampleBatch(train, B, T, seed, step, micro).to(device);
+        torch::Tensor l;
+        {
+          CudaAutocast ac(autocast);
+          l = languageModelLoss(*model, ids) / static_cast<double>(accum);
+        }
+        l.backward();
+        loss += l.item<double>();
+        tokensSeen += B * T;
+      }
+      double gradNorm = torch::nn::utils::clip_grad_norm_(model->parameters(), clip > 0 ? clip : 1e30);
+      if (!std::isfinite(loss) || !std::isfinite(gradNorm)) {
+        const auto last = ctx.run().latestCheckpoint();
+        const std::string what = std::isfinite(loss) ? "gradient norm is " + std::to_string(gradNorm)
+                                                     : "loss is " + std::to_string(loss);
+        throw core::Error("training stopped at step " + std::to_string(step) + ": the " + what + " (NaN or inf). " +
+                          (last ? "The last good checkpoint is " + last->filename().string() +
+                                      " (resume continues from it); "
+                                : std::string("No checkpoint was written yet; ")) +
+                          "lower the learning rate (" + std::to_string(lr) + ") or lengthen the warm-up.");
+      }
+      optimizer.step();
+      lastLoss = loss;
+      std::map<std::string, double> metrics{{"loss", loss}, {"lr", stepLr}, {"grad_norm", gradNorm},
+                                            {"tokens_per_s", static_cast<double>(tokensSeen) / std::max(1e-9, secondsSince(t0))}};
+      if (step % valEvery == 0 || step == steps) {
+        lastVal = validate();
+        metrics["val_loss"] = lastVal;
+      }
+      fb.reportMetrics(step, metrics);
+      if (step % every == 0 || step == steps) {
+        if (saveCheckpoint(step)) lastGood = step;
+      }
+      fb.setProgress(static_cast<double>(step) / static_cast<double>(steps),
+                     "step " + std::to_string(step) + " of " + std::to_string(steps) + ", loss " + std::to_string(loss));
+    }
+    (void)lastGood;
+    ctx.run().setSummary("final_loss", lastLoss);
+    if (!std::isnan(lastVal)) ctx.run().setSummary("final_val_loss", lastVal);
+    ctx.run().setSummary("steps", steps);
+    ctx.run().setSummary("params", model->numParameters());
+    ctx.run().setSummary("tokens_per_s", static_cast<double>(tokensSeen) / std::max(1e-9, secondsSince(t0)));
+    if (p.getBool("export")) {
+      fb.setStage("exporting");
+      const auto dir = ctx.run().addArtifact("model", "hf_model", "the trained model as a Hugging Face folder");
+      saveHfModel(*model, dir, SaveOptions{torch::kFloat32, tokPath});
+    }
+    fb.setProgress(1.0, "done");
+  }
+};
+
+}  // namespace
+
+void registerLmJobs(core::JobRegistry& registry) {
+  if (!registry.contains("lm.inspect")) registry.add([] { return std::make_unique<InspectJob>(); });
+  if (!registry.contains("lm.eval")) registry.add([] { return std::make_unique<EvalJob>(); });
+  if (!registry.contains("lm.generate")) registry.add([] { return std::make_unique<GenerateJob>(); });
+  if (!registry.contains("lm.train")) registry.add([] { return std::make_unique<TrainJob>(); });
+}
+
+}  // namespace atomscope::lm
