@@ -5,6 +5,13 @@
 #include <gtest/gtest.h>
 
 #include <QDir>
+#include <QFile>
+#include <QMenu>
+#include <QMenuBar>
+#include <QSlider>
+#include <QTabWidget>
+#include <QTableWidget>
+#include <QTemporaryDir>
 #include <QImage>
 #include <QKeyEvent>
 #include <QTest>
@@ -13,6 +20,7 @@
 #include <set>
 
 #include "atomscope/chem/xyz.h"
+#include "atomscope/gui/main_window.h"
 #include "atomscope/gui/structure_view.h"
 
 namespace atomscope::gui {
@@ -298,6 +306,62 @@ TEST_F(StructureViewTest, EmptyStructureRendersBackgroundOnly) {
   const Stats s = statsOf(img);
   EXPECT_EQ(s.oxygenRed, 0);
   EXPECT_EQ(s.carbonGrey, 0);
+}
+
+
+// The Structures plugin, loaded from the build's plugin folder into a real main window.
+TEST(StructuresPlugin, OpensTrajectoriesIntoDocumentTabsAndReportsBadFiles) {
+  QTemporaryDir runs;
+  MainWindow window(runs.path());
+  window.resize(1100, 700);
+  window.loadPlugins({QStringLiteral(ATOMSCOPE_BUILD_PLUGIN_DIR)});
+  window.show();
+  ASSERT_TRUE(QTest::qWaitForWindowExposed(&window));
+  bool menuFound = false;
+  for (QAction* a : window.menuBar()->actions()) menuFound |= a->text().remove('&') == QStringLiteral("Structures");
+  EXPECT_TRUE(menuFound);
+
+  const int before = window.documents()->count();
+  QString error;
+  const QString path = QStringLiteral(ATOMSCOPE_SHARED_DATA_DIR "/md_forces/rmd17_ethanol_reduced_100.xyz");
+  ASSERT_TRUE(window.openFile(path, &error)) << error.toStdString();
+  ASSERT_EQ(window.documents()->count(), before + 1);
+  QWidget* doc = window.documents()->currentWidget();
+  ASSERT_NE(doc, nullptr);
+  auto* view = doc->findChild<StructureView*>();
+  ASSERT_NE(view, nullptr);
+  EXPECT_EQ(view->frameCount(), 100);
+  auto* slider = doc->findChild<QSlider*>(QStringLiteral("frameSlider"));
+  ASSERT_NE(slider, nullptr);
+  EXPECT_EQ(slider->maximum(), 99);
+  slider->setValue(42);
+  EXPECT_EQ(view->currentFrame(), 42);
+  auto* table = doc->findChild<QTableWidget*>(QStringLiteral("structureProperties"));
+  ASSERT_NE(table, nullptr);
+  QStringList keys;
+  for (int r = 0; r < table->rowCount(); ++r) keys << table->item(r, 0)->text();
+  EXPECT_TRUE(keys.contains(QStringLiteral("Formula")));
+  EXPECT_TRUE(keys.contains(QStringLiteral("Energy (energy)"))) << keys.join(',').toStdString();
+  QCoreApplication::processEvents();
+  const QImage shot = view->grabImage();
+  shot.save(outputDir() + "/plugin_ethanol_frame42.png");
+  EXPECT_GT(statsOf(shot).oxygenRed, 100);
+
+  // A periodic frame opens too.
+  ASSERT_TRUE(window.openFile(QStringLiteral(ATOMSCOPE_SHARED_DATA_DIR "/md_forces/mlip_valid.xyz"), &error))
+      << error.toStdString();
+  EXPECT_EQ(window.documents()->count(), before + 2);
+
+  // A truncated file: an error naming the file and the line, no new tab.
+  const QString bad = runs.filePath(QStringLiteral("truncated.xyz"));
+  QFile f(bad);
+  ASSERT_TRUE(f.open(QIODevice::WriteOnly));
+  f.write("3\ncomment\nC 0 0 0\nH 0 0 1\n");
+  f.close();
+  error.clear();
+  EXPECT_FALSE(window.openFile(bad, &error));
+  EXPECT_TRUE(error.contains(bad + QStringLiteral(":5:"))) << error.toStdString();
+  EXPECT_EQ(window.documents()->count(), before + 2);
 }
 
 }  // namespace
