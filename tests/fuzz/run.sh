@@ -33,8 +33,9 @@ for t in safetensors npy npz; do
   fi
   mkdir -p "$work/corpus_$t" "$work/artifacts_$t"
   echo "== fuzz_$t for ${secs}s"
+  dict=$root/tests/fuzz/$([ "$t" = safetensors ] && echo safetensors || echo npy).dict
   "$exe" -max_total_time="$secs" -print_final_stats=1 -max_len=65536 -timeout=20 -rss_limit_mb=4096 \
-         -artifact_prefix="$work/artifacts_$t/" "$work/corpus_$t" "$work/seeds_$t" >"$work/log_$t.txt" 2>&1
+         -dict="$dict" -artifact_prefix="$work/artifacts_$t/" "$work/corpus_$t" "$work/seeds_$t" >"$work/log_$t.txt" 2>&1
   rc=$?
   grep -E "^stat::number_of_executed_units|^stat::peak_rss_mb|^stat::new_units_added|ERROR|SUMMARY|Done [0-9]+ runs" "$work/log_$t.txt"
   crashes=$(ls "$work/artifacts_$t" | wc -l)

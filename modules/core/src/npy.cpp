@@ -240,16 +240,15 @@ void atomicWrite(const std::filesystem::path& path, const std::vector<std::uint8
   }
   if (err == 0 && ::fsync(fd) != 0) err = errno;
   if (::close(fd) != 0 && err == 0) err = errno;
-  std::error_code ec;
   if (err != 0) {
-    std::filesystem::remove(tmp, ec);
+    ::unlink(tmp.c_str());
     throw NpyError("npy writer: writing '" + tmp.string() + "' failed: " + std::strerror(err));
   }
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::error_code ec2;
-    std::filesystem::remove(tmp, ec2);
-    throw NpyError("npy writer: cannot rename '" + tmp.string() + "' to '" + path.string() + "': " + ec.message());
+  // POSIX rename rather than std::filesystem (the pip LibTorch interposes some of its symbols).
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    err = errno;
+    ::unlink(tmp.c_str());
+    throw NpyError("npy writer: cannot rename '" + tmp.string() + "' to '" + path.string() + "': " + std::strerror(err));
   }
 }
 
@@ -430,6 +429,14 @@ std::vector<std::uint8_t> encodeNpy(const NpyArray& a) {
 }
 
 void writeNpy(const std::filesystem::path& path, const NpyArray& array) { atomicWrite(path, encodeNpy(array)); }
+
+bool npzDeflateSupported() {
+#if defined(ATOMSCOPE_HAVE_ZLIB)
+  return true;
+#else
+  return false;
+#endif
+}
 
 // --- npz --------------------------------------------------------------------------------------
 

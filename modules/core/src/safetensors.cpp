@@ -406,22 +406,20 @@ void SafetensorsWriter::write(const std::filesystem::path& path, const std::map<
     if (::fsync(fd) != 0) throw SafetensorsError("safetensors writer: fsync of '" + tmp.string() + "' failed: " + std::strerror(errno));
   } catch (...) {
     ::close(fd);
-    std::error_code ec;
-    std::filesystem::remove(tmp, ec);
+    ::unlink(tmp.c_str());
     throw;
   }
   if (::close(fd) != 0) {
     const int err = errno;
-    std::error_code ec;
-    std::filesystem::remove(tmp, ec);
+    ::unlink(tmp.c_str());
     throw SafetensorsError("safetensors writer: closing '" + tmp.string() + "' failed: " + std::strerror(err));
   }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::error_code ec2;
-    std::filesystem::remove(tmp, ec2);
-    throw SafetensorsError("safetensors writer: cannot rename '" + tmp.string() + "' to '" + path.string() + "': " + ec.message());
+  // POSIX calls rather than std::filesystem: the pip LibTorch exports (and interposes) some
+  // std::filesystem symbols of its own.
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    throw SafetensorsError("safetensors writer: cannot rename '" + tmp.string() + "' to '" + path.string() + "': " + std::strerror(err));
   }
 }
 

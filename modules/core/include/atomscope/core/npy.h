@@ -61,6 +61,10 @@ struct NpzOptions {
   double maxCompressionRatio = 1100.0;                    // declared uncompressed / compressed
 };
 
+// True when this build inflates deflated members (zlib found at configure time); without it such
+// members raise NpyError saying so.
+bool npzDeflateSupported();
+
 // Keys are member names without ".npy" (as numpy.load(...).files). Throws NpyError naming the file
 // and the member.
 std::map<std::string, NpyArray> readNpz(const std::filesystem::path& path, const NpzOptions& options = {});
