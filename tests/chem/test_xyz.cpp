@@ -264,6 +264,24 @@ TEST(Xyz, AseReadsBackWhatWeWrite) {
   std::filesystem::remove_all(dir);
 }
 
+// The structure samples the app ships read cleanly and equal the shared files they were copied from.
+TEST(Xyz, SamplesReadAndMatchTheirSources) {
+  const std::string samples = std::string(ATOMSCOPE_SAMPLES_DIR) + "/structures/";
+  const Trajectory qm9 = readXyz(samples + "qm9_first10.xyz");
+  const Trajectory qm9Full = readXyz(sharedData("qm9/qm9_reduced_100.xyz"));
+  ASSERT_EQ(qm9.size(), 10u);
+  for (std::size_t f = 0; f < qm9.size(); ++f) {
+    EXPECT_EQ(qm9[f].positions, qm9Full[f].positions);
+    EXPECT_EQ(qm9[f].info, qm9Full[f].info);
+  }
+  EXPECT_EQ(readXyz(samples + "ethanol_rmd17_100frames.xyz").size(), 100u);
+  EXPECT_EQ(readXyz(samples + "aspirin_md17_15frames.xyz").size(), 15u);
+  const Trajectory mof = readXyz(samples + "zr_mof_periodic_mlip_test.xyz");
+  ASSERT_EQ(mof.size(), 1u);
+  EXPECT_TRUE(mof[0].isPeriodic());
+  EXPECT_EQ(readText(samples + "zr_mof_periodic_mlip_test.xyz"), readText(sharedData("md_forces/mlip_test.xyz")));
+}
+
 // ---------------------------------------------------------------- conventions
 
 TEST(Xyz, PlainXyzCaseInsensitiveSymbolsAndAtomicNumbers) {
