@@ -7,8 +7,15 @@
 #include <QSet>
 #include <QThread>
 #include <atomic>
+#include <cerrno>
 #include <mutex>
 #include <thread>
+
+#if defined(__linux__)
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include "atomscope/core/error.h"
 #include "atomscope/core/job.h"
@@ -54,6 +61,18 @@ class BufferSink : public core::FeedbackSink {
   std::vector<std::pair<core::LogLevel, std::string>> logs;
   size_t droppedLogs = 0;
 };
+
+// Jobs run below the GUI thread's priority so a busy machine (every core computing) still
+// schedules the event loop first. On Linux nice values are per thread; threads the job starts
+// later (BLAS and OpenMP pools created on first use) inherit it.
+void lowerCurrentThreadPriority() {
+#if defined(__linux__)
+  const pid_t tid = static_cast<pid_t>(syscall(SYS_gettid));
+  errno = 0;
+  const int current = getpriority(PRIO_PROCESS, static_cast<id_t>(tid));
+  if (errno == 0) setpriority(PRIO_PROCESS, static_cast<id_t>(tid), std::min(19, current + 5));
+#endif
+}
 
 }  // namespace
 
@@ -134,6 +153,7 @@ int JobManager::start(const QString& job, const Json& params, const QString& dev
   r->thread = std::thread([this, id, regPtr, request, weak]() {
     auto self = weak.lock();
     if (!self) return;
+    lowerCurrentThreadPriority();
     core::RunOutcome out;
     try {
       out = core::runJob(*regPtr, request, *self->feedback);

@@ -25,6 +25,9 @@ MetricChart::MetricChart(QWidget* parent) : QChartView(parent) {
   setChart(chart);
   setRenderHint(QPainter::Antialiasing);
   setMinimumHeight(140);
+  applyTimer_ = new QTimer(this);
+  applyTimer_->setSingleShot(true);
+  connect(applyTimer_, &QTimer::timeout, this, &MetricChart::applyPending);
   clearData();
 }
 
@@ -67,12 +70,26 @@ void MetricChart::addPoints(const std::vector<core::MetricPoint>& points) {
       // Halve the density, always keeping the newest point.
       QList<QPointF> kept;
       kept.reserve(line.data.size() / 2 + 1);
-      for (qsizetype i = line.data.size() - 1; i >= 0; i -= 2) kept.prepend(line.data[i]);
+      for (qsizetype i = (line.data.size() - 1) % 2; i < line.data.size(); i += 2) kept.append(line.data[i]);
       line.data = std::move(kept);
     }
-    line.series->replace(line.data);
+    pending_.insert(name);
   }
+  // Redraw at most every kMinRedrawMs: a chart fed 10 times a second redraws 4 times.
+  if (!sinceApply_.isValid() || sinceApply_.elapsed() >= kMinRedrawMs)
+    applyPending();
+  else if (!applyTimer_->isActive())
+    applyTimer_->start(static_cast<int>(kMinRedrawMs - sinceApply_.elapsed()));
+}
+
+void MetricChart::applyPending() {
+  for (const QString& name : pending_) {
+    auto it = lines_.find(name);
+    if (it != lines_.end()) it->series->replace(it->data);
+  }
+  pending_.clear();
   updateAxes();
+  sinceApply_.start();
 }
 
 void MetricChart::updateAxes() {
@@ -92,6 +109,7 @@ void MetricChart::clearData() {
   }
   lines_.clear();
   order_.clear();
+  pending_.clear();
   received_ = 0;
   x0_ = y0_ = std::numeric_limits<double>::max();
   x1_ = y1_ = -std::numeric_limits<double>::max();
@@ -103,7 +121,9 @@ QStringList MetricChart::seriesNames() const { return order_; }
 
 int MetricChart::displayedPointCount(const QString& name) const {
   auto it = lines_.find(name);
-  return it == lines_.end() ? 0 : static_cast<int>(it->series->count());
+  if (it == lines_.end()) return 0;
+  // What is (or is about to be) drawn.
+  return pending_.contains(name) ? static_cast<int>(it->data.size()) : static_cast<int>(it->series->count());
 }
 
 QLineSeries* MetricChart::series(const QString& name) const {

@@ -391,7 +391,7 @@ bool ParamForm::validate(Json* validated) {
   }
 }
 
-QString ParamForm::errorText() const { return errors_->isVisible() ? errors_->text() : QString(); }
+QString ParamForm::errorText() const { return errors_->isHidden() ? QString() : errors_->text(); }
 
 void ParamForm::markErrors(const QString& text) {
   for (auto it = editors_.begin(); it != editors_.end(); ++it) {

@@ -1,10 +1,13 @@
 #pragma once
 // A live line chart of job metrics (one line per metric name) in Qt Charts. Points are kept
-// decimated (at most ~4k per line) so a long run or a fast-reporting job stays cheap to draw.
+// decimated (at most 1500 per line) so a long run or a fast-reporting job stays cheap to draw.
 #include <QChartView>
 #include <QHash>
 #include <QList>
+#include <QElapsedTimer>
 #include <QPointF>
+#include <QSet>
+#include <QTimer>
 #include <vector>
 
 #include "atomscope/core/feedback.h"
@@ -17,7 +20,8 @@ namespace atomscope::gui {
 class MetricChart : public QChartView {
   Q_OBJECT
  public:
-  static constexpr int kMaxPointsPerSeries = 4000;
+  static constexpr int kMaxPointsPerSeries = 1500;
+  static constexpr int kMinRedrawMs = 250;  // points arriving faster are drawn together
 
   explicit MetricChart(QWidget* parent = nullptr);
   void setTitle(const QString& title);
@@ -36,6 +40,7 @@ class MetricChart : public QChartView {
   };
   Line& lineFor(const QString& name);
   void updateAxes();
+  void applyPending();  // hands the buffered data to the series
 
   QHash<QString, Line> lines_;
   QStringList order_;
@@ -43,6 +48,9 @@ class MetricChart : public QChartView {
   QValueAxis* ay_;
   double x0_, x1_, y0_, y1_;
   long long received_ = 0;
+  QSet<QString> pending_;
+  QElapsedTimer sinceApply_;
+  QTimer* applyTimer_;
 };
 
 }  // namespace atomscope::gui
