@@ -30,7 +30,21 @@ class Tokenizer {
   virtual std::string tokenText(std::int32_t id) const = 0;
   virtual std::optional<std::int32_t> bosId() const = 0;
   virtual std::optional<std::int32_t> eosId() const = 0;
+
+  // Added by the tokenizer helper (compatible extensions; defaults keep other implementations valid).
+  // The id of a token given its exact piece text as stored in the vocabulary ("<|endoftext|>",
+  // "<s>", "\u2581the" for SentencePiece, " the" for llama2.c, "\u0120the" for GPT-2), if any.
+  virtual std::optional<std::int32_t> pieceId(const std::string& /*piece*/) const { return std::nullopt; }
+  // The file (or folder) it was loaded from.
+  virtual std::filesystem::path sourcePath() const { return {}; }
 };
+
+// Kinds openTokenizer() can produce, by file name alone (no parsing): "sentencepiece", "llama2c",
+// "gpt2-bpe", or empty when the path names none of them. Folders are looked into.
+std::string detectTokenizerKind(const std::filesystem::path& path);
+
+// True when this build links libsentencepiece (SentencePiece .model files can be opened).
+bool haveSentencePiece();
 
 // Opens a tokenizer from a file or a model folder: *.model (SentencePiece), tokenizer.bin /
 // tok*.bin (llama2.c), vocab.json + merges.txt or tokenizer.json (GPT-2 BPE) in a folder.

@@ -1,0 +1,151 @@
+// lm.tokenize: text -> token shards, as a core::Job (progress, cancel, artifacts).
+#include "atomscope/lm/data_jobs.h"
+
+#include <fstream>
+
+#include "atomscope/lm/token_shards.h"
+
+namespace atomscope::lm {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+class TokenizeJob : public core::Job {
+ public:
+  core::JobInfo info() const override {
+    return {"lm.tokenize", "Tokenise text into token shards", "Language models",
+            "Cuts text files (a file or a folder of *.txt) into documents, tokenises them with a SentencePiece "
+            ".model, a llama2.c tokenizer.bin or GPT-2 vocab.json + merges.txt / tokenizer.json, and writes "
+            "uint16 or uint32 token shards with index.json (train/validation split by document, bytes per token, "
+            "document-length histogram) for training and evaluation.",
+            false};
+  }
+
+  core::ParamSchema schema() const override {
+    core::ParamSchema s;
+    core::ParamSpec input;
+    input.name = "input";
+    input.type = core::ParamType::Path;  // no default: required
+    input.help = "A text file, or a folder searched recursively for *.txt, *.text and *.md files.";
+    input.fileFilter = "Text (*.txt *.text *.md)";
+    input.mustExist = true;
+    s.add(input);
+    core::ParamSpec tok;
+    tok.name = "tokenizer";
+    tok.type = core::ParamType::Path;
+    tok.help = "Tokenizer: a SentencePiece .model, a llama2.c tokenizer .bin, vocab.json (with merges.txt beside it), "
+               "tokenizer.json, or a model folder holding one of them.";
+    tok.fileFilter = "Tokenizers (*.model *.bin *.json)";
+    tok.mustExist = true;
+    s.add(tok);
+    s.addPath("output", "", "Folder for the shards; empty: the run's artifacts/token_shards.", {}, true, false);
+    s.addFloat("validation_fraction", 0.1, 0.0, 0.9, "Fraction of the documents held out for validation.");
+    s.addInt("seed", 1234, 0, 9007199254740991.0, "Seed of the validation split (same seed, same split).");
+    s.addChoice("dtype", {"auto", "uint16", "uint32"}, "auto",
+                "Token element type; auto takes uint16 when the vocabulary has at most 65536 tokens.");
+    core::ParamSpec sep;
+    sep.name = "separator";
+    sep.type = core::ParamType::String;
+    sep.defaultValue = "auto";
+    sep.help = "How files are cut into documents: auto (<|endoftext|> if present, else blank lines), blank-line, "
+               "line, file, or a literal separator text.";
+    sep.advanced = true;
+    s.add(sep);
+    core::ParamSpec boundary;
+    boundary.name = "boundary";
+    boundary.type = core::ParamType::Choice;
+    boundary.choices = {"auto", "bos", "eos", "bos+eos", "none"};
+    boundary.defaultValue = "auto";
+    boundary.help = "Tokens between documents: auto puts BOS before each (llama2.c) or, when BOS and EOS are one "
+                    "token, EOS after each (GPT-2).";
+    boundary.advanced = true;
+    s.add(boundary);
+    core::ParamSpec shard;
+    shard.name = "shard_tokens";
+    shard.type = core::ParamType::Int;
+    shard.defaultValue = static_cast<long long>(1) << 28;
+    shard.min = 1024;
+    shard.max = 4.0e9;
+    shard.help = "Maximum number of tokens per shard file.";
+    shard.advanced = true;
+    s.add(shard);
+    core::ParamSpec threads;
+    threads.name = "threads";
+    threads.type = core::ParamType::Int;
+    threads.defaultValue = 0;
+    threads.min = 0;
+    threads.max = 1024;
+    threads.help = "Tokenising threads; 0 uses every core.";
+    threads.advanced = true;
+    s.add(threads);
+    return s;
+  }
+
+  void run(core::Context& ctx) override {
+    auto& fb = ctx.feedback();
+    auto& run = ctx.run();
+    const auto& p = ctx.params();
+    const fs::path input = p.getString("input");
+    const fs::path tokPath = p.getString("tokenizer");
+    fb.setProgress(0, "loading tokenizer " + tokPath.filename().string());
+    const auto tokenizer = openTokenizer(tokPath);
+    fb.info("tokenizer: " + tokenizer->kind() + ", " + std::to_string(tokenizer->vocabSize()) + " tokens, from " +
+            tokPath.string());
+
+    const std::string outParam = p.getString("output");
+    const bool inArtifacts = outParam.empty();
+    const fs::path outDir = inArtifacts ? run.artifactsDir() / "token_shards" : fs::path(outParam);
+
+    ShardWriteOptions o;
+    o.dtype = p.getString("dtype");
+    o.validationFraction = p.getFloat("validation_fraction");
+    o.seed = static_cast<std::uint64_t>(p.getInt("seed"));
+    o.separator = p.getString("separator");
+    o.boundary = p.getString("boundary");
+    o.shardTokens = static_cast<std::uint64_t>(p.getInt("shard_tokens"));
+    o.threads = static_cast<int>(p.getInt("threads"));
+    o.progress = [&fb](double f, const std::string& stage) { fb.setProgress(0.02 + 0.97 * f, stage); };
+    o.cancelled = [&fb] { return fb.isCancelled(); };
+
+    const double t0 = fb.elapsedSeconds();
+    const Json index = writeTokenShards(input, *tokenizer, outDir, o);
+    const double seconds = fb.elapsedSeconds() - t0;
+
+    const auto& st = index["statistics"];
+    const double textBytes = st["text_bytes"].get<double>();
+    fb.reportMetrics(0, {{"train_tokens", index["splits"]["train"]["tokens"].get<double>()},
+                         {"validation_tokens", index["splits"]["validation"]["tokens"].get<double>()},
+                         {"bytes_per_token", st["bytes_per_token"].get<double>()},
+                         {"megabytes_per_second", seconds > 0 ? textBytes / 1e6 / seconds : 0.0}});
+    if (inArtifacts) {
+      run.addArtifact("token_shards/index.json", "token_shards", "Token shard index (open it with lm train/eval jobs)");
+      for (const char* split : {"train", "validation"})
+        for (const auto& sh : index["splits"][split]["shards"])
+          run.addArtifact("token_shards/" + sh["file"].get<std::string>(), "token_shard",
+                          std::string(split) + " tokens (" + index["dtype"].get<std::string>() + ")");
+    } else {
+      // The shards live elsewhere; the run keeps a copy of the index as its record.
+      const fs::path copy = run.addArtifact("token_shards_index.json", "token_shards_index",
+                                            "Index of the token shards written to " + outDir.string());
+      std::ofstream(copy) << index.dump(1) << "\n";
+    }
+    run.setSummary("output", outDir.string());
+    run.setSummary("documents", st["documents"]);
+    run.setSummary("train_tokens", index["splits"]["train"]["tokens"]);
+    run.setSummary("validation_tokens", index["splits"]["validation"]["tokens"]);
+    run.setSummary("bytes_per_token", st["bytes_per_token"]);
+    run.setSummary("dtype", index["dtype"]);
+    run.setSummary("seconds", seconds);
+    fb.setProgress(1, "wrote " + index["splits"]["train"]["tokens"].dump() + " train and " +
+                          index["splits"]["validation"]["tokens"].dump() + " validation tokens");
+  }
+};
+
+}  // namespace
+
+void registerDataJobs(core::JobRegistry& registry) {
+  registry.add([] { return std::make_unique<TokenizeJob>(); });
+}
+
+}  // namespace atomscope::lm
