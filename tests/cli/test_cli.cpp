@@ -1,5 +1,7 @@
 // Runs the real atomscope-cli binary the way a user does and checks what it prints and records.
 #include <gtest/gtest.h>
+
+#include "test_util.h"
 #include <signal.h>
 #include <fcntl.h>
 #include <sys/wait.h>
@@ -37,12 +39,7 @@ Result cli(const std::string& args) {
   return r;
 }
 
-fs::path freshDir(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / ("atomscope-cli-" + name + "-" + std::to_string(::getpid()));
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p;
-}
+fs::path freshDir(const std::string& name) { return test::freshTempDir("cli" + name); }
 
 fs::path onlyRun(const fs::path& root) {
   std::vector<fs::path> runs;

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include <filesystem>
 #include <fstream>
 
@@ -11,11 +13,7 @@ using namespace atomscope::core;
 namespace fs = std::filesystem;
 
 namespace {
-fs::path freshDir(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / ("atomscope-rundir-" + name + "-" + std::to_string(::getpid()));
-  fs::remove_all(p);
-  return p;
-}
+fs::path freshDir(const std::string& name) { return test::freshTempDir("rundir" + name); }
 }  // namespace
 
 TEST(RunDir, CreateWritesARecordThatOpensAgain) {

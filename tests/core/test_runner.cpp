@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -15,12 +17,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path freshDir(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / ("atomscope-test-" + name + "-" + std::to_string(::getpid()));
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p;
-}
+fs::path freshDir(const std::string& name) { return test::freshTempDir("test" + name); }
 
 // A resumable job for exercising the contract: a running sum over `steps` steps, one checkpoint
 // every `every` steps. Its result depends only on its params, so resume must reproduce it exactly.
