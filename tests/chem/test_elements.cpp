@@ -2,6 +2,8 @@
 // table, IUPAC standard atomic weights; and, for all elements, against ASE 3.22's ase.data.
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include <cstdlib>
 #include <string>
 
@@ -60,6 +62,7 @@ TEST(Elements, SymbolsMassesAndLookup) {
 
 // Every symbol, mass, radius and colour against ASE's tables (which cite the same sources).
 TEST(Elements, AllElementsAgreeWithAse) {
+  ATOMSCOPE_REQUIRE_PYTHON_MODULE("ase");
   const auto dir = testing::tempDir("elements");
   const auto json = dir / "ase_elements.json";
   const std::string cmd =
@@ -82,7 +85,7 @@ TEST(Elements, AllElementsAgreeWithAse) {
       EXPECT_EQ(static_cast<int>(rgb & 0xFF), e[3][2].get<int>()) << z;
     }
   }
-  std::filesystem::remove_all(dir);
+  atomscope::test::removeTree(dir);
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 // against ASE 3.22 (Debian's python3-ase) reading the same files.
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include <array>
 #include <cmath>
 #include <cstdio>
@@ -212,7 +214,7 @@ TEST(Xyz, EverySharedFileRoundTripsExactly) {
     ASSERT_EQ(back.size(), t.size());
     for (std::size_t f = 0; f < t.size(); ++f) expectSameStructure(t[f], back[f], rel + " frame " + std::to_string(f));
   }
-  std::filesystem::remove_all(dir);
+  atomscope::test::removeTree(dir);
 }
 
 TEST(Xyz, AllColumnTypesAndInfoKindsRoundTrip) {
@@ -242,6 +244,7 @@ TEST(Xyz, AllColumnTypesAndInfoKindsRoundTrip) {
 
 // ASE reads what we write: run Debian's python3 with ASE on our file (tests/chem/ase_read_back.py).
 TEST(Xyz, AseReadsBackWhatWeWrite) {
+  ATOMSCOPE_REQUIRE_PYTHON_MODULE("ase");
   const auto dir = tempDir("ase");
   Trajectory frames = readXyz(sharedData("md_forces/mlip_train.xyz"));
   frames.resize(2);
@@ -261,7 +264,7 @@ TEST(Xyz, AseReadsBackWhatWeWrite) {
   const Json ase = Json::parse(readText(json));
   ASSERT_EQ(ase.size(), frames.size());
   for (std::size_t f = 0; f < frames.size(); ++f) compareWithAse(frames[f], ase[f], "ASE read-back frame " + std::to_string(f));
-  std::filesystem::remove_all(dir);
+  atomscope::test::removeTree(dir);
 }
 
 // The structure samples the app ships read cleanly and equal the shared files they were copied from.
