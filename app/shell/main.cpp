@@ -9,6 +9,9 @@
 #include <cstdio>
 
 #include "atomscope/core/job.h"
+#ifdef ATOMSCOPE_HAVE_ALL_JOBS
+#include "atomscope/all_jobs.h"
+#endif
 #include "atomscope/gui/main_window.h"
 #include "atomscope/gui/style.h"
 
@@ -45,14 +48,22 @@ int main(int argc, char** argv) {
   QCommandLineOption delayOpt(QStringLiteral("screenshot-delay"),
                               QStringLiteral("Milliseconds to wait before the screenshot (default 1500)."),
                               QStringLiteral("MS"), QStringLiteral("1500"));
-  parser.addOptions({projectOpt, screenshotOpt, openOpt, delayOpt});
+  QCommandLineOption startOpt(QStringLiteral("start"),
+                              QStringLiteral("Start JOB at start-up with its default parameters, or with "
+                                             "JOB:key=value,key=value (repeatable)."),
+                              QStringLiteral("JOB"));
+  parser.addOptions({projectOpt, screenshotOpt, openOpt, delayOpt, startOpt});
   parser.addPositionalArgument(QStringLiteral("files"), QStringLiteral("Files to open."), QStringLiteral("[FILE...]"));
   parser.process(app);
 
   gui::applyApplicationStyle(app);
 
   try {
+#ifdef ATOMSCOPE_HAVE_ALL_JOBS
+    registerAllJobs(core::JobRegistry::global());  // every module's jobs (core ones included)
+#else
     core::registerCoreJobs(core::JobRegistry::global());
+#endif
   } catch (const std::exception& e) {
     std::fprintf(stderr, "atomscope: registering core jobs failed: %s\n", e.what());
   }
@@ -70,6 +81,28 @@ int main(int argc, char** argv) {
     if (!window.openFile(f, &error)) {
       ++failures;
       std::fprintf(stderr, "atomscope: cannot open %s: %s\n", qPrintable(f), qPrintable(error));
+    }
+  }
+
+  for (const QString& spec : parser.values(startOpt)) {
+    const QString job = spec.section(QLatin1Char(':'), 0, 0);
+    const QString rest = spec.section(QLatin1Char(':'), 1);
+    try {
+      auto instance = core::JobRegistry::global().create(job.toStdString());
+      const auto schema = instance->schema();
+      Json params = Json::object();
+      for (const QString& kv : rest.split(QLatin1Char(','), Qt::SkipEmptyParts)) {
+        const QString key = kv.section(QLatin1Char('='), 0, 0), value = kv.section(QLatin1Char('='), 1);
+        params[key.toStdString()] = schema.valueFromText(key.toStdString(), value.toStdString());
+      }
+      QString device = window.settings().device();
+      if (params.contains("device") && params["device"].is_string())
+        device = QString::fromStdString(params["device"].get<std::string>());
+      window.jobs().start(job, params, device);
+    } catch (const std::exception& e) {
+      ++failures;
+      window.log(QStringLiteral("Cannot start %1: %2").arg(spec, QString::fromUtf8(e.what())), true);
+      std::fprintf(stderr, "atomscope: cannot start %s: %s\n", qPrintable(spec), e.what());
     }
   }
 

@@ -7,6 +7,7 @@
 #include <QComboBox>
 #include <QDockWidget>
 #include <QFile>
+#include <QLabel>
 #include <QLineEdit>
 #include <QListWidget>
 #include <QMenuBar>
@@ -214,7 +215,12 @@ TEST_F(MainWindowTest, GemmBenchmarkFromTheRunDialogShowsProgressMetricsAndCance
   EXPECT_TRUE(chart->seriesNames().contains("tflops"));
   EXPECT_GT(chart->displayedPointCount("tflops"), 0);
   ASSERT_TRUE(test::waitUntil([&] { return panel->progressBarFor(id)->value() > 0; }, 20000));
-  EXPECT_TRUE(panel->progressBarFor(id)->text().contains("product")) << panel->progressBarFor(id)->text().toStdString();
+  // The stage text ("product i of n") is on the bar's tooltip and in the detail line of the selected job.
+  EXPECT_TRUE(panel->progressBarFor(id)->toolTip().contains("product")) << panel->progressBarFor(id)->toolTip().toStdString();
+  auto* detail = panel->findChild<QLabel*>("jobDetail");
+  ASSERT_TRUE(detail);
+  EXPECT_TRUE(detail->text().contains("product")) << detail->text().toStdString();
+  EXPECT_TRUE(detail->text().contains("ETA"));
   EXPECT_TRUE(window_->statusText().contains("1 running")) << window_->statusText().toStdString();
 
   // Cancel with the row's button: run.json says cancelled within 1 s.

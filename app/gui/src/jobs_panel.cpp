@@ -17,7 +17,7 @@
 
 namespace atomscope::gui {
 
-enum Column { ColJob = 0, ColProgress, ColEta, ColElapsed, ColCancel };
+enum Column { ColJob = 0, ColProgress, ColEta, ColCancel };
 
 QString formatDuration(double s) {
   if (s < 0 || !std::isfinite(s)) return QStringLiteral("—");
@@ -35,24 +35,36 @@ JobsPanel::JobsPanel(JobManager& jobs, QWidget* parent) : QWidget(parent), jobs_
   tree_->setObjectName(QStringLiteral("jobsTree"));
   tree_->setRootIsDecorated(false);
   tree_->setUniformRowHeights(true);
-  tree_->setColumnCount(5);
-  tree_->setHeaderLabels({tr("Job"), tr("Progress"), tr("ETA"), tr("Elapsed"), QString()});
+  tree_->setColumnCount(4);
+  tree_->setHeaderLabels({tr("Job"), tr("Progress"), tr("ETA"), QString()});
   tree_->header()->setStretchLastSection(false);
+  tree_->header()->setMinimumSectionSize(24);
   tree_->header()->setSectionResizeMode(ColJob, QHeaderView::Interactive);
   tree_->header()->setSectionResizeMode(ColProgress, QHeaderView::Stretch);
   tree_->header()->setSectionResizeMode(ColEta, QHeaderView::ResizeToContents);
-  tree_->header()->setSectionResizeMode(ColElapsed, QHeaderView::ResizeToContents);
   tree_->header()->setSectionResizeMode(ColCancel, QHeaderView::Fixed);
-  tree_->header()->resizeSection(ColJob, 150);
-  tree_->header()->resizeSection(ColCancel, 28);
-  charts_ = new QStackedWidget(split);
+  tree_->header()->resizeSection(ColJob, 140);
+  tree_->header()->resizeSection(ColCancel, 26);
+  tree_->setTextElideMode(Qt::ElideMiddle);
+  auto* lower = new QWidget(split);
+  auto* lv = new QVBoxLayout(lower);
+  lv->setContentsMargins(0, 2, 0, 0);
+  lv->setSpacing(2);
+  detail_ = new QLabel(lower);
+  detail_->setObjectName(QStringLiteral("jobDetail"));
+  detail_->setWordWrap(true);
+  detail_->setStyleSheet(QStringLiteral("color:#33404c; padding: 2px 4px;"));
+  lv->addWidget(detail_);
+  charts_ = new QStackedWidget(lower);
+  lv->addWidget(charts_, 1);
   placeholder_ = new QLabel(tr("Metrics of the selected job appear here.\nStart one with Jobs ▸ Run job… (Ctrl+R)."),
                             charts_);
   placeholder_->setAlignment(Qt::AlignCenter);
   placeholder_->setStyleSheet(QStringLiteral("color:#7a8894"));
   charts_->addWidget(placeholder_);
   split->setStretchFactor(0, 1);
-  split->setStretchFactor(1, 2);
+  split->setStretchFactor(1, 3);
+  split->setSizes({120, 440});
   v->addWidget(split);
 
   connect(&jobs_, &JobManager::jobStarted, this, &JobsPanel::onStarted);
@@ -74,8 +86,8 @@ void JobsPanel::onStarted(int id, const QString& job) {
   const JobState st = jobs_.state(id);
   Row row;
   row.item = new QTreeWidgetItem;
-  row.item->setText(ColJob, st.title.isEmpty() ? job : st.title);
-  row.item->setToolTip(ColJob, QStringLiteral("%1 #%2 on %3").arg(job).arg(id).arg(st.device));
+  row.item->setText(ColJob, QStringLiteral("%1 #%2").arg(job.section(QLatin1Char('.'), -1)).arg(id));
+  row.item->setToolTip(ColJob, QStringLiteral("%1\n%2 #%3 on %4").arg(st.title, job).arg(id).arg(st.device));
   row.item->setData(ColJob, Qt::UserRole, id);
   row.item->setIcon(ColJob, style()->standardIcon(QStyle::SP_MediaPlay));
   tree_->insertTopLevelItem(0, row.item);
@@ -106,9 +118,12 @@ void JobsPanel::onProgress(int id, double fraction, const QString& stage, double
   if (it == rows_.end()) return;
   const int pct = static_cast<int>(std::lround(fraction * 100));
   it->bar->setValue(static_cast<int>(std::lround(fraction * 1000)));
-  it->bar->setFormat(stage.isEmpty() ? QStringLiteral("%1%").arg(pct) : QStringLiteral("%1% — %2").arg(pct).arg(stage));
+  it->bar->setFormat(QStringLiteral("%1%").arg(pct));
+  it->bar->setToolTip(stage);
+  it->item->setData(ColProgress, Qt::UserRole, stage);
   it->item->setText(ColEta, formatDuration(eta));
-  it->item->setText(ColElapsed, formatDuration(jobs_.state(id).elapsedSeconds));
+  it->item->setToolTip(ColEta, tr("elapsed %1, remaining %2").arg(formatDuration(jobs_.state(id).elapsedSeconds), formatDuration(eta)));
+  if (id == selectedJobId()) updateDetail();
 }
 
 void JobsPanel::onFinished(int id, core::RunStatus status, const QString& runDir, const QString& error) {
@@ -125,13 +140,15 @@ void JobsPanel::onFinished(int id, core::RunStatus status, const QString& runDir
     colour = QStringLiteral("#b9770e");
   }
   it->item->setIcon(ColJob, style()->standardIcon(icon));
-  it->item->setText(ColEta, QString());
-  it->item->setText(ColElapsed, formatDuration(jobs_.state(id).elapsedSeconds));
+  it->item->setText(ColEta, formatDuration(jobs_.state(id).elapsedSeconds));
+  it->item->setToolTip(ColEta, tr("took %1").arg(formatDuration(jobs_.state(id).elapsedSeconds)));
   const QString tip = QStringLiteral("%1\n%2%3").arg(QString::fromStdString(core::toString(status)), runDir,
                                                     error.isEmpty() ? QString() : QStringLiteral("\n") + error);
   it->item->setToolTip(ColProgress, tip);
   it->bar->setToolTip(tip);
   it->bar->setStyleSheet(QStringLiteral("QProgressBar::chunk { background-color: %1; }").arg(colour));
+  it->bar->setFormat(QString::fromStdString(core::toString(status)));
+  if (id == selectedJobId()) updateDetail();
 }
 
 int JobsPanel::selectedJobId() const {
@@ -148,6 +165,29 @@ void JobsPanel::showSelected() {
   const int id = selectedJobId();
   auto it = rows_.find(id);
   charts_->setCurrentWidget(it == rows_.end() ? static_cast<QWidget*>(placeholder_) : it->chart);
+  updateDetail();
+}
+
+void JobsPanel::updateDetail() {
+  const int id = selectedJobId();
+  if (id < 0 || !jobs_.contains(id)) {
+    detail_->clear();
+    detail_->setVisible(false);
+    return;
+  }
+  const JobState st = jobs_.state(id);
+  QString text = QStringLiteral("<b>%1</b> #%2 on %3<br>").arg(st.job.toHtmlEscaped()).arg(id).arg(st.device.toHtmlEscaped());
+  if (st.finished) {
+    text += tr("%1 after %2").arg(QString::fromStdString(core::toString(st.status)), formatDuration(st.elapsedSeconds));
+    if (!st.error.isEmpty()) text += QStringLiteral(": <span style=\"color:#c0392b\">%1</span>").arg(st.error.toHtmlEscaped());
+  } else {
+    text += tr("%1 · %2% · elapsed %3 · ETA %4")
+                .arg(st.stage.toHtmlEscaped())
+                .arg(static_cast<int>(std::lround(st.progress * 100)))
+                .arg(formatDuration(st.elapsedSeconds), formatDuration(st.etaSeconds));
+  }
+  detail_->setText(text);
+  detail_->setVisible(true);
 }
 
 MetricChart* JobsPanel::chartFor(int id) const {

@@ -89,16 +89,30 @@ class StartPage : public QWidget {
     jobsTitle->setObjectName(QStringLiteral("startSection"));
     auto* recentTitle = new QLabel(tr("Recent files"), this);
     recentTitle->setObjectName(QStringLiteral("startSection"));
+    auto* pluginsTitle = new QLabel(tr("Plugins"), this);
+    pluginsTitle->setObjectName(QStringLiteral("startSection"));
     jobs_ = new QListWidget(this);
     recent_ = new QListWidget(this);
+    plugins_ = new QListWidget(this);
     jobs_->setObjectName(QStringLiteral("startJobs"));
     recent_->setObjectName(QStringLiteral("startRecent"));
+    plugins_->setObjectName(QStringLiteral("startPlugins"));
+    for (QListWidget* l : {jobs_, recent_, plugins_}) {
+      l->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+      l->setTextElideMode(Qt::ElideRight);
+      l->setWordWrap(true);
+      l->setFrameShape(QFrame::NoFrame);
+      l->setIconSize(QSize(18, 18));
+    }
     grid->addWidget(jobsTitle, 0, 0);
     grid->addWidget(recentTitle, 0, 1);
+    grid->addWidget(pluginsTitle, 0, 2);
     grid->addWidget(jobs_, 1, 0);
     grid->addWidget(recent_, 1, 1);
+    grid->addWidget(plugins_, 1, 2);
     grid->setColumnStretch(0, 1);
     grid->setColumnStretch(1, 1);
+    grid->setColumnStretch(2, 1);
     outer->addLayout(grid, 1);
     QObject::connect(jobs_, &QListWidget::itemActivated, &win_, [this](QListWidgetItem* item) {
       win_.showJobForm(item->data(Qt::UserRole).toString());
@@ -111,36 +125,48 @@ class StartPage : public QWidget {
 
   void refresh() {
     jobs_->clear();
-    QString lastCategory;
+    const QIcon runIcon = resourceIcon(QStringLiteral("run"), style()->standardIcon(QStyle::SP_MediaPlay));
     for (const auto& info : win_.jobs().registry().list()) {
       const QString cat = QString::fromStdString(info.category);
       auto* item = new QListWidgetItem(
-          style()->standardIcon(QStyle::SP_MediaPlay),
-          QStringLiteral("%1   —   %2").arg(QString::fromStdString(info.title.empty() ? info.name : info.title),
-                                            QString::fromStdString(info.name)),
+          runIcon,
+          QStringLiteral("%1\n%2 · %3").arg(QString::fromStdString(info.title.empty() ? info.name : info.title),
+                                             QString::fromStdString(info.name), cat),
           jobs_);
-      item->setToolTip(cat + QStringLiteral(": ") + QString::fromStdString(info.description));
+      item->setToolTip(QString::fromStdString(info.description));
       item->setData(Qt::UserRole, QString::fromStdString(info.name));
     }
     if (jobs_->count() == 0) jobs_->addItem(tr("No jobs registered"));
     recent_->clear();
     for (const QString& f : win_.settings().recentFiles()) {
       auto* item = new QListWidgetItem(style()->standardIcon(QStyle::SP_FileIcon),
-                                       QFileInfo(f).fileName() + QStringLiteral("   ") + QFileInfo(f).absolutePath(),
+                                       QFileInfo(f).fileName() + QStringLiteral("\n") + QFileInfo(f).absolutePath(),
                                        recent_);
       item->setData(Qt::UserRole, f);
       item->setToolTip(f);
     }
     if (recent_->count() == 0) {
-      auto* item = new QListWidgetItem(tr("No recent files — File ▸ Open (Ctrl+O) or drop files here"), recent_);
+      auto* item = new QListWidgetItem(tr("No recent files.\nFile ▸ Open (Ctrl+O), or drop files on the window."), recent_);
       item->setFlags(Qt::NoItemFlags);
     }
+    plugins_->clear();
+    for (const auto& r : win_.pluginHost().records()) {
+      auto* item = new QListWidgetItem(
+          style()->standardIcon(r.loaded ? QStyle::SP_DialogApplyButton : QStyle::SP_MessageBoxWarning),
+          r.loaded ? QStringLiteral("%1 %2\n%3").arg(r.name, r.version, r.description)
+                   : QStringLiteral("%1 (not loaded)\n%2").arg(QFileInfo(r.file).fileName(), r.error),
+          plugins_);
+      item->setToolTip(r.file);
+      item->setFlags(Qt::ItemIsEnabled);
+    }
+    if (plugins_->count() == 0) plugins_->addItem(tr("No plugins loaded.\nHelp ▸ About Plugins lists the folders searched."));
   }
 
  private:
   MainWindow& win_;
   QListWidget* jobs_;
   QListWidget* recent_;
+  QListWidget* plugins_;
 };
 
 }  // namespace
@@ -174,6 +200,7 @@ MainWindow::MainWindow(const QString& runsRoot, QWidget* parent) : QMainWindow(p
   createActions();
   startPage_ = new StartPage(*this, docs_);
   addDocument(startPage_, tr("Start"));
+  docs_->setTabIcon(0, appIcon());
 
   connect(&jobs_, &JobManager::logMessage, this, [this](int id, core::LogLevel level, const QString& msg) {
     log_->append(level, QStringLiteral("%1#%2").arg(jobs_.state(id).job).arg(id), msg);
@@ -232,9 +259,9 @@ void MainWindow::createDocks() {
   auto* logDock = makeDock(log_, tr("Log"), QStringLiteral("logDock"), Qt::BottomDockWidgetArea);
   splitDockWidget(runsDock, propsDock, Qt::Vertical);
   coreDocks_ = {runsDock, propsDock, jobsDock, logDock};
-  resizeDocks({runsDock, jobsDock}, {330, 400}, Qt::Horizontal);
-  resizeDocks({runsDock, propsDock}, {380, 300}, Qt::Vertical);
-  resizeDocks({logDock}, {170}, Qt::Vertical);
+  resizeDocks({runsDock, jobsDock}, {335, 350}, Qt::Horizontal);
+  resizeDocks({runsDock, propsDock}, {360, 320}, Qt::Vertical);
+  resizeDocks({logDock}, {160}, Qt::Vertical);
 
   connect(runs_, &RunsBrowser::runSelected, this, &MainWindow::showRunProperties);
   connect(runs_, &RunsBrowser::runActivated, this, [this](const QString& dir) { showRunMetrics(dir); });
@@ -320,6 +347,12 @@ void MainWindow::createActions() {
                                 QString::fromStdString(core::torchVersion())));
   });
 
+  open->setIconText(tr("Open"));
+  run->setIconText(tr("Run Job"));
+  cancel->setIconText(tr("Cancel Job"));
+  report->setIconText(tr("Report"));
+  shot->setIconText(tr("Screenshot"));
+  prefs->setIconText(tr("Preferences"));
   auto* tb = addToolBar(tr("Main"));
   tb->setObjectName(QStringLiteral("mainToolBar"));
   tb->setMovable(false);
@@ -587,7 +620,8 @@ QWidget* MainWindow::showRunMetrics(const QString& runDir) {
     log(tr("Cannot read the metrics of %1: %2").arg(runDir, QString::fromUtf8(e.what())), true);
     return nullptr;
   }
-  const QString title = tr("Metrics: %1").arg(QFileInfo(runDir).fileName());
+  const QString runName = QFileInfo(runDir).fileName();
+  const QString title = tr("%1 · %2 metrics").arg(job.section(QLatin1Char('.'), -1), runName.section(QLatin1Char('-'), -1));
   for (int i = 0; i < docs_->count(); ++i)
     if (docs_->widget(i)->property("runDir").toString() == QFileInfo(runDir).absoluteFilePath()) {
       docs_->removeTab(i);  // rebuilt with the current metrics

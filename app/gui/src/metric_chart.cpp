@@ -20,6 +20,13 @@ MetricChart::MetricChart(QWidget* parent) : QChartView(parent) {
   ax_->setTitleText(tr("step"));
   ax_->setLabelFormat(QStringLiteral("%g"));
   ay_->setLabelFormat(QStringLiteral("%.3g"));
+  QFont small = ax_->labelsFont();
+  small.setPointSizeF(std::max(6.5, small.pointSizeF() - 1.5));
+  ax_->setLabelsFont(small);
+  ay_->setLabelsFont(small);
+  ax_->setTitleFont(small);
+  ax_->setTickCount(5);
+  ay_->setTickCount(5);
   chart->addAxis(ax_, Qt::AlignBottom);
   chart->addAxis(ay_, Qt::AlignLeft);
   setChart(chart);
@@ -39,9 +46,32 @@ MetricChart::Line& MetricChart::lineFor(const QString& name) {
   Line line;
   line.series = new QLineSeries(chart());
   line.series->setName(name);
+  line.lo = std::numeric_limits<double>::max();
+  line.hi = -std::numeric_limits<double>::max();
   chart()->addSeries(line.series);
   line.series->attachAxis(ax_);
-  line.series->attachAxis(ay_);
+  // Two metrics rarely share a scale (TFLOP/s and ms, loss and learning rate): the second one
+  // gets a right-hand axis in its colour; further ones share the left axis.
+  line.right = order_.size() == 1;
+  if (line.right) {
+    if (!ayRight_) {
+      ayRight_ = new QValueAxis(chart());
+      ayRight_->setLabelFormat(QStringLiteral("%.3g"));
+      ayRight_->setLabelsFont(ay_->labelsFont());
+      ayRight_->setTickCount(5);
+      chart()->addAxis(ayRight_, Qt::AlignRight);
+    }
+    ayRight_->setVisible(true);
+    line.series->attachAxis(ayRight_);
+    const QColor c = line.series->color();
+    ayRight_->setLinePenColor(c);
+    ayRight_->setLabelsColor(c);
+  } else {
+    line.series->attachAxis(ay_);
+  }
+  if (order_.isEmpty()) {
+    ay_->setLabelsColor(line.series->color());
+  }
   order_ << name;
   return *lines_.insert(name, line);
 }
@@ -59,8 +89,8 @@ void MetricChart::addPoints(const std::vector<core::MetricPoint>& points) {
       line.data.append(QPointF(x, value));
       x0_ = std::min(x0_, x);
       x1_ = std::max(x1_, x);
-      y0_ = std::min(y0_, value);
-      y1_ = std::max(y1_, value);
+      line.lo = std::min(line.lo, value);
+      line.hi = std::max(line.hi, value);
       touched.insert(name);
     }
   }
@@ -96,10 +126,21 @@ void MetricChart::updateAxes() {
   if (x0_ > x1_) return;
   double xa = x0_, xb = x1_;
   if (xa == xb) xb = xa + 1;
-  double pad = (y1_ - y0_) * 0.06;
-  if (pad == 0) pad = std::max(1e-9, std::abs(y0_) * 0.05);
   ax_->setRange(xa, xb);
-  ay_->setRange(y0_ - pad, y1_ + pad);
+  auto fit = [this](QValueAxis* axis, bool right) {
+    double lo = std::numeric_limits<double>::max(), hi = -lo;
+    for (const auto& line : lines_)
+      if (line.right == right && line.lo <= line.hi) {
+        lo = std::min(lo, line.lo);
+        hi = std::max(hi, line.hi);
+      }
+    if (lo > hi) return;
+    double pad = (hi - lo) * 0.06;
+    if (pad == 0) pad = std::max(1e-9, std::abs(lo) * 0.05);
+    axis->setRange(lo - pad, hi + pad);
+  };
+  fit(ay_, false);
+  if (ayRight_) fit(ayRight_, true);
 }
 
 void MetricChart::clearData() {
@@ -111,10 +152,11 @@ void MetricChart::clearData() {
   order_.clear();
   pending_.clear();
   received_ = 0;
-  x0_ = y0_ = std::numeric_limits<double>::max();
-  x1_ = y1_ = -std::numeric_limits<double>::max();
+  x0_ = std::numeric_limits<double>::max();
+  x1_ = -std::numeric_limits<double>::max();
   ax_->setRange(0, 1);
   ay_->setRange(0, 1);
+  if (ayRight_) ayRight_->setVisible(false);
 }
 
 QStringList MetricChart::seriesNames() const { return order_; }

@@ -2,6 +2,7 @@
 
 #include <QComboBox>
 #include <QDateTime>
+#include <QFontDatabase>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
@@ -57,9 +58,8 @@ LogConsole::LogConsole(QWidget* parent) : QWidget(parent) {
   view_->setReadOnly(true);
   view_->setMaximumBlockCount(kMaxLines);
   view_->setLineWrapMode(QPlainTextEdit::NoWrap);
-  QFont mono(QStringLiteral("Monospace"));
-  mono.setStyleHint(QFont::TypeWriter);
-  mono.setPointSizeF(mono.pointSizeF() * 0.95);
+  QFont mono = QFontDatabase::systemFont(QFontDatabase::FixedFont);
+  mono.setPointSizeF(std::max(7.0, font().pointSizeF() - 1.0));
   view_->setFont(mono);
   v->addWidget(view_);
   connect(filter_, &QComboBox::currentIndexChanged, this, [this](int) { rebuild(); });
@@ -113,8 +113,11 @@ PropertiesPanel::PropertiesPanel(QWidget* parent) : QWidget(parent) {
   tree_->setHeaderLabels({tr("Property"), tr("Value")});
   tree_->setAlternatingRowColors(true);
   tree_->setUniformRowHeights(true);
-  tree_->header()->setSectionResizeMode(0, QHeaderView::ResizeToContents);
+  tree_->header()->setSectionResizeMode(0, QHeaderView::Interactive);
+  tree_->header()->resizeSection(0, 130);
   tree_->header()->setStretchLastSection(true);
+  tree_->setTextElideMode(Qt::ElideMiddle);
+  tree_->setIndentation(12);
   v->addWidget(tree_);
 }
 

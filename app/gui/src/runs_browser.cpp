@@ -23,7 +23,7 @@
 
 namespace atomscope::gui {
 
-enum Col { ColRun = 0, ColStatus, ColStarted, ColDuration };
+enum Col { ColRun = 0, ColStatus, ColStarted };
 
 static QColor statusColour(const QString& s) {
   if (s == QLatin1String("completed")) return QColor(0x1e, 0x84, 0x49);
@@ -50,8 +50,8 @@ RunsBrowser::RunsBrowser(QWidget* parent) : QWidget(parent) {
   v->addLayout(bar);
   tree_ = new QTreeWidget(this);
   tree_->setObjectName(QStringLiteral("runsTree"));
-  tree_->setColumnCount(4);
-  tree_->setHeaderLabels({tr("Job"), tr("Status"), tr("Started"), tr("Duration")});
+  tree_->setColumnCount(3);
+  tree_->setHeaderLabels({tr("Run"), tr("Status"), tr("Started")});
   tree_->setRootIsDecorated(false);
   tree_->setUniformRowHeights(true);
   tree_->setAlternatingRowColors(true);
@@ -60,8 +60,9 @@ RunsBrowser::RunsBrowser(QWidget* parent) : QWidget(parent) {
   tree_->header()->setSectionResizeMode(ColRun, QHeaderView::Stretch);
   tree_->header()->setSectionResizeMode(ColStatus, QHeaderView::ResizeToContents);
   tree_->header()->setSectionResizeMode(ColStarted, QHeaderView::ResizeToContents);
-  tree_->header()->setSectionResizeMode(ColDuration, QHeaderView::ResizeToContents);
   tree_->header()->setStretchLastSection(false);
+  tree_->header()->setMinimumSectionSize(40);
+  tree_->setTextElideMode(Qt::ElideMiddle);
   v->addWidget(tree_, 1);
   rootLabel_ = new QLabel(this);
   rootLabel_->setStyleSheet(QStringLiteral("color:#6b7a88"));
@@ -109,15 +110,25 @@ void RunsBrowser::refresh() {
   QTreeWidgetItem* reselect = nullptr;
   for (const auto& r : runs_) {
     auto* item = new QTreeWidgetItem(tree_);
-    item->setText(ColRun, r.job.isEmpty() ? r.id : r.job);
+    // "core.gemm_benchmark" -> "gemm_benchmark" plus the run's short id; the full id is the tooltip.
+    const QString shortJob = r.job.isEmpty() ? r.id : r.job.section(QLatin1Char('.'), -1);
+    item->setText(ColRun, QStringLiteral("%1 · %2").arg(shortJob, r.id.section(QLatin1Char('-'), -1)));
     item->setToolTip(ColRun, r.id + QStringLiteral("\n") + r.path + (r.error.isEmpty() ? QString() : "\n" + r.error));
     item->setData(ColRun, Qt::UserRole, r.path);
     item->setIcon(ColRun, style()->standardIcon(QStyle::SP_FileIcon));
     item->setText(ColStatus, r.status);
     item->setForeground(ColStatus, statusColour(r.status));
-    item->setText(ColStarted, r.created.isValid() ? r.created.toLocalTime().toString(QStringLiteral("yyyy-MM-dd HH:mm:ss")) : QString());
+    if (r.created.isValid()) {
+      const QDateTime local = r.created.toLocalTime();
+      item->setText(ColStarted, local.date() == QDate::currentDate() ? local.toString(QStringLiteral("HH:mm:ss"))
+                                                                     : local.toString(QStringLiteral("yyyy-MM-dd")));
+      item->setToolTip(ColStarted, local.toString(Qt::ISODate));
+    }
+    QString statusTip = r.status;
     if (r.created.isValid() && r.finished.isValid())
-      item->setText(ColDuration, formatDuration(r.created.msecsTo(r.finished) / 1000.0));
+      statusTip += tr(" after %1").arg(formatDuration(r.created.msecsTo(r.finished) / 1000.0));
+    if (!r.error.isEmpty()) statusTip += QStringLiteral("\n") + r.error;
+    item->setToolTip(ColStatus, statusTip);
     if (r.path == selected) reselect = item;
   }
   if (reselect) tree_->setCurrentItem(reselect);

@@ -44,11 +44,13 @@ class JobsPanel : public QWidget {
   void onProgress(int id, double fraction, const QString& stage, double eta);
   void onFinished(int id, core::RunStatus status, const QString& runDir, const QString& error);
   void showSelected();
+  void updateDetail();
 
   JobManager& jobs_;
   QTreeWidget* tree_;
   QStackedWidget* charts_;
   QLabel* placeholder_;
+  QLabel* detail_;  // stage, elapsed and ETA of the selected job
   QHash<int, Row> rows_;
 };
 

@@ -37,6 +37,8 @@ class MetricChart : public QChartView {
   struct Line {
     QLineSeries* series = nullptr;
     QList<QPointF> data;
+    double lo = 0, hi = 0;  // value range seen
+    bool right = false;     // the second metric gets its own axis on the right
   };
   Line& lineFor(const QString& name);
   void updateAxes();
@@ -46,7 +48,8 @@ class MetricChart : public QChartView {
   QStringList order_;
   QValueAxis* ax_;
   QValueAxis* ay_;
-  double x0_, x1_, y0_, y1_;
+  QValueAxis* ayRight_ = nullptr;
+  double x0_, x1_;
   long long received_ = 0;
   QSet<QString> pending_;
   QElapsedTimer sinceApply_;
