@@ -379,3 +379,39 @@ TEST_F(MainWindowTest, EscapeCancelsTheSelectedJob) {
   ASSERT_TRUE(test::waitUntil([&] { return jobs.state(id).finished; }, 3000));
   EXPECT_EQ(jobs.state(id).status, core::RunStatus::Cancelled);
 }
+
+TEST_F(MainWindowTest, DialogsRenderAndAboutPluginsGivesReasons) {
+  window_->loadPlugins({QStringLiteral(ATOMSCOPE_TEST_PLUGIN_DIR)});
+  AboutPluginsDialog about(window_->pluginHost(), window_->pluginFolders(), window_.get());
+  about.resize(820, 460);
+  about.show();
+  ASSERT_TRUE(QTest::qWaitForWindowExposed(&about));
+  QStringList rows;
+  QTreeWidget* tree = about.tree();
+  for (int i = 0; i < tree->topLevelItemCount(); ++i) {
+    auto* item = tree->topLevelItem(i);
+    rows << item->text(0) + "|" + item->text(2);
+    for (int j = 0; j < item->childCount(); ++j) rows << "  " + item->child(j)->text(0) + "=" + item->child(j)->text(3);
+  }
+  const QString all = rows.join("\n");
+  EXPECT_TRUE(all.contains("Test plugin|loaded")) << all.toStdString();
+  EXPECT_TRUE(all.contains("Menu entries=Testing/Hello")) << all.toStdString();
+  EXPECT_TRUE(all.contains("test_wrong_iid_plugin.so|failed")) << all.toStdString();
+  EXPECT_TRUE(all.contains("Reason=wrong interface id")) << all.toStdString();
+  EXPECT_TRUE(all.contains("atomscope_test_function_that_does_not_exist")) << all.toStdString();
+
+  RunJobDialog* dlg = openRunDialog("core.gemm_benchmark");
+  ASSERT_TRUE(dlg);
+  QTest::qWait(100);
+  const QImage aboutShot = about.grab().toImage(), runShot = dlg->grab().toImage();
+  EXPECT_GT(stats(aboutShot).distinctColours, 50);
+  EXPECT_GT(stats(runShot).distinctColours, 50);
+  EXPECT_GT(stats(runShot).lumaStdDev, 10.0);
+  // Set ATOMSCOPE_TEST_SCREENSHOT_DIR to look at them.
+  const QString dir = qEnvironmentVariable("ATOMSCOPE_TEST_SCREENSHOT_DIR");
+  if (!dir.isEmpty()) {
+    aboutShot.save(dir + "/about_plugins.png");
+    runShot.save(dir + "/run_job_dialog.png");
+  }
+  dlg->reject();
+}

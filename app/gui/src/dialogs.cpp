@@ -39,9 +39,9 @@ RunJobDialog::RunJobDialog(JobManager& jobs, AppSettings& settings, QWidget* par
   auto* split = new QSplitter(Qt::Horizontal, this);
   tree_ = new QTreeWidget(split);
   tree_->setObjectName(QStringLiteral("jobList"));
-  tree_->setHeaderLabels({tr("Job"), tr("Name")});
-  tree_->setColumnCount(2);
-  tree_->header()->setSectionResizeMode(0, QHeaderView::ResizeToContents);
+  tree_->setColumnCount(1);
+  tree_->setHeaderHidden(true);
+  tree_->setTextElideMode(Qt::ElideRight);
   QMap<QString, QTreeWidgetItem*> categories;
   for (const auto& info : jobs_.registry().list()) {
     const QString cat = info.category.empty() ? tr("Other") : QString::fromStdString(info.category);
@@ -54,10 +54,10 @@ RunJobDialog::RunJobDialog(JobManager& jobs, AppSettings& settings, QWidget* par
       top->setFont(0, f);
       top->setIcon(0, style()->standardIcon(QStyle::SP_DirIcon));
     }
-    auto* item = new QTreeWidgetItem(top, {QString::fromStdString(info.title.empty() ? info.name : info.title),
-                                           QString::fromStdString(info.name)});
+    auto* item = new QTreeWidgetItem(top, {QString::fromStdString(info.title.empty() ? info.name : info.title)});
     item->setData(0, Qt::UserRole, QString::fromStdString(info.name));
-    item->setToolTip(0, QString::fromStdString(info.description));
+    item->setToolTip(0, QStringLiteral("%1\n%2").arg(QString::fromStdString(info.name),
+                                                      QString::fromStdString(info.description)));
     item->setIcon(0, style()->standardIcon(QStyle::SP_MediaPlay));
   }
   tree_->expandAll();
@@ -86,6 +86,7 @@ RunJobDialog::RunJobDialog(JobManager& jobs, AppSettings& settings, QWidget* par
   rv->addWidget(error_);
   split->setStretchFactor(0, 2);
   split->setStretchFactor(1, 3);
+  split->setSizes({290, 570});
   v->addWidget(split, 1);
 
   auto* buttons = new QDialogButtonBox(this);
