@@ -61,7 +61,7 @@ def run_tool(tool, model, ids, work, device, n_gen):
     cmd = [tool, model, ",".join(map(str, ids)), out, "--device", device, "--export", exp, "--generate", str(n_gen), gen]
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed: {p.stderr.strip()}")
+        raise RuntimeError(f"{p.stderr.strip()} (command: {' '.join(cmd)})")
     return np.load(out), exp, json.load(open(gen))
 
 

@@ -13,5 +13,5 @@ cmake -S "$SRC" -B "$BUILD" -G Ninja --preset gpu-headless -DCMAKE_PREFIX_PATH="
       > "$OUT/lm_configure.log" 2>&1 || { tail -20 "$OUT/lm_configure.log"; exit 1; }
 ninja -C "$BUILD" -j"$(nproc)" lm_logits_dump > "$OUT/lm_build.log" 2>&1 || { grep -E 'error' -A3 "$OUT/lm_build.log" | head -40; exit 1; }
 TOOL=$(find "$BUILD" -name lm_logits_dump -type f -perm -u+x | head -1)
-python3 "$SRC/tests/gpu/lm_conformance.py" --tool "$TOOL" --shared "$SHARED" --work "$OUT/lm-conformance" | tee "$OUT/lm_conformance.md"
+python3 "$SRC/tests/gpu/lm_conformance.py" --tool "$TOOL" --shared "$SHARED" --work /tmp/lm-conformance | tee "$OUT/lm_conformance.md"
 exit "${PIPESTATUS[0]}"

@@ -4,11 +4,13 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 
 #include "atomscope/core/runner.h"
 #include "atomscope/core/tensor_io.h"
 #include "atomscope/lm/lm_jobs.h"
 #include "atomscope/lm/model_io.h"
+#include "atomscope/lm/token_shards.h"
 
 using namespace atomscope;
 using namespace atomscope::core;
@@ -200,8 +202,10 @@ TEST(LmJobs, NanGuardStopsWithAnAbsurdLearningRate) {
     EXPECT_LE(*RunDir::checkpointStep(*ck), static_cast<long long>(metrics.size()));
     torch::serialize::InputArchive in;
     in.load_from(ck->string());
+    torch::serialize::InputArchive embedding;
+    in.read("embed_tokens", embedding);  // Module::save nests each submodule's archive
     torch::Tensor w;
-    in.read("embed_tokens.weight", w);
+    embedding.read("weight", w);
     EXPECT_TRUE(torch::isfinite(w).all().item<bool>());
   }
 }
@@ -226,5 +230,30 @@ TEST(LmJobs, BadInputsFailWithMessages) {
   auto out = run("lm.eval", Json{{"model", kStories}, {"data", kSample5}, {"tokenizer", ""}, {"context", 1}}, "bad1");
   EXPECT_EQ(out.status, RunStatus::Failed);
   EXPECT_NE(out.error.find("context"), std::string::npos) << out.error;
-  EXPECT_THROW(run("lm.eval", Json{{"model", "/no/such/model"}, {"data", kSample5}}, "bad2"), ParamError);
+  out = run("lm.eval", Json{{"model", "/no/such/model"}, {"data", kSample5}}, "bad2");
+  EXPECT_EQ(out.status, RunStatus::Failed);
+  EXPECT_NE(out.error.find("'/no/such/model' does not exist"), std::string::npos) << out.error;
+  EXPECT_THROW(run("lm.eval", Json{{"data", kSample5}}, "bad3"), ParamError);  // model is required
+}
+
+TEST(LmJobs, TrainAndEvalOnTokenShards) {
+  // Shards written by lm.tokenize's writer (token_shards.h), consumed by lm.train and lm.eval.
+  auto tok = lm::openTokenizer(kTok512);
+  const auto shards = freshDir("shards");
+  lm::ShardWriteOptions so;
+  so.validationFraction = 0.2;
+  lm::writeTokenShards(kSample5, *tok, shards, so);
+  auto params = tinyTrain(5);
+  params["data"] = shards.string();
+  params["context"] = 16;
+  const auto out = run("lm.train", params, "train-shards");
+  ASSERT_EQ(out.status, RunStatus::Completed) << out.error;
+  const auto model = artifact(RunDir::open(out.runDir), "model");
+  const auto ev = run("lm.eval", Json{{"model", model.string()}, {"tokenizer", kTok512}, {"data", shards.string()}, {"context", 16}},
+                      "eval-shards");
+  ASSERT_EQ(ev.status, RunStatus::Completed) << ev.error;
+  const auto reader = lm::TokenShardReader::open(shards);
+  const auto r = RunDir::open(ev.runDir);
+  EXPECT_EQ(r.record()["summary"]["tokens"].get<std::uint64_t>(), reader.numTokens(lm::Split::Validation) - 1);
+  EXPECT_GT(r.record()["summary"]["perplexity"].get<double>(), 1.0);
 }

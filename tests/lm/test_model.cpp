@@ -200,7 +200,11 @@ TEST(LmModel, Llama2cExportedToHfReloadsWithIdenticalLogits) {
   saveHfModel(*m, dir16, SaveOptions{torch::kBFloat16, {}});
   auto m16 = loadHfModel(dir16);
   EXPECT_EQ(m16->parameters().front().scalar_type(), torch::kFloat32);
-  EXPECT_TRUE(torch::allclose(logitsOf(*m16, ids), logitsOf(*m, ids), 0.05, 0.05));
+  // bf16 keeps 8 bits of mantissa (relative error up to 2^-9 per weight): the logits move a little,
+  // the most likely next token does not.
+  const auto a16 = logitsOf(*m16, ids), a32 = logitsOf(*m, ids);
+  EXPECT_LT((a16 - a32).abs().max().item<float>(), 0.05f * a32.abs().max().item<float>());
+  EXPECT_TRUE(torch::equal(a16.argmax(-1), a32.argmax(-1)));
 }
 
 TEST(LmModel, HfGpt2FoldersRoundTrip) {

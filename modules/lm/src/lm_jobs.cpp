@@ -15,6 +15,7 @@
 #include "atomscope/core/tensor_io.h"
 #include "atomscope/lm/generate.h"
 #include "atomscope/lm/model_io.h"
+#include "atomscope/lm/token_shards.h"
 
 namespace atomscope::lm {
 
@@ -55,6 +56,43 @@ ParamSpec floatSpec(std::string name, double def, std::optional<double> min, std
   p.max = max;
   p.help = std::move(help);
   return p;
+}
+
+// A path parameter that may be left empty (addPath() makes an empty default required).
+ParamSpec optionalPath(std::string name, std::string help, std::string filter) {
+  ParamSpec p;
+  p.name = std::move(name);
+  p.type = ParamType::Path;
+  p.defaultValue = "";
+  p.help = std::move(help);
+  p.fileFilter = std::move(filter);
+  return p;
+}
+
+// Text file or token-shard folder: existence is checked by the job (the schema cannot say "file or folder").
+ParamSpec dataPath(std::string help) {
+  ParamSpec p;
+  p.name = "data";
+  p.type = ParamType::Path;
+  p.help = std::move(help);
+  p.fileFilter = "Text (*.txt);;Token shards (index.json)";
+  return p;
+}
+
+// Required; a folder (Hugging Face) or a file (llama2.c), so existence is checked by the loader.
+ParamSpec modelPath() {
+  ParamSpec p;
+  p.name = "model";
+  p.type = ParamType::Path;
+  p.help = "A Hugging Face model folder (config.json + safetensors) or a llama2.c .bin checkpoint.";
+  p.fileFilter = "Models (*.bin config.json)";
+  return p;
+}
+
+fs::path existingData(const core::Params& p) {
+  const fs::path path = p.getString("data");
+  if (!fs::exists(path)) throw LmError("data '" + path.string() + "' does not exist");
+  return path;
 }
 
 struct Loaded {
@@ -148,6 +186,57 @@ TokenData tokensFromText(const fs::path& path, const Tokenizer& tok, bool docume
   return out;
 }
 
+// Tokens to train or evaluate on: held in memory (a tokenised text file) or read from the
+// memory-mapped shards of lm.tokenize.
+class TokenSource {
+ public:
+  virtual ~TokenSource() = default;
+  virtual std::uint64_t size() const = 0;
+  virtual void read(std::uint64_t offset, std::uint64_t count, std::int64_t* out) const = 0;
+};
+
+class VectorSource : public TokenSource {
+ public:
+  explicit VectorSource(std::vector<std::int32_t> t) : tokens_(std::move(t)) {}
+  std::uint64_t size() const override { return tokens_.size(); }
+  void read(std::uint64_t offset, std::uint64_t count, std::int64_t* out) const override {
+    for (std::uint64_t i = 0; i < count; ++i) out[i] = tokens_[offset + i];
+  }
+  const std::vector<std::int32_t>& tokens() const { return tokens_; }
+
+ private:
+  std::vector<std::int32_t> tokens_;
+};
+
+class ShardSource : public TokenSource {
+ public:
+  ShardSource(std::shared_ptr<TokenShardReader> r, Split split) : reader_(std::move(r)), split_(split) {}
+  std::uint64_t size() const override { return reader_->numTokens(split_); }
+  void read(std::uint64_t offset, std::uint64_t count, std::int64_t* out) const override {
+    reader_->read(split_, offset, count, out);
+  }
+
+ private:
+  std::shared_ptr<TokenShardReader> reader_;
+  Split split_;
+};
+
+// A folder (or index.json) of token shards rather than a text file.
+bool isShardData(const fs::path& p) {
+  return fs::is_directory(p) || p.filename() == "index.json";
+}
+
+std::shared_ptr<TokenShardReader> openShards(const fs::path& p, const Tokenizer* tok, std::int64_t modelVocab) {
+  auto reader = std::make_shared<TokenShardReader>(TokenShardReader::open(p));
+  if (reader->vocabSize() > modelVocab)
+    throw LmError("token shards '" + p.string() + "' were made with a " + std::to_string(reader->vocabSize()) +
+                  "-token vocabulary but the model has " + std::to_string(modelVocab));
+  if (tok && reader->vocabSize() != tok->vocabSize())
+    throw LmError("token shards '" + p.string() + "' were made with a " + std::to_string(reader->vocabSize()) +
+                  "-token tokenizer, not this one (" + std::to_string(tok->vocabSize()) + " tokens)");
+  return reader;
+}
+
 // bf16 autocast on CUDA for the scope.
 class CudaAutocast {
  public:
@@ -189,7 +278,7 @@ class InspectJob : public core::Job {
   }
   ParamSchema schema() const override {
     ParamSchema s;
-    s.addPath("model", "", "A Hugging Face model folder or a llama2.c .bin checkpoint.", "Models (*.bin)", false, true);
+    s.add(modelPath());
     return s;
   }
   void run(Context& ctx) override {
@@ -239,10 +328,10 @@ class EvalJob : public core::Job {
   ParamSchema schema() const override {
     ParamSchema s;
     s.addDevice();
-    s.addPath("model", "", "A Hugging Face model folder or a llama2.c .bin checkpoint.", "Models (*.bin)", false, true);
-    s.addPath("tokenizer", "", "Tokenizer file or folder. Empty: the one found beside the model.",
-              "Tokenizers (*.bin *.model *.json)", false, false);
-    s.addPath("data", "", "A UTF-8 text file to evaluate on.", "Text (*.txt)", false, true);
+    s.add(modelPath());
+    s.add(optionalPath("tokenizer", "Tokenizer file or folder. Empty: the one found beside the model.", "Tokenizers (*.bin *.model *.json)"));
+    s.add(dataPath("A UTF-8 text file, or a token-shard folder made by lm.tokenize, to evaluate on."));
+    s.addChoice("split", {"validation", "train"}, "validation", "Which split of token shards to evaluate.");
     s.addInt("context", 0, 0, 1 << 20, "Window length in tokens. 0: the model's context (at most 1024).");
     s.addInt("stride", 0, 0, 1 << 20, "Tokens the window advances by. 0: half the window.");
     s.addInt("max_tokens", 0, 0, std::nullopt, "Evaluate only the first N tokens. 0: all.");
@@ -259,10 +348,25 @@ class EvalJob : public core::Job {
     torch::NoGradGuard noGrad;
     auto loaded = loadModelAndTokenizer(ctx, dtypeFromName(p.getString("dtype")), true);
     auto& m = *loaded.model.model;
-    const auto data = tokensFromText(p.getString("data"), *loaded.tokenizer, p.getBool("split_documents"), fb);
+    const fs::path dataPath = existingData(p);
+    const auto maxTokens = p.getInt("max_tokens");
+    TokenData data;
+    if (isShardData(dataPath)) {
+      auto reader = openShards(dataPath, loaded.tokenizer.get(), m.config().vocabSize);
+      const auto split = p.getString("split") == "train" ? Split::Train : Split::Validation;
+      auto n = reader->numTokens(split);
+      if (maxTokens > 0) n = std::min<std::uint64_t>(n, static_cast<std::uint64_t>(maxTokens));
+      std::vector<std::int64_t> buf(n);
+      if (n > 0) reader->read(split, 0, n, buf.data());
+      data.tokens.assign(buf.begin(), buf.end());
+      const auto& st = reader->index()["splits"][toString(split)];
+      data.bytes = st.contains("text_bytes") ? st["text_bytes"].get<std::uint64_t>() : 0;
+      if (n < reader->numTokens(split) || data.bytes == 0) data.bytes = loaded.tokenizer->decode(data.tokens).size();
+    } else {
+      data = tokensFromText(dataPath, *loaded.tokenizer, p.getBool("split_documents"), fb);
+    }
     std::vector<std::int32_t> tokens = data.tokens;
     std::uint64_t bytes = data.bytes;
-    const auto maxTokens = p.getInt("max_tokens");
     if (maxTokens > 0 && static_cast<std::size_t>(maxTokens) < tokens.size()) {
       tokens.resize(static_cast<std::size_t>(maxTokens));
       std::vector<std::int32_t> body = tokens;
@@ -363,9 +467,8 @@ class GenerateJob : public core::Job {
   ParamSchema schema() const override {
     ParamSchema s;
     s.addDevice();
-    s.addPath("model", "", "A Hugging Face model folder or a llama2.c .bin checkpoint.", "Models (*.bin)", false, true);
-    s.addPath("tokenizer", "", "Tokenizer file or folder. Empty: the one found beside the model.",
-              "Tokenizers (*.bin *.model *.json)", false, false);
+    s.add(modelPath());
+    s.add(optionalPath("tokenizer", "Tokenizer file or folder. Empty: the one found beside the model.", "Tokenizers (*.bin *.model *.json)"));
     s.addString("prompt", "", "Text to continue. Empty: start from BOS alone.");
     s.addInt("max_new_tokens", 128, 1, 1 << 20, "Tokens to generate at most.");
     s.addFloat("temperature", 0.0, 0.0, 100.0, "0: greedy. Higher: more random.");
@@ -464,7 +567,7 @@ std::uint64_t mix(std::uint64_t x) {
 
 // Rows of T+1 consecutive tokens at offsets drawn from (seed, step, micro): a batch depends only
 // on these, so a resumed run sees the same data as an uninterrupted one.
-torch::Tensor sampleBatch(const std::vector<std::int32_t>& tokens, std::int64_t B, std::int64_t T, std::uint64_t seed,
+torch::Tensor sampleBatch(const TokenSource& tokens, std::int64_t B, std::int64_t T, std::uint64_t seed,
                           std::int64_t step, std::int64_t micro) {
   const auto span = static_cast<std::int64_t>(tokens.size()) - (T + 1);
   auto out = torch::empty({B, T + 1}, torch::kLong);
@@ -472,8 +575,8 @@ torch::Tensor sampleBatch(const std::vector<std::int32_t>& tokens, std::int64_t 
   std::uint64_t state = mix(seed ^ mix(static_cast<std::uint64_t>(step) * 1000003ULL + static_cast<std::uint64_t>(micro)));
   for (std::int64_t b = 0; b < B; ++b) {
     state = mix(state);
-    const auto off = span > 0 ? static_cast<std::int64_t>(state % static_cast<std::uint64_t>(span + 1)) : 0;
-    for (std::int64_t t = 0; t <= T; ++t) o[b * (T + 1) + t] = tokens[static_cast<std::size_t>(off + t)];
+    const auto off = span > 0 ? state % static_cast<std::uint64_t>(span + 1) : 0;
+    tokens.read(off, static_cast<std::uint64_t>(T + 1), o + b * (T + 1));
   }
   return out;
 }
@@ -492,12 +595,12 @@ class TrainJob : public core::Job {
   ParamSchema schema() const override {
     ParamSchema s;
     s.addDevice();
-    s.addPath("data", "", "A UTF-8 text file to train on (its last val_fraction is held out for validation).",
-              "Text (*.txt)", false, true);
-    s.addPath("tokenizer", "", "Tokenizer file or folder. Empty: the one found beside the model.",
-              "Tokenizers (*.bin *.model *.json)", false, false);
-    s.addPath("model", "", "Continue this model (HF folder or llama2.c .bin). Empty: a new model from the "
-              "architecture parameters.", "Models (*.bin)", false, false);
+    s.add(dataPath(
+        "A UTF-8 text file (its last val_fraction is held out for validation) or a token-shard folder made "
+        "by lm.tokenize (its train and validation splits)."));
+    s.add(optionalPath("tokenizer", "Tokenizer file or folder. Empty: the one found beside the model.", "Tokenizers (*.bin *.model *.json)"));
+    s.add(optionalPath("model", "Continue this model (HF folder or llama2.c .bin). Empty: a new model from the "
+              "architecture parameters.", "Models (*.bin)"));
     s.addChoice("family", {"llama", "gpt2"}, "llama", "Architecture of a new model.");
     s.addInt("dim", 64, 8, 65536, "Hidden size of a new model.");
     s.addInt("n_layers", 2, 1, 1024, "Blocks of a new model.");
@@ -571,17 +674,31 @@ class TrainJob : public core::Job {
       throw LmError("context " + std::to_string(T) + " exceeds the model's " + std::to_string(cfg.maxSeqLen) + " positions");
     fb.info("model: " + toString(cfg.family) + ", " + std::to_string(model->numParameters()) + " parameters");
 
-    // Data.
-    auto data = tokensFromText(p.getString("data"), *tok, p.getBool("split_documents"), fb);
-    const auto total = data.tokens.size();
-    const auto nVal = static_cast<std::size_t>(static_cast<double>(total) * p.getFloat("val_fraction"));
-    std::vector<std::int32_t> train(data.tokens.begin(), data.tokens.end() - static_cast<std::ptrdiff_t>(nVal));
-    std::vector<std::int32_t> val(data.tokens.end() - static_cast<std::ptrdiff_t>(nVal), data.tokens.end());
-    if (static_cast<std::int64_t>(train.size()) < T + 1)
-      throw LmError("'" + p.getString("data") + "' gives " + std::to_string(train.size()) +
+    // Data: a text file split into train and validation here, or lm.tokenize's shards.
+    const fs::path dataPath = existingData(p);
+    std::shared_ptr<TokenSource> train, val;
+    if (isShardData(dataPath)) {
+      auto reader = openShards(dataPath, tok.get(), cfg.vocabSize);
+      train = std::make_shared<ShardSource>(reader, Split::Train);
+      val = std::make_shared<ShardSource>(reader, Split::Validation);
+    } else {
+      auto data = tokensFromText(dataPath, *tok, p.getBool("split_documents"), fb);
+      const auto total = data.tokens.size();
+      const auto nVal = static_cast<std::size_t>(static_cast<double>(total) * p.getFloat("val_fraction"));
+      train = std::make_shared<VectorSource>(
+          std::vector<std::int32_t>(data.tokens.begin(), data.tokens.end() - static_cast<std::ptrdiff_t>(nVal)));
+      val = std::make_shared<VectorSource>(
+          std::vector<std::int32_t>(data.tokens.end() - static_cast<std::ptrdiff_t>(nVal), data.tokens.end()));
+    }
+    if (static_cast<std::int64_t>(train->size()) < T + 1)
+      throw LmError("'" + dataPath.string() + "' gives " + std::to_string(train->size()) +
                     " training tokens, fewer than one sequence of context + 1 = " + std::to_string(T + 1));
-    if (static_cast<std::int64_t>(val.size()) < T + 1) val = train;  // too little held out: validate on training data
-    fb.info("data: " + std::to_string(train.size()) + " training and " + std::to_string(nVal) + " validation tokens");
+    fb.info("data: " + std::to_string(train->size()) + " training and " + std::to_string(val->size()) +
+            " validation tokens");
+    if (static_cast<std::int64_t>(val->size()) < T + 1) {
+      fb.warn("the validation split is shorter than one sequence: validating on training data");
+      val = train;
+    }
 
     // Optimizer: weight decay on matrices only.
     std::vector<torch::Tensor> decay, noDecay;
@@ -633,7 +750,7 @@ class TrainJob : public core::Job {
       const auto nb = p.getInt("val_batches");
       for (std::int64_t i = 0; i < nb; ++i) {
         fb.throwIfCancelled();
-        auto ids = sampleBatch(val, B, T, seed ^ 0x5A17ULL, 0, i).to(device);
+        auto ids = sampleBatch(*val, B, T, seed ^ 0x5A17ULL, 0, i).to(device);
         sum += languageModelLoss(*model, ids).item<double>();
       }
       model->train();
@@ -669,7 +786,7 @@ class TrainJob : public core::Job {
       double loss = 0;
       for (std::int64_t micro = 0; micro < accum; ++micro) {
         fb.throwIfCancelled();
-        auto ids = sampleBatch(train, B, T, seed, step, micro).to(device);
+        auto ids = sampleBatch(*train, B, T, seed, step, micro).to(device);
         torch::Tensor l;
         {
           CudaAutocast ac(autocast);

@@ -456,9 +456,9 @@ Json CausalLMImpl::parameterSummary() const {
 torch::Tensor languageModelLoss(CausalLMImpl& model, const torch::Tensor& ids) {
   const auto T = ids.size(1);
   if (T < 2) throw LmError("a language-model loss needs at least 2 tokens per row");
-  auto logits = model.forward(ids);
+  auto logits = model.forward(ids.narrow(1, 0, T - 1));  // the last token is only a target
   const auto V = logits.size(-1);
-  return F::cross_entropy(logits.narrow(1, 0, T - 1).reshape({-1, V}).to(torch::kFloat32),
+  return F::cross_entropy(logits.reshape({-1, V}).to(torch::kFloat32),
                           ids.narrow(1, 1, T - 1).reshape({-1}).to(torch::kLong));
 }
 
