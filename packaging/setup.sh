@@ -12,7 +12,7 @@ JOBS=${ATOMSCOPE_JOBS:-$(nproc)}
 # Debian 12 packages (../shared/STACK.md lists why each is needed).
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
-  qt6-base-dev qt6-charts-dev libqt6opengl6-dev libgl-dev libqt6sql6-sqlite
+  qt6-base-dev qt6-charts-dev libqt6opengl6-dev libgl-dev libqt6sql6-sqlite libqt6svg6
   libvtk9-dev
   libtorch-dev libopenblas0-pthread
   libsqlite3-dev libgtest-dev nlohmann-json3-dev zlib1g-dev

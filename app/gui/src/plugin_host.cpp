@@ -23,7 +23,8 @@ QStringList PluginHost::defaultSearchPaths() {
   const QString exeDir = QCoreApplication::applicationDirPath();
   candidates << QDir(exeDir).absoluteFilePath(QStringLiteral("../plugins"))
              << QDir(exeDir).absoluteFilePath(QStringLiteral("../lib/atomscope/plugins"))
-             << QDir(exeDir).absoluteFilePath(QStringLiteral("../lib64/atomscope/plugins"));
+             << QDir(exeDir).absoluteFilePath(QStringLiteral("../lib64/atomscope/plugins"))
+             << QDir(exeDir).absoluteFilePath(QStringLiteral("../" ATOMSCOPE_PLUGIN_INSTALL_RELDIR));
   const QString env = qEnvironmentVariable("ATOMSCOPE_PLUGIN_PATH");
   for (const QString& p : env.split(QLatin1Char(':'), Qt::SkipEmptyParts)) candidates << p;
   const QString user = QStandardPaths::writableLocation(QStandardPaths::AppDataLocation);
