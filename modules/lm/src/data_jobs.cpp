@@ -29,7 +29,7 @@ class TokenizeJob : public core::Job {
     input.type = core::ParamType::Path;  // no default: required
     input.help = "A text file, or a folder searched recursively for *.txt, *.text and *.md files.";
     input.fileFilter = "Text (*.txt *.text *.md)";
-    input.mustExist = true;
+    input.mustExist = false;  // a file or a folder: checked by the job, which names what is missing
     s.add(input);
     core::ParamSpec tok;
     tok.name = "tokenizer";
@@ -37,9 +37,16 @@ class TokenizeJob : public core::Job {
     tok.help = "Tokenizer: a SentencePiece .model, a llama2.c tokenizer .bin, vocab.json (with merges.txt beside it), "
                "tokenizer.json, or a model folder holding one of them.";
     tok.fileFilter = "Tokenizers (*.model *.bin *.json)";
-    tok.mustExist = true;
+    tok.mustExist = false;  // a file or a model folder: openTokenizer() names what is missing
     s.add(tok);
-    s.addPath("output", "", "Folder for the shards; empty: the run's artifacts/token_shards.", {}, true, false);
+    core::ParamSpec output;
+    output.name = "output";
+    output.type = core::ParamType::Path;
+    output.defaultValue = "";  // optional: empty means the run's artifacts
+    output.help = "Folder for the shards; empty: the run's artifacts/token_shards.";
+    output.directory = true;
+    output.mustExist = false;
+    s.add(output);
     s.addFloat("validation_fraction", 0.1, 0.0, 0.9, "Fraction of the documents held out for validation.");
     s.addInt("seed", 1234, 0, 9007199254740991.0, "Seed of the validation split (same seed, same split).");
     s.addChoice("dtype", {"auto", "uint16", "uint32"}, "auto",

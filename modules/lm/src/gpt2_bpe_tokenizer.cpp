@@ -225,8 +225,9 @@ std::unique_ptr<Gpt2BpeTokenizer> Gpt2BpeTokenizer::fromStrings(const std::strin
 
 std::unique_ptr<Gpt2BpeTokenizer> Gpt2BpeTokenizer::fromFiles(const std::filesystem::path& vocabJson,
                                                               const std::filesystem::path& mergesTxt) {
-  auto t = fromStrings(readFile(vocabJson, "GPT-2 vocabulary"), readFile(mergesTxt, "GPT-2 merges"),
-                       vocabJson.string(), mergesTxt.string());
+  const std::string vocab = readFile(vocabJson, "GPT-2 vocabulary");  // vocabulary first: errors name it first
+  const std::string merges = readFile(mergesTxt, "GPT-2 merges");
+  auto t = fromStrings(vocab, merges, vocabJson.string(), mergesTxt.string());
   t->path_ = vocabJson.parent_path();
   return t;
 }
