@@ -55,6 +55,7 @@ def hf_greedy(model, ids, n):
 
 
 def run_tool(tool, model, ids, work, device, n_gen):
+    os.makedirs(work, exist_ok=True)
     out = os.path.join(work, f"logits-{device}.npy")
     exp = os.path.join(work, f"export-{device}")
     gen = os.path.join(work, f"greedy-{device}.json")
@@ -70,7 +71,7 @@ def check_folder(case, folder, ids, tool, devices, work, ref_model=None, n_gen=1
     ref = hf_logits(ref_model, ids)
     ref_gen = hf_greedy(ref_model, ids, n_gen)
     for dev in devices:
-        ours, exp, gen = run_tool(tool, folder, ids, os.path.join(work, case), dev, n_gen)
+        ours, exp, gen = run_tool(tool, folder, ids, os.path.join(work, case.split(" ")[0]), dev, n_gen)
         d = float(np.abs(ours - ref).max())
         record(case, f"atomscope logits vs transformers ({dev})", f"{d:.2e}", d < TOL)
         record(case, f"greedy {n_gen} tokens vs transformers ({dev})", "equal" if gen == ref_gen else f"{gen} != {ref_gen}", gen == ref_gen)
