@@ -234,6 +234,15 @@ std::unique_ptr<Gpt2BpeTokenizer> Gpt2BpeTokenizer::fromFiles(const std::filesys
 
 std::unique_ptr<Gpt2BpeTokenizer> Gpt2BpeTokenizer::fromTokenizerJsonString(const std::string& json,
                                                                             const std::string& name) {
+  try {
+    return fromTokenizerJsonImpl(json, name);
+  } catch (const nlohmann::json::exception& e) {  // a field of an unexpected type
+    throw LmError("'" + name + "': unexpected content: " + e.what());
+  }
+}
+
+std::unique_ptr<Gpt2BpeTokenizer> Gpt2BpeTokenizer::fromTokenizerJsonImpl(const std::string& json,
+                                                                          const std::string& name) {
   const PlainJson j = parseJson(json, name);
   const std::string where = "'" + name + "'";
   if (!j.is_object()) throw LmError(where + ": expected a JSON object (a Hugging Face tokenizer.json)");

@@ -15,6 +15,7 @@ namespace {
 constexpr std::int32_t kBos = 1;  // run.c hard-codes these
 constexpr std::int32_t kEos = 2;
 constexpr float kNoMergeScore = -1e10f;  // run.c's initial best_score: pairs at or below never merge
+constexpr std::size_t kMaxSplitPiece = 1024;  // longer pieces are never the result of a merge here
 
 std::uint64_t pairKey(std::int32_t a, std::int32_t b) {
   return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(a)) << 32) | static_cast<std::uint32_t>(b);
@@ -88,6 +89,11 @@ Llama2cTokenizer Llama2cTokenizer::fromBytes(std::string_view bytes, const std::
     const std::int32_t len = readI32(p + off + 4);
     if (len < 0) throw LmError(where(off + 4) + ": token " + std::to_string(i) + " has negative length " + std::to_string(len));
     off += 8;
+    if (len > t.maxTokenLength_) {
+      // run.c sizes its merge buffer from max_token_length: a longer piece means a damaged file.
+      throw LmError(where(off - 4) + ": token " + std::to_string(i) + " is " + std::to_string(len) +
+                    " bytes long, more than the header's max_token_length " + std::to_string(t.maxTokenLength_));
+    }
     if (static_cast<std::size_t>(len) > n - off) {
       throw LmError(where(off) + ": truncated: token " + std::to_string(i) + " needs " + std::to_string(len) +
                     " bytes, only " + std::to_string(n - off) + " left");
@@ -116,6 +122,7 @@ void Llama2cTokenizer::index() {
   if (auto it = lookup_.find(" "); it != lookup_.end()) spaceId_ = it->second;
   // Every way of writing a piece as the concatenation of two pieces is a possible merge.
   for (const auto& [s, id] : lookup_) {
+    if (s.size() > kMaxSplitPiece) continue;  // keeps loading linear; no real vocabulary has such pieces
     for (std::size_t k = 1; k < s.size(); ++k) {
       auto a = lookup_.find(s.substr(0, k));
       if (a == lookup_.end()) continue;

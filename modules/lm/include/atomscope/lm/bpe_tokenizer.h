@@ -77,6 +77,7 @@ class Gpt2BpeTokenizer : public Tokenizer {
 
  private:
   Gpt2BpeTokenizer() = default;
+  static std::unique_ptr<Gpt2BpeTokenizer> fromTokenizerJsonImpl(const std::string& json, const std::string& name);
   void buildVocab(std::vector<std::pair<std::string, std::int64_t>> entries, const std::string& where);
   void addMerge(const std::string& a, const std::string& b, const std::string& where);
   void finish();
