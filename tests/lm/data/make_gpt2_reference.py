@@ -63,22 +63,33 @@ def samples(shared):
     return out
 
 
-def make_tokenizer(folder):
+def make_tokenizer(folder, compare=True):
+    """Hugging Face `tokenizers` BPE exactly as GPT2TokenizerFast sets it up (ByteLevel pre-tokenizer
+    without prefix space, <|endoftext|> as an added special token). When `transformers` is installed,
+    GPT2TokenizerFast.from_pretrained(folder) (a local folder: no network) must give the same ids on
+    a probe text; the source string then names both."""
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, __version__ as tv
+
     vocab = os.path.join(folder, "vocab.json")
     merges = os.path.join(folder, "merges.txt")
+    tok = Tokenizer(models.BPE.from_file(vocab, merges))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    if "<|endoftext|>" in json.load(open(vocab, encoding="utf-8")):
+        tok.add_special_tokens([AddedToken("<|endoftext|>", special=True)])
+    source = "tokenizers %s: BPE.from_file(vocab.json, merges.txt) + ByteLevel(add_prefix_space=False)" % tv
     try:
         from transformers import GPT2TokenizerFast, __version__ as v
-
-        tok = GPT2TokenizerFast(vocab_file=vocab, merges_file=merges)
-        return tok.backend_tokenizer, "transformers %s GPT2TokenizerFast(vocab_file, merges_file)" % v
     except ImportError:
-        from tokenizers import Tokenizer, decoders, models, pre_tokenizers, AddedToken, __version__ as v
-
-        tok = Tokenizer(models.BPE.from_file(vocab, merges))
-        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-        tok.decoder = decoders.ByteLevel()
-        tok.add_special_tokens([AddedToken("<|endoftext|>", special=True)])
-        return tok, "tokenizers %s BPE.from_file + ByteLevel(add_prefix_space=False)" % v
+        return tok, source
+    if not compare:
+        return tok, source
+    fast = GPT2TokenizerFast.from_pretrained(folder)
+    probe = "Hello world, it's 2024!\n\n  caf\u00e9 <|endoftext|> \u4f60\u597d"
+    a, b = tok.encode(probe).ids, fast(probe)["input_ids"]
+    if a != b:
+        sys.exit("transformers %s GPT2TokenizerFast disagrees with tokenizers on %r: %s vs %s" % (v, probe, b, a))
+    return tok, source + "; equal to transformers %s GPT2TokenizerFast.from_pretrained(folder) on a probe" % v
 
 
 def pretokens(tok, text):
@@ -98,6 +109,7 @@ def main():
     tiny_path = sys.argv[3] if len(sys.argv) > 3 else os.path.join(HERE, "tiny_gpt2_tokenizer.json")
 
     tok, source = make_tokenizer(os.path.join(shared, "lm", "fake_gpt2_random"))
+    assert tok.encode("Hello world").ids == [15496, 995], "not the GPT-2 vocabulary?"
     cases, seen = [], set()
     for t in HAND_WRITTEN + samples(shared):
         if t in seen or not t:
@@ -110,7 +122,7 @@ def main():
             c["pretokens"] = pretokens(tok, t)
         cases.append(c)
 
-    toy, _ = make_tokenizer(os.path.join(shared, "lm", "tiny_gpt2_random_vocab21"))
+    toy, _ = make_tokenizer(os.path.join(shared, "lm", "tiny_gpt2_random_vocab21"), compare=False)
     toy_cases = [{"text": t, "ids": toy.encode(t).ids} for t in TOY]
     toy.save(tiny_path)
 
