@@ -141,6 +141,7 @@ struct StructureView::Impl {
   bool showCell = true;
   bool showLabel = true;
   bool dark = true;
+  bool cameraUntouched = true;  // while true, a resize refits the view (the first layout, a dock moving)
   bool initialized = false;
   bool inPaint = false;
   bool inOffscreen = false;
@@ -575,8 +576,13 @@ void StructureView::Impl::fitCamera() {
     cam->OrthogonalizeViewUp();
   }
   renderer->ResetCamera(b);
-  cam->Dolly(s->isPeriodic() && showCell ? 1.1 : 1.25);  // ResetCamera fits the bounding sphere: bring the box closer to fill the view
+  // ResetCamera fits the bounding sphere into the vertical view angle: bring it closer to fill the
+  // view, but in a view narrower than tall step back by the aspect ratio so nothing is cut off.
+  const double aspect = renderer->GetTiledAspectRatio();
+  const double fill = s->isPeriodic() && showCell ? 1.1 : 1.25;
+  cam->Dolly(aspect > 0 && aspect < 1.0 ? fill * aspect : fill);
   renderer->ResetCameraClippingRange();
+  cameraUntouched = true;
 }
 
 void StructureView::Impl::setEventInformation(const QPointF& pos, Qt::KeyboardModifiers mods, int repeat) {
@@ -647,6 +653,7 @@ void StructureView::resizeGL(int w, int h) {
   const int ph = std::max(1, static_cast<int>(std::lround(h * dpr)));
   d_->interactor->UpdateSize(pw, ph);
   d_->window->SetSize(pw, ph);
+  if (d_->cameraUntouched) d_->fitCamera();
 }
 
 void StructureView::paintGL() {
@@ -684,6 +691,7 @@ void StructureView::paintGL() {
 
 void StructureView::mousePressEvent(QMouseEvent* e) {
   setFocus(Qt::MouseFocusReason);
+  d_->cameraUntouched = false;
   d_->setEventInformation(e->position(), e->modifiers());
   switch (e->button()) {
     case Qt::LeftButton: d_->interactor->InvokeEvent(vtkCommand::LeftButtonPressEvent, e); break;
@@ -712,6 +720,7 @@ void StructureView::mouseMoveEvent(QMouseEvent* e) {
 }
 
 void StructureView::wheelEvent(QWheelEvent* e) {
+  d_->cameraUntouched = false;
   d_->setEventInformation(e->position(), e->modifiers());
   const int delta = e->angleDelta().y();
   if (delta > 0)
@@ -815,6 +824,7 @@ void StructureView::resetCamera() {
 
 void StructureView::rotateCamera(double azimuthDegrees, double elevationDegrees) {
   vtkCamera* cam = d_->renderer->GetActiveCamera();
+  d_->cameraUntouched = false;
   cam->Azimuth(azimuthDegrees);
   cam->Elevation(elevationDegrees);
   cam->OrthogonalizeViewUp();
@@ -824,6 +834,7 @@ void StructureView::rotateCamera(double azimuthDegrees, double elevationDegrees)
 
 void StructureView::zoomCamera(double factor) {
   if (factor <= 0) return;
+  d_->cameraUntouched = false;
   d_->renderer->GetActiveCamera()->Dolly(factor);
   d_->renderer->ResetCameraClippingRange();
   update();
