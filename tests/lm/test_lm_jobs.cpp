@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "atomscope/core/device.h"
 #include "atomscope/core/runner.h"
 #include "atomscope/core/tensor_io.h"
 #include "atomscope/lm/lm_jobs.h"
@@ -257,4 +258,17 @@ TEST(LmJobs, TrainAndEvalOnTokenShards) {
   const auto r = RunDir::open(ev.runDir);
   EXPECT_EQ(r.record()["summary"]["tokens"].get<std::uint64_t>(), reader.numTokens(lm::Split::Validation) - 1);
   EXPECT_GT(r.record()["summary"]["perplexity"].get<double>(), 1.0);
+}
+
+TEST(LmJobs, TrainOnTheDefaultDevice) {
+  // device "auto": CUDA with bf16 autocast on the GPU machine, the CPU elsewhere; both must learn.
+  Feedback fb;
+  const auto out = runJob(registry(), RunRequest{"lm.train", tinyTrain(30), "auto", 7ULL, freshDir("train-auto")}, fb);
+  ASSERT_EQ(out.status, RunStatus::Completed) << out.error;
+  const auto r = RunDir::open(out.runDir);
+  EXPECT_EQ(r.record()["device"], cudaAvailable() ? "cuda:0" : "cpu");
+  const auto metrics = r.readMetrics();
+  ASSERT_EQ(metrics.size(), 30u);
+  EXPECT_LT(r.record()["summary"]["final_loss"].get<double>(), metrics.front().values.at("loss") - 1.0);
+  EXPECT_TRUE(std::isfinite(r.record()["summary"]["final_val_loss"].get<double>()));
 }
