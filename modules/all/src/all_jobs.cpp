@@ -1,10 +1,15 @@
 #include "atomscope/all_jobs.h"
 
+#include "atomscope/lm/data_jobs.h"
+#include "atomscope/lm/lm_jobs.h"
+
 namespace atomscope {
 
 void registerAllJobs(core::JobRegistry& registry) {
   if (registry.contains("core.gemm_benchmark")) return;  // already done
   core::registerCoreJobs(registry);
+  lm::registerDataJobs(registry);
+  lm::registerLmJobs(registry);
 }
 
 }  // namespace atomscope
