@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -130,6 +131,8 @@ int cmdJobs(const core::JobRegistry& reg, const Args& a) {
       if (s.min || s.max) {
         auto num = [](const std::optional<double>& v, const char* none) {
           if (!v) return std::string(none);
+          if (std::abs(*v) < 1e15 && *v == static_cast<double>(static_cast<long long>(*v)))
+            return std::to_string(static_cast<long long>(*v));
           std::ostringstream os;
           os << *v;
           return os.str();
