@@ -1,4 +1,4 @@
-// lm.eval, lm.generate, lm.train, lm.inspect.
+// lm.eval, lm.generate, lm.train, lm.inspect, lm.attention.
 #include "atomscope/lm/lm_jobs.h"
 
 #include <ATen/autocast_mode.h>
@@ -478,6 +478,15 @@ class GenerateJob : public core::Job {
     s.addInt("num_samples", 1, 1, 1024, "Continuations generated together as one batch.");
     s.addBool("add_bos", true, "Start the prompt with the tokenizer's BOS token (SentencePiece / llama2.c models).");
     s.addChoice("dtype", {"float32", "bfloat16", "float16"}, "float32", "Weights and activations type.");
+    addAdvanced(s, [] {
+      ParamSpec b;
+      b.name = "stream_tokens";
+      b.type = ParamType::Bool;
+      b.defaultValue = false;
+      b.help = "Also log every generated piece of the first sample as a debug line 'token: <JSON string>' "
+               "(for front ends that show tokens as they come).";
+      return b;
+    }());
     return s;
   }
   void run(Context& ctx) override {
@@ -486,6 +495,7 @@ class GenerateJob : public core::Job {
     auto loaded = loadModelAndTokenizer(ctx, dtypeFromName(p.getString("dtype")), true);
     auto& m = *loaded.model.model;
     const auto& tok = *loaded.tokenizer;
+    const bool streamTokens = p.getBool("stream_tokens");
     const auto prompt = p.getString("prompt");
     auto ids = tok.encode(prompt, p.getBool("add_bos") && tok.kind() != "gpt2-bpe", false);
     if (ids.empty()) {
@@ -518,6 +528,7 @@ class GenerateJob : public core::Job {
         [&](std::size_t row, std::int32_t token, const std::string& piece) {
           ++produced;
           if (row == 0) {
+            if (streamTokens) fb.log(core::LogLevel::Debug, "token: " + Json(piece).dump(-1, ' ', false, Json::error_handler_t::replace));
             line += piece;
             const auto nl = line.rfind('\n');
             if (nl != std::string::npos) {
@@ -837,6 +848,65 @@ class TrainJob : public core::Job {
   }
 };
 
+
+// ----------------------------------------------------------------------------------- lm.attention
+
+class AttentionJob : public core::Job {
+ public:
+  JobInfo info() const override {
+    return {"lm.attention", "Attention maps", "Language models",
+            "Runs a prompt through a model and saves the attention probabilities of every layer and head as "
+            "attention.npy [layers, heads, T, T] (float32; row i is query token i, causal) and the token texts as "
+            "tokens.json.",
+            false};
+  }
+  ParamSchema schema() const override {
+    ParamSchema s;
+    s.addDevice();
+    s.add(modelPath());
+    s.add(optionalPath("tokenizer", "Tokenizer file or folder. Empty: the one found beside the model.", "Tokenizers (*.bin *.model *.json)"));
+    s.addString("prompt", "Once upon a time, there was a little girl.", "Text whose attention is computed.");
+    s.addBool("add_bos", true, "Start the prompt with the tokenizer's BOS token (SentencePiece / llama2.c models).");
+    s.addInt("max_tokens", 256, 1, 4096, "Keep only the first N tokens of the prompt.");
+    return s;
+  }
+  void run(Context& ctx) override {
+    auto& fb = ctx.feedback();
+    const auto& p = ctx.params();
+    torch::NoGradGuard noGrad;
+    auto loaded = loadModelAndTokenizer(ctx, torch::kFloat32, true);
+    auto& m = *loaded.model.model;
+    const auto& tok = *loaded.tokenizer;
+    auto ids = tok.encode(p.getString("prompt"), p.getBool("add_bos") && tok.kind() != "gpt2-bpe", false);
+    if (ids.empty()) throw LmError("the prompt gives no tokens: write some text");
+    const auto limit = std::min<std::int64_t>(p.getInt("max_tokens"), m.config().maxSeqLen);
+    if (static_cast<std::int64_t>(ids.size()) > limit) ids.resize(static_cast<std::size_t>(limit));
+    fb.throwIfCancelled();
+    fb.setProgress(0.2, "forward pass over " + std::to_string(ids.size()) + " tokens");
+    const auto T = static_cast<std::int64_t>(ids.size());
+    auto input = torch::from_blob(ids.data(), {1, T}, torch::kInt32).to(torch::kLong).to(toTorch(ctx.device()));
+    AttentionRecorder recorder;
+    m.forward(input);
+    if (recorder.probabilities.empty()) throw LmError("the model recorded no attention");
+    auto probs = torch::stack(recorder.probabilities).select(1, 0).to(torch::kCPU).to(torch::kFloat32).contiguous();
+    const auto file = ctx.run().addArtifact("attention.npy", "npy",
+                                            "attention probabilities [layers, heads, T, T], float32, row = query");
+    core::saveNpy(file, probs);
+    Json texts = Json::array(), tokenIds = Json::array();
+    for (auto id : ids) {
+      texts.push_back(tok.tokenText(id));
+      tokenIds.push_back(id);
+    }
+    const auto tokFile = ctx.run().addArtifact("tokens.json", "json", "token ids and texts of the prompt");
+    core::writeFileAtomically(tokFile, Json{{"ids", tokenIds}, {"texts", texts}}.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n");
+    ctx.run().setSummary("layers", probs.size(0));
+    ctx.run().setSummary("heads", probs.size(1));
+    ctx.run().setSummary("tokens", T);
+    fb.info("attention of " + std::to_string(probs.size(0)) + " layers x " + std::to_string(probs.size(1)) +
+            " heads over " + std::to_string(T) + " tokens");
+    fb.setProgress(1.0, "done");
+  }
+};
 }  // namespace
 
 void registerLmJobs(core::JobRegistry& registry) {
@@ -844,6 +914,7 @@ void registerLmJobs(core::JobRegistry& registry) {
   if (!registry.contains("lm.eval")) registry.add([] { return std::make_unique<EvalJob>(); });
   if (!registry.contains("lm.generate")) registry.add([] { return std::make_unique<GenerateJob>(); });
   if (!registry.contains("lm.train")) registry.add([] { return std::make_unique<TrainJob>(); });
+  if (!registry.contains("lm.attention")) registry.add([] { return std::make_unique<AttentionJob>(); });
 }
 
 }  // namespace atomscope::lm

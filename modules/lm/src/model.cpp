@@ -57,8 +57,17 @@ std::pair<torch::Tensor, torch::Tensor> KVCache::append(std::size_t layer, const
   return {K.narrow(2, 0, need), V.narrow(2, 0, need)};
 }
 
+namespace {
+thread_local AttentionRecorder* tlsRecorder = nullptr;
+}
+
+AttentionRecorder::AttentionRecorder() : previous_(tlsRecorder) { tlsRecorder = this; }
+AttentionRecorder::~AttentionRecorder() { tlsRecorder = previous_; }
+AttentionRecorder* AttentionRecorder::current() { return tlsRecorder; }
+
 torch::Tensor causalAttention(const torch::Tensor& q, const torch::Tensor& kIn, const torch::Tensor& vIn,
                               const torch::Tensor& keyMask) {
+  AttentionRecorder* recorder = tlsRecorder;
   const auto H = q.size(1), Tq = q.size(2);
   torch::Tensor k = kIn, v = vIn;
   const auto Hkv = k.size(1), Tk = k.size(2);
@@ -69,7 +78,7 @@ torch::Tensor causalAttention(const torch::Tensor& q, const torch::Tensor& kIn, 
   const auto past = Tk - Tq;
   const bool needMask = keyMask.defined() || (Tq > 1 && past > 0);
   torch::Tensor mask;
-  if (needMask || TORCH_VERSION_MAJOR < 2) {
+  if (needMask || TORCH_VERSION_MAJOR < 2 || recorder) {
     auto opts = torch::TensorOptions().dtype(torch::kLong).device(q.device());
     auto i = torch::arange(Tq, opts).unsqueeze(1) + past;
     auto j = torch::arange(Tk, opts).unsqueeze(0);
@@ -79,6 +88,14 @@ torch::Tensor causalAttention(const torch::Tensor& q, const torch::Tensor& kIn, 
       mask = (mask.unsqueeze(0) & keyMask.to(torch::kBool).unsqueeze(1)) | (j == i).unsqueeze(0);
       mask = mask.unsqueeze(1);  // [B, 1, Tq, Tk]
     }
+  }
+  if (recorder) {  // the plain path, keeping the float32 probabilities
+    const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(3)));
+    auto scores = torch::matmul(q, k.transpose(-2, -1)) * scale;
+    scores = scores.masked_fill(mask.logical_not(), -std::numeric_limits<float>::infinity());
+    auto probs = torch::softmax(scores, -1, torch::kFloat32);
+    recorder->probabilities.push_back(probs.detach());
+    return torch::matmul(probs.to(q.scalar_type()), v);
   }
 #if TORCH_VERSION_MAJOR >= 2
   if (!needMask) return at::scaled_dot_product_attention(q, k, v, {}, 0.0, Tq > 1);

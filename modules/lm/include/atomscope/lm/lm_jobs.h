@@ -7,6 +7,7 @@
 //                continued from a model; AdamW, warm-up + cosine, clipping, accumulation, bf16 autocast
 //                on CUDA, checkpoints + resume, NaN/inf guard, validation loss, HF export
 //   lm.inspect   parameter counts per block and per projection
+//   lm.attention attention probabilities of every layer and head for a prompt (attention.npy, tokens.json)
 #include "atomscope/core/job.h"
 
 namespace atomscope::lm {

@@ -112,6 +112,23 @@ std::vector<std::pair<std::string, std::shared_ptr<ProjectionImpl>>> attentionPr
 torch::Tensor causalAttention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                               const torch::Tensor& keyMask = {});
 
+// While one exists, forward passes on the creating thread record the attention probabilities of
+// every layer (in layer order) as float32 [B, H, Tq, Tk] tensors, computed on the plain
+// matmul-softmax path (the output is the same attention; only slower). Used by lm.attention.
+class AttentionRecorder {
+ public:
+  AttentionRecorder();
+  ~AttentionRecorder();
+  AttentionRecorder(const AttentionRecorder&) = delete;
+  AttentionRecorder& operator=(const AttentionRecorder&) = delete;
+  std::vector<torch::Tensor> probabilities;
+  // The recorder active on this thread, or nullptr.
+  static AttentionRecorder* current();
+
+ private:
+  AttentionRecorder* previous_ = nullptr;
+};
+
 // Mean next-token cross-entropy of ids [B, T] (predicting ids[:, 1:]), computed in float32.
 torch::Tensor languageModelLoss(CausalLMImpl& model, const torch::Tensor& ids);
 
