@@ -9,6 +9,7 @@
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QFormLayout>
+#include <QGridLayout>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
@@ -144,6 +145,7 @@ ModelDocument::ModelDocument(Workbench& workbench, const QString& model, const J
   header_ = new QLabel(this);
   header_->setObjectName(QStringLiteral("modelHeader"));
   header_->setTextFormat(Qt::RichText);
+  header_->setWordWrap(true);
   header_->setTextInteractionFlags(Qt::TextSelectableByMouse);
   const long long H = intOf(c, "n_heads");
   header_->setText(
@@ -170,7 +172,25 @@ ModelDocument::ModelDocument(Workbench& workbench, const QString& model, const J
   fillTree(inspection);
   tree_->header()->setSectionResizeMode(0, QHeaderView::ResizeToContents);
   tree_->header()->setSectionResizeMode(1, QHeaderView::ResizeToContents);
+  tree_->header()->setSectionResizeMode(2, QHeaderView::ResizeToContents);
   tree_->header()->setStretchLastSection(true);
+  // Wide enough for name, count and shape of a projection without scrolling.
+  int treeWidth = 24;
+  {
+    QFont bold = tree_->font();
+    bold.setBold(true);
+    const QFontMetrics fm(bold);
+    int cols[3] = {fm.horizontalAdvance(tr("Module")), fm.horizontalAdvance(tr("Parameters")), 0};
+    for (int i = 0; i < tree_->topLevelItemCount(); ++i) {
+      QTreeWidgetItem* top = tree_->topLevelItem(i);
+      for (int c = 0; c < 2; ++c) cols[c] = std::max(cols[c], fm.horizontalAdvance(top->text(c)) + (c == 0 ? tree_->indentation() : 0));
+      for (int j = 0; j < top->childCount(); ++j)
+        for (int c = 0; c < 3; ++c)
+          cols[c] = std::max(cols[c], fm.horizontalAdvance(top->child(j)->text(c)) + (c == 0 ? 2 * tree_->indentation() : 0));
+    }
+    for (int w : cols) treeWidth += w + 14;
+  }
+  tree_->setMinimumWidth(std::min(400, treeWidth));
 
   tools_ = new QTabWidget(split);
   tools_->setObjectName(QStringLiteral("modelTools"));
@@ -181,7 +201,8 @@ ModelDocument::ModelDocument(Workbench& workbench, const QString& model, const J
   split->addWidget(tools_);
   split->setStretchFactor(0, 2);
   split->setStretchFactor(1, 3);
-  split->setSizes({380, 620});
+  split->setCollapsible(0, false);
+  split->setCollapsible(1, false);
   layout->addWidget(split, 1);
 
   JobManager& jobs = workbench_.jobs();
@@ -234,6 +255,7 @@ void ModelDocument::fillTree(const Json& inspection) {
           }
         countItem(bi, bt);
         bi->setText(2, tr("attention %1 \u00b7 MLP %2").arg(grouped(attn), grouped(mlp)));
+        bi->setToolTip(2, bi->text(2));
         it = blockItems.emplace(b, bi).first;
       }
       item = new QTreeWidgetItem(it->second, {rest});
@@ -252,6 +274,7 @@ void ModelDocument::fillTree(const Json& inspection) {
     auto* tied = new QTreeWidgetItem(tree_, {QStringLiteral("lm_head")});
     countItem(tied, 0);
     tied->setText(2, tr("tied to the token embedding"));
+    tied->setToolTip(2, tied->text(2));
     tied->setData(0, Qt::UserRole, QStringLiteral("module"));
   }
   auto* total = new QTreeWidgetItem(tree_, {tr("Total")});
@@ -277,12 +300,15 @@ QWidget* ModelDocument::buildGeneratePage() {
   prompt_->setMaximumHeight(70);
   v->addWidget(prompt_);
 
-  auto* row = new QHBoxLayout;
+  auto* row = new QGridLayout;
+  int slot = 0;
   auto addSpin = [&](const QString& label, QWidget* w) {
     auto* l = new QLabel(label, page);
     l->setBuddy(w);
-    row->addWidget(l);
-    row->addWidget(w);
+    const int r = slot / 3, c = (slot % 3) * 2;
+    row->addWidget(l, r, c);
+    row->addWidget(w, r, c + 1);
+    ++slot;
   };
   maxNew_ = new QSpinBox(page);
   maxNew_->setObjectName(QStringLiteral("maxNewTokens"));
@@ -312,7 +338,7 @@ QWidget* ModelDocument::buildGeneratePage() {
   seed_->setRange(0, 2147483647);
   seed_->setValue(1);
   addSpin(tr("Seed"), seed_);
-  row->addStretch(1);
+  row->setColumnStretch(6, 1);
   v->addLayout(row);
 
   auto* buttons = new QHBoxLayout;
@@ -374,6 +400,7 @@ QWidget* ModelDocument::buildPerplexityPage() {
   maxTokens_->setRange(0, 2147483647);
   maxTokens_->setSpecialValueText(tr("all"));
   form->addRow(tr("Max tokens"), maxTokens_);
+  for (QSpinBox* sb : {context_, stride_, maxTokens_}) sb->setMaximumWidth(200);
   v->addLayout(form);
   auto* row = new QHBoxLayout;
   evaluate_ = primaryButton(tr("Evaluate"), page);
@@ -389,6 +416,7 @@ QWidget* ModelDocument::buildPerplexityPage() {
   pplResult_ = new QLabel(page);
   pplResult_->setObjectName(QStringLiteral("perplexityResult"));
   pplResult_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  pplResult_->setWordWrap(true);
   v->addWidget(pplResult_);
   pplStatus_ = new QLabel(page);
   pplStatus_->setObjectName(QStringLiteral("perplexityStatus"));
@@ -671,6 +699,8 @@ void ModelDocument::finishPerplexity(core::RunStatus status, const QString& runD
       if (a->orientation() == Qt::Horizontal) va->setRange(0, static_cast<double>(std::max<long long>(n, 1)));
       else if (!points.isEmpty()) va->setRange(std::max(0.0, lo - 0.1 * (hi - lo + 0.1)), hi + 0.1 * (hi - lo + 0.1));
     }
+    for (auto* a : axes)
+      if (auto* va = qobject_cast<QValueAxis*>(a)) va->applyNiceNumbers();
     chartView_->chart()->setTitle(tr("Per-token loss, moving average over %1 tokens").arg(window));
   } catch (const std::exception& e) {
     const QString msg = tr("Per-token losses: %1").arg(QString::fromUtf8(e.what()));

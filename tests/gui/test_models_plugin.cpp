@@ -213,6 +213,8 @@ TEST(ModelsPlugin, OpensStories260KGeneratesEvaluatesAndShowsAttention) {
   EXPECT_NE(map0, map35);  // another head shows another map
   map35.save(outputDir() + "/models_attention_heatmap.png");
   window.grab().toImage().save(outputDir() + "/models_window.png");
+  // The model tab fits the 1280-pixel window it was given (no page forces the window wider).
+  EXPECT_LE(window.width(), 1280);
   EXPECT_EQ(window.logConsole()->errorCount(), 0) << window.logConsole()->plainText().toStdString();
 }
 
