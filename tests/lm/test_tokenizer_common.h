@@ -1,4 +1,5 @@
 #pragma once
+#include "test_util.h"
 // Helpers shared by the tokenizer and token-shard tests (header-only).
 #include <unistd.h>
 
@@ -66,10 +67,7 @@ struct TempDir {
             std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
     std::filesystem::create_directories(path);
   }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
+  ~TempDir() { atomscope::test::removeTree(path); }  // not remove_all: see tests/common/test_util.h
 };
 
 }  // namespace atomscope::lm::test
