@@ -238,5 +238,38 @@ TEST(ModelsPlugin, ABrokenCheckpointIsReportedWithoutATab) {
   EXPECT_FALSE(window.openFile(runs.filePath(QStringLiteral("config.json")), &error));
 }
 
+// A job that fails shows its error in the panel and in the workbench log.
+TEST(ModelsPlugin, AFailedEvaluationIsShownInThePanelAndTheLog) {
+  QTemporaryDir runs;
+  MainWindow window(runs.path());
+  window.loadPlugins({QStringLiteral(ATOMSCOPE_BUILD_PLUGIN_DIR)});
+  const int before = window.documents()->count();
+  QString error;
+  ASSERT_TRUE(window.openFile(QStringLiteral(ATOMSCOPE_SHARED_DATA_DIR "/lm/stories260K.bin"), &error));
+  ASSERT_TRUE(waitUntil([&] { return window.documents()->count() == before + 1; }, 60000));
+  QWidget* doc = window.documents()->widget(before);
+  auto* file = child<QLineEdit>(doc, "perplexityFile");
+  auto* evaluate = child<QPushButton>(doc, "evaluateButton");
+  auto* status = child<QLabel>(doc, "perplexityStatus");
+  ASSERT_TRUE(file && evaluate && status);
+  // A missing file is caught before any job starts.
+  file->setText(runs.filePath(QStringLiteral("missing.txt")));
+  QTest::mouseClick(evaluate, Qt::LeftButton);
+  EXPECT_TRUE(status->text().contains(QStringLiteral("does not exist"))) << status->text().toStdString();
+  // An empty text gives fewer than 2 tokens: lm.eval fails, and says so.
+  const QString empty = runs.filePath(QStringLiteral("empty.txt"));
+  QFile f(empty);
+  ASSERT_TRUE(f.open(QIODevice::WriteOnly));
+  f.close();
+  file->setText(empty);
+  const int errorsBefore = window.logConsole()->errorCount();
+  QTest::mouseClick(evaluate, Qt::LeftButton);
+  EXPECT_FALSE(evaluate->isEnabled());
+  ASSERT_TRUE(waitUntil([&] { return evaluate->isEnabled(); }, 60000));
+  EXPECT_TRUE(status->text().startsWith(QStringLiteral("Perplexity failed"))) << status->text().toStdString();
+  EXPECT_TRUE(status->text().contains(QStringLiteral("fewer than 2 tokens"))) << status->text().toStdString();
+  EXPECT_GT(window.logConsole()->errorCount(), errorsBefore);
+}
+
 }  // namespace
 }  // namespace atomscope::gui

@@ -1,4 +1,4 @@
-// lm.attention through the job runner on stories260K (llama2.c's tinyllamas model, see
+// lm.attention (and lm.generate's token stream) through the job runner on stories260K (llama2.c's tinyllamas model, see
 // ../shared/data/README.md): shape, rows summing to 1, causality, and layer 0 recomputed by hand.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -145,4 +145,42 @@ TEST(LmAttention, EmptyPromptWithoutBosIsAnError) {
                           fb);
   EXPECT_EQ(out.status, RunStatus::Failed);
   EXPECT_NE(out.error.find("no tokens"), std::string::npos) << out.error;
+}
+
+// lm.generate's stream_tokens side channel (used by the Models plugin): one debug line
+// "token: <JSON string>" per generated piece; the pieces add up to the saved text.
+TEST(LmGenerateStream, TokenLinesAddUpToTheGeneratedText) {
+  class Capture : public FeedbackSink {
+   public:
+    void onLog(LogLevel level, const std::string& message) override {
+      if (level == LogLevel::Debug && message.rfind("token: ", 0) == 0) pieces.push_back(Json::parse(message.substr(7)));
+    }
+    std::vector<std::string> pieces;
+  };
+  Feedback fb;
+  auto capture = std::make_shared<Capture>();
+  fb.addSink(capture);
+  const auto out = runJob(registry(),
+                          RunRequest{"lm.generate", Json{{"model", kStories}, {"max_new_tokens", 20}, {"stream_tokens", true}},
+                                     "cpu", 1, freshDir("stream")},
+                          fb);
+  ASSERT_EQ(out.status, RunStatus::Completed) << out.error;
+  const auto run = RunDir::open(out.runDir);
+  ASSERT_EQ(capture->pieces.size(), 20u);
+  std::string joined;
+  for (const auto& p : capture->pieces) joined += p;
+  EXPECT_EQ(joined, run.record()["summary"]["text"].get<std::string>());
+  // The known greedy story of stories260K (../shared/data/README.md).
+  EXPECT_EQ(joined.rfind("Once upon a time, there was a little girl named Lily.", 0), 0u) << joined;
+
+  // Off by default: no token lines.
+  Feedback quiet;
+  auto none = std::make_shared<Capture>();
+  quiet.addSink(none);
+  ASSERT_EQ(runJob(registry(), RunRequest{"lm.generate", Json{{"model", kStories}, {"max_new_tokens", 5}}, "cpu", 1,
+                                          freshDir("quiet")},
+                   quiet)
+                .status,
+            RunStatus::Completed);
+  EXPECT_TRUE(none->pieces.empty());
 }
