@@ -2,7 +2,6 @@
 // ../shared/data/README.md): shape, rows summing to 1, causality, and layer 0 recomputed by hand.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
@@ -14,6 +13,7 @@
 #include "atomscope/lm/model.h"
 #include "atomscope/lm/model_io.h"
 #include "atomscope/lm/tokenizer.h"
+#include "test_util.h"
 
 using namespace atomscope;
 using namespace atomscope::core;
@@ -32,12 +32,8 @@ JobRegistry& registry() {
   return r;
 }
 
-fs::path freshDir(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / ("atomscope-lmattn-" + name + "-" + std::to_string(::getpid()));
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p;
-}
+// Not std::filesystem::remove_all (see tests/common/test_util.h).
+fs::path freshDir(const std::string& name) { return atomscope::test::freshTempDir("lmattn-" + name); }
 
 fs::path artifact(const RunDir& run, const std::string& name) {
   for (const auto& a : run.record()["artifacts"])
