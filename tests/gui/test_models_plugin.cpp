@@ -238,6 +238,36 @@ TEST(ModelsPlugin, ABrokenCheckpointIsReportedWithoutATab) {
   EXPECT_FALSE(window.openFile(runs.filePath(QStringLiteral("config.json")), &error));
 }
 
+// A Hugging Face folder opens through its config.json.
+TEST(ModelsPlugin, OpensAHuggingFaceFolderByItsConfig) {
+  QTemporaryDir runs;
+  MainWindow window(runs.path());
+  window.loadPlugins({QStringLiteral(ATOMSCOPE_BUILD_PLUGIN_DIR)});
+  const int before = window.documents()->count();
+  QString error;
+  ASSERT_TRUE(window.openFile(QStringLiteral(ATOMSCOPE_SHARED_DATA_DIR "/lm/fake_gpt2_random/config.json"), &error))
+      << error.toStdString();
+  ASSERT_TRUE(waitUntil([&] { return window.documents()->count() == before + 1; }, 60000))
+      << window.logConsole()->plainText().toStdString();
+  EXPECT_EQ(window.documents()->tabText(before), QStringLiteral("fake_gpt2_random"));
+  QWidget* doc = window.documents()->widget(before);
+  auto* tree = child<QTreeWidget>(doc, "modelTree");
+  ASSERT_NE(tree, nullptr);
+  // GPT-2 with n_embd 2, n_layer 1, n_positions 1024, vocab 50257 (its config.json): wte 100514 +
+  // wpe 2048 + block (ln 4+4, c_attn 18, attn c_proj 6, c_fc 24, mlp c_proj 18) 74 + ln_f 4 = 102640,
+  // GPT2LMHeadModel's parameter count (the float32 model.safetensors holds 410560 bytes of weights).
+  EXPECT_EQ(tree->property("totalParameters").toLongLong(), 102640);
+  EXPECT_EQ(tree->property("blockCount").toInt(), 1);
+  QStringList top;
+  for (int i = 0; i < tree->topLevelItemCount(); ++i)
+    top << tree->topLevelItem(i)->text(0) + "=" + tree->topLevelItem(i)->text(2);
+  EXPECT_TRUE(top.contains(QStringLiteral("wte=[50257 \u00d7 2]"))) << top.join(", ").toStdString();
+  EXPECT_TRUE(top.contains(QStringLiteral("wpe=[1024 \u00d7 2]"))) << top.join(", ").toStdString();
+  auto* header = child<QLabel>(doc, "modelHeader");
+  ASSERT_NE(header, nullptr);
+  EXPECT_TRUE(header->text().contains(QStringLiteral("gpt2"))) << header->text().toStdString();
+}
+
 // A job that fails shows its error in the panel and in the workbench log.
 TEST(ModelsPlugin, AFailedEvaluationIsShownInThePanelAndTheLog) {
   QTemporaryDir runs;
