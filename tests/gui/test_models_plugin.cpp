@@ -238,14 +238,14 @@ TEST(ModelsPlugin, ABrokenCheckpointIsReportedWithoutATab) {
   EXPECT_FALSE(window.openFile(runs.filePath(QStringLiteral("config.json")), &error));
 }
 
-// A Hugging Face folder opens through its config.json.
+// A Hugging Face model folder (opened or dropped) opens through its config.json.
 TEST(ModelsPlugin, OpensAHuggingFaceFolderByItsConfig) {
   QTemporaryDir runs;
   MainWindow window(runs.path());
   window.loadPlugins({QStringLiteral(ATOMSCOPE_BUILD_PLUGIN_DIR)});
   const int before = window.documents()->count();
   QString error;
-  ASSERT_TRUE(window.openFile(QStringLiteral(ATOMSCOPE_SHARED_DATA_DIR "/lm/fake_gpt2_random/config.json"), &error))
+  ASSERT_TRUE(window.openFile(QStringLiteral(ATOMSCOPE_SHARED_DATA_DIR "/lm/fake_gpt2_random"), &error))
       << error.toStdString();
   ASSERT_TRUE(waitUntil([&] { return window.documents()->count() == before + 1; }, 60000))
       << window.logConsole()->plainText().toStdString();

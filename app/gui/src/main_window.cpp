@@ -535,7 +535,10 @@ bool MainWindow::openFile(const QString& path, QString* error) {
     addRecentFile(runDir);
     return true;
   }
-  if (fi.isDir()) return fail(tr("a folder that is not a run (no run.json)"));
+  // A model folder (Hugging Face layout) opens through its config.json.
+  if (fi.isDir() && QFileInfo::exists(fi.absoluteFilePath() + QStringLiteral("/config.json")))
+    return openFile(fi.absoluteFilePath() + QStringLiteral("/config.json"), error);
+  if (fi.isDir()) return fail(tr("a folder that is neither a run (run.json) nor a model (config.json)"));
   Plugin* plugin = plugins_.pluginForFile(path);
   if (!plugin) return fail(tr("no loaded plugin opens files like %1").arg(fi.fileName()));
   QString why;
