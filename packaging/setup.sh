@@ -56,13 +56,14 @@ case "$MODE" in
     PROJECT="${ATOMSCOPE_PROJECT:-$HOME/.local/share/atomscope/sample-project}"
     mkdir -p "$PROJECT"
     echo "setup: starting Atomscope on the sample project ($PROJECT)"
-    SAMPLE=$(ls "$ROOT"/samples/structures/*.xyz 2>/dev/null | head -n 1 || true)
+    # The samples: a molecular-dynamics trajectory and a small pretrained language model.
+    SAMPLES=("$ROOT/samples/structures/aspirin_md17_15frames.xyz" "$ROOT/samples/models/stories260K/stories260K.bin")
+    APP="$ROOT/build/dev/bin/atomscope"
     if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
-      exec "$ROOT/build/dev/app/shell/atomscope" --project "$PROJECT" ${SAMPLE:+"$SAMPLE"}
+      exec "$APP" --project "$PROJECT" "${SAMPLES[@]}"
     else
       echo "setup: no display; starting under Xvfb and saving a screenshot to $PROJECT/atomscope.png"
-      xvfb "$ROOT/build/dev/app/shell/atomscope" --project "$PROJECT" --screenshot "$PROJECT/atomscope.png" \
-        ${SAMPLE:+"$SAMPLE"}
+      xvfb "$APP" --project "$PROJECT" --screenshot "$PROJECT/atomscope.png" --screenshot-delay 4000 "${SAMPLES[@]}"
     fi
     ;;
   test)
