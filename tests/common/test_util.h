@@ -1,6 +1,7 @@
 #pragma once
 // Helpers every test folder may use (tests/CMakeLists.txt puts this folder on the include path).
 #include <ftw.h>
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -25,6 +26,26 @@ inline std::filesystem::path freshTempDir(const std::string& name) {
   std::filesystem::create_directories(p);
   return p;
 }
+
+// A folder for one test, named after it, emptied on entry and removed on exit.
+class ScopedTempDir {
+ public:
+  explicit ScopedTempDir(const std::string& prefix) {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    path_ = std::filesystem::temp_directory_path() /
+            (prefix + "_" + std::to_string(::getpid()) + "_" + info->test_suite_name() + "_" + info->name());
+    removeTree(path_);
+    std::filesystem::create_directories(path_);
+  }
+  ~ScopedTempDir() { removeTree(path_); }
+  ScopedTempDir(const ScopedTempDir&) = delete;
+  ScopedTempDir& operator=(const ScopedTempDir&) = delete;
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
 
 // True when Debian's /usr/bin/python3 can import `module` (a reference implementation such as ASE).
 inline bool pythonHas(const std::string& module) {

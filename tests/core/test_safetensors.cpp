@@ -3,6 +3,8 @@
 // `safetensors` package (tests/core/data/safetensors, made by tests/core/data/make_safetensors_reference.py).
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include <ATen/ATen.h>
 #include <torch/version.h>
 #include <ftw.h>
@@ -43,29 +45,9 @@ atomscope::Json readJson(const fs::path& p) {
   return atomscope::Json::parse(f);
 }
 
-// Removes a directory tree with POSIX nftw. Not std::filesystem::remove_all: the pip LibTorch on
-// the GPU machine exports its own copy of that symbol, which interposes and jumps to null.
-void removeTree(const fs::path& p) {
-  ::nftw(
-      p.c_str(), [](const char* f, const struct stat*, int, struct FTW*) { return ::remove(f); }, 16,
-      FTW_DEPTH | FTW_PHYS);
-}
-
-class TempDir {
+class TempDir : public atomscope::test::ScopedTempDir {
  public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() /
-            ("atomscope_st_" + std::to_string(::getpid()) + "_" + info->test_suite_name() + "_" + info->name());
-    removeTree(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { removeTree(path_); }
-  fs::path operator/(const std::string& name) const { return path_ / name; }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+  TempDir() : ScopedTempDir("atomscope_st") {}
 };
 
 // IEEE half and bfloat16 to double, for checking values by hand.
