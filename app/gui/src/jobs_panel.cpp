@@ -43,7 +43,7 @@ JobsPanel::JobsPanel(JobManager& jobs, QWidget* parent) : QWidget(parent), jobs_
   tree_->header()->setSectionResizeMode(ColProgress, QHeaderView::Stretch);
   tree_->header()->setSectionResizeMode(ColEta, QHeaderView::ResizeToContents);
   tree_->header()->setSectionResizeMode(ColCancel, QHeaderView::Fixed);
-  tree_->header()->resizeSection(ColJob, 140);
+  tree_->header()->resizeSection(ColJob, 110);
   tree_->header()->resizeSection(ColCancel, 26);
   tree_->setTextElideMode(Qt::ElideMiddle);
   auto* lower = new QWidget(split);
