@@ -97,3 +97,14 @@ TEST(Params, TypedAccess) {
   EXPECT_EQ(p.getString("optimizer"), "adamw");
   EXPECT_THROW(p.getInt("missing"), ParamError);
 }
+
+TEST(ParamSchema, OptionalPathsAndAdvancedMarks) {
+  ParamSchema s;
+  s.addOptionalPath("tokenizer", "beside the model when empty").markAdvanced();
+  s.addInt("steps", 1, 1, 10, "");
+  EXPECT_FALSE(s.find("tokenizer")->required());
+  EXPECT_TRUE(s.find("tokenizer")->advanced);
+  EXPECT_FALSE(s.find("steps")->advanced);
+  EXPECT_EQ(s.validate(Json::object())["tokenizer"], "");  // left empty: valid, not "required"
+  EXPECT_THROW(ParamSchema().markAdvanced(), ParamError);
+}

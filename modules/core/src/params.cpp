@@ -233,6 +233,23 @@ ParamSchema& ParamSchema::addPath(std::string name, std::string def, std::string
   return add(std::move(s));
 }
 
+ParamSchema& ParamSchema::addOptionalPath(std::string name, std::string help, std::string filter, bool directory) {
+  ParamSpec s;
+  s.name = std::move(name);
+  s.type = ParamType::Path;
+  s.defaultValue = "";
+  s.help = std::move(help);
+  s.fileFilter = std::move(filter);
+  s.directory = directory;
+  return add(std::move(s));
+}
+
+ParamSchema& ParamSchema::markAdvanced() {
+  if (specs_.empty()) throw ParamError("markAdvanced() needs a parameter added before it");
+  specs_.back().advanced = true;
+  return *this;
+}
+
 ParamSchema& ParamSchema::addDevice(std::string name, std::string def) {
   ParamSpec s;
   s.name = std::move(name);

@@ -51,41 +51,17 @@ class TokenizeJob : public core::Job {
     s.addInt("seed", 1234, 0, 9007199254740991.0, "Seed of the validation split (same seed, same split).");
     s.addChoice("dtype", {"auto", "uint16", "uint32"}, "auto",
                 "Token element type; auto takes uint16 when the vocabulary has at most 65536 tokens.");
-    core::ParamSpec sep;
-    sep.name = "separator";
-    sep.type = core::ParamType::String;
-    sep.defaultValue = "auto";
-    sep.help = "How files are cut into documents: auto (<|endoftext|> if present, else blank lines), blank-line, "
-               "line, file, or a literal separator text.";
-    sep.advanced = true;
-    s.add(sep);
-    core::ParamSpec boundary;
-    boundary.name = "boundary";
-    boundary.type = core::ParamType::Choice;
-    boundary.choices = {"auto", "bos", "eos", "bos+eos", "none"};
-    boundary.defaultValue = "auto";
-    boundary.help = "Tokens between documents: auto puts BOS before each (llama2.c) or, when BOS and EOS are one "
-                    "token, EOS after each (GPT-2).";
-    boundary.advanced = true;
-    s.add(boundary);
-    core::ParamSpec shard;
-    shard.name = "shard_tokens";
-    shard.type = core::ParamType::Int;
-    shard.defaultValue = static_cast<long long>(1) << 28;
-    shard.min = 1024;
-    shard.max = 4.0e9;
-    shard.help = "Maximum number of tokens per shard file.";
-    shard.advanced = true;
-    s.add(shard);
-    core::ParamSpec threads;
-    threads.name = "threads";
-    threads.type = core::ParamType::Int;
-    threads.defaultValue = 0;
-    threads.min = 0;
-    threads.max = 1024;
-    threads.help = "Tokenising threads; 0 uses every core.";
-    threads.advanced = true;
-    s.add(threads);
+    s.addString("separator", "auto",
+                "How files are cut into documents: auto (<|endoftext|> if present, else blank lines), blank-line, "
+                "line, file, or a literal separator text.")
+        .markAdvanced();
+    s.addChoice("boundary", {"auto", "bos", "eos", "bos+eos", "none"}, "auto",
+                "Tokens between documents: auto puts BOS before each (llama2.c) or, when BOS and EOS are one "
+                "token, EOS after each (GPT-2).")
+        .markAdvanced();
+    s.addInt("shard_tokens", static_cast<long long>(1) << 28, 1024, 4.0e9, "Maximum number of tokens per shard file.")
+        .markAdvanced();
+    s.addInt("threads", 0, 0, 1024, "Tokenising threads; 0 uses every core.").markAdvanced();
     return s;
   }
 

@@ -58,17 +58,6 @@ ParamSpec floatSpec(std::string name, double def, std::optional<double> min, std
   return p;
 }
 
-// A path parameter that may be left empty (addPath() makes an empty default required).
-ParamSpec optionalPath(std::string name, std::string help, std::string filter) {
-  ParamSpec p;
-  p.name = std::move(name);
-  p.type = ParamType::Path;
-  p.defaultValue = "";
-  p.help = std::move(help);
-  p.fileFilter = std::move(filter);
-  return p;
-}
-
 // Text file or token-shard folder: existence is checked by the job (the schema cannot say "file or folder").
 ParamSpec dataPath(std::string help) {
   ParamSpec p;
@@ -329,7 +318,7 @@ class EvalJob : public core::Job {
     ParamSchema s;
     s.addDevice();
     s.add(modelPath());
-    s.add(optionalPath("tokenizer", "Tokenizer file or folder. Empty: the one found beside the model.", "Tokenizers (*.bin *.model *.json)"));
+    s.addOptionalPath("tokenizer", "Tokenizer file or folder. Empty: the one found beside the model.", "Tokenizers (*.bin *.model *.json)");
     s.add(dataPath("A UTF-8 text file, or a token-shard folder made by lm.tokenize, to evaluate on."));
     s.addChoice("split", {"validation", "train"}, "validation", "Which split of token shards to evaluate.");
     s.addInt("context", 0, 0, 1 << 20, "Window length in tokens. 0: the model's context (at most 1024).");
@@ -468,7 +457,7 @@ class GenerateJob : public core::Job {
     ParamSchema s;
     s.addDevice();
     s.add(modelPath());
-    s.add(optionalPath("tokenizer", "Tokenizer file or folder. Empty: the one found beside the model.", "Tokenizers (*.bin *.model *.json)"));
+    s.addOptionalPath("tokenizer", "Tokenizer file or folder. Empty: the one found beside the model.", "Tokenizers (*.bin *.model *.json)");
     s.addString("prompt", "", "Text to continue. Empty: start from BOS alone.");
     s.addInt("max_new_tokens", 128, 1, 1 << 20, "Tokens to generate at most.");
     s.addFloat("temperature", 0.0, 0.0, 100.0, "0: greedy. Higher: more random.");
@@ -609,9 +598,9 @@ class TrainJob : public core::Job {
     s.add(dataPath(
         "A UTF-8 text file (its last val_fraction is held out for validation) or a token-shard folder made "
         "by lm.tokenize (its train and validation splits)."));
-    s.add(optionalPath("tokenizer", "Tokenizer file or folder. Empty: the one found beside the model.", "Tokenizers (*.bin *.model *.json)"));
-    s.add(optionalPath("model", "Continue this model (HF folder or llama2.c .bin). Empty: a new model from the "
-              "architecture parameters.", "Models (*.bin)"));
+    s.addOptionalPath("tokenizer", "Tokenizer file or folder. Empty: the one found beside the model.", "Tokenizers (*.bin *.model *.json)");
+    s.addOptionalPath("model", "Continue this model (HF folder or llama2.c .bin). Empty: a new model from the "
+              "architecture parameters.", "Models (*.bin)");
     s.addChoice("family", {"llama", "gpt2"}, "llama", "Architecture of a new model.");
     s.addInt("dim", 64, 8, 65536, "Hidden size of a new model.");
     s.addInt("n_layers", 2, 1, 1024, "Blocks of a new model.");
@@ -864,7 +853,7 @@ class AttentionJob : public core::Job {
     ParamSchema s;
     s.addDevice();
     s.add(modelPath());
-    s.add(optionalPath("tokenizer", "Tokenizer file or folder. Empty: the one found beside the model.", "Tokenizers (*.bin *.model *.json)"));
+    s.addOptionalPath("tokenizer", "Tokenizer file or folder. Empty: the one found beside the model.", "Tokenizers (*.bin *.model *.json)");
     s.addString("prompt", "Once upon a time, there was a little girl.", "Text whose attention is computed.");
     s.addBool("add_bos", true, "Start the prompt with the tokenizer's BOS token (SentencePiece / llama2.c models).");
     s.addInt("max_tokens", 256, 1, 4096, "Keep only the first N tokens of the prompt.");

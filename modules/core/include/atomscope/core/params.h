@@ -45,7 +45,11 @@ class ParamSchema {
   ParamSchema& addChoice(std::string name, std::vector<std::string> choices, std::string def, std::string help);
   ParamSchema& addPath(std::string name, std::string def, std::string help, std::string filter = {},
                        bool directory = false, bool mustExist = true);
+  // A path the user may leave empty (addPath with an empty default makes the parameter required).
+  ParamSchema& addOptionalPath(std::string name, std::string help, std::string filter = {}, bool directory = false);
   ParamSchema& addDevice(std::string name = "device", std::string def = "auto");
+  // Folds the parameter added last away in forms: s.addInt(...).markAdvanced().
+  ParamSchema& markAdvanced();
 
   const std::vector<ParamSpec>& specs() const { return specs_; }
   const ParamSpec* find(const std::string& name) const;
