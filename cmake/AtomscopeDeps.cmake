@@ -18,6 +18,15 @@ if(ATOMSCOPE_STORE)
   find_package(SQLite3 REQUIRED)
 endif()
 
+# Chemistry toolkits (modules/chem/src/toolkits): RDKit, Open Babel, spglib, gemmi (header-only).
+if(ATOMSCOPE_CHEM_TOOLKITS)
+  find_package(RDKit REQUIRED)
+  find_package(OpenBabel3 CONFIG REQUIRED)  # target: openbabel
+  find_package(PkgConfig REQUIRED)
+  pkg_check_modules(SPGLIB REQUIRED IMPORTED_TARGET spglib)
+  find_path(GEMMI_INCLUDE_DIR gemmi/cif.hpp REQUIRED)
+endif()
+
 if(ATOMSCOPE_GUI)
   find_package(Qt6 6.4 REQUIRED COMPONENTS Core Gui Widgets Charts OpenGL OpenGLWidgets PrintSupport Test)
   find_package(VTK 9.1 REQUIRED COMPONENTS CommonCore CommonDataModel CommonTransforms FiltersSources

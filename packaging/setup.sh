@@ -19,7 +19,7 @@ PACKAGES=(
   librdkit-dev libboost-dev libopenbabel-dev libsymspg-dev gemmi-dev libsentencepiece-dev xtb
   xvfb xauth mesa-utils libgl1-mesa-dri
   dpkg-dev file clang
-  python3-numpy python3-ase python3-sentencepiece
+  python3-numpy python3-ase python3-sentencepiece python3-pymatgen
 )
 
 need_sudo() { if [ "$(id -u)" -ne 0 ]; then echo sudo; fi; }

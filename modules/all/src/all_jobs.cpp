@@ -1,5 +1,6 @@
 #include "atomscope/all_jobs.h"
 
+#include "atomscope/chem/chem_jobs.h"
 #include "atomscope/lm/data_jobs.h"
 #include "atomscope/lm/lm_jobs.h"
 
@@ -10,6 +11,7 @@ void registerAllJobs(core::JobRegistry& registry) {
   core::registerCoreJobs(registry);
   lm::registerDataJobs(registry);
   lm::registerLmJobs(registry);
+  chem::registerChemJobs(registry);
 }
 
 }  // namespace atomscope

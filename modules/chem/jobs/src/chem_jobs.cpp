@@ -1,0 +1,10 @@
+#include "atomscope/chem/chem_jobs.h"
+
+namespace atomscope::chem {
+
+void registerChemJobs(core::JobRegistry& registry) {
+  registerChemIoJobs(registry);
+  registerChemAnalysisJobs(registry);
+}
+
+}  // namespace atomscope::chem
