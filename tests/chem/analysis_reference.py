@@ -1,0 +1,67 @@
+#!/usr/bin/python3
+"""Reference values for the chem analysis tests, computed live with Debian's python3-ase and
+python3-pymatgen (never copied from Atomscope's own output). Prints JSON on stdout.
+
+  analysis_reference.py repeat FILE.xyz INDEX N0 N1 N2
+      ASE's Atoms.repeat((N0, N1, N2)) of frame INDEX of an extended XYZ file.
+  analysis_reference.py csv-to-xyz CSV OUT.xyz ROW [ROW ...]
+      CDVAE CSV rows (0-based data rows) read from their cif column with pymatgen
+      (Structure.from_str(cif, fmt="cif"), as CDVAE's build_crystal does before any Niggli step) and
+      written as extended XYZ with ASE; prints the list of rows written.
+"""
+import json
+import sys
+
+import numpy as np
+
+
+def plain(v):
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def cmd_repeat(args):
+    import ase.io
+    atoms = ase.io.read(args[0], index=int(args[1]))
+    big = atoms.repeat((int(args[2]), int(args[3]), int(args[4])))
+    return {
+        "numbers": big.numbers.tolist(),
+        "positions": big.positions.tolist(),
+        "cell": big.cell.array.tolist(),
+        "pbc": [bool(x) for x in big.pbc],
+        "info": {k: plain(v) for k, v in big.info.items()},
+        "arrays": {k: plain(v) for k, v in big.arrays.items() if k not in ("numbers", "positions")},
+    }
+
+
+def read_csv_rows(path):
+    import csv
+    csv.field_size_limit(1 << 30)
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def cmd_csv_to_xyz(args):
+    import ase.io
+    from pymatgen.core import Structure
+    from pymatgen.io.ase import AseAtomsAdaptor
+    rows = read_csv_rows(args[0])
+    frames = []
+    wanted = [int(r) for r in args[2:]]
+    for r in wanted:
+        s = Structure.from_str(rows[r]["cif"], fmt="cif")
+        a = AseAtomsAdaptor.get_atoms(s)
+        a.info = {"csv_row": r}
+        a.arrays = {k: v for k, v in a.arrays.items() if k in ("numbers", "positions")}
+        frames.append(a)
+    ase.io.write(args[1], frames, format="extxyz")
+    return wanted
+
+
+COMMANDS = {"repeat": cmd_repeat, "csv-to-xyz": cmd_csv_to_xyz}
+
+if __name__ == "__main__":
+    json.dump(COMMANDS[sys.argv[1]](sys.argv[2:]), sys.stdout)
