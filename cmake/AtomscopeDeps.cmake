@@ -25,6 +25,8 @@ if(ATOMSCOPE_CHEM_TOOLKITS)
   find_package(PkgConfig REQUIRED)
   pkg_check_modules(SPGLIB REQUIRED IMPORTED_TARGET spglib)
   find_path(GEMMI_INCLUDE_DIR gemmi/cif.hpp REQUIRED)
+  # Debian's gemmi-dev unbundles PEGTL (its CIF parser) without depending on it: tao-pegtl-dev.
+  find_path(PEGTL_INCLUDE_DIR tao/pegtl.hpp REQUIRED)
 endif()
 
 if(ATOMSCOPE_GUI)

@@ -16,10 +16,10 @@ PACKAGES=(
   libvtk9-dev
   libtorch-dev libopenblas0-pthread
   libsqlite3-dev libgtest-dev nlohmann-json3-dev zlib1g-dev
-  librdkit-dev libboost-dev libopenbabel-dev libsymspg-dev gemmi-dev libsentencepiece-dev xtb
+  librdkit-dev libboost-dev libopenbabel-dev libsymspg-dev gemmi-dev tao-pegtl-dev libsentencepiece-dev xtb
   xvfb xauth mesa-utils libgl1-mesa-dri
   dpkg-dev file clang
-  python3-numpy python3-ase python3-sentencepiece python3-pymatgen
+  python3-numpy python3-ase python3-sentencepiece python3-pymatgen python3-rdkit
 )
 
 need_sudo() { if [ "$(id -u)" -ne 0 ]; then echo sudo; fi; }
