@@ -8,6 +8,12 @@ python3-pymatgen (never copied from Atomscope's own output). Prints JSON on stdo
       CDVAE CSV rows (0-based data rows) read from their cif column with pymatgen
       (Structure.from_str(cif, fmt="cif"), as CDVAE's build_crystal does before any Niggli step) and
       written as extended XYZ with ASE; prints the list of rows written.
+  analysis_reference.py symmetry CSV OUT.xyz FIRST COUNT
+      Rows FIRST .. FIRST+COUNT-1 written as above, and per row: pymatgen's SpacegroupAnalyzer space
+      group (number, symbol) at symprec 0.01 and 0.1 (angle_tolerance 5, its default), the CSV's
+      spacegroup.number when present, spglib's standardized primitive / conventional cells
+      (python3-spglib: atom counts, lattice parameters) and pymatgen's
+      Lattice.get_niggli_reduced_lattice() parameters.
 """
 import json
 import sys
@@ -61,7 +67,53 @@ def cmd_csv_to_xyz(args):
     return wanted
 
 
-COMMANDS = {"repeat": cmd_repeat, "csv-to-xyz": cmd_csv_to_xyz}
+def structures_from_rows(csv_path, out_xyz, wanted):
+    import ase.io
+    from pymatgen.core import Structure
+    from pymatgen.io.ase import AseAtomsAdaptor
+    rows = read_csv_rows(csv_path)
+    wanted = [r for r in wanted if r < len(rows)]
+    structs, frames = [], []
+    for r in wanted:
+        s = Structure.from_str(rows[r]["cif"], fmt="cif")
+        a = AseAtomsAdaptor.get_atoms(s)
+        a.info = {"csv_row": r}
+        a.arrays = {k: v for k, v in a.arrays.items() if k in ("numbers", "positions")}
+        structs.append(s)
+        frames.append(a)
+    ase.io.write(out_xyz, frames, format="extxyz")
+    return rows, wanted, structs
+
+
+def cmd_symmetry(args):
+    import spglib
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+    first, count = int(args[2]), int(args[3])
+    rows, wanted, structs = structures_from_rows(args[0], args[1], list(range(first, first + count)))
+    out = []
+    for r, s in zip(wanted, structs):
+        rec = {"row": r}
+        for prec in (0.01, 0.1):
+            sga = SpacegroupAnalyzer(s, symprec=prec, angle_tolerance=5)
+            rec["sg_%g" % prec] = sga.get_space_group_number()
+            rec["symbol_%g" % prec] = sga.get_space_group_symbol()
+        if "spacegroup.number" in rows[r]:
+            rec["csv_sg"] = int(rows[r]["spacegroup.number"])
+        cell = (s.lattice.matrix, s.frac_coords, [site.specie.Z for site in s])
+        for name, prim in (("primitive", True), ("conventional", False)):
+            lat, pos, types = spglib.standardize_cell(cell, to_primitive=prim, no_idealize=False,
+                                                      symprec=0.01, angle_tolerance=5)
+            from pymatgen.core import Lattice
+            L = Lattice(lat)
+            rec[name] = {"n": len(types), "abc": list(L.abc), "angles": list(L.angles),
+                         "numbers": sorted(int(t) for t in types)}
+        n = s.lattice.get_niggli_reduced_lattice()
+        rec["niggli"] = {"abc": list(n.abc), "angles": list(n.angles)}
+        out.append(rec)
+    return out
+
+
+COMMANDS = {"symmetry": cmd_symmetry, "repeat": cmd_repeat, "csv-to-xyz": cmd_csv_to_xyz}
 
 if __name__ == "__main__":
     json.dump(COMMANDS[sys.argv[1]](sys.argv[2:]), sys.stdout)
