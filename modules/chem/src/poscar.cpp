@@ -85,29 +85,42 @@ class PoscarParser {
     std::int64_t probe;
     const bool vasp4 = text::parseInt(tokens[0], probe);
     if (!vasp4) {
-      for (std::string_view t : tokens) {
-        if (t.front() == '!' || t.front() == '#') break;  // comment after the symbols
-        const int z = speciesNumber(t);
-        if (z == 0) fail("unknown element symbol " + quote(t) + " in the species line");
-        species.push_back(z);
+      // VASP writes more than 20 species over several lines; the counts then follow likewise.
+      while (true) {
+        for (std::string_view t : tokens) {
+          if (t.front() == '!' || t.front() == '#') break;  // comment after the symbols
+          const int z = speciesNumber(t);
+          if (z == 0) fail("unknown element symbol " + quote(t) + " in the species line");
+          species.push_back(z);
+          if (species.size() > 10'000) fail("more than 10000 species");
+        }
+        tokens = text::split(nextLine("the atom counts line"));
+        if (tokens.empty()) fail("expected the atom counts, found an empty line");
+        if (text::parseInt(tokens[0], probe)) break;
       }
-      tokens = text::split(nextLine("the atom counts line"));
     }
     const std::size_t countsLine = lines_.lineNumber();
     std::vector<std::size_t> counts;
     std::size_t total = 0;
-    for (std::string_view t : tokens) {
-      std::int64_t c;
-      if (!text::parseInt(t, c)) {
-        if (counts.empty()) fail("expected atom counts (integers), found " + quote(t));
-        break;  // trailing comment
+    while (true) {
+      for (std::string_view t : tokens) {
+        std::int64_t c;
+        if (!text::parseInt(t, c)) {
+          if (counts.empty()) fail("expected atom counts (integers), found " + quote(t));
+          break;  // trailing comment
+        }
+        if (c < 0) fail("an atom count is negative (" + std::to_string(c) + ")");
+        if (static_cast<std::uint64_t>(c) > options_.maxAtoms || total + static_cast<std::size_t>(c) > options_.maxAtoms)
+          fail("the atom counts add up to more than the limit of " + std::to_string(options_.maxAtoms) + " atoms");
+        counts.push_back(static_cast<std::size_t>(c));
+        total += static_cast<std::size_t>(c);
+        if (!vasp4 && counts.size() == species.size()) break;
       }
-      if (c < 0) fail("an atom count is negative (" + std::to_string(c) + ")");
-      if (static_cast<std::uint64_t>(c) > options_.maxAtoms || total + static_cast<std::size_t>(c) > options_.maxAtoms)
-        fail("the atom counts add up to more than the limit of " + std::to_string(options_.maxAtoms) + " atoms");
-      counts.push_back(static_cast<std::size_t>(c));
-      total += static_cast<std::size_t>(c);
-      if (!vasp4 && counts.size() == species.size()) break;
+      if (vasp4 || counts.size() >= species.size()) break;
+      tokens = text::split(nextLine("the rest of the atom counts"));
+      if (tokens.empty() || !text::parseInt(tokens[0], probe))
+        fail("the species line names " + std::to_string(species.size()) + " elements but " +
+             std::to_string(counts.size()) + " counts were given");
     }
     if (total == 0) fail("the atom counts add up to zero: a POSCAR needs at least one atom");
     if (vasp4) {
