@@ -13,6 +13,7 @@ compare what atomscope::chem reads and writes with what these independent librar
                                move_mask from FixAtoms/FixScaled constraints)
   pymatgen FILE                pymatgen's structures in FILE (CifParser.get_structures(primitive=False)
                                for CIF, every block; else Structure.from_file): lattice, fractional, Z
+  pymatgen_many FILE...        the same for several files, one list per file
   ase_poscars CSV ROWS DIR     ASE writes each row as POSCARs (VASP 5 direct, VASP 5 Cartesian,
                                and with FixAtoms/FixScaled constraints -> Selective dynamics)
   smiles_formulas FILE         RDKit's CalcMolFormula of MolFromSmiles + AddHs for each line of FILE
@@ -106,6 +107,10 @@ def cmd_ase(path, fmt=None):
     return [ase_frame(a) for a in frames]
 
 
+def cmd_pymatgen_many(*paths):
+    return [cmd_pymatgen(p) for p in paths]
+
+
 def cmd_pymatgen(path):
     from pymatgen.core import Structure
     from pymatgen.io.cif import CifParser
@@ -171,7 +176,7 @@ def cmd_rdkit_sdf(path):
 
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
-    fn = {"crystals": cmd_crystals, "ase": cmd_ase, "pymatgen": cmd_pymatgen, "ase_poscars": cmd_ase_poscars,
+    fn = {"crystals": cmd_crystals, "ase": cmd_ase, "pymatgen": cmd_pymatgen, "pymatgen_many": cmd_pymatgen_many, "ase_poscars": cmd_ase_poscars,
           "smiles_formulas": cmd_smiles_formulas, "rdkit_sdf": cmd_rdkit_sdf}[cmd]
     json.dump(fn(*args), sys.stdout)
 
