@@ -14,6 +14,13 @@ python3-pymatgen (never copied from Atomscope's own output). Prints JSON on stdo
       spacegroup.number when present, spglib's standardized primitive / conventional cells
       (python3-spglib: atom counts, lattice parameters) and pymatgen's
       Lattice.get_niggli_reduced_lattice() parameters.
+  analysis_reference.py matcher CSV OUT.xyz FIRST COUNT SEED
+      Pairs of crystals from rows FIRST .. FIRST+COUNT-1 (numpy seed SEED): each row against itself
+      perturbed (0.02 A and 0.15 A Gaussian noise), rotated, with its atoms permuted, as a 2x1x1 or
+      1x2x2 supercell, and strained 20 % along a; against the next row; and pairs of rows among the first
+      10 * COUNT of the file sharing a reduced formula (at most 3 * COUNT). Written as frames 2k and 2k+1 of
+      OUT.xyz; prints per pair its kind and pymatgen's StructureMatcher(ltol=0.3, stol=0.5,
+      angle_tol=10) fit and get_rms_dist (ADiT's settings; pymatgen 2022.11).
 """
 import json
 import sys
@@ -113,7 +120,73 @@ def cmd_symmetry(args):
     return out
 
 
-COMMANDS = {"symmetry": cmd_symmetry, "repeat": cmd_repeat, "csv-to-xyz": cmd_csv_to_xyz}
+def cmd_matcher(args):
+    import ase.io
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+    from pymatgen.core import Lattice, Structure
+    from pymatgen.io.ase import AseAtomsAdaptor
+    from scipy.spatial.transform import Rotation
+    csv_path, out_xyz, first, count, seed = args[0], args[1], int(args[2]), int(args[3]), int(args[4])
+    rng = np.random.default_rng(seed)
+    rows = read_csv_rows(csv_path)
+    structs = {}
+
+    def get(r):
+        if r not in structs:
+            structs[r] = Structure.from_str(rows[r]["cif"], fmt="cif")
+        return structs[r]
+
+    pairs = []
+    for r in range(first, min(first + count, len(rows))):
+        s = get(r)
+        for sigma in (0.02, 0.15):
+            p = Structure(s.lattice, s.species, s.cart_coords + rng.normal(0, sigma, (len(s), 3)),
+                          coords_are_cartesian=True, to_unit_cell=True)
+            pairs.append(("perturbed_%g" % sigma, r, r, s, p))
+        rot = Rotation.from_rotvec(rng.normal(0, 1, 3)).as_matrix()
+        q = Structure(Lattice(s.lattice.matrix @ rot.T), s.species, s.cart_coords @ rot.T, coords_are_cartesian=True)
+        pairs.append(("rotated", r, r, s, q))
+        perm = rng.permutation(len(s))
+        q = Structure(s.lattice, [s.species[i] for i in perm], s.frac_coords[perm])
+        pairs.append(("permuted", r, r, s, q))
+        q = s.copy()
+        q.make_supercell([2, 1, 1] if r % 2 == 0 else [1, 2, 2])
+        pairs.append(("supercell", r, r, s, q))
+        q = s.copy()
+        q.apply_strain([0.2, 0, 0])
+        pairs.append(("strained_20pct", r, r, s, q))
+        if r + 1 < len(rows):
+            pairs.append(("next_row", r, r + 1, s, get(r + 1)))
+    # Real pairs: different rows of the whole file with the same reduced formula.
+    formula_rows = {}
+    for r, row in enumerate(rows[: 10 * count]):
+        key = get(r).composition.reduced_formula
+        formula_rows.setdefault(key, []).append(r)
+    same = []
+    for key, rs in sorted(formula_rows.items()):
+        for i in range(len(rs)):
+            for j in range(i + 1, len(rs)):
+                same.append((rs[i], rs[j]))
+    rng.shuffle(same)
+    for a, b in same[: 3 * count]:
+        pairs.append(("same_formula", a, b, get(a), get(b)))
+
+    matcher = StructureMatcher(ltol=0.3, stol=0.5, angle_tol=10)
+    frames, out = [], []
+    for kind, ra, rb, a, b in pairs:
+        for s in (a, b):
+            at = AseAtomsAdaptor.get_atoms(s)
+            at.info = {}
+            at.arrays = {k: v for k, v in at.arrays.items() if k in ("numbers", "positions")}
+            frames.append(at)
+        rms = matcher.get_rms_dist(a, b)
+        out.append({"kind": kind, "rows": [ra, rb], "fit": bool(matcher.fit(a, b)),
+                    "rms": None if rms is None else [float(rms[0]), float(rms[1])]})
+    ase.io.write(out_xyz, frames, format="extxyz")
+    return out
+
+
+COMMANDS = {"matcher": cmd_matcher, "symmetry": cmd_symmetry, "repeat": cmd_repeat, "csv-to-xyz": cmd_csv_to_xyz}
 
 if __name__ == "__main__":
     json.dump(COMMANDS[sys.argv[1]](sys.argv[2:]), sys.stdout)
