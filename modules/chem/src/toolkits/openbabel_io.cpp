@@ -211,6 +211,8 @@ Trajectory readOpenBabelString(std::string_view text, const std::string& format,
     if (atoms > options.maxAtoms)
       throw ChemError(where + ": more than " + std::to_string(options.maxAtoms) + " atoms in the file");
   }
+  // Open Babel reads the END after a last PDB MODEL as one more, empty molecule.
+  while (frames.size() > 1 && frames.back().empty()) frames.pop_back();
   const std::string messages = capture.text();
   if (frames.empty() || (frames.size() == 1 && frames.front().empty()))
     throw ChemError(source + ": Open Babel read no " + f + " molecule" + (messages.empty() ? "" : ": " + messages));
