@@ -21,6 +21,12 @@ python3-pymatgen (never copied from Atomscope's own output). Prints JSON on stdo
       10 * COUNT of the file sharing a reduced formula (at most 3 * COUNT). Written as frames 2k and 2k+1 of
       OUT.xyz; prints per pair its kind and pymatgen's StructureMatcher(ltol=0.3, stol=0.5,
       angle_tol=10) fit and get_rms_dist (ADiT's settings; pymatgen 2022.11).
+  analysis_reference.py validity CSV OUT.xyz FIRST COUNT
+      For rows FIRST .. FIRST+COUNT-1, the crystal itself, a copy whose first atom becomes the
+      element of the next heavier Z (composition changes), and a copy with atom 1 moved to 0.3 A
+      from atom 0: CDVAE/ADiT's validity with pymatgen for the structure part (distance_matrix
+      with its diagonal padded, volume) and a SMACT-equivalent composition check written here from
+      ADiT's smact_validity, on the tables tests/chem/make_smact_tables.py saved from SMACT v2.6.
 """
 import json
 import sys
@@ -186,7 +192,88 @@ def cmd_matcher(args):
     return out
 
 
-COMMANDS = {"matcher": cmd_matcher, "symmetry": cmd_symmetry, "repeat": cmd_repeat, "csv-to-xyz": cmd_csv_to_xyz}
+def smact_valid(symbols_counts, tables):
+    """ADiT's smact_validity (src/eval/crystal.py) on SMACT v2.6 data, without SMACT."""
+    import itertools
+    import math
+    elems = sorted(symbols_counts)
+    counts = [symbols_counts[e] for e in elems]
+    g = 0
+    for c in counts:
+        g = math.gcd(g, c)
+    counts = [c // g for c in counts]
+    if len(elems) == 1:
+        return True
+    if any(tables["oxidation_states"].get(e) is None for e in elems):
+        return False
+    if all(e in tables["metals"] for e in elems):
+        return True
+    ox = [tables["oxidation_states"][e] for e in elems]
+    eneg = [tables["pauling_electronegativity"].get(e) for e in elems]
+    n = 1
+    for o in ox:
+        n *= len(o)
+    if n > 1e7:
+        return False
+    for states in itertools.product(*ox):
+        if sum(s * c for s, c in zip(states, counts)) != 0:
+            continue
+        ok = True
+        for (o1, e1), (o2, e2) in itertools.combinations(zip(states, eneg), 2):
+            if e1 is None or e2 is None:
+                ok = False
+            elif o1 > 0 and o2 < 0 and e1 >= e2:
+                ok = False
+            elif o1 < 0 and o2 > 0 and e1 <= e2:
+                ok = False
+            if not ok:
+                break
+        if ok:
+            return True
+    return False
+
+
+def cmd_validity(args):
+    import ase.io
+    from collections import Counter
+    from pymatgen.core import Element, Structure
+    from pymatgen.io.ase import AseAtomsAdaptor
+    import os
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "smact_tables.json")) as f:
+        tables = json.load(f)
+    first, count = int(args[2]), int(args[3])
+    rows = read_csv_rows(args[0])
+    frames, out = [], []
+    for r in range(first, min(first + count, len(rows))):
+        s = Structure.from_str(rows[r]["cif"], fmt="cif")
+        variants = [("as_is", s)]
+        z = s[0].specie.Z
+        t = s.copy()
+        t.replace(0, Element.from_Z(z + 1 if z < 94 else z - 1))
+        variants.append(("element_changed", t))
+        if len(s) > 1:
+            t = s.copy()
+            v = t[1].coords - t[0].coords
+            norm = np.linalg.norm(v)
+            direction = v / norm if norm > 1e-6 else np.array([1.0, 0, 0])
+            t.replace(1, t[1].specie, t[0].coords + 0.3 * direction, coords_are_cartesian=True)
+            variants.append(("squeezed", t))
+        for kind, st in variants:
+            dm = st.distance_matrix + np.diag(np.ones(len(st)) * 10.5)
+            struct_valid = bool(dm.min() >= 0.5 and st.volume >= 0.1)
+            comp = Counter(site.specie.symbol for site in st)
+            comp_valid = bool(smact_valid(dict(comp), tables))
+            out.append({"row": r, "kind": kind, "composition": comp_valid, "structure": struct_valid,
+                        "min_distance": float(dm.min()) if len(st) > 1 else None})
+            a = AseAtomsAdaptor.get_atoms(st)
+            a.info = {}
+            a.arrays = {k: v for k, v in a.arrays.items() if k in ("numbers", "positions")}
+            frames.append(a)
+    ase.io.write(args[1], frames, format="extxyz")
+    return out
+
+
+COMMANDS = {"validity": cmd_validity, "matcher": cmd_matcher, "symmetry": cmd_symmetry, "repeat": cmd_repeat, "csv-to-xyz": cmd_csv_to_xyz}
 
 if __name__ == "__main__":
     json.dump(COMMANDS[sys.argv[1]](sys.argv[2:]), sys.stdout)
