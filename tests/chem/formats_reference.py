@@ -17,7 +17,8 @@ compare what atomscope::chem reads and writes with what these independent librar
   ase_poscars CSV ROWS DIR     ASE writes each row as POSCARs (VASP 5 direct, VASP 5 Cartesian,
                                and with FixAtoms/FixScaled constraints -> Selective dynamics)
   smiles_formulas FILE         RDKit's CalcMolFormula of MolFromSmiles + AddHs for each line of FILE
-                               (null where RDKit cannot parse or sanitise the line)
+                               (null where RDKit cannot parse or sanitise the line), and whether
+                               ETKDGv3 with seed 42 (then random coordinates) embeds it
   rdkit_sdf FILE               RDKit's SDMolSupplier(removeHs=False): numbers and positions per molecule
 """
 import csv
@@ -142,6 +143,17 @@ def cmd_ase_poscars(path, rows, outdir):
     return out
 
 
+def embeds(m):
+    """Whether ETKDGv3 (seed 42, then from random coordinates) embeds m with its hydrogens."""
+    from rdkit.Chem import AllChem
+    p = AllChem.ETKDGv3()
+    p.randomSeed = 42
+    if AllChem.EmbedMolecule(m, p) >= 0:
+        return True
+    p.useRandomCoords = True
+    return AllChem.EmbedMolecule(m, p) >= 0
+
+
 def cmd_smiles_formulas(path):
     from rdkit import Chem, RDLogger
     from rdkit.Chem.rdMolDescriptors import CalcMolFormula
@@ -153,7 +165,11 @@ def cmd_smiles_formulas(path):
             if not s:
                 continue
             m = Chem.MolFromSmiles(s[0])
-            out.append({"smiles": s[0], "formula": CalcMolFormula(Chem.AddHs(m)) if m is not None else None})
+            if m is None:
+                out.append({"smiles": s[0], "formula": None, "embeds": False})
+                continue
+            h = Chem.AddHs(m)
+            out.append({"smiles": s[0], "formula": CalcMolFormula(h), "embeds": embeds(h)})
     return out
 
 
