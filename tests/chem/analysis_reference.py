@@ -27,6 +27,11 @@ python3-pymatgen (never copied from Atomscope's own output). Prints JSON on stdo
       from atom 0: CDVAE/ADiT's validity with pymatgen for the structure part (distance_matrix
       with its diagonal padded, volume) and a SMACT-equivalent composition check written here from
       ADiT's smact_validity, on the tables tests/chem/make_smact_tables.py saved from SMACT v2.6.
+  analysis_reference.py molecules FILE.xyz TMPDIR
+      ADiT's molecule validity (src/eval/molecule_generation.py) run as ADiT runs it: pymatgen
+      Molecule -> Molecule.to("x.pdb") (Open Babel through python3-openbabel) -> RDKit
+      Chem.MolFromPDBFile(removeHs=False) (python3-rdkit 2022.09) -> canonical isomeric SMILES of
+      the molecule and of its largest fragment; per frame {valid, smiles, largest}.
 """
 import json
 import sys
@@ -273,7 +278,31 @@ def cmd_validity(args):
     return out
 
 
-COMMANDS = {"validity": cmd_validity, "matcher": cmd_matcher, "symmetry": cmd_symmetry, "repeat": cmd_repeat, "csv-to-xyz": cmd_csv_to_xyz}
+def cmd_molecules(args):
+    import os
+    import ase.io
+    from pymatgen.core import Molecule
+    from rdkit import Chem, RDLogger
+    RDLogger.DisableLog("rdApp.*")
+    out = []
+    for k, atoms in enumerate(ase.io.read(args[0], index=":")):
+        path = os.path.join(args[1], "molecule_%d.pdb" % k)
+        Molecule(atoms.numbers.tolist(), atoms.positions).to(filename=path)
+        rec = {"valid": False, "smiles": "", "largest": ""}
+        try:
+            m = Chem.MolFromPDBFile(path, removeHs=False)
+            rec["smiles"] = Chem.MolToSmiles(m, isomericSmiles=True)
+            frags = Chem.rdmolops.GetMolFrags(m, asMols=True)
+            largest = max(frags, default=m, key=lambda f: f.GetNumAtoms())
+            rec["largest"] = Chem.MolToSmiles(largest, isomericSmiles=True)
+            rec["valid"] = True
+        except Exception:
+            pass
+        out.append(rec)
+    return out
+
+
+COMMANDS = {"molecules": cmd_molecules, "validity": cmd_validity, "matcher": cmd_matcher, "symmetry": cmd_symmetry, "repeat": cmd_repeat, "csv-to-xyz": cmd_csv_to_xyz}
 
 if __name__ == "__main__":
     json.dump(COMMANDS[sys.argv[1]](sys.argv[2:]), sys.stdout)

@@ -1,0 +1,39 @@
+#pragma once
+// Bond orders, sanitisation and SMILES for a molecule given only coordinates, the way ADiT decides
+// molecular validity (facebookresearch/all-atom-diffusion-transformer, src/eval/molecule_generation.py):
+// pymatgen's Molecule.to("*.pdb") hands the atoms to Open Babel (BabelMolAdaptor: ConnectTheDots,
+// then PerceiveBondOrders, total charge 0, Center) and writes a PDB with CONECT records (a double
+// bond listed twice); RDKit's MolFromPDBFile reads that back and sanitises it; the molecule is
+// valid when that works, and its SMILES is RDKit's canonical isomeric SMILES of the largest
+// fragment (most atoms, first on ties). We follow the same steps with the same libraries, in
+// memory. (Debian's RDKit 2022.09 has no rdDetermineBonds, so Open Babel's perception is also
+// the only one at hand.) Needs the chemistry toolkits.
+#include <string>
+
+#include "atomscope/chem/structure.h"
+
+namespace atomscope::chem {
+
+struct PerceivedMolecule {
+  bool valid = false;
+  std::string smiles;                 // canonical isomeric SMILES of the whole molecule
+  std::string largestFragmentSmiles;  // the SMILES ADiT counts (uniqueness, novelty)
+  int fragments = 0;
+  int bonds = 0;
+  std::string error;                  // why it is invalid (RDKit's message when it gave one)
+};
+
+struct PerceptionOptions {
+  bool removeHs = false;  // ADiT's sampling.removeHs (false in its configs)
+};
+
+// Throws ChemError only for an empty structure; chemistry failures come back as valid = false.
+PerceivedMolecule perceiveMolecule(const Structure& molecule, const PerceptionOptions& options = {});
+
+// The PDB text Open Babel writes for the molecule after perception (the intermediate ADiT uses).
+std::string perceivedPdb(const Structure& molecule);
+
+// RDKit's canonical isomeric SMILES of a SMILES string (empty when RDKit cannot parse or sanitise it).
+std::string canonicalSmiles(const std::string& smiles);
+
+}  // namespace atomscope::chem
