@@ -142,6 +142,80 @@ TEST(LmModel, BatchGenerationMatchesOneByOne) {
   EXPECT_TRUE(torch::allclose(padded[0].narrow(0, 2, 3), plain[0], 1e-5, 1e-5));
 }
 
+// The fixed-shape decoder that CUDA graphs capture (static KV cache, positions and slot as device
+// tensors, attention over every slot under a mask) must pick the same tokens as the growing cache.
+// Run here without capture, on the CPU; tests/gpu checks the captured graph on CUDA.
+TEST(LmModel, StaticCacheDecodingEqualsDynamic) {
+  auto m = loadModel(kStories).model;
+  const std::vector<std::vector<std::int32_t>> prompts = {{1}, {1, 403, 407, 261, 378}, {1, 376, 298}};
+  for (double temperature : {0.0, 0.9}) {
+    GenerationOptions o;
+    o.maxNewTokens = 20;
+    o.stopAtEos = false;
+    o.temperature = temperature;
+    o.topK = 40;
+    o.seed = 11;
+    o.decoding = "dynamic";
+    const auto dynamic = generate(*m, prompts, o);
+    o.decoding = "static";
+    const auto fixed = generate(*m, prompts, o);
+    for (std::size_t i = 0; i < prompts.size(); ++i) {
+      EXPECT_EQ(fixed[i].tokens, dynamic[i].tokens) << "row " << i << " temperature " << temperature;
+      EXPECT_EQ(fixed[i].tokens.size(), 20u);
+    }
+  }
+  // Logits of a static step equal the dynamic step's, position by position.
+  torch::NoGradGuard g;
+  KVCache dyn, fix;
+  auto prompt = torch::tensor({1, 403, 407}, torch::kLong).unsqueeze(0);
+  m->forward(prompt, &dyn);
+  m->forward(prompt, &fix);
+  fix.makeStatic(16);
+  EXPECT_EQ(fix.capacity(), 16);
+  for (std::int64_t t : {261, 378, 432, 383}) {
+    auto ids = torch::tensor({t}, torch::kLong).unsqueeze(0);
+    auto a = m->forward(ids, &dyn);
+    fix.openSlot();
+    auto b = m->forward(ids, &fix);
+    EXPECT_TRUE(torch::allclose(a, b, 1e-5, 1e-5)) << "token " << t;
+  }
+  EXPECT_EQ(fix.slot().item<std::int64_t>(), 7);
+  EXPECT_THROW(KVCache().makeStatic(8), LmError);  // nothing cached yet
+  GenerationOptions bad;
+  bad.decoding = "warp-drive";
+  EXPECT_THROW(generate(*m, std::vector<std::int32_t>{1}, bad), LmError);
+  if (!torch::cuda::is_available()) {
+    bad.decoding = "cuda-graph";
+    EXPECT_THROW(generate(*m, std::vector<std::int32_t>{1}, bad), LmError);
+  }
+}
+
+// On CUDA: the captured graph replays the static step; its tokens equal the growing cache's on the
+// same device (greedy and sampled, a ragged batch). Skips without a GPU; tests/gpu runs it.
+TEST(LmModel, CudaGraphDecodingEqualsDynamicOnCuda) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  auto m = loadModel(kStories).model;
+  m->to(torch::kCUDA);
+  const std::vector<std::vector<std::int32_t>> prompts = {{1}, {1, 403, 407, 261, 378}, {1, 376, 298}};
+  for (double temperature : {0.0, 0.9}) {
+    GenerationOptions o;
+    o.maxNewTokens = 40;
+    o.stopAtEos = false;
+    o.temperature = temperature;
+    o.seed = 4;
+    o.decoding = "dynamic";
+    const auto dynamic = generate(*m, prompts, o);
+    o.decoding = "cuda-graph";
+    const auto graph = generate(*m, prompts, o);
+    for (std::size_t i = 0; i < prompts.size(); ++i) EXPECT_EQ(graph[i].tokens, dynamic[i].tokens) << "row " << i;
+  }
+  GenerationOptions o;
+  o.maxNewTokens = 40;
+  auto tok = openTokenizer(kTok512);
+  const auto r = generate(*m, std::vector<std::int32_t>{1}, o, tok.get());  // auto = cuda-graph here
+  EXPECT_EQ(r.text.rfind("Once upon a time, there was a little girl named Lily.", 0), 0u) << r.text;
+}
+
 TEST(LmModel, SamplingOptions) {
   auto m = loadModel(kStories).model;
   GenerationOptions greedy;
@@ -330,6 +404,10 @@ TEST(LmModel, Gpt2ContextLimitAndBadIds) {
   const auto r = generate(*m, std::vector<std::int32_t>(1000, 3), o);
   EXPECT_EQ(r.stopReason, "context");
   EXPECT_EQ(r.tokens.size(), 25u);  // 1000 + 24 fed tokens fill the 1024 positions
+  o.decoding = "static";             // the fixed-size cache is clamped to the 1024 positions
+  const auto s = generate(*m, std::vector<std::int32_t>(1000, 3), o);
+  EXPECT_EQ(s.stopReason, "context");
+  EXPECT_EQ(s.tokens, r.tokens);
 }
 
 TEST(LmModel, ConfigJsonRoundTripsAndValidates) {

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <optional>
+
+#include "cuda_graph.h"
 
 namespace atomscope::lm {
 
@@ -93,29 +96,68 @@ std::vector<GenerationResult> generate(CausalLMImpl& model, const std::vector<st
   auto params = model.parameters();
   const auto device = params.empty() ? torch::Device(torch::kCPU) : params.front().device();
   const bool ragged = std::any_of(prompts.begin(), prompts.end(), [&](const auto& p) { return p.size() != maxLen; });
+  const auto Bn = static_cast<std::int64_t>(B);
   // Left padding: every row ends at the same column, so one step feeds one new column.
-  auto idsCpu = torch::zeros({static_cast<std::int64_t>(B), static_cast<std::int64_t>(maxLen)}, torch::kLong);
-  auto maskCpu = torch::zeros({static_cast<std::int64_t>(B), static_cast<std::int64_t>(maxLen)}, torch::kBool);
+  std::vector<std::int64_t> idsHost(B * maxLen, 0);
+  std::vector<std::uint8_t> maskHost(B * maxLen, 0);
   for (std::size_t b = 0; b < B; ++b) {
     const auto off = maxLen - prompts[b].size();
     for (std::size_t i = 0; i < prompts[b].size(); ++i) {
-      idsCpu[b][static_cast<std::int64_t>(off + i)] = prompts[b][i];
-      maskCpu[b][static_cast<std::int64_t>(off + i)] = true;
+      idsHost[b * maxLen + off + i] = prompts[b][i];
+      maskHost[b * maxLen + off + i] = 1;
     }
   }
+  const auto T0 = static_cast<std::int64_t>(maxLen);
   torch::NoGradGuard noGrad;
-  torch::Tensor all = idsCpu.to(device);
-  torch::Tensor mask = ragged ? maskCpu.to(device) : torch::Tensor();
+  torch::Tensor all = torch::from_blob(idsHost.data(), {Bn, T0}, torch::kLong).to(device);
+  torch::Tensor mask =
+      ragged ? torch::from_blob(maskHost.data(), {Bn, T0}, torch::kUInt8).to(torch::kBool).to(device) : torch::Tensor();
+
+  // Which decoder runs the cached steps (see GenerationOptions::decoding).
+  std::string decoding = o.decoding;
+  if (decoding != "auto" && decoding != "dynamic" && decoding != "static" && decoding != "cuda-graph")
+    throw LmError("unknown decoding '" + decoding + "': use auto, dynamic, static or cuda-graph");
+  if (decoding == "auto") decoding = detail::CapturedStep::available(device) ? "cuda-graph" : "dynamic";
+  if (decoding == "cuda-graph" && !detail::CapturedStep::available(device))
+    throw LmError("decoding 'cuda-graph' needs a CUDA device and a LibTorch with CUDA");
+  // A static cache holds the prompt and every new token; sized to a multiple of 16 (aligned attention masks).
+  std::int64_t capacity = ((T0 + o.maxNewTokens + 15) / 16) * 16;
+  if (c.family == ModelFamily::Gpt2) capacity = std::min<std::int64_t>(capacity, c.maxSeqLen);
+  if (!o.useCache || capacity <= T0) decoding = "dynamic";
+  const bool fixedShape = decoding == "static" || decoding == "cuda-graph";
+
   KVCache cache;
-  auto step = [&](const torch::Tensor& newIds) {
-    if (o.useCache) return model.forward(newIds, &cache, mask).select(1, -1);
-    return model.forward(all, nullptr, mask).select(1, -1);
+  std::optional<detail::CapturedStep> graph;  // keeps a side stream current while decoding on CUDA
+  if (decoding == "cuda-graph") graph.emplace(device);
+  torch::Tensor logits = o.useCache ? model.forward(all, &cache, mask).select(1, -1) : model.forward(all, nullptr, mask).select(1, -1);
+  torch::Tensor stepIds;  // [B, 1] on the device: the fixed-shape step's input
+  torch::Tensor graphLogits;
+  std::int64_t fixedSteps = 0;
+  if (fixedShape) {
+    cache.makeStatic(capacity, mask);
+    stepIds = torch::zeros({Bn, 1}, torch::TensorOptions().dtype(torch::kLong).device(device));
+  }
+  auto fixedStep = [&] {
+    cache.openSlot();
+    return model.forward(stepIds, &cache).select(1, -1);
   };
-  torch::Tensor logits = step(all);
+  auto step = [&](const torch::Tensor& newIds) -> torch::Tensor {
+    if (!o.useCache) return model.forward(all, nullptr, mask).select(1, -1);
+    if (!fixedShape) return model.forward(newIds, &cache, mask).select(1, -1);
+    stepIds.copy_(newIds);
+    ++fixedSteps;
+    if (decoding == "static" || fixedSteps == 1) return fixedStep();  // the graph's first step runs eagerly: warm-up
+    if (!graphLogits.defined()) graphLogits = graph->capture(fixedStep);
+    graph->replay();
+    return graphLogits;
+  };
+  const bool greedy = o.temperature <= 0.0;
+  const std::int64_t cacheLimit = fixedShape ? capacity : std::numeric_limits<std::int64_t>::max();
   std::vector<bool> done(B, false);
   std::vector<std::uint64_t> rng(B);
   for (std::size_t b = 0; b < B; ++b) rng[b] = o.seed * 0x100000001B3ULL + b;
   std::vector<std::size_t> textLen(B, 0);
+  std::vector<std::int64_t> nextHost(B, 0);
   const std::int64_t contextLimit = c.family == ModelFamily::Gpt2 ? c.maxSeqLen : std::numeric_limits<std::int64_t>::max();
   for (std::int64_t n = 0; n < o.maxNewTokens; ++n) {
     if (shouldStop && shouldStop()) {
@@ -123,16 +165,21 @@ std::vector<GenerationResult> generate(CausalLMImpl& model, const std::vector<st
         if (!done[b]) results[b].stopReason = "callback";
       break;
     }
-    auto next = torch::zeros({static_cast<std::int64_t>(B), 1}, torch::kLong);
+    // One device-to-host copy per step: the argmax of every row (greedy) or all rows' logits.
+    torch::Tensor hostArgmax, hostLogits;
+    if (greedy) hostArgmax = logits.argmax(-1).to(torch::kCPU);
+    else hostLogits = logits.to(torch::kCPU, torch::kFloat32);
     for (std::size_t b = 0; b < B; ++b) {
       auto& r = results[b];
       if (done[b]) {
-        next[b][0] = r.tokens.empty() ? prompts[b].back() : r.tokens.back();
+        nextHost[b] = r.tokens.empty() ? prompts[b].back() : r.tokens.back();
         continue;
       }
-      const auto tok = sampleToken(logits[static_cast<std::int64_t>(b)], o, rng[b]);
+      const auto row = static_cast<std::int64_t>(b);
+      const auto tok = greedy ? static_cast<std::int32_t>(hostArgmax[row].item<std::int64_t>())
+                              : sampleToken(hostLogits[row], o, rng[b]);
       r.tokens.push_back(tok);
-      next[b][0] = tok;
+      nextHost[b] = tok;
       std::string piece;
       if (tokenizer) {
         const auto text = tokenizer->decode(r.tokens);
@@ -169,7 +216,8 @@ std::vector<GenerationResult> generate(CausalLMImpl& model, const std::vector<st
     }
     if (std::all_of(done.begin(), done.end(), [](bool d) { return d; })) break;
     if (n + 1 == o.maxNewTokens) break;
-    if (static_cast<std::int64_t>(maxLen) + n + 1 > contextLimit) {
+    const auto length = T0 + n + 1;  // tokens the next step's input extends
+    if (length > contextLimit || length > cacheLimit) {
       for (std::size_t b = 0; b < B; ++b)
         if (!done[b]) {
           results[b].stopReason = "context";
@@ -177,9 +225,9 @@ std::vector<GenerationResult> generate(CausalLMImpl& model, const std::vector<st
         }
       break;
     }
-    auto nextDev = next.to(device);
-    all = torch::cat({all, nextDev}, 1);
-    if (mask.defined()) mask = torch::cat({mask, torch::ones({static_cast<std::int64_t>(B), 1}, mask.options())}, 1);
+    auto nextDev = torch::from_blob(nextHost.data(), {Bn, 1}, torch::kLong).to(device);
+    if (!o.useCache) all = torch::cat({all, nextDev}, 1);
+    if (mask.defined() && !fixedShape) mask = torch::cat({mask, torch::ones({Bn, 1}, mask.options())}, 1);
     logits = step(nextDev);
   }
   for (auto& r : results)

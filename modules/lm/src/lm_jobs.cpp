@@ -14,6 +14,7 @@
 #include "atomscope/core/run_dir.h"
 #include "atomscope/core/tensor_io.h"
 #include "atomscope/lm/generate.h"
+#include "atomscope/lm/training.h"
 #include "atomscope/lm/model_io.h"
 #include "atomscope/lm/token_shards.h"
 
@@ -226,34 +227,6 @@ std::shared_ptr<TokenShardReader> openShards(const fs::path& p, const Tokenizer*
   return reader;
 }
 
-// bf16 autocast on CUDA for the scope.
-class CudaAutocast {
- public:
-  explicit CudaAutocast(bool enable) : on_(enable) {
-    if (!on_) return;
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-    at::autocast::set_autocast_enabled(at::kCUDA, true);
-#else
-    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-    at::autocast::set_enabled(true);
-#endif
-  }
-  ~CudaAutocast() {
-    if (!on_) return;
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    at::autocast::set_autocast_enabled(at::kCUDA, false);
-#else
-    at::autocast::set_enabled(false);
-#endif
-    at::autocast::clear_cache();
-  }
-  CudaAutocast(const CudaAutocast&) = delete;
-  CudaAutocast& operator=(const CudaAutocast&) = delete;
-
- private:
-  bool on_;
-};
 
 // ------------------------------------------------------------------------------------- lm.inspect
 
@@ -774,6 +747,7 @@ class TrainJob : public core::Job {
     };
 
     model->train();
+    AdamWStepper stepper(optimizer);  // fused AdamW on CUDA
     const auto t0 = Clock::now();
     std::int64_t tokensSeen = 0;
     double lastLoss = std::nan(""), lastVal = std::nan("");
@@ -796,7 +770,7 @@ class TrainJob : public core::Job {
         loss += l.item<double>();
         tokensSeen += B * T;
       }
-      double gradNorm = torch::nn::utils::clip_grad_norm_(model->parameters(), clip > 0 ? clip : 1e30);
+      const double gradNorm = clipGradNorm(model->parameters(), clip > 0 ? clip : 1e30).item<double>();
       if (!std::isfinite(loss) || !std::isfinite(gradNorm)) {
         const auto last = ctx.run().latestCheckpoint();
         const std::string what = std::isfinite(loss) ? "gradient norm is " + std::to_string(gradNorm)
@@ -807,7 +781,7 @@ class TrainJob : public core::Job {
                                 : std::string("No checkpoint was written yet; ")) +
                           "lower the learning rate (" + std::to_string(lr) + ") or lengthen the warm-up.");
       }
-      optimizer.step();
+      stepper.step();
       lastLoss = loss;
       std::map<std::string, double> metrics{{"loss", loss}, {"lr", stepLr}, {"grad_norm", gradNorm},
                                             {"tokens_per_s", static_cast<double>(tokensSeen) / std::max(1e-9, secondsSince(t0))}};

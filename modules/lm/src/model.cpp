@@ -27,10 +27,18 @@ void KVCache::reset() {
   keys_.clear();
   values_.clear();
   length_ = 0;
+  static_ = false;
+  slot_ = positions_ = keyMask_ = torch::Tensor();
 }
 
 std::pair<torch::Tensor, torch::Tensor> KVCache::append(std::size_t layer, const torch::Tensor& k,
                                                         const torch::Tensor& v) {
+  if (static_) {
+    TORCH_CHECK(layer < keys_.size() && k.size(2) == 1, "a static KV cache takes one token per step");
+    keys_[layer].index_copy_(2, slot_, k);
+    values_[layer].index_copy_(2, slot_, v);
+    return {keys_[layer], values_[layer]};
+  }
   if (keys_.size() <= layer) {
     keys_.resize(layer + 1);
     values_.resize(layer + 1);
@@ -57,6 +65,51 @@ std::pair<torch::Tensor, torch::Tensor> KVCache::append(std::size_t layer, const
   return {K.narrow(2, 0, need), V.narrow(2, 0, need)};
 }
 
+void KVCache::advance(std::int64_t tokens) {
+  if (static_) {  // on the device, so a captured step moves itself forward on replay
+    slot_.add_(tokens);
+    positions_.add_(tokens);
+    return;
+  }
+  length_ += tokens;
+}
+
+void KVCache::makeStatic(std::int64_t capacity, const torch::Tensor& keyMask) {
+  if (static_) throw LmError("the KV cache is already static");
+  if (keys_.empty() || length_ == 0) throw LmError("a static KV cache starts from a filled one (run the prompt first)");
+  if (capacity <= length_)
+    throw LmError("static KV cache capacity " + std::to_string(capacity) + " must exceed the " +
+                  std::to_string(length_) + " cached tokens");
+  const auto& k0 = keys_.front();
+  const auto B = k0.size(0);
+  for (auto* list : {&keys_, &values_}) {
+    for (auto& t : *list) {
+      auto buf = torch::zeros({t.size(0), t.size(1), capacity, t.size(3)}, t.options());
+      buf.narrow(2, 0, length_).copy_(t.narrow(2, 0, length_));
+      t = buf;
+    }
+  }
+  const auto longOpts = torch::TensorOptions().dtype(torch::kLong).device(k0.device());
+  keyMask_ = torch::zeros({B, capacity}, longOpts.dtype(torch::kBool));
+  if (keyMask.defined()) {
+    TORCH_CHECK(keyMask.dim() == 2 && keyMask.size(0) == B && keyMask.size(1) == length_, "keyMask must be [B, length()]");
+    keyMask_.narrow(1, 0, length_).copy_(keyMask.to(torch::kBool));
+    positions_ = keyMask.to(k0.device()).to(torch::kLong).sum(1, true);  // real tokens so far = next position
+  } else {
+    keyMask_.narrow(1, 0, length_).fill_(true);
+    positions_ = torch::full({B, 1}, length_, longOpts);
+  }
+  slot_ = torch::full({1}, length_, longOpts);
+  static_ = true;
+}
+
+std::int64_t KVCache::capacity() const { return keys_.empty() ? 0 : keys_.front().size(2); }
+
+void KVCache::openSlot() {
+  TORCH_CHECK(static_, "openSlot() needs a static KV cache");
+  keyMask_.index_fill_(1, slot_, true);
+}
+
 namespace {
 thread_local AttentionRecorder* tlsRecorder = nullptr;
 }
@@ -64,6 +117,26 @@ thread_local AttentionRecorder* tlsRecorder = nullptr;
 AttentionRecorder::AttentionRecorder() : previous_(tlsRecorder) { tlsRecorder = this; }
 AttentionRecorder::~AttentionRecorder() { tlsRecorder = previous_; }
 AttentionRecorder* AttentionRecorder::current() { return tlsRecorder; }
+
+namespace {
+// One query step over a static cache: every slot the mask allows, no causal structure needed.
+torch::Tensor staticCacheAttention(const torch::Tensor& q, torch::Tensor k, torch::Tensor v, const torch::Tensor& keyMask) {
+  const auto H = q.size(1), Hkv = k.size(1);
+  if (H != Hkv) {
+    k = k.repeat_interleave(H / Hkv, 1);
+    v = v.repeat_interleave(H / Hkv, 1);
+  }
+  const auto mask = keyMask.unsqueeze(1).unsqueeze(1);  // [B, 1, 1, capacity]
+#if TORCH_VERSION_MAJOR >= 2
+  return at::scaled_dot_product_attention(q, k, v, mask, 0.0, false);
+#else
+  const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(3)));
+  auto scores = torch::matmul(q, k.transpose(-2, -1)) * scale;
+  scores = scores.masked_fill(mask.logical_not(), -std::numeric_limits<float>::infinity());
+  return torch::matmul(torch::softmax(scores, -1, torch::kFloat32).to(q.scalar_type()), v);
+#endif
+}
+}  // namespace
 
 torch::Tensor causalAttention(const torch::Tensor& q, const torch::Tensor& kIn, const torch::Tensor& vIn,
                               const torch::Tensor& keyMask) {
@@ -186,7 +259,8 @@ class LlamaAttentionImpl : public torch::nn::Module {
     q = q * cos + rotateHalf(q) * sin;
     k = k * cos + rotateHalf(k) * sin;
     if (cache) std::tie(k, v) = cache->append(layer, k, v);
-    auto out = causalAttention(q, k, v, keyMask);
+    auto out = cache && cache->isStatic() ? staticCacheAttention(q, k, v, cache->keyMask())
+                                          : causalAttention(q, k, v, keyMask);
     return o_proj->forward(out.transpose(1, 2).reshape({B, T, nHeads_ * hd_}));
   }
   std::shared_ptr<ProjectionImpl> q_proj, k_proj, v_proj, o_proj;
@@ -256,7 +330,7 @@ class LlamaImpl : public CausalLMImpl {
     const auto T = ids.size(1);
     const std::int64_t past = cache ? cache->length() : 0;
     auto x = embed_tokens->forward(ids);
-    const auto pos = positionsFor(ids, past, keyMask);
+    const auto pos = cache && cache->isStatic() ? cache->positions() : positionsFor(ids, past, keyMask);
     const auto dtype = x.scalar_type();
     if (invFreq_.device() != ids.device()) invFreq_ = invFreq_.to(ids.device());
     auto freqs = pos.to(torch::kFloat32).unsqueeze(-1) * invFreq_;  // [B, T, hd/2]
@@ -296,7 +370,8 @@ class Gpt2AttentionImpl : public torch::nn::Module {
     auto k = k_proj->forward(x).view({B, T, nHeads_, hd_}).transpose(1, 2);
     auto v = v_proj->forward(x).view({B, T, nHeads_, hd_}).transpose(1, 2);
     if (cache) std::tie(k, v) = cache->append(layer, k, v);
-    auto out = causalAttention(q, k, v, keyMask);
+    auto out = cache && cache->isStatic() ? staticCacheAttention(q, k, v, cache->keyMask())
+                                          : causalAttention(q, k, v, keyMask);
     return o_proj->forward(out.transpose(1, 2).reshape({B, T, nHeads_ * hd_}));
   }
   std::shared_ptr<ProjectionImpl> q_proj, k_proj, v_proj, o_proj;
@@ -356,10 +431,11 @@ class Gpt2Impl : public CausalLMImpl {
     checkIds(ids, config_);
     const auto T = ids.size(1);
     const std::int64_t past = cache ? cache->length() : 0;
-    if (past + T > config_.maxSeqLen)
-      throw LmError("GPT-2 sequence of " + std::to_string(past + T) + " tokens exceeds its " +
+    const auto reach = cache && cache->isStatic() ? cache->capacity() : past + T;
+    if (reach > config_.maxSeqLen)
+      throw LmError("GPT-2 sequence of " + std::to_string(reach) + " tokens exceeds its " +
                     std::to_string(config_.maxSeqLen) + " learned positions");
-    const auto pos = positionsFor(ids, past, keyMask);
+    const auto pos = cache && cache->isStatic() ? cache->positions() : positionsFor(ids, past, keyMask);
     auto x = wte->forward(ids) + wpe->forward(pos);
     for (std::size_t i = 0; i < blocks_.size(); ++i) x = blocks_[i]->forward(x, cache, i, keyMask);
     if (cache) cache->advance(T);

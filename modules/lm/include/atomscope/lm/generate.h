@@ -21,6 +21,10 @@ struct GenerationOptions {
   std::vector<std::int32_t> stopTokens;
   std::vector<std::string> stopStrings;  // need a tokenizer; the text is cut before the stop string
   bool useCache = true;                  // false: recompute the whole sequence every step (for checks)
+  // How cached steps run: "auto" (CUDA graph on CUDA when this build has it, else dynamic), "dynamic"
+  // (growing cache), "static" (fixed-size cache, the graph's computation without capture: for checks
+  // on any device), "cuda-graph" (static, captured once and replayed: one launch per token).
+  std::string decoding = "auto";
 };
 
 struct GenerationResult {

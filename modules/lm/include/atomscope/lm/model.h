@@ -54,18 +54,37 @@ struct ModelOptions {
 };
 
 // Keys and values of every layer so far, for incremental decoding. Storage grows by doubling.
+//
+// Static mode (makeStatic) is for CUDA-graph decoding: every layer gets a buffer of a fixed
+// capacity, a step writes its keys and values at the slot held in the device tensor slot(), and
+// attention reads all slots under keyMask() (false = empty or padding). Token positions come from
+// positions() [B, 1]. advance() then moves slot and positions on the device, so one decoding step
+// has the same shapes and no host values every time and can be captured and replayed.
 class KVCache {
  public:
-  std::int64_t length() const { return length_; }  // tokens already in the cache
+  std::int64_t length() const { return length_; }  // tokens already in the cache (dynamic mode)
   void reset();
   // Writes this step's k, v [B, Hkv, T, hd] for one layer at position length() and returns the
   // whole keys and values so far [B, Hkv, length()+T, hd]. The model calls advance(T) after all layers.
   std::pair<torch::Tensor, torch::Tensor> append(std::size_t layer, const torch::Tensor& k, const torch::Tensor& v);
-  void advance(std::int64_t tokens) { length_ += tokens; }
+  void advance(std::int64_t tokens);
+
+  // Turns a filled dynamic cache into a static one of `capacity` slots (>= length()). keyMask:
+  // the [B, length()] padding mask of what is cached (undefined: all real tokens).
+  void makeStatic(std::int64_t capacity, const torch::Tensor& keyMask = {});
+  bool isStatic() const { return static_; }
+  std::int64_t capacity() const;
+  // Static mode: marks this step's slot as a real key; call before the forward pass of the step.
+  void openSlot();
+  const torch::Tensor& slot() const { return slot_; }            // [1] long: the slot this step writes
+  const torch::Tensor& positions() const { return positions_; }  // [B, 1] long: this step's token positions
+  const torch::Tensor& keyMask() const { return keyMask_; }      // [B, capacity] bool
 
  private:
   std::vector<torch::Tensor> keys_, values_;
   std::int64_t length_ = 0;
+  bool static_ = false;
+  torch::Tensor slot_, positions_, keyMask_;
 };
 
 struct ParameterCount {

@@ -1,0 +1,46 @@
+#pragma once
+// Pieces of a training step shared by lm.train, the benchmark and later MASA and NAS training:
+// bf16 autocast scope, gradient clipping and the AdamW update with as few kernel launches as the
+// LibTorch at hand allows (foreach and fused kernels on CUDA; on a small model the per-parameter
+// loops of torch::optim cost more time than the arithmetic).
+#include <torch/torch.h>
+
+#include <memory>
+#include <vector>
+
+namespace atomscope::lm {
+
+// bf16 autocast on CUDA for the scope (nothing when enable is false).
+class CudaAutocast {
+ public:
+  explicit CudaAutocast(bool enable);
+  ~CudaAutocast();
+  CudaAutocast(const CudaAutocast&) = delete;
+  CudaAutocast& operator=(const CudaAutocast&) = delete;
+
+ private:
+  bool on_;
+};
+
+// As torch::nn::utils::clip_grad_norm_ (2-norm over all gradients, scaled in place by
+// min(1, maxNorm / (norm + 1e-6))) but without a host synchronisation: returns the norm before
+// clipping as a 0-dim float tensor on the gradients' device. Parameters without gradients are skipped.
+torch::Tensor clipGradNorm(const std::vector<torch::Tensor>& parameters, double maxNorm);
+
+// Runs optimizer.step() for an AdamW, with the fused CUDA kernel (one launch for all parameters of a
+// group) when every parameter is a CUDA float tensor and LibTorch has it (>= 2.1). The optimizer's
+// own state (step, exp_avg, exp_avg_sq) is what it updates, so checkpoints and resume are the same
+// either way. Keep one stepper per optimizer.
+class AdamWStepper {
+ public:
+  explicit AdamWStepper(torch::optim::AdamW& optimizer, bool allowFused = true);
+  ~AdamWStepper();
+  void step();
+  bool fused() const;  // whether the last step() used the fused kernel
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace atomscope::lm
