@@ -19,12 +19,13 @@ cmake -S "$SRC" -B "$BUILD" -G Ninja --preset gpu-headless -DCMAKE_PREFIX_PATH="
 cfg=$?
 build_rc=1
 if [ $cfg -eq 0 ]; then
-  ninja -C "$BUILD" -j"$(nproc)" > "$OUT/build.log" 2>&1
+  # -k 0: one broken target does not keep the others' tests from running (its failure is reported).
+  ninja -C "$BUILD" -k 0 -j"$(nproc)" > "$OUT/build.log" 2>&1
   build_rc=$?
 fi
 built=$(date +%s)
 test_rc=1
-if [ $build_rc -eq 0 ]; then
+if [ $cfg -eq 0 ]; then
   (cd "$BUILD" && ctest --output-on-failure -j8 --timeout 600 > "$OUT/ctest.log" 2>&1)
   test_rc=$?
 fi

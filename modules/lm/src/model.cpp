@@ -2,6 +2,7 @@
 // (each file including torch costs 30-40 s to compile).
 #include "atomscope/lm/model.h"
 
+#include <ATen/autocast_mode.h>
 #include <torch/version.h>
 
 #include <cmath>
@@ -224,6 +225,12 @@ class RMSNormImpl : public torch::nn::Module {
  public:
   RMSNormImpl(std::int64_t dim, double eps) : eps_(eps) { weight = register_parameter("weight", torch::ones({dim})); }
   torch::Tensor forward(const torch::Tensor& x) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 8)
+    // float32 input (training under autocast keeps the residual stream in float32): the same
+    // arithmetic as below in one fused kernel forward and one backward.
+    if (x.scalar_type() == torch::kFloat32 && weight.scalar_type() == torch::kFloat32)
+      return at::rms_norm(x, {x.size(-1)}, weight, eps_);
+#endif
     // As transformers' LlamaRMSNorm: normalise in float32, cast back, then scale.
     auto h = x.to(torch::kFloat32);
     h = h * torch::rsqrt(h.pow(2).mean(-1, true) + eps_);
@@ -236,9 +243,18 @@ class RMSNormImpl : public torch::nn::Module {
 };
 TORCH_MODULE(RMSNorm);
 
-torch::Tensor rotateHalf(const torch::Tensor& x) {
+// [x1 | x2] -> [x2 | x1] along the last dimension (with a sign-folded sin table, RoPE's rotate_half).
+torch::Tensor swapHalves(const torch::Tensor& x) {
   const auto half = x.size(-1) / 2;
-  return torch::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+  return torch::cat({x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+}
+
+bool autocastOnCuda() {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  return at::autocast::is_autocast_enabled(at::kCUDA) && at::autocast::get_autocast_dtype(at::kCUDA) == at::kBFloat16;
+#else
+  return at::autocast::is_enabled() && at::autocast::get_autocast_gpu_dtype() == at::kBFloat16;
+#endif
 }
 
 class LlamaAttentionImpl : public torch::nn::Module {
@@ -256,8 +272,8 @@ class LlamaAttentionImpl : public torch::nn::Module {
     auto q = q_proj->forward(x).view({B, T, nHeads_, hd_}).transpose(1, 2);
     auto k = k_proj->forward(x).view({B, T, nKv_, hd_}).transpose(1, 2);
     auto v = v_proj->forward(x).view({B, T, nKv_, hd_}).transpose(1, 2);
-    q = q * cos + rotateHalf(q) * sin;
-    k = k * cos + rotateHalf(k) * sin;
+    q = torch::addcmul(q * cos, swapHalves(q), sin);  // sin carries rotate_half's signs
+    k = torch::addcmul(k * cos, swapHalves(k), sin);
     if (cache) std::tie(k, v) = cache->append(layer, k, v);
     auto out = cache && cache->isStatic() ? staticCacheAttention(q, k, v, cache->keyMask())
                                           : causalAttention(q, k, v, keyMask);
@@ -331,12 +347,15 @@ class LlamaImpl : public CausalLMImpl {
     const std::int64_t past = cache ? cache->length() : 0;
     auto x = embed_tokens->forward(ids);
     const auto pos = cache && cache->isStatic() ? cache->positions() : positionsFor(ids, past, keyMask);
-    const auto dtype = x.scalar_type();
+    // Rotary tables in the dtype q and k have: the projections' output dtype under CUDA autocast
+    // (bf16, so the rotation does not promote q and k to float32), else the residual stream's.
+    const auto dtype = ids.is_cuda() && autocastOnCuda() ? torch::kBFloat16 : x.scalar_type();
     if (invFreq_.device() != ids.device()) invFreq_ = invFreq_.to(ids.device());
     auto freqs = pos.to(torch::kFloat32).unsqueeze(-1) * invFreq_;  // [B, T, hd/2]
-    auto emb = torch::cat({freqs, freqs}, -1);
-    const auto cos = emb.cos().to(dtype).unsqueeze(1);  // [B, 1, T, hd]
-    const auto sin = emb.sin().to(dtype).unsqueeze(1);
+    const auto c = freqs.cos(), s = freqs.sin();
+    const auto cos = torch::cat({c, c}, -1).to(dtype).unsqueeze(1);  // [B, 1, T, hd]
+    // rotate_half(x) * sin == swapHalves(x) * (-sin | sin): one kernel fewer per rotation.
+    const auto sin = torch::cat({-s, s}, -1).to(dtype).unsqueeze(1);
     for (std::size_t i = 0; i < blocks_.size(); ++i) x = blocks_[i]->forward(x, cos, sin, cache, i, keyMask);
     if (cache) cache->advance(T);
     x = norm->forward(x);
