@@ -198,6 +198,18 @@ TEST(FormatsPoscar, BadFilesNameTheLine) {
   expectContains(errorOf([&] { readPoscarString(sel, "noflag"); }), {"noflag:10:", "3 T/F flags"});
 }
 
+// Found by fuzz_poscar: numbers wider than the print width ran into each other. The reader's
+// limit is 1e6 A; here a coordinate of 2e5 A in a 0.5 A cell (fractional 4e5) must read back.
+TEST(FormatsPoscar, WideNumbersStaySeparated) {
+  Structure s;
+  s.lattice = Mat3{Vec3{0.5, 0, 0}, Vec3{0, 0.5, 0}, Vec3{0, 0, 0.5}};
+  s.pbc = {true, true, true};
+  s.addAtom(13, {2.0e5, -1.0e5, 0.25});
+  const Structure back = readPoscarString(toPoscar(s));
+  ASSERT_EQ(back.size(), 1u);
+  for (int k = 0; k < 3; ++k) EXPECT_NEAR(back.positions[0][k], s.positions[0][k], 1e-9);
+}
+
 TEST(FormatsPoscar, NamesAndWriting) {
   EXPECT_EQ(formatForPath("relax/CONTCAR"), "poscar");
   EXPECT_EQ(formatForPath("POSCAR_relaxed"), "poscar");

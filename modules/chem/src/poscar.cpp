@@ -175,6 +175,10 @@ class PoscarParser {
         } else {
           for (int k = 0; k < 3; ++k) r[k] = v[0] * lattice[0][k] + v[1] * lattice[1][k] + v[2] * lattice[2][k];
         }
+        for (int k = 0; k < 3; ++k)
+          if (!std::isfinite(r[k]) || std::abs(r[k]) > options_.maxAbsCoordinate)
+            fail("atom " + std::to_string(atom + 1) + ": Cartesian coordinate " + text::formatDouble(r[k]) +
+                 " is absurdly large");
         s.addAtom(species[sp], r);
         if (selective)
           for (int k = 3; k < 6; ++k) {
@@ -250,7 +254,7 @@ class PoscarParser {
 std::string format16(double v) {
   if (v == 0) v = 0;  // no "-0.0000000000000000"
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%22.16f", v);
+  std::snprintf(buf, sizeof buf, " %21.16f", v);  // the leading space separates wide numbers too
   return buf;
 }
 
