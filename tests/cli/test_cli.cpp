@@ -118,7 +118,8 @@ TEST(Cli, BadInputGivesActionableErrors) {
   EXPECT_NE(r.out.find("unknown parameter 'colour'"), std::string::npos) << r.out;
   r = cli("run no.such.job");
   EXPECT_EQ(r.code, 2);
-  EXPECT_NE(r.out.find("known jobs: core.gemm_benchmark"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("no job named 'no.such.job'; known jobs: "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("core.gemm_benchmark"), std::string::npos) << r.out;
   r = cli("run core.gemm_benchmark --device tpu");
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.out.find("'tpu' is not a device"), std::string::npos) << r.out;
