@@ -102,6 +102,10 @@ TEST(LmJobs, GenerateStreamsTheKnownStory) {
   std::string first;
   std::getline(in, first);
   EXPECT_EQ(first.rfind("Once upon a time", 0), 0u);
+  // The fixed-shape (CUDA-graph) decoder, run uncaptured, tells the same story.
+  const auto fixed = run("lm.generate", Json{{"model", kStories}, {"max_new_tokens", 30}, {"decoding", "static"}}, "static");
+  ASSERT_EQ(fixed.status, RunStatus::Completed) << fixed.error;
+  EXPECT_EQ(RunDir::open(fixed.runDir).record()["summary"]["text"].get<std::string>(), text);
 }
 
 TEST(LmJobs, EvalPerplexityOfStories260KOnTinyStoriesHead) {

@@ -449,6 +449,11 @@ class GenerateJob : public core::Job {
                "(for front ends that show tokens as they come).";
       return b;
     }());
+    s.addChoice("decoding", {"auto", "dynamic", "static", "cuda-graph"}, "auto",
+                "How each new token is computed: auto replays one CUDA graph per token on CUDA (fastest) and "
+                "grows the KV cache elsewhere; dynamic always grows it; static uses the graph's fixed-size cache "
+                "without capture (for checks).")
+        .markAdvanced();
     return s;
   }
   void run(Context& ctx) override {
@@ -470,6 +475,7 @@ class GenerateJob : public core::Job {
     o.temperature = p.getFloat("temperature");
     o.topK = p.getInt("top_k");
     o.topP = p.getFloat("top_p");
+    o.decoding = p.getString("decoding");
     o.seed = ctx.seed();
     const auto stop = p.getString("stop");
     for (std::size_t a = 0; a < stop.size();) {
