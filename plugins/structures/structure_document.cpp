@@ -1,27 +1,168 @@
 #include "structure_document.h"
 
+#include <QAbstractTableModel>
+#include <QCheckBox>
+#include <QComboBox>
+#include <QDoubleSpinBox>
+#include <QFileInfo>
 #include <QHBoxLayout>
 #include <QHeaderView>
+#include <QItemSelectionModel>
+#include <QKeyEvent>
 #include <QLabel>
 #include <QSlider>
+#include <QSpinBox>
 #include <QSplitter>
+#include <QTabWidget>
+#include <QTableView>
 #include <QTableWidget>
 #include <QTimer>
 #include <QToolButton>
 #include <QVBoxLayout>
 #include <cmath>
 
+#include "atomscope/chem/elements.h"
 #include "atomscope/gui/structure_view.h"
+#include "structure_io.h"
 
 namespace atomscope::gui {
+
+// Per-atom table of the structure shown: index, element, x, y, z, then every per-atom array
+// (one column per component). A model, so 100k atoms cost nothing until rows are seen.
+class AtomTableModel : public QAbstractTableModel {
+ public:
+  explicit AtomTableModel(QObject* parent) : QAbstractTableModel(parent) {}
+
+  void setStructure(const chem::Structure* s) {
+    beginResetModel();
+    s_ = s;
+    columns_.clear();
+    if (s_)
+      for (const auto& [name, p] : s_->atomProperties)
+        for (int c = 0; c < p.columns; ++c)
+          columns_.push_back({name, c, p.columns == 1 ? QString::fromStdString(name)
+                                                     : QStringLiteral("%1[%2]").arg(QString::fromStdString(name)).arg(c)});
+    endResetModel();
+  }
+  int rowCount(const QModelIndex& parent = {}) const override {
+    return parent.isValid() || !s_ ? 0 : static_cast<int>(s_->size());
+  }
+  int columnCount(const QModelIndex& parent = {}) const override {
+    return parent.isValid() ? 0 : 5 + static_cast<int>(columns_.size());
+  }
+  QVariant data(const QModelIndex& index, int role) const override {
+    if (!s_ || role != Qt::DisplayRole || index.row() >= rowCount()) return {};
+    const auto i = static_cast<std::size_t>(index.row());
+    const int c = index.column();
+    if (c == 0) return index.row();
+    if (c == 1) {
+      const int z = s_->numbers[i];
+      return chem::isValidAtomicNumber(z) ? QString::fromLatin1(chem::element(z).symbol) : QString::number(z);
+    }
+    if (c <= 4) return QString::number(s_->positions[i][static_cast<std::size_t>(c - 2)], 'f', 5);
+    // Looked up by name each time: the view rebuilds the structure it shows (style, repeat).
+    const Column& col = columns_[static_cast<std::size_t>(c - 5)];
+    const chem::AtomProperty* p = s_->atomProperty(col.name);
+    if (!p || col.c >= p->columns || i >= p->atomCount()) return {};
+    if (p->type == chem::AtomProperty::Type::String) return QString::fromStdString(p->strings[i * p->columns + col.c]);
+    return QString::number(p->at(i, col.c), 'g', 8);
+  }
+  QVariant headerData(int section, Qt::Orientation o, int role) const override {
+    if (o != Qt::Horizontal || role != Qt::DisplayRole) return QAbstractTableModel::headerData(section, o, role);
+    static const char* fixed[] = {"#", "Element", "x (Å)", "y (Å)", "z (Å)"};
+    if (section < 5) return QString::fromUtf8(fixed[section]);
+    return columns_[static_cast<std::size_t>(section - 5)].title;
+  }
+
+ private:
+  struct Column {
+    std::string name;
+    int c;
+    QString title;
+  };
+  const chem::Structure* s_ = nullptr;
+  std::vector<Column> columns_;
+};
+
+namespace {
+// 3-column numeric per-atom arrays of the first frame: what can be drawn as arrows.
+QStringList vectorArrays(const chem::Structure& s) {
+  QStringList names;
+  for (const auto& [name, p] : s.atomProperties)
+    if (p.columns == 3 && p.type == chem::AtomProperty::Type::Real) names << QString::fromStdString(name);
+  return names;
+}
+}  // namespace
 
 StructureDocument::StructureDocument(const QString& path, chem::Trajectory frames, QWidget* parent)
     : QWidget(parent), path_(path) {
   const int frameCount = static_cast<int>(frames.size());
+  const bool periodic = !frames.empty() && frames.front().isPeriodic();
+  const QStringList vectorNames = frames.empty() ? QStringList() : vectorArrays(frames.front());
   view_ = new StructureView(this);
   view_->setObjectName(QStringLiteral("structureView"));
   view_->setTrajectory(std::move(frames));
 
+  // Display controls.
+  auto* controls = new QWidget(this);
+  auto* cl = new QHBoxLayout(controls);
+  cl->setContentsMargins(6, 4, 6, 2);
+  style_ = new QComboBox(controls);
+  style_->setObjectName(QStringLiteral("styleCombo"));
+  for (auto st : {StructureView::RenderStyle::BallAndStick, StructureView::RenderStyle::SpaceFill,
+                  StructureView::RenderStyle::Licorice, StructureView::RenderStyle::Wireframe})
+    style_->addItem(StructureView::styleName(st), static_cast<int>(st));
+  style_->setToolTip(tr("Drawing style (keys 1-4 in the Structures menu)"));
+  cell_ = new QCheckBox(tr("Cell"), controls);
+  cell_->setObjectName(QStringLiteral("cellCheck"));
+  cell_->setChecked(true);
+  cell_->setEnabled(periodic);
+  axes_ = new QCheckBox(tr("Axes"), controls);
+  axes_->setObjectName(QStringLiteral("axesCheck"));
+  axes_->setChecked(true);
+  labels_ = new QComboBox(controls);
+  labels_->setObjectName(QStringLiteral("labelsCombo"));
+  labels_->addItem(tr("No labels"), static_cast<int>(StructureView::AtomLabels::None));
+  labels_->addItem(tr("Symbols"), static_cast<int>(StructureView::AtomLabels::Symbol));
+  labels_->addItem(tr("Indices"), static_cast<int>(StructureView::AtomLabels::Index));
+  labels_->addItem(tr("Symbol + index"), static_cast<int>(StructureView::AtomLabels::SymbolAndIndex));
+  labels_->setToolTip(tr("Atom labels (up to %1 atoms)").arg(StructureView::kMaxAtomLabels));
+  cl->addWidget(style_);
+  cl->addWidget(cell_);
+  cl->addWidget(axes_);
+  cl->addWidget(labels_);
+  auto* repeatLabel = new QLabel(tr("Repeat"), controls);
+  cl->addSpacing(8);
+  cl->addWidget(repeatLabel);
+  const char* axisNames[3] = {"a", "b", "c"};
+  for (int k = 0; k < 3; ++k) {
+    repeat_[k] = new QSpinBox(controls);
+    repeat_[k]->setObjectName(QStringLiteral("repeat_%1").arg(QLatin1String(axisNames[k])));
+    repeat_[k]->setRange(1, 10);
+    repeat_[k]->setPrefix(QStringLiteral("%1 ").arg(QLatin1String(axisNames[k])));
+    repeat_[k]->setEnabled(periodic);
+    repeat_[k]->setToolTip(tr("Supercell: copies along %1").arg(QLatin1String(axisNames[k])));
+    cl->addWidget(repeat_[k]);
+  }
+  repeatLabel->setEnabled(periodic);
+  cl->addSpacing(8);
+  vectors_ = new QComboBox(controls);
+  vectors_->setObjectName(QStringLiteral("vectorsCombo"));
+  vectors_->addItem(tr("No arrows"), QString());
+  for (const QString& n : vectorNames) vectors_->addItem(tr("Arrows: %1").arg(n), n);
+  vectors_->setEnabled(!vectorNames.isEmpty());
+  vectorScale_ = new QDoubleSpinBox(controls);
+  vectorScale_->setObjectName(QStringLiteral("vectorScale"));
+  vectorScale_->setDecimals(4);
+  vectorScale_->setRange(0.0001, 1000.0);
+  vectorScale_->setSuffix(tr(" Å/unit"));
+  vectorScale_->setToolTip(tr("Arrow length per unit of the per-atom vector"));
+  vectorScale_->setEnabled(false);
+  cl->addWidget(vectors_);
+  cl->addWidget(vectorScale_);
+  cl->addStretch(1);
+
+  // Side panel: structure properties, per-atom table, selection.
   table_ = new QTableWidget(0, 2, this);
   table_->setObjectName(QStringLiteral("structureProperties"));
   table_->setHorizontalHeaderLabels({tr("Property"), tr("Value")});
@@ -29,17 +170,37 @@ StructureDocument::StructureDocument(const QString& path, chem::Trajectory frame
   table_->verticalHeader()->setVisible(false);
   table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
   table_->setSelectionBehavior(QAbstractItemView::SelectRows);
-  table_->setMinimumWidth(220);
+  atomModel_ = new AtomTableModel(this);
+  atoms_ = new QTableView(this);
+  atoms_->setObjectName(QStringLiteral("atomTable"));
+  atoms_->setModel(atomModel_);
+  atoms_->verticalHeader()->setVisible(false);
+  atoms_->verticalHeader()->setDefaultSectionSize(20);
+  atoms_->setSelectionBehavior(QAbstractItemView::SelectRows);
+  atoms_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+  auto* side = new QTabWidget(this);
+  side->setObjectName(QStringLiteral("structureSide"));
+  side->addTab(table_, tr("Structure"));
+  side->addTab(atoms_, tr("Atoms"));
+  side->setMinimumWidth(240);
 
   auto* splitter = new QSplitter(Qt::Horizontal, this);
   splitter->addWidget(view_);
-  splitter->addWidget(table_);
+  splitter->addWidget(side);
   splitter->setStretchFactor(0, 4);
   splitter->setStretchFactor(1, 1);
 
+  measurement_ = new QLabel(this);
+  measurement_->setObjectName(QStringLiteral("measurementLabel"));
+  measurement_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  measurement_->setContentsMargins(8, 2, 8, 2);
+
   auto* layout = new QVBoxLayout(this);
   layout->setContentsMargins(0, 0, 0, 0);
+  layout->setSpacing(0);
+  layout->addWidget(controls);
   layout->addWidget(splitter, 1);
+  layout->addWidget(measurement_);
 
   // Frame bar: only for trajectories.
   auto* bar = new QWidget(this);
@@ -49,24 +210,33 @@ StructureDocument::StructureDocument(const QString& path, chem::Trajectory frame
   play_->setObjectName(QStringLiteral("playButton"));
   play_->setCheckable(true);
   play_->setText(tr("Play"));
-  play_->setToolTip(tr("Play the trajectory (loops)"));
+  play_->setToolTip(tr("Play the trajectory, looping (Space)"));
   slider_ = new QSlider(Qt::Horizontal, bar);
   slider_->setObjectName(QStringLiteral("frameSlider"));
   slider_->setRange(0, std::max(0, frameCount - 1));
+  slider_->setToolTip(tr("Frame (Left/Right step, Home/End)"));
   frameLabel_ = new QLabel(bar);
   frameLabel_->setMinimumWidth(110);
+  fps_ = new QSpinBox(bar);
+  fps_->setObjectName(QStringLiteral("fpsSpin"));
+  fps_->setRange(1, 120);
+  fps_->setValue(20);
+  fps_->setSuffix(tr(" fps"));
+  fps_->setToolTip(tr("Playback speed, frames per second"));
   barLayout->addWidget(play_);
   barLayout->addWidget(slider_, 1);
   barLayout->addWidget(frameLabel_);
+  barLayout->addWidget(fps_);
   layout->addWidget(bar);
   bar->setVisible(frameCount > 1);
 
   timer_ = new QTimer(this);
-  timer_->setInterval(50);  // 20 frames per second
+  timer_->setInterval(1000 / fps_->value());
   connect(timer_, &QTimer::timeout, this, [this] {
     const int n = view_->frameCount();
     if (n > 1) view_->setFrame((view_->currentFrame() + 1) % n);
   });
+  connect(fps_, &QSpinBox::valueChanged, this, [this](int fps) { timer_->setInterval(std::max(1, 1000 / fps)); });
   connect(play_, &QToolButton::toggled, this, [this](bool on) {
     play_->setText(on ? tr("Pause") : tr("Play"));
     if (on)
@@ -82,16 +252,132 @@ StructureDocument::StructureDocument(const QString& path, chem::Trajectory frame
     }
     updateFrameLabel();
     updateProperties();
+    updateMeasurement();
   });
+  connect(view_, &StructureView::selectionChanged, this, [this] { updateMeasurement(); });
+  connect(view_, &StructureView::structureChanged, this, [this] {
+    updateProperties();
+    updateMeasurement();
+  });
+
+  connect(style_, &QComboBox::currentIndexChanged, this, [this](int) {
+    view_->setRenderStyle(static_cast<StructureView::RenderStyle>(style_->currentData().toInt()));
+  });
+  connect(cell_, &QCheckBox::toggled, view_, &StructureView::setShowCell);
+  connect(axes_, &QCheckBox::toggled, view_, &StructureView::setShowAxes);
+  connect(labels_, &QComboBox::currentIndexChanged, this, [this](int) {
+    view_->setAtomLabels(static_cast<StructureView::AtomLabels>(labels_->currentData().toInt()));
+  });
+  for (QSpinBox* r : repeat_)
+    connect(r, &QSpinBox::valueChanged, this, [this](int) {
+      view_->setRepeat(repeat_[0]->value(), repeat_[1]->value(), repeat_[2]->value());
+    });
+  connect(vectors_, &QComboBox::currentIndexChanged, this, [this](int) {
+    const QString name = vectors_->currentData().toString();
+    view_->setVectorProperty(name);
+    vectorScale_->setEnabled(!name.isEmpty());
+    if (!name.isEmpty()) {
+      const double s = view_->autoVectorScale();
+      if (s > 0) vectorScale_->setValue(s);
+    }
+  });
+  connect(vectorScale_, &QDoubleSpinBox::valueChanged, view_, &StructureView::setVectorScale);
   updateFrameLabel();
   updateProperties();
+  updateMeasurement();
+}
+
+void StructureDocument::keyPressEvent(QKeyEvent* e) {
+  // Keys the view and the other controls leave unused reach the document.
+  switch (e->key()) {
+    case Qt::Key_Space: setPlaying(!isPlaying()); break;
+    case Qt::Key_Right: stepFrame(1); break;
+    case Qt::Key_Left: stepFrame(-1); break;
+    case Qt::Key_Home: view_->setFrame(0); break;
+    case Qt::Key_End: view_->setFrame(view_->frameCount() - 1); break;
+    default: QWidget::keyPressEvent(e); return;
+  }
+  e->accept();
 }
 
 bool StructureDocument::isPlaying() const { return timer_->isActive(); }
-void StructureDocument::setPlaying(bool playing) { play_->setChecked(playing); }
+void StructureDocument::setPlaying(bool playing) {
+  if (view_->frameCount() < 2) playing = false;
+  play_->setChecked(playing);
+}
+void StructureDocument::setFramesPerSecond(int fps) { fps_->setValue(fps); }
+int StructureDocument::framesPerSecond() const { return fps_->value(); }
+
+void StructureDocument::stepFrame(int delta) {
+  const int n = view_->frameCount();
+  if (n < 2) return;
+  setPlaying(false);
+  view_->setFrame(((view_->currentFrame() + delta) % n + n) % n);
+}
+
+void StructureDocument::setRenderStyle(int style) {
+  const int i = style_->findData(style);
+  if (i >= 0) style_->setCurrentIndex(i);
+}
+
+void StructureDocument::setRepeat(int na, int nb, int nc) {
+  const int n[3] = {na, nb, nc};
+  for (int k = 0; k < 3; ++k) {
+    const QSignalBlocker block(repeat_[k]);
+    repeat_[k]->setValue(n[k]);
+  }
+  view_->setRepeat(repeat_[0]->value(), repeat_[1]->value(), repeat_[2]->value());
+}
+
+void StructureDocument::setVectorsShown(bool shown) {
+  if (!vectors_->isEnabled()) return;
+  vectors_->setCurrentIndex(shown ? std::max(1, vectors_->findData(QStringLiteral("forces"))) : 0);
+}
+
+bool StructureDocument::exportStructure(const QString& path, QString* error) {
+  const chem::Structure* s = view_->displayedStructure();
+  if (!s) {
+    if (error) *error = tr("nothing to export");
+    return false;
+  }
+  try {
+    structure_io::write(path, chem::Trajectory{*s});
+  } catch (const std::exception& e) {
+    if (error) *error = QString::fromUtf8(e.what());
+    return false;
+  }
+  return true;
+}
+
+QString StructureDocument::exportTo(const QString& path) {
+  QString error;
+  return exportStructure(path, &error) ? QString() : error;
+}
+
+QString StructureDocument::exportImage(const QString& path, int width, int height) {
+  QString error;
+  return view_->saveScreenshot(path, width, height, &error) ? QString() : error;
+}
 
 void StructureDocument::updateFrameLabel() {
   frameLabel_->setText(tr("frame %1 / %2").arg(view_->currentFrame() + 1).arg(view_->frameCount()));
+}
+
+void StructureDocument::updateMeasurement() {
+  const chem::Structure* s = view_->displayedStructure();
+  const auto m = view_->measurement();
+  QString text = s ? StructureView::measurementText(m, *s) : QString();
+  if (text.isEmpty()) text = tr("Click atoms to select them: two give a distance, three an angle, four a dihedral.");
+  measurement_->setText(text);
+  // Mirror the selection in the atom table.
+  if (auto* sel = atoms_->selectionModel()) {
+    const QSignalBlocker block(sel);
+    sel->clearSelection();
+    for (int i : m.atoms)
+      sel->select(atomModel_->index(i, 0), QItemSelectionModel::Select | QItemSelectionModel::Rows);
+    if (!m.atoms.empty()) atoms_->scrollTo(atomModel_->index(m.atoms.back(), 0));
+    atoms_->viewport()->update();
+  }
 }
 
 namespace {
@@ -109,10 +395,13 @@ QString jsonText(const Json& v) {
 
 void StructureDocument::updateProperties() {
   const chem::Structure* s = view_->structure();
+  atomModel_->setStructure(view_->displayedStructure());
   QList<QPair<QString, QString>> rows;
   if (s) {
     rows.append({tr("Formula"), QString::fromStdString(s->formula())});
     rows.append({tr("Atoms"), QString::number(s->size())});
+    if (const chem::Structure* d = view_->displayedStructure(); d && d->size() != s->size())
+      rows.append({tr("Atoms shown"), QString::number(d->size())});
     rows.append({tr("Bonds"), QString::number(view_->bonds().size())});
     if (view_->frameCount() > 1)
       rows.append({tr("Frame"), QStringLiteral("%1 of %2").arg(view_->currentFrame() + 1).arg(view_->frameCount())});

@@ -1,6 +1,7 @@
 #include "atomscope/gui/structure_view.h"
 
 #include <QElapsedTimer>
+#include <QTimer>
 #include <QKeyEvent>
 #include <QMouseEvent>
 #include <QOpenGLContext>
@@ -9,7 +10,16 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
+#include <QStringList>
 #include <vtkActor.h>
+#include <vtkActor2D.h>
+#include <vtkAxesActor.h>
+#include <vtkCaptionActor2D.h>
+#include <vtkLabeledDataMapper.h>
+#include <vtkMatrix4x4.h>
+#include <vtkStringArray.h>
+#include <vtkTransform.h>
 #include <vtkCallbackCommand.h>
 #include <vtkCamera.h>
 #include <vtkCellArray.h>
@@ -37,6 +47,7 @@
 #include <vtkWindowToImageFilter.h>
 
 #include "atomscope/chem/elements.h"
+#include "atomscope/chem/supercell.h"
 
 namespace atomscope::gui {
 
@@ -48,8 +59,11 @@ using chem::Vec3;
 constexpr double kBallScale = 0.3;
 constexpr double kBondRadius = 0.11;
 constexpr double kLicoriceRadius = 0.2;
+// While a drag moves a large system at most this many atoms are drawn (as points, every k-th
+// atom): on llvmpipe each point costs about a microsecond, so 50k keep a drag above 10 frames/s.
+constexpr vtkIdType kMaxLodPoints = 50000;
 
-std::array<unsigned char, 3> atomColor(int z) {
+std::array<unsigned char, 3> rgbOf(int z) {
   if (!chem::isValidAtomicNumber(z)) return {255, 20, 147};
   const auto c = chem::element(z).jmolColor;
   return {static_cast<unsigned char>((c >> 16) & 0xFF), static_cast<unsigned char>((c >> 8) & 0xFF),
@@ -94,6 +108,20 @@ std::array<Vec3, 3> principalAxes(std::array<std::array<double, 3>, 3> a) {
 
 double vdwRadius(int z) { return chem::isValidAtomicNumber(z) ? chem::element(z).displayVdwRadius() : 1.5; }
 
+std::string symbolOf(int z) { return chem::isValidAtomicNumber(z) ? chem::element(z).symbol : "X"; }
+
+Vec3 sub(const Vec3& a, const Vec3& b) { return {a[0] - b[0], a[1] - b[1], a[2] - b[2]}; }
+double dot(const Vec3& a, const Vec3& b) { return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]; }
+Vec3 cross(const Vec3& a, const Vec3& b) {
+  return {a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]};
+}
+
+// The structure repeated na x nb x nc times along its lattice vectors (molecules as they are).
+chem::Structure repeated(const chem::Structure& s, const std::array<int, 3>& n) {
+  if (!s.isPeriodic() || (n[0] == 1 && n[1] == 1 && n[2] == 1)) return s;
+  return chem::makeSupercell(s, n);
+}
+
 vtkSmartPointer<vtkUnsignedCharArray> newColors(vtkIdType n) {
   auto colors = vtkSmartPointer<vtkUnsignedCharArray>::New();
   colors->SetName("colors");
@@ -132,9 +160,52 @@ struct StructureView::Impl {
   vtkSmartPointer<vtkPolyDataMapper> cellMapper;
   vtkSmartPointer<vtkActor> cellActor;
   vtkSmartPointer<vtkTextActor> label;
+  // Reduced picture while interacting with large systems: atoms as flat points.
+  vtkSmartPointer<vtkPolyData> lodData;  // the atoms' points, at most kMaxLodPoints of them
+  vtkSmartPointer<vtkPolyDataMapper> lodMapper;
+  vtkSmartPointer<vtkActor> lodActor;
+  // Selection halos, measurement lines and text.
+  vtkSmartPointer<vtkPolyData> selectionData;
+  vtkSmartPointer<vtkOpenGLSphereMapper> selectionMapper;
+  vtkSmartPointer<vtkActor> selectionActor;
+  vtkSmartPointer<vtkPolyData> measureData;
+  vtkSmartPointer<vtkPolyDataMapper> measureMapper;
+  vtkSmartPointer<vtkActor> measureActor;
+  vtkSmartPointer<vtkTextActor> measureText;
+  // Atom labels.
+  vtkSmartPointer<vtkPolyData> labelData;
+  vtkSmartPointer<vtkLabeledDataMapper> labelMapper;
+  vtkSmartPointer<vtkActor2D> labelActor;
+  // Per-atom vectors as arrows.
+  vtkSmartPointer<vtkPolyData> vectorData;
+  vtkSmartPointer<vtkPolyDataMapper> vectorMapper;
+  vtkSmartPointer<vtkActor> vectorActor;
+  // Orientation axes in a corner renderer that follows the main camera.
+  vtkSmartPointer<vtkRenderer> axesRenderer;
+  vtkSmartPointer<vtkAxesActor> axes;
 
   chem::Trajectory frames;
   int frame = 0;
+  chem::Structure shown;  // the frame drawn (repeated)
+  std::array<int, 3> repeatCounts{1, 1, 1};
+  std::vector<int> selected;
+  AtomLabels atomLabels = AtomLabels::None;
+  bool showAxes = true;
+  std::string vectorName;
+  double vectorScale = 1.0;
+  int lodThreshold = 50000;
+  bool interacting = false;
+  // FXAA costs about as much as the rest of a frame on llvmpipe: frames drawn while the camera
+  // or the frame moves skip it; the picture is redrawn with it once things have been still.
+  bool moving = false;
+  QTimer* settle = nullptr;
+  void markMoving() {
+    moving = true;
+    if (settle) settle->start();
+  }
+  QPointF pressPos;
+  bool leftDown = false;
+  bool dragged = false;
   std::vector<chem::Bond> bonds;
   chem::BondOptions bondOptions;
   RenderStyle renderStyle = RenderStyle::BallAndStick;
@@ -159,6 +230,14 @@ struct StructureView::Impl {
   void buildLines(const chem::Structure& s, const std::vector<chem::Bond>& bonds);
   void buildCell(const chem::Structure& s);
   void updateLabel();
+  void buildSelection();
+  void buildLabels();
+  void buildVectors();
+  void updateAxes();
+  void applyVisibility();
+  void syncAxesCamera();
+  double atomRadius(int z) const;
+  bool lodActive() const { return interacting && lodThreshold > 0 && static_cast<int>(shown.size()) >= lodThreshold; }
   void fitCamera();
   void setEventInformation(const QPointF& pos, Qt::KeyboardModifiers mods, int repeat = 0);
 };
@@ -212,6 +291,7 @@ void StructureView::Impl::buildPipeline() {
   onRender->SetClientData(this);
   onRender->SetCallback([](vtkObject*, unsigned long, void* client, void*) {
     auto* self = static_cast<Impl*>(client);
+    self->markMoving();
     if (!self->inPaint && !self->inOffscreen) self->view->update();
   });
   interactor->AddObserver(vtkCommand::RenderEvent, onRender);
@@ -281,6 +361,108 @@ void StructureView::Impl::buildPipeline() {
   label->SetDisplayPosition(10, 8);
   renderer->AddActor2D(label);
 
+  // Reduced picture: the atoms' points, unlit squares a few pixels wide.
+  lodMapper = vtkSmartPointer<vtkPolyDataMapper>::New();
+  lodData = vtkSmartPointer<vtkPolyData>::New();
+  lodMapper->SetInputData(lodData);
+  lodMapper->SetScalarModeToUsePointFieldData();
+  lodMapper->SelectColorArray("colors");
+  lodMapper->SetColorModeToDirectScalars();
+  lodMapper->ScalarVisibilityOn();
+  lodActor = vtkSmartPointer<vtkActor>::New();
+  lodActor->SetMapper(lodMapper);
+  lodActor->GetProperty()->SetPointSize(3.0);
+  lodActor->GetProperty()->SetLighting(false);
+  lodActor->SetVisibility(false);
+  renderer->AddActor(lodActor);
+
+  // Selection: translucent yellow halos round the selected atoms, lines joining them in order.
+  selectionData = vtkSmartPointer<vtkPolyData>::New();
+  selectionMapper = vtkSmartPointer<vtkOpenGLSphereMapper>::New();
+  selectionMapper->SetInputData(selectionData);
+  selectionMapper->SetScaleArray("radius");
+  selectionMapper->ScalarVisibilityOff();
+  selectionActor = vtkSmartPointer<vtkActor>::New();
+  selectionActor->SetMapper(selectionMapper);
+  selectionActor->GetProperty()->SetColor(1.0, 0.85, 0.1);
+  selectionActor->GetProperty()->SetOpacity(0.45);
+  selectionActor->SetVisibility(false);
+  renderer->AddActor(selectionActor);
+  measureData = vtkSmartPointer<vtkPolyData>::New();
+  measureMapper = vtkSmartPointer<vtkPolyDataMapper>::New();
+  measureMapper->SetInputData(measureData);
+  measureMapper->ScalarVisibilityOff();
+  measureActor = vtkSmartPointer<vtkActor>::New();
+  measureActor->SetMapper(measureMapper);
+  measureActor->GetProperty()->SetColor(1.0, 0.85, 0.1);
+  measureActor->GetProperty()->SetLineWidth(2.0);
+  measureActor->GetProperty()->SetLighting(false);
+  measureActor->SetVisibility(false);
+  renderer->AddActor(measureActor);
+  measureText = vtkSmartPointer<vtkTextActor>::New();
+  measureText->GetTextProperty()->SetFontSize(16);
+  measureText->GetTextProperty()->SetFontFamilyToArial();
+  measureText->GetTextProperty()->SetColor(1.0, 0.85, 0.1);
+  measureText->GetTextProperty()->SetVerticalJustificationToTop();
+  measureText->GetPositionCoordinate()->SetCoordinateSystemToNormalizedViewport();
+  measureText->GetPositionCoordinate()->SetValue(0.015, 0.985);
+  measureText->SetVisibility(false);
+  renderer->AddActor2D(measureText);
+
+  // Atom labels from a string array on the atoms' points.
+  labelData = vtkSmartPointer<vtkPolyData>::New();
+  labelMapper = vtkSmartPointer<vtkLabeledDataMapper>::New();
+  labelMapper->SetInputData(labelData);
+  labelMapper->SetLabelModeToLabelFieldData();
+  labelMapper->SetFieldDataName("labels");
+  labelMapper->GetLabelTextProperty()->SetFontSize(13);
+  labelMapper->GetLabelTextProperty()->SetFontFamilyToArial();
+  labelMapper->GetLabelTextProperty()->BoldOn();
+  labelMapper->GetLabelTextProperty()->ShadowOn();
+  labelMapper->GetLabelTextProperty()->SetJustificationToCentered();
+  labelMapper->GetLabelTextProperty()->SetVerticalJustificationToCentered();
+  labelActor = vtkSmartPointer<vtkActor2D>::New();
+  labelActor->SetMapper(labelMapper);
+  labelActor->SetVisibility(false);
+  renderer->AddActor2D(labelActor);
+
+  // Vectors: arrows as explicit triangles (shaft and cone) in one polydata.
+  vectorData = vtkSmartPointer<vtkPolyData>::New();
+  vectorMapper = vtkSmartPointer<vtkPolyDataMapper>::New();
+  vectorMapper->SetInputData(vectorData);
+  vectorMapper->ScalarVisibilityOff();
+  vectorActor = vtkSmartPointer<vtkActor>::New();
+  vectorActor->SetMapper(vectorMapper);
+  vectorActor->GetProperty()->SetColor(0.2, 0.9, 0.35);
+  setMaterial(vectorActor->GetProperty());
+  vectorActor->SetVisibility(false);
+  renderer->AddActor(vectorActor);
+
+  // Axes: a second renderer on top, in the lower right corner, turned with the main camera.
+  window->SetNumberOfLayers(2);
+  axesRenderer = vtkSmartPointer<vtkRenderer>::New();
+  axesRenderer->SetLayer(1);
+  axesRenderer->InteractiveOff();
+  axesRenderer->SetViewport(0.82, 0.0, 1.0, 0.22);
+  axes = vtkSmartPointer<vtkAxesActor>::New();
+  axes->SetShaftTypeToCylinder();
+  axes->SetCylinderRadius(0.04);
+  axes->SetConeRadius(0.45);
+  axes->SetTotalLength(1.0, 1.0, 1.0);
+  for (vtkCaptionActor2D* c : {axes->GetXAxisCaptionActor2D(), axes->GetYAxisCaptionActor2D(), axes->GetZAxisCaptionActor2D()}) {
+    c->GetCaptionTextProperty()->SetFontSize(14);
+    c->GetCaptionTextProperty()->BoldOn();
+    c->GetCaptionTextProperty()->ItalicOff();
+    c->GetCaptionTextProperty()->ShadowOff();
+    c->GetTextActor()->SetTextScaleModeToNone();
+  }
+  axesRenderer->AddActor(axes);
+  window->AddRenderer(axesRenderer);
+  auto onStart = vtkSmartPointer<vtkCallbackCommand>::New();
+  onStart->SetClientData(this);
+  onStart->SetCallback([](vtkObject*, unsigned long, void* client, void*) { static_cast<Impl*>(client)->syncAxesCamera(); });
+  renderer->AddObserver(vtkCommand::StartEvent, onStart);
+
   applyBackground();
   rebuildScene();
 }
@@ -291,11 +473,17 @@ void StructureView::Impl::applyBackground() {
     renderer->SetBackground(0.04, 0.05, 0.07);   // bottom
     renderer->SetBackground2(0.20, 0.23, 0.29);  // top
     label->GetTextProperty()->SetColor(0.85, 0.87, 0.90);
+    labelMapper->GetLabelTextProperty()->SetColor(1.0, 1.0, 1.0);
+    measureText->GetTextProperty()->SetColor(1.0, 0.85, 0.1);
   } else {
     renderer->GradientBackgroundOff();
     renderer->SetBackground(1.0, 1.0, 1.0);
     label->GetTextProperty()->SetColor(0.15, 0.15, 0.15);
+    labelMapper->GetLabelTextProperty()->SetColor(0.05, 0.05, 0.05);
+    measureText->GetTextProperty()->SetColor(0.75, 0.45, 0.0);
   }
+  for (vtkCaptionActor2D* c : {axes->GetXAxisCaptionActor2D(), axes->GetYAxisCaptionActor2D(), axes->GetZAxisCaptionActor2D()})
+    c->GetCaptionTextProperty()->SetColor(dark ? 0.9 : 0.1, dark ? 0.9 : 0.1, dark ? 0.9 : 0.1);
 }
 
 // ------------------------------------------------------------------------------------ scene
@@ -315,12 +503,9 @@ void StructureView::Impl::buildAtoms(const chem::Structure& s) {
     const auto& r = s.positions[static_cast<std::size_t>(i)];
     const int z = s.numbers[static_cast<std::size_t>(i)];
     points->SetPoint(i, r[0], r[1], r[2]);
-    const auto c = atomColor(z);
+    const auto c = rgbOf(z);
     colors->SetTypedTuple(i, c.data());
-    double rad = kBallScale * vdwRadius(z);
-    if (renderStyle == RenderStyle::SpaceFill) rad = vdwRadius(z);
-    if (renderStyle == RenderStyle::Licorice) rad = kLicoriceRadius;
-    radius->SetValue(i, static_cast<float>(rad));
+    radius->SetValue(i, static_cast<float>(atomRadius(z)));
     verts->InsertNextCell(1, &i);
   }
   atomData->Initialize();
@@ -329,6 +514,16 @@ void StructureView::Impl::buildAtoms(const chem::Structure& s) {
   atomData->GetPointData()->AddArray(colors);
   atomData->GetPointData()->AddArray(radius);
   atomData->Modified();
+  // The reduced picture draws every k-th atom so that at most kMaxLodPoints go through.
+  const vtkIdType stride = std::max<vtkIdType>(1, (n + kMaxLodPoints - 1) / kMaxLodPoints);
+  vtkNew<vtkCellArray> lodVerts;
+  lodVerts->AllocateExact(n / stride + 1, 2 * (n / stride + 1));
+  for (vtkIdType i = 0; i < n; i += stride) lodVerts->InsertNextCell(1, &i);
+  lodData->Initialize();
+  lodData->SetPoints(points);
+  lodData->SetVerts(lodVerts);
+  lodData->GetPointData()->AddArray(colors);
+  lodData->Modified();
 }
 
 namespace {
@@ -372,8 +567,8 @@ void StructureView::Impl::buildSticks(const chem::Structure& s, const std::vecto
     const Vec3& pj = s.positions[static_cast<std::size_t>(b.j)];
     points->SetPoint(k, p[0] + d[0] / 4, p[1] + d[1] / 4, p[2] + d[2] / 4);
     points->SetPoint(k + 1, pj[0] - d[0] / 4, pj[1] - d[1] / 4, pj[2] - d[2] / 4);
-    const auto ci = atomColor(s.numbers[static_cast<std::size_t>(b.i)]);
-    const auto cj = atomColor(s.numbers[static_cast<std::size_t>(b.j)]);
+    const auto ci = rgbOf(s.numbers[static_cast<std::size_t>(b.i)]);
+    const auto cj = rgbOf(s.numbers[static_cast<std::size_t>(b.j)]);
     colors->SetTypedTuple(k, ci.data());
     colors->SetTypedTuple(k + 1, cj.data());
     orientation->SetTypedTuple(k, dir);
@@ -418,8 +613,8 @@ void StructureView::Impl::buildLines(const chem::Structure& s, const std::vector
     const Vec3& pj = s.positions[static_cast<std::size_t>(b.j)];
     const Vec3 q = partner(s, b);
     const double d[3] = {q[0] - p[0], q[1] - p[1], q[2] - p[2]};
-    const auto ci = atomColor(s.numbers[static_cast<std::size_t>(b.i)]);
-    const auto cj = atomColor(s.numbers[static_cast<std::size_t>(b.j)]);
+    const auto ci = rgbOf(s.numbers[static_cast<std::size_t>(b.i)]);
+    const auto cj = rgbOf(s.numbers[static_cast<std::size_t>(b.j)]);
     vtkIdType a0 = points->InsertNextPoint(p[0], p[1], p[2]);
     vtkIdType a1 = points->InsertNextPoint(p[0] + d[0] / 2, p[1] + d[1] / 2, p[2] + d[2] / 2);
     colors->InsertNextTypedTuple(ci.data());
@@ -437,7 +632,7 @@ void StructureView::Impl::buildLines(const chem::Structure& s, const std::vector
     if (bonded[static_cast<std::size_t>(i)]) continue;  // isolated atoms as points
     const auto& r = s.positions[static_cast<std::size_t>(i)];
     const vtkIdType id = points->InsertNextPoint(r[0], r[1], r[2]);
-    colors->InsertNextTypedTuple(atomColor(s.numbers[static_cast<std::size_t>(i)]).data());
+    colors->InsertNextTypedTuple(rgbOf(s.numbers[static_cast<std::size_t>(i)]).data());
     verts->InsertNextCell(1, &id);
   }
   lineData->Initialize();
@@ -494,18 +689,33 @@ void StructureView::Impl::updateLabel() {
   }
   std::string text = s->formula() + "   " + std::to_string(s->size()) + " atoms";
   if (frames.size() > 1) text += "   frame " + std::to_string(frame + 1) + "/" + std::to_string(frames.size());
+  if (shown.size() != s->size())
+    text += "   shown " + std::to_string(repeatCounts[0]) + "x" + std::to_string(repeatCounts[1]) + "x" +
+            std::to_string(repeatCounts[2]);
   label->SetInput(text.c_str());
   label->SetVisibility(true);
+}
+
+double StructureView::Impl::atomRadius(int z) const {
+  switch (renderStyle) {
+    case RenderStyle::SpaceFill: return vdwRadius(z);
+    case RenderStyle::Licorice: return kLicoriceRadius;
+    case RenderStyle::Wireframe: return 0.3;  // what a click may hit
+    case RenderStyle::BallAndStick: break;
+  }
+  return kBallScale * vdwRadius(z);
 }
 
 void StructureView::Impl::rebuildScene() {
   const chem::Structure* s = current();
   static const chem::Structure kEmpty;
-  const chem::Structure& st = s ? *s : kEmpty;
+  shown = s ? repeated(*s, repeatCounts) : chem::Structure{};
+  const chem::Structure& st = shown;
   bonds = st.empty() ? std::vector<chem::Bond>{} : chem::findBonds(st, bondOptions);
   static const std::vector<chem::Bond> kNoBonds;
   const bool wire = renderStyle == RenderStyle::Wireframe;
-  buildAtoms(wire ? kEmpty : st);
+  // The atoms' points serve the wireframe too (isolated atoms) and the reduced picture.
+  buildAtoms(st);
   if (wire) {
     buildSticks(kEmpty, kNoBonds, kBondRadius);
     buildLines(st, bonds);
@@ -517,16 +727,231 @@ void StructureView::Impl::rebuildScene() {
       buildSticks(st, bonds, renderStyle == RenderStyle::Licorice ? kLicoriceRadius : kBondRadius);
     buildLines(kEmpty, kNoBonds);
   }
-  atomActor->SetVisibility(!wire && !st.empty());
-  stickActor->SetVisibility(!wire && renderStyle != RenderStyle::SpaceFill && stickData->GetNumberOfPoints() > 0);
-  lineActor->SetVisibility(wire && lineData->GetNumberOfPoints() > 0);
-  buildCell(st);
-  cellActor->SetVisibility(showCell && cellData->GetNumberOfPoints() > 0);
+  buildCell(s ? *s : kEmpty);
+  std::erase_if(selected, [&](int i) { return i < 0 || i >= static_cast<int>(st.size()); });
+  buildSelection();
+  buildLabels();
+  buildVectors();
+  updateAxes();
+  applyVisibility();
   updateLabel();
 }
 
-void StructureView::Impl::fitCamera() {
+void StructureView::Impl::applyVisibility() {
+  const bool wire = renderStyle == RenderStyle::Wireframe;
+  const bool lod = lodActive();
+  const bool any = !shown.empty();
+  atomActor->SetVisibility(any && !wire && !lod);
+  stickActor->SetVisibility(!wire && !lod && renderStyle != RenderStyle::SpaceFill && stickData->GetNumberOfPoints() > 0);
+  lineActor->SetVisibility(wire && !lod && lineData->GetNumberOfPoints() > 0);
+  lodActor->SetVisibility(any && lod);
+  cellActor->SetVisibility(showCell && cellData->GetNumberOfPoints() > 0);
+  selectionActor->SetVisibility(!selected.empty());
+  measureActor->SetVisibility(selected.size() >= 2);
+  labelActor->SetVisibility(atomLabels != AtomLabels::None && labelData->GetNumberOfPoints() > 0 && !lod);
+  vectorActor->SetVisibility(vectorData->GetNumberOfPoints() > 0 && !lod);
+  axesRenderer->SetDraw(showAxes && any);
+}
+
+void StructureView::Impl::buildSelection() {
+  vtkNew<vtkPoints> points;
+  vtkNew<vtkFloatArray> radius;
+  radius->SetName("radius");
+  vtkNew<vtkCellArray> verts;
+  for (int i : selected) {
+    const Vec3& r = shown.positions[static_cast<std::size_t>(i)];
+    const vtkIdType id = points->InsertNextPoint(r.data());
+    radius->InsertNextValue(static_cast<float>(1.3 * atomRadius(shown.numbers[static_cast<std::size_t>(i)]) + 0.12));
+    verts->InsertNextCell(1, &id);
+  }
+  selectionData->Initialize();
+  selectionData->SetPoints(points);
+  selectionData->SetVerts(verts);
+  selectionData->GetPointData()->AddArray(radius);
+  selectionData->Modified();
+
+  vtkNew<vtkPoints> linePoints;
+  vtkNew<vtkCellArray> lines;
+  for (std::size_t k = 0; k < selected.size(); ++k)
+    linePoints->InsertNextPoint(shown.positions[static_cast<std::size_t>(selected[k])].data());
+  for (vtkIdType k = 0; k + 1 < static_cast<vtkIdType>(selected.size()); ++k) {
+    const vtkIdType ids[2] = {k, k + 1};
+    lines->InsertNextCell(2, ids);
+  }
+  measureData->Initialize();
+  measureData->SetPoints(linePoints);
+  measureData->SetLines(lines);
+  measureData->Modified();
+
+  Measurement m;
+  m.atoms = selected;
+  const auto pos = [&](std::size_t k) { return shown.positions[static_cast<std::size_t>(selected[k])]; };
+  if (selected.size() == 2) {
+    m.kind = Measurement::Kind::Distance;
+    m.value = StructureView::distance(pos(0), pos(1));
+  } else if (selected.size() == 3) {
+    m.kind = Measurement::Kind::Angle;
+    m.value = StructureView::angleDegrees(pos(0), pos(1), pos(2));
+  } else if (selected.size() == 4) {
+    m.kind = Measurement::Kind::Dihedral;
+    m.value = StructureView::dihedralDegrees(pos(0), pos(1), pos(2), pos(3));
+  }
+  const QString text = StructureView::measurementText(m, shown);
+  measureText->SetInput(text.toStdString().c_str());
+  measureText->SetVisibility(!text.isEmpty());
+}
+
+void StructureView::Impl::buildLabels() {
+  labelData->Initialize();
+  if (atomLabels == AtomLabels::None || shown.empty() || static_cast<int>(shown.size()) > kMaxAtomLabels) {
+    labelData->Modified();
+    return;
+  }
+  vtkNew<vtkPoints> points;
+  vtkNew<vtkStringArray> text;
+  text->SetName("labels");
+  vtkNew<vtkCellArray> verts;
+  vtkNew<vtkFloatArray> length;
+  length->SetName("length");
+  for (std::size_t i = 0; i < shown.size(); ++i) {
+    const vtkIdType id = points->InsertNextPoint(shown.positions[i].data());
+    std::string t;
+    if (atomLabels == AtomLabels::Symbol || atomLabels == AtomLabels::SymbolAndIndex) t = symbolOf(shown.numbers[i]);
+    if (atomLabels == AtomLabels::Index || atomLabels == AtomLabels::SymbolAndIndex) t += std::to_string(i);
+    text->InsertNextValue(t);
+    verts->InsertNextCell(1, &id);
+  }
+  labelData->SetPoints(points);
+  labelData->SetVerts(verts);
+  labelData->GetPointData()->AddArray(text);
+  labelData->Modified();
+}
+
+namespace {
+// An arrow from `base` along `v` (its full length): a shaft of radius r and a cone of radius 2.4 r
+// over the last 30% (at most 0.35 Angstrom), as triangles with normals for smooth lighting.
+void appendArrow(vtkPoints* points, vtkFloatArray* normals, vtkCellArray* tris, const Vec3& base, const Vec3& v, double r) {
+  constexpr int kSides = 10;
+  const double len = std::sqrt(dot(v, v));
+  const Vec3 w{v[0] / len, v[1] / len, v[2] / len};
+  // Two unit vectors perpendicular to w.
+  const Vec3 helper = std::abs(w[0]) < 0.9 ? Vec3{1, 0, 0} : Vec3{0, 1, 0};
+  Vec3 u = cross(w, helper);
+  const double un = std::sqrt(dot(u, u));
+  u = {u[0] / un, u[1] / un, u[2] / un};
+  const Vec3 t = cross(w, u);
+  const double tip = std::min(0.3 * len, 0.35), shaftEnd = len - tip, tipR = 2.4 * r;
+  auto at = [&](double along, double radius, double angle) {
+    const double c = std::cos(angle), s = std::sin(angle);
+    return Vec3{base[0] + w[0] * along + radius * (c * u[0] + s * t[0]), base[1] + w[1] * along + radius * (c * u[1] + s * t[1]),
+                base[2] + w[2] * along + radius * (c * u[2] + s * t[2])};
+  };
+  auto radial = [&](double angle) {
+    const double c = std::cos(angle), s = std::sin(angle);
+    return Vec3{c * u[0] + s * t[0], c * u[1] + s * t[1], c * u[2] + s * t[2]};
+  };
+  // Cone normals lean towards the tip by the cone's half angle.
+  const double k = tipR / tip;
+  for (int i = 0; i < kSides; ++i) {
+    const double a0 = 2 * M_PI * i / kSides, a1 = 2 * M_PI * (i + 1) / kSides;
+    const Vec3 n0 = radial(a0), n1 = radial(a1);
+    const vtkIdType s0 = points->InsertNextPoint(at(0, r, a0).data());
+    const vtkIdType s1 = points->InsertNextPoint(at(0, r, a1).data());
+    const vtkIdType s2 = points->InsertNextPoint(at(shaftEnd, r, a1).data());
+    const vtkIdType s3 = points->InsertNextPoint(at(shaftEnd, r, a0).data());
+    for (const Vec3& n : {n0, n1, n1, n0}) normals->InsertNextTuple3(n[0], n[1], n[2]);
+    const vtkIdType q0[3] = {s0, s1, s2}, q1[3] = {s0, s2, s3};
+    tris->InsertNextCell(3, q0);
+    tris->InsertNextCell(3, q1);
+    const vtkIdType c0 = points->InsertNextPoint(at(shaftEnd, tipR, a0).data());
+    const vtkIdType c1 = points->InsertNextPoint(at(shaftEnd, tipR, a1).data());
+    const vtkIdType c2 = points->InsertNextPoint(at(len, 0, 0.5 * (a0 + a1)).data());
+    const Vec3 m0{n0[0] + k * w[0], n0[1] + k * w[1], n0[2] + k * w[2]}, m1{n1[0] + k * w[0], n1[1] + k * w[1], n1[2] + k * w[2]};
+    const Vec3 mt = radial(0.5 * (a0 + a1));
+    for (const Vec3& n : {m0, m1, Vec3{mt[0] + k * w[0], mt[1] + k * w[1], mt[2] + k * w[2]}}) {
+      const double nn = std::sqrt(dot(n, n));
+      normals->InsertNextTuple3(n[0] / nn, n[1] / nn, n[2] / nn);
+    }
+    const vtkIdType tri[3] = {c0, c1, c2};
+    tris->InsertNextCell(3, tri);
+    // The cone's base ring, facing back.
+    const vtkIdType b0 = points->InsertNextPoint(at(shaftEnd, tipR, a0).data());
+    const vtkIdType b1 = points->InsertNextPoint(at(shaftEnd, tipR, a1).data());
+    const vtkIdType b2 = points->InsertNextPoint(at(shaftEnd, 0, 0).data());
+    for (int j = 0; j < 3; ++j) normals->InsertNextTuple3(-w[0], -w[1], -w[2]);
+    const vtkIdType back[3] = {b0, b2, b1};
+    tris->InsertNextCell(3, back);
+  }
+}
+}  // namespace
+
+void StructureView::Impl::buildVectors() {
+  vectorData->Initialize();
+  const chem::AtomProperty* p = vectorName.empty() ? nullptr : shown.atomProperty(vectorName);
+  if (!p || p->columns != 3 || p->type == chem::AtomProperty::Type::String || p->atomCount() != shown.size()) {
+    vectorData->Modified();
+    return;
+  }
+  vtkNew<vtkPoints> points;
+  vtkNew<vtkFloatArray> normals;
+  normals->SetName("normals");
+  normals->SetNumberOfComponents(3);
+  vtkNew<vtkCellArray> tris;
+  for (std::size_t i = 0; i < shown.size(); ++i) {
+    const Vec3 v{p->at(i, 0) * vectorScale, p->at(i, 1) * vectorScale, p->at(i, 2) * vectorScale};
+    const double len = std::sqrt(dot(v, v));
+    if (!(len > 1e-3) || !std::isfinite(len)) continue;  // zero (or NaN) vectors draw nothing
+    // From the atom's surface, so short vectors are not hidden inside the sphere.
+    const double r0 = renderStyle == RenderStyle::Wireframe ? 0.0 : atomRadius(shown.numbers[i]);
+    const Vec3& c = shown.positions[i];
+    const Vec3 base{c[0] + v[0] / len * r0, c[1] + v[1] / len * r0, c[2] + v[2] / len * r0};
+    appendArrow(points, normals, tris, base, v, 0.06);
+  }
+  vectorData->SetPoints(points);
+  vectorData->SetPolys(tris);
+  vectorData->GetPointData()->SetNormals(normals);
+  vectorData->Modified();
+}
+
+void StructureView::Impl::updateAxes() {
+  // Crystals: unit vectors along a, b, c (the user matrix's columns); molecules: x, y, z.
+  vtkNew<vtkMatrix4x4> m;
   const chem::Structure* s = current();
+  const bool crystal = s && s->isPeriodic();
+  if (crystal) {
+    for (int k = 0; k < 3; ++k) {
+      const Vec3& v = (*s->lattice)[k];
+      const double len = std::sqrt(dot(v, v));
+      for (int c = 0; c < 3; ++c) m->SetElement(c, k, len > 0 ? v[c] / len : (c == k));
+    }
+  }
+  axes->SetUserMatrix(m);
+  axes->SetXAxisLabelText(crystal ? "a" : "x");
+  axes->SetYAxisLabelText(crystal ? "b" : "y");
+  axes->SetZAxisLabelText(crystal ? "c" : "z");
+}
+
+void StructureView::Impl::syncAxesCamera() {
+  // A square corner viewport about 110 pixels (scaled with big offscreen pictures).
+  const int* size = window->GetSize();
+  const double w = std::max(1, size[0]), h = std::max(1, size[1]);
+  const double px = std::clamp(0.2 * std::min(w, h), 70.0, 600.0);
+  axesRenderer->SetViewport(1.0 - px / w, 0.0, 1.0, std::min(1.0, px / h));
+  vtkCamera* main = renderer->GetActiveCamera();
+  vtkCamera* cam = axesRenderer->GetActiveCamera();
+  double dop[3];
+  main->GetDirectionOfProjection(dop);
+  cam->SetFocalPoint(0, 0, 0);
+  cam->SetPosition(-dop[0] * 4.0, -dop[1] * 4.0, -dop[2] * 4.0);
+  cam->SetViewUp(main->GetViewUp());
+  cam->SetViewAngle(30.0);
+  cam->ParallelProjectionOff();
+  axesRenderer->ResetCameraClippingRange();
+  (void)cam;
+}
+
+void StructureView::Impl::fitCamera() {
+  const chem::Structure* s = shown.empty() ? nullptr : &shown;
   vtkCamera* cam = renderer->GetActiveCamera();
   cam->SetFocalPoint(0, 0, 0);
   cam->SetPosition(0, 0, 1);
@@ -601,6 +1026,13 @@ StructureView::StructureView(QWidget* parent) : QOpenGLWidget(parent), d_(std::m
   setFocusPolicy(Qt::StrongFocus);
   setMouseTracking(false);
   setMinimumSize(160, 120);
+  d_->settle = new QTimer(this);
+  d_->settle->setSingleShot(true);
+  d_->settle->setInterval(250);
+  connect(d_->settle, &QTimer::timeout, this, [this] {
+    d_->moving = false;
+    update();
+  });
   d_->buildPipeline();
 }
 
@@ -671,6 +1103,7 @@ void StructureView::paintGL() {
   state->Push();
   QElapsedTimer timer;
   timer.start();
+  d_->renderer->SetUseFXAA(!d_->moving && !d_->lodActive());
   d_->window->Render();
   context()->functions()->glFinish();
   d_->lastRenderMs = static_cast<double>(timer.nsecsElapsed()) / 1.0e6;
@@ -692,6 +1125,13 @@ void StructureView::paintGL() {
 void StructureView::mousePressEvent(QMouseEvent* e) {
   setFocus(Qt::MouseFocusReason);
   d_->cameraUntouched = false;
+  if (e->button() == Qt::LeftButton) {
+    d_->leftDown = true;
+    d_->dragged = false;
+    d_->pressPos = e->position();
+  }
+  if (e->button() == Qt::LeftButton || e->button() == Qt::MiddleButton || e->button() == Qt::RightButton)
+    setInteracting(true);
   d_->setEventInformation(e->position(), e->modifiers());
   switch (e->button()) {
     case Qt::LeftButton: d_->interactor->InvokeEvent(vtkCommand::LeftButtonPressEvent, e); break;
@@ -710,10 +1150,29 @@ void StructureView::mouseReleaseEvent(QMouseEvent* e) {
     case Qt::RightButton: d_->interactor->InvokeEvent(vtkCommand::RightButtonReleaseEvent, e); break;
     default: QOpenGLWidget::mouseReleaseEvent(e); return;
   }
+  if (!(e->buttons() & (Qt::LeftButton | Qt::MiddleButton | Qt::RightButton))) setInteracting(false);
+  if (e->button() == Qt::LeftButton && d_->leftDown && !d_->dragged) {
+    // A click: add the atom under the cursor (a selected one is removed; a fifth starts anew).
+    std::vector<int> sel = d_->selected;
+    if (const auto atom = atomAt(e->position())) {
+      const auto it = std::find(sel.begin(), sel.end(), *atom);
+      if (it != sel.end())
+        sel.erase(it);
+      else {
+        if (sel.size() >= 4) sel.clear();
+        sel.push_back(*atom);
+      }
+    } else {
+      sel.clear();
+    }
+    setSelection(sel);
+  }
+  if (e->button() == Qt::LeftButton) d_->leftDown = false;
   e->accept();
 }
 
 void StructureView::mouseMoveEvent(QMouseEvent* e) {
+  if (d_->leftDown && (e->position() - d_->pressPos).manhattanLength() > 3.0) d_->dragged = true;
   d_->setEventInformation(e->position(), e->modifiers());
   d_->interactor->InvokeEvent(vtkCommand::MouseMoveEvent, e);
   e->accept();
@@ -730,10 +1189,25 @@ void StructureView::wheelEvent(QWheelEvent* e) {
   e->accept();
 }
 
+bool StructureView::event(QEvent* e) {
+  // Escape clears a selection here before the window's Escape shortcut (cancel job) sees it.
+  if (e->type() == QEvent::ShortcutOverride && static_cast<QKeyEvent*>(e)->key() == Qt::Key_Escape &&
+      !d_->selected.empty()) {
+    e->accept();
+    return true;
+  }
+  return QOpenGLWidget::event(e);
+}
+
 void StructureView::keyPressEvent(QKeyEvent* e) {
   // VTK's default key bindings (e: exit, w/s: wireframe, 3: stereo) are not forwarded.
   if (e->key() == Qt::Key_R && !(e->modifiers() & (Qt::ControlModifier | Qt::AltModifier))) {
     resetCamera();
+    e->accept();
+    return;
+  }
+  if (e->key() == Qt::Key_Escape && !d_->selected.empty()) {
+    clearSelection();
     e->accept();
     return;
   }
@@ -747,11 +1221,14 @@ void StructureView::setStructure(const chem::Structure& structure) { setTrajecto
 void StructureView::setTrajectory(chem::Trajectory frames) {
   d_->frames = std::move(frames);
   d_->frame = 0;
+  const bool hadSelection = !d_->selected.empty();
+  d_->selected.clear();
   d_->rebuildScene();
   d_->fitCamera();
   update();
   Q_EMIT structureChanged();
   Q_EMIT frameChanged(0);
+  if (hadSelection) Q_EMIT selectionChanged();
 }
 
 int StructureView::frameCount() const { return static_cast<int>(d_->frames.size()); }
@@ -764,6 +1241,7 @@ void StructureView::setFrame(int index) {
   d_->frame = index;
   d_->rebuildScene();
   d_->renderer->ResetCameraClippingRange();
+  d_->markMoving();
   update();
   Q_EMIT frameChanged(index);
 }
@@ -792,7 +1270,7 @@ QString StructureView::styleName(RenderStyle style) {
 
 void StructureView::setShowCell(bool show) {
   d_->showCell = show;
-  d_->cellActor->SetVisibility(show && d_->cellData->GetNumberOfPoints() > 0);
+  d_->applyVisibility();
   update();
 }
 bool StructureView::showCell() const { return d_->showCell; }
@@ -829,6 +1307,7 @@ void StructureView::rotateCamera(double azimuthDegrees, double elevationDegrees)
   cam->Elevation(elevationDegrees);
   cam->OrthogonalizeViewUp();
   d_->renderer->ResetCameraClippingRange();
+  d_->markMoving();
   update();
 }
 
@@ -837,12 +1316,244 @@ void StructureView::zoomCamera(double factor) {
   d_->cameraUntouched = false;
   d_->renderer->GetActiveCamera()->Dolly(factor);
   d_->renderer->ResetCameraClippingRange();
+  d_->markMoving();
   update();
 }
 
 double StructureView::lastRenderMilliseconds() const { return d_->lastRenderMs; }
 
-QImage StructureView::grabImage() { return grabFramebuffer(); }
+void StructureView::setInteractiveLodThreshold(int atoms) {
+  d_->lodThreshold = std::max(0, atoms);
+  d_->applyVisibility();
+  update();
+}
+
+void StructureView::setInteracting(bool interacting) {
+  if (interacting == d_->interacting) return;
+  const bool before = d_->lodActive();
+  d_->interacting = interacting;
+  if (d_->lodActive() != before) {
+    d_->applyVisibility();
+    update();
+  }
+}
+
+bool StructureView::isInteracting() const { return d_->interacting; }
+
+void StructureView::setShowAxes(bool show) {
+  d_->showAxes = show;
+  d_->applyVisibility();
+  update();
+}
+bool StructureView::showAxes() const { return d_->showAxes; }
+
+void StructureView::setAtomLabels(AtomLabels labels) {
+  if (labels == d_->atomLabels) return;
+  d_->atomLabels = labels;
+  d_->buildLabels();
+  d_->applyVisibility();
+  update();
+}
+StructureView::AtomLabels StructureView::atomLabels() const { return d_->atomLabels; }
+
+void StructureView::setRepeat(int na, int nb, int nc) {
+  const std::array<int, 3> n{std::clamp(na, 1, 20), std::clamp(nb, 1, 20), std::clamp(nc, 1, 20)};
+  if (n == d_->repeatCounts) return;
+  d_->repeatCounts = n;
+  d_->selected.clear();
+  d_->rebuildScene();
+  if (d_->cameraUntouched) d_->fitCamera();
+  d_->renderer->ResetCameraClippingRange();
+  update();
+  Q_EMIT selectionChanged();
+  Q_EMIT structureChanged();
+}
+std::array<int, 3> StructureView::repeat() const { return d_->repeatCounts; }
+
+const chem::Structure* StructureView::displayedStructure() const {
+  return d_->shown.empty() ? nullptr : &d_->shown;
+}
+
+void StructureView::setVectorProperty(const QString& name) {
+  d_->vectorName = name.toStdString();
+  d_->buildVectors();
+  d_->applyVisibility();
+  update();
+}
+QString StructureView::vectorProperty() const { return QString::fromStdString(d_->vectorName); }
+
+void StructureView::setVectorScale(double angstromPerUnit) {
+  if (!(angstromPerUnit > 0) || !std::isfinite(angstromPerUnit)) return;
+  d_->vectorScale = angstromPerUnit;
+  d_->buildVectors();
+  d_->applyVisibility();
+  update();
+}
+double StructureView::vectorScale() const { return d_->vectorScale; }
+
+double StructureView::autoVectorScale(double length) const {
+  // The 90th percentile of |v| over all atoms of all frames (numpy's percentile, method "lower")
+  // becomes `length`: typical arrows stand out of the atoms, the largest stay a few Angstrom.
+  std::vector<double> norms;
+  for (const chem::Structure& s : d_->frames) {
+    const chem::AtomProperty* p = d_->vectorName.empty() ? s.forces() : s.atomProperty(d_->vectorName);
+    if (!p || p->columns != 3 || p->type == chem::AtomProperty::Type::String) continue;
+    for (std::size_t i = 0; i < p->atomCount(); ++i) {
+      const double v = std::sqrt(p->at(i, 0) * p->at(i, 0) + p->at(i, 1) * p->at(i, 1) + p->at(i, 2) * p->at(i, 2));
+      if (std::isfinite(v)) norms.push_back(v);
+    }
+  }
+  if (norms.empty()) return 0.0;
+  const auto k = static_cast<std::ptrdiff_t>(std::floor(0.9 * static_cast<double>(norms.size() - 1)));
+  std::nth_element(norms.begin(), norms.begin() + k, norms.end());
+  const double p90 = norms[static_cast<std::size_t>(k)];
+  return p90 > 0 ? length / p90 : 0.0;
+}
+
+std::vector<int> StructureView::selection() const { return d_->selected; }
+
+void StructureView::setSelection(const std::vector<int>& atoms) {
+  std::vector<int> sel;
+  for (int i : atoms)
+    if (i >= 0 && i < static_cast<int>(d_->shown.size()) && std::find(sel.begin(), sel.end(), i) == sel.end() &&
+        sel.size() < 4)
+      sel.push_back(i);
+  if (sel == d_->selected) return;
+  d_->selected = sel;
+  d_->buildSelection();
+  d_->applyVisibility();
+  update();
+  Q_EMIT selectionChanged();
+}
+
+void StructureView::clearSelection() { setSelection({}); }
+
+StructureView::Measurement StructureView::measurement() const {
+  Measurement m;
+  m.atoms = d_->selected;
+  const auto& sel = d_->selected;
+  const auto pos = [&](std::size_t k) { return d_->shown.positions[static_cast<std::size_t>(sel[k])]; };
+  if (sel.size() == 2) {
+    m.kind = Measurement::Kind::Distance;
+    m.value = distance(pos(0), pos(1));
+  } else if (sel.size() == 3) {
+    m.kind = Measurement::Kind::Angle;
+    m.value = angleDegrees(pos(0), pos(1), pos(2));
+  } else if (sel.size() == 4) {
+    m.kind = Measurement::Kind::Dihedral;
+    m.value = dihedralDegrees(pos(0), pos(1), pos(2), pos(3));
+  }
+  return m;
+}
+
+QString StructureView::measurementText(const Measurement& m, const chem::Structure& s) {
+  QStringList names;
+  for (int i : m.atoms)
+    if (i >= 0 && i < static_cast<int>(s.size()))
+      names << QString::fromStdString(symbolOf(s.numbers[static_cast<std::size_t>(i)])) + QString::number(i);
+  switch (m.kind) {
+    case Measurement::Kind::Distance:
+      return QStringLiteral("Distance %1: %2 Å").arg(names.join(QStringLiteral("–"))).arg(m.value, 0, 'f', 4);
+    case Measurement::Kind::Angle:
+      return QStringLiteral("Angle %1: %2°").arg(names.join(QStringLiteral("–"))).arg(m.value, 0, 'f', 2);
+    case Measurement::Kind::Dihedral:
+      return QStringLiteral("Dihedral %1: %2°").arg(names.join(QStringLiteral("–"))).arg(m.value, 0, 'f', 2);
+    case Measurement::Kind::None: break;
+  }
+  return names.isEmpty() ? QString() : QStringLiteral("Selected %1").arg(names.join(QStringLiteral(", ")));
+}
+
+double StructureView::distance(const chem::Vec3& a, const chem::Vec3& b) {
+  const Vec3 d = sub(a, b);
+  return std::sqrt(dot(d, d));
+}
+
+double StructureView::angleDegrees(const chem::Vec3& a, const chem::Vec3& b, const chem::Vec3& c) {
+  const Vec3 u = sub(a, b), v = sub(c, b);
+  const double nu = std::sqrt(dot(u, u)), nv = std::sqrt(dot(v, v));
+  if (nu == 0 || nv == 0) return 0.0;
+  // atan2 of |u x v| and u . v keeps precision near 0 and 180 degrees.
+  const Vec3 w = cross(u, v);
+  return std::atan2(std::sqrt(dot(w, w)), dot(u, v)) * 180.0 / M_PI;
+}
+
+double StructureView::dihedralDegrees(const chem::Vec3& a, const chem::Vec3& b, const chem::Vec3& c,
+                                      const chem::Vec3& d) {
+  // Blondel and Karplus (1996): with b1 = b - a, b2 = c - b, b3 = d - c,
+  // phi = atan2(|b2| b1 . (b2 x b3), (b1 x b2) . (b2 x b3)); positive when, looking from b to c,
+  // the bond c-d is turned clockwise from the bond b-a (IUPAC).
+  const Vec3 b1 = sub(b, a), b2 = sub(c, b), b3 = sub(d, c);
+  const Vec3 n2 = cross(b2, b3);
+  const double y = std::sqrt(dot(b2, b2)) * dot(b1, n2);
+  const double x = dot(cross(b1, b2), n2);
+  if (x == 0 && y == 0) return 0.0;
+  return std::atan2(y, x) * 180.0 / M_PI;
+}
+
+QColor StructureView::atomColor(int z) {
+  const auto c = rgbOf(z);
+  return QColor(c[0], c[1], c[2]);
+}
+
+std::optional<int> StructureView::atomAt(const QPointF& widgetPos) const {
+  const chem::Structure& s = d_->shown;
+  if (s.empty()) return std::nullopt;
+  const double dpr = devicePixelRatioF();
+  const int* size = d_->window->GetSize();
+  const double x = widgetPos.x() * dpr, y = size[1] - widgetPos.y() * dpr - 1.0;
+  vtkRenderer* r = d_->renderer;
+  double nearP[4], farP[4];
+  r->SetDisplayPoint(x, y, 0.0);
+  r->DisplayToWorld();
+  r->GetWorldPoint(nearP);
+  r->SetDisplayPoint(x, y, 1.0);
+  r->DisplayToWorld();
+  r->GetWorldPoint(farP);
+  if (nearP[3] == 0 || farP[3] == 0) return std::nullopt;
+  const Vec3 o{nearP[0] / nearP[3], nearP[1] / nearP[3], nearP[2] / nearP[3]};
+  Vec3 dir = sub({farP[0] / farP[3], farP[1] / farP[3], farP[2] / farP[3]}, o);
+  const double len = std::sqrt(dot(dir, dir));
+  if (len == 0) return std::nullopt;
+  for (double& v : dir) v /= len;
+  // Nearest sphere along the ray: |o + t dir - c|^2 = r^2.
+  double best = std::numeric_limits<double>::infinity();
+  int hit = -1;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const Vec3 oc = sub(o, s.positions[i]);
+    const double rad = d_->atomRadius(s.numbers[i]);
+    const double b = dot(oc, dir), c = dot(oc, oc) - rad * rad;
+    const double disc = b * b - c;
+    if (disc < 0) continue;
+    const double t = -b - std::sqrt(disc);
+    if (t > 0 && t < best) {
+      best = t;
+      hit = static_cast<int>(i);
+    }
+  }
+  if (hit < 0) return std::nullopt;
+  return hit;
+}
+
+std::optional<QPointF> StructureView::atomWidgetPosition(int atom) const {
+  const chem::Structure& s = d_->shown;
+  if (atom < 0 || atom >= static_cast<int>(s.size())) return std::nullopt;
+  const Vec3& p = s.positions[static_cast<std::size_t>(atom)];
+  vtkRenderer* r = d_->renderer;
+  r->SetWorldPoint(p[0], p[1], p[2], 1.0);
+  r->WorldToDisplay();
+  double disp[3];
+  r->GetDisplayPoint(disp);
+  const double dpr = devicePixelRatioF();
+  const int* size = d_->window->GetSize();
+  return QPointF(disp[0] / dpr, (size[1] - disp[1] - 1.0) / dpr);
+}
+
+QImage StructureView::grabImage() {
+  // A grab is a picture to keep: the settled, antialiased one.
+  d_->moving = false;
+  d_->settle->stop();
+  return grabFramebuffer();
+}
 
 namespace {
 QImage toQImage(vtkImageData* image) {
@@ -887,7 +1598,13 @@ QImage StructureView::renderImage(int width, int height, QString* error) {
   d_->inOffscreen = true;
   // The corner text keeps its proportion to the picture.
   const int oldFont = d_->label->GetTextProperty()->GetFontSize();
-  d_->label->GetTextProperty()->SetFontSize(std::max(oldFont, static_cast<int>(std::lround(0.7 * oldFont * height / std::max(1.0, static_cast<double>(oldH))))));
+  const double textScale = std::max(1.0, 0.7 * height / std::max(1.0, static_cast<double>(oldH)));
+  d_->label->GetTextProperty()->SetFontSize(static_cast<int>(std::lround(oldFont * textScale)));
+  const int oldMeasureFont = d_->measureText->GetTextProperty()->GetFontSize();
+  d_->measureText->GetTextProperty()->SetFontSize(static_cast<int>(std::lround(oldMeasureFont * textScale)));
+  const int oldLabelFont = d_->labelMapper->GetLabelTextProperty()->GetFontSize();
+  d_->labelMapper->GetLabelTextProperty()->SetFontSize(static_cast<int>(std::lround(oldLabelFont * textScale)));
+  d_->renderer->UseFXAAOn();  // exports are pictures to keep
   vtkOpenGLState* state = d_->window->GetState();
   state->Reset();
   state->Push();
@@ -917,6 +1634,8 @@ QImage StructureView::renderImage(int width, int height, QString* error) {
   }
   d_->window->SetSize(oldW, oldH);
   d_->label->GetTextProperty()->SetFontSize(oldFont);
+  d_->measureText->GetTextProperty()->SetFontSize(oldMeasureFont);
+  d_->labelMapper->GetLabelTextProperty()->SetFontSize(oldLabelFont);
   state->Pop();
   d_->inOffscreen = false;
   doneCurrent();
