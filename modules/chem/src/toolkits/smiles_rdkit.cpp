@@ -57,6 +57,7 @@ Structure smilesToStructure(const std::string& smiles, const SmilesOptions& opti
     RDKit::DGeomHelpers::EmbedParameters params = RDKit::DGeomHelpers::ETKDGv3;
     params.randomSeed = options.seed;
     params.numThreads = 1;
+    params.maxIterations = options.maxEmbedAttempts;
     int cid = RDKit::DGeomHelpers::EmbedMolecule(*mol, params);
     if (cid < 0) {  // RDKit's advice for hard cases: start from random coordinates
       params.useRandomCoords = true;

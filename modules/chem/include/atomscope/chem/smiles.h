@@ -17,6 +17,9 @@ struct SmilesOptions {
   int seed = 42;                  // RDKit's randomSeed for ETKDG (>= 0)
   int mmffMaxIterations = 2000;   // 0: no MMFF optimisation
   std::size_t maxHeavyAtoms = 200;  // larger molecules are refused (embedding time grows fast)
+  // ETKDG attempts per try (RDKit's maxIterations); 0: RDKit's default, 10 x the atom count. A
+  // molecule that cannot be embedded costs every attempt (about 12 s for a strained 40-atom one).
+  unsigned maxEmbedAttempts = 0;
 };
 
 // One molecule. Throws ChemError("<what>") when RDKit cannot parse, sanitise or embed it.
