@@ -16,6 +16,9 @@
 #include "atomscope/chem/xyz.h"
 #include "chem_test_util.h"
 
+// spglib / RDKit / Open Babel: only in builds with the chemistry toolkits (not the GPU build).
+#ifdef ATOMSCOPE_HAS_CHEM_TOOLKITS
+
 namespace atomscope::chem {
 namespace {
 
@@ -72,3 +75,5 @@ TEST(Perception, EmptyStructureIsAChemError) { EXPECT_THROW(perceiveMolecule(Str
 
 }  // namespace
 }  // namespace atomscope::chem
+
+#endif  // ATOMSCOPE_HAS_CHEM_TOOLKITS

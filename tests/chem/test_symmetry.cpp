@@ -19,6 +19,9 @@
 #include "atomscope/chem/xyz.h"
 #include "chem_test_util.h"
 
+// spglib / RDKit / Open Babel: only in builds with the chemistry toolkits (not the GPU build).
+#ifdef ATOMSCOPE_HAS_CHEM_TOOLKITS
+
 namespace atomscope::chem {
 namespace {
 
@@ -131,3 +134,5 @@ TEST(Symmetry, MoleculeIsAChemError) {
 
 }  // namespace
 }  // namespace atomscope::chem
+
+#endif  // ATOMSCOPE_HAS_CHEM_TOOLKITS
