@@ -24,18 +24,57 @@ seed npy "$data"/npy/*.npy "$data"/regressions/*.npy
 seed npz "$data"/npy/*.npz "$data"/regressions/*.npz
 # The shared data holds no npy/npz; the .npy fixtures are also valid members for the npz seeds.
 
+# Structure readers: heads of the shared files, CIF cells of the CDVAE CSVs, and the files in seeds/.
+fz=$root/tests/fuzz/seeds
+mkdir -p "$work/seeds_xyz" "$work/seeds_cif" "$work/seeds_cdvae_csv" "$work/seeds_smiles" "$work/seeds_openbabel"
+for f in "$shared"/qm9/*.xyz "$shared"/md_forces/*.xyz; do head -c 4000 "$f" > "$work/seeds_xyz/$(basename "$f")"; done
+for f in "$shared"/crystals/*.csv; do head -c 6000 "$f" > "$work/seeds_cdvae_csv/$(basename "$f")"; done
+python3 - "$shared/crystals" "$work/seeds_cif" <<'PY' || echo "no python3: fuzz_cif gets no CSV-derived seeds" >&2
+import csv, os, sys
+for name in sorted(os.listdir(sys.argv[1])):
+    if name.endswith(".csv"):
+        with open(os.path.join(sys.argv[1], name), newline="") as f:
+            for i, row in enumerate(csv.DictReader(f)):
+                if i == 3:
+                    break
+                open(os.path.join(sys.argv[2], f"{name}_{i}.cif"), "w").write(row["cif"])
+PY
+seed poscar "$fz"/poscar_*
+for f in "$shared"/smiles/*QM9*test*; do sed -n 2,12p "$f" > "$work/seeds_smiles/qm9"; done
+for f in "$shared"/smiles/*Zinc*test*; do sed -n 2,4p "$f" > "$work/seeds_smiles/zinc"; done
+# fuzz_openbabel: the first byte picks the format ('0' pdb, '1' sdf, '2' mol2).
+cp -f "$fz"/openbabel_qm9.mol2 "$work/seeds_openbabel/"
+rd=/usr/share/RDKit  # Debian's rdkit-data: real SDF and PDB files
+[ -f $rd/Projects/DbCLI/testData/bzr.sdf ] && { printf 1; head -c 6000 $rd/Projects/DbCLI/testData/bzr.sdf; } > "$work/seeds_openbabel/bzr.sdf"
+[ -f $rd/Contrib/CalcLigRMSD/data/5dpv.pdb ] && { printf 0; head -c 6000 $rd/Contrib/CalcLigRMSD/data/5dpv.pdb; } > "$work/seeds_openbabel/5dpv.pdb"
+
 status=0
-for t in safetensors npy npz; do
+# fuzz_openbabel and fuzz_smiles exist only in a build configured with -DATOMSCOPE_CHEM_TOOLKITS=ON.
+for t in safetensors npy npz poscar xyz cif cdvae_csv openbabel smiles; do
   exe=$build/tests/fuzz/fuzz_$t
   if [ ! -x "$exe" ]; then
+    if [ "$t" = openbabel ] || [ "$t" = smiles ]; then
+      echo "== fuzz_$t: not built (needs -DATOMSCOPE_CHEM_TOOLKITS=ON), skipped"
+      continue
+    fi
     echo "missing $exe: build with -DATOMSCOPE_FUZZ=ON (clang) first" >&2
     exit 2
   fi
-  mkdir -p "$work/corpus_$t" "$work/artifacts_$t"
+  mkdir -p "$work/corpus_$t" "$work/artifacts_$t" "$work/seeds_$t"
   echo "== fuzz_$t for ${secs}s"
-  dict=$root/tests/fuzz/$([ "$t" = safetensors ] && echo safetensors || echo npy).dict
-  "$exe" -max_total_time="$secs" -print_final_stats=1 -max_len=65536 -timeout=20 -rss_limit_mb=4096 \
-         -dict="$dict" -artifact_prefix="$work/artifacts_$t/" "$work/corpus_$t" "$work/seeds_$t" >"$work/log_$t.txt" 2>&1
+  opts=(-max_len=65536)
+  case $t in
+    safetensors) opts+=(-dict="$root/tests/fuzz/safetensors.dict") ;;
+    npy|npz) opts+=(-dict="$root/tests/fuzz/npy.dict") ;;
+    cif|cdvae_csv) opts=(-max_len=16384 -dict="$root/tests/fuzz/cif.dict") ;;
+    poscar|xyz|openbabel) opts=(-max_len=16384) ;;
+    smiles) opts=(-max_len=200) ;;
+  esac
+  # Open Babel leaks on its own error paths; LSan still checks our code (openbabel_lsan.supp).
+  supp=""
+  [ "$t" = openbabel ] && supp="suppressions=$root/tests/fuzz/openbabel_lsan.supp"
+  LSAN_OPTIONS=$supp "$exe" -max_total_time="$secs" -print_final_stats=1 "${opts[@]}" -timeout=20 -rss_limit_mb=4096 \
+         -artifact_prefix="$work/artifacts_$t/" "$work/corpus_$t" "$work/seeds_$t" >"$work/log_$t.txt" 2>&1
   rc=$?
   grep -E "^stat::number_of_executed_units|^stat::peak_rss_mb|^stat::new_units_added|ERROR|SUMMARY|Done [0-9]+ runs" "$work/log_$t.txt"
   crashes=$(ls "$work/artifacts_$t" | wc -l)
