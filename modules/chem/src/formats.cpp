@@ -56,7 +56,7 @@ std::string resolve(const std::filesystem::path& path, const std::string& reques
   }
   const StructureFormat* f = findFormat(name);
   if (!f) throw ChemError(path.string() + ": unknown format '" + requested + "' (known: " + knownNames() + ")");
-  if (f->needsToolkits && !hasToolkits())
+  if (f->needsToolkits && !hasToolkits() && !(forWriting && name == "cif"))
     throw ChemError(path.string() + ": format '" + name +
                     "' needs the chemistry toolkits (RDKit, Open Babel, gemmi), which this build lacks");
   if (forWriting && !f->canWrite) throw ChemError(path.string() + ": format '" + name + "' can be read but not written");
@@ -67,8 +67,16 @@ std::string resolve(const std::filesystem::path& path, const std::string& reques
 
 std::vector<StructureFormat> structureFormats() {
   std::vector<StructureFormat> out;
-  for (const StructureFormat& f : allFormats())
-    if (!f.needsToolkits || hasToolkits()) out.push_back(f);
+  for (const StructureFormat& f : allFormats()) {
+    if (!f.needsToolkits || hasToolkits()) {
+      out.push_back(f);
+    } else if (f.name == "cif") {  // our CIF writer needs no toolkit; reading needs gemmi
+      StructureFormat writeOnly = f;
+      writeOnly.canRead = false;
+      writeOnly.needsToolkits = false;
+      out.push_back(writeOnly);
+    }
+  }
   return out;
 }
 
