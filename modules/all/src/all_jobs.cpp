@@ -3,6 +3,7 @@
 #include "atomscope/chem/chem_jobs.h"
 #include "atomscope/lm/data_jobs.h"
 #include "atomscope/lm/lm_jobs.h"
+#include "atomscope/masa/masa_jobs.h"
 
 namespace atomscope {
 
@@ -12,6 +13,7 @@ void registerAllJobs(core::JobRegistry& registry) {
   lm::registerDataJobs(registry);
   lm::registerLmJobs(registry);
   chem::registerChemJobs(registry);
+  masa::registerMasaJobs(registry);
 }
 
 }  // namespace atomscope

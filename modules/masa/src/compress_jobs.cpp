@@ -1,0 +1,7 @@
+#include "atomscope/masa/masa_jobs.h"
+
+namespace atomscope::masa {
+
+void registerCompressJobs(core::JobRegistry& /*registry*/) {}
+
+}  // namespace atomscope::masa

@@ -1,0 +1,7 @@
+#include "atomscope/masa/masa_jobs.h"
+
+namespace atomscope::masa {
+
+void registerMasaJobs(core::JobRegistry& registry) { registerCompressJobs(registry); }
+
+}  // namespace atomscope::masa
