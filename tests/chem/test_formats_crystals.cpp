@@ -238,6 +238,15 @@ loop_
   EXPECT_EQ(s.formula(), "Cl4Na4");
   expectSameAsAse(s, formatsReference("ase " + quoted(dir / "nacl.cif") + " cif").at(0), "rock salt from its symbol");
 
+  // Only the International Tables number: gemmi's reference setting of 225 (F m -3 m) gives the same.
+  const std::string numbered = replaced(cif, "_symmetry_space_group_name_H-M   'F m -3 m'", "_symmetry_Int_Tables_number 225");
+  const Structure n = readCifString(numbered, "225.cif").at(0);
+  EXPECT_LT(periodicSetDistance(n.numbers, n.fractionalPositions(), s.numbers, s.fractionalPositions()), 1e-12);
+  // Only the Hall symbol of F m -3 m.
+  const std::string hall = replaced(cif, "_symmetry_space_group_name_H-M   'F m -3 m'", "_symmetry_space_group_name_Hall '-F 4 2 3'");
+  const Structure h = readCifString(hall, "hall.cif").at(0);
+  EXPECT_LT(periodicSetDistance(h.numbers, h.fractionalPositions(), s.numbers, s.fractionalPositions()), 1e-12);
+
   // P2_1/c written with decimal translations (some programs do): same as with fractions.
   const std::string head = "data_x\n_cell_length_a 5\n_cell_length_b 6\n_cell_length_c 7\n_cell_angle_alpha 90\n"
                            "_cell_angle_beta 100\n_cell_angle_gamma 90\nloop_\n_symmetry_equiv_pos_as_xyz\n";

@@ -56,6 +56,8 @@ TEST(FormatsRegistry, FormatFromTheName) {
   EXPECT_EQ(formatForPath("mp_20.csv"), "csv");
   EXPECT_EQ(formatForPath("zinc.smi"), "smiles");
   EXPECT_EQ(formatForPath("notes.txt"), "");
+  EXPECT_EQ(formatForPath("poscar_relaxed.xyz"), "xyz");  // a known extension beats the VASP name
+  EXPECT_EQ(formatForPath("CONTCAR.relax"), "poscar");
 }
 
 // Qt's QFileDialog syntax: "Description (*.a *.b);;..." with an "All files (*)" entry last.

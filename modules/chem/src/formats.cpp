@@ -81,11 +81,12 @@ std::vector<StructureFormat> structureFormats() {
 }
 
 std::string formatForPath(const std::filesystem::path& path) {
-  if (looksLikePoscarName(path)) return "poscar";
+  // A known extension wins ("poscar_relaxed.xyz" is XYZ); then VASP's names (POSCAR, CONTCAR.relax).
   std::string ext = text::lower(path.extension().string());
   if (!ext.empty() && ext.front() == '.') ext.erase(0, 1);
   for (const StructureFormat& f : allFormats())
     if (std::find(f.extensions.begin(), f.extensions.end(), ext) != f.extensions.end()) return f.name;
+  if (looksLikePoscarName(path)) return "poscar";
   return {};
 }
 
