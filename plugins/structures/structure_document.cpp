@@ -281,6 +281,10 @@ StructureDocument::StructureDocument(const QString& path, chem::Trajectory frame
       if (s > 0) vectorScale_->setValue(s);
     }
   });
+  if (const double auto0 = view_->autoVectorScale(); auto0 > 0) {  // forces' scale, before any are shown
+    vectorScale_->setValue(auto0);
+    view_->setVectorScale(auto0);
+  }
   connect(vectorScale_, &QDoubleSpinBox::valueChanged, view_, &StructureView::setVectorScale);
   updateFrameLabel();
   updateProperties();

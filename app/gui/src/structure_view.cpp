@@ -193,7 +193,7 @@ struct StructureView::Impl {
   bool showAxes = true;
   std::string vectorName;
   double vectorScale = 1.0;
-  int lodThreshold = 50000;
+  int lodThreshold = 10000;
   bool interacting = false;
   // FXAA costs about as much as the rest of a frame on llvmpipe: frames drawn while the camera
   // or the frame moves skip it; the picture is redrawn with it once things have been still.
@@ -418,6 +418,7 @@ void StructureView::Impl::buildPipeline() {
   labelMapper->GetLabelTextProperty()->SetFontSize(13);
   labelMapper->GetLabelTextProperty()->SetFontFamilyToArial();
   labelMapper->GetLabelTextProperty()->BoldOn();
+  labelMapper->GetLabelTextProperty()->ItalicOff();
   labelMapper->GetLabelTextProperty()->ShadowOn();
   labelMapper->GetLabelTextProperty()->SetJustificationToCentered();
   labelMapper->GetLabelTextProperty()->SetVerticalJustificationToCentered();
@@ -675,6 +676,20 @@ void StructureView::Impl::buildCell(const chem::Structure& s) {
         if (b == 0) edge(p, corner(a, 1, c), origin ? axisColor[1] : grey);
         if (c == 0) edge(p, corner(a, b, 1), origin ? axisColor[2] : grey);
       }
+  // A repeated cell: the outline of the whole supercell too, dimmer.
+  const auto& n = repeatCounts;
+  if (n[0] * n[1] * n[2] > 1) {
+    const unsigned char dim[3] = {static_cast<unsigned char>(dark ? 120 : 160), static_cast<unsigned char>(dark ? 120 : 160),
+                                  static_cast<unsigned char>(dark ? 120 : 160)};
+    for (int a = 0; a <= n[0]; a += n[0])
+      for (int b = 0; b <= n[1]; b += n[1])
+        for (int c = 0; c <= n[2]; c += n[2]) {
+          const Vec3 p = corner(a, b, c);
+          if (a == 0) edge(p, corner(n[0], b, c), dim);
+          if (b == 0) edge(p, corner(a, n[1], c), dim);
+          if (c == 0) edge(p, corner(a, b, n[2]), dim);
+        }
+  }
   cellData->SetPoints(points);
   cellData->SetLines(lines);
   cellData->GetPointData()->AddArray(colors);

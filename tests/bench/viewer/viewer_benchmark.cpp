@@ -2,7 +2,7 @@
 // of C/H/O at 0.1 atoms per cubic Angstrom), 800 x 600, camera turned 3 degrees per frame:
 //   moving       the full picture (sphere and stick impostors) while the camera moves, as in
 //                playback or a programmatic turn (no FXAA while moving);
-//   mouse drag   what a drag draws (flat points for >= 50k atoms, else the full picture);
+//   mouse drag   what a drag draws (flat points, at most 50k of them, for >= 10k atoms);
 //   settled      the one antialiased (FXAA) redraw after things stop: render time of one frame;
 //   reference    plain VTK in its own window, no Qt, no bonds: the same atoms as flat 3-pixel
 //                points (the cheapest way through the GL pipeline: the machine's limit) and as
