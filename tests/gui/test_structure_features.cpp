@@ -78,6 +78,23 @@ class StructureFeaturesTest : public ::testing::Test {
   std::unique_ptr<StructureView> view;
 };
 
+// The view's element colours are Jmol's: ASE's jmol_colors table (copied from Jmol's
+// jmol.sourceforge.net/jscolors) for every element it lists.
+TEST(StructureViewColours, JmolTableAsAse) {
+  ATOMSCOPE_REQUIRE_PYTHON_MODULE("ase");
+  const QString out = runPython(QStringLiteral("from ase.data.colors import jmol_colors as c\n"
+                                               "print(' '.join('%d,%d,%d' % tuple(round(float(v) * 255) for v in c[z]) for z in range(1, len(c))))\n"),
+                                {});
+  const QStringList colours = out.split(' ');
+  ASSERT_GE(colours.size(), 100);
+  for (int z = 1; z <= colours.size(); ++z) {
+    const QStringList rgb = colours[z - 1].split(',');
+    ASSERT_EQ(rgb.size(), 3);
+    EXPECT_EQ(StructureView::atomColor(z), QColor(rgb[0].toInt(), rgb[1].toInt(), rgb[2].toInt())) << "Z = " << z;
+  }
+  EXPECT_EQ(StructureView::atomColor(0), QColor(255, 20, 147));  // unknown: deep pink, not a crash
+}
+
 TEST_F(StructureFeaturesTest, AtomLabelsAndAxes) {
   const chem::Structure aspirin = chem::readXyz(sharedFile("md_forces/md17_aspirin_15frames.xyz")).at(0);
   view->setStructure(aspirin);
