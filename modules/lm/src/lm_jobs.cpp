@@ -13,6 +13,7 @@
 #include "atomscope/core/error.h"
 #include "atomscope/core/run_dir.h"
 #include "atomscope/core/tensor_io.h"
+#include "atomscope/lm/attention_variants.h"
 #include "atomscope/lm/generate.h"
 #include "atomscope/lm/training.h"
 #include "atomscope/lm/model_io.h"
@@ -150,6 +151,7 @@ std::vector<std::string> splitDocuments(const std::string& text) {
 struct TokenData {
   std::vector<std::int32_t> tokens;
   std::uint64_t bytes = 0;  // UTF-8 bytes of the text the tokens encode
+  std::vector<std::int64_t> documentStarts;  // split into documents: where each one begins in tokens
 };
 
 // Tokenises a text file: as one document (BOS first when the tokenizer has one) or split into
@@ -170,6 +172,7 @@ TokenData tokensFromText(const fs::path& path, const Tokenizer& tok, bool docume
       fb.setProgress(0.0, "tokenising document " + std::to_string(i + 1) + " of " + std::to_string(docs.size()));
     }
     auto ids = tok.encode(docs[i], bos, !bos && tok.eosId().has_value());
+    out.documentStarts.push_back(static_cast<std::int64_t>(out.tokens.size()));
     out.tokens.insert(out.tokens.end(), ids.begin(), ids.end());
     out.bytes += docs[i].size();
   }
@@ -300,6 +303,9 @@ class EvalJob : public core::Job {
     s.addBool("split_documents", false,
               "Split the text at blank lines (and <|endoftext|>) and start each document with BOS (or end it "
               "with EOS for GPT-2), as models trained on separate stories expect.");
+    s.addBool("document_windows", false,
+              "With split_documents: windows never cross a document boundary; each document is evaluated on "
+              "its own (its first token, BOS, is not scored), in windows of `context` tokens.");
     s.addInt("batch_size", 8, 1, 4096, "Windows evaluated together.");
     s.addChoice("dtype", {"float32", "bfloat16", "float16"}, "float32", "Weights and activations type.");
     return s;
@@ -350,13 +356,30 @@ class EvalJob : public core::Job {
       std::int64_t begin, end, scoreFrom;
     };
     std::vector<Window> windows;
-    std::int64_t prevEnd = 0;
-    for (std::int64_t begin = 0;; begin += stride) {
-      const auto end = std::min(begin + context, N);
-      windows.push_back({begin, end, std::max(prevEnd, begin + 1)});
-      prevEnd = end;
-      if (end == N) break;
+    // Spans evaluated independently: the whole stream, or each document (document_windows).
+    std::vector<std::pair<std::int64_t, std::int64_t>> spans{{0, N}};
+    if (p.getBool("document_windows")) {
+      if (!p.getBool("split_documents") || data.documentStarts.empty())
+        throw LmError("document_windows needs split_documents on a text file");
+      spans.clear();
+      for (std::size_t d = 0; d < data.documentStarts.size(); ++d) {
+        const auto b = data.documentStarts[d];
+        const auto e = std::min(N, d + 1 < data.documentStarts.size() ? data.documentStarts[d + 1] : N);
+        if (e - b >= 2) spans.emplace_back(b, e);
+      }
     }
+    for (const auto& [spanBegin, spanEnd] : spans) {
+      std::int64_t prevEnd = spanBegin;
+      for (std::int64_t begin = spanBegin;; begin += stride) {
+        const auto end = std::min(begin + context, spanEnd);
+        windows.push_back({begin, end, std::max(prevEnd, begin + 1)});
+        prevEnd = end;
+        if (end == spanEnd) break;
+      }
+    }
+    // Documents vary in length: equal lengths next to each other batch together.
+    if (spans.size() > 1)
+      std::stable_sort(windows.begin(), windows.end(), [](const Window& x, const Window& y) { return x.end - x.begin > y.end - y.begin; });
     const auto device = toTorch(ctx.device());
     auto all = torch::from_blob(tokens.data(), {N}, torch::kInt32).to(torch::kLong);
     std::vector<float> nll(static_cast<std::size_t>(N - 1), 0.0f);
@@ -586,6 +609,18 @@ class TrainJob : public core::Job {
     s.addInt("n_heads", 4, 1, 1024, "Attention heads of a new model.");
     s.addInt("n_kv_heads", 0, 0, 1024, "Key/value heads (grouped-query attention, Llama). 0: n_heads.");
     s.addInt("hidden_dim", 0, 0, 1 << 20, "MLP inner size. 0: 4 dim (GPT-2) or 8/3 dim rounded up to 32 (Llama).");
+    {
+      std::vector<std::string> names;
+      std::string help = "Attention of a new model:";
+      for (const auto& v : attentionVariants()) {
+        names.push_back(v.name);
+        help += " " + v.name + ": " + v.help;
+      }
+      s.addChoice("attention", names, "dense", help);
+    }
+    s.addInt("atoms", 0, 0, 1 << 16, "Matrix atoms per projection type (MASA). 0: a third of the layers.");
+    s.addInt("rank", 0, 0, 1 << 20, "Rank of each projection (low-rank attention). 0: a third of dim.");
+    s.addInt("groups", 0, 0, 1 << 16, "Distinct attention weight sets (sequential, repeat-all-over). 0: a third of the layers.");
     s.addInt("context", 128, 2, 1 << 20, "Training sequence length (and a new model's context).");
     s.addInt("batch_size", 8, 1, 1 << 16, "Sequences per micro-batch.");
     s.addInt("grad_accum", 1, 1, 4096, "Micro-batches accumulated per optimizer step.");
@@ -618,6 +653,11 @@ class TrainJob : public core::Job {
     if (!p.getString("tokenizer").empty()) tokPath = fs::path(p.getString("tokenizer"));
     CausalLM model;
     const auto modelPath = p.getString("model");
+    const auto& attention = attentionVariant(p.getString("attention"));
+    const Json attentionOptions{{"atoms", p.getInt("atoms")}, {"rank", p.getInt("rank")}, {"groups", p.getInt("groups")}};
+    if (!modelPath.empty() && attention.name != "dense")
+      throw LmError("attention '" + attention.name + "' builds a new model; it cannot continue " + modelPath +
+                    " (leave 'model' empty, or use attention 'dense')");
     if (!modelPath.empty()) {
       fb.setProgress(0, "loading " + modelPath);
       auto loaded = loadModel(modelPath, LoadOptions{torch::kFloat32, device, {}});
@@ -642,7 +682,7 @@ class TrainJob : public core::Job {
       c.tiedEmbeddings = true;
       if (tok->bosId()) c.bosId = *tok->bosId();
       if (tok->eosId()) c.eosId = *tok->eosId();
-      model = createModel(c);
+      model = attention.build(c, attentionOptions);
       model->to(device);
     }
     const auto& cfg = model->config();
@@ -808,6 +848,11 @@ class TrainJob : public core::Job {
     ctx.run().setSummary("steps", steps);
     ctx.run().setSummary("params", model->numParameters());
     ctx.run().setSummary("tokens_per_s", static_cast<double>(tokensSeen) / std::max(1e-9, secondsSince(t0)));
+    if (attention.finalize) attention.finalize(*model);
+    if (attention.describe) {
+      const Json counts = attention.describe(*model);
+      for (const auto& [k, v] : counts.items()) ctx.run().setSummary(k, v);
+    }
     if (p.getBool("export")) {
       fb.setStage("exporting");
       const auto dir = ctx.run().addArtifact("model", "hf_model", "the trained model as a Hugging Face folder");

@@ -63,9 +63,19 @@ void copyInto(torch::Tensor& dst, const torch::Tensor& src) {
   dst.copy_(src.to(dst.device(), dst.scalar_type()));
 }
 
-std::vector<Entry> entriesFor(CausalLMImpl& model) {
+// forSaving: attention projections of another kind (MASA, low-rank, shared) are written as their
+// equivalent dense weights; loading into such a model is refused (param() names the tensor).
+std::vector<Entry> entriesFor(CausalLMImpl& model, bool forSaving = false) {
   std::map<std::string, torch::Tensor> params;
   for (const auto& p : model.named_parameters()) params[p.key()] = p.value();
+  if (forSaving) {
+    torch::NoGradGuard g;
+    for (const auto& [name, proj] : attentionProjections(model)) {
+      if (std::dynamic_pointer_cast<LinearProjectionImpl>(proj)) continue;
+      params[name + ".weight"] = proj->denseWeight().detach();
+      if (auto b = proj->denseBias(); b.defined()) params[name + ".bias"] = b.detach();
+    }
+  }
   const auto& c = model.config();
   std::vector<Entry> out;
   auto direct = [&](const std::string& hf, const std::string& ours) {
@@ -376,7 +386,7 @@ std::map<std::string, torch::Tensor> toHfStateDict(CausalLMImpl& model, torch::D
   std::map<std::string, torch::Tensor> out;
   const auto& c = model.config();
   torch::NoGradGuard g;
-  for (auto& e : entriesFor(model)) out[hfName(e.hf, c)] = e.save().to(torch::kCPU, dtype).contiguous();
+  for (auto& e : entriesFor(model, true)) out[hfName(e.hf, c)] = e.save().to(torch::kCPU, dtype).contiguous();
   return out;
 }
 

@@ -36,6 +36,9 @@ struct ProjectionSpec {
 class ProjectionImpl : public torch::nn::Module {
  public:
   virtual torch::Tensor forward(const torch::Tensor& x) = 0;
+  // The equivalent dense weight [out, in] and bias [out] (undefined: none), for export and analysis.
+  virtual torch::Tensor denseWeight() = 0;
+  virtual torch::Tensor denseBias() { return {}; }
 };
 
 // The default: a dense weight [out, in] ("weight") and an optional bias [out] ("bias").
@@ -43,6 +46,8 @@ class LinearProjectionImpl : public ProjectionImpl {
  public:
   explicit LinearProjectionImpl(const ProjectionSpec& spec);
   torch::Tensor forward(const torch::Tensor& x) override;
+  torch::Tensor denseWeight() override { return weight; }
+  torch::Tensor denseBias() override { return bias; }
   torch::Tensor weight, bias;
 };
 

@@ -1,0 +1,170 @@
+// MASA attention and its baselines (attention.h): exact parameter counts from the paper's formula
+// (S d h + L S per type instead of L d h), equivalence with the dense model they export to, the
+// frozen-coefficient inference form, and training through lm.train on TinyStories text.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "atomscope/all_jobs.h"
+#include "atomscope/core/runner.h"
+#include "atomscope/lm/attention_variants.h"
+#include "atomscope/lm/model_io.h"
+#include "atomscope/masa/attention.h"
+#include "test_util.h"
+
+using namespace atomscope;
+namespace fs = std::filesystem;
+
+namespace {
+
+const fs::path kData = fs::path(ATOMSCOPE_SHARED_DATA_DIR);
+
+lm::ModelConfig smallLlama(std::int64_t layers = 6) {
+  lm::ModelConfig c;
+  c.family = lm::ModelFamily::Llama;
+  c.dim = 48;
+  c.nLayers = layers;
+  c.nHeads = 4;
+  c.nKvHeads = 4;
+  c.hiddenDim = 128;
+  c.vocabSize = 512;
+  c.maxSeqLen = 64;
+  return c;
+}
+
+torch::Tensor logits(lm::CausalLMImpl& m) {
+  torch::NoGradGuard g;
+  m.eval();
+  auto ids = torch::tensor({1, 403, 407, 261, 378, 432, 383, 286}, torch::kLong).unsqueeze(0);
+  return m.forward(ids);
+}
+
+core::JobRegistry& registry() {
+  static core::JobRegistry r;
+  registerAllJobs(r);
+  return r;
+}
+
+}  // namespace
+
+TEST(MasaAttention, ParameterCountsFollowThePapersFormula) {
+  const auto c = smallLlama(6);
+  const std::int64_t d = c.dim, L = c.nLayers, S = 2;  // S = L / 3: the paper's 66.7% setting
+  torch::manual_seed(0);
+  auto m = masa::createSharedAttentionModel(c, {"masa-qkvo", S});
+  masa::freezeCoefficients(*m);
+  auto info = masa::describeAttention(*m);
+  EXPECT_EQ(info["dense_attention_parameters"], 4 * L * d * d);
+  EXPECT_EQ(info["attention_parameters"], 4 * (S * d * d + L * S));  // paper: S d h + L S per projection type
+  EXPECT_NEAR(info["attention_reduction"].get<double>(), 1.0 - (S * d * d + L * S) / double(L * d * d), 1e-12);
+  EXPECT_NEAR(info["attention_reduction"].get<double>(), 2.0 / 3.0, 0.01);
+  EXPECT_EQ(info["attention_variant"], "masa-qkvo");
+
+  auto qkv = masa::createSharedAttentionModel(c, {"masa-qkv", S});
+  masa::freezeCoefficients(*qkv);
+  // Sharing q, k, v only: 3 of 4 matrices shrink by 2/3 -> 50% (the paper's MASA-QKV).
+  EXPECT_NEAR(masa::describeAttention(*qkv)["attention_reduction"].get<double>(), 0.5, 0.01);
+
+  auto lowRank = masa::createSharedAttentionModel(c, {"low-rank", 0, 16});
+  EXPECT_EQ(masa::describeAttention(*lowRank)["attention_parameters"], 4 * L * (d * 16 + 16 * d));
+  auto seq = masa::createSharedAttentionModel(c, {"sequential", 0, 0, 2});
+  EXPECT_EQ(masa::describeAttention(*seq)["attention_parameters"], 4 * 2 * d * d);
+  auto gqa = masa::createSharedAttentionModel(c, {"gqa"});
+  EXPECT_EQ(gqa->config().nKvHeads, 1);  // 4 heads / 4
+  EXPECT_EQ(masa::describeAttention(*gqa)["attention_parameters"], L * (2 * d * d + 2 * d * (d / 4)));
+  // Total parameters: the model's own count, each shared tensor once.
+  EXPECT_EQ(info["total_parameters"], m->numParameters());
+}
+
+TEST(MasaAttention, EveryVariantEqualsTheDenseModelItExportsTo) {
+  for (const std::string v : {"masa-qkvo", "masa-qkv", "low-rank", "sequential", "repeat-all-over"}) {
+    torch::manual_seed(1);
+    auto m = masa::createSharedAttentionModel(smallLlama(6), {v});
+    const auto before = logits(*m);
+    masa::freezeCoefficients(*m);
+    EXPECT_TRUE(torch::allclose(logits(*m), before, 1e-5, 1e-5)) << v << ": freezing changed the model";
+    test::ScopedTempDir dir("masa-dense-" + v);
+    lm::saveHfModel(*m, dir.path());
+    auto dense = lm::loadHfModel(dir.path());
+    EXPECT_TRUE(torch::allclose(logits(*dense), logits(*m), 1e-5, 1e-5)) << v;
+  }
+  // Sequential: layers 0-1, 2-3, 4-5 share; repeat-all-over: 0,2,4 and 1,3,5.
+  torch::manual_seed(2);
+  auto seq = masa::createSharedAttentionModel(smallLlama(6), {"sequential", 0, 0, 3});
+  auto rep = masa::createSharedAttentionModel(smallLlama(6), {"repeat-all-over", 0, 0, 2});
+  auto q = [](lm::CausalLMImpl& m, int l) { return lm::attentionProjections(m).at(4 * l).second->denseWeight(); };
+  EXPECT_TRUE(torch::equal(q(*seq, 0), q(*seq, 1)));
+  EXPECT_FALSE(torch::equal(q(*seq, 1), q(*seq, 2)));
+  EXPECT_TRUE(torch::equal(q(*rep, 0), q(*rep, 4)));
+  EXPECT_FALSE(torch::equal(q(*rep, 0), q(*rep, 1)));
+}
+
+TEST(MasaAttention, InferenceCacheFollowsWeightChanges) {
+  torch::manual_seed(3);
+  auto m = masa::createSharedAttentionModel(smallLlama(3), {"masa-qkvo", 1});
+  masa::freezeCoefficients(*m);
+  const auto a = logits(*m);
+  const auto dicts = masa::dictionariesOf(*m);
+  ASSERT_EQ(dicts.size(), 4u);
+  EXPECT_EQ(dicts[0].coefficients.sizes(), (std::vector<std::int64_t>{3, 1}));
+  {
+    torch::NoGradGuard g;
+    for (auto& p : m->named_parameters())
+      if (p.key() == "masa.q.atoms") p.value().mul_(3.0);
+  }
+  EXPECT_FALSE(torch::allclose(logits(*m), a, 1e-4, 1e-4));  // W_l recomputed after the change
+}
+
+TEST(MasaAttention, BadSettingsAreRefused) {
+  EXPECT_THROW(masa::createSharedAttentionModel(smallLlama(3), {"masa-qkvo", 4}), lm::LmError);  // S > L
+  auto gpt2 = smallLlama(3);
+  gpt2.family = lm::ModelFamily::Gpt2;
+  EXPECT_THROW(masa::createSharedAttentionModel(gpt2, {"gqa"}), lm::LmError);
+  EXPECT_THROW(masa::createSharedAttentionModel(smallLlama(3), {"tensor-train"}), lm::LmError);
+  EXPECT_THROW(lm::attentionVariant("no-such"), lm::LmError);
+}
+
+// From scratch through lm.train (GPT-2 and Llama): the loss falls, the summary carries the exact
+// attention counts, and the exported dense model gives the trained model's logits.
+TEST(MasaAttention, TrainsFromScratchInLmTrain) {
+  auto& r = registry();
+  for (const std::string family : {"llama", "gpt2"}) {
+    test::ScopedTempDir dir("masa-train-" + family);
+    Json p{{"data", (kData / "text" / "tinystories" / "tinystories_sample5.txt").string()},
+           {"tokenizer", (kData / "lm" / "tok512.bin").string()}, {"family", family}, {"dim", 48}, {"n_layers", 6},
+           {"n_heads", 4}, {"context", 32}, {"batch_size", 8}, {"steps", 40}, {"lr", 3e-3}, {"warmup_steps", 4},
+           {"checkpoint_every", 20}, {"val_every", 20}, {"attention", "masa-qkvo"}, {"atoms", 2}};
+    core::Feedback fb;
+    const auto out = core::runJob(r, core::RunRequest{"lm.train", p, "cpu", 7, dir.path()}, fb);
+    ASSERT_EQ(out.status, core::RunStatus::Completed) << out.error;
+    const auto run = core::RunDir::open(out.runDir);
+    const auto summary = run.record()["summary"];
+    const auto metrics = run.readMetrics();
+    EXPECT_LT(summary["final_loss"].get<double>(), metrics.front().values.at("loss") - 1.0) << family;
+    EXPECT_EQ(summary["attention_variant"], "masa-qkvo");
+    const std::int64_t d = 48, L = 6, S = 2;
+    const std::int64_t biases = family == "gpt2" ? L * 4 * d : 0;
+    EXPECT_EQ(summary["attention_parameters"], 4 * (S * d * d + L * S) + biases) << family;
+    // The dense export loads as a plain model.
+    fs::path exported;
+    for (const auto& a : run.record()["artifacts"])
+      if (fs::path(a["path"].get<std::string>()).filename() == "model") exported = run.path() / a["path"].get<std::string>();
+    ASSERT_TRUE(fs::exists(exported / "config.json"));
+    auto dense = lm::loadHfModel(exported);
+    EXPECT_EQ(dense->config().nLayers, 6);
+  }
+  // Continuing an existing model with a sharing variant is refused with a clear message.
+  test::ScopedTempDir dir("masa-train-bad");
+  core::Feedback fb;
+  const auto bad = core::runJob(
+      r,
+      core::RunRequest{"lm.train",
+                       Json{{"data", (kData / "text" / "tinystories" / "tinystories_sample5.txt").string()},
+                            {"model", (kData / "lm" / "stories260K.bin").string()}, {"attention", "low-rank"}},
+                       "cpu", 7, dir.path()},
+      fb);
+  EXPECT_EQ(bad.status, core::RunStatus::Failed);
+  EXPECT_NE(bad.error.find("cannot continue"), std::string::npos) << bad.error;
+}
