@@ -1,0 +1,375 @@
+#include "atomscope/masa/compress.h"
+
+#include <algorithm>
+#include <cmath>
+#include <regex>
+
+#include "atomscope/lm/tokenizer.h"  // LmError
+#include "atomscope/masa/matrix_pca.h"
+
+namespace atomscope::masa {
+
+namespace {
+
+using lm::LmError;
+
+bool isWhitened(const std::string& m) { return m == "matrix-pca-whitened" || m == "matrix-pca-whitened-refined"; }
+bool isRefined(const std::string& m) { return m == "matrix-pca-refined" || m == "matrix-pca-whitened-refined"; }
+bool isSvd(const std::string& m) { return m == "svd" || m == "svd-llm"; }
+
+torch::Tensor f64(const torch::Tensor& t) { return t.detach().to(torch::kCPU, torch::kFloat64); }
+
+// The most atoms whose dictionary (atoms + coefficients of L layers) fits in budget; 0 if none.
+std::int64_t atomsWithin(std::int64_t budget, std::int64_t matrixSize, std::int64_t L) {
+  return std::min<std::int64_t>(L, budget / (matrixSize + L));
+}
+
+// Ranks per layer summing to floor(budget / (out + in)), capped at min(out, in).
+std::vector<std::int64_t> ranksWithin(std::int64_t budget, std::int64_t L, std::int64_t out, std::int64_t in) {
+  const auto total = budget / (out + in);
+  std::vector<std::int64_t> r(static_cast<std::size_t>(L), total / L);
+  for (std::int64_t i = 0; i < total % L; ++i) ++r[static_cast<std::size_t>(i)];
+  for (auto& x : r) x = std::min(x, std::min(out, in));
+  return r;
+}
+
+// Per-layer whitening of one type's inputs.
+std::vector<Whitening> layerWhitening(const ProjectionSet& set, const CalibrationRecorder& calib) {
+  std::vector<Whitening> out;
+  for (auto l : set.layers) {
+    const auto& st = calib.get(l, set.role);
+    out.push_back(choleskyWhitening(st.autocorrelation / static_cast<double>(std::max<std::int64_t>(1, st.tokens))));
+  }
+  return out;
+}
+
+// Least-squares coefficients of W in the atoms under the metric R: min_c ||(W - sum c_s D_s) R||_F.
+torch::Tensor refitCoefficients(const torch::Tensor& W, const torch::Tensor& atoms, const torch::Tensor& R) {
+  const auto S = atoms.size(0);
+  auto A = torch::matmul(f64(atoms), R).reshape({S, -1}).t();  // [n, S]
+  auto b = torch::matmul(f64(W), R).reshape({-1, 1});
+  auto G = torch::matmul(A.t(), A);
+  G = G + 1e-12 * G.diagonal().mean().clamp_min(1e-300) * torch::eye(S, G.options());
+  return torch::linalg_solve(G, torch::matmul(A.t(), b), true).reshape({S});
+}
+
+double relErr(const torch::Tensor& W, const torch::Tensor& What) {
+  auto w = f64(W);
+  const double n = w.norm().item<double>();
+  const double e = (w - f64(What)).norm().item<double>();
+  return n > 0 ? e / n : e;
+}
+
+std::vector<double> toVector(const torch::Tensor& t) {
+  auto c = t.to(torch::kCPU, torch::kFloat64).contiguous();
+  return {c.data_ptr<double>(), c.data_ptr<double>() + c.numel()};
+}
+
+}  // namespace
+
+const std::vector<std::string>& compressionMethods() {
+  static const std::vector<std::string> m{"matrix-pca",          "matrix-pca-grouped", "matrix-pca-refined",
+                                          "matrix-pca-whitened", "matrix-pca-whitened-refined",
+                                          "svd",                 "svd-llm"};
+  return m;
+}
+
+bool methodNeedsCalibration(const std::string& method) {
+  return method == "matrix-pca-grouped" || isWhitened(method) || isRefined(method) || method == "svd-llm";
+}
+
+std::vector<ProjectionSet> attentionSets(lm::CausalLMImpl& model) {
+  std::vector<ProjectionSet> sets;
+  for (const char* r : {"q", "k", "v", "o"}) sets.push_back({r, {}, {}, {}});
+  static const std::regex pattern(R"((?:^|\.)(?:layers|h)\.(\d+)\.\w+\.([qkvo])_proj$)");
+  for (const auto& [name, proj] : lm::attentionProjections(model)) {
+    std::smatch m;
+    if (!std::regex_search(name, m, pattern)) throw LmError("unexpected attention projection name '" + name + "'");
+    auto dense = std::dynamic_pointer_cast<lm::LinearProjectionImpl>(proj);
+    if (!dense) throw LmError("attention projection '" + name + "' is not dense: compress a dense (pretrained) model");
+    const std::string role = m[2];
+    auto& set = *std::find_if(sets.begin(), sets.end(), [&](const auto& s) { return s.role == role; });
+    set.layers.push_back(std::stoll(m[1]));
+    set.names.push_back(name);
+    set.weights.push_back(dense->weight);
+  }
+  for (const auto& s : sets)
+    if (s.weights.empty()) throw LmError("the model has no '" + s.role + "' attention projections");
+  return sets;
+}
+
+std::int64_t budgetFor(const ProjectionSet& set, const CompressOptions& o) {
+  const auto L = static_cast<std::int64_t>(set.weights.size());
+  if (o.atoms > 0) {
+    if (o.atoms > L) throw LmError("atoms " + std::to_string(o.atoms) + " exceeds the " + std::to_string(L) + " layers");
+    return o.atoms * (set.out() * set.in() + L);
+  }
+  if (!(o.ratio > 0.0 && o.ratio < 1.0))
+    throw LmError("compression ratio must be between 0 and 1 (the fraction of attention parameters removed), got " +
+                  std::to_string(o.ratio));
+  return static_cast<std::int64_t>(std::floor((1.0 - o.ratio) * static_cast<double>(set.fullCount())));
+}
+
+std::int64_t CompressionResult::attentionFull() const {
+  std::int64_t n = 0;
+  for (const auto& t : types) n += t.full;
+  return n;
+}
+std::int64_t CompressionResult::attentionStored() const {
+  std::int64_t n = 0;
+  for (const auto& t : types) n += t.stored;
+  return n;
+}
+
+Json CompressionResult::toJson() const {
+  Json j{{"method", method}, {"attention_params_before", attentionFull()}, {"attention_params_after", attentionStored()},
+         {"attention_compression", 1.0 - static_cast<double>(attentionStored()) / static_cast<double>(attentionFull())}};
+  if (!layerDistance.empty()) j["layer_kl"] = layerDistance;
+  Json types_ = Json::array();
+  for (const auto& t : types)
+    types_.push_back({{"role", t.role}, {"params_before", t.full}, {"budget", t.budget}, {"params_after", t.stored},
+                      {"atoms", t.atoms}, {"groups", t.groups}, {"energy", t.energy}, {"ranks", t.ranks},
+                      {"relative_error", t.relativeError}, {"whitening_ridge", t.ridge}});
+  j["types"] = types_;
+  return j;
+}
+
+std::vector<double> layerKlDistances(lm::CausalLMImpl& model, const CalibrationRecorder& calib) {
+  torch::NoGradGuard g;
+  std::map<std::string, torch::Tensor> p;
+  for (const auto& kv : model.named_parameters()) p[kv.key()] = f64(kv.value());
+  const auto& c = model.config();
+  const bool llama = c.family == lm::ModelFamily::Llama;
+  auto need = [&](const std::string& n) {
+    auto it = p.find(n);
+    if (it == p.end()) throw LmError("layer grouping: the model has no parameter '" + n + "'");
+    return it->second;
+  };
+  const auto head = p.count("lm_head.weight") ? p["lm_head.weight"] : need(llama ? "embed_tokens.weight" : "wte.weight");
+  std::vector<torch::Tensor> logp;
+  for (std::int64_t l = 0; l < c.nLayers; ++l) {
+    auto x = calib.get(l, "q").mean();  // mean of the normed input of layer l
+    const auto L = (llama ? "layers." : "h.") + std::to_string(l);
+    torch::Tensor h;
+    if (llama) {
+      auto g = need(L + ".input_layernorm.weight");
+      h = x / torch::where(g.abs() > 1e-12, g, torch::ones_like(g));
+      h = h / torch::sqrt(h.pow(2).mean() + c.normEps) * need("norm.weight");
+    } else {
+      auto g = need(L + ".ln_1.weight");
+      h = (x - need(L + ".ln_1.bias")) / torch::where(g.abs() > 1e-12, g, torch::ones_like(g));
+      h = (h - h.mean()) / torch::sqrt(h.var(false) + c.normEps) * need("ln_f.weight") + need("ln_f.bias");
+    }
+    logp.push_back(torch::log_softmax(torch::matmul(head, h), 0));
+  }
+  std::vector<double> d;
+  for (std::size_t l = 0; l + 1 < logp.size(); ++l)
+    d.push_back((logp[l].exp() * (logp[l] - logp[l + 1])).sum().item<double>());
+  return d;
+}
+
+CompressionResult compressAttention(lm::CausalLMImpl& model, const CompressOptions& o,
+                                    const CalibrationRecorder* calib, core::Feedback& fb) {
+  const auto& methods = compressionMethods();
+  if (std::find(methods.begin(), methods.end(), o.method) == methods.end()) {
+    std::string list;
+    for (const auto& m : methods) list += (list.empty() ? "" : ", ") + m;
+    throw LmError("unknown compression method '" + o.method + "' (known: " + list + ")");
+  }
+  if (methodNeedsCalibration(o.method) && (!calib || calib->empty()))
+    throw LmError("method '" + o.method + "' needs calibration text");
+  if (isRefined(o.method) && !(o.atomFraction > 0.0 && o.atomFraction <= 1.0))
+    throw LmError("atom_fraction must be in (0, 1], got " + std::to_string(o.atomFraction));
+  torch::NoGradGuard noGrad;
+  auto sets = attentionSets(model);
+  CompressionResult res;
+  res.method = o.method;
+  if (o.method == "matrix-pca-grouped") res.layerDistance = layerKlDistances(model, *calib);
+
+  std::vector<std::int64_t> residualBudget(sets.size(), 0);
+  for (std::size_t t = 0; t < sets.size(); ++t) {
+    fb.throwIfCancelled();
+    const auto& set = sets[t];
+    fb.setStage("compressing " + set.role + " (" + o.method + ")");
+    const auto L = static_cast<std::int64_t>(set.weights.size());
+    const auto oi = set.out() * set.in();
+    TypeReport rep;
+    rep.role = set.role;
+    rep.full = set.fullCount();
+    rep.budget = budgetFor(set, o);
+    auto& What = res.weights[set.role];
+    What.resize(static_cast<std::size_t>(L));
+
+    if (isSvd(o.method)) {
+      const auto ranks = ranksWithin(rep.budget, L, set.out(), set.in());
+      if (std::all_of(ranks.begin(), ranks.end(), [](auto r) { return r == 0; }))
+        throw LmError("the budget of '" + set.role + "' (" + std::to_string(rep.budget) +
+                      " parameters) is too small for rank 1: lower the ratio");
+      std::vector<Whitening> wh;
+      if (o.method == "svd-llm") wh = layerWhitening(set, *calib);
+      auto& factors = res.lowRank[set.role];
+      for (std::int64_t l = 0; l < L; ++l) {
+        const auto i = static_cast<std::size_t>(l);
+        auto f = o.method == "svd" ? truncatedSvd(set.weights[i], ranks[i]) : whitenedSvd(set.weights[i], wh[i].factor, ranks[i]);
+        What[i] = f.product();
+        rep.stored += f.parameterCount();
+        rep.ranks.push_back(ranks[i]);
+        rep.relativeError.push_back(relErr(set.weights[i], What[i]));
+        if (!wh.empty()) rep.ridge.push_back(wh[i].ridge);
+        factors.push_back(std::move(f));
+      }
+      res.types.push_back(std::move(rep));
+      continue;
+    }
+
+    // MASA methods: dictionaries over groups of layers.
+    std::vector<std::vector<std::int64_t>> groups;  // positions 0..L-1
+    if (o.method == "matrix-pca-grouped") {
+      groups = groupConsecutive(res.layerDistance, o.groups);
+    } else {
+      groups.emplace_back();
+      for (std::int64_t l = 0; l < L; ++l) groups[0].push_back(l);
+    }
+    const auto atomBudget = isRefined(o.method)
+                                ? static_cast<std::int64_t>(std::floor(o.atomFraction * static_cast<double>(rep.budget)))
+                                : rep.budget;
+    // Atoms per group: one each, then one more where a group has the most layers per atom, while it fits.
+    std::vector<std::int64_t> S(groups.size(), 1);
+    auto cost = [&] {
+      std::int64_t c = 0;
+      for (std::size_t g = 0; g < groups.size(); ++g) c += S[g] * (oi + static_cast<std::int64_t>(groups[g].size()));
+      return c;
+    };
+    if (groups.size() == 1) S[0] = std::max<std::int64_t>(1, atomsWithin(atomBudget, oi, L));
+    else
+      for (;;) {
+        std::size_t best = groups.size();
+        double bestScore = 0;
+        for (std::size_t g = 0; g < groups.size(); ++g) {
+          const auto n = static_cast<std::int64_t>(groups[g].size());
+          if (S[g] >= n) continue;
+          const double score = static_cast<double>(n) / static_cast<double>(S[g]);
+          if (score > bestScore) bestScore = score, best = g;
+        }
+        if (best == groups.size()) break;
+        ++S[best];
+        if (cost() > atomBudget) {
+          --S[best];
+          break;
+        }
+      }
+    if (cost() > rep.budget)
+      throw LmError("the budget of '" + set.role + "' (" + std::to_string(rep.budget) + " parameters) cannot hold " +
+                    (groups.size() > 1 ? "one atom per group" : "one atom") + " (" + std::to_string(cost()) +
+                    "): lower the ratio" + (groups.size() > 1 ? " or the number of groups" : ""));
+    std::vector<Whitening> wh;
+    if (isWhitened(o.method) || isRefined(o.method)) wh = layerWhitening(set, *calib);
+    for (std::size_t g = 0; g < groups.size(); ++g) {
+      std::vector<torch::Tensor> ws;
+      std::vector<std::int64_t> layers;
+      for (auto pos : groups[g]) {
+        ws.push_back(set.weights[static_cast<std::size_t>(pos)]);
+        layers.push_back(set.layers[static_cast<std::size_t>(pos)]);
+      }
+      MatrixPcaResult pca;
+      if (isWhitened(o.method)) {
+        // A shared input metric: the mean of the group's per-layer input autocorrelations.
+        torch::Tensor mean;
+        for (auto pos : groups[g]) {
+          const auto& st = calib->get(set.layers[static_cast<std::size_t>(pos)], set.role);
+          auto a = st.autocorrelation / static_cast<double>(std::max<std::int64_t>(1, st.tokens));
+          mean = mean.defined() ? mean + a : a;
+        }
+        auto shared = choleskyWhitening(mean / static_cast<double>(groups[g].size()));
+        pca = matrixPcaWithMetric(ws, layers, S[g], set.role, shared.factor);
+        // Each layer's coefficients refitted under its own input metric.
+        auto C = pca.dictionary.coefficients.to(torch::kFloat64);
+        for (std::size_t i = 0; i < ws.size(); ++i)
+          C[static_cast<std::int64_t>(i)] =
+              refitCoefficients(ws[i], pca.dictionary.atoms, wh[static_cast<std::size_t>(groups[g][i])].factor);
+        pca.dictionary.coefficients = C.to(torch::kFloat32);
+        pca.relativeError = relativeErrors(pca.dictionary, ws);
+      } else {
+        pca = matrixPca(ws, layers, S[g], set.role);
+      }
+      rep.atoms += S[g];
+      rep.groups.push_back(layers);
+      rep.energy.push_back(pca.energy);
+      res.dictionaries.push_back(std::move(pca.dictionary));
+    }
+    rep.stored = cost();
+    residualBudget[t] = rep.budget - rep.stored;
+    for (const auto& w : wh) rep.ridge.push_back(w.ridge);
+    res.types.push_back(std::move(rep));
+  }
+
+  // Refinement: whitened low-rank residuals with one budget pooled over the types, Q and O weighted.
+  if (isRefined(o.method)) {
+    std::int64_t pool = 0;
+    for (auto b : residualBudget) pool += b;
+    auto weightOf = [&](const std::string& r) { return (r == "q" || r == "o") ? o.qoWeight : 1.0; };
+    auto spend = [&](double scale) {
+      std::int64_t c = 0;
+      for (const auto& set : sets) {
+        const auto r = std::min<std::int64_t>(static_cast<std::int64_t>(std::floor(scale * weightOf(set.role))),
+                                              std::min(set.out(), set.in()));
+        c += r * (set.out() + set.in()) * static_cast<std::int64_t>(set.weights.size());
+      }
+      return c;
+    };
+    double lo = 0, hi = 1;
+    while (spend(hi) <= pool && hi < 1e7) hi *= 2;
+    for (int it = 0; it < 60; ++it) {
+      const double mid = 0.5 * (lo + hi);
+      (spend(mid) <= pool ? lo : hi) = mid;
+    }
+    for (std::size_t t = 0; t < sets.size(); ++t) {
+      fb.throwIfCancelled();
+      const auto& set = sets[t];
+      auto& rep = res.types[t];
+      const auto r = std::min<std::int64_t>(static_cast<std::int64_t>(std::floor(lo * weightOf(set.role))),
+                                            std::min(set.out(), set.in()));
+      auto wh = layerWhitening(set, *calib);
+      for (auto& d : res.dictionaries) {
+        if (d.role != set.role) continue;
+        d.residualU.assign(d.layers.size(), {});
+        d.residualV.assign(d.layers.size(), {});
+        for (std::size_t i = 0; i < d.layers.size(); ++i) {
+          const auto pos = static_cast<std::size_t>(std::find(set.layers.begin(), set.layers.end(), d.layers[i]) - set.layers.begin());
+          if (r == 0) continue;
+          auto f = whitenedSvd(f64(set.weights[pos]) - f64(d.weight(i)), wh[pos].factor, r);
+          d.residualU[i] = f.U;
+          d.residualV[i] = f.V;
+          rep.stored += f.parameterCount();
+        }
+      }
+      rep.ranks.assign(set.weights.size(), r);
+    }
+  }
+
+  // Dense W^ and errors of the MASA methods.
+  for (const auto& d : res.dictionaries) {
+    auto& set = *std::find_if(sets.begin(), sets.end(), [&](const auto& s) { return s.role == d.role; });
+    auto& rep = *std::find_if(res.types.begin(), res.types.end(), [&](const auto& r) { return r.role == d.role; });
+    if (rep.relativeError.empty()) rep.relativeError.assign(set.weights.size(), 0.0);
+    for (std::size_t i = 0; i < d.layers.size(); ++i) {
+      const auto pos = static_cast<std::size_t>(std::find(set.layers.begin(), set.layers.end(), d.layers[i]) - set.layers.begin());
+      res.weights[d.role][pos] = d.weight(i).to(torch::kFloat32);
+      rep.relativeError[pos] = relErr(set.weights[pos], res.weights[d.role][pos]);
+    }
+  }
+  return res;
+}
+
+void applyCompression(lm::CausalLMImpl& model, const CompressionResult& result) {
+  torch::NoGradGuard g;
+  auto sets = attentionSets(model);
+  for (auto& set : sets) {
+    auto it = result.weights.find(set.role);
+    if (it == result.weights.end()) continue;
+    for (std::size_t i = 0; i < set.weights.size(); ++i)
+      set.weights[i].copy_(it->second[i].to(set.weights[i].device(), set.weights[i].scalar_type()));
+  }
+}
+
+}  // namespace atomscope::masa

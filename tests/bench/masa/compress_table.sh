@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# MASA compression table (issue 4 item 5a, stories260K part): every masa.compress method at 20, 40
+# and 60% attention compression, perplexity on tinystories_val_head.txt (each paragraph with BOS on its
+# own, windows of at most 512 tokens: the conformance setting), calibration on the first
+# $CALIB_TOKENS tokens of the TinyStories train head. Prints a Markdown table for RESULTS.md.
+#   bash tests/bench/masa/compress_table.sh [build dir] [model] [tokenizer]
+# Environment: MAX_TOKENS (0 = the whole validation head), CALIB_TOKENS (16384), METHODS, RATIOS, OUT.
+set -euo pipefail
+SRC=$(cd "$(dirname "$0")/../../.." && pwd)
+BUILD=${1:-$SRC/build/dev}
+DATA=$(cd "$SRC/../shared/data" && pwd)
+MODEL=${2:-$DATA/lm/stories260K.bin}
+TOK=${3:-$DATA/lm/tok512.model}
+CLI=$(find "$BUILD" -name atomscope-cli -type f -perm -u+x | head -1)
+OUT=${OUT:-$(mktemp -d /tmp/masa-compress-table.XXXXXX)}
+MAX_TOKENS=${MAX_TOKENS:-0}
+CALIB_TOKENS=${CALIB_TOKENS:-16384}
+METHODS=${METHODS:-"matrix-pca matrix-pca-grouped matrix-pca-refined matrix-pca-whitened matrix-pca-whitened-refined svd svd-llm"}
+RATIOS=${RATIOS:-"0.2 0.4 0.6"}
+common=(--device cpu --out "$OUT" --quiet
+        --param model="$MODEL" --param tokenizer="$TOK"
+        --param eval_text="$DATA/text/tinystories/tinystories_val_head.txt"
+        --param calibration_text="$DATA/text/tinystories/tinystories_train_head_2MiB.txt"
+        --param calibration_tokens="$CALIB_TOKENS" --param context=512 --param stride=512
+        --param split_documents=true --param document_windows=true --param batch_size=64
+        --param max_tokens="$MAX_TOKENS" --param export=none)
+summary() { /usr/bin/python3 -c 'import json,sys; s=json.load(open(sys.argv[1]+"/run.json"))["summary"]; print(" ".join(str(s.get(k,"")) for k in sys.argv[2:]))' "$@"; }
+base=""
+declare -A ppl params
+for ratio in $RATIOS; do
+  for method in $METHODS; do
+    eb=false; [ -z "$base" ] && eb=true
+    run=$("$CLI" run masa.compress "${common[@]}" --param method="$method" --param ratio="$ratio" --param eval_before=$eb | tail -1)
+    read -r after stored full before <<<"$(summary "$run" perplexity_after attention_params_after attention_params_before perplexity_before)"
+    [ -z "$base" ] && base=$before && basefull=$full
+    ppl[$ratio,$method]=$after
+    params[$ratio,$method]=$stored
+  done
+done
+echo "Uncompressed: perplexity $base, $basefull attention weights."
+echo
+printf '| method |'; for r in $RATIOS; do printf ' %s%% removed: ppl (attention weights kept) |' "$(/usr/bin/python3 -c "print(round($r*100))")"; done; echo
+printf '|---|'; for r in $RATIOS; do printf -- '---|'; done; echo
+for method in $METHODS; do
+  printf '| %s |' "$method"
+  for r in $RATIOS; do printf ' %.4f (%s) |' "${ppl[$r,$method]}" "${params[$r,$method]}"; done
+  echo
+done
+printf '| best |'
+for r in $RATIOS; do
+  best=""; bv=1e99
+  for method in $METHODS; do
+    if /usr/bin/python3 -c "import sys; sys.exit(0 if ${ppl[$r,$method]} < $bv else 1)"; then bv=${ppl[$r,$method]}; best=$method; fi
+  done
+  printf ' %s |' "$best"
+done
+echo
