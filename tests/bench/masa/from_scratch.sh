@@ -11,13 +11,14 @@ DATA=${DATA:-$SRC/../shared/data}
 OUT=${OUT:-/tmp/out}
 STEPS=${1:-800}
 LAYERS=${2:-12}
+LR=${LR:-1e-3}
 CLI=$(find "$BUILD" -name atomscope-cli -type f -perm -u+x | head -1)
-PROJECT=$OUT/masa_from_scratch
+PROJECT=$OUT/masa_from_scratch_lr$LR
 mkdir -p "$PROJECT"
 common=(--device cuda --seed 1 --quiet
         --param data="$DATA/text/tinystories/tinystories_train_head_2MiB.txt" --param tokenizer="$DATA/lm/tok512.bin"
         --param family=llama --param dim=288 --param n_layers="$LAYERS" --param n_heads=6 --param hidden_dim=768
-        --param context=256 --param batch_size=64 --param steps="$STEPS" --param lr=1e-3 --param warmup_steps=80
+        --param context=256 --param batch_size=64 --param steps="$STEPS" --param lr="$LR" --param warmup_steps=80
         --param val_fraction=0.1 --param val_every=200 --param val_batches=20 --param checkpoint_every=100000
         --param export=false)
 third=$(( (LAYERS + 1) / 3 ))
@@ -35,7 +36,7 @@ for v in "${!extra[@]}"; do
   "$CLI" --project "$PROJECT/$v" run lm.train "${common[@]}" ${extra[$v]} > "$PROJECT/$v.log" 2>&1 &
 done
 wait
-echo "| attention ($LAYERS layers, dim 288, $STEPS steps x 64 x 256 tokens) | attention params | reduction | val loss | val ppl | tokens/s |"
+echo "| attention ($LAYERS layers, dim 288, $STEPS steps x 64 x 256 tokens, lr $LR) | attention params | reduction | val loss | val ppl | tokens/s |"
 echo "|---|---|---|---|---|---|"
 for v in dense masa-qkvo masa-qkv gqa low-rank sequential repeat-all-over; do
   run=$(find "$PROJECT/$v" -name run.json | head -1)
