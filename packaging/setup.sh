@@ -19,7 +19,8 @@ PACKAGES=(
   librdkit-dev libboost-dev libopenbabel-dev libsymspg-dev gemmi-dev tao-pegtl-dev libsentencepiece-dev xtb
   xvfb xauth mesa-utils libgl1-mesa-dri
   dpkg-dev file clang
-  python3-numpy python3-ase python3-sentencepiece python3-pymatgen python3-rdkit
+  python3-numpy python3-scipy python3-ase python3-sentencepiece python3-pymatgen python3-rdkit rdkit-data
+  python3-openbabel python3-spglib
 )
 
 need_sudo() { if [ "$(id -u)" -ne 0 ]; then echo sudo; fi; }
