@@ -9,17 +9,17 @@
 #include <sstream>
 
 #include "atomscope/chem/elements.h"
+#include "text_util.h"
 
 namespace atomscope::chem {
 namespace {
 
-bool isSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'; }
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && isSpace(s.front())) s.remove_prefix(1);
-  while (!s.empty() && isSpace(s.back())) s.remove_suffix(1);
-  return s;
-}
+using text::isSpace;
+using text::LineReader;
+using text::parseDouble;
+using text::parseInt;
+using text::trim;
+const auto quoteForMessage = text::quote;
 
 // Splits on whitespace (and commas when `commas`), as ASE's re.findall(r'[^\s,]+').
 void splitTokens(std::string_view s, std::vector<std::string_view>& out, bool commas = false) {
@@ -33,65 +33,7 @@ void splitTokens(std::string_view s, std::vector<std::string_view>& out, bool co
   }
 }
 
-bool parseInt(std::string_view s, std::int64_t& v) {
-  if (!s.empty() && s.front() == '+') s.remove_prefix(1);
-  if (s.empty()) return false;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  return ec == std::errc() && p == s.data() + s.size();
-}
 
-// A float as Python's float() reads it (decimal, exponent, nan, inf; a leading '+').
-bool parseDouble(std::string_view s, double& v) {
-  if (!s.empty() && s.front() == '+') s.remove_prefix(1);
-  if (s.empty()) return false;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec == std::errc::result_out_of_range) {  // overflow or denormal underflow
-    v = std::strtod(std::string(s).c_str(), nullptr);
-    return true;
-  }
-  if (ec == std::errc() && p == s.data() + s.size()) return true;
-  // Fortran exponents: 1.0D+00
-  if (s.find_first_of("dD") != std::string_view::npos) {
-    std::string t(s);
-    std::replace(t.begin(), t.end(), 'd', 'e');
-    std::replace(t.begin(), t.end(), 'D', 'e');
-    auto [q, ec2] = std::from_chars(t.data(), t.data() + t.size(), v);
-    return ec2 == std::errc() && q == t.data() + t.size();
-  }
-  return false;
-}
-
-std::string quoteForMessage(std::string_view s) {
-  constexpr std::size_t kMax = 60;
-  std::string out = "'";
-  out += s.size() > kMax ? std::string(s.substr(0, kMax)) + "..." : std::string(s);
-  out += "'";
-  return out;
-}
-
-// Reads lines one by one, counting them from 1.
-class LineReader {
- public:
-  explicit LineReader(std::string_view text) : text_(text) {
-    if (text_.size() >= 3 && text_.substr(0, 3) == "\xEF\xBB\xBF") text_.remove_prefix(3);  // BOM
-  }
-  bool next(std::string_view& line) {
-    if (pos_ >= text_.size()) return false;
-    std::size_t end = text_.find('\n', pos_);
-    if (end == std::string_view::npos) end = text_.size();
-    line = text_.substr(pos_, end - pos_);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    pos_ = end + 1;
-    ++lineNumber_;
-    return true;
-  }
-  std::size_t lineNumber() const { return lineNumber_; }
-
- private:
-  std::string_view text_;
-  std::size_t pos_ = 0;
-  std::size_t lineNumber_ = 0;
-};
 
 class Parser {
  public:
