@@ -30,8 +30,11 @@ declare -A ppl params
 for ratio in $RATIOS; do
   for method in $METHODS; do
     eb=false; [ -z "$base" ] && eb=true
-    run=$("$CLI" run masa.compress "${common[@]}" --param method="$method" --param ratio="$ratio" --param eval_before=$eb | tail -1)
+    run=$("$CLI" run masa.compress "${common[@]}" --param method="$method" --param ratio="$ratio" --param eval_before=$eb 2>/dev/null | tail -1) || true
     read -r after stored full before <<<"$(summary "$run" perplexity_after attention_params_after attention_params_before perplexity_before)"
+    if [ -z "$after" ]; then  # refused (e.g. the budget cannot hold one atom per group): say so in the table
+      ppl[$ratio,$method]=nan; params[$ratio,$method]="does not fit"; continue
+    fi
     [ -z "$base" ] && base=$before && basefull=$full
     ppl[$ratio,$method]=$after
     params[$ratio,$method]=$stored
@@ -43,14 +46,16 @@ printf '| method |'; for r in $RATIOS; do printf ' %s%% removed: ppl (attention 
 printf '|---|'; for r in $RATIOS; do printf -- '---|'; done; echo
 for method in $METHODS; do
   printf '| %s |' "$method"
-  for r in $RATIOS; do printf ' %.4f (%s) |' "${ppl[$r,$method]}" "${params[$r,$method]}"; done
+  for r in $RATIOS; do
+    if [ "${ppl[$r,$method]}" = nan ]; then printf ' — (%s) |' "${params[$r,$method]}"; else printf ' %.4f (%s) |' "${ppl[$r,$method]}" "${params[$r,$method]}"; fi
+  done
   echo
 done
 printf '| best |'
 for r in $RATIOS; do
   best=""; bv=1e99
   for method in $METHODS; do
-    if /usr/bin/python3 -c "import sys; sys.exit(0 if ${ppl[$r,$method]} < $bv else 1)"; then bv=${ppl[$r,$method]}; best=$method; fi
+    if [ "${ppl[$r,$method]}" != nan ] && /usr/bin/python3 -c "import sys; sys.exit(0 if ${ppl[$r,$method]} < $bv else 1)"; then bv=${ppl[$r,$method]}; best=$method; fi
   done
   printf ' %s |' "$best"
 done
