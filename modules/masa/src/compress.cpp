@@ -14,7 +14,10 @@ namespace {
 using lm::LmError;
 
 bool isWhitened(const std::string& m) { return m == "matrix-pca-whitened" || m == "matrix-pca-whitened-refined"; }
-bool isRefined(const std::string& m) { return m == "matrix-pca-refined" || m == "matrix-pca-whitened-refined"; }
+bool isGreedy(const std::string& m) { return m == "matrix-pca-refined-greedy"; }
+bool isRefined(const std::string& m) {
+  return m == "matrix-pca-refined" || m == "matrix-pca-whitened-refined" || isGreedy(m);
+}
 bool isSvd(const std::string& m) { return m == "svd" || m == "svd-llm"; }
 
 torch::Tensor f64(const torch::Tensor& t) { return t.detach().to(torch::kCPU, torch::kFloat64); }
@@ -69,7 +72,8 @@ std::vector<double> toVector(const torch::Tensor& t) {
 
 const std::vector<std::string>& compressionMethods() {
   static const std::vector<std::string> m{"matrix-pca",          "matrix-pca-grouped", "matrix-pca-refined",
-                                          "matrix-pca-whitened", "matrix-pca-whitened-refined",
+                                          "matrix-pca-refined-greedy", "matrix-pca-whitened",
+                                          "matrix-pca-whitened-refined",
                                           "svd",                 "svd-llm"};
   return m;
 }
@@ -323,19 +327,61 @@ CompressionResult compressAttention(lm::CausalLMImpl& model, const CompressOptio
       const double mid = 0.5 * (lo + hi);
       (spend(mid) <= pool ? lo : hi) = mid;
     }
+    // Residual rank of each (type, layer): the same per type (Q and O weighted), or, for the greedy
+    // variant, chosen by measured sensitivity: every rank-one piece of every whitened residual E_l R_l
+    // is a candidate worth sigma^2 / ||W_l R_l||^2 (the share of that layer's calibration output it
+    // restores) per stored number; the best ones are taken while the pooled budget lasts.
+    std::vector<std::vector<std::int64_t>> ranks(sets.size());
+    std::vector<std::vector<Whitening>> whs(sets.size());
+    std::map<std::pair<std::string, std::int64_t>, torch::Tensor> approx;  // (role, layer) -> W^ before residuals
+    for (const auto& d : res.dictionaries)
+      for (std::size_t i = 0; i < d.layers.size(); ++i) approx[{d.role, d.layers[i]}] = f64(d.weight(i));
+    struct Candidate {
+      std::size_t t, pos;
+      double value;
+      std::int64_t cost;
+    };
+    std::vector<Candidate> candidates;
+    for (std::size_t t = 0; t < sets.size(); ++t) {
+      const auto& set = sets[t];
+      whs[t] = layerWhitening(set, *calib);
+      const auto r = std::min<std::int64_t>(static_cast<std::int64_t>(std::floor(lo * weightOf(set.role))),
+                                            std::min(set.out(), set.in()));
+      ranks[t].assign(set.weights.size(), isGreedy(o.method) ? 0 : r);
+      if (!isGreedy(o.method)) continue;
+      for (std::size_t pos = 0; pos < set.weights.size(); ++pos) {
+        auto W = f64(set.weights[pos]);
+        const auto& R = whs[t][pos].factor;
+        const double total = torch::matmul(W, R).pow(2).sum().item<double>();
+        auto sv = torch::linalg_svdvals(torch::matmul(W - approx.at({set.role, set.layers[pos]}), R));
+        for (std::int64_t k = 0; k < sv.size(0); ++k)
+          candidates.push_back({t, pos, std::pow(sv[k].item<double>(), 2) / std::max(1e-300, total) /
+                                            static_cast<double>(set.out() + set.in()),
+                                set.out() + set.in()});
+      }
+    }
+    if (isGreedy(o.method)) {
+      // Within one matrix the values fall with k, so taking the best first keeps each matrix's picks a prefix.
+      std::stable_sort(candidates.begin(), candidates.end(), [](const auto& a, const auto& b) { return a.value > b.value; });
+      std::int64_t left = pool;
+      for (const auto& c : candidates)
+        if (c.cost <= left) {
+          left -= c.cost;
+          ++ranks[c.t][c.pos];
+        }
+    }
     for (std::size_t t = 0; t < sets.size(); ++t) {
       fb.throwIfCancelled();
       const auto& set = sets[t];
       auto& rep = res.types[t];
-      const auto r = std::min<std::int64_t>(static_cast<std::int64_t>(std::floor(lo * weightOf(set.role))),
-                                            std::min(set.out(), set.in()));
-      auto wh = layerWhitening(set, *calib);
+      const auto& wh = whs[t];
       for (auto& d : res.dictionaries) {
         if (d.role != set.role) continue;
         d.residualU.assign(d.layers.size(), {});
         d.residualV.assign(d.layers.size(), {});
         for (std::size_t i = 0; i < d.layers.size(); ++i) {
           const auto pos = static_cast<std::size_t>(std::find(set.layers.begin(), set.layers.end(), d.layers[i]) - set.layers.begin());
+          const auto r = ranks[t][pos];
           if (r == 0) continue;
           auto f = whitenedSvd(f64(set.weights[pos]) - f64(d.weight(i)), wh[pos].factor, r);
           d.residualU[i] = f.U;
@@ -343,7 +389,7 @@ CompressionResult compressAttention(lm::CausalLMImpl& model, const CompressOptio
           rep.stored += f.parameterCount();
         }
       }
-      rep.ranks.assign(set.weights.size(), r);
+      rep.ranks = ranks[t];
     }
   }
 

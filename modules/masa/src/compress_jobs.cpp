@@ -150,7 +150,7 @@ class CompressJob : public core::Job {
                       "Tokenizers (*.bin *.model *.json)");
     std::string help = "matrix-pca: atoms = top principal matrices of all layers; matrix-pca-grouped: one dictionary per "
                        "group of consecutive layers (cut where the KL between layers is largest); matrix-pca-refined: "
-                       "fewer atoms plus whitened low-rank residuals per layer (paper); matrix-pca-whitened: atoms "
+                       "fewer atoms plus whitened low-rank residuals per layer (paper); matrix-pca-refined-greedy: the same, residual ranks per type and layer chosen greedily by measured calibration sensitivity (beyond the paper); matrix-pca-whitened: atoms "
                        "fitted to the calibration output error under a shared input metric, coefficients refitted "
                        "per layer (beyond the paper); matrix-pca-whitened-refined: that plus residuals; svd: per-matrix "
                        "truncated SVD; svd-llm: whitened truncated SVD.";

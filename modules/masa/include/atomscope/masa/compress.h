@@ -11,6 +11,10 @@
 //   SVD / SVD-LLM: ranks summing to floor(B / (out + in)) over the layers (earlier layers +1);
 //   refined: atoms from atom_fraction B, the rest of all types' budgets pooled into whitened
 //     residual ranks r_P proportional to a weight (Q and O: qo_weight, K and V: 1).
+//   refined-greedy (beyond the paper): the same atoms; the pooled residual budget goes, rank by rank,
+//     to the (type, layer) whose whitened residual's next singular value restores the largest share
+//     of that layer's calibration output per stored number (per-type and per-layer budgets by
+//     measured sensitivity).
 // Biases are kept as they are and not counted.
 #include <torch/torch.h>
 
