@@ -15,7 +15,7 @@ CLI=$(find "$BUILD" -name atomscope-cli -type f -perm -u+x | head -1)
 OUT=${OUT:-$(mktemp -d /tmp/masa-compress-table.XXXXXX)}
 MAX_TOKENS=${MAX_TOKENS:-0}
 CALIB_TOKENS=${CALIB_TOKENS:-16384}
-METHODS=${METHODS:-"matrix-pca matrix-pca-grouped matrix-pca-refined matrix-pca-whitened matrix-pca-whitened-refined svd svd-llm"}
+METHODS=${METHODS:-"matrix-pca matrix-pca-grouped matrix-pca-refined matrix-pca-refined-greedy matrix-pca-whitened matrix-pca-whitened-refined svd svd-llm"}
 RATIOS=${RATIOS:-"0.2 0.4 0.6"}
 common=(--device cpu --out "$OUT" --quiet
         --param model="$MODEL" --param tokenizer="$TOK"
