@@ -9,22 +9,11 @@
 
 #include "atomscope/core/error.h"
 #include "atomscope/core/job.h"
+#include "atomscope/core/torch_device.h"
 
 namespace atomscope::core {
 
 namespace {
-
-torch::Device toTorch(const DeviceSpec& d) {
-  if (d.kind == DeviceSpec::Kind::Cuda) return {torch::kCUDA, static_cast<c10::DeviceIndex>(std::max(0, d.index))};
-  return {torch::kCPU};
-}
-
-torch::ScalarType dtypeFromName(const std::string& name) {
-  if (name == "bfloat16") return torch::kBFloat16;
-  if (name == "float16") return torch::kFloat16;
-  if (name == "float64") return torch::kFloat64;
-  return torch::kFloat32;
-}
 
 class GemmBenchmarkJob : public Job {
  public:
@@ -61,8 +50,8 @@ class GemmBenchmarkJob : public Job {
     const long long n = p.getInt("size");
     const long long iterations = p.getInt("iterations");
     const long long warmup = p.getInt("warmup");
-    const auto device = toTorch(ctx.device());
-    const auto dtype = dtypeFromName(p.getString("dtype"));
+    const auto device = toTorchDevice(ctx.device());
+    const auto dtype = torchDtype(p.getString("dtype"));
     torch::manual_seed(ctx.seed());
 
     fb.setProgress(0, "allocating " + std::to_string(n) + " x " + std::to_string(n) + " matrices on " +

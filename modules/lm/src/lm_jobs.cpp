@@ -13,6 +13,7 @@
 #include "atomscope/core/error.h"
 #include "atomscope/core/run_dir.h"
 #include "atomscope/core/tensor_io.h"
+#include "atomscope/core/torch_device.h"
 #include "atomscope/lm/attention_variants.h"
 #include "atomscope/lm/generate.h"
 #include "atomscope/lm/training.h"
@@ -32,17 +33,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 double secondsSince(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-torch::Device toTorch(const core::DeviceSpec& d) {
-  if (d.kind == core::DeviceSpec::Kind::Cuda) return {torch::kCUDA, static_cast<c10::DeviceIndex>(std::max(0, d.index))};
-  return {torch::kCPU};
-}
-
-torch::Dtype dtypeFromName(const std::string& name) {
-  if (name == "bfloat16") return torch::kBFloat16;
-  if (name == "float16") return torch::kFloat16;
-  return torch::kFloat32;
-}
 
 void addAdvanced(ParamSchema& s, ParamSpec spec) {
   spec.advanced = true;
@@ -98,7 +88,7 @@ Loaded loadModelAndTokenizer(Context& ctx, torch::Dtype dtype, bool needTokenize
   if (modelPath.empty()) throw LmError("parameter 'model' is empty: give a model folder or a llama2.c .bin file");
   ctx.feedback().setProgress(0, "loading " + modelPath);
   Loaded out;
-  out.model = loadModel(modelPath, LoadOptions{dtype, toTorch(ctx.device()), {}});
+  out.model = loadModel(modelPath, LoadOptions{dtype, core::toTorchDevice(ctx.device()), {}});
   const auto tokPath = p.getString("tokenizer");
   if (!tokPath.empty()) out.tokenizerPath = fs::path(tokPath);
   else out.tokenizerPath = out.model.tokenizer;
@@ -314,7 +304,7 @@ class EvalJob : public core::Job {
     auto& fb = ctx.feedback();
     const auto& p = ctx.params();
     torch::NoGradGuard noGrad;
-    auto loaded = loadModelAndTokenizer(ctx, dtypeFromName(p.getString("dtype")), true);
+    auto loaded = loadModelAndTokenizer(ctx, core::torchDtype(p.getString("dtype")), true);
     auto& m = *loaded.model.model;
     const fs::path dataPath = existingData(p);
     const auto maxTokens = p.getInt("max_tokens");
@@ -380,7 +370,7 @@ class EvalJob : public core::Job {
     // Documents vary in length: equal lengths next to each other batch together.
     if (spans.size() > 1)
       std::stable_sort(windows.begin(), windows.end(), [](const Window& x, const Window& y) { return x.end - x.begin > y.end - y.begin; });
-    const auto device = toTorch(ctx.device());
+    const auto device = core::toTorchDevice(ctx.device());
     auto all = torch::from_blob(tokens.data(), {N}, torch::kInt32).to(torch::kLong);
     std::vector<float> nll(static_cast<std::size_t>(N - 1), 0.0f);
     const auto batch = p.getInt("batch_size");
@@ -482,7 +472,7 @@ class GenerateJob : public core::Job {
   void run(Context& ctx) override {
     auto& fb = ctx.feedback();
     const auto& p = ctx.params();
-    auto loaded = loadModelAndTokenizer(ctx, dtypeFromName(p.getString("dtype")), true);
+    auto loaded = loadModelAndTokenizer(ctx, core::torchDtype(p.getString("dtype")), true);
     auto& m = *loaded.model.model;
     const auto& tok = *loaded.tokenizer;
     const bool streamTokens = p.getBool("stream_tokens");
@@ -646,7 +636,7 @@ class TrainJob : public core::Job {
   void run(Context& ctx) override {
     auto& fb = ctx.feedback();
     const auto& p = ctx.params();
-    const auto device = toTorch(ctx.device());
+    const auto device = core::toTorchDevice(ctx.device());
     torch::manual_seed(ctx.seed());
     // Model and tokenizer.
     std::optional<fs::path> tokPath;
@@ -898,7 +888,7 @@ class AttentionJob : public core::Job {
     fb.throwIfCancelled();
     fb.setProgress(0.2, "forward pass over " + std::to_string(ids.size()) + " tokens");
     const auto T = static_cast<std::int64_t>(ids.size());
-    auto input = torch::from_blob(ids.data(), {1, T}, torch::kInt32).to(torch::kLong).to(toTorch(ctx.device()));
+    auto input = torch::from_blob(ids.data(), {1, T}, torch::kInt32).to(torch::kLong).to(core::toTorchDevice(ctx.device()));
     AttentionRecorder recorder;
     m.forward(input);
     if (recorder.probabilities.empty()) throw LmError("the model recorded no attention");

@@ -7,6 +7,7 @@
 #include "atomscope/core/error.h"
 #include "atomscope/core/runner.h"
 #include "atomscope/core/tensor_io.h"
+#include "atomscope/core/torch_device.h"
 #include "atomscope/lm/model_io.h"
 #include "atomscope/masa/calibration.h"
 #include "atomscope/masa/compress.h"
@@ -23,16 +24,7 @@ using lm::LmError;
 
 namespace {
 
-torch::Device toTorch(const core::DeviceSpec& d) {
-  if (d.kind == core::DeviceSpec::Kind::Cuda) return {torch::kCUDA, static_cast<c10::DeviceIndex>(std::max(0, d.index))};
-  return {torch::kCPU};
-}
 
-torch::Dtype dtypeFromName(const std::string& name) {
-  if (name == "bfloat16") return torch::kBFloat16;
-  if (name == "float16") return torch::kFloat16;
-  return torch::kFloat32;
-}
 
 std::string readText(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -203,7 +195,7 @@ class CompressJob : public core::Job {
 
     fb.setProgress(0, "loading " + modelPath.string());
     auto recorder = std::make_shared<CalibrationRecorder>();
-    lm::LoadOptions lo{torch::kFloat32, toTorch(ctx.device()), {}};
+    lm::LoadOptions lo{torch::kFloat32, core::toTorchDevice(ctx.device()), {}};
     lo.model.attentionProjections = recordingProjections(recorder);
     auto loaded = lm::loadModel(modelPath, lo);
     auto& model = *loaded.model;
@@ -249,7 +241,7 @@ class CompressJob : public core::Job {
 
     // Export and the compressed model's perplexity.
     const auto exportKind = p.getString("export");
-    const auto dtype = dtypeFromName(p.getString("dtype"));
+    const auto dtype = core::torchDtype(p.getString("dtype"));
     if (exportKind == "masa" || exportKind == "both") {
       fb.setStage("writing the MASA folder");
       MasaSaveOptions so{dtype, {}};
@@ -316,7 +308,7 @@ class ExportJob : public core::Job {
     if (!fs::exists(folder)) throw LmError("MASA folder '" + folder.string() + "' does not exist");
     ctx.feedback().setProgress(0, "loading " + folder.string());
     auto m = loadMasaFolder(folder);
-    const auto dtype = dtypeFromName(ctx.params().getString("dtype"));
+    const auto dtype = core::torchDtype(ctx.params().getString("dtype"));
     lm::SaveOptions so{dtype, {}};
     if (m.tokenizer && copyableTokenizer(*m.tokenizer)) so.tokenizer = m.tokenizer;
     lm::saveHfModel(*m.model, ctx.run().addArtifact("hf_model", "hf_model", "dense Hugging Face folder"), so);
