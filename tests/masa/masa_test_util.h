@@ -24,7 +24,9 @@ namespace fs = std::filesystem;
 
 inline fs::path dataDir() { return fs::path(ATOMSCOPE_SHARED_DATA_DIR); }
 inline fs::path storiesModel() { return dataDir() / "lm" / "stories260K.bin"; }
-inline fs::path storiesTokenizer() { return dataDir() / "lm" / "tok512.model"; }
+// llama2.c's tokenizer.bin of stories260K: the same ids as tok512.model (tests/lm SentencePiece.AgreesWithLlama2c...),
+// and readable in every build (the sanitizer and GPU builds have no libsentencepiece).
+inline fs::path storiesTokenizer() { return dataDir() / "lm" / "tok512.bin"; }
 inline fs::path valText() { return dataDir() / "text" / "tinystories" / "tinystories_val_head.txt"; }
 inline fs::path trainText() { return dataDir() / "text" / "tinystories" / "tinystories_train_head_2MiB.txt"; }
 
