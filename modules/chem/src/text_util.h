@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "atomscope/chem/error.h"
+#include "atomscope/core/json.h"
 
 namespace atomscope::chem::text {
 
@@ -63,6 +64,17 @@ inline bool parseDouble(std::string_view s, double& v) {
     return ec2 == std::errc() && q == t.data() + t.size();
   }
   return false;
+}
+
+// A text field as a JSON value: an integer, a finite number, else the trimmed string (CSV cells,
+// SDF data items).
+inline Json scalarJson(std::string_view raw) {
+  const std::string_view t = trim(raw);
+  std::int64_t i;
+  if (parseInt(t, i)) return Json(i);
+  double d;
+  if (parseDouble(t, d) && std::isfinite(d)) return Json(d);
+  return Json(std::string(t));
 }
 
 // 'text' shortened to 60 characters, for messages.

@@ -92,15 +92,6 @@ class CsvReader {
   std::size_t line_ = 1;
 };
 
-Json cellValue(const std::string& raw) {
-  const std::string_view t = text::trim(raw);
-  std::int64_t i;
-  if (text::parseInt(t, i)) return Json(i);
-  double d;
-  if (text::parseDouble(t, d) && std::isfinite(d)) return Json(d);
-  return Json(std::string(t));
-}
-
 }  // namespace
 
 Trajectory readCdvaeCsvString(std::string_view text, std::string_view sourceName, const CdvaeCsvOptions& options) {
@@ -154,7 +145,7 @@ Trajectory readCdvaeCsvString(std::string_view text, std::string_view sourceName
       Json info = Json::object();
       for (std::size_t i = 0; i < names.size(); ++i) {
         if (i == cifIndex || text::trim(record.fields[i].text).empty()) continue;
-        info[names[i].empty() ? std::string("index") : names[i]] = cellValue(record.fields[i].text);
+        info[names[i].empty() ? std::string("index") : names[i]] = text::scalarJson(record.fields[i].text);
       }
       for (auto it = s.info.begin(); it != s.info.end(); ++it)
         if (!info.contains(it.key())) info[it.key()] = it.value();

@@ -71,15 +71,6 @@ std::string canonicalFormat(const std::string& format) {
   throw ChemError("Open Babel formats here are pdb, sdf (mol) and mol2, not '" + format + "'");
 }
 
-Json dataValue(const std::string& raw) {
-  const std::string_view t = text::trim(raw);
-  std::int64_t i;
-  if (text::parseInt(t, i)) return Json(i);
-  double d;
-  if (text::parseDouble(t, d) && std::isfinite(d)) return Json(d);
-  return Json(std::string(t));
-}
-
 Structure fromMolecule(ob::OBMol& mol, const std::string& format, const std::string& where,
                        const OpenBabelReadOptions& options) {
   Structure s;
@@ -119,7 +110,7 @@ Structure fromMolecule(ob::OBMol& mol, const std::string& format, const std::str
       if (!d || d->GetDataType() != ob::OBGenericDataType::PairData) continue;
       const std::string key = d->GetAttribute();
       if (key.empty() || key.rfind("OpenBabel", 0) == 0 || key == "title" || s.info.contains(key)) continue;
-      s.info[key] = dataValue(static_cast<ob::OBPairData*>(d)->GetValue());
+      s.info[key] = text::scalarJson(static_cast<ob::OBPairData*>(d)->GetValue());
     }
   if (ob::OBUnitCell* cell = static_cast<ob::OBUnitCell*>(mol.GetData(ob::OBGenericDataType::UnitCell))) {
     const CellParameters p{cell->GetA(), cell->GetB(), cell->GetC(), cell->GetAlpha(), cell->GetBeta(), cell->GetGamma()};
