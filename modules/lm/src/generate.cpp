@@ -167,8 +167,9 @@ std::vector<GenerationResult> generate(CausalLMImpl& model, const std::vector<st
     }
     // One device-to-host copy per step: the argmax of every row (greedy) or all rows' logits.
     torch::Tensor hostArgmax, hostLogits;
-    if (greedy) hostArgmax = logits.argmax(-1).to(torch::kCPU);
+    if (greedy) hostArgmax = logits.argmax(-1).to(torch::kCPU, torch::kLong).contiguous();
     else hostLogits = logits.to(torch::kCPU, torch::kFloat32);
+    const std::int64_t* argmaxOf = greedy ? hostArgmax.data_ptr<std::int64_t>() : nullptr;
     for (std::size_t b = 0; b < B; ++b) {
       auto& r = results[b];
       if (done[b]) {
@@ -176,7 +177,7 @@ std::vector<GenerationResult> generate(CausalLMImpl& model, const std::vector<st
         continue;
       }
       const auto row = static_cast<std::int64_t>(b);
-      const auto tok = greedy ? static_cast<std::int32_t>(hostArgmax[row].item<std::int64_t>())
+      const auto tok = greedy ? static_cast<std::int32_t>(argmaxOf[row])
                               : sampleToken(hostLogits[row], o, rng[b]);
       r.tokens.push_back(tok);
       nextHost[b] = tok;
