@@ -4,7 +4,8 @@
 # own, windows of at most 512 tokens: the conformance setting), calibration on the first
 # $CALIB_TOKENS tokens of the TinyStories train head. Prints a Markdown table for RESULTS.md.
 #   bash tests/bench/masa/compress_table.sh [build dir] [model] [tokenizer]
-# Environment: MAX_TOKENS (0 = the whole validation head), CALIB_TOKENS (16384), METHODS, RATIOS, OUT.
+# Environment: MAX_TOKENS (0 = the whole validation head), CALIB_TOKENS (16384), METHODS, RATIOS, OUT,
+# DEVICE (cpu), CONTEXT (512: evaluation windows; use the model's training context for models trained here).
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../../.." && pwd)
 BUILD=${1:-$SRC/build/dev}
@@ -15,13 +16,15 @@ CLI=$(find "$BUILD" -name atomscope-cli -type f -perm -u+x | head -1)
 OUT=${OUT:-$(mktemp -d /tmp/masa-compress-table.XXXXXX)}
 MAX_TOKENS=${MAX_TOKENS:-0}
 CALIB_TOKENS=${CALIB_TOKENS:-16384}
+DEVICE=${DEVICE:-cpu}
+CONTEXT=${CONTEXT:-512}
 METHODS=${METHODS:-"matrix-pca matrix-pca-grouped matrix-pca-refined matrix-pca-refined-greedy matrix-pca-whitened matrix-pca-whitened-refined svd svd-llm"}
 RATIOS=${RATIOS:-"0.2 0.4 0.6"}
-common=(--device cpu --out "$OUT" --quiet
+common=(--device "$DEVICE" --out "$OUT" --quiet
         --param model="$MODEL" --param tokenizer="$TOK"
         --param eval_text="$DATA/text/tinystories/tinystories_val_head.txt"
         --param calibration_text="$DATA/text/tinystories/tinystories_train_head_2MiB.txt"
-        --param calibration_tokens="$CALIB_TOKENS" --param context=512 --param stride=512
+        --param calibration_tokens="$CALIB_TOKENS" --param context="$CONTEXT" --param stride="$CONTEXT"
         --param split_documents=true --param document_windows=true --param batch_size=64
         --param max_tokens="$MAX_TOKENS" --param export=none)
 summary() { /usr/bin/python3 -c 'import json,sys; s=json.load(open(sys.argv[1]+"/run.json"))["summary"]; print(" ".join(str(s.get(k,"")) for k in sys.argv[2:]))' "$@"; }

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# MASA compression of deeper pretrained models (issue 4, item 5a, the 12- and 24-layer part), on the
+# GPU machine: trains dense Llama-style models of each depth here on TinyStories text with lm.train
+# (the recipe of the models), then runs compress_table.sh on each: every masa.compress method at 20, 40
+# and 60% attention compression, perplexity on tinystories_val_head.txt in the models' own context.
+#   BUILD=<dir with atomscope-cli> DATA=<shared data> bash tests/bench/masa/pretrained_depths.sh [depths...]
+# Models are kept in $MODELS (default /tmp/masa_pretrained) and reused when already trained.
+set -uo pipefail
+SRC=$(cd "$(dirname "$0")/../../.." && pwd)
+BUILD=${BUILD:-/tmp/atomscope-gpu}
+DATA=${DATA:-$SRC/../shared/data}
+OUT=${OUT:-/tmp/out}
+MODELS=${MODELS:-/tmp/masa_pretrained}
+STEPS=${STEPS:-1000}
+DEVICE=${DEVICE:-cuda}
+DEPTHS=${*:-12 24}
+CLI=$(find "$BUILD" -name atomscope-cli -type f -perm -u+x | head -1)
+mkdir -p "$MODELS" "$OUT"
+for L in $DEPTHS; do
+  [ -f "$MODELS/L$L/model/config.json" ] && continue
+  (
+    "$CLI" --project "$MODELS/L$L/project" run lm.train --device "$DEVICE" --seed 1 --quiet \
+      --param data="$DATA/text/tinystories/tinystories_train_head_2MiB.txt" --param tokenizer="$DATA/lm/tok512.bin" \
+      --param family=llama --param dim=288 --param n_layers="$L" --param n_heads=6 --param hidden_dim=768 \
+      --param context=256 --param batch_size=64 --param steps="$STEPS" --param lr=3e-4 --param warmup_steps=80 \
+      --param val_fraction=0.1 --param val_every=250 --param val_batches=20 --param checkpoint_every=100000 \
+      --param export=true > "$OUT/train_L$L.log" 2>&1
+    cfg=$(find "$MODELS/L$L/project" -name config.json -path '*model*' | head -1)
+    [ -n "$cfg" ] && cp -r "$(dirname "$cfg")" "$MODELS/L$L/model"
+  ) &
+done
+wait
+for L in $DEPTHS; do
+  if [ ! -f "$MODELS/L$L/model/config.json" ]; then echo "L$L: training failed: $(tail -3 "$OUT/train_L$L.log")"; continue; fi
+  (
+    DEVICE=$DEVICE CONTEXT=256 OUT="$MODELS/L$L/compress" \
+      bash "$SRC/tests/bench/masa/compress_table.sh" "$BUILD" "$MODELS/L$L/model" "$DATA/lm/tok512.bin" \
+      > "$OUT/table_L$L.md" 2> "$OUT/table_L$L.err"
+  ) &
+done
+wait
+for L in $DEPTHS; do echo "### $L layers (dim 288, $STEPS steps x 64 x 256 tokens, lr 3e-4)"; cat "$OUT/table_L$L.md" 2>/dev/null; echo; done
