@@ -120,6 +120,17 @@ AttentionRecorder::~AttentionRecorder() { tlsRecorder = previous_; }
 AttentionRecorder* AttentionRecorder::current() { return tlsRecorder; }
 
 namespace {
+thread_local ActivationRecorder* tlsActivationRecorder = nullptr;
+}
+
+ActivationRecorder::ActivationRecorder(Capture capture)
+    : capture_(std::move(capture)), previous_(tlsActivationRecorder) {
+  tlsActivationRecorder = this;
+}
+ActivationRecorder::~ActivationRecorder() { tlsActivationRecorder = previous_; }
+ActivationRecorder* ActivationRecorder::current() { return tlsActivationRecorder; }
+
+namespace {
 // One query step over a static cache: every slot the mask allows, no causal structure needed.
 torch::Tensor staticCacheAttention(const torch::Tensor& q, torch::Tensor k, torch::Tensor v, const torch::Tensor& keyMask) {
   const auto H = q.size(1), Hkv = k.size(1);
@@ -312,6 +323,16 @@ class LlamaBlockImpl : public torch::nn::Module {
         mlp(register_module("mlp", LlamaMlp(c, layer, o))) {}
   torch::Tensor forward(torch::Tensor x, const torch::Tensor& cos, const torch::Tensor& sin, KVCache* cache,
                         std::size_t layer, const torch::Tensor& keyMask) {
+    if (auto* rec = tlsActivationRecorder) {  // sae.collect: the same arithmetic, outputs handed over
+      auto a = self_attn->forward(input_layernorm->forward(x), cos, sin, cache, layer, keyMask);
+      rec->record(static_cast<std::int64_t>(layer), ActivationSite::AttnOut, a);
+      x = x + a;
+      auto m = mlp->forward(post_attention_layernorm->forward(x));
+      rec->record(static_cast<std::int64_t>(layer), ActivationSite::MlpOut, m);
+      x = x + m;
+      rec->record(static_cast<std::int64_t>(layer), ActivationSite::ResidPost, x);
+      return x;
+    }
     x = x + self_attn->forward(input_layernorm->forward(x), cos, sin, cache, layer, keyMask);
     return x + mlp->forward(post_attention_layernorm->forward(x));
   }
@@ -422,6 +443,16 @@ class Gpt2BlockImpl : public torch::nn::Module {
         ln_2(register_module("ln_2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.dim}).eps(c.normEps)))),
         mlp(register_module("mlp", Gpt2Mlp(c, layer, o))) {}
   torch::Tensor forward(torch::Tensor x, KVCache* cache, std::size_t layer, const torch::Tensor& keyMask) {
+    if (auto* rec = tlsActivationRecorder) {  // sae.collect: the same arithmetic, outputs handed over
+      auto a = attn->forward(ln_1->forward(x), cache, layer, keyMask);
+      rec->record(static_cast<std::int64_t>(layer), ActivationSite::AttnOut, a);
+      x = x + a;
+      auto m = mlp->forward(ln_2->forward(x));
+      rec->record(static_cast<std::int64_t>(layer), ActivationSite::MlpOut, m);
+      x = x + m;
+      rec->record(static_cast<std::int64_t>(layer), ActivationSite::ResidPost, x);
+      return x;
+    }
     x = x + attn->forward(ln_1->forward(x), cache, layer, keyMask);
     return x + mlp->forward(ln_2->forward(x));
   }

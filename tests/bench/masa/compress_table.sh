@@ -9,7 +9,7 @@
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../../.." && pwd)
 BUILD=${1:-$SRC/build/dev}
-DATA=$(cd "$SRC/../shared/data" && pwd)
+DATA=${DATA:-$(cd "$SRC/../shared/data" && pwd)}
 MODEL=${2:-$DATA/lm/stories260K.bin}
 TOK=${3:-$DATA/lm/tok512.model}
 CLI=$(find "$BUILD" -name atomscope-cli -type f -perm -u+x | head -1)

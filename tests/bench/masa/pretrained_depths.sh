@@ -34,7 +34,7 @@ for L in $DEPTHS; do
   if [ ! -f "$MODELS/L$L/model/config.json" ]; then echo "L$L: training failed: $(tail -3 "$OUT/train_L$L.log")"; continue; fi
   (
     DEVICE=$DEVICE CONTEXT=256 OUT="$MODELS/L$L/compress" \
-      bash "$SRC/tests/bench/masa/compress_table.sh" "$BUILD" "$MODELS/L$L/model" "$DATA/lm/tok512.bin" \
+      DATA=$DATA bash "$SRC/tests/bench/masa/compress_table.sh" "$BUILD" "$MODELS/L$L/model" "$DATA/lm/tok512.bin" \
       > "$OUT/table_L$L.md" 2> "$OUT/table_L$L.err"
   ) &
 done

@@ -153,6 +153,31 @@ class AttentionRecorder {
   AttentionRecorder* previous_ = nullptr;
 };
 
+// The places inside a block whose outputs an ActivationRecorder can see: the attention block's
+// output before it joins the residual stream, the MLP's output before it joins, and the residual
+// stream after the block.
+enum class ActivationSite { AttnOut, MlpOut, ResidPost };
+
+// While one exists, forward passes on the creating thread hand every block's attention output,
+// MLP output and residual stream after the block ([B, T, dim], in the residual stream's dtype) to
+// `capture`, in layer order. Used by sae.collect. When none exists a block pays one thread-local
+// pointer test. capture may throw (e.g. to stop the forward pass once the layers it needs are seen);
+// the exception leaves forward() as it came.
+class ActivationRecorder {
+ public:
+  using Capture = std::function<void(std::int64_t layer, ActivationSite site, const torch::Tensor& value)>;
+  explicit ActivationRecorder(Capture capture);
+  ~ActivationRecorder();
+  ActivationRecorder(const ActivationRecorder&) = delete;
+  ActivationRecorder& operator=(const ActivationRecorder&) = delete;
+  void record(std::int64_t layer, ActivationSite site, const torch::Tensor& value) const { capture_(layer, site, value); }
+  static ActivationRecorder* current();  // the recorder active on this thread, or nullptr
+
+ private:
+  Capture capture_;
+  ActivationRecorder* previous_ = nullptr;
+};
+
 // Mean next-token cross-entropy of ids [B, T] (predicting ids[:, 1:]), computed in float32.
 torch::Tensor languageModelLoss(CausalLMImpl& model, const torch::Tensor& ids);
 
