@@ -5,7 +5,7 @@
 # $CALIB_TOKENS tokens of the TinyStories train head. Prints a Markdown table for RESULTS.md.
 #   bash tests/bench/masa/compress_table.sh [build dir] [model] [tokenizer]
 # Environment: MAX_TOKENS (0 = the whole validation head), CALIB_TOKENS (16384), METHODS, RATIOS, OUT,
-# DEVICE (cpu), CONTEXT (512: evaluation windows; use the model's training context for models trained here).
+# JOBS (1: runs at once), DEVICE (cpu), CONTEXT (512: evaluation windows; use the model's training context for models trained here).
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../../.." && pwd)
 BUILD=${1:-$SRC/build/dev}
@@ -28,17 +28,28 @@ common=(--device "$DEVICE" --out "$OUT" --quiet
         --param split_documents=true --param document_windows=true --param batch_size=64
         --param max_tokens="$MAX_TOKENS" --param export=none)
 summary() { /usr/bin/python3 -c 'import json,sys; s=json.load(open(sys.argv[1]+"/run.json"))["summary"]; print(" ".join(str(s.get(k,"")) for k in sys.argv[2:]))' "$@"; }
+JOBS=${JOBS:-1}  # runs at once (a GPU has room for many small ones)
+mkdir -p "$OUT"
+first=1
+for ratio in $RATIOS; do
+  for method in $METHODS; do
+    eb=false; [ $first = 1 ] && eb=true; first=0
+    while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n; done
+    ( t0=$(date +%s); "$CLI" run masa.compress "${common[@]}" --param method="$method" --param ratio="$ratio" --param eval_before=$eb \
+        2>"$OUT/err.$ratio.$method" | tail -1 > "$OUT/run.$ratio.$method"; echo $(( $(date +%s) - t0 )) > "$OUT/seconds.$ratio.$method" ) &
+  done
+done
+wait
 base=""
 declare -A ppl params
 for ratio in $RATIOS; do
   for method in $METHODS; do
-    eb=false; [ -z "$base" ] && eb=true
-    run=$("$CLI" run masa.compress "${common[@]}" --param method="$method" --param ratio="$ratio" --param eval_before=$eb 2>/dev/null | tail -1) || true
+    run=$(cat "$OUT/run.$ratio.$method")
     read -r after stored full before <<<"$(summary "$run" perplexity_after attention_params_after attention_params_before perplexity_before)"
     if [ -z "$after" ]; then  # refused (e.g. the budget cannot hold one atom per group): say so in the table
       ppl[$ratio,$method]=nan; params[$ratio,$method]="does not fit"; continue
     fi
-    [ -z "$base" ] && base=$before && basefull=$full
+    [ -n "$before" ] && base=$before && basefull=$full
     ppl[$ratio,$method]=$after
     params[$ratio,$method]=$stored
   done
@@ -63,3 +74,5 @@ for r in $RATIOS; do
   printf ' %s |' "$best"
 done
 echo
+printf 'Wall seconds per run (%s at once):' "$JOBS"
+for r in $RATIOS; do for m in $METHODS; do printf ' %s@%s %s' "$m" "$r" "$(cat "$OUT/seconds.$r.$m" 2>/dev/null)"; done; done; echo

@@ -39,4 +39,4 @@ for L in $DEPTHS; do
   ) &
 done
 wait
-for L in $DEPTHS; do echo "### $L layers (dim 288, $STEPS steps x 64 x 256 tokens, lr 3e-4)"; cat "$OUT/table_L$L.md" 2>/dev/null; echo; done
+for L in $DEPTHS; do echo "### $L layers (dim 288, $STEPS steps x 64 x 256 tokens, lr 3e-4; perplexity over the first ${MAX_TOKENS:-0} tokens of the validation head, 0 = all)"; cat "$OUT/table_L$L.md" 2>/dev/null; echo; done
