@@ -4,6 +4,7 @@
 #include "atomscope/lm/data_jobs.h"
 #include "atomscope/lm/lm_jobs.h"
 #include "atomscope/masa/masa_jobs.h"
+#include "atomscope/sae/sae_jobs.h"
 
 namespace atomscope {
 
@@ -14,6 +15,7 @@ void registerAllJobs(core::JobRegistry& registry) {
   lm::registerLmJobs(registry);
   chem::registerChemJobs(registry);
   masa::registerMasaJobs(registry);
+  sae::registerSaeJobs(registry);
 }
 
 }  // namespace atomscope

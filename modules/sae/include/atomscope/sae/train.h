@@ -1,0 +1,74 @@
+#pragma once
+// Training threshold (JumpReLU) and ReLU SAEs on stored activations (sae.train, sae.analyze).
+//
+// Loss per batch, in the transformed space xt = x A (sae.h):
+//   MSE = mean_batch ||xt - x_hat_t||^2
+//   JumpReLU: MSE + lambda * mean_batch sum_i H(pre_i - theta_i)   (L0, gradient to theta by the STE)
+//   ReLU:     MSE + lambda * mean_batch sum_i z_i                  (L1; decoder rows have unit norm)
+// A target L0 is reached by a multiplicative controller on lambda, on the device (no host sync):
+//   lambda <- lambda * exp(rate * (L0_batch - target) / target), clamped to [1e-8, 1e4].
+// After each Adam step the decoder rows are renormalised to unit length (the gradient's component
+// along each row is removed first, so the step is tangent to the sphere).
+// Dead latents (no activation in the last dead_window samples) are resampled every
+// resample_every steps until 80% of training: the atom becomes the normalised residual of an input
+// drawn with probability proportional to its squared error, the encoder column the same direction,
+// the threshold half that input's pre-activation, and their Adam moments are reset.
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "atomscope/core/feedback.h"
+#include "atomscope/sae/activations.h"
+#include "atomscope/sae/sae.h"
+#include "atomscope/sae/statistics.h"
+
+namespace atomscope::sae {
+
+struct TrainOptions {
+  SaeKind kind = SaeKind::JumpRelu;
+  std::int64_t latents = 0;       // n; 0: expansion * d
+  std::int64_t expansion = 4;     // over-completeness when latents is 0 (the paper: 4)
+  bool whiten = true;             // A = S^(1/2) (AIP geometry); false: A = c I with E||x A||^2 = d
+  double targetL0 = 8;            // 0: no controller (lambda stays at sparsityInit)
+  double sparsityInit = 0.1;      // lambda at step 0
+  double controllerRate = 0.02;
+  double lr = 1e-3;               // Adam; linear decay to 0 over the last 20% of steps
+  std::int64_t steps = 2000;
+  std::int64_t batch = 1024;
+  double bandwidth = 0.05;        // STE kernel width eps, in units of the transformed data (unit scale per dimension)
+  std::int64_t resampleEvery = 250;  // 0: never
+  std::int64_t deadWindow = 100000;  // samples without an activation that make a latent dead
+  std::int64_t logEvery = 50;
+  std::uint64_t seed = 1;
+  std::int64_t trainBegin = 0, trainEnd = 0;  // rows to sample from (end 0: all rows)
+  std::int64_t momentRows = 262144;           // rows for E[x^T x] and the mean
+};
+
+struct TrainReport {
+  std::int64_t steps = 0;
+  double lambda = 0;
+  double mse = 0, r2 = 0, l0 = 0, deadFraction = 0;  // of the last logged batches (training space MSE, raw-space R^2)
+  std::int64_t resampled = 0;
+  double seconds = 0;
+  double samplesPerSecond = 0;
+};
+
+// Metrics callback: step and values ("mse", "r2", "l0", "dead_fraction", "lambda", "lr").
+using MetricsFn = std::function<void(std::int64_t, const std::map<std::string, double>&)>;
+
+// Trains a new SAE. feedback: progress, cancel (throws core::Cancelled); metrics also go to feedback.
+Sae trainSae(const ActivationReader& reader, const std::string& site, const TrainOptions& options,
+             torch::Device device, core::Feedback& feedback, TrainReport* report = nullptr);
+
+// Same, on activations given in memory [N, d] (tests, small data).
+Sae trainSaeOnTensor(const torch::Tensor& x, const TrainOptions& options, torch::Device device, core::Feedback& feedback,
+                     TrainReport* report = nullptr);
+
+// Reconstruction quality of an SAE on rows [begin, end) (at most maxRows, evenly spaced):
+// {"rows", "r2", "mse" (raw space, per row), "l0", "dead_fraction" (latents that never fire there)}.
+Json evaluateSae(SaeImpl& sae, const ActivationReader& reader, const std::string& site, std::int64_t begin,
+                 std::int64_t end, std::int64_t maxRows, core::Feedback* feedback = nullptr);
+
+}  // namespace atomscope::sae

@@ -1,0 +1,279 @@
+// The SAE training loop: input transform, threshold initialisation, Adam, the L0 controller,
+// decoder normalisation, dead-latent resampling, streamed metrics.
+#include "atomscope/sae/train.h"
+
+#include <chrono>
+#include <cmath>
+#include <random>
+
+namespace atomscope::sae {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Adam over a fixed list of tensors, with per-row moment resets for resampled latents.
+class Adam {
+ public:
+  explicit Adam(std::vector<torch::Tensor> params) : params_(std::move(params)) {
+    for (const auto& p : params_) {
+      m_.push_back(torch::zeros_like(p));
+      v_.push_back(torch::zeros_like(p));
+    }
+  }
+  void step(double lr) {
+    ++t_;
+    const double bc1 = 1.0 - std::pow(b1_, static_cast<double>(t_));
+    const double bc2 = 1.0 - std::pow(b2_, static_cast<double>(t_));
+    torch::NoGradGuard g;
+    for (std::size_t i = 0; i < params_.size(); ++i) {
+      const auto& grad = params_[i].grad();
+      if (!grad.defined()) continue;
+      m_[i].mul_(b1_).add_(grad, 1.0 - b1_);
+      v_[i].mul_(b2_).addcmul_(grad, grad, 1.0 - b2_);
+      params_[i].addcdiv_(m_[i], (v_[i] / bc2).sqrt_().add_(eps_), -lr / bc1);
+    }
+  }
+  void zeroGrad() {
+    for (auto& p : params_)
+      if (p.grad().defined()) p.mutable_grad().zero_();
+  }
+  // Zeroes the moments of parameter i at `index` along `dim`.
+  void resetMoments(std::size_t i, std::int64_t dim, const torch::Tensor& index) {
+    m_[i].index_fill_(dim, index, 0.0);
+    v_[i].index_fill_(dim, index, 0.0);
+  }
+
+ private:
+  std::vector<torch::Tensor> params_, m_, v_;
+  double b1_ = 0.9, b2_ = 0.999, eps_ = 1e-8;
+  std::int64_t t_ = 0;
+};
+
+using BatchFn = std::function<torch::Tensor(std::uint64_t step)>;  // [B, d] float32 CPU
+
+Sae trainImpl(const BatchFn& nextBatch, const Moments& moments, std::int64_t d, const TrainOptions& o,
+              torch::Device device, core::Feedback& fb, TrainReport* report) {
+  if (o.steps <= 0 || o.batch <= 0) throw SaeError("steps and batch must be positive");
+  if (o.targetL0 < 0) throw SaeError("target L0 must be >= 0");
+  if (o.bandwidth <= 0) throw SaeError("bandwidth must be positive");
+  const auto n = o.latents > 0 ? o.latents : o.expansion * d;
+  if (n <= 0) throw SaeError("the SAE needs at least one latent");
+  torch::manual_seed(o.seed);
+  auto sae = Sae(o.kind, d, n);
+  sae->initialise();
+  // Input transform.
+  torch::Tensor A, Ainv;
+  if (o.whiten) {
+    const auto w = whiteningFromSecondMoment(moments.secondMoment);
+    A = w.W;
+    Ainv = w.Winv;
+  } else {
+    const double ms = moments.secondMoment.trace().item<double>();  // E||x||^2
+    if (!(ms > 0)) throw SaeError("the activations are all zero");
+    const double c = std::sqrt(static_cast<double>(d) / ms);
+    A = torch::eye(d, torch::kFloat64) * c;
+    Ainv = torch::eye(d, torch::kFloat64) / c;
+  }
+  sae->setInputTransform(A, Ainv);
+  sae->setWhitened(o.whiten);
+  sae->to(device);
+  const auto meanRaw = moments.mean.to(torch::kFloat32).to(device);
+  {
+    torch::NoGradGuard g;
+    sae->b_dec.copy_(torch::matmul(meanRaw, sae->A));  // b_dec at the data mean (transformed)
+  }
+  // Thresholds from the data: each latent starts firing on about target/n of the inputs.
+  auto first = nextBatch(0).to(device);
+  if (o.kind == SaeKind::JumpRelu) {
+    torch::NoGradGuard g;
+    auto pre = sae->preActivations(sae->toTransformed(first));
+    const double p = o.targetL0 > 0 ? std::min(0.5, o.targetL0 / static_cast<double>(n)) : 0.1;
+    auto q = std::get<0>(pre.sort(0)).select(0, std::min<std::int64_t>(pre.size(0) - 1,
+                                                                          static_cast<std::int64_t>((1.0 - p) * static_cast<double>(pre.size(0)))));
+    sae->logThreshold.copy_(q.clamp_min(1e-3).log());
+  }
+  std::vector<torch::Tensor> params{sae->W_enc, sae->b_enc, sae->W_dec, sae->b_dec};
+  if (o.kind == SaeKind::JumpRelu) params.push_back(sae->logThreshold);
+  Adam adam(params);
+  const auto fopts = torch::TensorOptions().dtype(torch::kFloat32).device(device);
+  auto lambda = torch::full({}, o.sparsityInit, fopts);
+  auto lastFired = torch::zeros({n}, torch::TensorOptions().dtype(torch::kLong).device(device));
+  const std::int64_t deadSteps = std::max<std::int64_t>(1, o.deadWindow / o.batch);
+  const double totalVar = std::max(1e-30, moments.totalVariance);
+  TrainReport rep;
+  const auto t0 = Clock::now();
+  // Running sums for the metrics between two log points (on the device until logged).
+  auto accMse = torch::zeros({}, fopts), accSse = torch::zeros({}, fopts), accL0 = torch::zeros({}, fopts);
+  std::int64_t accN = 0;
+  for (std::int64_t step = 0; step < o.steps; ++step) {
+    fb.throwIfCancelled();
+    auto x = step == 0 ? first : nextBatch(static_cast<std::uint64_t>(step)).to(device);
+    auto xt = sae->toTransformed(x);
+    auto pre = sae->preActivations(xt);
+    torch::Tensor z, sparsity, l0;
+    if (o.kind == SaeKind::JumpRelu) {
+      auto theta = sae->logThreshold.exp();
+      z = jumpRelu(pre, theta, o.bandwidth);
+      auto steps = heavisideStep(pre, theta, o.bandwidth).sum(-1);
+      sparsity = steps.mean();
+      l0 = steps.detach().mean();
+    } else {
+      z = torch::relu(pre);
+      sparsity = z.sum(-1).mean();
+      l0 = (z.detach() > 0).sum(-1).to(torch::kFloat32).mean();
+    }
+    auto xhat = sae->decodeTransformed(z);
+    auto err = (xhat - xt).pow(2).sum(-1);
+    auto mse = err.mean();
+    auto loss = mse + lambda * sparsity;
+    adam.zeroGrad();
+    loss.backward();
+    {
+      torch::NoGradGuard g;
+      // Tangent step: drop the gradient's component along each (unit) decoder row.
+      auto& gd = sae->W_dec.mutable_grad();
+      gd.sub_((gd * sae->W_dec).sum(1, true) * sae->W_dec);
+    }
+    const double frac = static_cast<double>(step) / static_cast<double>(o.steps);
+    const double lr = frac < 0.8 ? o.lr : o.lr * (1.0 - frac) / 0.2;
+    adam.step(lr);
+    torch::NoGradGuard g;
+    sae->W_dec.div_(sae->W_dec.norm(2, 1, true).clamp_min(1e-12));
+    if (o.targetL0 > 0)
+      lambda.mul_(torch::exp((l0 - o.targetL0) * (o.controllerRate / o.targetL0))).clamp_(1e-8, 1e4);
+    auto fired = (z.detach() > 0).any(0);
+    lastFired.masked_fill_(fired, step);
+    accMse += mse.detach();
+    accL0 += l0;
+    accSse += (sae->fromTransformed(xhat.detach()) - x).pow(2).sum(-1).mean();
+    ++accN;
+    // Dead-latent resampling.
+    if (o.resampleEvery > 0 && step > 0 && step % o.resampleEvery == 0 && step >= deadSteps && frac < 0.8) {
+      auto dead = ((step - lastFired) >= deadSteps).nonzero().squeeze(1);
+      const auto nd = dead.numel();
+      if (nd > 0) {
+        auto resid = (xt - xhat.detach());
+        auto w = resid.pow(2).sum(-1);
+        auto pick = torch::multinomial(w + 1e-12, nd, true);
+        auto r = resid.index_select(0, pick);
+        r = r / r.norm(2, 1, true).clamp_min(1e-12);
+        sae->W_dec.index_copy_(0, dead, r);
+        sae->W_enc.index_copy_(1, dead, r.t().contiguous());
+        sae->b_enc.index_fill_(0, dead, 0.0);
+        if (o.kind == SaeKind::JumpRelu) {
+          auto preNew = ((xt.index_select(0, pick) - sae->b_dec) * r).sum(-1);
+          sae->logThreshold.index_copy_(0, dead, (0.5 * preNew).clamp_min(1e-3).log());
+          adam.resetMoments(4, 0, dead);
+        }
+        adam.resetMoments(0, 1, dead);
+        adam.resetMoments(1, 0, dead);
+        adam.resetMoments(2, 0, dead);
+        lastFired.index_fill_(0, dead, step);
+        rep.resampled += nd;
+      }
+    }
+    if ((step + 1) % o.logEvery == 0 || step + 1 == o.steps) {
+      const double m = accMse.item<double>() / static_cast<double>(accN);
+      const double l = accL0.item<double>() / static_cast<double>(accN);
+      const double r2 = 1.0 - accSse.item<double>() / static_cast<double>(accN) / totalVar;
+      const double dead = ((step - lastFired) >= std::min(deadSteps, step + 1)).to(torch::kFloat32).mean().item<double>();
+      const double lam = lambda.item<double>();
+      fb.reportMetrics(step + 1, {{"mse", m}, {"r2", r2}, {"l0", l}, {"dead_fraction", dead}, {"lambda", lam}, {"lr", lr}});
+      rep.mse = m;
+      rep.l0 = l;
+      rep.r2 = r2;
+      rep.deadFraction = dead;
+      rep.lambda = lam;
+      accMse.zero_();
+      accSse.zero_();
+      accL0.zero_();
+      accN = 0;
+      fb.setProgress(static_cast<double>(step + 1) / static_cast<double>(o.steps),
+                     "step " + std::to_string(step + 1) + " of " + std::to_string(o.steps) + ": R2 " + std::to_string(r2) +
+                         ", L0 " + std::to_string(l));
+    }
+  }
+  rep.steps = o.steps;
+  rep.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  rep.samplesPerSecond = static_cast<double>(o.steps * o.batch) / std::max(1e-9, rep.seconds);
+  if (report) *report = rep;
+  sae->info["training"] = Json{{"kind", toString(o.kind)}, {"whiten", o.whiten}, {"target_l0", o.targetL0},
+                               {"steps", o.steps}, {"batch", o.batch}, {"lr", o.lr}, {"bandwidth", o.bandwidth},
+                               {"lambda", rep.lambda}, {"resampled", rep.resampled}, {"seed", o.seed}};
+  return sae;
+}
+
+}  // namespace
+
+Sae trainSae(const ActivationReader& reader, const std::string& site, const TrainOptions& o, torch::Device device,
+             core::Feedback& fb, TrainReport* report) {
+  reader.requireSite(site);
+  const auto end = o.trainEnd > 0 ? o.trainEnd : reader.rows();
+  if (o.trainBegin < 0 || end > reader.rows() || end <= o.trainBegin)
+    throw SaeError("training rows [" + std::to_string(o.trainBegin) + ", " + std::to_string(end) + ") are empty or outside the " +
+                   std::to_string(reader.rows()) + " rows in '" + reader.folder().string() + "'");
+  fb.setProgress(0, "estimating activation moments");
+  const auto moments = estimateMoments(reader, site, o.trainBegin, end, o.momentRows, &fb);
+  BatchFn next = [&](std::uint64_t step) { return reader.randomBatch(site, o.batch, o.trainBegin, end, o.seed, step); };
+  auto sae = trainImpl(next, moments, reader.d(), o, device, fb, report);
+  sae->info["site"] = site;
+  sae->info["activations"] = reader.folder().string();
+  if (reader.manifest().contains("source")) {
+    const auto& src = reader.manifest()["source"];
+    if (src.contains("model")) sae->info["model"] = src["model"];
+    if (src.contains("context")) sae->info["context"] = src["context"];
+  }
+  return sae;
+}
+
+Sae trainSaeOnTensor(const torch::Tensor& xIn, const TrainOptions& o, torch::Device device, core::Feedback& fb,
+                     TrainReport* report) {
+  if (xIn.dim() != 2 || xIn.size(0) < 2) throw SaeError("training activations must be [N >= 2, d]");
+  auto x = xIn.to(torch::kCPU).to(torch::kFloat32).contiguous();
+  const auto N = x.size(0);
+  const auto moments = momentsOf(x);
+  BatchFn next = [&](std::uint64_t step) {
+    std::mt19937_64 rng(o.seed * 0x9E3779B97F4A7C15ull + step);
+    std::uniform_int_distribution<std::int64_t> pick(0, N - 1);
+    auto idx = torch::empty({o.batch}, torch::kLong);
+    auto* p = idx.data_ptr<std::int64_t>();
+    for (std::int64_t i = 0; i < o.batch; ++i) p[i] = pick(rng);
+    return x.index_select(0, idx);
+  };
+  return trainImpl(next, moments, x.size(1), o, device, fb, report);
+}
+
+Json evaluateSae(SaeImpl& sae, const ActivationReader& reader, const std::string& site, std::int64_t begin,
+                 std::int64_t end, std::int64_t maxRows, core::Feedback* fb) {
+  torch::NoGradGuard g;
+  if (reader.d() != sae.dIn())
+    throw SaeError("the SAE reads width " + std::to_string(sae.dIn()) + " but the activations in '" + reader.folder().string() +
+                   "' have width " + std::to_string(reader.d()));
+  const auto device = sae.W_enc.device();
+  const auto total = end - begin;
+  const auto take = maxRows > 0 ? std::min(maxRows, total) : total;
+  const auto stride = std::max<std::int64_t>(1, total / take);
+  const auto moments = estimateMoments(reader, site, begin, end, maxRows, fb);
+  auto fired = torch::zeros({sae.dSae()}, torch::TensorOptions().dtype(torch::kBool).device(device));
+  double sse = 0, l0 = 0;
+  for (std::int64_t i = 0; i < take; i += 16384) {
+    if (fb) fb->throwIfCancelled();
+    const auto c = std::min<std::int64_t>(16384, take - i);
+    auto x = reader.gather(site, torch::arange(i, i + c, torch::kLong) * stride + begin).to(device);
+    auto z = sae.encode(x);
+    auto xhat = sae.decode(z);
+    sse += (xhat - x).pow(2).sum().item<double>();
+    auto act = z > 0;
+    l0 += act.sum().item<double>();
+    fired |= act.any(0);
+  }
+  const double N = static_cast<double>(take);
+  return Json{{"rows", take},
+              {"r2", 1.0 - sse / N / std::max(1e-30, moments.totalVariance)},
+              {"mse", sse / N},
+              {"l0", l0 / N},
+              {"dead_fraction", 1.0 - fired.to(torch::kFloat32).mean().item<double>()}};
+}
+
+}  // namespace atomscope::sae

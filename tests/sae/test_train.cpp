@@ -1,0 +1,105 @@
+// Training on stories260K activations: the controller reaches the target L0, R^2 is well above 0,
+// metrics stream, and sae.analyze tabulates the three bases.
+#include <gtest/gtest.h>
+
+#include "atomscope/sae/analysis.h"
+#include "atomscope/sae/train.h"
+#include "sae_test_util.h"
+
+namespace atomscope::sae_test {
+
+namespace {
+struct Case {
+  SaeKind kind;
+  bool whiten;
+};
+}  // namespace
+
+// Issue 5: an independent computation on stories260K with 256 latents, L0 about 8 and 2000 steps
+// gave R^2 0.75 to 0.95; we ask for the target L0 within 20% and held-out R^2 above 0.6 after
+// 1500 steps (two cores).
+TEST(SaeTrain, ReachesTargetL0OnStories260K) {
+  const auto reader = ActivationReader::open(storiesActivations());
+  const std::string site = "resid_post.2";
+  const auto trainEnd = reader.rows() * 9 / 10;
+  for (const auto c : {Case{SaeKind::JumpRelu, true}, Case{SaeKind::Relu, false}}) {
+    SCOPED_TRACE(toString(c.kind));
+    TrainOptions o;
+    o.kind = c.kind;
+    o.whiten = c.whiten;
+    o.targetL0 = 8;
+    o.steps = 1500;
+    o.batch = 512;
+    o.trainEnd = trainEnd;
+    core::Feedback fb;
+    struct Collect : core::FeedbackSink {
+      std::vector<core::MetricPoint> points;
+      void onMetrics(const core::MetricPoint& p) override { points.push_back(p); }
+    };
+    auto sink = std::make_shared<Collect>();
+    fb.addSink(sink);
+    TrainReport rep;
+    auto sae = trainSae(reader, site, o, torch::kCPU, fb, &rep);
+    EXPECT_EQ(sae->dSae(), 4 * 64);
+    const auto eval = evaluateSae(*sae, reader, site, trainEnd, reader.rows(), 0);
+    EXPECT_NEAR(eval["l0"].get<double>(), 8.0, 1.6) << eval.dump();
+    EXPECT_GT(eval["r2"].get<double>(), 0.6) << eval.dump();
+    EXPECT_LT(eval["dead_fraction"].get<double>(), 0.5) << eval.dump();
+    // Metrics streamed every 50 steps, with every quantity.
+    ASSERT_EQ(sink->points.size(), 30u);
+    for (const char* k : {"mse", "r2", "l0", "dead_fraction", "lambda", "lr"}) EXPECT_TRUE(sink->points.back().values.count(k)) << k;
+    // Decoder rows stay unit length in the training space.
+    EXPECT_TRUE(torch::allclose(sae->W_dec.norm(2, 1), torch::ones({sae->dSae()}), 1e-4, 1e-4));
+  }
+}
+
+// The job: held-out evaluation in the summary, SAE folder written.
+TEST(SaeTrain, JobSavesAndEvaluates) {
+  test::ScopedTempDir dir("sae_train_job");
+  auto out = runJob("sae.train",
+                    Json{{"activations", storiesActivations().string()}, {"site", "resid_post.4"}, {"steps", 400},
+                         {"batch", 256}, {"target_l0", 4}, {"expansion", 2}},
+                    dir.path());
+  ASSERT_EQ(out.status, core::RunStatus::Completed) << out.error;
+  const auto s = summary(out);
+  EXPECT_GT(s["eval_r2"].get<double>(), 0.3);
+  EXPECT_NEAR(s["eval_l0"].get<double>(), 4.0, 1.5);
+  auto sae = loadSae(out.runDir / "artifacts" / "sae");
+  EXPECT_EQ(sae->dSae(), 128);
+  EXPECT_EQ(sae->info["site"], "resid_post.4");
+  auto metrics = core::RunDir::open(out.runDir).readMetrics();
+  EXPECT_EQ(metrics.size(), 8u);
+  // Wrong site: a message listing the sites there are.
+  auto bad = runJob("sae.train", Json{{"activations", storiesActivations().string()}, {"site", "mlp_out.1"}}, dir.path());
+  EXPECT_EQ(bad.status, core::RunStatus::Failed);
+  EXPECT_NE(bad.error.find("hold no site 'mlp_out.1'"), std::string::npos) << bad.error;
+}
+
+TEST(SaeAnalyze, TabulatesThreeBases) {
+  test::ScopedTempDir dir("sae_analyze");
+  auto out = runJob("sae.analyze",
+                    Json{{"activations", storiesActivations().string()}, {"sites", "resid_post.1"}, {"targets", "2,8"},
+                         {"steps", 300}, {"batch", 256}, {"eval_rows", 3000}},
+                    dir.path());
+  ASSERT_EQ(out.status, core::RunStatus::Completed) << out.error;
+  const auto res = readJson(out.runDir / "artifacts" / "results.json")["results"];
+  ASSERT_EQ(res.size(), 6u);  // 2 targets x (neurons, features, atoms)
+  for (const auto& r : res) {
+    SCOPED_TRACE(r.dump().substr(0, 200));
+    EXPECT_EQ(r["rows"].get<std::int64_t>(), 3000);
+    const auto q = r["aip"]["q_star"].get<double>();
+    EXPECT_GE(q, 0.0);
+    EXPECT_LE(q, 1.0);
+    if (r["basis"] == "neurons") {
+      EXPECT_EQ(r["l0"].get<double>(), r["target_l0"].get<double>());  // exactly K active
+      EXPECT_EQ(r["euclidean"]["q_star"].get<double>(), 1.0);
+    }
+  }
+  std::ifstream csv(out.runDir / "artifacts" / "results.csv");
+  std::string line;
+  int lines = 0;
+  while (std::getline(csv, line)) ++lines;
+  EXPECT_EQ(lines, 7);
+}
+
+}  // namespace atomscope::sae_test
