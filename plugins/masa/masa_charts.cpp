@@ -5,7 +5,9 @@
 #include <QBarSet>
 #include <QChart>
 #include <QLegend>
+#include <QLegendMarker>
 #include <QLineSeries>
+#include <QScatterSeries>
 #include <QMap>
 #include <QPen>
 #include <QValueAxis>
@@ -56,7 +58,7 @@ QChart* makeEnergyChart(const CompressionRun& run) {
   ax->setTitleText(QObject::tr("atom (principal direction)"));
   ax->setLabelFormat(QStringLiteral("%d"));
   ay->setTitleText(QObject::tr("energy share"));
-  ay->setLabelFormat(QStringLiteral("%.2f"));
+  ay->setLabelFormat(QStringLiteral("%.2g"));
   chart->addAxis(ax, Qt::AlignBottom);
   chart->addAxis(ay, Qt::AlignLeft);
   int maxDirections = 1;
@@ -68,9 +70,7 @@ QChart* makeEnergyChart(const CompressionRun& run) {
       auto* s = new QLineSeries(chart);
       s->setObjectName(QStringLiteral("energy_%1_%2").arg(t.role).arg(g));
       const QString who = t.energy.size() > 1 ? QStringLiteral("%1 g%2").arg(t.role).arg(g) : t.role;
-      s->setName(QObject::tr("%1: %n atom(s) kept, %2% energy", nullptr, t.keptIn(g))
-                     .arg(who)
-                     .arg(100.0 * t.keptEnergy(g), 0, 'f', 1));
+      s->setName(QObject::tr("%1: %2 kept, %3%").arg(who).arg(t.keptIn(g)).arg(100.0 * t.keptEnergy(g), 0, 'f', 1));
       QPen pen(roleColour(t.role));
       pen.setWidthF(2.0);
       if (g > 0) pen.setStyle(Qt::DashLine);
@@ -86,6 +86,19 @@ QChart* makeEnergyChart(const CompressionRun& run) {
       chart->addSeries(s);
       s->attachAxis(ax);
       s->attachAxis(ay);
+      // The kept atoms, drawn large over the line.
+      if (t.keptIn(g) > 0) {
+        auto* kept = new QScatterSeries(chart);
+        kept->setObjectName(QStringLiteral("kept_%1_%2").arg(t.role).arg(g));
+        kept->setMarkerSize(11);
+        kept->setColor(roleColour(t.role));
+        kept->setBorderColor(Qt::white);
+        kept->replace(pts.mid(0, std::min<qsizetype>(t.keptIn(g), pts.size())));
+        chart->addSeries(kept);
+        kept->attachAxis(ax);
+        kept->attachAxis(ay);
+        for (QLegendMarker* m : chart->legend()->markers(kept)) m->setVisible(false);
+      }
     }
   }
   ax->setRange(0.5, maxDirections + 0.5);
@@ -94,6 +107,7 @@ QChart* makeEnergyChart(const CompressionRun& run) {
   ax->setTickAnchor(1);
   ax->setTickInterval(std::max(1, maxDirections / 12));
   ay->setRange(0, maxEnergy > 0 ? std::min(1.0, maxEnergy * 1.1) : 1.0);
+  ay->applyNiceNumbers();
   if (chart->series().isEmpty())
     placeholder(chart, QObject::tr("%1 stores no shared atoms (a per-matrix method)").arg(run.method));
   return chart;
@@ -124,6 +138,7 @@ QChart* makeErrorChart(const CompressionRun& run) {
   ay->setTitleText(QObject::tr("relative error"));
   ay->setLabelFormat(QStringLiteral("%.2f"));
   ay->setRange(0, hi > 0 ? hi * 1.1 : 1.0);
+  ay->applyNiceNumbers();
   chart->addAxis(ax, Qt::AlignBottom);
   chart->addAxis(ay, Qt::AlignLeft);
   series->attachAxis(ax);
@@ -138,7 +153,7 @@ QChart* makeCompareChart(const QList<ComparePoint>& points, double reference) {
   ax->setTitleText(QObject::tr("attention parameters removed (%)"));
   ax->setLabelFormat(QStringLiteral("%.0f"));
   ay->setTitleText(QObject::tr("perplexity after"));
-  ay->setLabelFormat(QStringLiteral("%.1f"));
+  ay->setLabelFormat(QStringLiteral("%.4g"));
   chart->addAxis(ax, Qt::AlignBottom);
   chart->addAxis(ay, Qt::AlignLeft);
   QMap<QString, QList<QPointF>> byMethod;
@@ -191,6 +206,8 @@ QChart* makeCompareChart(const QList<ComparePoint>& points, double reference) {
   const double pad = std::max(0.05 * (y1 - y0), 0.02 * std::abs(y1) + 1e-6);
   ax->setRange(std::max(0.0, x0 - 5), std::min(100.0, x1 + 5));
   ay->setRange(std::max(0.0, y0 - pad), y1 + pad);
+  ax->applyNiceNumbers();
+  ay->applyNiceNumbers();
   if (points.isEmpty()) placeholder(chart, QObject::tr("Run \u201cCompare methods\u201d or a few compressions to fill this chart"));
   return chart;
 }

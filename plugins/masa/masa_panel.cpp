@@ -15,7 +15,7 @@
 #include <QHeaderView>
 #include <QLabel>
 #include <QLineEdit>
-#include <QListWidget>
+#include <QMenu>
 #include <QLocale>
 #include <QProgressBar>
 #include <QRegularExpression>
@@ -221,7 +221,7 @@ QWidget* MasaPanel::buildForm() {
   v->setContentsMargins(0, 0, 6, 0);
 
   auto* box = new QGroupBox(tr("Compress attention"), page);
-  auto* form = new QFormLayout(box);
+  auto* form = form_ = new QFormLayout(box);
   form->setFieldGrowthPolicy(QFormLayout::AllNonFixedFieldsGrow);
 
   auto pathRow = [&](QLineEdit*& edit, const char* name, const QString& placeholder, bool folderButton) {
@@ -229,7 +229,7 @@ QWidget* MasaPanel::buildForm() {
     edit = new QLineEdit(box);
     edit->setObjectName(QString::fromLatin1(name));
     edit->setPlaceholderText(placeholder);
-    edit->setMinimumWidth(180);
+    edit->setMinimumWidth(110);
     row->addWidget(edit, 1);
     auto* file = new QToolButton(box);
     file->setText(QStringLiteral("\u2026"));
@@ -404,49 +404,52 @@ QWidget* MasaPanel::buildResults() {
 
   auto* cmp = new QWidget(tabs_);
   auto* cmpLayout = new QVBoxLayout(cmp);
-  auto* cmpSplit = new QSplitter(Qt::Horizontal, cmp);
-  compareView_ = makeChartView(cmpSplit, QStringLiteral("masaCompareChart"));
-  auto* side = new QWidget(cmpSplit);
-  auto* sv = new QVBoxLayout(side);
-  sv->setContentsMargins(0, 0, 0, 0);
-  sv->addWidget(new QLabel(tr("Methods"), side));
-  compareMethods_ = new QListWidget(side);
+  cmpLayout->setContentsMargins(4, 4, 4, 4);
+  // One compact row of controls, so the chart keeps the width.
+  auto* controls = new QHBoxLayout;
+  compareMethods_ = new QToolButton(cmp);
   compareMethods_->setObjectName(QStringLiteral("masaCompareMethods"));
+  compareMethods_->setPopupMode(QToolButton::InstantPopup);
+  compareMethods_->setToolButtonStyle(Qt::ToolButtonTextOnly);
+  auto* methodsMenu = new QMenu(compareMethods_);
   for (int i = 0; i < method_->count(); ++i) {
-    auto* item = new QListWidgetItem(method_->itemText(i), compareMethods_);
     const QString m = method_->itemText(i);
-    const bool on = m == QLatin1String("matrix-pca") || m == QLatin1String("matrix-pca-refined-greedy") ||
-                    m == QLatin1String("svd") || m == QLatin1String("svd-llm");
-    item->setCheckState(on ? Qt::Checked : Qt::Unchecked);
+    QAction* a = methodsMenu->addAction(m);
+    a->setCheckable(true);
+    a->setChecked(m == QLatin1String("matrix-pca") || m == QLatin1String("matrix-pca-refined-greedy") ||
+                  m == QLatin1String("svd") || m == QLatin1String("svd-llm"));
+    connect(a, &QAction::toggled, this, [this] { updateCompareMethodsText(); });
   }
-  sv->addWidget(compareMethods_, 1);
-  auto* rr = new QHBoxLayout;
-  rr->addWidget(new QLabel(tr("Ratios"), side));
-  compareRatios_ = new QLineEdit(QStringLiteral("0.2, 0.4, 0.6"), side);
+  compareMethods_->setMenu(methodsMenu);
+  controls->addWidget(new QLabel(tr("Methods"), cmp));
+  controls->addWidget(compareMethods_);
+  controls->addSpacing(8);
+  controls->addWidget(new QLabel(tr("Ratios"), cmp));
+  compareRatios_ = new QLineEdit(QStringLiteral("0.2, 0.4, 0.6"), cmp);
   compareRatios_->setObjectName(QStringLiteral("masaCompareRatios"));
   compareRatios_->setToolTip(tr("Fractions of the attention parameters removed, separated by commas"));
-  rr->addWidget(compareRatios_, 1);
-  sv->addLayout(rr);
-  compare_ = new QPushButton(tr("Compare methods"), side);
+  compareRatios_->setMinimumWidth(110);
+  compareRatios_->setMaximumWidth(170);
+  controls->addWidget(compareRatios_);
+  compare_ = new QPushButton(tr("Compare methods"), cmp);
   compare_->setObjectName(QStringLiteral("masaCompare"));
   compare_->setToolTip(tr("One masa.compress run per method and ratio, in sequence (Cancel stops the sequence)"));
-  auto* clear = new QPushButton(tr("Clear"), side);
+  auto* clear = new QPushButton(tr("Clear"), cmp);
   clear->setObjectName(QStringLiteral("masaCompareClear"));
-  auto* cb = new QHBoxLayout;
-  cb->addWidget(compare_, 1);
-  cb->addWidget(clear);
-  sv->addLayout(cb);
-  cmpSplit->addWidget(compareView_);
-  cmpSplit->addWidget(side);
-  cmpSplit->setStretchFactor(0, 1);
-  cmpSplit->setStretchFactor(1, 0);
+  controls->addWidget(compare_);
+  controls->addWidget(clear);
+  controls->addStretch(1);
+  cmpLayout->addLayout(controls);
+  updateCompareMethodsText();
   auto* vsplit = new QSplitter(Qt::Vertical, cmp);
-  vsplit->addWidget(cmpSplit);
+  compareView_ = makeChartView(vsplit, QStringLiteral("masaCompareChart"));
+  vsplit->addWidget(compareView_);
   compareTable_ = makeTable(vsplit, QStringLiteral("masaCompareTable"));
   vsplit->addWidget(compareTable_);
   vsplit->setStretchFactor(0, 3);
   vsplit->setStretchFactor(1, 1);
-  cmpLayout->addWidget(vsplit);
+  vsplit->setCollapsible(0, false);
+  cmpLayout->addWidget(vsplit, 1);
   tabs_->addTab(cmp, tr("Compare"));
   connect(compare_, &QPushButton::clicked, this, &MasaPanel::compareMethods);
   connect(clear, &QPushButton::clicked, this, &MasaPanel::clearComparison);
@@ -491,19 +494,26 @@ void MasaPanel::setEvalMaxTokens(int tokens) { evalTokens_->setValue(tokens); }
 void MasaPanel::setDevice(const QString& device) { device_->setCurrentText(device); }
 
 void MasaPanel::setCompareMethods(const QStringList& methods) {
-  for (int i = 0; i < compareMethods_->count(); ++i) {
-    auto* item = compareMethods_->item(i);
-    item->setCheckState(methods.contains(item->text()) ? Qt::Checked : Qt::Unchecked);
-  }
+  for (QAction* a : compareMethods_->menu()->actions()) a->setChecked(methods.contains(a->text()));
 }
 
 void MasaPanel::setCompareRatios(const QString& ratios) { compareRatios_->setText(ratios); }
+
+void MasaPanel::updateCompareMethodsText() {
+  QStringList on;
+  for (QAction* a : compareMethods_->menu()->actions())
+    if (a->isChecked()) on << a->text();
+  compareMethods_->setText(on.isEmpty() ? tr("none") : on.size() <= 2 ? on.join(QStringLiteral(", ")) : tr("%n method(s)", nullptr, on.size()));
+  compareMethods_->setToolTip(on.join(QLatin1Char('\n')));
+}
 
 void MasaPanel::updateTargetWidgets() {
   const bool byAtoms = target_->currentData().toString() == QLatin1String("atoms");
   ratio_->setVisible(!byAtoms);
   atoms_->setVisible(byAtoms);
-  groups_->setEnabled(method_->currentText() == QLatin1String("matrix-pca-grouped"));
+  const bool grouped = method_->currentText() == QLatin1String("matrix-pca-grouped");
+  groups_->setEnabled(grouped);
+  form_->setRowVisible(groups_, grouped);
 }
 
 Json MasaPanel::compressParams() const {
@@ -581,8 +591,8 @@ void MasaPanel::cancel() {
 void MasaPanel::compareMethods() {
   if (isBusy()) return;
   QStringList methods;
-  for (int i = 0; i < compareMethods_->count(); ++i)
-    if (compareMethods_->item(i)->checkState() == Qt::Checked) methods << compareMethods_->item(i)->text();
+  for (QAction* a : compareMethods_->menu()->actions())
+    if (a->isChecked()) methods << a->text();
   QList<double> ratios;
   for (const QString& part : compareRatios_->text().split(QRegularExpression(QStringLiteral("[,;\\s]+")), Qt::SkipEmptyParts)) {
     bool ok = false;

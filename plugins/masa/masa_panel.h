@@ -26,9 +26,10 @@
 class QChartView;
 class QComboBox;
 class QDoubleSpinBox;
+class QFormLayout;
 class QLabel;
 class QLineEdit;
-class QListWidget;
+class QToolButton;
 class QProgressBar;
 class QPushButton;
 class QSpinBox;
@@ -127,6 +128,7 @@ class MasaPanel : public QWidget {
   void setBusy(bool busy);
   void setStatus(const QString& text, bool error = false);
   void updateTargetWidgets();
+  void updateCompareMethodsText();
   void saveSettings() const;
   void restoreSettings();
 
@@ -134,6 +136,7 @@ class MasaPanel : public QWidget {
   QPointer<QObject> jobManager_;
 
   // Form
+  QFormLayout* form_ = nullptr;
   QLineEdit* model_ = nullptr;
   QComboBox* method_ = nullptr;
   QComboBox* target_ = nullptr;
@@ -161,7 +164,7 @@ class MasaPanel : public QWidget {
   CoefficientHeatmap* heatmap_ = nullptr;
   QChartView* errorView_ = nullptr;
   QChartView* compareView_ = nullptr;
-  QListWidget* compareMethods_ = nullptr;
+  QToolButton* compareMethods_ = nullptr;  // a menu of checkable methods
   QLineEdit* compareRatios_ = nullptr;
   QTableWidget* compareTable_ = nullptr;
   QTableWidget* typesTable_ = nullptr;

@@ -238,7 +238,14 @@ TEST(MasaPlugin, RunsMasaCompressAndTheChartsShowTheRunsNumbers) {
   ASSERT_NE(layers, nullptr);
   EXPECT_EQ(layers->rowCount(), 5);
 
-  w.child<QTabWidget>("masaTabs")->setCurrentIndex(1);
+  // Pictures of the window and of every result tab, for people to look at.
+  auto* tabs = w.child<QTabWidget>("masaTabs");
+  for (int i = 0; i < tabs->count(); ++i) {
+    tabs->setCurrentIndex(i);
+    QCoreApplication::processEvents();
+    EXPECT_TRUE(w.panel->grab().save(outputDir() + QStringLiteral("/masa_tab_%1.png").arg(tabs->tabText(i).toLower().replace(' ', '_'))));
+  }
+  tabs->setCurrentIndex(1);
   QCoreApplication::processEvents();
   EXPECT_TRUE(w.window.grab().save(outputDir() + QStringLiteral("/masa_panel.png")));
 }
