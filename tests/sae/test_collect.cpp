@@ -76,13 +76,14 @@ TEST(SaeCollect, JobWritesThePlannedShards) {
   // Size known before the run = what was written: rows x (2 sites x 64 x 4 bytes + 8).
   EXPECT_EQ(sum["planned_rows"].get<std::int64_t>(), reader.rows());
   EXPECT_EQ(sum["planned_bytes"].get<std::int64_t>(), reader.rows() * (2 * 64 * 4 + 8));
-  // The text's tokens without the BOS of each document (tinystories_sample5.txt: 5 stories, blank-line separated).
+  // The text's tokens without the BOS of each document (tinystories_sample5.txt: 5 stories separated by <|endoftext|>).
   auto tok = lm::openTokenizer(storiesTokenizer());
   std::ifstream in(sampleText());
   std::stringstream ss;
   ss << in.rdbuf();
+  const std::string text = ss.str();  // splitDocuments returns views into it
   std::int64_t expected = 0;
-  for (auto doc : lm::splitDocuments(ss.str(), "blank-line")) expected += tok->encode(std::string(doc), false, false).size();
+  for (auto doc : lm::splitDocuments(text, "<|endoftext|>")) expected += tok->encode(std::string(doc), false, false).size();
   EXPECT_EQ(reader.rows(), expected);
   // The rows of the longest window (collected first) equal a direct forward pass over it.
   std::vector<std::int64_t> window{*tok->bosId()};  // the first story's first window: BOS + 63 rows

@@ -15,7 +15,7 @@ using Clock = std::chrono::steady_clock;
 // Adam over a fixed list of tensors, with per-row moment resets for resampled latents.
 class Adam {
  public:
-  explicit Adam(std::vector<torch::Tensor> params) : params_(std::move(params)) {
+  Adam(std::vector<torch::Tensor> params, std::vector<double> lrScale) : params_(std::move(params)), scale_(std::move(lrScale)) {
     for (const auto& p : params_) {
       m_.push_back(torch::zeros_like(p));
       v_.push_back(torch::zeros_like(p));
@@ -31,7 +31,7 @@ class Adam {
       if (!grad.defined()) continue;
       m_[i].mul_(b1_).add_(grad, 1.0 - b1_);
       v_[i].mul_(b2_).addcmul_(grad, grad, 1.0 - b2_);
-      params_[i].addcdiv_(m_[i], (v_[i] / bc2).sqrt_().add_(eps_), -lr / bc1);
+      params_[i].addcdiv_(m_[i], (v_[i] / bc2).sqrt_().add_(eps_), -lr * scale_[i] / bc1);
     }
   }
   void zeroGrad() {
@@ -46,6 +46,7 @@ class Adam {
 
  private:
   std::vector<torch::Tensor> params_, m_, v_;
+  std::vector<double> scale_;
   double b1_ = 0.9, b2_ = 0.999, eps_ = 1e-8;
   std::int64_t t_ = 0;
 };
@@ -83,21 +84,31 @@ Sae trainImpl(const BatchFn& nextBatch, const Moments& moments, std::int64_t d, 
     torch::NoGradGuard g;
     sae->b_dec.copy_(torch::matmul(meanRaw, sae->A));  // b_dec at the data mean (transformed)
   }
-  // Thresholds from the data: each latent starts firing on about target/n of the inputs.
+  // Start at the target sparsity: each latent fires on about target/n of the inputs, through its
+  // threshold (JumpReLU) or its encoder bias (ReLU).
   auto first = nextBatch(0).to(device);
-  if (o.kind == SaeKind::JumpRelu) {
+  {
     torch::NoGradGuard g;
     auto pre = sae->preActivations(sae->toTransformed(first));
     const double p = o.targetL0 > 0 ? std::min(0.5, o.targetL0 / static_cast<double>(n)) : 0.1;
     auto q = std::get<0>(pre.sort(0)).select(0, std::min<std::int64_t>(pre.size(0) - 1,
                                                                           static_cast<std::int64_t>((1.0 - p) * static_cast<double>(pre.size(0)))));
-    sae->logThreshold.copy_(q.clamp_min(1e-3).log());
+    if (o.kind == SaeKind::JumpRelu) sae->logThreshold.copy_(q.clamp_min(1e-3).log());
+    else sae->b_enc.copy_(-q);
   }
   std::vector<torch::Tensor> params{sae->W_enc, sae->b_enc, sae->W_dec, sae->b_dec};
-  if (o.kind == SaeKind::JumpRelu) params.push_back(sae->logThreshold);
-  Adam adam(params);
+  std::vector<double> scales(params.size(), 1.0);
+  if (o.kind == SaeKind::JumpRelu) {
+    params.push_back(sae->logThreshold);
+    scales.push_back(o.thresholdLrScale);
+  }
+  Adam adam(params, scales);
   const auto fopts = torch::TensorOptions().dtype(torch::kFloat32).device(device);
-  auto lambda = torch::full({}, o.sparsityInit, fopts);
+  // lambda = scale * sinh(u): multiplicative steps while |lambda| >> scale, and free to cross zero when
+  // the data's own L0 (no penalty) lies below the target and firing must be rewarded instead.
+  const double lambdaScale = 1e-4;
+  auto lambdaU = torch::full({}, std::asinh(o.sparsityInit / lambdaScale), fopts);
+  auto lambda = lambdaScale * torch::sinh(lambdaU);
   auto lastFired = torch::zeros({n}, torch::TensorOptions().dtype(torch::kLong).device(device));
   const std::int64_t deadSteps = std::max<std::int64_t>(1, o.deadWindow / o.batch);
   const double totalVar = std::max(1e-30, moments.totalVariance);
@@ -140,8 +151,10 @@ Sae trainImpl(const BatchFn& nextBatch, const Moments& moments, std::int64_t d, 
     adam.step(lr);
     torch::NoGradGuard g;
     sae->W_dec.div_(sae->W_dec.norm(2, 1, true).clamp_min(1e-12));
-    if (o.targetL0 > 0)
-      lambda.mul_(torch::exp((l0 - o.targetL0) * (o.controllerRate / o.targetL0))).clamp_(1e-8, 1e4);
+    if (o.targetL0 > 0) {  // at most a factor exp(rate) per step, so Adam can follow
+      lambdaU.add_(((l0 + 1e-3) / o.targetL0).log().clamp(-1.0, 1.0) * o.controllerRate).clamp_(-30.0, 30.0);
+      lambda = lambdaScale * torch::sinh(lambdaU);
+    }
     auto fired = (z.detach() > 0).any(0);
     lastFired.masked_fill_(fired, step);
     accMse += mse.detach();

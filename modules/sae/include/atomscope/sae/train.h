@@ -5,8 +5,11 @@
 //   MSE = mean_batch ||xt - x_hat_t||^2
 //   JumpReLU: MSE + lambda * mean_batch sum_i H(pre_i - theta_i)   (L0, gradient to theta by the STE)
 //   ReLU:     MSE + lambda * mean_batch sum_i z_i                  (L1; decoder rows have unit norm)
-// A target L0 is reached by a multiplicative controller on lambda, on the device (no host sync):
-//   lambda <- lambda * exp(rate * (L0_batch - target) / target), clamped to [1e-8, 1e4].
+// A target L0 is reached by a controller on lambda, on the device (no host sync): lambda = s sinh(u),
+// s = 1e-4, u <- u + rate * clamp(log(L0_batch / target), -1, 1). For |lambda| >> s this is a
+// multiplicative update (at most a factor e^rate per step); near 0 it is additive, so lambda can turn
+// negative and reward firing when the reconstruction alone wants fewer active latents than the target
+// (JumpReLU SAEs on narrow models do: stories260K's natural L0 is about 5 at width 64).
 // After each Adam step the decoder rows are renormalised to unit length (the gradient's component
 // along each row is removed first, so the step is tangent to the sphere).
 // Dead latents (no activation in the last dead_window samples) are resampled every
@@ -37,6 +40,10 @@ struct TrainOptions {
   double lr = 1e-3;               // Adam; linear decay to 0 over the last 20% of steps
   std::int64_t steps = 2000;
   std::int64_t batch = 1024;
+  // log(theta) learns this many times faster than the weights: its gradient reaches it only through
+  // the kernel window, and Adam moves it by about lr per step, so at lr alone a threshold needs
+  // thousands of steps to move by e.
+  double thresholdLrScale = 10;
   double bandwidth = 0.05;        // STE kernel width eps, in units of the transformed data (unit scale per dimension)
   std::int64_t resampleEvery = 250;  // 0: never
   std::int64_t deadWindow = 100000;  // samples without an activation that make a latent dead
