@@ -5,7 +5,7 @@
 # $CALIB_TOKENS tokens of the TinyStories train head. Prints a Markdown table for RESULTS.md.
 #   bash tests/bench/masa/compress_table.sh [build dir] [model] [tokenizer]
 # Environment: MAX_TOKENS (0 = the whole validation head), CALIB_TOKENS (16384), METHODS, RATIOS, OUT,
-# JOBS (1: runs at once), DEVICE (cpu), CONTEXT (512: evaluation windows; use the model's training context for models trained here).
+# DEADLINE (epoch seconds: no run goes past it), JOBS (1: runs at once), RUN_TIMEOUT (seconds per run, 0 = none; a run killed shows as 'no result'), DEVICE (cpu), CONTEXT (512: evaluation windows; use the model's training context for models trained here).
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../../.." && pwd)
 BUILD=${1:-$SRC/build/dev}
@@ -35,7 +35,13 @@ for ratio in $RATIOS; do
   for method in $METHODS; do
     eb=false; [ $first = 1 ] && eb=true; first=0
     while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n; done
-    ( t0=$(date +%s); "$CLI" run masa.compress "${common[@]}" --param method="$method" --param ratio="$ratio" --param eval_before=$eb \
+    limit=${RUN_TIMEOUT:-0}
+    if [ -n "${DEADLINE:-}" ]; then  # leave the rest out rather than lose the whole table
+      left=$(( DEADLINE - $(date +%s) ))
+      if [ "$left" -lt 20 ]; then : > "$OUT/run.$ratio.$method"; continue; fi
+      if [ "$limit" = 0 ] || [ "$left" -lt "$limit" ]; then limit=$left; fi
+    fi
+    ( t0=$(date +%s); timeout "$limit" "$CLI" run masa.compress "${common[@]}" --param method="$method" --param ratio="$ratio" --param eval_before=$eb \
         2>"$OUT/err.$ratio.$method" | tail -1 > "$OUT/run.$ratio.$method"; echo $(( $(date +%s) - t0 )) > "$OUT/seconds.$ratio.$method" ) &
   done
 done
@@ -47,7 +53,9 @@ for ratio in $RATIOS; do
     run=$(cat "$OUT/run.$ratio.$method")
     read -r after stored full before <<<"$(summary "$run" perplexity_after attention_params_after attention_params_before perplexity_before)"
     if [ -z "$after" ]; then  # refused (e.g. the budget cannot hold one atom per group): say so in the table
-      ppl[$ratio,$method]=nan; params[$ratio,$method]="does not fit"; continue
+      why="no result: timed out or failed"
+      grep -qi "budget\|fit" "$OUT/err.$ratio.$method" 2>/dev/null && why="does not fit"
+      ppl[$ratio,$method]=nan; params[$ratio,$method]=$why; continue
     fi
     [ -n "$before" ] && base=$before && basefull=$full
     ppl[$ratio,$method]=$after

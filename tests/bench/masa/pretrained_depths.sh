@@ -16,6 +16,7 @@ DEVICE=${DEVICE:-cuda}
 DEPTHS=${*:-12 24}
 CLI=$(find "$BUILD" -name atomscope-cli -type f -perm -u+x | head -1)
 mkdir -p "$MODELS" "$OUT"
+for L in $DEPTHS; do mkdir -p "$MODELS/L$L"; done
 for L in $DEPTHS; do
   [ -f "$MODELS/L$L/model/config.json" ] && continue
   (
@@ -24,18 +25,18 @@ for L in $DEPTHS; do
       --param family=llama --param dim=288 --param n_layers="$L" --param n_heads=6 --param hidden_dim=768 \
       --param context=256 --param batch_size=64 --param steps="$STEPS" --param lr=3e-4 --param warmup_steps=80 \
       --param val_fraction=0.1 --param val_every=250 --param val_batches=20 --param checkpoint_every=100000 \
-      --param export=true > "$OUT/train_L$L.log" 2>&1
+      --param export=true > "$MODELS/L$L/train.log" 2>&1
     cfg=$(find "$MODELS/L$L/project" -name config.json -path '*model*' | head -1)
     [ -n "$cfg" ] && cp -r "$(dirname "$cfg")" "$MODELS/L$L/model"
   ) &
 done
 wait
 for L in $DEPTHS; do
-  if [ ! -f "$MODELS/L$L/model/config.json" ]; then echo "L$L: training failed: $(tail -3 "$OUT/train_L$L.log")"; continue; fi
+  if [ ! -f "$MODELS/L$L/model/config.json" ]; then echo "L$L: training failed: $(tail -3 "$MODELS/L$L/train.log")"; continue; fi
   (
-    DEVICE=$DEVICE CONTEXT=256 OUT="$MODELS/L$L/compress" \
+    DEVICE=$DEVICE CONTEXT=256 METHODS=${METHODS:-} RATIOS=${RATIOS:-} OUT="$MODELS/L$L/compress" \
       DATA=$DATA bash "$SRC/tests/bench/masa/compress_table.sh" "$BUILD" "$MODELS/L$L/model" "$DATA/lm/tok512.bin" \
-      > "$OUT/table_L$L.md" 2> "$OUT/table_L$L.err"
+      > "$OUT/table_L$L.md" 2> "$MODELS/L$L/table.err"
   ) &
 done
 wait
