@@ -120,8 +120,8 @@ QList<QStringList> summaryRows(const CompressionRun& r, double reference) {
 }
 
 QStringList typesHeader() {
-  return {QObject::tr("projection"), QObject::tr("params before"), QObject::tr("budget"), QObject::tr("params after"),
-          QObject::tr("kept"),       QObject::tr("atoms"),         QObject::tr("energy kept"), QObject::tr("mean rel. error")};
+  return {QObject::tr("type"),  QObject::tr("before"), QObject::tr("budget"),      QObject::tr("after"),
+          QObject::tr("kept"),  QObject::tr("atoms"),  QObject::tr("energy kept"), QObject::tr("mean error")};
 }
 
 QList<QStringList> typesRows(const CompressionRun& r) {
@@ -143,9 +143,19 @@ QList<QStringList> typesRows(const CompressionRun& r) {
   return rows;
 }
 
+// Rank columns only where the method stores per-layer low-rank factors (SVD, refinements).
+bool hasRanks(const TypeResult& t) {
+  for (long long r : t.ranks)
+    if (r > 0) return true;
+  return false;
+}
+
 QStringList layersHeader(const CompressionRun& r) {
   QStringList h{QObject::tr("layer")};
-  for (const auto& t : r.types) h << QObject::tr("%1 error").arg(t.role) << QObject::tr("%1 rank").arg(t.role);
+  for (const auto& t : r.types) {
+    h << QObject::tr("%1 error").arg(t.role);
+    if (hasRanks(t)) h << QObject::tr("%1 rank").arg(t.role);
+  }
   return h;
 }
 
@@ -156,7 +166,8 @@ QList<QStringList> layersRows(const CompressionRun& r) {
     for (const auto& t : r.types) {
       row << (l < static_cast<int>(t.relativeError.size()) ? QString::number(t.relativeError[static_cast<std::size_t>(l)], 'f', 4)
                                                            : QString());
-      row << (l < static_cast<int>(t.ranks.size()) ? QString::number(t.ranks[static_cast<std::size_t>(l)]) : QString());
+      if (hasRanks(t))
+        row << (l < static_cast<int>(t.ranks.size()) ? QString::number(t.ranks[static_cast<std::size_t>(l)]) : QString());
     }
     rows << row;
   }
@@ -758,6 +769,7 @@ bool MasaPanel::showRun(const QString& runDir) {
   if (r.perplexityBefore >= 0) reference_ = r.perplexityBefore;
   addComparePoint(r);
   result_ = std::move(r);
+  if (!isBusy()) progress_->setValue(1000);  // a finished run, whoever started it
   refreshCharts();
   const CompressionRun& c = *result_;
   if (mode_ != Mode::Compare || job_ < 0)

@@ -258,6 +258,19 @@ TEST(MasaPlugin, ExportsAMasaFolderAndAHuggingFaceFolderThatLoad) {
   ASSERT_FALSE(runDir.isEmpty()) << w.text("statusText").toStdString() << "\n" << w.log().toStdString();
   const Json report = readJson(QDir(runDir).filePath(QStringLiteral("artifacts/report.json")));
   ASSERT_TRUE(report.is_object());
+  // The refined method stores residual ranks per layer: the Details table shows the report's.
+  auto* layers = w.child<QTableWidget>("masaLayersTable");
+  ASSERT_NE(layers, nullptr);
+  for (const auto& t : report["types"]) {
+    const QString header = QString::fromStdString(t["role"].get<std::string>()) + QStringLiteral(" rank");
+    int col = -1;
+    for (int c = 0; c < layers->columnCount(); ++c)
+      if (layers->horizontalHeaderItem(c)->text() == header) col = c;
+    ASSERT_GE(col, 0) << header.toStdString();
+    ASSERT_EQ(layers->rowCount(), static_cast<int>(t["ranks"].size()));
+    for (int l = 0; l < layers->rowCount(); ++l)
+      EXPECT_EQ(layers->item(l, col)->text().toLongLong(), t["ranks"][static_cast<std::size_t>(l)].get<long long>());
+  }
   QTemporaryDir out;
   ASSERT_TRUE(out.isValid());
 
@@ -303,7 +316,7 @@ TEST(MasaPlugin, ReportWritesHtmlWithTheTablesAndAPdf) {
   const QString text = QString::fromUtf8(h.readAll());
   EXPECT_GT(text.size(), 1000);
   EXPECT_GE(text.count(QStringLiteral("<table")), 4);  // summary, types, layers, comparison
-  for (const char* heading : {"perplexity before", "perplexity after", "attention parameters kept", "q error", "o rank"})
+  for (const char* heading : {"perplexity before", "perplexity after", "attention parameters kept", "energy kept", "q error", "o error"})
     EXPECT_TRUE(text.contains(QString::fromLatin1(heading))) << heading;
   EXPECT_TRUE(text.contains(QStringLiteral("<td>matrix-pca</td>")));
   // The numbers of the run, as the report's tables print them.
@@ -413,6 +426,22 @@ TEST(MasaPlugin, CompareMethodsRunsEachMethodAndRatioAndChartsThem) {
   EXPECT_EQ(table->rowCount(), 4);
   QCoreApplication::processEvents();
   EXPECT_TRUE(w.window.grab().save(outputDir() + QStringLiteral("/masa_compare.png")));
+
+  // Cancel stops a comparison: on the whole validation head the first run is still measuring the
+  // uncompressed model when Cancel is clicked, and none of the other five runs starts.
+  w.set("setEvalText", QStringLiteral(ATOMSCOPE_SHARED_DATA_DIR "/text/tinystories/tinystories_val_head.txt"));
+  w.set("setCompareRatios", QStringLiteral("0.2, 0.4, 0.6"));
+  QTest::mouseClick(compare, Qt::LeftButton);
+  ASSERT_TRUE(w.busy());
+  ASSERT_TRUE(waitUntil([&] { return w.text("statusText").contains(QStringLiteral("uncompressed")); }, 30000))
+      << w.text("statusText").toStdString();
+  QTest::mouseClick(w.child<QPushButton>("masaCancel"), Qt::LeftButton);
+  ASSERT_TRUE(waitUntil([&] { return !w.busy(); }, 15000));
+  QTest::qWait(300);  // a next run would have started by now
+  EXPECT_FALSE(w.busy());
+  EXPECT_TRUE(w.text("statusText").contains(QStringLiteral("comparison cancelled after 0 run(s)"))) << w.text("statusText").toStdString();
+  EXPECT_EQ(QDir(w.runs.path()).entryList(QDir::Dirs | QDir::NoDotAndDotDot).size(), 5);
+  EXPECT_TRUE(compare->isEnabled());
 }
 
 TEST(MasaPlugin, BadInputGivesAMessageAndStartsNothing) {
