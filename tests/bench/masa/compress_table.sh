@@ -27,14 +27,15 @@ common=(--device "$DEVICE" --out "$OUT" --quiet
         --param calibration_tokens="$CALIB_TOKENS" --param context="$CONTEXT" --param stride="$CONTEXT"
         --param split_documents=true --param document_windows=true --param batch_size=64
         --param max_tokens="$MAX_TOKENS" --param export=none)
-summary() { /usr/bin/python3 -c 'import json,sys; s=json.load(open(sys.argv[1]+"/run.json"))["summary"]; print(" ".join(str(s.get(k,"")) for k in sys.argv[2:]))' "$@"; }
+PY=$( [ -x /usr/bin/python3 ] && echo /usr/bin/python3 || command -v python3 )
+summary() { "$PY" -c 'import json,sys; s=json.load(open(sys.argv[1]+"/run.json"))["summary"]; print(" ".join(str(s.get(k,"")) for k in sys.argv[2:]))' "$@"; }
 JOBS=${JOBS:-1}  # runs at once (a GPU has room for many small ones)
 mkdir -p "$OUT"
 first=1
 for ratio in $RATIOS; do
   for method in $METHODS; do
     eb=false; [ $first = 1 ] && eb=true; first=0
-    while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n; done
+    while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
     limit=${RUN_TIMEOUT:-0}
     if [ -n "${DEADLINE:-}" ]; then  # leave the rest out rather than lose the whole table
       left=$(( DEADLINE - $(date +%s) ))
@@ -64,7 +65,7 @@ for ratio in $RATIOS; do
 done
 echo "Uncompressed: perplexity $base, $basefull attention weights."
 echo
-printf '| method |'; for r in $RATIOS; do printf ' %s%% removed: ppl (attention weights kept) |' "$(/usr/bin/python3 -c "print(round($r*100))")"; done; echo
+printf '| method |'; for r in $RATIOS; do printf ' %s%% removed: ppl (attention weights kept) |' "$("$PY" -c "print(round($r*100))")"; done; echo
 printf '|---|'; for r in $RATIOS; do printf -- '---|'; done; echo
 for method in $METHODS; do
   printf '| %s |' "$method"
@@ -77,7 +78,7 @@ printf '| best |'
 for r in $RATIOS; do
   best=""; bv=1e99
   for method in $METHODS; do
-    if [ "${ppl[$r,$method]}" != nan ] && /usr/bin/python3 -c "import sys; sys.exit(0 if ${ppl[$r,$method]} < $bv else 1)"; then bv=${ppl[$r,$method]}; best=$method; fi
+    if [ "${ppl[$r,$method]}" != nan ] && "$PY" -c "import sys; sys.exit(0 if ${ppl[$r,$method]} < $bv else 1)"; then bv=${ppl[$r,$method]}; best=$method; fi
   done
   printf ' %s |' "$best"
 done
