@@ -39,7 +39,7 @@ QChart* baseChart(const QString& title) {
   auto* chart = new QChart;
   chart->setTitle(title);
   chart->legend()->setAlignment(Qt::AlignBottom);
-  chart->setMargins(QMargins(4, 4, 4, 4));
+  chart->setMargins(QMargins(4, 4, 14, 4));  // room for the last x label
   chart->setAnimationOptions(QChart::NoAnimation);
   return chart;
 }
@@ -177,6 +177,7 @@ QChart* makeCompareChart(const QList<ComparePoint>& points, double reference) {
     pen.setWidthF(2.0);
     s->setPen(pen);
     s->setPointsVisible(true);
+    s->setMarkerSize(7);
     s->replace(pts);
     chart->addSeries(s);
     s->attachAxis(ax);
@@ -188,17 +189,17 @@ QChart* makeCompareChart(const QList<ComparePoint>& points, double reference) {
     y1 = y0 + 1;
   }
   if (x1 - x0 < 1) x0 -= 5, x1 += 5;
+  QLineSeries* ref = nullptr;
   if (reference > 0) {
     y0 = std::min(y0, reference);
     y1 = std::max(y1, reference);
-    auto* ref = new QLineSeries(chart);
+    ref = new QLineSeries(chart);
     ref->setObjectName(QStringLiteral("compare_reference"));
     ref->setName(QObject::tr("uncompressed (%1)").arg(reference, 0, 'f', 3));
     QPen pen(QColor(0x55, 0x55, 0x55));
     pen.setStyle(Qt::DashLine);
     pen.setWidthF(1.5);
     ref->setPen(pen);
-    ref->replace({QPointF(std::max(0.0, x0 - 5), reference), QPointF(std::min(100.0, x1 + 5), reference)});
     chart->addSeries(ref);
     ref->attachAxis(ax);
     ref->attachAxis(ay);
@@ -208,6 +209,8 @@ QChart* makeCompareChart(const QList<ComparePoint>& points, double reference) {
   ay->setRange(std::max(0.0, y0 - pad), y1 + pad);
   ax->applyNiceNumbers();
   ay->applyNiceNumbers();
+  // The reference spans the whole (final) horizontal axis.
+  if (ref) ref->replace({QPointF(ax->min(), reference), QPointF(ax->max(), reference)});
   if (points.isEmpty()) placeholder(chart, QObject::tr("Run \u201cCompare methods\u201d or a few compressions to fill this chart"));
   return chart;
 }

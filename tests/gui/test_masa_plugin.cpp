@@ -308,8 +308,10 @@ TEST(MasaPlugin, ReportWritesHtmlWithTheTablesAndAPdf) {
   const QString runDir = w.runAndWait();
   ASSERT_FALSE(runDir.isEmpty()) << w.text("statusText").toStdString();
   const Json report = readJson(QDir(runDir).filePath(QStringLiteral("artifacts/report.json")));
-  QTemporaryDir out;
-  const QString html = out.filePath(QStringLiteral("masa-report.html"));
+  // Written beside the other test pictures, for people to open.
+  const QString html = outputDir() + QStringLiteral("/masa-report.html");
+  QFile::remove(html);
+  QFile::remove(outputDir() + QStringLiteral("/masa-report.pdf"));
   ASSERT_TRUE(w.call("writeReport", html)) << w.text("lastError").toStdString();
   QFile h(html);
   ASSERT_TRUE(h.open(QIODevice::ReadOnly));
@@ -325,7 +327,7 @@ TEST(MasaPlugin, ReportWritesHtmlWithTheTablesAndAPdf) {
   EXPECT_TRUE(text.contains(QString::number(report["types"][0]["relative_error"][0].get<double>(), 'f', 4)));
   // Charts and heatmaps embedded: energy, 4 coefficient maps, errors, comparison.
   EXPECT_GE(text.count(QStringLiteral("data:image/png;base64,")), 7);
-  QFile pdf(out.filePath(QStringLiteral("masa-report.pdf")));
+  QFile pdf(outputDir() + QStringLiteral("/masa-report.pdf"));
   ASSERT_TRUE(pdf.open(QIODevice::ReadOnly));
   const QByteArray bytes = pdf.readAll();
   EXPECT_TRUE(bytes.startsWith("%PDF")) << bytes.left(16).toStdString();
@@ -442,6 +444,33 @@ TEST(MasaPlugin, CompareMethodsRunsEachMethodAndRatioAndChartsThem) {
   EXPECT_TRUE(w.text("statusText").contains(QStringLiteral("comparison cancelled after 0 run(s)"))) << w.text("statusText").toStdString();
   EXPECT_EQ(QDir(w.runs.path()).entryList(QDir::Dirs | QDir::NoDotAndDotDot).size(), 5);
   EXPECT_TRUE(compare->isEnabled());
+}
+
+TEST(MasaPlugin, FollowsTheOpenedModelAndShowsRunsStartedElsewhere) {
+  MasaBench w;
+  ASSERT_NE(w.panel, nullptr);
+  // Opening a model in the Models plugin (its lm.inspect run) makes it the model to compress.
+  const QString model = QStringLiteral(ATOMSCOPE_SHARED_DATA_DIR "/lm/stories260K.bin");
+  ASSERT_NE(w.text("model"), model);
+  QString error;
+  ASSERT_TRUE(w.window.openFile(model, &error)) << error.toStdString();
+  ASSERT_TRUE(waitUntil([&] { return w.text("model") == model; }, 30000)) << w.text("model").toStdString();
+  // A masa.compress job started outside the panel (Jobs > Run job, --start) is shown when it finishes.
+  const int id = w.window.jobs().start(QStringLiteral("masa.compress"),
+                                       Json{{"model", kModel.toStdString()}, {"method", "svd"}, {"ratio", 0.2},
+                                            {"eval_text", kText.toStdString()}, {"export", "none"}},
+                                       QStringLiteral("cpu"));
+  ASSERT_TRUE(waitUntil([&] { return w.window.jobs().state(id).finished; }, 60000));
+  const QString runDir = w.window.jobs().state(id).runDir;
+  ASSERT_TRUE(waitUntil([&] { return w.text("shownRun") == QDir(runDir).absolutePath(); }, 5000))
+      << w.text("shownRun").toStdString() << " vs " << runDir.toStdString();
+  const Json report = readJson(QDir(runDir).filePath(QStringLiteral("artifacts/report.json")));
+  const QList<QPointF> pts = pointsOf(w.child<QChartView>("masaCompareChart"), QStringLiteral("compare_svd"));
+  ASSERT_EQ(pts.size(), 1);
+  EXPECT_NEAR(pts[0].y(), report["perplexity_after"].get<double>(), 1e-12);
+  // svd stores no atoms: the heatmap says so instead of drawing an empty grid; no MASA folder to export.
+  EXPECT_EQ(w.child<QWidget>("masaHeatmap")->property("cellRows").toInt(), 0);
+  EXPECT_FALSE(w.child<QPushButton>("masaExportMasa")->isEnabled());
 }
 
 TEST(MasaPlugin, BadInputGivesAMessageAndStartsNothing) {
