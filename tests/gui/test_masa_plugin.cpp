@@ -371,11 +371,17 @@ TEST(MasaPlugin, CancelKeepsThePreviousResultAndWritesNoOutput) {
   for (const char* name : {"report.json", "masa_model", "coefficients_q.npy", "energy.csv"})
     EXPECT_FALSE(QFileInfo::exists(artifacts.filePath(QString::fromLatin1(name)))) << name;
 
-  // The GUI is usable: the next run completes.
-  w.form(QStringLiteral("svd"), 0.2);
+  // The GUI is usable: the next run completes, here with the target given as S = 1 atom per type.
+  w.form(QStringLiteral("matrix-pca"), 0.2);
+  QMetaObject::invokeMethod(w.panel, "setAtoms", Qt::DirectConnection, Q_ARG(int, 1));
   const QString again = w.runAndWait();
-  EXPECT_FALSE(again.isEmpty()) << w.text("statusText").toStdString();
+  ASSERT_FALSE(again.isEmpty()) << w.text("statusText").toStdString();
   EXPECT_NE(again, first);
+  const Json params = readJson(QDir(again).filePath(QStringLiteral("run.json")))["params"];
+  EXPECT_EQ(params.value("atoms", 0), 1);
+  const Json report = readJson(QDir(again).filePath(QStringLiteral("artifacts/report.json")));
+  for (const auto& t : report["types"]) EXPECT_EQ(t["atoms"].get<int>(), 1);
+  EXPECT_EQ(w.child<QWidget>("masaHeatmap")->property("cellCols").toInt(), 1);
 }
 
 TEST(MasaPlugin, CompareMethodsRunsEachMethodAndRatioAndChartsThem) {
