@@ -19,6 +19,7 @@
 #include <QTimer>
 #include <QToolButton>
 #include <QVBoxLayout>
+#include <algorithm>
 #include <cmath>
 
 #include "atomscope/chem/elements.h"
@@ -234,15 +235,20 @@ StructureDocument::StructureDocument(const QString& path, chem::Trajectory frame
   timer_->setInterval(1000 / fps_->value());
   connect(timer_, &QTimer::timeout, this, [this] {
     const int n = view_->frameCount();
+    // Large systems play in the reduced picture (points, as during a drag: the view decides by
+    // its atom threshold); a drag's release must not switch it off mid-playback.
+    view_->setInteracting(true);
     if (n > 1) view_->setFrame((view_->currentFrame() + 1) % n);
   });
   connect(fps_, &QSpinBox::valueChanged, this, [this](int fps) { timer_->setInterval(std::max(1, 1000 / fps)); });
   connect(play_, &QToolButton::toggled, this, [this](bool on) {
     play_->setText(on ? tr("Pause") : tr("Play"));
-    if (on)
+    if (on) {
       timer_->start();
-    else
+    } else {
       timer_->stop();
+      view_->setInteracting(false);  // the full picture of the frame it stopped on
+    }
   });
   connect(slider_, &QSlider::valueChanged, view_, &StructureView::setFrame);
   connect(view_, &StructureView::frameChanged, this, [this](int i) {
@@ -254,7 +260,14 @@ StructureDocument::StructureDocument(const QString& path, chem::Trajectory frame
     updateProperties();
     updateMeasurement();
   });
-  connect(view_, &StructureView::selectionChanged, this, [this] { updateMeasurement(); });
+  connect(view_, &StructureView::selectionChanged, this, [this] {
+    updateMeasurement();
+    selectTableRowsFromView();
+  });
+  // Rows picked in the atoms table select those atoms in the view (in the order they were picked,
+  // so two to four rows give a distance, angle or dihedral), and picks in the view select rows.
+  connect(atoms_->selectionModel(), &QItemSelectionModel::selectionChanged, this,
+          [this](const QItemSelection&, const QItemSelection&) { selectViewAtomsFromTable(); });
   connect(view_, &StructureView::structureChanged, this, [this] {
     updateProperties();
     updateMeasurement();
@@ -365,6 +378,39 @@ QString StructureDocument::exportImage(const QString& path, int width, int heigh
 
 void StructureDocument::updateFrameLabel() {
   frameLabel_->setText(tr("frame %1 / %2").arg(view_->currentFrame() + 1).arg(view_->frameCount()));
+}
+
+void StructureDocument::selectViewAtomsFromTable() {
+  if (syncingSelection_) return;
+  std::vector<int> rows;
+  for (const QModelIndex& index : atoms_->selectionModel()->selectedRows()) rows.push_back(index.row());
+  // Keep the order of earlier picks; rows new to the selection go last.
+  std::vector<int> ordered;
+  for (int a : view_->selection())
+    if (std::find(rows.begin(), rows.end(), a) != rows.end()) ordered.push_back(a);
+  std::sort(rows.begin(), rows.end());
+  for (int r : rows)
+    if (std::find(ordered.begin(), ordered.end(), r) == ordered.end()) ordered.push_back(r);
+  syncingSelection_ = true;
+  view_->setSelection(ordered);
+  syncingSelection_ = false;
+}
+
+void StructureDocument::selectTableRowsFromView() {
+  if (syncingSelection_) return;
+  syncingSelection_ = true;
+  QItemSelection rows;
+  const int n = atomModel_->rowCount();
+  int last = -1;
+  for (int a : view_->selection()) {
+    const int row = a;  // the table lists the displayed atoms (repeats included), like the view
+    if (row >= n) continue;
+    rows.select(atomModel_->index(row, 0), atomModel_->index(row, atomModel_->columnCount() - 1));
+    last = row;
+  }
+  atoms_->selectionModel()->select(rows, QItemSelectionModel::ClearAndSelect | QItemSelectionModel::Rows);
+  if (last >= 0) atoms_->scrollTo(atomModel_->index(last, 0));
+  syncingSelection_ = false;
 }
 
 void StructureDocument::updateMeasurement() {

@@ -61,6 +61,8 @@ class StructureDocument : public QWidget {
   void updateProperties();
   void updateFrameLabel();
   void updateMeasurement();
+  void selectViewAtomsFromTable();
+  void selectTableRowsFromView();
 
   QString path_;
   StructureView* view_ = nullptr;
@@ -72,6 +74,7 @@ class StructureDocument : public QWidget {
   QTableWidget* table_ = nullptr;
   QTableView* atoms_ = nullptr;
   AtomTableModel* atomModel_ = nullptr;
+  bool syncingSelection_ = false;  // set while one side of the table/view selection updates the other
   QTimer* timer_ = nullptr;
   QComboBox* style_ = nullptr;
   QComboBox* labels_ = nullptr;

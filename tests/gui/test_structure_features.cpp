@@ -116,6 +116,33 @@ TEST_F(StructureFeaturesTest, AtomLabelsAndAxes) {
   EXPECT_LT(changedFraction(plain, noAxes, QRect(0, 0, plain.width() / 2, plain.height() / 2)), 0.001);
 }
 
+// Labels of atoms hidden behind others are not drawn. A 3 x 3 x 3 cube of carbon atoms 1.5 A apart,
+// seen face-on (the default camera looks along -z): in space filling (carbon's van der Waals radius
+// 1.7 A > the spacing) only the 9 atoms of the front face are visible, so only they keep a label.
+TEST_F(StructureFeaturesTest, LabelsOfHiddenAtomsAreNotDrawn) {
+  chem::Structure cube;
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 3; ++j)
+      for (int k = 0; k < 3; ++k) {
+        cube.numbers.push_back(6);
+        cube.positions.push_back({1.5 * i, 1.5 * j, 1.5 * k});
+      }
+  view->setRenderStyle(StructureView::RenderStyle::SpaceFill);
+  view->setStructure(cube);
+  view->setAtomLabels(StructureView::AtomLabels::SymbolAndIndex);
+  const QImage img = grab();
+  img.save(outputDir() + "/cube_labels_front_face.png");
+  EXPECT_EQ(view->drawnAtomLabelCount(), 9);
+  // Turned a quarter round the vertical axis, another face is in front: again 9 labels.
+  view->rotateCamera(90.0, 0.0);
+  grab().save(outputDir() + "/cube_labels_side_face.png");
+  EXPECT_EQ(view->drawnAtomLabelCount(), 9);
+  // Wireframe draws no spheres: every label is visible.
+  view->setRenderStyle(StructureView::RenderStyle::Wireframe);
+  grab();
+  EXPECT_EQ(view->drawnAtomLabelCount(), 27);
+}
+
 TEST_F(StructureFeaturesTest, SupercellRepeatTilesAtomsAndBonds) {
   const chem::Structure frame = chem::readXyz(sharedFile("md_forces/mlip_test.xyz")).at(0);
   view->setStructure(frame);
@@ -252,6 +279,23 @@ TEST_F(StructureFeaturesTest, ReducedPictureWhileInteracting) {
   view->setInteracting(true);
   EXPECT_LT(changedFraction(full, grab()), 0.001);
   view->setInteracting(false);
+}
+
+// Playback of a large trajectory shows frames in the reduced picture without finding bonds for
+// each; the bonds of the frame it stops on come back with the full picture. Aspirin (C9H8O4, one
+// ring) has 21 atoms and 21 bonds (atoms - 1 + rings).
+TEST_F(StructureFeaturesTest, PlaybackInReducedPictureDefersBonds) {
+  view->setTrajectory(chem::readXyz(sharedFile("md_forces/md17_aspirin_15frames.xyz")));
+  ASSERT_EQ(view->bonds().size(), 21u);
+  view->setInteractiveLodThreshold(10);
+  view->setInteracting(true);
+  view->setFrame(5);
+  EXPECT_TRUE(view->bonds().empty());
+  EXPECT_EQ(view->displayedStructure()->size(), 21u);
+  const QImage playing = grab();
+  view->setInteracting(false);
+  EXPECT_EQ(view->bonds().size(), 21u);
+  EXPECT_GT(changedFraction(playing, grab()), 0.02);  // sticks and spheres are back
 }
 
 }  // namespace

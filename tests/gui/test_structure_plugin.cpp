@@ -8,6 +8,8 @@
 #include <QDir>
 #include <QDragEnterEvent>
 #include <QDropEvent>
+#include <QItemSelectionModel>
+#include <algorithm>
 #include <QLabel>
 #include <QListWidget>
 #include <QMimeData>
@@ -158,6 +160,25 @@ TEST_F(StructuresPluginTest, MeasurementLineFollowsClicks) {
   EXPECT_TRUE(label->text().startsWith(QStringLiteral("Angle"))) << label->text().toStdString();
   EXPECT_TRUE(label->text().contains(QString::number(view->measurement().value, 'f', 2)));
   window->grab().save(outputDir() + "/aspirin_angle_window.png");
+  // The atoms table follows: the three picked atoms are its selected rows.
+  auto* table = doc->findChild<QTableView*>(QStringLiteral("atomTable"));
+  ASSERT_NE(table, nullptr);
+  std::vector<int> rows;
+  for (const QModelIndex& i : table->selectionModel()->selectedRows()) rows.push_back(i.row());
+  std::sort(rows.begin(), rows.end());
+  std::vector<int> picked = visible;
+  std::sort(picked.begin(), picked.end());
+  EXPECT_EQ(rows, picked);
+  // And the other way: rows picked in the table select those atoms, in pick order (a distance for two).
+  table->selectionModel()->clearSelection();
+  EXPECT_TRUE(view->selection().empty());
+  auto* model = table->model();
+  table->selectionModel()->select(model->index(4, 0), QItemSelectionModel::Select | QItemSelectionModel::Rows);
+  table->selectionModel()->select(model->index(1, 0), QItemSelectionModel::Select | QItemSelectionModel::Rows);
+  EXPECT_EQ(view->selection(), (std::vector<int>{4, 1}));
+  EXPECT_TRUE(label->text().startsWith(QStringLiteral("Distance"))) << label->text().toStdString();
+  const auto& pos = view->displayedStructure()->positions;
+  EXPECT_NEAR(view->measurement().value, StructureView::distance(pos[4], pos[1]), 1e-12);
   // Escape clears the selection (before the window's Escape shortcut).
   view->setFocus();
   QTest::keyClick(view, Qt::Key_Escape);

@@ -17,6 +17,7 @@
 #include <vtkAxesActor.h>
 #include <vtkCaptionActor2D.h>
 #include <vtkLabeledDataMapper.h>
+#include <vtkSelectVisiblePoints.h>
 #include <vtkMatrix4x4.h>
 #include <vtkStringArray.h>
 #include <vtkTransform.h>
@@ -174,6 +175,7 @@ struct StructureView::Impl {
   vtkSmartPointer<vtkTextActor> measureText;
   // Atom labels.
   vtkSmartPointer<vtkPolyData> labelData;
+  vtkSmartPointer<vtkSelectVisiblePoints> labelVisible;  // drops labels of atoms hidden behind others
   vtkSmartPointer<vtkLabeledDataMapper> labelMapper;
   vtkSmartPointer<vtkActor2D> labelActor;
   // Per-atom vectors as arrows.
@@ -237,6 +239,7 @@ struct StructureView::Impl {
   void applyVisibility();
   void syncAxesCamera();
   double atomRadius(int z) const;
+  bool sceneDeferred = false;  // bonds and sticks not built for the current frame (reduced picture)
   bool lodActive() const { return interacting && lodThreshold > 0 && static_cast<int>(shown.size()) >= lodThreshold; }
   void fitCamera();
   void setEventInformation(const QPointF& pos, Qt::KeyboardModifiers mods, int repeat = 0);
@@ -411,8 +414,14 @@ void StructureView::Impl::buildPipeline() {
 
   // Atom labels from a string array on the atoms' points.
   labelData = vtkSmartPointer<vtkPolyData>::New();
+  // Only atoms whose centre, moved towards the viewer by the sphere's radius (ToleranceWorld, set per
+  // style in buildLabels), is in front of the depth buffer keep their label: labels no longer show
+  // through the atoms in front of them.
+  labelVisible = vtkSmartPointer<vtkSelectVisiblePoints>::New();
+  labelVisible->SetInputData(labelData);
+  labelVisible->SetRenderer(renderer);
   labelMapper = vtkSmartPointer<vtkLabeledDataMapper>::New();
-  labelMapper->SetInputData(labelData);
+  labelMapper->SetInputConnection(labelVisible->GetOutputPort());
   labelMapper->SetLabelModeToLabelFieldData();
   labelMapper->SetFieldDataName("labels");
   labelMapper->GetLabelTextProperty()->SetFontSize(13);
@@ -726,8 +735,23 @@ void StructureView::Impl::rebuildScene() {
   static const chem::Structure kEmpty;
   shown = s ? repeated(*s, repeatCounts) : chem::Structure{};
   const chem::Structure& st = shown;
-  bonds = st.empty() ? std::vector<chem::Bond>{} : chem::findBonds(st, bondOptions);
   static const std::vector<chem::Bond> kNoBonds;
+  // The reduced picture (a drag, or playback of a large trajectory) draws atoms as points only:
+  // finding bonds and building sticks (0.4 s at 100k atoms) waits until it ends.
+  sceneDeferred = lodActive() && !st.empty();
+  if (sceneDeferred) {
+    bonds.clear();
+    buildAtoms(st);
+    buildSticks(kEmpty, kNoBonds, kBondRadius);
+    buildLines(kEmpty, kNoBonds);
+    buildCell(s ? *s : kEmpty);
+    std::erase_if(selected, [&](int i) { return i < 0 || i >= static_cast<int>(st.size()); });
+    buildSelection();
+    applyVisibility();
+    updateLabel();
+    return;
+  }
+  bonds = st.empty() ? std::vector<chem::Bond>{} : chem::findBonds(st, bondOptions);
   const bool wire = renderStyle == RenderStyle::Wireframe;
   // The atoms' points serve the wireframe too (isolated atoms) and the reduced picture.
   buildAtoms(st);
@@ -828,8 +852,10 @@ void StructureView::Impl::buildLabels() {
   vtkNew<vtkCellArray> verts;
   vtkNew<vtkFloatArray> length;
   length->SetName("length");
+  double largestRadius = 0.0;
   for (std::size_t i = 0; i < shown.size(); ++i) {
     const vtkIdType id = points->InsertNextPoint(shown.positions[i].data());
+    if (renderStyle != RenderStyle::Wireframe) largestRadius = std::max(largestRadius, atomRadius(shown.numbers[i]));
     std::string t;
     if (atomLabels == AtomLabels::Symbol || atomLabels == AtomLabels::SymbolAndIndex) t = symbolOf(shown.numbers[i]);
     if (atomLabels == AtomLabels::Index || atomLabels == AtomLabels::SymbolAndIndex) t += std::to_string(i);
@@ -840,6 +866,13 @@ void StructureView::Impl::buildLabels() {
   labelData->SetVerts(verts);
   labelData->GetPointData()->AddArray(text);
   labelData->Modified();
+  // An atom's own sphere must not hide its label: test the point on the sphere nearest the viewer.
+  // Wireframe has no spheres, and its one-pixel lines should not hide labels: no test there.
+  labelVisible->SetToleranceWorld(1.02 * largestRadius + 0.05);
+  if (renderStyle == RenderStyle::Wireframe)
+    labelMapper->SetInputData(labelData);
+  else
+    labelMapper->SetInputConnection(labelVisible->GetOutputPort());
 }
 
 namespace {
@@ -1348,6 +1381,7 @@ void StructureView::setInteracting(bool interacting) {
   const bool before = d_->lodActive();
   d_->interacting = interacting;
   if (d_->lodActive() != before) {
+    if (!d_->lodActive() && d_->sceneDeferred) d_->rebuildScene();  // bonds, labels, arrows come back
     d_->applyVisibility();
     update();
   }
@@ -1370,6 +1404,11 @@ void StructureView::setAtomLabels(AtomLabels labels) {
   update();
 }
 StructureView::AtomLabels StructureView::atomLabels() const { return d_->atomLabels; }
+
+int StructureView::drawnAtomLabelCount() const {
+  // What the mapper drew in the last picture (the filter itself may run again between pictures).
+  return d_->labelActor->GetVisibility() ? d_->labelMapper->GetNumberOfLabels() : 0;
+}
 
 void StructureView::setRepeat(int na, int nb, int nc) {
   const std::array<int, 3> n{std::clamp(na, 1, 20), std::clamp(nb, 1, 20), std::clamp(nc, 1, 20)};

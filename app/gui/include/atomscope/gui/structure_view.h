@@ -70,6 +70,8 @@ class StructureView : public QOpenGLWidget {
   // Per-atom text (symbol, index or both); drawn for at most kMaxAtomLabels atoms.
   void setAtomLabels(AtomLabels labels);
   AtomLabels atomLabels() const;
+  // Labels in the last picture: atoms hidden behind others get none.
+  int drawnAtomLabelCount() const;
   static constexpr int kMaxAtomLabels = 2000;
   // Periodic structures drawn na x nb x nc times along a, b, c (1 1 1 = the cell as read).
   // Molecules ignore it. Selection indices then refer to the repeated structure.
@@ -110,7 +112,8 @@ class StructureView : public QOpenGLWidget {
   // the full picture comes back on release. 0 turns it off. Default 10000 (on llvmpipe 10k
   // impostor atoms with bonds draw at about 7 frames/s, their points at about 40).
   void setInteractiveLodThreshold(int atoms);
-  // Forces the reduced picture on or off, as during a drag (benchmark and tests).
+  // Forces the reduced picture on or off, as during a drag (trajectory playback, benchmark and tests).
+  // Frames shown while it is on get no bonds (bonds() is empty) until it goes off.
   void setInteracting(bool interacting);
   bool isInteracting() const;
 
