@@ -274,6 +274,13 @@ TEST_F(StructureFeaturesTest, ReducedPictureWhileInteracting) {
   EXPECT_GT(changedFraction(full, reduced), 0.02);
   view->setInteracting(false);
   EXPECT_LT(changedFraction(full, grab()), 0.001);
+  // Any motion, not only a drag: a turn from code (keys, scripts) shows the reduced picture until
+  // 250 ms after the last one, then the full picture again.
+  view->rotateCamera(0.0);
+  const QImage turning = view->grabFramebuffer();
+  EXPECT_GT(changedFraction(full, turning), 0.02);
+  QTest::qWait(600);
+  EXPECT_LT(changedFraction(full, view->grabFramebuffer()), 0.001);
   // Below the threshold nothing changes while interacting.
   view->setInteractiveLodThreshold(1000);
   view->setInteracting(true);

@@ -201,10 +201,14 @@ struct StructureView::Impl {
   // or the frame moves skip it; the picture is redrawn with it once things have been still.
   bool moving = false;
   QTimer* settle = nullptr;
+  // Any motion (a drag, wheel, keys, a turn from code, playback) of a large structure shows the
+  // reduced picture until 250 ms after it stops, as ParaView's LOD does while interacting.
   void markMoving() {
-    moving = true;
+    setMoving(true);
     if (settle) settle->start();
   }
+  void setMoving(bool m);
+  void lodChanged(bool wasActive);
   QPointF pressPos;
   bool leftDown = false;
   bool dragged = false;
@@ -240,7 +244,9 @@ struct StructureView::Impl {
   void syncAxesCamera();
   double atomRadius(int z) const;
   bool sceneDeferred = false;  // bonds and sticks not built for the current frame (reduced picture)
-  bool lodActive() const { return interacting && lodThreshold > 0 && static_cast<int>(shown.size()) >= lodThreshold; }
+  bool lodActive() const {
+    return (interacting || moving) && lodThreshold > 0 && static_cast<int>(shown.size()) >= lodThreshold;
+  }
   void fitCamera();
   void setEventInformation(const QPointF& pos, Qt::KeyboardModifiers mods, int repeat = 0);
 };
@@ -730,6 +736,20 @@ double StructureView::Impl::atomRadius(int z) const {
   return kBallScale * vdwRadius(z);
 }
 
+void StructureView::Impl::setMoving(bool m) {
+  const bool before = lodActive();
+  moving = m;
+  lodChanged(before);
+}
+
+void StructureView::Impl::lodChanged(bool wasActive) {
+  if (lodActive() == wasActive) return;
+  if (!lodActive() && sceneDeferred)
+    rebuildScene();  // bonds, labels and arrows of the frame it stopped on
+  else
+    applyVisibility();
+}
+
 void StructureView::Impl::rebuildScene() {
   const chem::Structure* s = current();
   static const chem::Structure kEmpty;
@@ -1078,7 +1098,7 @@ StructureView::StructureView(QWidget* parent) : QOpenGLWidget(parent), d_(std::m
   d_->settle->setSingleShot(true);
   d_->settle->setInterval(250);
   connect(d_->settle, &QTimer::timeout, this, [this] {
-    d_->moving = false;
+    d_->setMoving(false);
     update();
   });
   d_->buildPipeline();
@@ -1371,8 +1391,9 @@ void StructureView::zoomCamera(double factor) {
 double StructureView::lastRenderMilliseconds() const { return d_->lastRenderMs; }
 
 void StructureView::setInteractiveLodThreshold(int atoms) {
+  const bool before = d_->lodActive();
   d_->lodThreshold = std::max(0, atoms);
-  d_->applyVisibility();
+  d_->lodChanged(before);
   update();
 }
 
@@ -1381,8 +1402,7 @@ void StructureView::setInteracting(bool interacting) {
   const bool before = d_->lodActive();
   d_->interacting = interacting;
   if (d_->lodActive() != before) {
-    if (!d_->lodActive() && d_->sceneDeferred) d_->rebuildScene();  // bonds, labels, arrows come back
-    d_->applyVisibility();
+    d_->lodChanged(before);
     update();
   }
 }
@@ -1604,7 +1624,7 @@ std::optional<QPointF> StructureView::atomWidgetPosition(int atom) const {
 
 QImage StructureView::grabImage() {
   // A grab is a picture to keep: the settled, antialiased one.
-  d_->moving = false;
+  d_->setMoving(false);
   d_->settle->stop();
   return grabFramebuffer();
 }

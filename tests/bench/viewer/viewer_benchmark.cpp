@@ -1,9 +1,10 @@
 // Frames per second of StructureView for 1k, 10k, 100k and 1M atoms (random dense periodic boxes
 // of C/H/O at 0.1 atoms per cubic Angstrom), 800 x 600, camera turned 3 degrees per frame:
-//   moving       the full picture (sphere and stick impostors) while the camera moves, as in
-//                playback or a programmatic turn (no FXAA while moving);
-//   mouse drag   what a drag draws (flat points, at most 50k of them, for >= 10k atoms);
-//   playback     trajectory playback of >= 10k atoms: the drag picture, a new frame each time;
+//   moving, full picture forced   sphere and stick impostors every frame while the camera turns
+//                (the reduced picture switched off; no FXAA while moving);
+//   moving, as shown   what users get: from 10k atoms the reduced picture (flat points, at most 50k
+//                of them, no bonds) while anything moves, the full one 250 ms after it stops;
+//   playback     trajectory playback of >= 10k atoms: the reduced picture, a new frame each time;
 //   settled      the one antialiased (FXAA) redraw after things stop: render time of one frame;
 //   reference    plain VTK in its own window, no Qt, no bonds: the same atoms as flat 3-pixel
 //                points (the cheapest way through the GL pipeline: the machine's limit) and as
@@ -126,9 +127,11 @@ int main(int argc, char** argv) {
       view.setRenderStyle(style);
       view.setStructure(s);
       const double buildMs = static_cast<double>(build.nsecsElapsed()) / 1e6;
-      for (bool interacting : {false, true}) {
-        view.setInteracting(interacting);
-        if (!interacting) {
+      // Settled picture, then the camera turning with the reduced picture off (the full impostor
+      // picture every frame), then as users get it (reduced from 10k atoms while moving).
+      for (bool reduced : {false, true}) {
+        view.setInteractiveLodThreshold(reduced ? 10000 : 0);
+        if (!reduced) {
           view.grabImage();  // settled: one antialiased frame
           std::printf("| %d | %zu | %s | settled (FXAA) | %.0f | %.1f | - |\n", n, view.bonds().size(),
                       qPrintable(gui::StructureView::styleName(style)), buildMs, view.lastRenderMilliseconds());
@@ -144,11 +147,13 @@ int main(int argc, char** argv) {
         }
         const double ms = static_cast<double>(t.nsecsElapsed()) / 1e6 / frames;
         std::printf("| %d | %zu | %s | %s | %.0f | %.1f | %.1f |\n", n, view.bonds().size(),
-                    qPrintable(gui::StructureView::styleName(style)), interacting ? "mouse drag" : "moving",
+                    qPrintable(gui::StructureView::styleName(style)),
+                    reduced ? (n >= 10000 ? "moving, as shown (reduced picture)" : "moving, as shown (full picture)")
+                            : "moving, full picture forced",
                     buildMs, ms, 1000.0 / ms);
         std::fflush(stdout);
+        view.grabImage();  // back to still before the next mode
       }
-      view.setInteracting(false);
     }
     if (n >= 10000) {
       // Playback of a trajectory (4 frames, atoms jiggled by up to 0.05 A): the reduced picture,
@@ -161,6 +166,7 @@ int main(int argc, char** argv) {
           for (double& x : r) x += jiggle(rng);
       view.setRenderStyle(gui::StructureView::RenderStyle::BallAndStick);
       view.setTrajectory(std::move(frames));
+      view.setInteractiveLodThreshold(10000);
       view.setInteracting(true);
       view.repaint();
       const int count = framesFor(n);

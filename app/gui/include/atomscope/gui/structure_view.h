@@ -4,7 +4,7 @@
 //
 // Atoms are sphere impostors (vtkOpenGLSphereMapper) and bonds stick impostors
 // (vtkOpenGLStickMapper); colours are Jmol's, radii come from chem::Element. Large systems switch
-// to a cheaper picture while the mouse moves them (see setInteractiveLodThreshold), and FXAA
+// to a cheaper picture while anything moves them (see setInteractiveLodThreshold), and FXAA
 // is applied only to the picture once it has been still for 250 ms.
 // Mouse: left drag rotates, a left click without a drag selects an atom (up to four: distance,
 // angle, dihedral; a click on empty space clears), wheel zooms, middle drag or shift + left drag
@@ -107,9 +107,10 @@ class StructureView : public QOpenGLWidget {
 
   // Milliseconds the last render took (for the viewer benchmark).
   double lastRenderMilliseconds() const;
-  // While the mouse moves a structure of at least `atoms` atoms the atoms are drawn as flat
-  // points (at most 50,000 of them: every k-th atom) and bonds, labels and arrows are hidden;
-  // the full picture comes back on release. 0 turns it off. Default 10000 (on llvmpipe 10k
+  // While a structure of at least `atoms` atoms moves (a drag, the wheel, keys, a turn from code,
+  // trajectory playback) the atoms are drawn as flat points (at most 50,000 of them: every k-th
+  // atom) and bonds, labels and arrows are hidden; the full picture comes back 250 ms after the
+  // motion stops (ParaView's LOD while interacting). 0 turns it off. Default 10000 (on llvmpipe 10k
   // impostor atoms with bonds draw at about 7 frames/s, their points at about 40).
   void setInteractiveLodThreshold(int atoms);
   // Forces the reduced picture on or off, as during a drag (trajectory playback, benchmark and tests).
