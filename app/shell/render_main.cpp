@@ -14,14 +14,7 @@
 using namespace atomscope;
 
 int main(int argc, char** argv) {
-  // The same OpenGL 3.2 core default format as the workbench (STACK.md: VTK in a QOpenGLWidget).
-  QSurfaceFormat format;
-  format.setRenderableType(QSurfaceFormat::OpenGL);
-  format.setVersion(3, 2);
-  format.setProfile(QSurfaceFormat::CoreProfile);
-  format.setDepthBufferSize(24);
-  format.setStencilBufferSize(8);
-  QSurfaceFormat::setDefaultFormat(format);
+  QSurfaceFormat::setDefaultFormat(gui::StructureView::defaultFormat());  // OpenGL 3.2 core for VTK
   QApplication app(argc, argv);
   QCoreApplication::setApplicationName(QStringLiteral("atomscope-render"));
 

@@ -756,41 +756,25 @@ void StructureView::Impl::rebuildScene() {
   shown = s ? repeated(*s, repeatCounts) : chem::Structure{};
   const chem::Structure& st = shown;
   static const std::vector<chem::Bond> kNoBonds;
-  // The reduced picture (a drag, or playback of a large trajectory) draws atoms as points only:
-  // finding bonds and building sticks (0.4 s at 100k atoms) waits until it ends.
+  // The reduced picture (anything moving a large structure) draws atoms as points only: finding
+  // bonds and building sticks, labels and arrows (0.4 s at 100k atoms) waits until it ends.
   sceneDeferred = lodActive() && !st.empty();
-  if (sceneDeferred) {
-    bonds.clear();
-    buildAtoms(st);
-    buildSticks(kEmpty, kNoBonds, kBondRadius);
-    buildLines(kEmpty, kNoBonds);
-    buildCell(s ? *s : kEmpty);
-    std::erase_if(selected, [&](int i) { return i < 0 || i >= static_cast<int>(st.size()); });
-    buildSelection();
-    applyVisibility();
-    updateLabel();
-    return;
-  }
-  bonds = st.empty() ? std::vector<chem::Bond>{} : chem::findBonds(st, bondOptions);
+  bonds = st.empty() || sceneDeferred ? std::vector<chem::Bond>{} : chem::findBonds(st, bondOptions);
   const bool wire = renderStyle == RenderStyle::Wireframe;
   // The atoms' points serve the wireframe too (isolated atoms) and the reduced picture.
   buildAtoms(st);
-  if (wire) {
-    buildSticks(kEmpty, kNoBonds, kBondRadius);
-    buildLines(st, bonds);
-  } else {
-    // Space filling hides bonds (the bond list stays available to callers).
-    if (renderStyle == RenderStyle::SpaceFill)
-      buildSticks(kEmpty, kNoBonds, kBondRadius);
-    else
-      buildSticks(st, bonds, renderStyle == RenderStyle::Licorice ? kLicoriceRadius : kBondRadius);
-    buildLines(kEmpty, kNoBonds);
-  }
+  // Space filling hides bonds (the bond list stays available to callers).
+  const bool sticks = !sceneDeferred && !wire && renderStyle != RenderStyle::SpaceFill;
+  buildSticks(sticks ? st : kEmpty, sticks ? bonds : kNoBonds,
+              renderStyle == RenderStyle::Licorice ? kLicoriceRadius : kBondRadius);
+  buildLines(wire && !sceneDeferred ? st : kEmpty, wire && !sceneDeferred ? bonds : kNoBonds);
   buildCell(s ? *s : kEmpty);
   std::erase_if(selected, [&](int i) { return i < 0 || i >= static_cast<int>(st.size()); });
   buildSelection();
-  buildLabels();
-  buildVectors();
+  if (!sceneDeferred) {
+    buildLabels();
+    buildVectors();
+  }
   updateAxes();
   applyVisibility();
   updateLabel();

@@ -122,6 +122,7 @@ int main(int argc, char** argv) {
     if (n > maxAtoms) break;
     const chem::Structure s = randomBox(n);
     for (auto style : {gui::StructureView::RenderStyle::BallAndStick, gui::StructureView::RenderStyle::SpaceFill}) {
+      view.grabImage();  // still: the scene below is built in full, not deferred as during motion
       QElapsedTimer build;
       build.start();
       view.setRenderStyle(style);
