@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <sstream>
 
 #include "atomscope/core/run_dir.h"
 
@@ -167,16 +168,6 @@ void ActivationWriter::writeManifest(bool complete, bool cancelled) {
 
 namespace {
 
-template <typename T>
-T field(const Json& j, const char* key, const fs::path& file) {
-  if (!j.contains(key)) throw SaeError("activation manifest '" + file.string() + "': missing field '" + key + "'");
-  try {
-    return j.at(key).get<T>();
-  } catch (const std::exception&) {
-    throw SaeError("activation manifest '" + file.string() + "': field '" + key + "' has the wrong type");
-  }
-}
-
 core::MappedFile mapChecked(const fs::path& path, std::uint64_t expectedBytes) {
   if (!fs::exists(path)) throw SaeError("activation shard '" + path.string() + "' is missing");
   core::MappedFile map(path);
@@ -193,48 +184,30 @@ ActivationReader ActivationReader::open(const fs::path& folderOrManifest) {
   const fs::path file = fs::is_directory(folderOrManifest) ? folderOrManifest / "manifest.json" : folderOrManifest;
   r.folder_ = file.parent_path();
   if (!fs::exists(file)) throw SaeError("activation manifest '" + file.string() + "' does not exist");
-  std::ifstream in(file);
-  try {
-    r.manifest_ = Json::parse(in);
-  } catch (const std::exception& e) {
-    throw SaeError("activation manifest '" + file.string() + "' is not valid JSON: " + e.what());
-  }
-  const auto& m = r.manifest_;
-  if (!m.is_object() || m.value("format", "") != "atomscope.activations/1")
-    throw SaeError("'" + file.string() + "' is not an activation manifest (format atomscope.activations/1)");
-  r.d_ = field<std::int64_t>(m, "d", file);
-  r.dtype_ = field<std::string>(m, "dtype", file);
-  r.sites_ = field<std::vector<std::string>>(m, "sites", file);
-  r.complete_ = m.value("complete", false);
-  if (r.d_ <= 0 || r.d_ > (1 << 20)) throw SaeError("activation manifest '" + file.string() + "': bad width d");
-  if (r.dtype_ != "float32" && r.dtype_ != "bfloat16")
-    throw SaeError("activation manifest '" + file.string() + "': dtype '" + r.dtype_ + "' is not float32 or bfloat16");
-  const auto shards = field<Json>(m, "shards", file);
-  if (!shards.is_array()) throw SaeError("activation manifest '" + file.string() + "': 'shards' is not a list");
-  const auto isz = itemSize(r.dtype_);
+  std::ifstream in(file, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (!in) throw SaeError("cannot read activation manifest '" + file.string() + "'");
+  auto m = parseActivationManifest(text.str(), file);
+  r.manifest_ = std::move(m.json);
+  r.d_ = m.d;
+  r.dtype_ = m.dtype;
+  r.sites_ = m.sites;
+  r.complete_ = m.complete;
   std::int64_t start = 0;
-  for (std::size_t k = 0; k < shards.size(); ++k) {
-    const auto& sj = shards[k];
+  for (const auto& ms : m.shards) {
     Shard s;
     s.start = start;
-    s.rows = field<std::int64_t>(sj, "rows", file);
-    if (s.rows <= 0) throw SaeError("activation manifest '" + file.string() + "': shard " + std::to_string(k) + " has no rows");
-    s.tokens = mapChecked(r.folder_ / field<std::string>(sj, "tokens", file), static_cast<std::uint64_t>(s.rows) * 4);
-    s.positions = mapChecked(r.folder_ / field<std::string>(sj, "positions", file), static_cast<std::uint64_t>(s.rows) * 4);
-    const auto acts = field<Json>(sj, "acts", file);
-    for (const auto& site : r.sites_) {
-      if (!acts.contains(site))
-        throw SaeError("activation manifest '" + file.string() + "': shard " + std::to_string(k) + " has no file for site '" + site + "'");
-      s.acts.emplace(site, mapChecked(r.folder_ / acts[site].get<std::string>(),
-                                      static_cast<std::uint64_t>(s.rows) * static_cast<std::uint64_t>(r.d_) * isz));
-    }
+    s.rows = ms.rows;
+    s.tokens = mapChecked(r.folder_ / ms.tokens, static_cast<std::uint64_t>(s.rows) * 4);
+    s.positions = mapChecked(r.folder_ / ms.positions, static_cast<std::uint64_t>(s.rows) * 4);
+    for (const auto& [site, name] : ms.acts)
+      s.acts.emplace(site, mapChecked(r.folder_ / name, static_cast<std::uint64_t>(s.rows) *
+                                                            static_cast<std::uint64_t>(r.d_) * m.itemSize));
     start += s.rows;
     r.shards_.push_back(std::move(s));
   }
   r.rows_ = start;
-  if (m.contains("rows") && m["rows"].get<std::int64_t>() != start)
-    throw SaeError("activation manifest '" + file.string() + "': 'rows' is " + m["rows"].dump() + " but the shards hold " +
-                   std::to_string(start));
   return r;
 }
 

@@ -2,6 +2,7 @@
 #include "atomscope/sae/sae.h"
 
 #include <fstream>
+#include <sstream>
 
 #include "atomscope/core/run_dir.h"
 #include "atomscope/core/tensor_io.h"
@@ -131,16 +132,6 @@ void SaeImpl::normaliseDecoder() {
 
 namespace {
 
-Json readJson(const fs::path& file) {
-  std::ifstream in(file);
-  if (!in) throw SaeError("cannot read '" + file.string() + "'");
-  try {
-    return Json::parse(in);
-  } catch (const std::exception& e) {
-    throw SaeError("'" + file.string() + "' is not valid JSON: " + e.what());
-  }
-}
-
 torch::Tensor need(const std::map<std::string, torch::Tensor>& t, const std::string& name,
                    std::vector<std::int64_t> shape, const fs::path& file) {
   auto it = t.find(name);
@@ -216,23 +207,13 @@ Sae loadSae(const fs::path& folder, torch::Device device) {
   if (!fs::is_directory(folder)) throw SaeError("SAE folder '" + folder.string() + "' does not exist");
   if (!fs::exists(cfgFile)) throw SaeError("SAE folder '" + folder.string() + "' has no cfg.json");
   if (!fs::exists(wFile)) throw SaeError("SAE folder '" + folder.string() + "' has no sae_weights.safetensors");
-  const auto cfg = readJson(cfgFile);
-  std::int64_t d = 0, n = 0;
-  std::string arch;
-  try {
-    d = cfg.at("d_in").get<std::int64_t>();
-    n = cfg.at("d_sae").get<std::int64_t>();
-    arch = cfg.value("architecture", "standard");
-  } catch (const std::exception&) {
-    throw SaeError("'" + cfgFile.string() + "' lacks integer fields d_in and d_sae");
-  }
-  if (d <= 0 || n <= 0) throw SaeError("'" + cfgFile.string() + "': d_in and d_sae must be positive");
-  if (arch != "jumprelu" && arch != "standard")
-    throw SaeError("'" + cfgFile.string() + "': architecture '" + arch + "' is not supported (jumprelu or standard)");
-  const auto kind = arch == "jumprelu" ? SaeKind::JumpRelu : SaeKind::Relu;
-  if (cfg.value("normalize_activations", "none") != "none")
-    throw SaeError("'" + cfgFile.string() + "': normalize_activations '" + cfg.value("normalize_activations", "") +
-                   "' is not supported (none only)");
+  std::ifstream in(cfgFile, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  const auto parsed = parseSaeConfig(text.str(), cfgFile);
+  const auto& cfg = parsed.json;
+  const std::int64_t d = parsed.dIn, n = parsed.dSae;
+  const auto kind = parsed.architecture == "jumprelu" ? SaeKind::JumpRelu : SaeKind::Relu;
   std::map<std::string, torch::Tensor> t;
   try {
     t = core::loadSafetensors(wFile);
@@ -248,7 +229,7 @@ Sae loadSae(const fs::path& folder, torch::Device device) {
       throw SaeError("SAE weights '" + wFile.string() + "': tensor 'threshold' has values <= 0 (Atomscope keeps thresholds positive)");
   }
   // pre = x W_enc + b_enc without b_dec subtracted: the same as (x - b_dec) W_enc + (b_enc + b_dec W_enc).
-  if (!cfg.value("apply_b_dec_to_input", true)) b_enc = b_enc + torch::matmul(b_dec, W_enc);
+  if (!parsed.applyBDecToInput) b_enc = b_enc + torch::matmul(b_dec, W_enc);
   auto A = torch::eye(d, torch::kFloat64), Ainv = torch::eye(d, torch::kFloat64);
   bool whitened = false;
   const auto tFile = folder / "input_transform.safetensors";
@@ -261,7 +242,7 @@ Sae loadSae(const fs::path& folder, torch::Device device) {
     }
     A = need(tt, "A", {d, d}, tFile);
     Ainv = need(tt, "A_inv", {d, d}, tFile);
-    whitened = cfg.contains("atomscope") && cfg["atomscope"].value("whitened", false);
+    whitened = parsed.whitened;
     // Back into the transformed space the SAE was trained in.
     W_enc = torch::matmul(Ainv, W_enc);
     W_dec = torch::matmul(W_dec, A);
@@ -278,7 +259,7 @@ Sae loadSae(const fs::path& folder, torch::Device device) {
     sae->setInputTransform(A, Ainv);
   }
   sae->setWhitened(whitened);
-  if (cfg.contains("atomscope") && cfg["atomscope"].contains("info")) sae->info = cfg["atomscope"]["info"];
+  if (cfg.contains("atomscope") && cfg["atomscope"].is_object() && cfg["atomscope"].contains("info")) sae->info = cfg["atomscope"]["info"];
   sae->normaliseDecoder();
   sae->to(device);
   return sae;

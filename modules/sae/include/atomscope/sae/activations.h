@@ -28,14 +28,9 @@
 #include "atomscope/core/json.h"
 #include "atomscope/core/mapped_file.h"
 #include "atomscope/lm/model.h"
+#include "atomscope/sae/formats.h"
 
 namespace atomscope::sae {
-
-// Every failure of the sae module: the message names the file, tensor or parameter at fault.
-class SaeError : public core::Error {
- public:
-  using core::Error::Error;
-};
 
 // A site of one block: "resid_post.3" (residual stream after block 3), "attn_out.0", "mlp_out.4".
 struct Site {
