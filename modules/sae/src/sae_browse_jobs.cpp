@@ -31,6 +31,19 @@ fs::path saeFolder(const std::string& given) {
   return p;
 }
 
+// Copies an SAE folder's files byte for byte (after loadSae has validated them), so an exported or
+// imported SAE has exactly the weights it had: a load/save round trip would refold the input
+// transform in float32 and change the last bits.
+void copySaeFiles(const fs::path& from, const fs::path& to) {
+  fs::create_directories(to);
+  for (const char* name : {"cfg.json", "sae_weights.safetensors", "input_transform.safetensors"}) {
+    if (!fs::exists(from / name)) continue;
+    std::error_code ec;
+    fs::copy_file(from / name, to / name, fs::copy_options::overwrite_existing, ec);
+    if (ec) throw SaeError("cannot copy '" + (from / name).string() + "' to '" + (to / name).string() + "': " + ec.message());
+  }
+}
+
 void writeJson(Context& ctx, const std::string& name, const std::string& what, const Json& j) {
   core::writeFileAtomically(ctx.run().addArtifact(name, "json", what), j.dump(1) + "\n");
 }
@@ -185,7 +198,7 @@ class ExportJob : public core::Job {
  public:
   JobInfo info() const override {
     return {"sae.export", "Export an SAE (SAELens layout)", "Sparse autoencoders",
-            "Writes an SAE as sae_weights.safetensors (W_enc, W_dec, b_enc, b_dec, threshold, acting on the raw "
+            "Checks an SAE folder and copies it as sae_weights.safetensors (W_enc, W_dec, b_enc, b_dec, threshold, acting on the raw "
             "activations) and cfg.json, the layout SAELens and Neuronpedia read.",
             false};
   }
@@ -197,10 +210,12 @@ class ExportJob : public core::Job {
   }
   void run(Context& ctx) override {
     const auto& p = ctx.params();
-    auto sae = loadSae(saeFolder(p.getString("sae")), torch::kCPU);
+    const auto from = saeFolder(p.getString("sae"));
+    auto sae = loadSae(from, torch::kCPU);  // validates names, shapes and cfg.json
     const fs::path out = p.getString("out");
     if (out.empty()) throw SaeError("parameter 'out' is empty: give the folder to write");
-    saveSae(*sae, out);
+    if (fs::exists(out) && fs::equivalent(out, from)) throw SaeError("'out' is the SAE's own folder '" + from.string() + "'");
+    copySaeFiles(from, out);
     ctx.run().setSummary("out", fs::absolute(out).string());
     ctx.run().setSummary("d_in", sae->dIn());
     ctx.run().setSummary("d_sae", sae->dSae());
@@ -223,9 +238,10 @@ class ImportJob : public core::Job {
     return s;
   }
   void run(Context& ctx) override {
-    auto sae = loadSae(saeFolder(ctx.params().getString("folder")), torch::kCPU);
+    const auto from = saeFolder(ctx.params().getString("folder"));
+    auto sae = loadSae(from, torch::kCPU);  // validates names, shapes and cfg.json
     const auto cfg = ctx.run().addArtifact("sae/cfg.json", "sae", "the imported SAE (SAELens layout)");
-    saveSae(*sae, cfg.parent_path());
+    copySaeFiles(from, cfg.parent_path());
     ctx.run().setSummary("d_in", sae->dIn());
     ctx.run().setSummary("d_sae", sae->dSae());
     ctx.run().setSummary("architecture", toString(sae->kind()));
