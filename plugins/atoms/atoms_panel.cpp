@@ -249,9 +249,15 @@ bool AtomsPanel::openIndex(const QString& atomsDb) {
     activations_ = QString::fromStdString(meta["activations"].get<std::string>());
   fillTable();
   status_->setText(tr("%1 atoms from %2").arg(index_->atomCount()).arg(QDir::toNativeSeparators(file)));
-  if (meta.contains("sae") && meta["sae"].is_string()) {
-    const QString s = QString::fromStdString(meta["sae"].get<std::string>());
-    if (QFileInfo::exists(s + QStringLiteral("/cfg.json")) && s != sae_) openSae(s);
+  // The index does not store its SAE's folder; the sae.index run that wrote it (run.json beside
+  // artifacts/) has it as a parameter.
+  QString error;
+  const Json record = readJsonFile(QFileInfo(file).absolutePath() + QStringLiteral("/../run.json"), &error);
+  if (record.is_object() && record.contains("params") && record["params"].contains("sae") && record["params"]["sae"].is_string()) {
+    QString s = QString::fromStdString(record["params"]["sae"].get<std::string>());
+    if (!QFileInfo::exists(s + QStringLiteral("/cfg.json")) && QFileInfo::exists(s + QStringLiteral("/artifacts/sae/cfg.json")))
+      s += QStringLiteral("/artifacts/sae");
+    if (QFileInfo::exists(s + QStringLiteral("/cfg.json")) && QDir(s).canonicalPath() != QDir(sae_).canonicalPath()) openSae(s);
   }
   return true;
 }

@@ -25,6 +25,7 @@
 #include <QChart>
 #include <QChartView>
 #include <QDir>
+#include <QFile>
 #include <QFileInfo>
 #include <QLineSeries>
 #include <QTabWidget>
@@ -34,7 +35,9 @@
 #include <QTextBrowser>
 #include <algorithm>
 #include <cmath>
+#include <cctype>
 #include <set>
+#include <sstream>
 
 #include "atomscope/core/job.h"
 #include "atomscope/core/json.h"
@@ -186,13 +189,13 @@ TEST(AtomsPlugin, ListRowsAreTheIndexsAtomsAndSortAndFilterWork) {
   // Text filter: a word of the most frequent atom's top context; shown = the atoms FTS5 finds.
   const auto contexts = idx.contexts(mostFrequent);
   ASSERT_FALSE(contexts.empty());
-  std::string word;
-  for (const auto& tok : contexts.front().tokens) {
-    std::string s = tok.value("t", "");
-    s.erase(std::remove_if(s.begin(), s.end(), [](char c) { return !std::isalpha(static_cast<unsigned char>(c)); }), s.end());
-    if (s.size() >= 4) {
-      word = s;
-      break;
+  std::string word;  // a whole word of the stored text (FTS5 matches words, not token pieces)
+  {
+    std::istringstream words(contexts.front().text);
+    std::string s;
+    while (words >> s && word.empty()) {
+      s.erase(std::remove_if(s.begin(), s.end(), [](char c) { return !std::isalpha(static_cast<unsigned char>(c)); }), s.end());
+      if (s.size() >= 4) word = s;
     }
   }
   ASSERT_FALSE(word.empty()) << contexts.front().text;
@@ -204,10 +207,10 @@ TEST(AtomsPlugin, ListRowsAreTheIndexsAtomsAndSortAndFilterWork) {
   EXPECT_TRUE(expected.count(mostFrequent));
   // Frequency range (text filter cleared): shown = atoms with lo <= frequency <= hi.
   QMetaObject::invokeMethod(w.panel, "setFilterText", Qt::DirectConnection, Q_ARG(QString, QString()));
-  std::vector<double> fs;
-  for (const auto& [id, f] : freq) fs.push_back(f);
-  std::sort(fs.begin(), fs.end());
-  const double lo = fs[fs.size() / 2], hi = fs.back();
+  std::vector<double> freqs;
+  for (const auto& [id, f] : freq) freqs.push_back(f);
+  std::sort(freqs.begin(), freqs.end());
+  const double lo = freqs[freqs.size() / 2], hi = freqs.back();
   QMetaObject::invokeMethod(w.panel, "setFrequencyRange", Qt::DirectConnection, Q_ARG(double, lo), Q_ARG(double, hi));
   expected.clear();
   for (const auto& [id, f] : freq)
@@ -223,7 +226,7 @@ TEST(AtomsPlugin, AtomPageHighlightsTheIndexsActivationsAndListsNeighbours) {
   AtomsBench w;
   ASSERT_NE(w.panel, nullptr);
   ASSERT_TRUE(w.call("openIndex", t.index)) << w.text("lastError").toStdString();
-  EXPECT_EQ(w.text("saeFolder"), t.sae);  // the index names its SAE
+  EXPECT_EQ(w.text("saeFolder"), t.sae);  // the sae.index run that wrote the index names its SAE
   ASSERT_TRUE(w.idle()) << "sae.neighbors did not finish";
   const auto idx = sae::AtomIndex::open(t.index.toStdString());
   const auto byFreq = idx.atoms("frequency", 1);
@@ -385,6 +388,53 @@ TEST(AtomsPlugin, ExportThenImportGivesIdenticalWeightsAndBadFoldersAreRefused) 
   ASSERT_TRUE(w.call("importSae", empty));
   ASSERT_TRUE(w.idle());
   EXPECT_TRUE(w.text("lastError").contains(QStringLiteral("cfg.json"))) << w.text("lastError").toStdString();
+}
+
+TEST(AtomsPlugin, AnalyzeRunsFinishedElsewhereDrawTheirR2QStarPointsPerBasis) {
+  auto& t = tinySae();
+  ASSERT_TRUE(t.ok) << t.error.toStdString();
+  AtomsBench w;
+  ASSERT_NE(w.panel, nullptr);
+  // sae.analyze started on the workbench (as the Run sae.analyze form does), small: two targets,
+  // 150 steps per SAE. The panel follows finished sae.analyze runs.
+  QString error;
+  const QString run = runJob(w.window.jobs(), QStringLiteral("sae.analyze"),
+                             Json{{"activations", t.activations.toStdString()}, {"targets", "2,4"}, {"latents", 128},
+                                  {"steps", 150}, {"batch", 256}, {"eval_rows", 1000}, {"dead_window", 20000}},
+                             &error, 120000);
+  ASSERT_FALSE(run.isEmpty()) << error.toStdString();
+  ASSERT_TRUE(waitUntil([&] {
+    QStringList sites;
+    QMetaObject::invokeMethod(w.panel, "analysisSites", Qt::DirectConnection, Q_RETURN_ARG(QStringList, sites));
+    return sites == QStringList{kSite};
+  }, 5000)) << w.log().toStdString();
+  auto* view = w.child<QChartView>("atomsAnalysisChart");
+  ASSERT_NE(view, nullptr);
+  // Reference: the run's own results.json, one point (q* under the AIP, R^2) per target L0.
+  QFile f(run + QStringLiteral("/artifacts/results.json"));
+  ASSERT_TRUE(f.open(QIODevice::ReadOnly));
+  const QByteArray bytes = f.readAll();
+  const Json results = Json::parse(bytes.constData(), bytes.constData() + bytes.size());
+  std::map<std::string, std::map<double, QPointF>> expected;
+  for (const auto& r : results["results"])
+    expected[r["basis"].get<std::string>()][r["target_l0"].get<double>()] =
+        QPointF(r["aip"]["q_star"].get<double>(), r["r2"].get<double>());
+  ASSERT_EQ(expected.size(), 3u);  // neurons, features, atoms
+  ASSERT_EQ(view->chart()->series().size(), 3);
+  for (QAbstractSeries* series : view->chart()->series()) {
+    auto* line = qobject_cast<QLineSeries*>(series);
+    ASSERT_NE(line, nullptr);
+    const std::string basis = line->objectName().toStdString();
+    ASSERT_TRUE(expected.count(basis)) << basis;
+    const auto pts = line->points();
+    ASSERT_EQ(pts.size(), static_cast<int>(expected[basis].size())) << basis;
+    int i = 0;
+    for (const auto& [target, p] : expected[basis]) {
+      EXPECT_DOUBLE_EQ(pts[i].x(), p.x()) << basis << " L0 " << target;
+      EXPECT_DOUBLE_EQ(pts[i].y(), p.y()) << basis << " L0 " << target;
+      ++i;
+    }
+  }
 }
 
 }  // namespace
