@@ -539,6 +539,7 @@ bool AtomsPanel::tryText(const QString& text) {
   }
   if (text.trimmed().isEmpty()) return false;
   if (tryEdit_->text() != text) tryEdit_->setText(text);
+  tabs_->setCurrentIndex(1);
   tryResult_ = Json();
   selectedToken_ = -1;
   tryView_->setHtml(tr("<i>running the model (sae.encode_text)\u2026</i>"));
