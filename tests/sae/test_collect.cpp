@@ -180,6 +180,18 @@ TEST(SaeCollect, DamagedFoldersGiveClearErrors) {
   // A missing shard.
   fs::remove(shard);
   expectError("resid_post.2_000.bin' is missing");
+  // A width that is not an integer (fuzz_sae_formats found a float out of range; nlohmann's
+  // get<int64_t> on it was undefined behaviour).
+  {
+    auto j = reader.manifest();
+    j["d"] = 6.4e51;
+    core::writeFileAtomically(folder / "manifest.json", j.dump());
+    expectError("field 'd' is not an integer");
+    j["d"] = 64;
+    j["shards"][0]["tokens"] = "../../run.json";
+    core::writeFileAtomically(folder / "manifest.json", j.dump());
+    expectError("must be a plain name inside the folder");
+  }
   // A manifest that is not JSON.
   core::writeFileAtomically(folder / "manifest.json", "{not json");
   expectError("is not valid JSON");
