@@ -1,0 +1,95 @@
+#pragma once
+// ADiT training, sampling and evaluation as library calls (the adit.* jobs wrap them): a training
+// loop with AdamW, EMA weights, bf16 autocast on CUDA, resumable checkpoints in a RunDir and
+// per-step reproducible randomness (the batch and noise of step s depend only on seed and s, so a
+// resumed run continues exactly as an uninterrupted one); VAE training on the prepared records,
+// DiT training on latents encoded once by the VAE (ADiT trains its DiT on a frozen VAE's latents);
+// sampling N structures with atom counts drawn from the training histogram; validity, uniqueness
+// and novelty with modules/chem's ADiT metrics (validity.h, molecule_perception.h).
+#include <filesystem>
+#include <functional>
+
+#include "atomscope/adit/dataset.h"
+#include "atomscope/adit/model.h"
+#include "atomscope/core/job.h"
+
+namespace atomscope::adit {
+
+struct TrainSettings {
+  long long steps = 1000;
+  long long batchSize = 64;
+  double lr = 1e-4, weightDecay = 0.0, gradClip = 1.0;
+  long long warmup = 0;
+  double emaDecay = 0.999;
+  long long checkpointEvery = 100;
+  bool autocast = false;  // bf16 on CUDA
+};
+
+// One step's loss given its reproducible generator.
+using StepLoss = std::function<torch::Tensor(long long step, torch::Generator& gen)>;
+
+struct TrainResult {
+  double lastLoss = 0;
+  long long steps = 0;
+  double stepsPerSecond = 0;
+};
+
+// The shared loop. `ema` receives the EMA parameters at the end (same order as module.parameters()).
+TrainResult trainLoop(core::Context& ctx, torch::nn::Module& module, const StepLoss& loss, const TrainSettings& s,
+                      std::vector<torch::Tensor>& ema);
+
+// Model files: torch archives holding the config (JSON text), the weights and, for the DiT, the
+// atom-count histogram and the latent scale it was trained with.
+void saveVae(const std::filesystem::path& file, Vae& vae);
+Vae loadVae(const std::filesystem::path& file, const torch::Device& device = torch::kCPU);
+
+struct DitBundle {
+  Dit dit{nullptr};
+  std::vector<std::vector<std::int64_t>> atomCounts;  // histogram per kind (what sampling draws from)
+  std::vector<std::int64_t> spaceGroups;              // crystal space-group histogram (index = number)
+  double latentScale = 1.0;                           // latents are divided by this for the DiT
+};
+void saveDit(const std::filesystem::path& file, DitBundle& dit);
+DitBundle loadDit(const std::filesystem::path& file, const torch::Device& device = torch::kCPU);
+
+// Latent means of every record (VAE in eval mode), concatenated like Records' atoms: [A, latent].
+torch::Tensor encodeRecords(Vae& vae, const Records& r, long long batchSize, const torch::Device& device,
+                            core::Feedback* fb = nullptr);
+
+// Padded batch of latents [B, N, latent] and mask for records `indices`.
+std::pair<torch::Tensor, torch::Tensor> latentBatch(const torch::Tensor& latents, const Records& r,
+                                                    const std::vector<std::int64_t>& indices);
+
+struct SampleOptions {
+  Kind kind = Kind::Molecule;
+  int spaceGroup = 0;  // 0: unconditioned
+  long long count = 10, batchSize = 256;
+  int steps = 100;
+  double guidance = 2.0;
+  bool heun = false;
+  unsigned long long seed = 0;
+};
+
+// Decoded structures (molecules centred at the origin; crystals on their decoded lattice).
+chem::Trajectory sampleStructures(Vae& vae, DitBundle& dit, const SampleOptions& o, const torch::Device& device,
+                                  core::Feedback* fb = nullptr);
+// Decoded fields to structures: atom types by argmax, positions (molecules) or fractional
+// coordinates + lattice (crystals).
+chem::Trajectory decodeToStructures(const VaeOutput& out, const torch::Tensor& mask, const torch::Tensor& kind);
+
+struct EvaluationRow {
+  std::string dataset;  // "molecule" or "crystal"
+  std::size_t total = 0, valid = 0, validNeutral = 0, unique = 0, novel = 0;
+  double validRate = 0, validNeutralRate = 0, uniqueRate = 0, novelRate = -1;
+};
+
+// Molecules: 'valid' = sanitizes and one fragment; 'validNeutral' = also every atom uncharged and no
+// radical electrons. Crystals: chem::crystalValidity (validNeutral = valid). Reference: training
+// structures for novelty (may be empty).
+EvaluationRow evaluateMolecules(const chem::Trajectory& molecules, const chem::Trajectory& reference,
+                                core::Feedback* fb = nullptr);
+EvaluationRow evaluateCrystals(const chem::Trajectory& crystals, const chem::Trajectory& reference,
+                               core::Feedback* fb = nullptr);
+
+
+}  // namespace atomscope::adit

@@ -1,0 +1,359 @@
+// adit.prepare, adit.train_vae, adit.train_dit, adit.sample, adit.evaluate.
+#include "atomscope/adit/adit_jobs.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "atomscope/adit/training.h"
+#include "atomscope/chem/cif.h"
+#include "atomscope/chem/formats.h"
+#include "atomscope/chem/xyz.h"
+#include "atomscope/core/torch_device.h"
+
+namespace atomscope::adit {
+
+namespace fs = std::filesystem;
+using core::Context;
+using core::JobInfo;
+using core::ParamSchema;
+
+namespace {
+
+std::vector<std::string> splitList(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ';')) {
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+TrainSettings trainSettings(const core::Params& p, const torch::Device& d) {
+  TrainSettings s;
+  s.steps = p.getInt("steps");
+  s.batchSize = p.getInt("batch_size");
+  s.lr = p.getFloat("lr");
+  s.warmup = p.getInt("warmup_steps");
+  s.emaDecay = p.getFloat("ema_decay");
+  s.checkpointEvery = p.getInt("checkpoint_every");
+  s.gradClip = p.getFloat("grad_clip");
+  const auto ac = p.getString("autocast");
+  s.autocast = ac == "bf16" || (ac == "auto" && d.is_cuda());
+  if (s.autocast && !d.is_cuda()) throw AditError("bf16 autocast is available on CUDA devices only");
+  return s;
+}
+
+void addTrainParams(ParamSchema& s, long long steps, double lr) {
+  s.addInt("steps", steps, 1, std::nullopt, "Optimizer steps.");
+  s.addInt("batch_size", 64, 1, std::nullopt, "Structures per batch.");
+  s.addFloat("lr", lr, 0.0, 1.0, "AdamW learning rate.");
+  s.addInt("warmup_steps", 0, 0, std::nullopt, "Linear learning-rate warm-up.").markAdvanced();
+  s.addFloat("ema_decay", 0.999, 0.0, 1.0, "EMA of the weights (the exported model holds the EMA weights).");
+  s.addInt("checkpoint_every", 100, 1, std::nullopt, "Resumable checkpoint every N steps.");
+  s.addFloat("grad_clip", 1.0, 0.0, std::nullopt, "Gradient 2-norm clip (0: none).").markAdvanced();
+  s.addChoice("autocast", {"auto", "off", "bf16"}, "auto", "bf16 autocast: auto = on for CUDA, off on the CPU.");
+  s.addDevice();
+}
+
+std::vector<std::int64_t> drawIndices(std::int64_t n, long long B, torch::Generator& gen) {
+  auto idx = at::randint(n, {B}, gen, torch::TensorOptions().dtype(torch::kInt64));
+  return std::vector<std::int64_t>(idx.data_ptr<std::int64_t>(), idx.data_ptr<std::int64_t>() + B);
+}
+
+// Copies EMA weights into the module (same order as parameters()).
+void applyEma(torch::nn::Module& m, const std::vector<torch::Tensor>& ema) {
+  torch::NoGradGuard g;
+  auto params = m.parameters();
+  for (std::size_t i = 0; i < params.size(); ++i) params[i].copy_(ema[i]);
+}
+
+class PrepareJob : public core::Job {
+ public:
+  JobInfo info() const override {
+    return {"adit.prepare", "Prepare ADiT training data", "Generative models",
+            "Reads molecules (SMILES through RDKit ETKDGv3 + MMFF, XYZ / extended XYZ) and crystals (CDVAE CSV "
+            "files such as MP-20, Perov-5, Carbon-24, folders of CIFs, periodic extended XYZ), Niggli-reduces the "
+            "crystals and writes safetensors shards with a JSON manifest for adit.train_vae.",
+            false};
+  }
+  ParamSchema schema() const override {
+    ParamSchema s;
+    s.addString("sources", "", "Paths separated by ';' (.smi/.txt SMILES, .xyz/.extxyz, CDVAE .csv, CIF folders).");
+    s.addChoice("kind", {"auto", "molecule", "crystal"}, "auto", "Kind of XYZ sources (auto: periodic = crystal).");
+    s.addInt("limit", 0, 0, std::nullopt, "First N structures of each source (0: all).");
+    s.addInt("shard_size", 20000, 1, std::nullopt, "Records per shard.").markAdvanced();
+    s.addBool("niggli", true, "Niggli-reduce crystals (spglib).");
+    s.addInt("embed_attempts", 0, 0, std::nullopt, "ETKDG attempts per SMILES (0: RDKit's default).").markAdvanced();
+    return s;
+  }
+  void run(Context& ctx) override {
+    const auto& p = ctx.params();
+    std::vector<PrepareSource> src;
+    for (const auto& path : splitList(p.getString("sources"))) src.push_back({path, p.getString("kind")});
+    if (src.empty()) throw AditError("adit.prepare: 'sources' is empty; give one or more paths separated by ';'");
+    PrepareOptions o;
+    o.limit = static_cast<std::size_t>(p.getInt("limit"));
+    o.shardSize = static_cast<std::size_t>(p.getInt("shard_size"));
+    o.niggli = p.getBool("niggli");
+    o.maxEmbedAttempts = static_cast<unsigned>(p.getInt("embed_attempts"));
+    o.seed = static_cast<int>(ctx.seed() % 2147483647ULL);
+    const auto dir = ctx.run().addArtifact("data", "adit_data", "ADiT training data (shards + manifest.json)");
+    const auto rep = prepareDataset(src, dir, o, &ctx.feedback());
+    ctx.run().setSummary("records", rep.records);
+    ctx.run().setSummary("molecules", rep.molecules);
+    ctx.run().setSummary("crystals", rep.crystals);
+    ctx.run().setSummary("dropped_charged_or_radical", rep.dropped);
+    ctx.run().setSummary("failed", rep.failed);
+    for (const auto& f : rep.failures) ctx.feedback().warn(f);
+    ctx.feedback().setProgress(1.0, "done");
+  }
+};
+
+class TrainVaeJob : public core::Job {
+ public:
+  JobInfo info() const override {
+    return {"adit.train_vae", "Train the ADiT VAE", "Generative models",
+            "Trains the all-atom VAE (one token per atom, 8 latent numbers per atom) on data from adit.prepare: "
+            "atom-type cross-entropy, position, fractional-coordinate and lattice MSEs and a small KL term. "
+            "Resumable; the exported model holds EMA weights.",
+            true};
+  }
+  ParamSchema schema() const override {
+    ParamSchema s;
+    s.addPath("data", "", "Folder written by adit.prepare (manifest.json).", {}, true);
+    s.addChoice("size", {"tiny", "S", "B", "L"}, "S", "VAE size.");
+    s.addFloat("kl_weight", 1e-5, 0.0, std::nullopt, "Weight of the KL term (the paper's 1e-5).");
+    s.addFloat("position_noise", 0.0, 0.0, std::nullopt, "Std of Gaussian noise added to input positions (A).");
+    addTrainParams(s, 2000, 1e-4);
+    return s;
+  }
+  void run(Context& ctx) override {
+    const auto& p = ctx.params();
+    const auto device = core::toTorchDevice(ctx.device());
+    const auto settings = trainSettings(p, device);
+    auto data = loadDataset(p.getString("data"));
+    if (data.size() == 0) throw AditError("adit.train_vae: the data set is empty");
+    Vae vae(VaeConfig::preset(p.getString("size")));
+    vae->to(device);
+    const double kl = p.getFloat("kl_weight"), noise = p.getFloat("position_noise");
+    auto loss = [&](long long, torch::Generator& gen) {
+      auto idx = drawIndices(data.size(), settings.batchSize, gen);
+      auto b = makeBatch(data, idx);
+      if (noise > 0) b.positions = b.positions + noise * at::randn(b.positions.sizes(), gen) * b.mask.unsqueeze(-1);
+      b = b.to(device);
+      return vaeLoss(vae->forward(b, true, &gen), b, kl).total;
+    };
+    std::vector<torch::Tensor> ema;
+    const auto r = trainLoop(ctx, *vae, loss, settings, ema);
+    applyEma(*vae, ema);
+    const auto file = ctx.run().addArtifact("vae.pt", "adit_vae", "the VAE (EMA weights)");
+    saveVae(file, vae);
+    // Reconstruction of the first (up to) 256 records with the EMA weights.
+    {
+      torch::NoGradGuard g;
+      vae->eval();
+      std::vector<std::int64_t> idx;
+      for (std::int64_t i = 0; i < std::min<std::int64_t>(256, data.size()); ++i) idx.push_back(i);
+      auto b = makeBatch(data, idx).to(device);
+      auto out = vae->forward(b, false);
+      auto m = b.mask.to(torch::kFloat32);
+      const double rmsd = torch::sqrt(((out.positions - b.positions).pow(2).sum(-1) * m).sum() / m.sum()).item<double>();
+      const double acc = ((out.atomLogits.argmax(-1) == b.numbers).to(torch::kFloat32) * m).sum().item<double>() /
+                         m.sum().item<double>();
+      ctx.run().setSummary("reconstruction_rmsd", rmsd);
+      ctx.run().setSummary("atom_type_accuracy", acc);
+    }
+    ctx.run().setSummary("final_loss", r.lastLoss);
+    ctx.run().setSummary("steps_per_s", r.stepsPerSecond);
+    ctx.feedback().setProgress(1.0, "done");
+  }
+};
+
+class TrainDitJob : public core::Job {
+ public:
+  JobInfo info() const override {
+    return {"adit.train_dit", "Train the ADiT latent DiT", "Generative models",
+            "Encodes the data set once with a trained VAE and trains the latent diffusion Transformer "
+            "(adaLN-Zero, self-conditioning, classifier-free guidance on the kind and space group, conditioned "
+            "on the atom count) by flow matching. Resumable; the exported model holds EMA weights.",
+            true};
+  }
+  ParamSchema schema() const override {
+    ParamSchema s;
+    s.addPath("data", "", "Folder written by adit.prepare (manifest.json).", {}, true);
+    s.addPath("vae", "", "VAE from adit.train_vae (vae.pt).", "ADiT VAE (*.pt)");
+    s.addChoice("size", {"tiny", "S", "B", "L"}, "S", "DiT size (S 384/12/6, B 768/12/12, L 1024/24/16).");
+    s.addFloat("class_dropout", 0.1, 0.0, 1.0, "Share of labels dropped for classifier-free guidance.");
+    addTrainParams(s, 5000, 1e-4);
+    return s;
+  }
+  void run(Context& ctx) override {
+    const auto& p = ctx.params();
+    const auto device = core::toTorchDevice(ctx.device());
+    const auto settings = trainSettings(p, device);
+    auto data = loadDataset(p.getString("data"));
+    if (data.size() == 0) throw AditError("adit.train_dit: the data set is empty");
+    auto vae = loadVae(p.getString("vae"), device);
+    ctx.feedback().setStage("encoding the data set");
+    auto latents = encodeRecords(vae, data, 256, device, &ctx.feedback());
+    DitBundle bundle;
+    // The latents are scaled to unit standard deviation for the flow (the decoder gets them back).
+    bundle.latentScale = std::max(1e-6, latents.std().item<double>());
+    latents = latents / bundle.latentScale;
+    bundle.atomCounts = atomCountHistogram(data);
+    bundle.spaceGroups.assign(kNumSpaceGroups + 1, 0);
+    for (std::int64_t i = 0; i < data.size(); ++i)
+      if (data.kind[i].item<std::int64_t>() == 1) ++bundle.spaceGroups[std::clamp<std::int64_t>(data.spaceGroup[i].item<std::int64_t>(), 0, kNumSpaceGroups)];
+    auto cfg = DitConfig::preset(p.getString("size"));
+    cfg.latent = vae->config.latent;
+    cfg.classDropout = p.getFloat("class_dropout");
+    bundle.dit = Dit(cfg);
+    bundle.dit->to(device);
+    auto loss = [&](long long, torch::Generator& gen) {
+      auto idx = drawIndices(data.size(), settings.batchSize, gen);
+      auto [x1, mask] = latentBatch(latents, data, idx);
+      auto t = torch::tensor(idx, torch::kInt64);
+      DitCondition cond{data.kind.index_select(0, t).to(device), data.spaceGroup.index_select(0, t).to(device),
+                        mask.sum(1).to(device)};
+      return ditTrainingLoss(bundle.dit, x1.to(device), cond, mask.to(device), &gen);
+    };
+    std::vector<torch::Tensor> ema;
+    const auto r = trainLoop(ctx, *bundle.dit, loss, settings, ema);
+    applyEma(*bundle.dit, ema);
+    const auto file = ctx.run().addArtifact("dit.pt", "adit_dit", "the latent DiT (EMA weights)");
+    saveDit(file, bundle);
+    ctx.run().setSummary("final_loss", r.lastLoss);
+    ctx.run().setSummary("steps_per_s", r.stepsPerSecond);
+    ctx.run().setSummary("latent_scale", bundle.latentScale);
+    ctx.feedback().setProgress(1.0, "done");
+  }
+};
+
+void writeRowFiles(const std::vector<EvaluationRow>& rows, const fs::path& json, const fs::path& csv) {
+  Json j = Json::array();
+  std::ofstream c(csv);
+  c << "dataset,total,valid,valid_rate,valid_neutral,valid_neutral_rate,unique,unique_rate,novel,novel_rate\n";
+  for (const auto& r : rows) {
+    j.push_back({{"dataset", r.dataset}, {"total", r.total}, {"valid", r.valid}, {"valid_rate", r.validRate},
+                 {"valid_neutral", r.validNeutral}, {"valid_neutral_rate", r.validNeutralRate}, {"unique", r.unique},
+                 {"unique_rate", r.uniqueRate}, {"novel", r.novel}, {"novel_rate", r.novelRate}});
+    c << r.dataset << ',' << r.total << ',' << r.valid << ',' << r.validRate << ',' << r.validNeutral << ','
+      << r.validNeutralRate << ',' << r.unique << ',' << r.uniqueRate << ',' << r.novel << ',' << r.novelRate << "\n";
+  }
+  std::ofstream(json) << j.dump(1) << "\n";
+}
+
+class SampleJob : public core::Job {
+ public:
+  JobInfo info() const override {
+    return {"adit.sample", "Generate structures with ADiT", "Generative models",
+            "Samples N molecules or crystals from a trained DiT and VAE: atom counts drawn from the training "
+            "distribution, Euler (or Heun) flow integration with classifier-free guidance, decoded and written "
+            "as extended XYZ (and CIF for crystals). The same seed gives the same structures.",
+            false};
+  }
+  ParamSchema schema() const override {
+    ParamSchema s;
+    s.addPath("vae", "", "VAE (vae.pt).", "ADiT VAE (*.pt)");
+    s.addPath("dit", "", "DiT (dit.pt).", "ADiT DiT (*.pt)");
+    s.addChoice("kind", {"molecule", "crystal"}, "molecule", "What to generate.");
+    s.addInt("space_group", 0, 0, 230, "Space group to condition crystals on (0: none).");
+    s.addInt("count", 100, 1, std::nullopt, "Number of structures.");
+    s.addInt("batch_size", 256, 1, std::nullopt, "Structures per batch.").markAdvanced();
+    s.addInt("steps", 100, 1, 100000, "Integration steps (the paper: 100).");
+    s.addFloat("guidance", 2.0, 0.0, std::nullopt, "Classifier-free guidance scale (the paper: 2; 1 = none).");
+    s.addChoice("sampler", {"euler", "heun"}, "euler", "Integrator.");
+    s.addBool("evaluate", false, "Also compute validity and uniqueness of the samples.");
+    s.addDevice();
+    return s;
+  }
+  void run(Context& ctx) override {
+    const auto& p = ctx.params();
+    const auto device = core::toTorchDevice(ctx.device());
+    auto vae = loadVae(p.getString("vae"), device);
+    auto dit = loadDit(p.getString("dit"), device);
+    if (dit.dit->config.latent != vae->config.latent)
+      throw AditError("adit.sample: the DiT's latent size differs from the VAE's (different runs?)");
+    SampleOptions o;
+    o.kind = p.getString("kind") == "crystal" ? Kind::Crystal : Kind::Molecule;
+    o.spaceGroup = static_cast<int>(p.getInt("space_group"));
+    o.count = p.getInt("count");
+    o.batchSize = p.getInt("batch_size");
+    o.steps = static_cast<int>(p.getInt("steps"));
+    o.guidance = p.getFloat("guidance");
+    o.heun = p.getString("sampler") == "heun";
+    o.seed = ctx.seed();
+    auto structures = sampleStructures(vae, dit, o, device, &ctx.feedback());
+    chem::writeXyz(ctx.run().addArtifact("samples.extxyz", "structures", "generated structures"), structures);
+    if (o.kind == Kind::Crystal) {
+      chem::Trajectory withCell;
+      for (const auto& s : structures)
+        if (s.lattice) withCell.push_back(s);
+      if (!withCell.empty()) chem::writeCif(ctx.run().addArtifact("samples.cif", "structures", "generated crystals"), withCell);
+    }
+    ctx.run().setSummary("count", structures.size());
+    if (p.getBool("evaluate")) {
+      const auto row = o.kind == Kind::Crystal ? evaluateCrystals(structures, {}, &ctx.feedback())
+                                               : evaluateMolecules(structures, {}, &ctx.feedback());
+      ctx.run().setSummary("valid_rate", row.validRate);
+      ctx.run().setSummary("valid_neutral_rate", row.validNeutralRate);
+      ctx.run().setSummary("unique_rate", row.uniqueRate);
+    }
+    ctx.feedback().setProgress(1.0, "done");
+  }
+};
+
+class EvaluateJob : public core::Job {
+ public:
+  JobInfo info() const override {
+    return {"adit.evaluate", "Evaluate generated structures", "Generative models",
+            "Validity (molecules from coordinates alone: bond perception and sanitisation, one fragment; and also "
+            "neutral without radicals; crystals: composition and distances), uniqueness and novelty against a "
+            "reference set. Writes a table as JSON and CSV.",
+            false};
+  }
+  ParamSchema schema() const override {
+    ParamSchema s;
+    s.addPath("structures", "", "Generated structures (extended XYZ, CIF, ...).", "Structures (*.extxyz *.xyz *.cif)");
+    s.addChoice("kind", {"auto", "molecule", "crystal"}, "auto", "auto: periodic structures are crystals.");
+    s.addOptionalPath("reference", "Training structures for novelty (any structure file).");
+    return s;
+  }
+  void run(Context& ctx) override {
+    const auto& p = ctx.params();
+    const auto all = chem::readStructureFile(p.getString("structures"));
+    chem::Trajectory reference;
+    if (!p.getString("reference").empty()) reference = chem::readStructureFile(p.getString("reference"));
+    chem::Trajectory mols, xtals, refMols, refXtals;
+    const auto kind = p.getString("kind");
+    for (const auto& s : all) ((kind == "crystal" || (kind == "auto" && s.isPeriodic())) ? xtals : mols).push_back(s);
+    for (const auto& s : reference) (s.isPeriodic() ? refXtals : refMols).push_back(s);
+    std::vector<EvaluationRow> rows;
+    if (!mols.empty()) rows.push_back(evaluateMolecules(mols, refMols, &ctx.feedback()));
+    if (!xtals.empty()) rows.push_back(evaluateCrystals(xtals, refXtals, &ctx.feedback()));
+    writeRowFiles(rows, ctx.run().addArtifact("metrics.json", "table", "validity, uniqueness, novelty"),
+                  ctx.run().addArtifact("metrics.csv", "table", "validity, uniqueness, novelty"));
+    for (const auto& r : rows) {
+      ctx.run().setSummary(r.dataset + "_valid_rate", r.validRate);
+      ctx.run().setSummary(r.dataset + "_valid_neutral_rate", r.validNeutralRate);
+      ctx.run().setSummary(r.dataset + "_unique_rate", r.uniqueRate);
+      ctx.run().setSummary(r.dataset + "_novel_rate", r.novelRate);
+    }
+    ctx.feedback().setProgress(1.0, "done");
+  }
+};
+
+}  // namespace
+
+void registerAditJobs(core::JobRegistry& registry) {
+  if (!registry.contains("adit.prepare")) registry.add([] { return std::make_unique<PrepareJob>(); });
+  if (!registry.contains("adit.train_vae")) registry.add([] { return std::make_unique<TrainVaeJob>(); });
+  if (!registry.contains("adit.train_dit")) registry.add([] { return std::make_unique<TrainDitJob>(); });
+  if (!registry.contains("adit.sample")) registry.add([] { return std::make_unique<SampleJob>(); });
+  if (!registry.contains("adit.evaluate")) registry.add([] { return std::make_unique<EvaluateJob>(); });
+}
+
+}  // namespace atomscope::adit

@@ -1,0 +1,373 @@
+#include "atomscope/adit/training.h"
+
+#include <chrono>
+#include <cmath>
+#include <set>
+
+#include "atomscope/chem/cell_parameters.h"
+#include "atomscope/chem/structure_matcher.h"
+#include "atomscope/chem/validity.h"
+#ifdef ATOMSCOPE_HAS_CHEM_TOOLKITS
+#include "atomscope/chem/molecule_perception.h"
+#endif
+#include "atomscope/lm/training.h"
+
+namespace atomscope::adit {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The generator of step s: depends only on the run seed and s, so resume reproduces the stream.
+torch::Generator stepGenerator(unsigned long long seed, long long step) {
+  return at::detail::createCPUGenerator(seed * 0x9E3779B97F4A7C15ULL + static_cast<unsigned long long>(step) * 7919ULL + 1);
+}
+
+void writeConfig(torch::serialize::OutputArchive& out, const std::string& key, const Json& j) {
+  out.write(key, c10::IValue(j.dump()));
+}
+Json readConfig(torch::serialize::InputArchive& in, const std::string& key, const fs::path& file) {
+  c10::IValue v;
+  if (!in.try_read(key, v) || !v.isString()) throw AditError(file.string() + ": no '" + key + "' in the model file");
+  return Json::parse(v.toStringRef());
+}
+
+torch::serialize::InputArchive openArchive(const fs::path& file, const torch::Device& d) {
+  if (!fs::exists(file)) throw AditError("model file '" + file.string() + "' does not exist");
+  torch::serialize::InputArchive in;
+  try {
+    in.load_from(file.string(), d);
+  } catch (const std::exception& e) {
+    throw AditError("model file '" + file.string() + "' is not a readable torch archive: " + e.what());
+  }
+  return in;
+}
+
+void saveArchive(torch::serialize::OutputArchive& out, const fs::path& file) {
+  const auto tmp = file.string() + ".tmp";
+  out.save_to(tmp);
+  fs::rename(tmp, file);
+}
+
+}  // namespace
+
+TrainResult trainLoop(core::Context& ctx, torch::nn::Module& module, const StepLoss& lossFn, const TrainSettings& s,
+                      std::vector<torch::Tensor>& ema) {
+  auto& fb = ctx.feedback();
+  auto params = module.parameters();
+  torch::optim::AdamW optimizer(params, torch::optim::AdamWOptions(s.lr).weight_decay(s.weightDecay));
+  ema.clear();
+  {
+    torch::NoGradGuard g;
+    for (const auto& p : params) ema.push_back(p.detach().clone());
+  }
+  long long step = 0;
+  if (ctx.resumeCheckpoint()) {
+    torch::serialize::InputArchive in;
+    in.load_from(ctx.resumeCheckpoint()->string(), params.empty() ? torch::Device(torch::kCPU) : params[0].device());
+    module.load(in);
+    torch::serialize::InputArchive opt;
+    in.read("optimizer", opt);
+    optimizer.load(opt);
+    for (std::size_t i = 0; i < ema.size(); ++i) in.read("ema." + std::to_string(i), ema[i]);
+    torch::Tensor st;
+    in.read("step", st);
+    step = st.item<std::int64_t>();
+    fb.info("resumed at step " + std::to_string(step));
+  }
+  auto save = [&](long long at) {
+    torch::NoGradGuard g;
+    for (const auto& p : params)
+      if (!torch::isfinite(p).all().item<bool>()) return;  // never checkpoint a broken model
+    torch::serialize::OutputArchive out;
+    module.save(out);
+    torch::serialize::OutputArchive opt;
+    optimizer.save(opt);
+    out.write("optimizer", opt);
+    for (std::size_t i = 0; i < ema.size(); ++i) out.write("ema." + std::to_string(i), ema[i]);
+    out.write("step", torch::tensor(static_cast<std::int64_t>(at)));
+    saveArchive(out, ctx.run().checkpointPath(at));
+  };
+  module.train();
+  lm::AdamWStepper stepper(optimizer);
+  const auto t0 = Clock::now();
+  const long long first = step;
+  TrainResult r;
+  while (step < s.steps) {
+    fb.throwIfCancelled();
+    ++step;
+    const double lr = s.warmup > 0 && step <= s.warmup ? s.lr * static_cast<double>(step) / static_cast<double>(s.warmup) : s.lr;
+    for (auto& g : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+    optimizer.zero_grad();
+    auto gen = stepGenerator(ctx.seed(), step);
+    torch::Tensor loss;
+    {
+      lm::CudaAutocast ac(s.autocast);
+      loss = lossFn(step, gen);
+    }
+    loss.backward();
+    const double gradNorm = lm::clipGradNorm(params, s.gradClip > 0 ? s.gradClip : 1e30).item<double>();
+    const double value = loss.item<double>();
+    if (!std::isfinite(value) || !std::isfinite(gradNorm)) {
+      const auto last = ctx.run().latestCheckpoint();
+      throw AditError("training stopped at step " + std::to_string(step) + ": loss or gradient is NaN/inf; " +
+                      (last ? "resume continues from " + last->filename().string() : std::string("no checkpoint yet")) +
+                      "; lower the learning rate (" + std::to_string(s.lr) + ")");
+    }
+    stepper.step();
+    {
+      torch::NoGradGuard g;
+      for (std::size_t i = 0; i < ema.size(); ++i) ema[i].mul_(s.emaDecay).add_(params[i].detach(), 1.0 - s.emaDecay);
+    }
+    r.lastLoss = value;
+    const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    r.stepsPerSecond = static_cast<double>(step - first) / std::max(1e-9, secs);
+    fb.reportMetrics(step, {{"loss", value}, {"lr", lr}, {"grad_norm", gradNorm}, {"steps_per_s", r.stepsPerSecond}});
+    if (step % s.checkpointEvery == 0 || step == s.steps) save(step);
+    fb.setProgress(static_cast<double>(step) / static_cast<double>(s.steps),
+                   "step " + std::to_string(step) + " of " + std::to_string(s.steps) + ", loss " + std::to_string(value));
+  }
+  r.steps = step;
+  return r;
+}
+
+void saveVae(const fs::path& file, Vae& vae) {
+  torch::serialize::OutputArchive out;
+  vae->save(out);
+  writeConfig(out, "adit_vae_config", vae->config.toJson());
+  saveArchive(out, file);
+}
+
+Vae loadVae(const fs::path& file, const torch::Device& d) {
+  auto in = openArchive(file, d);
+  Vae vae(VaeConfig::fromJson(readConfig(in, "adit_vae_config", file)));
+  try {
+    vae->load(in);
+  } catch (const std::exception& e) {
+    throw AditError("model file '" + file.string() + "': weights do not fit the VAE config: " + e.what());
+  }
+  vae->to(d);
+  vae->eval();
+  return vae;
+}
+
+void saveDit(const fs::path& file, DitBundle& b) {
+  torch::serialize::OutputArchive out;
+  b.dit->save(out);
+  Json extra{{"atom_counts", b.atomCounts}, {"space_groups", b.spaceGroups}, {"latent_scale", b.latentScale}};
+  writeConfig(out, "adit_dit_config", b.dit->config.toJson());
+  writeConfig(out, "adit_dit_data", extra);
+  saveArchive(out, file);
+}
+
+DitBundle loadDit(const fs::path& file, const torch::Device& d) {
+  auto in = openArchive(file, d);
+  DitBundle b;
+  b.dit = Dit(DitConfig::fromJson(readConfig(in, "adit_dit_config", file)));
+  try {
+    b.dit->load(in);
+  } catch (const std::exception& e) {
+    throw AditError("model file '" + file.string() + "': weights do not fit the DiT config: " + e.what());
+  }
+  const auto extra = readConfig(in, "adit_dit_data", file);
+  b.atomCounts = extra.at("atom_counts").get<std::vector<std::vector<std::int64_t>>>();
+  b.spaceGroups = extra.value("space_groups", std::vector<std::int64_t>{});
+  b.latentScale = extra.value("latent_scale", 1.0);
+  b.dit->to(d);
+  b.dit->eval();
+  return b;
+}
+
+torch::Tensor encodeRecords(Vae& vae, const Records& r, long long batchSize, const torch::Device& d, core::Feedback* fb) {
+  torch::NoGradGuard g;
+  vae->eval();
+  std::vector<torch::Tensor> out;
+  for (std::int64_t b = 0; b < r.size(); b += batchSize) {
+    if (fb) fb->throwIfCancelled();
+    std::vector<std::int64_t> idx;
+    for (std::int64_t i = b; i < std::min<std::int64_t>(r.size(), b + batchSize); ++i) idx.push_back(i);
+    auto batch = makeBatch(r, idx).to(d);
+    auto mean = vae->encode(batch).first.to(torch::kCPU, torch::kFloat32);
+    auto mask = batch.mask.to(torch::kCPU);
+    out.push_back(mean.index({mask}));  // real atoms in record order
+    if (fb) fb->setProgress(static_cast<double>(b) / static_cast<double>(r.size()), "encoding latents");
+  }
+  return torch::cat(out);
+}
+
+std::pair<torch::Tensor, torch::Tensor> latentBatch(const torch::Tensor& latents, const Records& r,
+                                                    const std::vector<std::int64_t>& indices) {
+  std::int64_t N = 1;
+  for (auto i : indices) N = std::max(N, r.atomsOf(i));
+  const auto B = static_cast<std::int64_t>(indices.size());
+  auto x = torch::zeros({B, N, latents.size(1)});
+  auto mask = torch::zeros({B, N}, torch::kBool);
+  const auto* o = r.offsets.data_ptr<std::int64_t>();
+  for (std::int64_t j = 0; j < B; ++j) {
+    const auto a0 = o[indices[j]], a1 = o[indices[j] + 1];
+    x[j].slice(0, 0, a1 - a0).copy_(latents.slice(0, a0, a1));
+    mask[j].slice(0, 0, a1 - a0).fill_(true);
+  }
+  return {x, mask};
+}
+
+chem::Trajectory decodeToStructures(const VaeOutput& out, const torch::Tensor& mask, const torch::Tensor& kind) {
+  const auto types = out.atomLogits.narrow(-1, 1, kMaxZ).argmax(-1).to(torch::kCPU) + 1;  // never class 0
+  const auto pos = out.positions.to(torch::kCPU, torch::kFloat64);
+  const auto frac = out.fractional.to(torch::kCPU, torch::kFloat64);
+  const auto m = mask.to(torch::kCPU);
+  const auto natoms = m.sum(1);
+  const auto lat = denormaliseLattice(out.lattice.to(torch::kCPU, torch::kFloat64), natoms);
+  chem::Trajectory t;
+  for (std::int64_t b = 0; b < types.size(0); ++b) {
+    chem::Structure s;
+    const bool crystal = kind[b].item<std::int64_t>() == static_cast<int>(Kind::Crystal);
+    std::optional<chem::Mat3> lattice;
+    if (crystal) {
+      chem::CellParameters c{lat[b][0].item<double>(), lat[b][1].item<double>(), lat[b][2].item<double>(),
+                             lat[b][3].item<double>(), lat[b][4].item<double>(), lat[b][5].item<double>()};
+      try {
+        lattice = chem::latticeFromParameters(c);
+      } catch (const std::exception&) {
+        s.info["decode_error"] = "lattice parameters close no cell";
+      }
+    }
+    for (std::int64_t a = 0; a < types.size(1); ++a) {
+      if (!m[b][a].item<bool>()) continue;
+      chem::Vec3 p{pos[b][a][0].item<double>(), pos[b][a][1].item<double>(), pos[b][a][2].item<double>()};
+      if (lattice) {
+        chem::Vec3 f{frac[b][a][0].item<double>(), frac[b][a][1].item<double>(), frac[b][a][2].item<double>()};
+        for (auto& v : f) v -= std::floor(v);
+        p = chem::fractionalToCartesian(f, *lattice);
+      }
+      s.addAtom(static_cast<int>(types[b][a].item<std::int64_t>()), p);
+    }
+    if (lattice) {
+      s.lattice = lattice;
+      s.pbc = {true, true, true};
+    }
+    t.push_back(std::move(s));
+  }
+  return t;
+}
+
+chem::Trajectory sampleStructures(Vae& vae, DitBundle& bundle, const SampleOptions& o, const torch::Device& d,
+                                  core::Feedback* fb) {
+  const int k = static_cast<int>(o.kind);
+  if (k >= static_cast<int>(bundle.atomCounts.size()) || bundle.atomCounts[k].empty())
+    throw AditError(std::string("the DiT was trained without any ") + (k ? "crystal" : "molecule") +
+                    ": no atom-count distribution to sample from");
+  const auto& hist = bundle.atomCounts[k];
+  auto weights = torch::tensor(hist, torch::kFloat64);
+  if (weights.sum().item<double>() <= 0) throw AditError("empty atom-count histogram");
+  auto gen = at::detail::createCPUGenerator(o.seed);
+  vae->eval();
+  bundle.dit->eval();
+  chem::Trajectory out;
+  for (long long done = 0; done < o.count;) {
+    if (fb) fb->throwIfCancelled();
+    const auto B = std::min(o.batchSize, o.count - done);
+    auto natoms = at::multinomial(weights, B, true, gen);
+    const auto N = std::max<std::int64_t>(1, natoms.max().item<std::int64_t>());
+    auto mask = torch::arange(N).unsqueeze(0) < natoms.unsqueeze(1);
+    DitCondition cond{torch::full({B}, k, torch::kInt64).to(d),
+                      torch::full({B}, o.kind == Kind::Crystal ? o.spaceGroup : 0, torch::kInt64).to(d), natoms.to(d)};
+    auto x0 = centredNoise({B, N, bundle.dit->config.latent}, mask, &gen).to(d);
+    auto maskD = mask.to(d);
+    auto predictor = ditPredictor(bundle.dit, cond, maskD, o.guidance);
+    SamplerOptions so{o.steps, o.heun};
+    auto x1 = sampleFlow(predictor, x0, so, maskD);
+    torch::NoGradGuard g;
+    auto decoded = vae->decode(x1 * bundle.latentScale, maskD);
+    auto structures = decodeToStructures(decoded, maskD, cond.kind.to(torch::kCPU));
+    for (auto& s : structures) out.push_back(std::move(s));
+    done += B;
+    if (fb) fb->setProgress(static_cast<double>(done) / static_cast<double>(o.count),
+                            "sampled " + std::to_string(done) + " of " + std::to_string(o.count));
+  }
+  return out;
+}
+
+namespace {
+bool chargedSmilesText(const std::string& smi) {
+  bool in = false;
+  for (char c : smi) {
+    if (c == '[') in = true;
+    else if (c == ']') in = false;
+    else if (in && (c == '+' || c == '-')) return true;
+  }
+  return false;
+}
+}  // namespace
+
+EvaluationRow evaluateMolecules(const chem::Trajectory& molecules, const chem::Trajectory& reference, core::Feedback* fb) {
+#ifdef ATOMSCOPE_HAS_CHEM_TOOLKITS
+  EvaluationRow row;
+  row.dataset = "molecule";
+  std::vector<std::string> smiles, neutralSmiles;
+  for (std::size_t i = 0; i < molecules.size(); ++i) {
+    if (fb) {
+      fb->throwIfCancelled();
+      fb->setProgress(static_cast<double>(i) / static_cast<double>(molecules.size()), "perceiving bonds");
+    }
+    const auto& m = molecules[i];
+    std::string smi;
+    bool neutral = false;
+    if (!m.empty()) {
+      const auto p = chem::perceiveMolecule(m);
+      if (p.valid && p.fragments == 1) {
+        smi = p.largestFragmentSmiles;
+        int electrons = 0;
+        for (int z : m.numbers) electrons += z;
+        // Charge 0 overall was imposed by perception; an atom charge shows in the SMILES, and an odd
+        // electron count of a neutral molecule means a radical.
+        neutral = !chargedSmilesText(p.smiles) && electrons % 2 == 0;
+      }
+    }
+    smiles.push_back(smi);
+    neutralSmiles.push_back(neutral ? smi : std::string());
+  }
+  std::set<std::string> ref;
+  for (const auto& r : reference) {
+    const auto p = chem::perceiveMolecule(r);
+    if (p.valid) ref.insert(p.largestFragmentSmiles);
+  }
+  const auto metrics = chem::moleculeSetMetrics(smiles, reference.empty() ? nullptr : &ref);
+  row.total = metrics.total;
+  row.valid = metrics.valid;
+  row.validRate = metrics.validRate;
+  row.unique = metrics.unique;
+  row.uniqueRate = metrics.uniqueRate;
+  row.novel = metrics.novel;
+  row.novelRate = metrics.novelRate;
+  for (const auto& s : neutralSmiles) row.validNeutral += !s.empty();
+  row.validNeutralRate = row.total ? static_cast<double>(row.validNeutral) / static_cast<double>(row.total) : 0.0;
+  return row;
+#else
+  (void)molecules;
+  (void)reference;
+  (void)fb;
+  throw AditError("molecule validity needs a build with the chemistry toolkits (RDKit, Open Babel)");
+#endif
+}
+
+EvaluationRow evaluateCrystals(const chem::Trajectory& crystals, const chem::Trajectory& reference, core::Feedback* fb) {
+  if (fb) fb->setStage("crystal validity and structure matching");
+  EvaluationRow row;
+  row.dataset = "crystal";
+  chem::CrystalValidityOptions vo;
+  vo.angleFilter = true;  // generated lattices (ADiT's filter)
+  const auto m = chem::crystalSetMetrics(crystals, reference.empty() ? nullptr : &reference, {}, vo);
+  row.total = m.total;
+  row.valid = row.validNeutral = m.valid;
+  row.validRate = row.validNeutralRate = m.validRate;
+  row.unique = m.unique;
+  row.uniqueRate = m.uniqueRate;
+  row.novel = m.novel;
+  row.novelRate = m.novelRate;
+  return row;
+}
+
+}  // namespace atomscope::adit

@@ -1,0 +1,134 @@
+// Token embedding and masks, the flow-matching loss on a hand-checkable case, the sampler on known
+// predictors, DiT adaLN-Zero start.
+#include <gtest/gtest.h>
+
+#include "adit_test_util.h"
+#include "atomscope/adit/dataset.h"
+#include "atomscope/adit/model.h"
+
+namespace atomscope::adit_test {
+
+using namespace atomscope::adit;
+
+namespace {
+Records qm9Records(std::size_t n) {
+  static const auto dir = [] {
+    const auto d = test::freshTempDir("adit-model-data");
+    PrepareOptions o;
+    o.limit = 20;
+    prepareDataset({{qm9Xyz().string(), "molecule"}}, d, o);
+    return d;
+  }();
+  auto r = loadDataset(dir);
+  (void)n;
+  return r;
+}
+}  // namespace
+
+TEST(AditModel, PaddingDoesNotChangeRealAtoms) {
+  torch::manual_seed(3);
+  const auto r = qm9Records(20);
+  // Record 1 alone and in a batch with a larger record: its latent means must agree (mask works).
+  std::int64_t big = 0;
+  for (std::int64_t i = 0; i < r.size(); ++i)
+    if (r.atomsOf(i) > r.atomsOf(big)) big = i;
+  std::int64_t small = big == 0 ? 1 : 0;
+  for (std::int64_t i = 0; i < r.size(); ++i)
+    if (r.atomsOf(i) < r.atomsOf(small)) small = i;
+  ASSERT_LT(r.atomsOf(small), r.atomsOf(big));
+  Vae vae(VaeConfig::preset("tiny"));
+  vae->eval();
+  torch::NoGradGuard g;
+  auto alone = vae->encode(makeBatch(r, {small})).first[0];
+  auto padded = vae->encode(makeBatch(r, {small, big})).first[0];
+  const auto n = r.atomsOf(small);
+  EXPECT_TRUE(torch::allclose(alone, padded.slice(0, 0, n), 1e-5, 1e-5));
+  EXPECT_EQ(padded.slice(0, n).abs().sum().item<float>(), 0.f);  // padding latents are zero
+  // Token embedding: the same atom at a different index differs only by the index embedding.
+  TokenEmbedding emb(16);
+  auto b = makeBatch(r, {small});
+  auto t = emb->forward(b);
+  auto expected = emb->atom->forward(b.numbers) + emb->posMlp->forward(b.positions) +
+                  emb->fracMlp->forward(b.fractional) + sinusoidal(torch::arange(n), 16).unsqueeze(0);
+  EXPECT_TRUE(torch::allclose(t, expected, 1e-6, 1e-6));
+}
+
+TEST(AditModel, SinusoidalFeatures) {
+  // index 0 -> cos 0 = 1 on the first half, sin 0 = 0 on the second (the transformer convention)
+  auto s = sinusoidal(torch::tensor({0.0f, 1.0f}), 4);
+  EXPECT_FLOAT_EQ(s[0][0].item<float>(), 1.f);
+  EXPECT_FLOAT_EQ(s[0][2].item<float>(), 0.f);
+  // frequencies exp(-ln(1e4) k / 2) = 1, 0.01 at position 1: cos 1, cos 0.01, sin 1, sin 0.01
+  EXPECT_NEAR(s[1][0].item<float>(), std::cos(1.0), 1e-6);
+  EXPECT_NEAR(s[1][1].item<float>(), std::cos(0.01), 1e-6);
+  EXPECT_NEAR(s[1][3].item<float>(), std::sin(0.01), 1e-6);
+}
+
+TEST(AditModel, FlowMatchingLossByHand) {
+  // Two structures, latent 2. Structure 0: 1 real atom of 2, error (1, 1) -> MSE 1, t = 0.5, weight
+  // 1 / 0.5^2 = 4 -> 4. Structure 1: 2 atoms, errors (2, 0) and (0, 0) -> MSE 4/4 = 1; t = 0.95,
+  // clamped to 0.9, weight 1/0.01 = 100 -> 100. Mean = 52.
+  auto x1 = torch::zeros({2, 2, 2});
+  auto pred = torch::zeros({2, 2, 2});
+  pred[0][0] = torch::tensor({1.f, 1.f});
+  pred[0][1] = torch::tensor({9.f, 9.f});  // padding: ignored
+  pred[1][0] = torch::tensor({2.f, 0.f});
+  auto mask = torch::tensor({1, 0, 1, 1}, torch::kBool).view({2, 2});
+  auto loss = flowMatchingLoss(pred, x1, torch::tensor({0.5f, 0.95f}), mask);
+  EXPECT_NEAR(loss.item<float>(), 52.f, 1e-3);
+}
+
+TEST(AditModel, EulerAndHeunReachAFixedTarget) {
+  // A predictor that always returns x1: dx/dt = (x1 - x) / (1 - t) has the straight line as its
+  // solution, and the last Euler step (dt = 1 - t) lands on x1 exactly.
+  auto mask = torch::tensor({1, 1, 0}, torch::kBool).view({1, 3});
+  auto target = torch::tensor({1.f, -2.f, 3.f, 0.5f, 0.f, 7.f}).view({1, 3, 2}) * mask.unsqueeze(-1);
+  auto x0 = torch::randn({1, 3, 2}) * mask.unsqueeze(-1);
+  int calls = 0;
+  X1Predictor fixed = [&](const torch::Tensor&, double, const torch::Tensor&) {
+    ++calls;
+    return target;
+  };
+  for (bool heun : {false, true}) {
+    calls = 0;
+    auto x = sampleFlow(fixed, x0, {7, heun}, mask);
+    EXPECT_TRUE(torch::allclose(x, target, 1e-5, 1e-5)) << (heun ? "heun" : "euler");
+    EXPECT_EQ(calls, heun ? 13 : 7);  // Heun: two calls per step but the last
+  }
+  // With the fixed predictor every step stays on the straight path x(t) = (1 - t) x0 + t x1.
+  std::vector<double> seen;
+  X1Predictor record = [&](const torch::Tensor& x, double t, const torch::Tensor&) {
+    seen.push_back(t);
+    EXPECT_TRUE(torch::allclose(x, (1 - t) * x0 + t * target, 1e-5, 1e-5)) << "t = " << t;
+    return target;
+  };
+  sampleFlow(record, x0, {4, false}, mask);
+  EXPECT_EQ(seen, (std::vector<double>{0.0, 0.25, 0.5, 0.75}));
+}
+
+TEST(AditModel, DitStartsAtZeroAndCentredNoiseIsCentred) {
+  torch::manual_seed(1);
+  Dit dit(DitConfig::preset("tiny"));
+  auto mask = torch::tensor({1, 1, 1, 0}, torch::kBool).view({1, 4});
+  auto gen = at::detail::createCPUGenerator(5);
+  auto x = centredNoise({1, 4, 8}, mask, &gen);
+  EXPECT_NEAR(x[0].slice(0, 0, 3).sum(0).abs().max().item<float>(), 0.f, 1e-5);
+  EXPECT_EQ(x[0][3].abs().sum().item<float>(), 0.f);
+  DitCondition c{torch::tensor({0}, torch::kInt64), torch::tensor({0}, torch::kInt64), torch::tensor({3}, torch::kInt64)};
+  // adaLN-Zero and a zero output layer: the untrained DiT predicts zeros.
+  auto y = dit->forward(x, torch::tensor({0.3f}), c, mask, torch::zeros_like(x));
+  EXPECT_EQ(y.abs().sum().item<float>(), 0.f);
+}
+
+TEST(AditModel, ConfigsAndBadSizes) {
+  const auto s = DitConfig::preset("S");
+  EXPECT_EQ(s.width, 384);  // the paper's DiT-S: width 384, 12 blocks, 6 heads (issue 7)
+  EXPECT_EQ(s.layers, 12);
+  EXPECT_EQ(s.heads, 6);
+  EXPECT_EQ(DitConfig::preset("L").layers, 24);
+  EXPECT_THROW(VaeConfig::preset("XL"), AditError);
+  EXPECT_THROW(VaeConfig::fromJson(Json{{"width", 30}, {"heads", 4}}), AditError);
+  EXPECT_EQ(VaeConfig::fromJson(VaeConfig::preset("tiny").toJson()).width, 64);
+}
+
+}  // namespace atomscope::adit_test
