@@ -573,11 +573,13 @@ QVariantList AtomsPanel::tokenAtoms(int i) const {
 void AtomsPanel::renderTryText() {
   double top = 0;
   for (int i = 0; i < tryTokenCount(); ++i) {
+    if (tryResult_["tokens"][static_cast<std::size_t>(i)].value("bos", false)) continue;
     const auto atoms = tokenAtoms(i);
     if (!atoms.isEmpty()) top = std::max(top, atoms.front().toMap()[QStringLiteral("a")].toDouble());
   }
   QString html = QStringLiteral("<p style=\"font-size: large; white-space: pre-wrap;\">");
   for (int i = 0; i < tryTokenCount(); ++i) {
+    if (tryResult_["tokens"][static_cast<std::size_t>(i)].value("bos", false)) continue;  // not trained on (sae.collect skips it)
     const auto atoms = tokenAtoms(i);
     const double a = atoms.isEmpty() ? 0 : atoms.front().toMap()[QStringLiteral("a")].toDouble();
     QString style = QStringLiteral("color: black; text-decoration: none;") + (a > 0 && top > 0 ? highlight(a / top) : QString());
