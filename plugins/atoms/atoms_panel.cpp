@@ -248,6 +248,12 @@ bool AtomsPanel::openIndex(const QString& atomsDb) {
   if (meta.contains("activations") && meta["activations"].is_string())
     activations_ = QString::fromStdString(meta["activations"].get<std::string>());
   fillTable();
+  // Start on the most frequent atom's page.
+  sortBy(ColFrequency, false);
+  if (table_->rowCount() > 0) {
+    table_->setCurrentCell(0, ColAtom);
+    showAtom(table_->item(0, ColAtom)->data(Qt::DisplayRole).toInt());
+  }
   status_->setText(tr("%1 atoms from %2").arg(index_->atomCount()).arg(QDir::toNativeSeparators(file)));
   // The index does not store its SAE's folder; the sae.index run that wrote it (run.json beside
   // artifacts/) has it as a parameter.
@@ -504,7 +510,11 @@ void AtomsPanel::drawHistogram(const Json& h) {
   chart->addSeries(series);
   auto* x = new QBarCategoryAxis;
   x->append(labels);
-  x->setTitleText(tr("activation"));
+  x->setTitleText(tr("activation (bin centre)"));
+  x->setLabelsAngle(-90);  // 20 bins: horizontal labels would be elided
+  QFont small = x->labelsFont();
+  small.setPointSizeF(small.pointSizeF() * 0.8);
+  x->setLabelsFont(small);
   auto* y = new QValueAxis;
   y->setTitleText(tr("count"));
   y->setLabelFormat(QStringLiteral("%d"));
