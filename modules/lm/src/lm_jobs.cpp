@@ -611,6 +611,9 @@ class TrainJob : public core::Job {
     s.addInt("atoms", 0, 0, 1 << 16, "Matrix atoms per projection type (MASA). 0: a third of the layers.");
     s.addInt("rank", 0, 0, 1 << 20, "Rank of each projection (low-rank attention). 0: a third of dim.");
     s.addInt("groups", 0, 0, 1 << 16, "Distinct attention weight sets (sequential, repeat-all-over). 0: a third of the layers.");
+    s.addChoice("coefficient_init", {"random", "sequential"}, "random",
+                "MASA: start each layer's coefficients as a random mixture of the atoms (the paper), or at sequential "
+                "sharing (layer l uses atom floor(l S / L) alone) from which training mixes.");
     s.addInt("context", 128, 2, 1 << 20, "Training sequence length (and a new model's context).");
     s.addInt("batch_size", 8, 1, 1 << 16, "Sequences per micro-batch.");
     s.addInt("grad_accum", 1, 1, 4096, "Micro-batches accumulated per optimizer step.");
@@ -644,7 +647,8 @@ class TrainJob : public core::Job {
     CausalLM model;
     const auto modelPath = p.getString("model");
     const auto& attention = attentionVariant(p.getString("attention"));
-    const Json attentionOptions{{"atoms", p.getInt("atoms")}, {"rank", p.getInt("rank")}, {"groups", p.getInt("groups")}};
+    const Json attentionOptions{{"atoms", p.getInt("atoms")}, {"rank", p.getInt("rank")}, {"groups", p.getInt("groups")},
+                                {"coefficient_init", p.getString("coefficient_init")}};
     if (!modelPath.empty() && attention.name != "dense")
       throw LmError("attention '" + attention.name + "' builds a new model; it cannot continue " + modelPath +
                     " (leave 'model' empty, or use attention 'dense')");

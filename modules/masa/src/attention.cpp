@@ -18,7 +18,7 @@ namespace {
 class RoleBankImpl : public torch::nn::Module {
  public:
   RoleBankImpl(bool masa, std::int64_t layers, std::int64_t atoms, std::int64_t out, std::int64_t in, double stddev,
-               std::int64_t embeddingDim, std::vector<std::int64_t> assignment)
+               std::int64_t embeddingDim, std::vector<std::int64_t> assignment, bool sequentialStart = false)
       : masa_(masa), layers_(layers), assignment_(std::move(assignment)) {
     this->atoms = register_parameter("atoms", torch::randn({atoms, out, in}) * stddev);
     if (!masa_) return;
@@ -28,8 +28,16 @@ class RoleBankImpl : public torch::nn::Module {
     torch::NoGradGuard g;
     torch::nn::init::zeros_(mlp_out->bias);
     // Start with coefficients of RMS 1/sqrt(S): W_l then has the atoms' scale, as a dense init would.
+    // Sequential start (beyond the paper): layer l begins as atom floor(l S / L) alone, i.e. at the
+    // sequential-sharing model, plus a mixture 10x smaller that breaks the ties; training then
+    // mixes. The one-hot part is a fixed offset, rebuilt from (L, S) when a checkpoint is loaded.
     const auto c = generatedCoefficients();
-    mlp_out->weight.mul_(1.0 / (std::sqrt(static_cast<double>(atoms)) * c.pow(2).mean().sqrt().item<double>()));
+    const double rms = (sequentialStart ? 0.1 : 1.0) / std::sqrt(static_cast<double>(atoms));
+    mlp_out->weight.mul_(rms / c.pow(2).mean().sqrt().item<double>());
+    if (sequentialStart) {
+      base_ = torch::zeros({layers, atoms});
+      for (std::int64_t l = 0; l < layers; ++l) base_[l][std::min(atoms - 1, l * atoms / layers)] = 1.0;
+    }
   }
 
   bool isMasa() const { return masa_; }
@@ -66,13 +74,19 @@ class RoleBankImpl : public torch::nn::Module {
   }
 
   torch::Tensor atoms, coefficients;
+  torch::Tensor base_;  // sequential start: fixed one-hot offset of the generated coefficients
   torch::nn::Embedding layer_embedding{nullptr};
   torch::nn::Linear mlp_in{nullptr}, mlp_out{nullptr};
 
  private:
   torch::Tensor generatedCoefficients() {
     auto e = layer_embedding->weight;  // [L, e]
-    return mlp_out->forward(torch::gelu(mlp_in->forward(e)));
+    auto c = mlp_out->forward(torch::gelu(mlp_in->forward(e)));
+    if (base_.defined()) {
+      if (base_.device() != c.device() || base_.scalar_type() != c.scalar_type()) base_ = base_.to(c.device(), c.scalar_type());
+      c = c + base_;
+    }
+    return c;
   }
   torch::Tensor mix(const torch::Tensor& c) const {
     return torch::tensordot(c.to(atoms.scalar_type()), atoms, {0}, {0});
@@ -152,6 +166,9 @@ SharingOptions SharingOptions::fromJson(const std::string& variant, const Json& 
   s.rank = o.value("rank", std::int64_t{0});
   s.groups = o.value("groups", std::int64_t{0});
   s.embeddingDim = o.value("embedding_dim", std::int64_t{32});
+  s.coefficientInit = o.value("coefficient_init", std::string("random"));
+  if (s.coefficientInit != "random" && s.coefficientInit != "sequential")
+    throw LmError("coefficient_init must be 'random' (the paper) or 'sequential', got '" + s.coefficientInit + "'");
   return s;
 }
 
@@ -185,7 +202,8 @@ lm::CausalLM createSharedAttentionModel(const lm::ModelConfig& configIn, const S
     std::vector<std::int64_t> assign;
     for (std::int64_t l = 0; l < L && shared; ++l)
       assign.push_back(v == "sequential" ? std::min(G - 1, l * G / L) : l % G);
-    byRole.emplace(role, banks->add(role, RoleBank(masa, L, masa ? S : G, out, in, initStd(c, role), o.embeddingDim, assign)));
+    byRole.emplace(role, banks->add(role, RoleBank(masa, L, masa ? S : G, out, in, initStd(c, role), o.embeddingDim, assign,
+                                                   o.coefficientInit == "sequential")));
   }
   lm::ModelOptions mo;
   mo.attentionProjections = [&](const lm::ProjectionSpec& spec) -> std::shared_ptr<lm::ProjectionImpl> {

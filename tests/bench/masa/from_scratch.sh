@@ -2,7 +2,7 @@
 # MASA from scratch (issue 4, experiment b) on the GPU machine: one Llama-style configuration trained
 # on TinyStories text with every attention variant to the same token budget, all at once on one GPU
 # (small models leave the GPU idle, so the runs share it), then a validation-perplexity table like
-# the paper's Table 1. Needs the CLI built by tests/gpu/build_and_test.sh (BUILD) and the shared data.
+# the paper's Table 1; masa-*-seq start the coefficients at sequential sharing (beyond the paper). Needs the CLI built by tests/gpu/build_and_test.sh (BUILD) and the shared data.
 #   BUILD=/tmp/atomscope-gpu DATA=<shared data> bash tests/bench/masa/from_scratch.sh [steps] [layers]
 set -uo pipefail
 SRC=$(cd "$(dirname "$0")/../../.." && pwd)
@@ -26,6 +26,8 @@ declare -A extra=(
   [dense]="--param attention=dense"
   [masa-qkvo]="--param attention=masa-qkvo --param atoms=$third"
   [masa-qkv]="--param attention=masa-qkv --param atoms=$third"
+  [masa-qkvo-seq]="--param attention=masa-qkvo --param atoms=$third --param coefficient_init=sequential"
+  [masa-qkv-seq]="--param attention=masa-qkv --param atoms=$third --param coefficient_init=sequential"
   [gqa]="--param attention=gqa"
   [low-rank]="--param attention=low-rank --param rank=96"
   [sequential]="--param attention=sequential --param groups=$third"
@@ -38,7 +40,7 @@ done
 wait
 echo "| attention ($LAYERS layers, dim 288, $STEPS steps x 64 x 256 tokens, lr $LR) | attention params | reduction | val loss | val ppl | tokens/s |"
 echo "|---|---|---|---|---|---|"
-for v in dense masa-qkvo masa-qkv gqa low-rank sequential repeat-all-over; do
+for v in dense masa-qkvo masa-qkvo-seq masa-qkv masa-qkv-seq gqa low-rank sequential repeat-all-over; do
   run=$(find "$PROJECT/$v" -name run.json | head -1)
   if [ -z "$run" ]; then echo "| $v | failed: $(tail -1 "$PROJECT/$v.log") |"; continue; fi
   python3 - "$run" "$v" <<'PY'

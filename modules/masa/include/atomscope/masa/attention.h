@@ -27,6 +27,9 @@ struct SharingOptions {
   std::int64_t rank = 0;              // r (low-rank): 0 = max(1, dim / 3)
   std::int64_t groups = 0;            // G (sequential, repeat-all-over): 0 = max(1, round(L / 3))
   std::int64_t embeddingDim = 32;     // width of the per-layer embedding feeding the coefficient MLP
+  // MASA coefficients at the start: "random" (the paper: random mixtures from the MLP) or
+  // "sequential" (layer l starts as atom floor(l S / L) alone, the sequential-sharing model).
+  std::string coefficientInit = "random";
   static SharingOptions fromJson(const std::string& variant, const Json& options);
 };
 
