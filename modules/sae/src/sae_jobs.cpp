@@ -17,6 +17,7 @@
 #include "atomscope/sae/atom_index.h"
 #include "atomscope/sae/atom_index_builder.h"
 #include "atomscope/sae/collect.h"
+#include "atomscope/sae/sae_browse_jobs.h"
 #include "atomscope/sae/train.h"
 
 namespace atomscope::sae {
@@ -530,6 +531,7 @@ void registerSaeJobs(core::JobRegistry& registry) {
   if (!registry.contains("sae.train")) registry.add([] { return std::make_unique<TrainJob>(); });
   if (!registry.contains("sae.analyze")) registry.add([] { return std::make_unique<AnalyzeJob>(); });
   if (!registry.contains("sae.index")) registry.add([] { return std::make_unique<IndexJob>(); });
+  registerSaeBrowseJobs(registry);  // sae.encode_text, sae.neighbors, sae.export, sae.import: the Atoms plugin's headless path
 }
 
 }  // namespace atomscope::sae
