@@ -62,6 +62,7 @@ QString fmt(double v, int prec = 4) { return QString::number(v, 'g', prec); }
 AtomsPanel::AtomsPanel(Workbench& workbench, QWidget* parent) : QWidget(parent), workbench_(workbench) {
   setObjectName(QStringLiteral("atomsPanel"));
   build();
+  jobManager_ = &workbench_.jobs();
   connect(&workbench_.jobs(), &JobManager::jobFinished, this,
           [this](int id, core::RunStatus status, const QString& runDir, const QString& error) {
             onFinished(id, static_cast<int>(status), runDir, error);
@@ -69,8 +70,10 @@ AtomsPanel::AtomsPanel(Workbench& workbench, QWidget* parent) : QWidget(parent),
 }
 
 AtomsPanel::~AtomsPanel() {
+  auto* jobs = qobject_cast<JobManager*>(jobManager_.data());
+  if (!jobs) return;
   for (auto it = pending_.begin(); it != pending_.end(); ++it)
-    if (workbench_.jobs().contains(it.key()) && !workbench_.jobs().state(it.key()).finished) workbench_.jobs().cancel(it.key());
+    if (jobs->contains(it.key()) && !jobs->state(it.key()).finished) jobs->cancel(it.key());
 }
 
 void AtomsPanel::build() {

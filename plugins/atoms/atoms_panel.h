@@ -108,6 +108,7 @@ class AtomsPanel : public QWidget {
   void onLink(const QUrl& url);
 
   Workbench& workbench_;
+  QPointer<QObject> jobManager_;  // the JobManager may be destroyed before the panel (window teardown)
   QString device_ = QStringLiteral("cpu");
   QString sae_, indexFile_, lastError_, lastImported_, activations_;
   std::unique_ptr<sae::AtomIndex> index_;
