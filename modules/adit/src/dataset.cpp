@@ -185,12 +185,17 @@ Records readSource(const PrepareSource& src, const PrepareOptions& o, PrepareRep
     chem::Trajectory t;
     for (const auto& f : files) {
       if (fb) fb->throwIfCancelled();
+#ifdef ATOMSCOPE_HAS_CHEM_TOOLKITS
       try {
         auto frames = chem::readCif(f);
         if (!frames.empty()) t.push_back(frames.front());
       } catch (const std::exception& e) {
         note(e.what());
       }
+#else
+      throw AditError("adit.prepare: reading '" + f.string() + "' needs the CIF reader (gemmi), which this build "
+                      "leaves out (ATOMSCOPE_CHEM_TOOLKITS=OFF); prepare CIF folders with a full build");
+#endif
     }
     return recordsFromStructures(t, Kind::Crystal, o.niggli, true);
   }

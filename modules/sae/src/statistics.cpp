@@ -51,7 +51,7 @@ Moments estimateMoments(const ActivationReader& reader, const std::string& site,
 Whitening whiteningFromSecondMoment(const torch::Tensor& Cin) {
   auto C = Cin.to(torch::kFloat64);
   C = 0.5 * (C + C.t());
-  auto [evals, evecs] = torch::linalg::eigh(C, "L");
+  auto [evals, evecs] = torch::linalg_eigh(C, "L");
   const double top = evals.max().item<double>();
   if (!(top > 0)) throw SaeError("the activations' second moment is zero: cannot whiten");
   evals = evals.clamp_min(1e-9 * top);
