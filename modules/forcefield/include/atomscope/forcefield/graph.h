@@ -1,0 +1,51 @@
+#pragma once
+// Batched atomic graphs for message-passing potentials. Several structures are concatenated: atom
+// k of the batch belongs to structure batch[k]. Edges come from chem::neighborList (ASE's i, j, S
+// convention): edge e joins centre i = edgeIndex[0][e] to neighbour j = edgeIndex[1][e], whose copy
+// sits at x_j + S_e . cell. Edge vectors are recomputed from the position and cell tensors, so they
+// are differentiable with respect to both (forces by autograd, stress through a strain).
+#include <torch/torch.h>
+
+#include <vector>
+
+#include "atomscope/chem/structure.h"
+
+namespace atomscope::forcefield {
+
+struct GraphBatch {
+  torch::Tensor positions;  // [N, 3] Angstrom (dtype of the model)
+  torch::Tensor numbers;    // [N] int64 atomic numbers
+  torch::Tensor batch;      // [N] int64 structure index
+  torch::Tensor ptr;        // [B + 1] int64 first atom of each structure
+  torch::Tensor edgeIndex;  // [2, E] int64: row 0 centre i, row 1 neighbour j
+  torch::Tensor unitShifts; // [E, 3] integer image S (stored in the float dtype)
+  torch::Tensor cell;       // [B, 3, 3] rows a, b, c (zeros for a molecule)
+  torch::Tensor periodic;   // [B] bool: has a lattice and some periodic axis
+  std::int64_t numGraphs = 0;
+
+  std::int64_t numAtoms() const { return positions.size(0); }
+  std::int64_t numEdges() const { return edgeIndex.size(1); }
+  GraphBatch to(const torch::Device& device, torch::Dtype dtype) const;
+};
+
+// Builds the batch with edges closer than cutoff. Throws ForceFieldError naming the structure
+// (its index in `structures`) when it is empty or invalid.
+GraphBatch makeGraphBatch(const std::vector<const chem::Structure*>& structures, double cutoff,
+                          torch::Dtype dtype = torch::kFloat64);
+GraphBatch makeGraphBatch(const chem::Structure& structure, double cutoff, torch::Dtype dtype = torch::kFloat64);
+
+// Displaced geometry for stress: positions (I + eps) and cells (I + eps) with eps symmetrised per
+// structure ([B, 3, 3], usually zeros that require grad; dE/deps / V is the stress).
+struct StrainedGeometry {
+  torch::Tensor positions;  // [N, 3]
+  torch::Tensor cell;       // [B, 3, 3]
+};
+StrainedGeometry applyStrain(const GraphBatch& g, const torch::Tensor& positions, const torch::Tensor& strain);
+
+// x_j - x_i + S . cell[batch of i] for every edge: [E, 3].
+torch::Tensor edgeVectors(const GraphBatch& g, const torch::Tensor& positions, const torch::Tensor& cell);
+
+// Cell volumes [B] (|det|; 0 for molecules).
+torch::Tensor cellVolumes(const torch::Tensor& cell);
+
+}  // namespace atomscope::forcefield

@@ -1,0 +1,106 @@
+#pragma once
+// PONITA (Bekkers et al., ICLR 2024, "Fast, Expressive SE(n) Equivariant Networks through
+// Weight-Sharing in Position-Orientation Space") as an interatomic potential, written from the
+// paper's equations. Every atom carries features on a grid of O orientations o on the sphere. For an
+// edge i <- j with r = x_j - x_i + S.cell the invariants are a1 = r.o and a2 = |r - a1 o|, between
+// orientations o.o'. Kernels are MLPs of polynomial features of the invariants (times a smooth
+// cosine cutoff in |r|); each layer is a separable convolution (spatial per orientation, then a
+// depthwise mix over the sphere), then a ConvNeXt block (LayerNorm, Linear to 4C, GELU, Linear to
+// C, layer scale, residual). Readout: Linear to one number per orientation, mean over the sphere,
+// summed over layers, scaled, plus the isolated-atom energy E0(Z); energy = sum over atoms;
+// forces = -dE/dx and stress = (1/V) dE/d(strain) by autograd.
+//
+// The point-cloud variant has one "orientation" and only the distance |r| as invariant (the
+// paper's position-only baseline): exactly E(3) invariant, cheaper, less expressive.
+//
+// Invariance of the position-orientation variant on a finite grid: a rotation R of the input is
+// the same as rotating the grid by R^T, so the energy is exactly invariant only for rotations that
+// map the grid onto itself (e.g. the icosahedral rotations for grid "icosahedron"); for other
+// rotations the error is a quadrature error of the sphere mean that shrinks as O grows.
+// Translations and permutations are exact for every grid.
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "atomscope/core/json.h"
+#include "atomscope/forcefield/graph.h"
+
+namespace atomscope::forcefield {
+
+struct PonitaConfig {
+  std::string variant = "po";     // "po" (position-orientation) or "pointcloud"
+  std::string grid = "fibonacci"; // "fibonacci" (any O) or "icosahedron" (O = 12, symmetric)
+  int orientations = 20;
+  int hidden = 128;
+  int basis = 256;
+  int layers = 5;
+  int degree = 2;                 // polynomial features up to this degree (+1 products)
+  int widening = 4;
+  double cutoff = 5.0;            // Angstrom
+  double layerScale = 0.0;        // 0: no layer scale
+  double avgNeighbors = 10.0;     // sums over neighbours are divided by this
+  bool multipleReadouts = true;
+  std::vector<int> species{1, 6, 7, 8};  // atomic numbers, one-hot order
+  // Energy = scale * network + sum of e0 (isolated-atom energies per species, eV). Kept in the
+  // config in double precision: a float32 model still sums E0s of -10^4 eV exactly.
+  std::vector<double> e0;  // empty: zeros
+  double scale = 1.0;
+
+  Json toJson() const;
+  static PonitaConfig fromJson(const Json& j);  // throws ForceFieldError on bad values
+  int numOrientations() const { return variant == "pointcloud" ? 1 : (grid == "icosahedron" ? 12 : orientations); }
+};
+
+// Orientation grids on the unit sphere: Fibonacci lattice of n points; the 12 icosahedron vertices.
+torch::Tensor fibonacciSphere(int n);
+torch::Tensor icosahedronVertices();
+
+struct PonitaLayerImpl : torch::nn::Module {
+  PonitaLayerImpl(int channels, int basis, int widening, double layerScale);
+  torch::nn::Linear kernel{nullptr}, fiberKernel{nullptr}, linear1{nullptr}, linear2{nullptr};
+  torch::nn::LayerNorm norm{nullptr};
+  torch::Tensor bias, scale;  // scale undefined without layer scale
+};
+TORCH_MODULE(PonitaLayer);
+
+struct EnergyOutput {
+  torch::Tensor energy;  // [B], float64 (E0 sums added in double precision)
+  torch::Tensor forces;  // [N, 3] when asked
+  torch::Tensor stress;  // [B, 3, 3] when asked (eV / A^3, ASE sign: positive = tensile)
+};
+
+class PonitaImpl : public torch::nn::Module {
+ public:
+  explicit PonitaImpl(PonitaConfig config);
+
+  // Network part of the per-atom energies [N] (scale applied, without E0) for the given (possibly
+  // strained) geometry, in the positions' dtype.
+  torch::Tensor atomEnergies(const GraphBatch& g, const torch::Tensor& positions, const torch::Tensor& cell);
+  // Energy per structure, forces and (for periodic structures) stress. createGraph keeps the graph
+  // of the derivatives (training on forces).
+  EnergyOutput compute(const GraphBatch& g, bool forces, bool stress, bool createGraph = false);
+
+  // Index of each atomic number in config.species; throws ForceFieldError for one it does not know.
+  torch::Tensor speciesIndex(const torch::Tensor& numbers) const;
+  // Sum of E0 per structure, float64 [B].
+  torch::Tensor e0Sum(const GraphBatch& g) const;
+
+  PonitaConfig config;
+
+ private:
+  torch::Tensor polynomial(const torch::Tensor& x) const;
+  torch::nn::Sequential basisFn{nullptr}, fiberBasisFn{nullptr};
+  torch::nn::Linear embed{nullptr};
+  torch::nn::ModuleList layers{nullptr}, readouts{nullptr};
+  torch::Tensor grid_, lookup_;  // float64 grid; Z -> species index (-1 unknown); not buffers
+};
+TORCH_MODULE(Ponita);
+
+// Model files: a torch archive with the config as JSON ("ponita_config") and the weights.
+void savePonita(const std::filesystem::path& file, Ponita& model);
+Ponita loadPonita(const std::filesystem::path& file, const torch::Device& device = torch::kCPU,
+                  torch::Dtype dtype = torch::kFloat32);
+
+}  // namespace atomscope::forcefield

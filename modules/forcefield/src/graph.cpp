@@ -1,0 +1,100 @@
+#include "atomscope/forcefield/graph.h"
+
+#include <string>
+
+#include "atomscope/chem/neighbors.h"
+#include "atomscope/forcefield/error.h"
+
+namespace atomscope::forcefield {
+
+GraphBatch GraphBatch::to(const torch::Device& device, torch::Dtype dtype) const {
+  GraphBatch g = *this;
+  g.positions = positions.to(device, dtype);
+  g.numbers = numbers.to(device);
+  g.batch = batch.to(device);
+  g.ptr = ptr.to(device);
+  g.edgeIndex = edgeIndex.to(device);
+  g.unitShifts = unitShifts.to(device, dtype);
+  g.cell = cell.to(device, dtype);
+  g.periodic = periodic.to(device);
+  return g;
+}
+
+GraphBatch makeGraphBatch(const std::vector<const chem::Structure*>& structures, double cutoff, torch::Dtype dtype) {
+  if (structures.empty()) throw ForceFieldError("makeGraphBatch: no structures");
+  std::vector<double> pos, cells, shifts;
+  std::vector<std::int64_t> z, batch, ptr{0}, ei, ej;
+  std::vector<bool> periodic;
+  std::int64_t offset = 0;
+  for (std::size_t b = 0; b < structures.size(); ++b) {
+    const auto& s = *structures[b];
+    if (s.empty()) throw ForceFieldError("structure " + std::to_string(b) + " has no atoms");
+    try {
+      s.validate();
+    } catch (const std::exception& e) {
+      throw ForceFieldError("structure " + std::to_string(b) + ": " + e.what());
+    }
+    const auto nl = chem::neighborList(s, cutoff);
+    for (std::size_t a = 0; a < s.size(); ++a) {
+      z.push_back(s.numbers[a]);
+      batch.push_back(static_cast<std::int64_t>(b));
+      for (int k = 0; k < 3; ++k) pos.push_back(s.positions[a][k]);
+    }
+    for (std::size_t e = 0; e < nl.size(); ++e) {
+      ei.push_back(offset + nl.i[e]);
+      ej.push_back(offset + nl.j[e]);
+      for (int k = 0; k < 3; ++k) shifts.push_back(nl.image[e][k]);
+    }
+    const bool per = s.isPeriodic();
+    periodic.push_back(per);
+    for (int r = 0; r < 3; ++r)
+      for (int c = 0; c < 3; ++c) cells.push_back(s.lattice ? (*s.lattice)[r][c] : 0.0);
+    offset += static_cast<std::int64_t>(s.size());
+    ptr.push_back(offset);
+  }
+  const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+  const auto i64 = torch::TensorOptions().dtype(torch::kInt64);
+  const auto B = static_cast<std::int64_t>(structures.size());
+  const auto E = static_cast<std::int64_t>(ei.size());
+  GraphBatch g;
+  g.positions = torch::from_blob(pos.data(), {offset, 3}, f64).to(dtype).clone();
+  g.numbers = torch::from_blob(z.data(), {offset}, i64).clone();
+  g.batch = torch::from_blob(batch.data(), {offset}, i64).clone();
+  g.ptr = torch::from_blob(ptr.data(), {B + 1}, i64).clone();
+  auto eiT = torch::from_blob(ei.data(), {E}, i64);
+  auto ejT = torch::from_blob(ej.data(), {E}, i64);
+  g.edgeIndex = torch::stack({eiT, ejT}).clone();
+  g.unitShifts = E > 0 ? torch::from_blob(shifts.data(), {E, 3}, f64).to(dtype).clone() : torch::zeros({0, 3}, f64.dtype(dtype));
+  g.cell = torch::from_blob(cells.data(), {B, 3, 3}, f64).to(dtype).clone();
+  g.periodic = torch::zeros({B}, torch::kBool);
+  for (std::int64_t b = 0; b < B; ++b) g.periodic[b] = static_cast<bool>(periodic[static_cast<std::size_t>(b)]);
+  g.numGraphs = B;
+  return g;
+}
+
+GraphBatch makeGraphBatch(const chem::Structure& structure, double cutoff, torch::Dtype dtype) {
+  return makeGraphBatch(std::vector<const chem::Structure*>{&structure}, cutoff, dtype);
+}
+
+StrainedGeometry applyStrain(const GraphBatch& g, const torch::Tensor& positions, const torch::Tensor& strain) {
+  const auto sym = 0.5 * (strain + strain.transpose(1, 2));
+  StrainedGeometry out;
+  // Row vectors: x' = x (I + eps), cell' = cell (I + eps).
+  out.positions = positions + torch::bmm(positions.unsqueeze(1), sym.index_select(0, g.batch)).squeeze(1);
+  out.cell = g.cell + torch::bmm(g.cell, sym);
+  return out;
+}
+
+torch::Tensor edgeVectors(const GraphBatch& g, const torch::Tensor& positions, const torch::Tensor& cell) {
+  const auto i = g.edgeIndex[0], j = g.edgeIndex[1];
+  auto v = positions.index_select(0, j) - positions.index_select(0, i);
+  if (g.numEdges() > 0) {
+    const auto edgeCell = cell.index_select(0, g.batch.index_select(0, i));  // [E, 3, 3]
+    v = v + torch::bmm(g.unitShifts.unsqueeze(1), edgeCell).squeeze(1);
+  }
+  return v;
+}
+
+torch::Tensor cellVolumes(const torch::Tensor& cell) { return torch::linalg_det(cell).abs(); }
+
+}  // namespace atomscope::forcefield

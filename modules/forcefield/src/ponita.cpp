@@ -1,0 +1,281 @@
+#include "atomscope/forcefield/ponita.h"
+
+#include <cmath>
+#include <numbers>
+
+#include "atomscope/forcefield/error.h"
+
+namespace atomscope::forcefield {
+
+namespace fs = std::filesystem;
+
+Json PonitaConfig::toJson() const {
+  return Json{{"variant", variant},   {"grid", grid},       {"orientations", orientations},
+              {"hidden", hidden},     {"basis", basis},     {"layers", layers},
+              {"degree", degree},     {"widening", widening}, {"cutoff", cutoff},
+              {"layer_scale", layerScale}, {"avg_neighbors", avgNeighbors},
+              {"multiple_readouts", multipleReadouts}, {"species", species}, {"e0", e0}, {"scale", scale}};
+}
+
+PonitaConfig PonitaConfig::fromJson(const Json& j) {
+  PonitaConfig c;
+  try {
+    c.variant = j.value("variant", c.variant);
+    c.grid = j.value("grid", c.grid);
+    c.orientations = j.value("orientations", c.orientations);
+    c.hidden = j.value("hidden", c.hidden);
+    c.basis = j.value("basis", c.basis);
+    c.layers = j.value("layers", c.layers);
+    c.degree = j.value("degree", c.degree);
+    c.widening = j.value("widening", c.widening);
+    c.cutoff = j.value("cutoff", c.cutoff);
+    c.layerScale = j.value("layer_scale", c.layerScale);
+    c.avgNeighbors = j.value("avg_neighbors", c.avgNeighbors);
+    c.multipleReadouts = j.value("multiple_readouts", c.multipleReadouts);
+    if (j.contains("species")) c.species = j.at("species").get<std::vector<int>>();
+    if (j.contains("e0")) c.e0 = j.at("e0").get<std::vector<double>>();
+    c.scale = j.value("scale", c.scale);
+  } catch (const std::exception& e) {
+    throw ForceFieldError(std::string("PONITA config: ") + e.what());
+  }
+  if (c.variant != "po" && c.variant != "pointcloud") throw ForceFieldError("PONITA config: variant must be po or pointcloud, not '" + c.variant + "'");
+  if (c.grid != "fibonacci" && c.grid != "icosahedron") throw ForceFieldError("PONITA config: grid must be fibonacci or icosahedron, not '" + c.grid + "'");
+  if (c.orientations < 1 || c.hidden < 1 || c.basis < 1 || c.layers < 1 || c.degree < 1 || c.widening < 1)
+    throw ForceFieldError("PONITA config: orientations, hidden, basis, layers, degree and widening must be positive");
+  if (!(c.cutoff > 0) || !std::isfinite(c.cutoff)) throw ForceFieldError("PONITA config: cutoff must be positive");
+  if (!(c.avgNeighbors > 0)) throw ForceFieldError("PONITA config: avg_neighbors must be positive");
+  if (c.species.empty()) throw ForceFieldError("PONITA config: species is empty");
+  for (int z : c.species)
+    if (z < 1 || z > 118) throw ForceFieldError("PONITA config: atomic number " + std::to_string(z) + " out of range");
+  if (!c.e0.empty() && c.e0.size() != c.species.size()) throw ForceFieldError("PONITA config: e0 needs one value per species");
+  if (!std::isfinite(c.scale)) throw ForceFieldError("PONITA config: scale is not finite");
+  return c;
+}
+
+torch::Tensor fibonacciSphere(int n) {
+  // Golden-angle spiral with the poles pushed in by half a step (near-uniform area per point).
+  auto out = torch::empty({n, 3}, torch::kFloat64);
+  const double golden = std::numbers::pi * (3.0 - std::sqrt(5.0));
+  for (int i = 0; i < n; ++i) {
+    const double z = 1.0 - 2.0 * (i + 0.5) / n;
+    const double rho = std::sqrt(std::max(0.0, 1.0 - z * z));
+    const double t = golden * i;
+    out[i][0] = rho * std::cos(t);
+    out[i][1] = rho * std::sin(t);
+    out[i][2] = z;
+  }
+  return out;
+}
+
+torch::Tensor icosahedronVertices() {
+  const double p = (1.0 + std::sqrt(5.0)) / 2.0;
+  std::vector<double> v;
+  for (double a : {-1.0, 1.0})
+    for (double b : {-p, p}) {
+      v.insert(v.end(), {0.0, a, b});
+      v.insert(v.end(), {a, b, 0.0});
+      v.insert(v.end(), {b, 0.0, a});
+    }
+  auto t = torch::tensor(v, torch::kFloat64).view({12, 3});
+  return t / t.norm(2, 1, true);
+}
+
+PonitaLayerImpl::PonitaLayerImpl(int c, int basis, int widening, double layerScale) {
+  kernel = register_module("kernel", torch::nn::Linear(torch::nn::LinearOptions(basis, c).bias(false)));
+  fiberKernel = register_module("fiber_kernel", torch::nn::Linear(torch::nn::LinearOptions(basis, c).bias(false)));
+  bias = register_parameter("bias", torch::zeros({c}));
+  norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c})));
+  linear1 = register_module("linear1", torch::nn::Linear(c, widening * c));
+  linear2 = register_module("linear2", torch::nn::Linear(widening * c, c));
+  if (layerScale > 0) scale = register_parameter("layer_scale", torch::full({c}, layerScale));
+}
+
+namespace {
+int polynomialSize(int inputs, int degree) {
+  int n = inputs, last = inputs;
+  for (int d = 1; d <= degree; ++d) {
+    last *= inputs;
+    n += last;
+  }
+  return n;
+}
+torch::nn::Sequential basisMlp(int inputs, const PonitaConfig& c) {
+  return torch::nn::Sequential(torch::nn::Linear(polynomialSize(inputs, c.degree), c.hidden), torch::nn::GELU(),
+                               torch::nn::Linear(c.hidden, c.basis), torch::nn::GELU());
+}
+}  // namespace
+
+PonitaImpl::PonitaImpl(PonitaConfig c) : config(std::move(c)) {
+  const int O = config.numOrientations();
+  const bool po = config.variant == "po";
+  // Not a buffer: the grid is rebuilt from the config in double precision, so a float32 round trip
+  // never breaks its symmetry.
+  grid_ = po ? (config.grid == "icosahedron" ? icosahedronVertices() : fibonacciSphere(O))
+             : torch::tensor({0.0, 0.0, 1.0}, torch::kFloat64).view({1, 3});
+  basisFn = register_module("basis_fn", basisMlp(po ? 2 : 1, config));
+  if (po) fiberBasisFn = register_module("fiber_basis_fn", basisMlp(1, config));
+  embed = register_module("embed", torch::nn::Linear(torch::nn::LinearOptions(static_cast<int>(config.species.size()), config.hidden).bias(false)));
+  layers = register_module("layers", torch::nn::ModuleList());
+  readouts = register_module("readouts", torch::nn::ModuleList());
+  for (int l = 0; l < config.layers; ++l) {
+    layers->push_back(PonitaLayer(config.hidden, config.basis, config.widening, config.layerScale));
+    if (config.multipleReadouts || l == config.layers - 1) readouts->push_back(torch::nn::Linear(config.hidden, 1));
+  }
+  lookup_ = torch::full({119}, -1, torch::kInt64);
+  for (std::size_t k = 0; k < config.species.size(); ++k) lookup_[config.species[k]] = static_cast<std::int64_t>(k);
+  if (config.e0.empty()) config.e0.assign(config.species.size(), 0.0);
+}
+
+torch::Tensor PonitaImpl::e0Sum(const GraphBatch& g) const {
+  const auto idx = speciesIndex(g.numbers);
+  const auto e0 = torch::tensor(config.e0, torch::kFloat64).to(idx.device());
+  return torch::zeros({g.numGraphs}, e0.options()).index_add(0, g.batch, e0.index_select(0, idx));
+}
+
+torch::Tensor PonitaImpl::speciesIndex(const torch::Tensor& numbers) const {
+  if (numbers.numel() == 0) return numbers;
+  if (numbers.min().item<std::int64_t>() < 1 || numbers.max().item<std::int64_t>() > 118)
+    throw ForceFieldError("PONITA: atomic number out of range 1..118");
+  auto idx = lookup_.to(numbers.device()).index_select(0, numbers);
+  if (idx.min().item<std::int64_t>() < 0) {
+    const auto bad = numbers.masked_select(idx < 0)[0].item<std::int64_t>();
+    std::string known;
+    for (int z : config.species) known += (known.empty() ? "" : ", ") + std::to_string(z);
+    throw ForceFieldError("PONITA: the model does not know element Z=" + std::to_string(bad) + " (it knows Z = " + known + ")");
+  }
+  return idx;
+}
+
+torch::Tensor PonitaImpl::polynomial(const torch::Tensor& x) const {
+  // [..., k] -> [x, x (x) x, x (x) x (x) x, ...] flattened: all products up to degree + 1 factors.
+  std::vector<torch::Tensor> terms{x};
+  for (int d = 1; d <= config.degree; ++d) terms.push_back((terms.back().unsqueeze(-1) * x.unsqueeze(-2)).flatten(-2, -1));
+  return torch::cat(terms, -1);
+}
+
+torch::Tensor PonitaImpl::atomEnergies(const GraphBatch& g, const torch::Tensor& positions, const torch::Tensor& cell) {
+  const auto dtype = positions.scalar_type();
+  const auto N = positions.size(0);
+  const bool po = config.variant == "po";
+  const auto grid = grid_.to(positions.device(), dtype);
+  const auto O = grid.size(0);
+  const double rc = config.cutoff;
+
+  const auto r = edgeVectors(g, positions, cell);  // [E, 3]
+  const auto d2 = (r * r).sum(-1);
+  const auto d = torch::sqrt(d2);
+  // Smooth cosine cutoff: 1 at 0, 0 with zero slope at rc (edges come from a list with d < rc).
+  const auto fc = 0.5 * (torch::cos(d * (std::numbers::pi / rc)) + 1.0) * (d < rc).to(dtype);
+  torch::Tensor inv;
+  if (po) {
+    const auto a1 = torch::matmul(r, grid.t());                          // [E, O]
+    const auto a2 = torch::sqrt((d2.unsqueeze(1) - a1 * a1).clamp_min(0.0) + 1e-8);  // smooth at r || o
+    inv = torch::stack({a1, a2}, -1) / rc;                               // [E, O, 2]
+  } else {
+    inv = (d / rc).view({-1, 1, 1});                                     // [E, 1, 1]
+  }
+  const auto kernelBasis = basisFn->forward(polynomial(inv)) * fc.view({-1, 1, 1});  // [E, O, basis]
+  torch::Tensor fiberBasis;
+  if (po) fiberBasis = fiberBasisFn->forward(polynomial(torch::matmul(grid, grid.t()).unsqueeze(-1)));  // [O, O, basis]
+
+  const auto species = speciesIndex(g.numbers);
+  const auto onehot = torch::one_hot(species, static_cast<std::int64_t>(config.species.size())).to(dtype);
+  auto x = embed->forward(onehot).unsqueeze(1).expand({N, O, config.hidden}).contiguous();  // [N, O, C]
+  const auto iIdx = g.edgeIndex[0], jIdx = g.edgeIndex[1];
+  auto out = torch::zeros({N}, positions.options());
+  std::size_t ro = 0;
+  for (int l = 0; l < config.layers; ++l) {
+    auto& layer = *layers[l]->as<PonitaLayerImpl>();
+    const auto input = x;
+    const auto msg = x.index_select(0, jIdx) * layer.kernel->forward(kernelBasis);            // [E, O, C]
+    auto y = torch::zeros_like(x).index_add(0, iIdx, msg) / config.avgNeighbors;               // [N, O, C]
+    if (po) y = torch::einsum("noc,poc->npc", {y, layer.fiberKernel->forward(fiberBasis)}) / static_cast<double>(O);
+    y = y + layer.bias;
+    y = layer.linear2->forward(torch::gelu(layer.linear1->forward(layer.norm->forward(y))));
+    if (layer.scale.defined()) y = y * layer.scale;
+    x = input + y;
+    if (config.multipleReadouts || l == config.layers - 1)
+      out = out + readouts[ro++]->as<torch::nn::LinearImpl>()->forward(x).mean(1).squeeze(-1);
+  }
+  return out * config.scale;
+}
+
+EnergyOutput PonitaImpl::compute(const GraphBatch& g, bool forces, bool stress, bool createGraph) {
+  auto pos = g.positions;
+  torch::Tensor strain;
+  if (forces) pos = pos.detach().requires_grad_(true);
+  auto cell = g.cell;
+  torch::Tensor p = pos;
+  if (stress) {
+    strain = torch::zeros({g.numGraphs, 3, 3}, pos.options().requires_grad(true));
+    auto s = applyStrain(g, pos, strain);
+    p = s.positions;
+    cell = s.cell;
+  }
+  const auto atomE = atomEnergies(g, p, cell);
+  EnergyOutput o;
+  const auto netE = torch::zeros({g.numGraphs}, atomE.options()).index_add(0, g.batch, atomE);
+  o.energy = netE.to(torch::kFloat64) + e0Sum(g);
+  if (forces || stress) {
+    std::vector<torch::Tensor> inputs;
+    if (forces) inputs.push_back(pos);
+    if (stress) inputs.push_back(strain);
+    auto grads = torch::autograd::grad({netE.sum()}, inputs, {}, createGraph, createGraph, true);
+    std::size_t k = 0;
+    if (forces) o.forces = grads[k].defined() ? -grads[k] : torch::zeros_like(pos);
+    ++k;
+    if (stress) {
+      const auto vol = cellVolumes(g.cell);
+      auto dE = grads[k].defined() ? grads[k] : torch::zeros_like(strain);
+      auto sym = 0.5 * (dE + dE.transpose(1, 2));
+      // Molecules (no volume) get zeros.
+      const auto safe = torch::where(g.periodic, vol, torch::ones_like(vol));
+      o.stress = sym / safe.view({-1, 1, 1}) * g.periodic.to(sym.scalar_type()).view({-1, 1, 1});
+    }
+  }
+  if (!createGraph) {
+    o.energy = o.energy.detach();
+    if (o.forces.defined()) o.forces = o.forces.detach();
+    if (o.stress.defined()) o.stress = o.stress.detach();
+  }
+  return o;
+}
+
+void savePonita(const fs::path& file, Ponita& model) {
+  torch::serialize::OutputArchive out;
+  model->save(out);
+  out.write("ponita_config", c10::IValue(model->config.toJson().dump()));
+  const auto tmp = file.string() + ".tmp";
+  out.save_to(tmp);
+  fs::rename(tmp, file);
+}
+
+Ponita loadPonita(const fs::path& file, const torch::Device& device, torch::Dtype dtype) {
+  if (!fs::exists(file)) throw ForceFieldError("PONITA model file '" + file.string() + "' does not exist");
+  torch::serialize::InputArchive in;
+  try {
+    in.load_from(file.string(), torch::kCPU);
+  } catch (const std::exception& e) {
+    throw ForceFieldError("PONITA model file '" + file.string() + "' is not a readable torch archive: " + e.what());
+  }
+  c10::IValue v;
+  if (!in.try_read("ponita_config", v) || !v.isString())
+    throw ForceFieldError("'" + file.string() + "' is not a PONITA model file (no ponita_config)");
+  Ponita m(PonitaConfig::fromJson(Json::parse(v.toStringRef())));
+  try {
+    // Module::load assigns storage without converting: match the file's dtype first.
+    torch::serialize::InputArchive embed;
+    torch::Tensor w;
+    in.read("embed", embed);
+    embed.read("weight", w);
+    m->to(w.scalar_type());
+    m->load(in);
+  } catch (const std::exception& e) {
+    throw ForceFieldError("PONITA model file '" + file.string() + "': weights do not fit its config: " + e.what());
+  }
+  m->to(device, dtype);
+  m->eval();
+  return m;
+}
+
+}  // namespace atomscope::forcefield

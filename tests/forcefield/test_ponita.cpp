@@ -1,0 +1,200 @@
+// PONITA: symmetry, derivative and precision properties. References: the group actions themselves
+// (rotation, translation, permutation applied to a 3BPA frame), central finite differences of the
+// model's own energy (forces, stress), and the float64 model (float32 agreement).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <numeric>
+
+#include "atomscope/forcefield/error.h"
+#include "ff_test_util.h"
+
+using namespace atomscope;
+using namespace atomscope::ff_test;
+using forcefield::EnergyOutput;
+using forcefield::makeGraphBatch;
+
+namespace {
+
+EnergyOutput run(forcefield::Ponita& m, const Structure& s, bool stress = false) {
+  return m->compute(makeGraphBatch(s, m->config.cutoff, torch::kFloat64), true, stress);
+}
+
+// Rotates about the origin, translates, and permutes atoms (new atom k is old atom perm[k]).
+Structure transform(const Structure& s, const Mat3& R, const Vec3& t, const std::vector<int>& perm) {
+  Structure o;
+  o.pbc = s.pbc;
+  o.lattice = s.lattice;
+  for (int k : perm) {
+    auto p = apply(R, s.positions[k]);
+    o.addAtom(s.numbers[k], {p[0] + t[0], p[1] + t[1], p[2] + t[2]});
+  }
+  return o;
+}
+
+// Worst relative error of energy and of forces (F'(k) must equal R F(perm[k])).
+std::pair<double, double> symmetryError(forcefield::Ponita& m, const Structure& s, const Mat3& R, const Vec3& t,
+                                        const std::vector<int>& perm) {
+  const auto a = run(m, s), b = run(m, transform(s, R, t, perm));
+  const double e0 = a.energy.item<double>(), e1 = b.energy.item<double>();
+  const double eErr = std::abs(e1 - e0) / std::max(1e-12, std::abs(e0));
+  auto fa = a.forces.accessor<double, 2>(), fb = b.forces.accessor<double, 2>();
+  double fMax = 0, fErr = 0;
+  for (std::size_t k = 0; k < perm.size(); ++k) {
+    const auto rf = apply(R, {fa[perm[k]][0], fa[perm[k]][1], fa[perm[k]][2]});
+    for (int c = 0; c < 3; ++c) {
+      fErr = std::max(fErr, std::abs(fb[k][c] - rf[c]));
+      fMax = std::max(fMax, std::abs(rf[c]));
+    }
+  }
+  return {eErr, fErr / fMax};
+}
+
+std::vector<int> randomPermutation(std::size_t n, std::mt19937& rng) {
+  std::vector<int> p(n);
+  std::iota(p.begin(), p.end(), 0);
+  std::shuffle(p.begin(), p.end(), rng);
+  return p;
+}
+
+}  // namespace
+
+// The point-cloud variant sees only distances: exact E(3) invariance for any rotation.
+TEST(Ponita, PointCloudIsExactlyInvariantAndForcesRotate) {
+  auto m = smallPonita("pointcloud", "fibonacci", 1);
+  const auto& s = bpaFrames()[0];
+  std::mt19937 rng(11);
+  for (int trial = 0; trial < 3; ++trial) {
+    const auto [eErr, fErr] = symmetryError(m, s, randomRotation(rng), {1.5, -2.0, 0.7}, randomPermutation(s.size(), rng));
+    EXPECT_LT(eErr, 1e-10);
+    EXPECT_LT(fErr, 1e-9);
+  }
+}
+
+// With the icosahedron grid, the rotations of the icosahedral group permute the 12 orientations:
+// the sphere mean is then unchanged and the invariance is exact (float64 round-off only).
+TEST(Ponita, PositionOrientationExactForGridSymmetries) {
+  auto m = smallPonita("po", "icosahedron", 12);
+  const auto& s = bpaFrames()[3];
+  std::mt19937 rng(5);
+  const double phi = (1 + std::sqrt(5.0)) / 2;
+  const std::vector<Mat3> group = {axisRotation({0, 1, phi}, 2 * M_PI / 5),        // 5-fold axis through a vertex
+                                   axisRotation({1, 1, 1}, 2 * M_PI / 3),          // 3-fold axis through a face
+                                   axisRotation({0, 0, 1}, M_PI)};                 // 2-fold axis
+  for (const auto& R : group) {
+    const auto [eErr, fErr] = symmetryError(m, s, R, {0.3, 4.0, -1.0}, randomPermutation(s.size(), rng));
+    EXPECT_LT(eErr, 1e-10);
+    EXPECT_LT(fErr, 1e-9);
+  }
+  // A generic rotation is not a grid symmetry: the error is then visibly non-zero, which shows the
+  // test above can fail.
+  const auto [eErr, fErr] = symmetryError(m, s, axisRotation({0.3, -0.2, 0.9}, 0.7), {0, 0, 0}, randomPermutation(s.size(), rng));
+  EXPECT_GT(fErr, 1e-6);
+  (void)eErr;
+}
+
+// Fibonacci grid: translations and permutations are exact; a generic rotation changes the sphere
+// quadrature, and that error falls as the grid gets finer (same weights: kernels do not depend on O).
+TEST(Ponita, FibonacciGridInvarianceErrorShrinksWithOrientations) {
+  const auto& s = bpaFrames()[7];
+  std::mt19937 rng(3);
+  auto coarse = smallPonita("po", "fibonacci", 8);
+  auto fine = smallPonita("po", "fibonacci", 96);
+  {
+    const auto [eErr, fErr] = symmetryError(coarse, s, axisRotation({1, 0, 0}, 0.0), {2.0, -1.0, 3.0}, randomPermutation(s.size(), rng));
+    EXPECT_LT(eErr, 1e-10);
+    EXPECT_LT(fErr, 1e-9);
+  }
+  double coarseErr = 0, fineErr = 0;
+  for (int trial = 0; trial < 4; ++trial) {
+    const auto R = randomRotation(rng);
+    coarseErr += symmetryError(coarse, s, R, {0, 0, 0}, randomPermutation(s.size(), rng)).second;
+    fineErr += symmetryError(fine, s, R, {0, 0, 0}, randomPermutation(s.size(), rng)).second;
+  }
+  EXPECT_GT(coarseErr, 0.0);
+  EXPECT_LT(fineErr, 0.5 * coarseErr) << "coarse " << coarseErr / 4 << " fine " << fineErr / 4;
+}
+
+// Forces are minus the central-difference gradient of the energy (h = 1e-5 A, float64).
+TEST(Ponita, ForcesEqualMinusNumericalGradient) {
+  for (const std::string variant : {"po", "pointcloud"}) {
+    auto m = smallPonita(variant, "fibonacci", 10);
+    auto s = bpaFrames()[2];
+    const auto out = run(m, s);
+    auto f = out.forces.accessor<double, 2>();
+    const double h = 1e-5;
+    for (std::size_t a : {0u, 9u, 26u})
+      for (int c = 0; c < 3; ++c) {
+        auto sp = s, sm = s;
+        sp.positions[a][c] += h;
+        sm.positions[a][c] -= h;
+        const double num = -(run(m, sp).energy.item<double>() - run(m, sm).energy.item<double>()) / (2 * h);
+        EXPECT_NEAR(f[a][c], num, 1e-6 * std::max(1.0, std::abs(num))) << variant << " atom " << a << " axis " << c;
+      }
+  }
+}
+
+// Stress = (1/V) dE/d(strain) against central differences of the strained energy on a periodic
+// DFT frame (mlip_test.xyz: Zr, O, C, H in a triclinic cell).
+TEST(Ponita, StressEqualsStrainDerivative) {
+  auto m = smallPonita("po", "fibonacci", 6, {1, 6, 8, 40});
+  const auto s = chem::readXyz(mlipTestFile())[0];
+  const auto out = run(m, s, true);
+  ASSERT_TRUE(out.stress.defined());
+  const double V = s.cellVolume();
+  const double h = 1e-5;
+  auto strained = [&](int a, int b, double e) {
+    Mat3 eps{};
+    eps[a][b] += 0.5 * e;
+    eps[b][a] += 0.5 * e;
+    Structure t = s;
+    auto strainVec = [&](const Vec3& v) {
+      Vec3 o = v;
+      for (int c = 0; c < 3; ++c) o[c] += v[0] * eps[0][c] + v[1] * eps[1][c] + v[2] * eps[2][c];
+      return o;
+    };
+    for (auto& p : t.positions) p = strainVec(p);
+    for (auto& row : *t.lattice) row = strainVec(row);
+    return run(m, t).energy.item<double>();
+  };
+  auto st = out.stress.accessor<double, 3>();
+  for (auto [a, b] : std::vector<std::pair<int, int>>{{0, 0}, {1, 1}, {2, 2}, {0, 1}, {1, 2}}) {
+    const double num = (strained(a, b, h) - strained(a, b, -h)) / (2 * h) / V;
+    EXPECT_NEAR(st[0][a][b], num, 1e-6 * std::max(1e-3, std::abs(num))) << a << b;
+  }
+  EXPECT_NEAR(st[0][0][1], st[0][1][0], 1e-14);
+}
+
+TEST(Ponita, Float32AgreesWithFloat64AndFileRoundTrip) {
+  auto m = smallPonita("po", "fibonacci", 10);
+  const auto& s = bpaFrames()[4];
+  const auto ref = run(m, s);
+  const auto dir = test::freshTempDir("ponita-io");
+  const auto file = dir / "m.pt";
+  forcefield::savePonita(file, m);
+  auto m32 = forcefield::loadPonita(file, torch::kCPU, torch::kFloat32);
+  auto out32 = m32->compute(makeGraphBatch(s, 4.0, torch::kFloat32), true, false);
+  EXPECT_EQ(out32.forces.scalar_type(), torch::kFloat32);
+  EXPECT_NEAR(out32.energy.item<double>(), ref.energy.item<double>(), 1e-4 * std::abs(ref.energy.item<double>()) + 1e-4);
+  EXPECT_LT((out32.forces.to(torch::kFloat64) - ref.forces).abs().max().item<double>(),
+            1e-3 * ref.forces.abs().max().item<double>());
+  auto m64 = forcefield::loadPonita(file, torch::kCPU, torch::kFloat64);
+  EXPECT_EQ(m64->compute(makeGraphBatch(s, 4.0), false, false).energy.item<double>(), ref.energy.item<double>());
+  test::removeTree(dir);
+}
+
+TEST(Ponita, UnknownElementAndBadFileAreClearErrors) {
+  auto m = smallPonita("po", "fibonacci", 4, {1, 6});
+  try {
+    run(m, bpaFrames()[0]);
+    FAIL() << "no error";
+  } catch (const forcefield::ForceFieldError& e) {
+    EXPECT_NE(std::string(e.what()).find("does not know element Z="), std::string::npos) << e.what();
+  }
+  try {
+    forcefield::loadPonita(bpaFile());
+    FAIL() << "no error";
+  } catch (const forcefield::ForceFieldError& e) {
+    EXPECT_NE(std::string(e.what()).find("3bpa_train_300K.xyz"), std::string::npos) << e.what();
+  }
+}
