@@ -47,7 +47,7 @@ for ratio in $RATIOS; do
   done
 done
 wait
-base=""
+base=""; basefull=""
 declare -A ppl params
 for ratio in $RATIOS; do
   for method in $METHODS; do
@@ -56,6 +56,7 @@ for ratio in $RATIOS; do
     if [ -z "$after" ]; then  # refused (e.g. the budget cannot hold one atom per group): say so in the table
       why="no result: timed out or failed"
       grep -qi "budget\|fit" "$OUT/err.$ratio.$method" 2>/dev/null && why="does not fit"
+      echo "$method at $ratio: $(grep -i 'error' "$OUT/err.$ratio.$method" 2>/dev/null | head -1) ($(cat "$OUT/seconds.$ratio.$method" 2>/dev/null) s)" >&2
       ppl[$ratio,$method]=nan; params[$ratio,$method]=$why; continue
     fi
     [ -n "$before" ] && base=$before && basefull=$full
