@@ -13,6 +13,8 @@ OUT=${OUT:-/tmp/out}
 MODELS=${MODELS:-/tmp/masa_pretrained}
 STEPS=${STEPS:-1000}
 DEVICE=${DEVICE:-cuda}
+DIM=${DIM:-288}; HEADS=${HEADS:-6}; HIDDEN=${HIDDEN:-768}  # width of the trained models
+COMPRESS=${COMPRESS:-1}  # 0: train only (the tables can then run on another machine with MODELS pointing at the models)
 DEPTHS=${*:-12 24}
 CLI=$(find "$BUILD" -name atomscope-cli -type f -perm -u+x | head -1)
 mkdir -p "$MODELS" "$OUT"
@@ -22,7 +24,7 @@ for L in $DEPTHS; do
   (
     "$CLI" --project "$MODELS/L$L/project" run lm.train --device "$DEVICE" --seed 1 --quiet \
       --param data="$DATA/text/tinystories/tinystories_train_head_2MiB.txt" --param tokenizer="$DATA/lm/tok512.bin" \
-      --param family=llama --param dim=288 --param n_layers="$L" --param n_heads=6 --param hidden_dim=768 \
+      --param family=llama --param dim="$DIM" --param n_layers="$L" --param n_heads="$HEADS" --param hidden_dim="$HIDDEN" \
       --param context=256 --param batch_size=64 --param steps="$STEPS" --param lr=3e-4 --param warmup_steps=80 \
       --param val_fraction=0.1 --param val_every=250 --param val_batches=20 --param checkpoint_every=100000 \
       --param export=true > "$MODELS/L$L/train.log" 2>&1
@@ -31,6 +33,7 @@ for L in $DEPTHS; do
   ) &
 done
 wait
+[ "$COMPRESS" = 0 ] && exit 0
 for L in $DEPTHS; do
   if [ ! -f "$MODELS/L$L/model/config.json" ]; then echo "L$L: training failed: $(tail -3 "$MODELS/L$L/train.log")"; continue; fi
   (
@@ -40,4 +43,4 @@ for L in $DEPTHS; do
   ) &
 done
 wait
-for L in $DEPTHS; do echo "### $L layers (dim 288, $STEPS steps x 64 x 256 tokens, lr 3e-4; perplexity over the first ${MAX_TOKENS:-0} tokens of the validation head, 0 = all)"; cat "$OUT/table_L$L.md" 2>/dev/null; echo; done
+for L in $DEPTHS; do echo "### $L layers (dim $DIM, $STEPS steps x 64 x 256 tokens, lr 3e-4; perplexity over the first ${MAX_TOKENS:-0} tokens of the validation head, 0 = all)"; cat "$OUT/table_L$L.md" 2>/dev/null; echo; done
