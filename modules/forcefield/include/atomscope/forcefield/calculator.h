@@ -1,0 +1,35 @@
+#pragma once
+// One interface for everything that turns a structure into energy, forces and stress: PONITA,
+// TorchScript MLIPs (MACE) and xtb. Optimisers, MD and evaluation take any of them.
+#include <array>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "atomscope/chem/structure.h"
+
+namespace atomscope::forcefield {
+
+struct CalcResult {
+  double energy = 0.0;                  // eV
+  std::vector<chem::Vec3> forces;       // eV / A, one per atom
+  std::optional<chem::Mat3> stress;     // eV / A^3 (ASE sign), periodic structures only when asked
+};
+
+class Calculator {
+ public:
+  virtual ~Calculator() = default;
+  virtual std::string name() const = 0;
+  // Throws ForceFieldError (naming the structure's formula and the calculator) on failure.
+  virtual CalcResult compute(const chem::Structure& structure, bool stress = false) = 0;
+};
+
+// "ponita:<file>", "torchscript:<file>" (MACE, NequIP-style), "xtb" (GFN2); a bare path is guessed
+// from its content (PONITA archive or TorchScript). device: "cpu" or "cuda:N". TorchScript files
+// are code: loading one needs trusted = true (issue 11 decides who may set it).
+std::unique_ptr<Calculator> makeCalculator(const std::string& spec, const std::string& device = "cpu",
+                                           bool trusted = true);
+
+}  // namespace atomscope::forcefield
