@@ -47,7 +47,7 @@ class MainWindow : public QMainWindow, public Workbench {
 
   // Opens a file: a run folder (or its run.json) is shown in the runs browser; other files go to
   // the plugin whose fileTypes() match. Returns false with the reason in *error (also logged).
-  bool openFile(const QString& path, QString* error = nullptr);
+  bool openFile(const QString& path, QString* error = nullptr) override;
 
   QString runsRoot() const { return runsRoot_; }
   void setRunsRoot(const QString& root);

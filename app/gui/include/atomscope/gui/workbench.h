@@ -31,6 +31,9 @@ class Workbench {
   virtual void addRecentFile(const QString& path) = 0;
   // Shows a job's parameter form (generated from its schema) pre-filled with `initial`.
   virtual void showJobForm(const QString& jobName, const Json& initial = Json::object()) = 0;
+  // Opens a file with the plugin that reads it, as File > Open does (a generated structure in the
+  // Structures view, for instance); false with the reason in *error (also logged).
+  virtual bool openFile(const QString& path, QString* error = nullptr) = 0;
 };
 
 }  // namespace atomscope::gui
