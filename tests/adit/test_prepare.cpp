@@ -95,6 +95,24 @@ TEST(AditPrepare, BatchPadsAndMasks) {
     EXPECT_EQ(b.numbers[i].slice(0, r.atomsOf(i)).abs().sum().item<std::int64_t>(), 0);
   }
   EXPECT_EQ(b.numbers.size(1), maxN);
+
+  // The device-resident form: every record padded to the largest (plus a minimum), gathered by an
+  // index tensor, equals makeBatch on the real slots and holds zeros in the padding.
+  const auto padded = adit::padRecords(r, torch::kCPU, maxN + 3);
+  ASSERT_EQ(padded.width(), maxN + 3);
+  const auto g = padded.gather(torch::tensor({4, 0, 2}, torch::kInt64));
+  const auto ref = adit::makeBatch(r, {4, 0, 2});
+  for (int j = 0; j < 3; ++j) {
+    const auto n = ref.natoms[j].item<std::int64_t>();
+    EXPECT_EQ(g.natoms[j].item<std::int64_t>(), n);
+    EXPECT_TRUE(torch::equal(g.numbers[j].slice(0, 0, n), ref.numbers[j].slice(0, 0, n)));
+    EXPECT_TRUE(torch::equal(g.positions[j].slice(0, 0, n), ref.positions[j].slice(0, 0, n)));
+    EXPECT_TRUE(torch::equal(g.mask[j].slice(0, 0, n), ref.mask[j].slice(0, 0, n)));
+    EXPECT_EQ(g.mask[j].slice(0, n).sum().item<std::int64_t>(), 0);
+    EXPECT_EQ(g.positions[j].slice(0, n).abs().sum().item<float>(), 0.f);
+  }
+  EXPECT_TRUE(torch::equal(g.lattice, ref.lattice));
+  EXPECT_TRUE(torch::equal(g.kind, ref.kind));
 }
 
 TEST(AditPrepare, BadInputsGiveClearErrors) {

@@ -42,7 +42,7 @@ TEST(AditTrain, TinyVaeOverfitsTwentyMolecules) {
   const auto data = qm9Data(root.path());
   auto out = runJob("adit.train_vae",
                     Json{{"data", data.string()}, {"size", "tiny"}, {"steps", 400}, {"batch_size", 20}, {"lr", 2e-3},
-                         {"ema_decay", 0.9}, {"checkpoint_every", 400}},
+                         {"ema_decay", 0.9}, {"checkpoint_every", 400}, {"log_every", 1}},
                     root.path());
   ASSERT_EQ(out.status, core::RunStatus::Completed) << out.error;
   const auto s = summary(out);
@@ -55,7 +55,8 @@ TEST(AditTrain, TinyVaeOverfitsTwentyMolecules) {
   // The DiT on its latents: the loss of the last 20 steps is below that of the first 20.
   auto dit = runJob("adit.train_dit",
                     Json{{"data", data.string()}, {"vae", (out.runDir / "artifacts" / "vae.pt").string()},
-                         {"size", "tiny"}, {"steps", 150}, {"batch_size", 20}, {"lr", 1e-3}, {"checkpoint_every", 150}},
+                         {"size", "tiny"}, {"steps", 150}, {"batch_size", 20}, {"lr", 1e-3}, {"checkpoint_every", 150},
+                         {"log_every", 1}},
                     root.path());
   ASSERT_EQ(dit.status, core::RunStatus::Completed) << dit.error;
   const auto dl = losses(dit.runDir);
@@ -92,7 +93,7 @@ TEST(AditTrain, ResumeGivesTheSameNextLoss) {
   test::ScopedTempDir root("adit_resume");
   const auto data = qm9Data(root.path());
   const Json params{{"data", data.string()}, {"size", "tiny"}, {"steps", 8}, {"batch_size", 4}, {"lr", 1e-3},
-                    {"checkpoint_every", 3}};
+                    {"checkpoint_every", 3}, {"log_every", 1}};
   auto whole = runJob("adit.train_vae", params, root.path());
   ASSERT_EQ(whole.status, core::RunStatus::Completed) << whole.error;
   core::Feedback fb;
@@ -105,6 +106,74 @@ TEST(AditTrain, ResumeGivesTheSameNextLoss) {
   // The resumed run restarts from the step-3 checkpoint; steps 4..8 equal the uninterrupted run's.
   const auto a = losses(whole.runDir), b = losses(cut.runDir);
   for (long long s = 4; s <= 8; ++s) EXPECT_NEAR(b.at(s), a.at(s), 1e-6 * std::abs(a.at(s))) << "step " << s;
+}
+
+TEST(AditTrain, LossIsReadBackEveryKStepsAsTheWindowMean) {
+  test::ScopedTempDir root("adit_window");
+  const auto data = qm9Data(root.path());
+  Json params{{"data", data.string()}, {"size", "tiny"}, {"steps", 10}, {"batch_size", 4}, {"lr", 1e-3},
+              {"checkpoint_every", 100}, {"log_every", 1}};
+  auto perStep = runJob("adit.train_vae", params, root.path());
+  ASSERT_EQ(perStep.status, core::RunStatus::Completed) << perStep.error;
+  params["log_every"] = 4;
+  auto windowed = runJob("adit.train_vae", params, root.path());
+  ASSERT_EQ(windowed.status, core::RunStatus::Completed) << windowed.error;
+  const auto a = losses(perStep.runDir), b = losses(windowed.runDir);
+  // Reports at steps 4 and 8 (multiples of 4) and 10 (the last step, a checkpoint); each is the
+  // mean of the per-step losses of its window (the same seed draws the same batches and noise).
+  ASSERT_EQ(b.size(), 3u);
+  auto mean = [&](long long from, long long to) {
+    double sum = 0;
+    for (long long s = from; s <= to; ++s) sum += a.at(s);
+    return sum / static_cast<double>(to - from + 1);
+  };
+  EXPECT_NEAR(b.at(4), mean(1, 4), 1e-5 * std::abs(mean(1, 4)));
+  EXPECT_NEAR(b.at(8), mean(5, 8), 1e-5 * std::abs(mean(5, 8)));
+  EXPECT_NEAR(b.at(10), mean(9, 10), 1e-5 * std::abs(mean(9, 10)));
+}
+
+TEST(AditTrain, MaxSecondsStopsWithACheckpointAndAModel) {
+  test::ScopedTempDir root("adit_time");
+  const auto data = qm9Data(root.path());
+  // A million steps cannot finish in 1.5 s: the run stops itself, completed, with the model saved.
+  auto out = runJob("adit.train_vae",
+                    Json{{"data", data.string()}, {"size", "tiny"}, {"steps", 1000000}, {"batch_size", 4},
+                         {"checkpoint_every", 100000}, {"max_seconds", 1.5}, {"save_dtype", "float16"}},
+                    root.path());
+  ASSERT_EQ(out.status, core::RunStatus::Completed) << out.error;
+  const auto s = summary(out);
+  EXPECT_TRUE(s["stopped_by_time"].get<bool>());
+  const auto steps = s["steps_done"].get<long long>();
+  EXPECT_GT(steps, 0);
+  EXPECT_LT(steps, 1000000);
+  const auto run = core::RunDir::open(out.runDir);
+  ASSERT_TRUE(run.latestCheckpoint().has_value());
+  EXPECT_NE(run.latestCheckpoint()->filename().string().find(std::to_string(steps)), std::string::npos);
+  // The float16 file loads as a float32 model.
+  auto vae = adit::loadVae(out.runDir / "artifacts" / "vae.pt");
+  for (const auto& p : vae->parameters()) EXPECT_EQ(p.scalar_type(), torch::kFloat32);
+}
+
+TEST(AditTrain, Float16ModelFileIsHalfTheSizeAndDecodesAlike) {
+  torch::manual_seed(4);
+  test::ScopedTempDir root("adit_f16");
+  adit::Vae vae(adit::VaeConfig::preset("tiny"));
+  adit::saveVae(root / "f32.pt", vae);
+  adit::saveVae(root / "f16.pt", vae, torch::kFloat16);
+  const auto a = fs::file_size(root / "f32.pt"), b = fs::file_size(root / "f16.pt");
+  EXPECT_LT(static_cast<double>(b), 0.6 * static_cast<double>(a));
+  auto v16 = adit::loadVae(root / "f16.pt");
+  // Saving leaves the module as it was (float32, not rounded).
+  auto again = adit::loadVae(root / "f32.pt");
+  const auto pa = vae->parameters(), pb = again->parameters();
+  for (std::size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::equal(pa[i], pb[i]));
+  torch::NoGradGuard g;
+  vae->eval();
+  auto z = torch::randn({2, 5, 8});
+  auto mask = torch::ones({2, 5}, torch::kBool);
+  const auto x = vae->decode(z, mask).positions, y = v16->decode(z, mask).positions;
+  // float16 keeps 11 significant bits: relative rounding 2^-11 per weight.
+  EXPECT_LT((x - y).abs().max().item<float>(), 1e-2 * x.abs().max().item<float>());
 }
 
 TEST(AditTrain, BadParametersFailClearly) {

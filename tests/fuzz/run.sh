@@ -49,10 +49,11 @@ rd=/usr/share/RDKit  # Debian's rdkit-data: real SDF and PDB files
 [ -f $rd/Contrib/CalcLigRMSD/data/5dpv.pdb ] && { printf 0; head -c 6000 $rd/Contrib/CalcLigRMSD/data/5dpv.pdb; } > "$work/seeds_openbabel/5dpv.pdb"
 
 seed sae_formats "$fz"/sae_*  # the first byte picks the parser ('0' activation manifest, '1' cfg.json)
+seed adit_shards "$fz"/adit_*  # the first byte picks the input ('0' manifest.json, '1' a shard)
 
 status=0
 # fuzz_openbabel and fuzz_smiles exist only in a build configured with -DATOMSCOPE_CHEM_TOOLKITS=ON.
-for t in safetensors npy npz poscar xyz cif cdvae_csv openbabel smiles sae_formats; do
+for t in safetensors npy npz poscar xyz cif cdvae_csv openbabel smiles sae_formats adit_shards; do
   exe=$build/tests/fuzz/fuzz_$t
   if [ ! -x "$exe" ]; then
     if [ "$t" = openbabel ] || [ "$t" = smiles ]; then
@@ -70,6 +71,7 @@ for t in safetensors npy npz poscar xyz cif cdvae_csv openbabel smiles sae_forma
     npy|npz) opts+=(-dict="$root/tests/fuzz/npy.dict") ;;
     cif|cdvae_csv) opts=(-max_len=16384 -dict="$root/tests/fuzz/cif.dict") ;;
     poscar|xyz|openbabel|sae_formats) opts=(-max_len=16384) ;;
+    adit_shards) opts=(-max_len=16384 -dict="$root/tests/fuzz/safetensors.dict") ;;
     smiles) opts=(-max_len=200) ;;
   esac
   # Open Babel leaks on its own error paths; LSan still checks our code (openbabel_lsan.supp).

@@ -40,6 +40,8 @@ TrainSettings trainSettings(const core::Params& p, const torch::Device& d) {
   s.emaDecay = p.getFloat("ema_decay");
   s.checkpointEvery = p.getInt("checkpoint_every");
   s.gradClip = p.getFloat("grad_clip");
+  s.logEvery = p.getInt("log_every");
+  s.maxSeconds = p.getFloat("max_seconds");
   const auto ac = p.getString("autocast");
   s.autocast = ac == "bf16" || (ac == "auto" && d.is_cuda());
   if (s.autocast && !d.is_cuda()) throw AditError("bf16 autocast is available on CUDA devices only");
@@ -55,12 +57,29 @@ void addTrainParams(ParamSchema& s, long long steps, double lr) {
   s.addInt("checkpoint_every", 100, 1, std::nullopt, "Resumable checkpoint every N steps.");
   s.addFloat("grad_clip", 1.0, 0.0, std::nullopt, "Gradient 2-norm clip (0: none).").markAdvanced();
   s.addChoice("autocast", {"auto", "off", "bf16"}, "auto", "bf16 autocast: auto = on for CUDA, off on the CPU.");
+  s.addInt("log_every", 20, 1, std::nullopt,
+           "Report the loss (mean since the last report) every N steps and at checkpoints; reading it back "
+           "synchronises the GPU, so not every step.").markAdvanced();
+  s.addFloat("max_seconds", 0.0, 0.0, std::nullopt,
+             "Stop cleanly with a checkpoint and the exported model after this many seconds of training (0: no limit).");
+  s.addChoice("save_dtype", {"float32", "float16", "bfloat16"}, "float32",
+              "Precision of the exported model file (float16 halves it; loading converts back to float32).")
+      .markAdvanced();
   s.addDevice();
 }
 
-std::vector<std::int64_t> drawIndices(std::int64_t n, long long B, torch::Generator& gen) {
-  auto idx = at::randint(n, {B}, gen, torch::TensorOptions().dtype(torch::kInt64));
-  return std::vector<std::int64_t>(idx.data_ptr<std::int64_t>(), idx.data_ptr<std::int64_t>() + B);
+torch::Dtype saveDtype(const core::Params& p) { return core::torchDtype(p.getString("save_dtype")); }
+
+void summariseTraining(Context& ctx, const TrainResult& r) {
+  ctx.run().setSummary("final_loss", r.lastLoss);
+  ctx.run().setSummary("steps_per_s", r.stepsPerSecond);
+  ctx.run().setSummary("steps_done", r.steps);
+  ctx.run().setSummary("stopped_by_time", r.stoppedByTime);
+}
+
+// Batch indices drawn on the generator's device (no host round trip).
+torch::Tensor drawIndices(std::int64_t n, long long B, torch::Generator& gen, const torch::Device& d) {
+  return at::randint(n, {B}, gen, torch::TensorOptions().dtype(torch::kInt64).device(d));
 }
 
 // Copies EMA weights into the module (same order as parameters()).
@@ -81,7 +100,9 @@ class PrepareJob : public core::Job {
   }
   ParamSchema schema() const override {
     ParamSchema s;
-    s.addString("sources", "", "Paths separated by ';' (.smi/.txt SMILES, .xyz/.extxyz, CDVAE .csv, CIF folders).");
+    s.addString("sources", "",
+                "Paths separated by ';' (.smi/.txt SMILES, .xyz/.extxyz, CDVAE .csv, CIF folders, prepared "
+                "folders to merge; a path listed twice is used twice).");
     s.addChoice("kind", {"auto", "molecule", "crystal"}, "auto", "Kind of XYZ sources (auto: periodic = crystal).");
     s.addInt("limit", 0, 0, std::nullopt, "First N structures of each source (0: all).");
     s.addInt("shard_size", 20000, 1, std::nullopt, "Records per shard.").markAdvanced();
@@ -124,9 +145,16 @@ class TrainVaeJob : public core::Job {
   ParamSchema schema() const override {
     ParamSchema s;
     s.addPath("data", "", "Folder written by adit.prepare (manifest.json).", {}, true);
-    s.addChoice("size", {"tiny", "S", "B", "L"}, "S", "VAE size.");
+    s.addChoice("size", {"tiny", "small", "S", "B", "L"}, "S",
+                "VAE size (small 128 wide, 4+4 layers; S 256, 6+6; B 512, 8+8; L 768, 12+12).");
     s.addFloat("kl_weight", 1e-5, 0.0, std::nullopt, "Weight of the KL term (the paper's 1e-5).");
     s.addFloat("position_noise", 0.0, 0.0, std::nullopt, "Std of Gaussian noise added to input positions (A).");
+    s.addFloat("latent_noise", 0.0, 0.0, std::nullopt,
+               "Gaussian noise added to the latents before decoding, in latent RMS units: trains a decoder that "
+               "tolerates the DiT's imprecise latents (e.g. 0.1).");
+    s.addBool("augment_rotations", false,
+              "Randomly rotate molecules' positions (the paper's VAE augmentation); the DiT is trained on "
+              "latents of the stored orientation either way.");
     addTrainParams(s, 2000, 1e-4);
     return s;
   }
@@ -140,18 +168,29 @@ class TrainVaeJob : public core::Job {
     Vae vae(VaeConfig::preset(p.getString("size")));
     vae->to(device);
     const double kl = p.getFloat("kl_weight"), noise = p.getFloat("position_noise");
+    const double latentNoise = p.getFloat("latent_noise");
+    const bool rotate = p.getBool("augment_rotations");
+    ctx.feedback().setStage("uploading the data set");
+    const auto padded = padRecords(data, device);  // once; batches are gathers on the device
+    ctx.feedback().setStage("training");
     auto loss = [&](long long, torch::Generator& gen) {
-      auto idx = drawIndices(data.size(), settings.batchSize, gen);
-      auto b = makeBatch(data, idx);
-      if (noise > 0) b.positions = b.positions + noise * at::randn(b.positions.sizes(), gen) * b.mask.unsqueeze(-1);
-      b = b.to(device);
-      return vaeLoss(vae->forward(b, true, &gen), b, kl).total;
+      auto b = padded.gather(drawIndices(padded.size(), settings.batchSize, gen, device));
+      const auto m = b.mask.unsqueeze(-1).to(torch::kFloat32);
+      if (rotate) {
+        // Molecules only: a crystal's Cartesian positions follow its lattice's fixed orientation.
+        auto R = randomRotations(b.positions.size(0), &gen, device);
+        auto isMol = (b.kind == static_cast<int>(Kind::Molecule)).view({-1, 1, 1}).to(torch::kFloat32);
+        b.positions = isMol * torch::matmul(b.positions, R.transpose(1, 2)) + (1 - isMol) * b.positions;
+      }
+      if (noise > 0)
+        b.positions = b.positions + noise * at::randn(b.positions.sizes(), gen, b.positions.options()) * m;
+      return vaeLoss(vae->forward(b, true, &gen, latentNoise), b, kl).total;
     };
     std::vector<torch::Tensor> ema;
     const auto r = trainLoop(ctx, *vae, loss, settings, ema);
     applyEma(*vae, ema);
     const auto file = ctx.run().addArtifact("vae.pt", "adit_vae", "the VAE (EMA weights)");
-    saveVae(file, vae);
+    saveVae(file, vae, saveDtype(p));
     // Reconstruction of the first (up to) 256 records with the EMA weights.
     {
       torch::NoGradGuard g;
@@ -167,8 +206,7 @@ class TrainVaeJob : public core::Job {
       ctx.run().setSummary("reconstruction_rmsd", rmsd);
       ctx.run().setSummary("atom_type_accuracy", acc);
     }
-    ctx.run().setSummary("final_loss", r.lastLoss);
-    ctx.run().setSummary("steps_per_s", r.stepsPerSecond);
+    summariseTraining(ctx, r);
     ctx.feedback().setProgress(1.0, "done");
   }
 };
@@ -186,8 +224,12 @@ class TrainDitJob : public core::Job {
     ParamSchema s;
     s.addPath("data", "", "Folder written by adit.prepare (manifest.json).", {}, true);
     s.addPath("vae", "", "VAE from adit.train_vae (vae.pt).", "ADiT VAE (*.pt)");
-    s.addChoice("size", {"tiny", "S", "B", "L"}, "S", "DiT size (S 384/12/6, B 768/12/12, L 1024/24/16).");
+    s.addChoice("size", {"tiny", "small", "S", "B", "L"}, "S",
+                "DiT size (small 256/8/4, S 384/12/6, B 768/12/12, L 1024/24/16: width/blocks/heads).");
     s.addFloat("class_dropout", 0.1, 0.0, 1.0, "Share of labels dropped for classifier-free guidance.");
+    s.addFloat("self_condition_rate", 0.5, 0.0, 1.0,
+               "Share of steps trained with self-conditioning (a first, gradient-free prediction fed back).")
+        .markAdvanced();
     addTrainParams(s, 5000, 1e-4);
     return s;
   }
@@ -214,21 +256,26 @@ class TrainDitJob : public core::Job {
     torch::manual_seed(ctx.seed());
     bundle.dit = Dit(cfg);
     bundle.dit->to(device);
-    auto loss = [&](long long, torch::Generator& gen) {
-      auto idx = drawIndices(data.size(), settings.batchSize, gen);
-      auto [x1, mask] = latentBatch(latents, data, idx);
-      auto t = torch::tensor(idx, torch::kInt64);
-      DitCondition cond{data.kind.index_select(0, t).to(device), data.spaceGroup.index_select(0, t).to(device),
-                        mask.sum(1).to(device)};
-      return ditTrainingLoss(bundle.dit, x1.to(device), cond, mask.to(device), &gen);
+    // Latents and labels uploaded once, padded to the largest record: a batch is a gather on the device.
+    const auto padded = padRecords(data, device);
+    const auto paddedLatents = padAtomRows(latents, data.offsets, padded.width()).to(device);
+    const double selfCondRate = p.getFloat("self_condition_rate");
+    const auto seed = ctx.seed();
+    auto loss = [&](long long step, torch::Generator& gen) {
+      auto idx = drawIndices(padded.size(), settings.batchSize, gen, device);
+      DitCondition cond{padded.kind.index_select(0, idx), padded.spaceGroup.index_select(0, idx),
+                        padded.natoms.index_select(0, idx)};
+      // The self-conditioning coin is a host hash of (seed, step): reproducible and sync-free.
+      const bool selfCond = static_cast<double>(stepHash(seed, step, 1) >> 11) * 0x1.0p-53 < selfCondRate;
+      return ditTrainingLoss(bundle.dit, paddedLatents.index_select(0, idx), cond, padded.mask.index_select(0, idx),
+                             &gen, selfCond);
     };
     std::vector<torch::Tensor> ema;
     const auto r = trainLoop(ctx, *bundle.dit, loss, settings, ema);
     applyEma(*bundle.dit, ema);
     const auto file = ctx.run().addArtifact("dit.pt", "adit_dit", "the latent DiT (EMA weights)");
-    saveDit(file, bundle);
-    ctx.run().setSummary("final_loss", r.lastLoss);
-    ctx.run().setSummary("steps_per_s", r.stepsPerSecond);
+    saveDit(file, bundle, saveDtype(p));
+    summariseTraining(ctx, r);
     ctx.run().setSummary("latent_scale", bundle.latentScale);
     ctx.feedback().setProgress(1.0, "done");
   }

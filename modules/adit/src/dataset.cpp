@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <iterator>
 
 #include "atomscope/chem/cdvae_csv.h"
 #include "atomscope/chem/cell_parameters.h"
@@ -11,6 +12,7 @@
 #include "atomscope/chem/smiles.h"
 #include "atomscope/chem/symmetry.h"
 #include "atomscope/chem/xyz.h"
+#include "atomscope/core/safetensors.h"
 #include "atomscope/core/tensor_io.h"
 
 namespace atomscope::adit {
@@ -175,6 +177,18 @@ Records readSource(const PrepareSource& src, const PrepareOptions& o, PrepareRep
     ++rep.failed;
     if (rep.failures.size() < 20) rep.failures.push_back(why);
   };
+  if (fs::is_directory(path) && fs::exists(path / "manifest.json")) {
+    // A folder adit.prepare wrote: its records as they are (merging prepared sets; listing one
+    // several times repeats it, e.g. to balance a small crystal set against many molecules).
+    auto r = loadDataset(path);
+    if (o.limit && static_cast<std::size_t>(r.size()) > o.limit) {
+      const auto n = static_cast<std::int64_t>(o.limit), a = r.offsets[n].item<std::int64_t>();
+      r = Records{r.numbers.slice(0, 0, a), r.positions.slice(0, 0, a), r.fractional.slice(0, 0, a),
+                  r.offsets.slice(0, 0, n + 1), r.lattice.slice(0, 0, n), r.kind.slice(0, 0, n),
+                  r.spaceGroup.slice(0, 0, n)};
+    }
+    return r;
+  }
   if (fs::is_directory(path)) {
     std::vector<fs::path> files;
     for (const auto& e : fs::directory_iterator(path))
@@ -261,7 +275,8 @@ Records readSource(const PrepareSource& src, const PrepareOptions& o, PrepareRep
 #endif
   }
   throw AditError("adit.prepare: source '" + src.path +
-                  "' is not a SMILES (.smi/.txt), XYZ (.xyz/.extxyz), CDVAE CSV (.csv) file or a folder of CIFs");
+                  "' is not a SMILES (.smi/.txt), XYZ (.xyz/.extxyz), CDVAE CSV (.csv) file, a folder of CIFs or a "
+                  "prepared folder (manifest.json)");
 }
 
 }  // namespace
@@ -331,41 +346,32 @@ void saveShard(const fs::path& file, const Records& r) {
 Records loadShard(const fs::path& file) {
   std::map<std::string, torch::Tensor> t;
   try {
+    checkShard(core::SafetensorsReader::open(file));  // layout and values, before any tensor is built
     t = core::loadSafetensors(file);
+  } catch (const AditError&) {
+    throw;
   } catch (const std::exception& e) {
     throw AditError("ADiT shard '" + file.string() + "': " + e.what());
   }
-  auto get = [&](const std::string& name) {
-    auto it = t.find(name);
-    if (it == t.end()) throw AditError("ADiT shard '" + file.string() + "' has no tensor '" + name + "'");
-    return it->second;
-  };
-  Records r{get("numbers"), get("positions"), get("fractional"), get("offsets"),
-            get("lattice"), get("kind"), get("space_group")};
-  const auto n = r.kind.size(0);
-  if (r.offsets.size(0) != n + 1 || r.lattice.size(0) != n || r.spaceGroup.size(0) != n ||
-      r.offsets[-1].item<std::int64_t>() != r.numbers.size(0) || r.positions.size(0) != r.numbers.size(0) ||
-      r.fractional.size(0) != r.numbers.size(0))
-    throw AditError("ADiT shard '" + file.string() + "': tensor sizes disagree (offsets, atoms, records)");
-  if (n > 0 && ((r.numbers < 1).any().item<bool>() || (r.numbers > kMaxZ).any().item<bool>()))
-    throw AditError("ADiT shard '" + file.string() + "': atomic numbers outside 1..118");
-  return r;
+  return Records{t.at("numbers"), t.at("positions"), t.at("fractional"), t.at("offsets"),
+                 t.at("lattice"), t.at("kind"), t.at("space_group")};
 }
 
 Records loadDataset(const fs::path& dir) {
   const auto mpath = dir / "manifest.json";
   std::ifstream in(mpath);
   if (!in) throw AditError("ADiT data set: no manifest.json in '" + dir.string() + "' (run adit.prepare first)");
-  Json m;
-  try {
-    m = Json::parse(in);
-  } catch (const std::exception& e) {
-    throw AditError(mpath.string() + ": not JSON (" + e.what() + ")");
-  }
-  if (m.value("format", "") != "atomscope.adit_data/1")
-    throw AditError(mpath.string() + ": format is not atomscope.adit_data/1");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto manifest = parseDataManifest(text, mpath.string());
   std::vector<Records> parts;
-  for (const auto& s : m.at("shards")) parts.push_back(loadShard(dir / s.at("file").get<std::string>()));
+  for (const auto& s : manifest.shards) {
+    auto r = loadShard(dir / s.file);
+    if (r.size() != s.records || r.numbers.size(0) != s.atoms)
+      throw AditError(mpath.string() + ": shard '" + s.file + "' holds " + std::to_string(r.size()) + " records and " +
+                      std::to_string(r.numbers.size(0)) + " atoms, the manifest says " + std::to_string(s.records) +
+                      " and " + std::to_string(s.atoms));
+    parts.push_back(std::move(r));
+  }
   return concat(parts);
 }
 
@@ -412,6 +418,50 @@ Batch makeBatch(const Records& r, const std::vector<std::int64_t>& indices) {
   b.kind = r.kind.index_select(0, idx);
   b.spaceGroup = r.spaceGroup.index_select(0, idx);
   b.lattice = normaliseLattice(r.lattice.index_select(0, idx), b.natoms);
+  return b;
+}
+
+torch::Tensor padAtomRows(const torch::Tensor& rows, const torch::Tensor& offsets, std::int64_t N) {
+  const auto n = offsets.size(0) - 1;
+  const auto counts = offsets.slice(0, 1) - offsets.slice(0, 0, n);
+  if (n > 0 && counts.max().item<std::int64_t>() > N)
+    throw AditError("padding to " + std::to_string(N) + " atoms: a record has more");
+  // Record and slot of every atom, vectorised (no per-record loop over 10^5 records).
+  const auto record = torch::repeat_interleave(torch::arange(n, torch::kInt64), counts);
+  const auto slot = torch::arange(rows.size(0), torch::kInt64) - offsets.index_select(0, record);
+  std::vector<std::int64_t> shape{n, N};
+  for (std::int64_t k = 1; k < rows.dim(); ++k) shape.push_back(rows.size(k));
+  auto out = torch::zeros(shape, rows.options());
+  out.index_put_({record, slot}, rows);
+  return out;
+}
+
+PaddedRecords padRecords(const Records& r, const torch::Device& d, std::int64_t minAtoms) {
+  PaddedRecords p;
+  const auto n = r.size();
+  auto natoms = n ? (r.offsets.slice(0, 1) - r.offsets.slice(0, 0, n)) : torch::zeros({0}, torch::kInt64);
+  const auto N = std::max<std::int64_t>({1, minAtoms, n ? natoms.max().item<std::int64_t>() : 1});
+  p.numbers = padAtomRows(r.numbers, r.offsets, N).to(d);
+  p.positions = padAtomRows(r.positions, r.offsets, N).to(d);
+  p.fractional = padAtomRows(r.fractional, r.offsets, N).to(d);
+  p.mask = (torch::arange(N, torch::kInt64).unsqueeze(0) < natoms.unsqueeze(1)).to(d);
+  p.lattice = normaliseLattice(r.lattice, natoms).to(d);
+  p.kind = r.kind.to(d);
+  p.spaceGroup = r.spaceGroup.to(d);
+  p.natoms = natoms.to(d);
+  return p;
+}
+
+Batch PaddedRecords::gather(const torch::Tensor& idx) const {
+  Batch b;
+  b.numbers = numbers.index_select(0, idx);
+  b.positions = positions.index_select(0, idx);
+  b.fractional = fractional.index_select(0, idx);
+  b.mask = mask.index_select(0, idx);
+  b.lattice = lattice.index_select(0, idx);
+  b.kind = kind.index_select(0, idx);
+  b.spaceGroup = spaceGroup.index_select(0, idx);
+  b.natoms = natoms.index_select(0, idx);
   return b;
 }
 

@@ -16,12 +16,13 @@ c10::optional<at::Generator> opt(torch::Generator* g) {
   return *g;
 }
 
-// Random tensors are drawn on the CPU from the run's generator (reproducible on any device).
+// Random tensors are drawn on the device d with the caller's generator (which must live there: the
+// training loop gives each step a generator of its device seeded from the run seed and the step).
 torch::Tensor randn(torch::IntArrayRef shape, torch::Generator* g, const torch::Device& d) {
-  return at::randn(shape, opt(g), torch::TensorOptions().dtype(torch::kFloat32)).to(d);
+  return at::randn(shape, opt(g), torch::TensorOptions().dtype(torch::kFloat32).device(d));
 }
 torch::Tensor rand(torch::IntArrayRef shape, torch::Generator* g, const torch::Device& d) {
-  return at::rand(shape, opt(g), torch::TensorOptions().dtype(torch::kFloat32)).to(d);
+  return at::rand(shape, opt(g), torch::TensorOptions().dtype(torch::kFloat32).device(d));
 }
 
 torch::Tensor indexEmbedding(std::int64_t N, int width, const torch::Device& d) {
@@ -66,10 +67,11 @@ VaeConfig VaeConfig::fromJson(const Json& j) {
 VaeConfig VaeConfig::preset(const std::string& name) {
   VaeConfig c;
   if (name == "tiny") c.width = 64, c.heads = 4, c.encoderLayers = 2, c.decoderLayers = 2;
+  else if (name == "small") c.width = 128, c.heads = 4, c.encoderLayers = 4, c.decoderLayers = 4;  // sample models
   else if (name == "S") c.width = 256, c.heads = 8, c.encoderLayers = 6, c.decoderLayers = 6;
   else if (name == "B") c.width = 512, c.heads = 8, c.encoderLayers = 8, c.decoderLayers = 8;
   else if (name == "L") c.width = 768, c.heads = 12, c.encoderLayers = 12, c.decoderLayers = 12;
-  else throw AditError("unknown VAE size '" + name + "' (tiny, S, B, L)");
+  else throw AditError("unknown VAE size '" + name + "' (tiny, small, S, B, L)");
   return c;
 }
 
@@ -93,10 +95,11 @@ DitConfig DitConfig::fromJson(const Json& j) {
 DitConfig DitConfig::preset(const std::string& name) {
   DitConfig c;
   if (name == "tiny") c.width = 64, c.heads = 4, c.layers = 2;
+  else if (name == "small") c.width = 256, c.heads = 4, c.layers = 8;  // sample models: ~10M weights, 19 MB in float16
   else if (name == "S") c.width = 384, c.heads = 6, c.layers = 12;  // the paper's sizes (issue 7)
   else if (name == "B") c.width = 768, c.heads = 12, c.layers = 12;
   else if (name == "L") c.width = 1024, c.heads = 16, c.layers = 24;
-  else throw AditError("unknown DiT size '" + name + "' (tiny, S, B, L)");
+  else throw AditError("unknown DiT size '" + name + "' (tiny, small, S, B, L)");
   return c;
 }
 
@@ -189,11 +192,16 @@ VaeOutput VaeImpl::decode(const torch::Tensor& z, const torch::Tensor& mask) {
   return o;
 }
 
-VaeOutput VaeImpl::forward(const Batch& b, bool sample, torch::Generator* gen) {
+VaeOutput VaeImpl::forward(const Batch& b, bool sample, torch::Generator* gen, double latentNoise) {
   auto [mean, logvar] = encode(b);
   auto z = mean;
-  if (sample) z = mean + torch::exp(0.5 * logvar) * randn(mean.sizes(), gen, mean.device()) *
-                             b.mask.unsqueeze(-1).to(mean.dtype());
+  const auto m = b.mask.unsqueeze(-1).to(mean.dtype());
+  if (sample) z = mean + torch::exp(0.5 * logvar) * randn(mean.sizes(), gen, mean.device()) * m;
+  if (latentNoise > 0) {
+    // Relative to the batch's latent RMS (detached), so the setting does not depend on the latent scale.
+    auto rms = torch::sqrt((mean.detach().to(torch::kFloat32).pow(2) * m).sum() / (m.sum() * config.latent).clamp_min(1.0));
+    z = z + latentNoise * rms * randn(mean.sizes(), gen, mean.device()) * m;
+  }
   auto o = decode(z, b.mask);
   o.mean = mean;
   o.logvar = logvar;
@@ -270,6 +278,16 @@ torch::Tensor DitImpl::forward(const torch::Tensor& xt, const torch::Tensor& t, 
   return out->forward(x) * mask.unsqueeze(-1).to(x.dtype());
 }
 
+torch::Tensor randomRotations(std::int64_t B, torch::Generator* gen, const torch::Device& d) {
+  auto q = randn({B, 4}, gen, d);
+  q = q / q.norm(2, -1, true).clamp_min(1e-12);
+  auto w = q.select(1, 0), x = q.select(1, 1), y = q.select(1, 2), z = q.select(1, 3);
+  auto r = torch::stack({1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),
+                         2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
+                         2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)}, 1);
+  return r.view({B, 3, 3});
+}
+
 torch::Tensor centredNoise(const torch::IntArrayRef shape, const torch::Tensor& mask, torch::Generator* gen) {
   auto m = mask.unsqueeze(-1).to(torch::kFloat32);
   auto n = randn(shape, gen, mask.device()) * m;
@@ -287,7 +305,7 @@ torch::Tensor flowMatchingLoss(const torch::Tensor& predicted, const torch::Tens
 }
 
 torch::Tensor ditTrainingLoss(Dit& model, const torch::Tensor& x1, DitCondition cond, const torch::Tensor& mask,
-                              torch::Generator* gen) {
+                              torch::Generator* gen, bool useSelfCond) {
   const auto B = x1.size(0);
   const auto d = x1.device();
   auto t = rand({B}, gen, d) * 0.98 + 0.01;
@@ -300,7 +318,6 @@ torch::Tensor ditTrainingLoss(Dit& model, const torch::Tensor& x1, DitCondition 
   cond.kind = torch::where(dropKind, torch::full_like(cond.kind, -1), cond.kind);
   cond.spaceGroup = torch::where(dropGroup, torch::zeros_like(cond.spaceGroup), cond.spaceGroup);
   auto sc = torch::zeros_like(x1);
-  const bool useSelfCond = rand({1}, gen, torch::kCPU).item<float>() < 0.5;
   if (useSelfCond) {
     torch::NoGradGuard g;
     sc = model->forward(xt, t, cond, mask, sc).detach().to(x1.dtype());

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <set>
 
 #include "atomscope/chem/cell_parameters.h"
@@ -10,8 +11,10 @@
 #ifdef ATOMSCOPE_HAS_CHEM_TOOLKITS
 #include "atomscope/chem/molecule_perception.h"
 #endif
-#include <ATen/autocast_mode.h>
-#include <torch/version.h>
+#include <mutex>
+
+#include "atomscope/core/torch_autocast.h"
+#include "atomscope/lm/training.h"
 
 namespace atomscope::adit {
 
@@ -21,39 +24,18 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// bf16 autocast on CUDA for the scope (as modules/lm's CudaAutocast; kept here so atomscope_adit
-// needs only core and chem).
-class CudaAutocast {
- public:
-  explicit CudaAutocast(bool on) : on_(on) {
-    if (!on_) return;
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-    at::autocast::set_autocast_enabled(at::kCUDA, true);
-#else
-    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-    at::autocast::set_enabled(true);
-#endif
+// The generator of step s on the training device: depends only on the run seed and s, so resume
+// reproduces the stream. On CUDA it is the device's default generator reseeded (a host-side call,
+// no synchronisation); on the CPU a fresh one.
+torch::Generator stepGenerator(unsigned long long seed, long long step, const torch::Device& device) {
+  const auto s = stepHash(seed, step, 0);
+  if (device.is_cuda()) {
+    auto g = at::globalContext().defaultGenerator(device);
+    std::lock_guard<std::mutex> lock(g.mutex());
+    g.set_current_seed(s);
+    return g;
   }
-  ~CudaAutocast() {
-    if (!on_) return;
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    at::autocast::set_autocast_enabled(at::kCUDA, false);
-#else
-    at::autocast::set_enabled(false);
-#endif
-    at::autocast::clear_cache();
-  }
-  CudaAutocast(const CudaAutocast&) = delete;
-  CudaAutocast& operator=(const CudaAutocast&) = delete;
-
- private:
-  bool on_;
-};
-
-// The generator of step s: depends only on the run seed and s, so resume reproduces the stream.
-torch::Generator stepGenerator(unsigned long long seed, long long step) {
-  return at::detail::createCPUGenerator(seed * 0x9E3779B97F4A7C15ULL + static_cast<unsigned long long>(step) * 7919ULL + 1);
+  return at::detail::createCPUGenerator(s);
 }
 
 void writeConfig(torch::serialize::OutputArchive& out, const std::string& key, const Json& j) {
@@ -84,11 +66,24 @@ void saveArchive(torch::serialize::OutputArchive& out, const fs::path& file) {
 
 }  // namespace
 
+std::uint64_t stepHash(unsigned long long seed, long long step, std::uint64_t salt) {
+  // splitmix64 over the three numbers
+  auto mix = [](std::uint64_t z) {
+    z += 0x9E3779B97F4A7C15ULL;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+  };
+  return mix(mix(mix(seed) ^ static_cast<std::uint64_t>(step)) ^ salt);
+}
+
 TrainResult trainLoop(core::Context& ctx, torch::nn::Module& module, const StepLoss& lossFn, const TrainSettings& s,
                       std::vector<torch::Tensor>& ema) {
   auto& fb = ctx.feedback();
   auto params = module.parameters();
+  const auto device = params.empty() ? torch::Device(torch::kCPU) : params[0].device();
   torch::optim::AdamW optimizer(params, torch::optim::AdamWOptions(s.lr).weight_decay(s.weightDecay));
+  lm::AdamWStepper stepper(optimizer);  // the fused CUDA kernel where LibTorch has it
   ema.clear();
   {
     torch::NoGradGuard g;
@@ -97,7 +92,7 @@ TrainResult trainLoop(core::Context& ctx, torch::nn::Module& module, const StepL
   long long step = 0;
   if (ctx.resumeCheckpoint()) {
     torch::serialize::InputArchive in;
-    in.load_from(ctx.resumeCheckpoint()->string(), params.empty() ? torch::Device(torch::kCPU) : params[0].device());
+    in.load_from(ctx.resumeCheckpoint()->string(), device);
     module.load(in);
     torch::serialize::InputArchive opt;
     in.read("optimizer", opt);
@@ -110,8 +105,6 @@ TrainResult trainLoop(core::Context& ctx, torch::nn::Module& module, const StepL
   }
   auto save = [&](long long at) {
     torch::NoGradGuard g;
-    for (const auto& p : params)
-      if (!torch::isfinite(p).all().item<bool>()) return;  // never checkpoint a broken model
     torch::serialize::OutputArchive out;
     module.save(out);
     torch::serialize::OutputArchive opt;
@@ -121,51 +114,115 @@ TrainResult trainLoop(core::Context& ctx, torch::nn::Module& module, const StepL
     out.write("step", torch::tensor(static_cast<std::int64_t>(at)));
     saveArchive(out, ctx.run().checkpointPath(at));
   };
+  const long long logEvery = std::max<long long>(1, s.logEvery);
   module.train();
   const auto t0 = Clock::now();
   const long long first = step;
   TrainResult r;
+  // Loss and gradient-norm sums of the current reporting window stay on the device.
+  auto lossSum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat32).device(device));
+  auto gradSum = torch::zeros_like(lossSum);
+  long long window = 0;
+  double lastReported = std::numeric_limits<double>::quiet_NaN();
   while (step < s.steps) {
     fb.throwIfCancelled();
     ++step;
     const double lr = s.warmup > 0 && step <= s.warmup ? s.lr * static_cast<double>(step) / static_cast<double>(s.warmup) : s.lr;
     for (auto& g : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
-    optimizer.zero_grad();
-    auto gen = stepGenerator(ctx.seed(), step);
+    for (auto& p : params) p.mutable_grad() = torch::Tensor();  // set_to_none: no zero-fill kernels
+    auto gen = stepGenerator(ctx.seed(), step, device);
     torch::Tensor loss;
     {
-      CudaAutocast ac(s.autocast);
+      core::CudaAutocast ac(s.autocast);
       loss = lossFn(step, gen);
     }
     loss.backward();
-    const double gradNorm = torch::nn::utils::clip_grad_norm_(params, s.gradClip > 0 ? s.gradClip : 1e30);
-    const double value = loss.item<double>();
-    if (!std::isfinite(value) || !std::isfinite(gradNorm)) {
-      const auto last = ctx.run().latestCheckpoint();
-      throw AditError("training stopped at step " + std::to_string(step) + ": loss or gradient is NaN/inf; " +
-                      (last ? "resume continues from " + last->filename().string() : std::string("no checkpoint yet")) +
-                      "; lower the learning rate (" + std::to_string(s.lr) + ")");
-    }
-    optimizer.step();
+    const auto gradNorm = lm::clipGradNorm(params, s.gradClip > 0 ? s.gradClip : 1e30);
+    stepper.step();
     {
       torch::NoGradGuard g;
-      for (std::size_t i = 0; i < ema.size(); ++i) ema[i].mul_(s.emaDecay).add_(params[i].detach(), 1.0 - s.emaDecay);
+      at::_foreach_mul_(ema, s.emaDecay);
+      at::_foreach_add_(ema, params, 1.0 - s.emaDecay);
+      lossSum.add_(loss.detach().to(torch::kFloat32));
+      gradSum.add_(gradNorm.to(lossSum.device(), torch::kFloat32));
     }
-    r.lastLoss = value;
+    ++window;
     const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-    r.stepsPerSecond = static_cast<double>(step - first) / std::max(1e-9, secs);
-    fb.reportMetrics(step, {{"loss", value}, {"lr", lr}, {"grad_norm", gradNorm}, {"steps_per_s", r.stepsPerSecond}});
-    if (step % s.checkpointEvery == 0 || step == s.steps) save(step);
+    const bool outOfTime = s.maxSeconds > 0 && secs >= s.maxSeconds && step < s.steps;
+    const bool checkpoint = step % s.checkpointEvery == 0 || step == s.steps || outOfTime;
+    if (checkpoint || step % logEvery == 0) {
+      // The one host-device synchronisation of a window.
+      const auto both = torch::stack({lossSum, gradSum}).to(torch::kCPU, torch::kFloat64);
+      const double value = both[0].item<double>() / static_cast<double>(window);
+      const double gradNormMean = both[1].item<double>() / static_cast<double>(window);
+      if (!std::isfinite(value) || !std::isfinite(gradNormMean)) {
+        const auto last = ctx.run().latestCheckpoint();
+        throw AditError("training stopped by step " + std::to_string(step) + ": loss or gradient is NaN/inf; " +
+                        (last ? "resume continues from " + last->filename().string() : std::string("no checkpoint yet")) +
+                        "; lower the learning rate (" + std::to_string(s.lr) + ")");
+      }
+      r.stepsPerSecond = static_cast<double>(step - first) /
+                         std::max(1e-9, std::chrono::duration<double>(Clock::now() - t0).count());
+      fb.reportMetrics(step, {{"loss", value}, {"lr", lr}, {"grad_norm", gradNormMean}, {"steps_per_s", r.stepsPerSecond}});
+      r.lastLoss = lastReported = value;
+      lossSum.zero_();
+      gradSum.zero_();
+      window = 0;
+    }
+    if (checkpoint) save(step);
     fb.setProgress(static_cast<double>(step) / static_cast<double>(s.steps),
-                   "step " + std::to_string(step) + " of " + std::to_string(s.steps) + ", loss " + std::to_string(value));
+                   "step " + std::to_string(step) + " of " + std::to_string(s.steps) +
+                       (std::isfinite(lastReported) ? ", loss " + std::to_string(lastReported) : std::string()));
+    if (outOfTime) {
+      fb.info("max_seconds reached: stopped at step " + std::to_string(step) + " with a checkpoint");
+      r.stoppedByTime = true;
+      break;
+    }
   }
   r.steps = step;
   return r;
 }
 
-void saveVae(const fs::path& file, Vae& vae) {
+namespace {
+// As Module::save, with floating-point tensors written in dtype; the module itself is untouched.
+void saveModule(const torch::nn::Module& m, torch::serialize::OutputArchive& out, torch::Dtype dtype) {
+  auto conv = [&](const torch::Tensor& t) { return t.is_floating_point() ? t.detach().to(dtype) : t.detach(); };
+  for (const auto& p : m.named_parameters(/*recurse=*/false)) out.write(p.key(), conv(p.value()));
+  for (const auto& b : m.named_buffers(/*recurse=*/false)) out.write(b.key(), conv(b.value()), /*is_buffer=*/true);
+  for (const auto& c : m.named_children()) {
+    torch::serialize::OutputArchive child;
+    saveModule(*c.value(), child, dtype);
+    out.write(c.key(), child);
+  }
+}
+// As Module::load, but each stored tensor is copied into the float32 parameter (files may hold
+// float16 / bfloat16 weights; Module::load would keep the file's dtype or refuse it).
+void loadModule(torch::nn::Module& m, torch::serialize::InputArchive& in) {
+  torch::NoGradGuard g;
+  for (auto& p : m.named_parameters(/*recurse=*/false)) {
+    torch::Tensor t;
+    in.read(p.key(), t);
+    if (!t.sizes().equals(p.value().sizes()))
+      throw AditError("tensor '" + p.key() + "' has shape " + c10::str(t.sizes()) + ", the model expects " +
+                      c10::str(p.value().sizes()));
+    p.value().copy_(t);
+  }
+  for (auto& b : m.named_buffers(/*recurse=*/false)) {
+    torch::Tensor t;
+    in.read(b.key(), t, /*is_buffer=*/true);
+    b.value().copy_(t);
+  }
+  for (auto& c : m.named_children()) {
+    torch::serialize::InputArchive child;
+    in.read(c.key(), child);
+    loadModule(*c.value(), child);
+  }
+}
+}  // namespace
+
+void saveVae(const fs::path& file, Vae& vae, torch::Dtype dtype) {
   torch::serialize::OutputArchive out;
-  vae->save(out);
+  saveModule(*vae, out, dtype);
   writeConfig(out, "adit_vae_config", vae->config.toJson());
   saveArchive(out, file);
 }
@@ -174,18 +231,18 @@ Vae loadVae(const fs::path& file, const torch::Device& d) {
   auto in = openArchive(file, d);
   Vae vae(VaeConfig::fromJson(readConfig(in, "adit_vae_config", file)));
   try {
-    vae->load(in);
+    loadModule(*vae, in);
   } catch (const std::exception& e) {
     throw AditError("model file '" + file.string() + "': weights do not fit the VAE config: " + e.what());
   }
-  vae->to(d);
+  vae->to(d, torch::kFloat32);  // files may hold float16 / bfloat16 weights
   vae->eval();
   return vae;
 }
 
-void saveDit(const fs::path& file, DitBundle& b) {
+void saveDit(const fs::path& file, DitBundle& b, torch::Dtype dtype) {
   torch::serialize::OutputArchive out;
-  b.dit->save(out);
+  saveModule(*b.dit, out, dtype);
   Json extra{{"atom_counts", b.atomCounts}, {"space_groups", b.spaceGroups}, {"latent_scale", b.latentScale}};
   writeConfig(out, "adit_dit_config", b.dit->config.toJson());
   writeConfig(out, "adit_dit_data", extra);
@@ -197,7 +254,7 @@ DitBundle loadDit(const fs::path& file, const torch::Device& d) {
   DitBundle b;
   b.dit = Dit(DitConfig::fromJson(readConfig(in, "adit_dit_config", file)));
   try {
-    b.dit->load(in);
+    loadModule(*b.dit, in);
   } catch (const std::exception& e) {
     throw AditError("model file '" + file.string() + "': weights do not fit the DiT config: " + e.what());
   }
@@ -205,7 +262,7 @@ DitBundle loadDit(const fs::path& file, const torch::Device& d) {
   b.atomCounts = extra.at("atom_counts").get<std::vector<std::vector<std::int64_t>>>();
   b.spaceGroups = extra.value("space_groups", std::vector<std::int64_t>{});
   b.latentScale = extra.value("latent_scale", 1.0);
-  b.dit->to(d);
+  b.dit->to(d, torch::kFloat32);
   b.dit->eval();
   return b;
 }
@@ -214,14 +271,13 @@ torch::Tensor encodeRecords(Vae& vae, const Records& r, long long batchSize, con
   torch::NoGradGuard g;
   vae->eval();
   std::vector<torch::Tensor> out;
+  const auto padded = padRecords(r, d);
   for (std::int64_t b = 0; b < r.size(); b += batchSize) {
     if (fb) fb->throwIfCancelled();
-    std::vector<std::int64_t> idx;
-    for (std::int64_t i = b; i < std::min<std::int64_t>(r.size(), b + batchSize); ++i) idx.push_back(i);
-    auto batch = makeBatch(r, idx).to(d);
-    auto mean = vae->encode(batch).first.to(torch::kCPU, torch::kFloat32);
-    auto mask = batch.mask.to(torch::kCPU);
-    out.push_back(mean.index({mask}));  // real atoms in record order
+    const auto e = std::min<std::int64_t>(r.size(), b + batchSize);
+    auto batch = padded.gather(torch::arange(b, e, torch::TensorOptions().dtype(torch::kInt64).device(d)));
+    auto mean = vae->encode(batch).first.to(torch::kFloat32);
+    out.push_back(mean.index({batch.mask}).to(torch::kCPU));  // real atoms in record order
     if (fb) fb->setProgress(static_cast<double>(b) / static_cast<double>(r.size()), "encoding latents");
   }
   return torch::cat(out);

@@ -1,6 +1,5 @@
 #include "atomscope/lm/training.h"
 
-#include <ATen/autocast_mode.h>
 #include <torch/version.h>
 
 #include <unordered_map>
@@ -9,27 +8,6 @@
   (TORCH_VERSION_MAJOR > (major) || (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
 
 namespace atomscope::lm {
-
-CudaAutocast::CudaAutocast(bool enable) : on_(enable) {
-  if (!on_) return;
-#if ATOMSCOPE_TORCH_AT_LEAST(2, 4)
-  at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-  at::autocast::set_autocast_enabled(at::kCUDA, true);
-#else
-  at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-  at::autocast::set_enabled(true);
-#endif
-}
-
-CudaAutocast::~CudaAutocast() {
-  if (!on_) return;
-#if ATOMSCOPE_TORCH_AT_LEAST(2, 4)
-  at::autocast::set_autocast_enabled(at::kCUDA, false);
-#else
-  at::autocast::set_enabled(false);
-#endif
-  at::autocast::clear_cache();
-}
 
 torch::Tensor clipGradNorm(const std::vector<torch::Tensor>& parameters, double maxNorm) {
   std::vector<torch::Tensor> grads;

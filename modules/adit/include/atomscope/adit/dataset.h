@@ -11,17 +11,13 @@
 
 #include <torch/torch.h>
 
+#include "atomscope/adit/shard_format.h"
 #include "atomscope/chem/structure.h"
 #include "atomscope/core/error.h"
 #include "atomscope/core/feedback.h"
 #include "atomscope/core/json.h"
 
 namespace atomscope::adit {
-
-class AditError : public core::Error {
- public:
-  using core::Error::Error;
-};
 
 // Data-set kind: the class ADiT's classifier-free guidance conditions on.
 enum class Kind : int { Molecule = 0, Crystal = 1 };
@@ -93,6 +89,22 @@ struct Batch {
 };
 
 Batch makeBatch(const Records& r, const std::vector<std::int64_t>& indices);
+
+// Every record padded to one atom count (the data set's largest, or more), kept on one device, so a
+// training batch is a gather by an index tensor on that device: no host work and no host-device
+// synchronisation per step, and every batch has the same shape.
+struct PaddedRecords {
+  torch::Tensor numbers, positions, fractional, mask;  // [n, N], [n, N, 3], [n, N, 3], [n, N]
+  torch::Tensor lattice;                               // [n, 6] normalised
+  torch::Tensor kind, spaceGroup, natoms;              // [n]
+  std::int64_t size() const { return kind.defined() ? kind.size(0) : 0; }
+  std::int64_t width() const { return mask.defined() ? mask.size(1) : 0; }
+  Batch gather(const torch::Tensor& indices) const;  // indices: int64 on the same device
+};
+// minAtoms: pad to at least this many atoms (0: the largest record).
+PaddedRecords padRecords(const Records& r, const torch::Device& device, std::int64_t minAtoms = 0);
+// Per-atom rows [A, D] (record order, as Records' atoms) into [n, N, D] with zeros as padding.
+torch::Tensor padAtomRows(const torch::Tensor& rows, const torch::Tensor& offsets, std::int64_t N);
 // Normalised lattice features <-> lengths (A) and angles (degrees).
 torch::Tensor normaliseLattice(const torch::Tensor& lattice, const torch::Tensor& natoms);
 torch::Tensor denormaliseLattice(const torch::Tensor& features, const torch::Tensor& natoms);

@@ -21,7 +21,7 @@ struct VaeConfig {
   int maxAtoms = 512;  // largest sinusoidal index supported
   Json toJson() const;
   static VaeConfig fromJson(const Json& j);
-  static VaeConfig preset(const std::string& name);  // tiny, S, B, L
+  static VaeConfig preset(const std::string& name);  // tiny, small, S, B, L
 };
 
 struct DitConfig {
@@ -31,7 +31,7 @@ struct DitConfig {
   bool spaceGroupCondition = true;
   Json toJson() const;
   static DitConfig fromJson(const Json& j);
-  static DitConfig preset(const std::string& name);  // tiny, S (384/12/6), B (768/12/12), L (1024/24/16)
+  static DitConfig preset(const std::string& name);  // tiny, small (256/8/4), S (384/12/6), B (768/12/12), L (1024/24/16)
 };
 
 // Sinusoidal features of integer positions (index or atom count) or of a time in [0, 1]:
@@ -75,7 +75,9 @@ struct VaeImpl : torch::nn::Module {
   std::pair<torch::Tensor, torch::Tensor> encode(const Batch& b);  // mean, logvar
   // Decoded fields of latents z [B, N, latent] under mask [B, N].
   VaeOutput decode(const torch::Tensor& z, const torch::Tensor& mask);
-  VaeOutput forward(const Batch& b, bool sample = true, torch::Generator* gen = nullptr);
+  // latentNoise > 0 adds Gaussian noise of that many latent standard deviations (of the batch) to z
+  // before decoding, so the decoder learns to tolerate imprecise latents from the DiT (issue 7's lesson).
+  VaeOutput forward(const Batch& b, bool sample = true, torch::Generator* gen = nullptr, double latentNoise = 0.0);
   VaeConfig config;
   TokenEmbedding embed{nullptr};
   torch::nn::ModuleList encoder{nullptr}, decoder{nullptr};
@@ -120,6 +122,9 @@ struct DitImpl : torch::nn::Module {
 };
 TORCH_MODULE(Dit);
 
+// B uniformly random rotation matrices [B, 3, 3] (normalised Gaussian quaternions) on gen's device.
+torch::Tensor randomRotations(std::int64_t B, torch::Generator* gen, const torch::Device& device);
+
 // Centred standard Gaussian noise shaped like x: mean over real atoms is zero; padding is zero.
 torch::Tensor centredNoise(const torch::IntArrayRef shape, const torch::Tensor& mask, torch::Generator* gen);
 
@@ -128,10 +133,11 @@ torch::Tensor centredNoise(const torch::IntArrayRef shape, const torch::Tensor& 
 torch::Tensor flowMatchingLoss(const torch::Tensor& predicted, const torch::Tensor& x1, const torch::Tensor& t,
                                const torch::Tensor& mask);
 
-// One DiT training loss on latents x1 [B, N, latent]: draws x0 and t ~ U[0.01, 0.99], drops
-// labels for CFG and uses self-conditioning half of the time.
+// One DiT training loss on latents x1 [B, N, latent]: draws x0 and t ~ U[0.01, 0.99] (with gen, on
+// x1's device), drops labels for CFG and, when selfCondition, first predicts x1 without gradient and
+// feeds that estimate back (the caller decides, e.g. half of the steps, without a device sync).
 torch::Tensor ditTrainingLoss(Dit& model, const torch::Tensor& x1, DitCondition cond, const torch::Tensor& mask,
-                              torch::Generator* gen);
+                              torch::Generator* gen, bool selfCondition);
 
 // Predicts x1 from (x_t, t) for the sampler.
 using X1Predictor = std::function<torch::Tensor(const torch::Tensor& xt, double t, const torch::Tensor& selfCond)>;

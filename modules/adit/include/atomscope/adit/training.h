@@ -22,17 +22,25 @@ struct TrainSettings {
   long long warmup = 0;
   double emaDecay = 0.999;
   long long checkpointEvery = 100;
-  bool autocast = false;  // bf16 on CUDA
+  long long logEvery = 20;  // the loss is read back (a device sync) and reported every N steps and at checkpoints
+  double maxSeconds = 0;    // > 0: stop cleanly with a checkpoint once training has run this long
+  bool autocast = false;    // bf16 on CUDA
 };
 
-// One step's loss given its reproducible generator.
+// One step's loss. gen lives on the training device and is seeded from the run seed and the step
+// only, so a resumed run draws exactly what an uninterrupted one does.
 using StepLoss = std::function<torch::Tensor(long long step, torch::Generator& gen)>;
 
 struct TrainResult {
-  double lastLoss = 0;
+  double lastLoss = 0;  // mean loss of the last reporting window
   long long steps = 0;
   double stepsPerSecond = 0;
+  bool stoppedByTime = false;
 };
+
+// A deterministic 64-bit hash of (seed, step, salt): host-side coin flips (e.g. whether a DiT step
+// uses self-conditioning) without touching the device.
+std::uint64_t stepHash(unsigned long long seed, long long step, std::uint64_t salt);
 
 // The shared loop. `ema` receives the EMA parameters at the end (same order as module.parameters()).
 TrainResult trainLoop(core::Context& ctx, torch::nn::Module& module, const StepLoss& loss, const TrainSettings& s,
@@ -40,7 +48,8 @@ TrainResult trainLoop(core::Context& ctx, torch::nn::Module& module, const StepL
 
 // Model files: torch archives holding the config (JSON text), the weights and, for the DiT, the
 // atom-count histogram and the latent scale it was trained with.
-void saveVae(const std::filesystem::path& file, Vae& vae);
+// dtype: float32, or float16 / bfloat16 to halve the file (loading converts back to float32).
+void saveVae(const std::filesystem::path& file, Vae& vae, torch::Dtype dtype = torch::kFloat32);
 Vae loadVae(const std::filesystem::path& file, const torch::Device& device = torch::kCPU);
 
 struct DitBundle {
@@ -49,7 +58,7 @@ struct DitBundle {
   std::vector<std::int64_t> spaceGroups;              // crystal space-group histogram (index = number)
   double latentScale = 1.0;                           // latents are divided by this for the DiT
 };
-void saveDit(const std::filesystem::path& file, DitBundle& dit);
+void saveDit(const std::filesystem::path& file, DitBundle& dit, torch::Dtype dtype = torch::kFloat32);
 DitBundle loadDit(const std::filesystem::path& file, const torch::Device& device = torch::kCPU);
 
 // Latent means of every record (VAE in eval mode), concatenated like Records' atoms: [A, latent].

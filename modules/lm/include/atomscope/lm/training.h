@@ -5,22 +5,15 @@
 // loops of torch::optim cost more time than the arithmetic).
 #include <torch/torch.h>
 
+#include "atomscope/core/torch_autocast.h"
+
 #include <memory>
 #include <vector>
 
 namespace atomscope::lm {
 
-// bf16 autocast on CUDA for the scope (nothing when enable is false).
-class CudaAutocast {
- public:
-  explicit CudaAutocast(bool enable);
-  ~CudaAutocast();
-  CudaAutocast(const CudaAutocast&) = delete;
-  CudaAutocast& operator=(const CudaAutocast&) = delete;
-
- private:
-  bool on_;
-};
+// bf16 autocast on CUDA for the scope: the shared one in core.
+using CudaAutocast = core::CudaAutocast;
 
 // As torch::nn::utils::clip_grad_norm_ (2-norm over all gradients, scaled in place by
 // min(1, maxNorm / (norm + 1e-6))) but without a host synchronisation: returns the norm before
