@@ -14,7 +14,7 @@ PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
   qt6-base-dev qt6-charts-dev libqt6opengl6-dev libgl-dev libqt6sql6-sqlite libqt6svg6
   libvtk9-dev
-  libtorch-dev libopenblas0-pthread
+  libtorch-dev libopenblas0-pthread libgloo-dev
   libsqlite3-dev libgtest-dev nlohmann-json3-dev zlib1g-dev
   librdkit-dev libboost-dev libopenbabel-dev libsymspg-dev gemmi-dev tao-pegtl-dev libsentencepiece-dev xtb
   xvfb xauth mesa-utils libgl1-mesa-dri

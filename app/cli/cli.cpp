@@ -10,6 +10,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <random>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -18,6 +19,7 @@
 #include "atomscope/core/device.h"
 #include "atomscope/core/error.h"
 #include "atomscope/core/runner.h"
+#include "launcher.h"
 #include "progress_bar.h"
 #include "run_catalog.h"
 #ifdef ATOMSCOPE_HAVE_STORE
@@ -45,14 +47,17 @@ Usage: atomscope-cli [--project DIR] COMMAND [ARGS]
 
 Commands:
   jobs [NAME] [--json]            list jobs, or one job's parameters with their help
-  run JOB [--param k=v]... [--params FILE.json] [--device D] [--seed N] [--out DIR] [--quiet]
-                                  run a job; Ctrl-C cancels cleanly (the run is kept, status cancelled)
+  run JOB [--param k=v]... [--params FILE.json] [--device D] [--seed N] [--out DIR] [--quiet] [--nproc N]
+                                  run a job; Ctrl-C cancels cleanly (the run is kept, status cancelled);
+                                  --nproc N: data parallel over N processes (one per GPU with --device cuda)
   runs [--job J] [--status S] [--tag T]
                                   list the runs of the project (indexed in <project>/atomscope.db)
   tag RUN TAG [--remove]          add (or remove) a tag on a run
   note RUN TEXT                   attach a note to a run
   show RUN [--json] [--metrics]   a run's record: params, status, summary, artifacts
-  resume RUN [--device D]         continue a cancelled, failed or crashed run from its last checkpoint
+  resume RUN [--device D] [--nproc N]
+                                  continue a cancelled, failed or crashed run from its last checkpoint
+                                  (at any number of processes)
   export RUN --to DIR             copy a run's record, metrics (CSV) and artifacts to DIR/<run id>/
   devices                         the compute devices LibTorch sees
 
@@ -219,7 +224,53 @@ int reportOutcome(const core::RunOutcome& out, ProgressBar& bar) {
   return out.status == core::RunStatus::Cancelled ? kExitCancelled : kExitOk;
 }
 
+// The command line after the program name, as given (the ranks of a data-parallel run repeat it).
+std::vector<std::string> gCommandLine;
+
+std::vector<std::string> withoutOption(const std::vector<std::string>& args, const std::string& name) {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == name) {
+      ++i;  // and its value
+      continue;
+    }
+    if (args[i].rfind(name + "=", 0) == 0) continue;
+    out.push_back(args[i]);
+  }
+  return out;
+}
+
+int processCount(const Args& a) {
+  if (!a.has("--nproc")) return 1;
+  const auto text = a.option("--nproc");
+  try {
+    std::size_t used = 0;
+    const int n = std::stoi(text, &used);
+    if (used == text.size() && n >= 1 && n <= 1024) return n;
+  } catch (const std::exception&) {
+  }
+  throw core::ParamError("--nproc expects a number of processes from 1 to 1024, got '" + text + "'");
+}
+
+void requireDataParallel(const core::JobRegistry& reg, const std::string& job) {
+  if (!reg.create(job)->info().dataParallel)
+    throw core::ParamError("job '" + job + "' does not run data-parallel; leave out --nproc");
+}
+
 int cmdRun(const core::JobRegistry& reg, const Args& a) {
+  if (const int n = processCount(a); n > 1) {
+    if (a.positional.empty()) throw core::ParamError("run needs a job name; 'atomscope-cli jobs' lists them");
+    requireDataParallel(reg, a.positional[0]);
+    RankCommand cmd;
+    cmd.rank0 = withoutOption(gCommandLine, "--nproc");
+    if (!a.has("--seed")) {  // every rank needs the same seed
+      cmd.rank0.push_back("--seed");
+      cmd.rank0.push_back(std::to_string(std::random_device{}() & 0x7fffffff));
+    }
+    cmd.others = withoutOption(cmd.rank0, "--out");
+    cmd.others.insert(cmd.others.end(), {"--out", "{scratch}", "--quiet"});
+    return launchRanks(n, cmd);
+  }
   if (a.positional.empty()) throw core::ParamError("run needs a job name; 'atomscope-cli jobs' lists them");
   core::RunRequest req;
   req.job = a.positional[0];
@@ -262,12 +313,39 @@ int cmdRun(const core::JobRegistry& reg, const Args& a) {
 int cmdResume(const core::JobRegistry& reg, const Args& a) {
   if (a.positional.empty()) throw core::ParamError("resume needs a run");
   const fs::path dir = RunCatalog(projectRoot(a)).find(a.positional[0]);
+  if (const int n = processCount(a); n > 1) {
+    requireDataParallel(reg, core::RunDir::open(dir).jobName());
+    RankCommand cmd;
+    cmd.rank0 = withoutOption(gCommandLine, "--nproc");
+    cmd.others = {"_rank-resume", fs::absolute(dir).string(), "--out", "{scratch}", "--quiet"};
+    if (a.has("--device")) cmd.others.insert(cmd.others.end(), {"--device", a.option("--device")});
+    return launchRanks(n, cmd);
+  }
   core::Feedback fb;
   auto bar = std::make_shared<ProgressBar>(stderr, ::isatty(2), a.has("--quiet"));
   fb.addSink(bar);
   std::optional<std::string> device;
   if (a.has("--device")) device = a.option("--device");
   const auto out = withInterruptCancels(fb, [&] { return core::resumeJob(reg, dir, fb, device); });
+  return reportOutcome(out, *bar);
+}
+
+// A rank > 0 of a resumed data-parallel run: a scratch run with the run's parameters and seed that
+// starts from the run's newest checkpoint, while rank 0 resumes the run itself.
+int cmdRankResume(const core::JobRegistry& reg, const Args& a) {
+  if (a.positional.empty() || !a.has("--out")) throw core::ParamError("_rank-resume needs a run and --out");
+  const auto run = core::RunDir::open(a.positional[0]);
+  core::RunRequest req;
+  req.job = run.jobName();
+  req.params = run.record().value("params", Json::object());
+  req.seed = run.record().value("seed", 0ULL);
+  req.device = a.has("--device") ? a.option("--device") : run.record().value("device", std::string("auto"));
+  req.runsRoot = a.option("--out");
+  req.startFrom = run.latestCheckpoint();
+  core::Feedback fb;
+  auto bar = std::make_shared<ProgressBar>(stderr, ::isatty(2), true);
+  fb.addSink(bar);
+  const auto out = withInterruptCancels(fb, [&] { return core::runJob(reg, req, fb); });
   return reportOutcome(out, *bar);
 }
 
@@ -472,6 +550,7 @@ int runCli(int argc, char** argv) {
     return rest.size() < 2 ? kExitUsage : kExitOk;
   }
   const std::string command = rest[1];
+  gCommandLine.assign(argv + 1, argv + argc);
   try {
     Args a = parseArgs(static_cast<int>(rest.size()), rest.data(), first + 1);
     if (!project.empty()) a.options.emplace("--project", project);
@@ -484,6 +563,7 @@ int runCli(int argc, char** argv) {
     if (command == "jobs") return cmdJobs(reg, a);
     if (command == "run") return cmdRun(reg, a);
     if (command == "resume") return cmdResume(reg, a);
+    if (command == "_rank-resume") return cmdRankResume(reg, a);
     if (command == "runs") return cmdRuns(a);
     if (command == "show") return cmdShow(a);
     if (command == "export") return cmdExport(a);

@@ -119,7 +119,7 @@ RunOutcome runJob(const JobRegistry& registry, const RunRequest& request, Feedba
   rec["device"] = device.toString();
   rec["versions"] = Json{{"atomscope", ATOMSCOPE_VERSION}, {"torch", torchVersion()}};
   run.save();
-  return execute(*job, run, Params(params), device, seed, feedback, std::nullopt, request.heartbeatSeconds);
+  return execute(*job, run, Params(params), device, seed, feedback, request.startFrom, request.heartbeatSeconds);
 }
 
 RunOutcome resumeJob(const JobRegistry& registry, const fs::path& runDir, Feedback& feedback,

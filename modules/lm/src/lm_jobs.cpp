@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "atomscope/core/distributed.h"
 #include "atomscope/core/error.h"
 #include "atomscope/core/run_dir.h"
 #include "atomscope/core/tensor_io.h"
@@ -581,8 +582,9 @@ class TrainJob : public core::Job {
             "or continues a model, on a text file. AdamW with linear warm-up then cosine decay, gradient clipping "
             "and accumulation, bf16 autocast on CUDA. Writes checkpoints (resumable), reports the training loss "
             "every step and the validation loss every val_every steps, stops on a NaN/inf loss keeping the last "
-            "good checkpoint, and exports the final model as a Hugging Face folder.",
-            true};
+            "good checkpoint, and exports the final model as a Hugging Face folder. Data-parallel over several "
+            "processes with --nproc (each takes its share of every batch; the result equals one process's).",
+            true, true};
   }
   ParamSchema schema() const override {
     ParamSchema s;
@@ -639,7 +641,16 @@ class TrainJob : public core::Job {
   void run(Context& ctx) override {
     auto& fb = ctx.feedback();
     const auto& p = ctx.params();
-    const auto device = core::toTorchDevice(ctx.device());
+    // Data parallel: this process's place, its device, and the process group.
+    const auto dist = core::DistributedEnv::fromEnvironment();
+    const auto device = core::deviceForRank(core::toTorchDevice(ctx.device()), dist);
+    const bool lead = dist.rank == 0;  // writes checkpoints and the exported model
+    std::shared_ptr<core::Communicator> comm;
+    if (dist.active()) {
+      comm = core::Communicator::create(dist, device);
+      fb.info("data parallel: rank " + std::to_string(dist.rank) + " of " + std::to_string(dist.worldSize) + " (" +
+              comm->backend() + ")");
+    }
     torch::manual_seed(ctx.seed());
     // Model and tokenizer.
     std::optional<fs::path> tokPath;
@@ -743,6 +754,17 @@ class TrainJob : public core::Job {
 
     const auto steps = p.getInt("steps");
     const auto B = p.getInt("batch_size"), accum = p.getInt("grad_accum");
+    // Each rank takes rows [rank B / N, (rank + 1) B / N) of every batch: the global batch, and so the
+    // result, do not depend on the number of processes.
+    const std::int64_t world = dist.worldSize, share = B / world, first = dist.rank * share;
+    if (B % world != 0)
+      throw LmError("batch_size " + std::to_string(B) + " does not split evenly over " + std::to_string(world) +
+                    " processes; use a multiple of " + std::to_string(world));
+    std::unique_ptr<core::GradientSynchronizer> sync;
+    if (comm) {
+      comm->broadcastParameters(model->parameters());
+      sync = std::make_unique<core::GradientSynchronizer>(comm, model->parameters());
+    }
     const auto warmup = p.getInt("warmup_steps");
     const double minLr = lr * p.getFloat("min_lr_ratio");
     const double clip = p.getFloat("grad_clip");
@@ -762,11 +784,12 @@ class TrainJob : public core::Job {
       double sum = 0;
       const auto nb = p.getInt("val_batches");
       for (std::int64_t i = 0; i < nb; ++i) {
-        fb.throwIfCancelled();
-        auto ids = sampleBatch(*val, B, T, seed ^ 0x5A17ULL, 0, i).to(device);
+        if (!comm) fb.throwIfCancelled();  // distributed: every rank stops at the same step instead
+        auto ids = sampleBatch(*val, B, T, seed ^ 0x5A17ULL, 0, i).narrow(0, first, share).to(device);
         sum += languageModelLoss(*model, ids).item<double>();
       }
       model->train();
+      if (comm) sum = comm->sum({sum})[0] / static_cast<double>(world);
       return sum / static_cast<double>(nb);
     };
     auto saveCheckpoint = [&](long long s) {
@@ -799,16 +822,24 @@ class TrainJob : public core::Job {
       optimizer.zero_grad();
       double loss = 0;
       for (std::int64_t micro = 0; micro < accum; ++micro) {
-        fb.throwIfCancelled();
-        auto ids = sampleBatch(*train, B, T, seed, step, micro).to(device);
+        if (!comm) fb.throwIfCancelled();
+        auto ids = sampleBatch(*train, B, T, seed, step, micro).narrow(0, first, share).to(device);
         torch::Tensor l;
         {
           CudaAutocast ac(autocast);
           l = languageModelLoss(*model, ids) / static_cast<double>(accum);
         }
+        if (sync && micro == accum - 1) sync->arm();  // the last micro-batch's backward reduces as it goes
         l.backward();
         loss += l.item<double>();
         tokensSeen += B * T;
+      }
+      if (comm) {
+        sync->finish();
+        // The mean loss over ranks, and a cancel on any rank stops every rank at this step.
+        const auto s = comm->sum({loss, fb.isCancelled() ? 1.0 : 0.0});
+        loss = s[0] / static_cast<double>(world);
+        if (s[1] > 0) throw core::Cancelled();
       }
       const double gradNorm = clipGradNorm(model->parameters(), clip > 0 ? clip : 1e30).item<double>();
       if (!std::isfinite(loss) || !std::isfinite(gradNorm)) {
@@ -830,7 +861,7 @@ class TrainJob : public core::Job {
         metrics["val_loss"] = lastVal;
       }
       fb.reportMetrics(step, metrics);
-      if (step % every == 0 || step == steps) {
+      if (lead && (step % every == 0 || step == steps)) {
         if (saveCheckpoint(step)) lastGood = step;
       }
       fb.setProgress(static_cast<double>(step) / static_cast<double>(steps),
@@ -847,7 +878,8 @@ class TrainJob : public core::Job {
       const Json counts = attention.describe(*model);
       for (const auto& [k, v] : counts.items()) ctx.run().setSummary(k, v);
     }
-    if (p.getBool("export")) {
+    if (comm) ctx.run().setSummary("processes", dist.worldSize);
+    if (p.getBool("export") && lead) {
       fb.setStage("exporting");
       const auto dir = ctx.run().addArtifact("model", "hf_model", "the trained model as a Hugging Face folder");
       saveHfModel(*model, dir, SaveOptions{torch::kFloat32, tokPath});

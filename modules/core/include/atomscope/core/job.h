@@ -22,6 +22,7 @@ struct JobInfo {
   std::string category;     // "Language models", "Chemistry", ...
   std::string description;  // a paragraph for help texts
   bool resumable = false;   // writes checkpoints and continues from the newest on resume
+  bool dataParallel = false;  // runs as N processes under `atomscope-cli run --nproc N` (distributed.h)
 };
 
 class Context {

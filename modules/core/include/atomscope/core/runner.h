@@ -16,6 +16,9 @@ struct RunRequest {
   std::optional<unsigned long long> seed;  // default: drawn from the clock and recorded
   std::filesystem::path runsRoot = "runs";
   double heartbeatSeconds = 2.0;
+  // A new run that starts from this checkpoint (another run's): how the extra ranks of a resumed
+  // data-parallel run join rank 0, which resumes the run itself.
+  std::optional<std::filesystem::path> startFrom;
 };
 
 struct RunOutcome {
