@@ -118,7 +118,8 @@ echo "model files: $(du -cb "$MODELS"/*.pt | tail -1 | cut -f1) bytes"
 echo
 for kind in molecules crystals; do
   [[ -f "$OUT/$kind.extxyz" ]] || continue
-  if run adit.evaluate "evaluate_$kind" --param structures="$OUT/$kind.extxyz"; then
+  # kind given: a crystal whose decoded lattice closes no cell is still a (failed) crystal
+  if run adit.evaluate "evaluate_$kind" --param structures="$OUT/$kind.extxyz" --param kind="${kind%s}"; then
     echo "$kind:"
     python3 - "$(latest_run adit.evaluate)/artifacts/metrics.json" <<'PY'
 import json, sys
