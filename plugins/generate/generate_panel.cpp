@@ -17,6 +17,7 @@
 #include <QListWidget>
 #include <QProgressBar>
 #include <QPushButton>
+#include <QScrollArea>
 #include <QSpinBox>
 #include <QSplitter>
 #include <QTabWidget>
@@ -94,8 +95,11 @@ QWidget* GeneratePanel::buildGenerateTab() {
   pageLayout->setContentsMargins(0, 0, 0, 0);
   pageLayout->addWidget(split);
 
-  // Left: the form.
-  auto* left = new QWidget(split);
+  // Left: the form, scrolled when the tab is short (each row keeps its height).
+  auto* leftScroll = new QScrollArea(split);
+  leftScroll->setWidgetResizable(true);
+  leftScroll->setFrameShape(QFrame::NoFrame);
+  auto* left = new QWidget(leftScroll);
   auto* leftLayout = new QVBoxLayout(left);
   auto* modelBox = new QGroupBox(tr("Model"), left);
   auto* modelForm = new QFormLayout(modelBox);
@@ -195,8 +199,9 @@ QWidget* GeneratePanel::buildGenerateTab() {
   evaluation_->setTextFormat(Qt::RichText);
   leftLayout->addWidget(evaluation_);
   leftLayout->addStretch(1);
-  left->setMinimumWidth(280);
-  left->setMaximumWidth(380);
+  leftScroll->setWidget(left);
+  leftScroll->setMinimumWidth(300);
+  leftScroll->setMaximumWidth(400);
 
   // Right: filter, gallery, export.
   auto* right = new QWidget(split);
@@ -253,7 +258,7 @@ QWidget* GeneratePanel::buildGenerateTab() {
   exportRow->addWidget(exportSelection_);
   exportRow->addWidget(exportShown_);
   rightLayout->addLayout(exportRow);
-  split->addWidget(left);
+  split->addWidget(leftScroll);
   split->addWidget(right);
   split->setStretchFactor(1, 1);
   return page;
