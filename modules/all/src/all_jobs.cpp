@@ -2,6 +2,7 @@
 
 #include "atomscope/adit/adit_jobs.h"
 #include "atomscope/chem/chem_jobs.h"
+#include "atomscope/forcefield/ff_jobs.h"
 #include "atomscope/lm/data_jobs.h"
 #include "atomscope/lm/lm_jobs.h"
 #include "atomscope/masa/masa_jobs.h"
@@ -18,6 +19,7 @@ void registerAllJobs(core::JobRegistry& registry) {
   masa::registerMasaJobs(registry);
   sae::registerSaeJobs(registry);
   adit::registerAditJobs(registry);
+  forcefield::registerForceFieldJobs(registry);
 }
 
 }  // namespace atomscope

@@ -14,7 +14,7 @@ Json PonitaConfig::toJson() const {
               {"hidden", hidden},     {"basis", basis},     {"layers", layers},
               {"degree", degree},     {"widening", widening}, {"cutoff", cutoff},
               {"layer_scale", layerScale}, {"avg_neighbors", avgNeighbors},
-              {"multiple_readouts", multipleReadouts}, {"species", species}, {"e0", e0}, {"scale", scale}};
+              {"multiple_readouts", multipleReadouts}, {"species", species}, {"e0", e0}, {"scale", scale}, {"shift", shift}};
 }
 
 PonitaConfig PonitaConfig::fromJson(const Json& j) {
@@ -35,6 +35,7 @@ PonitaConfig PonitaConfig::fromJson(const Json& j) {
     if (j.contains("species")) c.species = j.at("species").get<std::vector<int>>();
     if (j.contains("e0")) c.e0 = j.at("e0").get<std::vector<double>>();
     c.scale = j.value("scale", c.scale);
+    c.shift = j.value("shift", c.shift);
   } catch (const std::exception& e) {
     throw ForceFieldError(std::string("PONITA config: ") + e.what());
   }
@@ -129,7 +130,7 @@ PonitaImpl::PonitaImpl(PonitaConfig c) : config(std::move(c)) {
 torch::Tensor PonitaImpl::e0Sum(const GraphBatch& g) const {
   const auto idx = speciesIndex(g.numbers);
   const auto e0 = torch::tensor(config.e0, torch::kFloat64).to(idx.device());
-  return torch::zeros({g.numGraphs}, e0.options()).index_add(0, g.batch, e0.index_select(0, idx));
+  return torch::zeros({g.numGraphs}, e0.options()).index_add(0, g.batch, e0.index_select(0, idx) + config.shift);
 }
 
 torch::Tensor PonitaImpl::speciesIndex(const torch::Tensor& numbers) const {
@@ -168,9 +169,12 @@ torch::Tensor PonitaImpl::atomEnergies(const GraphBatch& g, const torch::Tensor&
   const auto fc = 0.5 * (torch::cos(d * (std::numbers::pi / rc)) + 1.0) * (d < rc).to(dtype);
   torch::Tensor inv;
   if (po) {
-    const auto a1 = torch::matmul(r, grid.t());                          // [E, O]
-    const auto a2 = torch::sqrt((d2.unsqueeze(1) - a1 * a1).clamp_min(0.0) + 1e-8);  // smooth at r || o
-    inv = torch::stack({a1, a2}, -1) / rc;                               // [E, O, 2]
+    // a1 and a2^2 = |r|^2 - a1^2 (not a2: sqrt has unbounded second derivatives where r || o,
+    // which force training differentiates through). Polynomial features of a2^2 span even
+    // polynomials of a2, the same invariant information.
+    const auto a1 = torch::matmul(r, grid.t()) / rc;                               // [E, O]
+    const auto a2sq = (d2.unsqueeze(1) / (rc * rc) - a1 * a1).clamp_min(0.0);      // [E, O]
+    inv = torch::stack({a1, a2sq}, -1);                                            // [E, O, 2]
   } else {
     inv = (d / rc).view({-1, 1, 1});                                     // [E, 1, 1]
   }

@@ -2,8 +2,8 @@
 // PONITA (Bekkers et al., ICLR 2024, "Fast, Expressive SE(n) Equivariant Networks through
 // Weight-Sharing in Position-Orientation Space") as an interatomic potential, written from the
 // paper's equations. Every atom carries features on a grid of O orientations o on the sphere. For an
-// edge i <- j with r = x_j - x_i + S.cell the invariants are a1 = r.o and a2 = |r - a1 o|, between
-// orientations o.o'. Kernels are MLPs of polynomial features of the invariants (times a smooth
+// edge i <- j with r = x_j - x_i + S.cell the invariants are a1 = r.o and a2 = |r - a1 o| (used as
+// a2^2, smooth everywhere), between orientations o.o'. Kernels are MLPs of polynomial features of the invariants (times a smooth
 // cosine cutoff in |r|); each layer is a separable convolution (spatial per orientation, then a
 // depthwise mix over the sphere), then a ConvNeXt block (LayerNorm, Linear to 4C, GELU, Linear to
 // C, layer scale, residual). Readout: Linear to one number per orientation, mean over the sphere,
@@ -43,10 +43,11 @@ struct PonitaConfig {
   double avgNeighbors = 10.0;     // sums over neighbours are divided by this
   bool multipleReadouts = true;
   std::vector<int> species{1, 6, 7, 8};  // atomic numbers, one-hot order
-  // Energy = scale * network + sum of e0 (isolated-atom energies per species, eV). Kept in the
+  // Energy = scale * network + shift * N + sum of e0 (isolated-atom energies per species, eV). Kept in the
   // config in double precision: a float32 model still sums E0s of -10^4 eV exactly.
   std::vector<double> e0;  // empty: zeros
   double scale = 1.0;
+  double shift = 0.0;      // eV per atom added to every atom (mean interaction energy per atom)
 
   Json toJson() const;
   static PonitaConfig fromJson(const Json& j);  // throws ForceFieldError on bad values

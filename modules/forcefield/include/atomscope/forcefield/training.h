@@ -1,0 +1,80 @@
+#pragma once
+// Force-field data sets from extended XYZ, E0s, PONITA training (loss MSE_E * w_E + MSE_F, AdamW,
+// EMA, checkpoints) and evaluation (MAE / RMSE, parity data) of any Calculator.
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "atomscope/core/job.h"
+#include "atomscope/forcefield/calculator.h"
+#include "atomscope/forcefield/ponita.h"
+
+namespace atomscope::forcefield {
+
+struct DataOptions {
+  std::string energyKey;          // empty: Structure::energy() (energy, free_energy, REF_energy, ...)
+  std::string forcesKey;          // empty: Structure::forces() (forces, REF_forces, ...)
+  std::string energyUnit = "eV";  // eV, kcal/mol, kJ/mol, Hartree; forces are in that unit per A
+  std::size_t limit = 0;          // first N frames (0: all)
+  std::size_t skip = 0;           // frames skipped before reading
+};
+
+// Frames with "energy" (eV) in info and "forces" (eV/A) as per-atom array, converted from the file's
+// keys and unit. Throws ForceFieldError naming the file and frame when a label is missing.
+std::vector<chem::Structure> loadLabelled(const std::filesystem::path& file, const DataOptions& options);
+double energyUnitInEv(const std::string& unit);  // throws ForceFieldError for an unknown unit
+
+// E0 per species: from a file of isolated atoms (one-atom frames with energies) or by least squares
+// of the energies on the element counts.
+std::vector<double> e0FromIsolatedAtoms(const std::filesystem::path& file, const std::vector<int>& species,
+                                        const DataOptions& options);
+std::vector<double> e0LeastSquares(const std::vector<chem::Structure>& frames, const std::vector<int>& species);
+
+struct TrainOptions {
+  long long steps = 1000;
+  long long batchSize = 5;
+  double lr = 5e-4;
+  double weightDecay = 0.0;
+  double energyWeight = 1.0 / 500.0;  // PONITA's rMD17 recipe: MSE_E / 500 + MSE_F
+  double emaDecay = 0.99;
+  long long checkpointEvery = 200;
+  long long evalEvery = 100;         // validation metrics every N steps (0: never)
+  double gradClip = 10.0;
+  torch::Dtype dtype = torch::kFloat32;
+};
+
+struct Metrics {
+  double energyMae = 0, energyRmse = 0;          // eV per structure
+  double energyMaePerAtom = 0, energyRmsePerAtom = 0;
+  double forceMae = 0, forceRmse = 0;            // eV/A per component
+  std::size_t frames = 0;
+  Json toJson() const;
+};
+
+struct TrainResult {
+  long long steps = 0;
+  double lastLoss = 0, stepsPerSecond = 0;
+  Metrics valid;  // of the EMA weights on the validation frames (empty set: zeros)
+};
+
+// Trains `model` (species, E0s and scale already set) on `train`; streams metrics through ctx,
+// checkpoints into ctx.run() and resumes from ctx.resumeCheckpoint(). On return the model holds
+// the EMA weights.
+TrainResult trainPonita(core::Context& ctx, Ponita& model, const std::vector<chem::Structure>& train,
+                        const std::vector<chem::Structure>& valid, const TrainOptions& options);
+
+// Mean number of neighbours within cutoff over the frames (PONITA's message normaliser).
+double meanNeighbors(const std::vector<chem::Structure>& frames, double cutoff);
+
+struct Prediction {
+  double energy, refEnergy;
+  std::vector<chem::Vec3> forces, refForces;
+  std::size_t atoms;
+};
+std::vector<Prediction> predictAll(Calculator& calc, const std::vector<chem::Structure>& frames,
+                                   const std::function<void(std::size_t)>& progress = {});
+Metrics metricsOf(const std::vector<Prediction>& p);
+
+}  // namespace atomscope::forcefield

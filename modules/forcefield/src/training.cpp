@@ -1,0 +1,297 @@
+#include "atomscope/forcefield/training.h"
+
+#include <chrono>
+#include <cmath>
+#include <random>
+
+#include "atomscope/chem/neighbors.h"
+#include "atomscope/chem/xyz.h"
+#include "atomscope/core/torch_device.h"
+#include "atomscope/forcefield/error.h"
+#include "atomscope/forcefield/ponita_calculator.h"
+
+namespace atomscope::forcefield {
+
+namespace fs = std::filesystem;
+
+double energyUnitInEv(const std::string& u) {
+  // ASE's ase.units (CODATA 2014).
+  if (u == "eV") return 1.0;
+  if (u == "kcal/mol") return 0.04336410390059322;
+  if (u == "kJ/mol") return 0.010364269574711572;
+  if (u == "Hartree") return 27.211386024367243;
+  throw ForceFieldError("unknown energy unit '" + u + "' (eV, kcal/mol, kJ/mol, Hartree)");
+}
+
+std::vector<chem::Structure> loadLabelled(const fs::path& file, const DataOptions& o) {
+  const double unit = energyUnitInEv(o.energyUnit);
+  chem::Trajectory frames;
+  try {
+    frames = chem::readXyz(file);
+  } catch (const std::exception& e) {
+    throw ForceFieldError(e.what());
+  }
+  std::vector<chem::Structure> out;
+  for (std::size_t k = o.skip; k < frames.size() && (o.limit == 0 || out.size() < o.limit); ++k) {
+    auto s = frames[k];
+    const auto where = file.string() + ": frame " + std::to_string(k + 1);
+    std::optional<double> e = o.energyKey.empty() ? s.energy() : s.infoNumber({o.energyKey});
+    if (!e) throw ForceFieldError(where + ": no energy" + (o.energyKey.empty() ? std::string() : " under '" + o.energyKey + "'"));
+    const chem::AtomProperty* f = o.forcesKey.empty() ? s.forces() : s.atomProperty(o.forcesKey);
+    if (!f || f->columns != 3 || f->atomCount() != s.size())
+      throw ForceFieldError(where + ": no per-atom forces (3 columns)" + (o.forcesKey.empty() ? std::string() : " under '" + o.forcesKey + "'"));
+    chem::AtomProperty forces = *f;
+    forces.type = chem::AtomProperty::Type::Real;
+    for (auto& x : forces.values) x *= unit;
+    s.atomProperties.erase(o.forcesKey.empty() ? "forces" : o.forcesKey);
+    s.atomProperties["forces"] = forces;
+    s.info["energy"] = *e * unit;
+    out.push_back(std::move(s));
+  }
+  if (out.empty()) throw ForceFieldError(file.string() + ": no frames selected");
+  return out;
+}
+
+std::vector<double> e0FromIsolatedAtoms(const fs::path& file, const std::vector<int>& species, const DataOptions& o) {
+  const double unit = energyUnitInEv(o.energyUnit);
+  const auto frames = chem::readXyz(file);
+  std::map<int, double> byZ;
+  for (std::size_t k = 0; k < frames.size(); ++k) {
+    const auto& s = frames[k];
+    const auto e = o.energyKey.empty() ? s.energy() : s.infoNumber({o.energyKey});
+    if (s.size() != 1 || !e) throw ForceFieldError(file.string() + ": frame " + std::to_string(k + 1) + " is not one atom with an energy");
+    byZ[s.numbers[0]] = *e * unit;
+  }
+  std::vector<double> out;
+  for (int z : species) {
+    if (!byZ.count(z)) throw ForceFieldError(file.string() + ": no isolated-atom energy for Z=" + std::to_string(z));
+    out.push_back(byZ[z]);
+  }
+  return out;
+}
+
+std::vector<double> e0LeastSquares(const std::vector<chem::Structure>& frames, const std::vector<int>& species) {
+  const auto B = static_cast<long>(frames.size()), S = static_cast<long>(species.size());
+  auto A = torch::zeros({B, S}, torch::kFloat64);
+  auto y = torch::zeros({B, 1}, torch::kFloat64);
+  for (long b = 0; b < B; ++b) {
+    for (int z : frames[b].numbers) {
+      const auto it = std::find(species.begin(), species.end(), z);
+      if (it == species.end()) throw ForceFieldError("frame " + std::to_string(b + 1) + " has element Z=" + std::to_string(z) + " outside the species list");
+      A[b][it - species.begin()] += 1.0;
+    }
+    y[b][0] = frames[b].info.at("energy").get<double>();
+  }
+  // Minimum-norm least squares (molecules of one formula leave the split between elements open).
+  const auto x = torch::matmul(torch::pinverse(A), y).squeeze(1);
+  return std::vector<double>(x.data_ptr<double>(), x.data_ptr<double>() + S);
+}
+
+double meanNeighbors(const std::vector<chem::Structure>& frames, double cutoff) {
+  double pairs = 0, atoms = 0;
+  for (const auto& s : frames) {
+    pairs += static_cast<double>(chem::neighborList(s, cutoff).size());
+    atoms += static_cast<double>(s.size());
+  }
+  return atoms > 0 ? std::max(1.0, pairs / atoms) : 1.0;
+}
+
+Json Metrics::toJson() const {
+  return Json{{"frames", frames},
+              {"energy_mae_eV", energyMae},
+              {"energy_rmse_eV", energyRmse},
+              {"energy_mae_per_atom_eV", energyMaePerAtom},
+              {"energy_rmse_per_atom_eV", energyRmsePerAtom},
+              {"force_mae_eV_per_A", forceMae},
+              {"force_rmse_eV_per_A", forceRmse}};
+}
+
+std::vector<Prediction> predictAll(Calculator& calc, const std::vector<chem::Structure>& frames,
+                                   const std::function<void(std::size_t)>& progress) {
+  std::vector<Prediction> out;
+  for (std::size_t k = 0; k < frames.size(); ++k) {
+    const auto& s = frames[k];
+    const auto r = calc.compute(s);
+    Prediction p{r.energy, s.info.value("energy", 0.0), r.forces, {}, s.size()};
+    if (const auto* f = s.atomProperty("forces"))
+      for (std::size_t a = 0; a < s.size(); ++a) p.refForces.push_back({f->at(a, 0), f->at(a, 1), f->at(a, 2)});
+    out.push_back(std::move(p));
+    if (progress) progress(k + 1);
+  }
+  return out;
+}
+
+Metrics metricsOf(const std::vector<Prediction>& ps) {
+  Metrics m;
+  double fa = 0, fs2 = 0, nf = 0;
+  for (const auto& p : ps) {
+    const double de = p.energy - p.refEnergy;
+    m.energyMae += std::abs(de);
+    m.energyRmse += de * de;
+    m.energyMaePerAtom += std::abs(de) / p.atoms;
+    m.energyRmsePerAtom += de * de / (p.atoms * p.atoms);
+    for (std::size_t a = 0; a < p.refForces.size(); ++a)
+      for (int c = 0; c < 3; ++c) {
+        const double d = p.forces[a][c] - p.refForces[a][c];
+        fa += std::abs(d);
+        fs2 += d * d;
+        nf += 1;
+      }
+  }
+  const double n = std::max<std::size_t>(1, ps.size());
+  m.frames = ps.size();
+  m.energyMae /= n;
+  m.energyRmse = std::sqrt(m.energyRmse / n);
+  m.energyMaePerAtom /= n;
+  m.energyRmsePerAtom = std::sqrt(m.energyRmsePerAtom / n);
+  m.forceMae = nf > 0 ? fa / nf : 0;
+  m.forceRmse = nf > 0 ? std::sqrt(fs2 / nf) : 0;
+  return m;
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Labels {
+  torch::Tensor energy;  // [B] float64 (eV)
+  torch::Tensor forces;  // [N, 3]
+};
+
+Labels labelsOf(const std::vector<const chem::Structure*>& batch, const torch::Device& d, torch::Dtype dtype) {
+  std::vector<double> e, f;
+  for (const auto* s : batch) {
+    e.push_back(s->info.at("energy").get<double>());
+    const auto* fp = s->atomProperty("forces");
+    f.insert(f.end(), fp->values.begin(), fp->values.end());
+  }
+  Labels l;
+  l.energy = torch::tensor(e, torch::kFloat64).to(d);
+  l.forces = torch::tensor(f, torch::kFloat64).view({-1, 3}).to(d, dtype);
+  return l;
+}
+
+void saveCheckpoint(const fs::path& file, Ponita& model, torch::optim::AdamW& opt, const std::vector<torch::Tensor>& ema,
+                    long long step) {
+  torch::serialize::OutputArchive out;
+  model->save(out);
+  torch::serialize::OutputArchive os;
+  opt.save(os);
+  out.write("optimizer", os);
+  for (std::size_t i = 0; i < ema.size(); ++i) out.write("ema." + std::to_string(i), ema[i]);
+  out.write("step", torch::tensor(static_cast<std::int64_t>(step)));
+  out.write("ponita_config", c10::IValue(model->config.toJson().dump()));
+  const auto tmp = file.string() + ".tmp";
+  out.save_to(tmp);
+  fs::rename(tmp, file);
+}
+
+}  // namespace
+
+TrainResult trainPonita(core::Context& ctx, Ponita& model, const std::vector<chem::Structure>& train,
+                        const std::vector<chem::Structure>& valid, const TrainOptions& o) {
+  if (train.empty()) throw ForceFieldError("ff.train: no training frames");
+  auto& fb = ctx.feedback();
+  const auto device = core::toTorchDevice(ctx.device());
+  model->to(device, o.dtype);
+  auto params = model->parameters();
+  torch::optim::AdamW opt(params, torch::optim::AdamWOptions(o.lr).weight_decay(o.weightDecay));
+  std::vector<torch::Tensor> ema;
+  for (const auto& p : params) ema.push_back(p.detach().clone());
+  long long step = 0;
+  if (ctx.resumeCheckpoint()) {
+    torch::serialize::InputArchive in;
+    in.load_from(ctx.resumeCheckpoint()->string(), device);
+    model->load(in);
+    model->to(device, o.dtype);
+    torch::serialize::InputArchive oi;
+    in.read("optimizer", oi);
+    opt.load(oi);
+    for (std::size_t i = 0; i < ema.size(); ++i) in.read("ema." + std::to_string(i), ema[i]);
+    torch::Tensor st;
+    in.read("step", st);
+    step = st.item<std::int64_t>();
+    fb.info("resumed at step " + std::to_string(step));
+  }
+  std::mt19937_64 rng(ctx.seed());
+  rng.discard(static_cast<unsigned long long>(step) * static_cast<unsigned long long>(o.batchSize));
+  std::uniform_int_distribution<std::size_t> pick(0, train.size() - 1);
+  auto applyEma = [&](bool swap) {
+    torch::NoGradGuard g;
+    for (std::size_t i = 0; i < ema.size(); ++i) {
+      if (swap) {
+        auto tmp = params[i].detach().clone();
+        params[i].copy_(ema[i]);
+        ema[i].copy_(tmp);
+      }
+    }
+  };
+  auto validate = [&]() {
+    Metrics m;
+    if (valid.empty()) return m;
+    applyEma(true);  // evaluate the EMA weights
+    model->eval();
+    PonitaCalculator calc(model, "training", device, o.dtype);
+    m = metricsOf(predictAll(calc, valid));
+    applyEma(true);  // swap back
+    model->train();
+    return m;
+  };
+  const auto t0 = Clock::now();
+  const long long first = step;
+  TrainResult r;
+  model->train();
+  while (step < o.steps) {
+    fb.throwIfCancelled();
+    ++step;
+    std::vector<const chem::Structure*> batch;
+    for (long long b = 0; b < o.batchSize; ++b) batch.push_back(&train[pick(rng)]);
+    const auto g = makeGraphBatch(batch, model->config.cutoff, o.dtype).to(device, o.dtype);
+    const auto lab = labelsOf(batch, device, o.dtype);
+    opt.zero_grad();
+    auto out = model->compute(g, true, false, true);
+    const auto eLoss = (out.energy - lab.energy).pow(2).mean();
+    const auto fLoss = (out.forces - lab.forces).pow(2).mean();
+    const auto loss = o.energyWeight * eLoss.to(o.dtype) + fLoss;
+    loss.backward();
+    const double gn = torch::nn::utils::clip_grad_norm_(params, o.gradClip > 0 ? o.gradClip : 1e30);
+    const double lv = loss.item<double>();
+    if (!std::isfinite(lv) || !std::isfinite(gn))
+      throw ForceFieldError("ff.train: loss or gradient is NaN/inf at step " + std::to_string(step) + "; lower the learning rate");
+    opt.step();
+    {
+      torch::NoGradGuard ng;
+      for (std::size_t i = 0; i < ema.size(); ++i) ema[i].mul_(o.emaDecay).add_(params[i].detach(), 1.0 - o.emaDecay);
+    }
+    const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    r.stepsPerSecond = static_cast<double>(step - first) / std::max(1e-9, secs);
+    r.lastLoss = lv;
+    std::map<std::string, double> mt{{"loss", lv},
+                                     {"energy_rmse_batch", std::sqrt(eLoss.item<double>())},
+                                     {"force_rmse_batch", std::sqrt(fLoss.item<double>())},
+                                     {"grad_norm", gn},
+                                     {"steps_per_s", r.stepsPerSecond}};
+    if (o.evalEvery > 0 && (step % o.evalEvery == 0 || step == o.steps) && !valid.empty()) {
+      const auto m = validate();
+      mt["valid_energy_mae"] = m.energyMae;
+      mt["valid_force_mae"] = m.forceMae;
+      mt["valid_force_rmse"] = m.forceRmse;
+    }
+    fb.reportMetrics(step, mt);
+    if (step % o.checkpointEvery == 0 || step == o.steps) saveCheckpoint(ctx.run().checkpointPath(step), model, opt, ema, step);
+    fb.setProgress(static_cast<double>(step) / static_cast<double>(o.steps), "step " + std::to_string(step) + ", loss " + std::to_string(lv));
+  }
+  r.steps = step;
+  {
+    torch::NoGradGuard g;
+    for (std::size_t i = 0; i < ema.size(); ++i) params[i].copy_(ema[i]);
+  }
+  model->eval();
+  if (!valid.empty()) {
+    PonitaCalculator calc(model, "training", device, o.dtype);
+    r.valid = metricsOf(predictAll(calc, valid));
+  }
+  return r;
+}
+
+}  // namespace atomscope::forcefield

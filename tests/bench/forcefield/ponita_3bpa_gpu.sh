@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# PONITA on 3BPA (issue 8): trains with ff.train for TIME_BUDGET seconds (first 450 frames train, last
+# 50 test), evaluates on the 50 test frames, runs NVE MD from a test frame for a stability / drift check,
+# and measures inference (energy + forces, ff.md steps) in atom-steps/s for boxes of replicated 3BPA
+# molecules of 100 .. 100,000 atoms. Prints a markdown table. Builds nothing: BUILD is the folder that
+# holds the built atomscope-cli (or CLI its path).
+#
+# GPU machine:   BUILD=build/gpu bash tests/bench/forcefield/ponita_3bpa_gpu.sh
+# CPU dry run:   BUILD=build/ff DEVICE=cpu TIME_BUDGET=20 HIDDEN=16 BASIS=16 LAYERS=2 ORIENT=8 \
+#                SIZES="100 300" MD_STEPS=20 bash tests/bench/forcefield/ponita_3bpa_gpu.sh
+# Environment: DEVICE (cuda), TIME_BUDGET (seconds of training, 3600), STEPS_PER_S_GUESS (steps assumed
+# per second to turn the budget into steps, 25), BATCH (10), LR (5e-4), HIDDEN (128), BASIS (256),
+# LAYERS (5), ORIENT (20), CUTOFF (5.0), MD_STEPS (20000 = 10 ps at 0.5 fs), SIZES (atoms),
+# INFER_STEPS (20), OUT (/tmp/ponita-bench), MODEL (skip training, use this PONITA file), RESUME (a
+# ff.train run folder to continue instead of a fresh run).
+set -euo pipefail
+SRC=$(cd "$(dirname "$0")/../../.." && pwd)
+DEVICE=${DEVICE:-cuda}
+TIME_BUDGET=${TIME_BUDGET:-3600}
+STEPS_PER_S_GUESS=${STEPS_PER_S_GUESS:-25}
+BATCH=${BATCH:-10}
+LR=${LR:-5e-4}
+HIDDEN=${HIDDEN:-128}
+BASIS=${BASIS:-256}
+LAYERS=${LAYERS:-5}
+ORIENT=${ORIENT:-20}
+CUTOFF=${CUTOFF:-5.0}
+MD_STEPS=${MD_STEPS:-20000}
+SIZES=${SIZES:-"100 300 1000 3000 10000 30000 100000"}
+INFER_STEPS=${INFER_STEPS:-20}
+OUT=${OUT:-/tmp/ponita-bench}
+DATA=${DATA:-$SRC/../shared/data/md_forces}
+CLI=${CLI:-$(find "${BUILD:?set BUILD to the build folder with atomscope-cli}" -name atomscope-cli -type f -perm -u+x | head -1)}
+[[ -x "$CLI" ]] || { echo "no atomscope-cli under $BUILD" >&2; exit 1; }
+mkdir -p "$OUT"
+RUNS=$OUT/runs
+PY=$(command -v python3)
+
+latest_run() { ls -1dt "$RUNS"/*"$1"* 2>/dev/null | head -1; }
+summary() { "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]+"/run.json"))["summary"].get(sys.argv[2], "nan"))' "$1" "$2"; }
+
+# Test split: the last 50 frames (the first 450 train: ff.train holds out valid_count = 50).
+"$PY" - "$DATA/3bpa_train_300K.xyz" "$OUT" <<'PYEOF'
+import sys
+src, out = sys.argv[1], sys.argv[2]
+lines = open(src).read().splitlines()
+frames, i = [], 0
+while i < len(lines):
+    n = int(lines[i]); frames.append(lines[i:i + n + 2]); i += n + 2
+open(out + "/test50.xyz", "w").write("\n".join(l for f in frames[450:] for l in f) + "\n")
+open(out + "/start.xyz", "w").write("\n".join(frames[450]) + "\n")
+PYEOF
+for size in $SIZES; do
+  "$PY" - "$DATA/3bpa_train_300K.xyz" "$OUT/box_$size.xyz" "$size" <<'PYEOF'
+import sys, math
+src, dst, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
+lines = open(src).read().splitlines()
+n = int(lines[0]); atoms = [l.split()[:4] for l in lines[2:2 + n]]
+xyz = [[float(v) for v in a[1:4]] for a in atoms]
+lo = [min(p[k] for p in xyz) for k in range(3)]
+span = [max(p[k] for p in xyz) - lo[k] + 3.0 for k in range(3)]
+mols = max(1, round(size / n)); side = math.ceil(mols ** (1 / 3))
+out = []
+for m in range(mols):
+    i, j, k = m % side, (m // side) % side, m // (side * side)
+    for a, p in zip(atoms, xyz):
+        out.append(f"{a[0]} {p[0]-lo[0]+i*span[0]:.6f} {p[1]-lo[1]+j*span[1]:.6f} {p[2]-lo[2]+k*span[2]:.6f}")
+open(dst, "w").write(f"{len(out)}\nbox of {mols} 3BPA molecules\n" + "\n".join(out) + "\n")
+PYEOF
+done
+
+if [[ -z "${MODEL:-}" ]]; then
+  STEPS=$(( TIME_BUDGET * STEPS_PER_S_GUESS ))
+  if [[ -n "${RESUME:-}" ]]; then
+    "$CLI" resume "$RESUME" --device "$DEVICE" > "$OUT/train.log" 2>&1
+    TRAIN_RUN=$RESUME
+  else
+    timeout "$(( TIME_BUDGET + 600 ))" "$CLI" run ff.train --out "$RUNS" --device "$DEVICE" --seed 1 --quiet \
+      --param train="$DATA/3bpa_train_300K.xyz" --param valid_count=50 \
+      --param isolated_atoms="$DATA/3bpa_iso_atoms.xyz" --param orientations="$ORIENT" --param hidden="$HIDDEN" \
+      --param basis="$BASIS" --param layers="$LAYERS" --param cutoff="$CUTOFF" --param steps="$STEPS" \
+      --param batch_size="$BATCH" --param lr="$LR" --param eval_every=500 --param checkpoint_every=500 \
+      > "$OUT/train.log" 2>&1 || echo "training stopped (time budget or error): see $OUT/train.log"
+    TRAIN_RUN=$(latest_run ff.train)
+  fi
+  MODEL=$TRAIN_RUN/artifacts/model.pt
+  if [[ ! -f "$MODEL" ]]; then
+    # Out of time before the end: export is only written at the end; evaluate the newest checkpoint's run later.
+    echo "no model.pt yet; resume with RESUME=$TRAIN_RUN" >&2; exit 2
+  fi
+fi
+
+"$CLI" run ff.evaluate --out "$RUNS" --device "$DEVICE" --quiet --param model="$MODEL" --param data="$OUT/test50.xyz" > "$OUT/eval.log" 2>&1
+EVAL=$(latest_run ff.evaluate)
+"$CLI" run ff.md --out "$RUNS" --device "$DEVICE" --quiet --param model="$MODEL" --param structure="$OUT/start.xyz" \
+  --param ensemble=nve --param timestep=0.5 --param steps="$MD_STEPS" --param temperature=300 --param sample_every=100 > "$OUT/md.log" 2>&1
+MD=$(latest_run ff.md)
+
+echo "| quantity | value |"
+echo "|---|---|"
+echo "| test energy MAE (meV) | $("$PY" -c "print(round(1000*$(summary "$EVAL" energy_mae_eV),2))") |"
+echo "| test energy RMSE (meV) | $("$PY" -c "print(round(1000*$(summary "$EVAL" energy_rmse_eV),2))") |"
+echo "| test force MAE (meV/A) | $("$PY" -c "print(round(1000*$(summary "$EVAL" force_mae_eV_per_A),2))") |"
+echo "| test force RMSE (meV/A) | $("$PY" -c "print(round(1000*$(summary "$EVAL" force_rmse_eV_per_A),2))") |"
+echo "| NVE drift over $MD_STEPS x 0.5 fs (meV/atom/ps) | $("$PY" -c "print(round(1000*$(summary "$MD" drift_eV_per_atom_per_ps),4))") |"
+echo "| NVE max deviation (meV/atom) | $("$PY" -c "print(round(1000*$(summary "$MD" max_energy_deviation_eV_per_atom),4))") |"
+echo
+echo "| atoms | atom-steps/s (energy + forces, ff.md NVE) |"
+echo "|---|---|"
+for size in $SIZES; do
+  if "$CLI" run ff.md --out "$RUNS" --device "$DEVICE" --quiet --param model="$MODEL" --param structure="$OUT/box_$size.xyz" \
+       --param ensemble=nve --param timestep=0.5 --param steps="$INFER_STEPS" --param sample_every="$INFER_STEPS" > "$OUT/infer_$size.log" 2>&1; then
+    echo "| $size | $(summary "$(latest_run ff.md)" atom_steps_per_s) |"
+  else
+    echo "| $size | failed: $(tail -1 "$OUT/infer_$size.log") |"
+  fi
+done

@@ -1,0 +1,162 @@
+// The ff.* jobs end to end through the job runner (the CLI's path).
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+
+#include "atomscope/core/run_dir.h"
+#include "atomscope/core/runner.h"
+#include "atomscope/forcefield/dynamics.h"
+#include "atomscope/forcefield/ff_jobs.h"
+#include "atomscope/forcefield/torchscript_calculator.h"
+#include "atomscope/forcefield/xtb_calculator.h"
+#include "ff_test_util.h"
+
+using namespace atomscope;
+using namespace atomscope::ff_test;
+
+namespace {
+
+core::JobRegistry& registry() {
+  static core::JobRegistry* r = [] {
+    auto* reg = new core::JobRegistry;
+    forcefield::registerForceFieldJobs(*reg);
+    return reg;
+  }();
+  return *r;
+}
+
+core::RunOutcome runJob(const std::string& job, Json params, const fs::path& root, unsigned long long seed = 1) {
+  core::Feedback fb;
+  return core::runJob(registry(), core::RunRequest{job, std::move(params), "cpu", seed, root, 2.0}, fb);
+}
+
+Json summary(const core::RunOutcome& o) { return core::RunDir::open(o.runDir).record()["summary"]; }
+
+std::string python(const std::string& code) {
+  const std::string cmd = "/usr/bin/python3 -c '" + code + "'";
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(::popen(cmd.c_str(), "r"), ::pclose);
+  std::string out;
+  std::array<char, 4096> buf{};
+  while (pipe && std::fgets(buf.data(), buf.size(), pipe.get())) out += buf.data();
+  return out;
+}
+
+bool haveXtb() { return ::access("/usr/bin/xtb", X_OK) == 0; }
+
+}  // namespace
+
+// A tiny PONITA through ff.train on 3BPA. A few dozen CPU steps on 30 frames do not move the
+// force error yet (measured: 0.735 -> 0.734 eV/A after 80 steps; the issue's reference needs hours on
+// a GPU), so this test fits one frame (train_count 1) and checks that its force MAE after 100 steps
+// is below 0.9x that after 1 step (same seed: same initial weights). ff.evaluate reproduces the
+// job's own validation number on the 10 held-out frames.
+TEST(ForcefieldJobs, TrainTinyPonitaForceErrorDrops) {
+  test::ScopedTempDir dir("ff_train");
+  {
+    std::ofstream out(dir / "bpa40.xyz");
+    for (std::size_t k = 0; k < 40; ++k) chem::writeExtXyz(out, bpaFrames()[k]);
+  }
+  auto params = [&](int steps) {
+    return Json{{"train", (dir / "bpa40.xyz").string()},
+                {"valid_count", 10},
+                {"train_count", 1},
+                {"isolated_atoms", sharedData("md_forces/3bpa_iso_atoms.xyz").string()},
+                {"orientations", 8},
+                {"hidden", 24},
+                {"basis", 24},
+                {"layers", 2},
+                {"cutoff", 4.0},
+                {"steps", steps},
+                {"batch_size", 1},
+                {"lr", 5e-3},
+                {"ema_decay", 0.5},
+                {"eval_every", 0},
+                {"checkpoint_every", 1000}};
+  };
+  auto trainMae = [&](const core::RunOutcome& run) {
+    const auto ev = runJob("ff.evaluate", Json{{"model", (run.runDir / "artifacts" / "model.pt").string()},
+                                               {"data", (dir / "bpa40.xyz").string()}, {"limit", 1}},
+                           dir.path());
+    EXPECT_EQ(ev.status, core::RunStatus::Completed) << ev.error;
+    return summary(ev)["force_mae_eV_per_A"].get<double>();
+  };
+  const auto before = runJob("ff.train", params(1), dir.path());
+  ASSERT_EQ(before.status, core::RunStatus::Completed) << before.error;
+  const auto after = runJob("ff.train", params(100), dir.path());
+  ASSERT_EQ(after.status, core::RunStatus::Completed) << after.error;
+  const double f0 = trainMae(before), f1 = trainMae(after);
+  std::cout << "train-frame force MAE: 1 step " << f0 << " eV/A, 100 steps " << f1 << " eV/A; held-out "
+            << summary(before)["valid_force_mae_eV_per_A"] << " -> " << summary(after)["valid_force_mae_eV_per_A"] << "\n";
+  EXPECT_LT(f1, 0.9 * f0);
+  // ff.evaluate on the held-out frames gives the job's own validation number.
+  const auto ev = runJob("ff.evaluate", Json{{"model", (after.runDir / "artifacts" / "model.pt").string()},
+                                             {"data", (dir / "bpa40.xyz").string()}, {"skip", 30}},
+                         dir.path());
+  ASSERT_EQ(ev.status, core::RunStatus::Completed) << ev.error;
+  const double v1 = summary(after)["valid_force_mae_eV_per_A"];
+  EXPECT_NEAR(summary(ev)["force_mae_eV_per_A"].get<double>(), v1, 1e-4 * v1);
+  EXPECT_EQ(summary(ev)["frames"].get<int>(), 10);
+  EXPECT_TRUE(fs::exists(ev.runDir / "artifacts" / "parity_forces.csv"));
+}
+
+// ff.evaluate on the MACE toy model and the DFT frame: energy MAE = |E_model - dft_energy| with the
+// DFT energy from the file (-842.19986612 eV).
+TEST(ForcefieldJobs, EvaluateMaceAgainstDftLabels) {
+  test::ScopedTempDir dir("ff_eval");
+  const auto ev = runJob("ff.evaluate", Json{{"model", maceModel().string()}, {"data", mlipTestFile().string()},
+                                             {"energy_key", "dft_energy"}, {"forces_key", "dft_forces"}},
+                         dir.path());
+  ASSERT_EQ(ev.status, core::RunStatus::Completed) << ev.error;
+  forcefield::TorchScriptCalculator calc(maceModel(), "cpu", true);
+  const auto r = calc.compute(chem::readXyz(mlipTestFile())[0]);
+  EXPECT_NEAR(summary(ev)["energy_mae_eV"].get<double>(), std::abs(r.energy - (-842.19986612)), 1e-6);
+}
+
+// ff.label with xtb writes extxyz that ASE reads back with the same energies and forces.
+TEST(ForcefieldJobs, LabelWithXtbReadsBackInAse) {
+  if (!haveXtb()) {
+    if (test::strictReferences()) FAIL() << "needs /usr/bin/xtb";
+    GTEST_SKIP() << "needs /usr/bin/xtb";
+  }
+  ATOMSCOPE_REQUIRE_PYTHON_MODULE("ase");
+  test::ScopedTempDir dir("ff_label");
+  const auto src = sharedData("md_forces/rmd17_ethanol_reduced_100.xyz");
+  const auto o = runJob("ff.label", Json{{"structures", src.string()}, {"limit", 2}}, dir.path());
+  ASSERT_EQ(o.status, core::RunStatus::Completed) << o.error;
+  const auto file = o.runDir / "artifacts" / "labelled.xyz";
+  const auto out = python("from ase.io import read; a = read(\"" + file.string() +
+                          "\", \":\"); print(len(a), repr(a[1].get_potential_energy()), repr(a[1].get_forces()[3][1]))");
+  double e = 0, f = 0;
+  int n = 0;
+  ASSERT_EQ(std::sscanf(out.c_str(), "%d %lf %lf", &n, &e, &f), 3) << out;
+  EXPECT_EQ(n, 2);
+  forcefield::XtbCalculator xtb;
+  const auto r = xtb.compute(chem::readXyz(src)[1]);
+  EXPECT_NEAR(e, r.energy, 1e-6);
+  EXPECT_NEAR(f, r.forces[3][1], 1e-6);
+}
+
+// ff.optimize (L-BFGS) and ff.md (NVE) through the runner on xtb ethanol.
+TEST(ForcefieldJobs, OptimizeAndMdOnXtb) {
+  if (!haveXtb()) {
+    if (test::strictReferences()) FAIL() << "needs /usr/bin/xtb";
+    GTEST_SKIP() << "needs /usr/bin/xtb";
+  }
+  test::ScopedTempDir dir("ff_dyn");
+  const auto src = sharedData("md_forces/rmd17_ethanol_reduced_100.xyz");
+  const auto opt = runJob("ff.optimize", Json{{"model", "xtb"}, {"structure", src.string()}, {"method", "lbfgs"}, {"fmax", 0.05}}, dir.path());
+  ASSERT_EQ(opt.status, core::RunStatus::Completed) << opt.error;
+  EXPECT_TRUE(summary(opt)["converged"].get<bool>());
+  const auto fin = chem::readXyz(opt.runDir / "artifacts" / "final.xyz")[0];
+  forcefield::XtbCalculator xtb;
+  EXPECT_LT(forcefield::maxForce(xtb.compute(fin).forces), 0.05);
+  const auto md = runJob("ff.md", Json{{"model", "xtb"}, {"structure", (opt.runDir / "artifacts" / "final.xyz").string()},
+                                       {"timestep", 0.25}, {"steps", 40}, {"sample_every", 10}, {"temperature", 100.0}},
+                         dir.path());
+  ASSERT_EQ(md.status, core::RunStatus::Completed) << md.error;
+  EXPECT_EQ(chem::readXyz(md.runDir / "artifacts" / "trajectory.xyz").size(), 5u);
+  // 10 fs of NVE at 0.25 fs: total energy within 1 meV/atom (xtb's SCF noise and Verlet's dt^2 error).
+  EXPECT_LT(summary(md)["max_energy_deviation_eV_per_atom"].get<double>(), 1e-3);
+}
