@@ -1,6 +1,7 @@
 // Runs the real atomscope-cli binary the way a user does and checks what it prints and records.
 #include <gtest/gtest.h>
 
+#include "cli_runner.h"
 #include "test_util.h"
 #include <signal.h>
 #include <fcntl.h>
@@ -22,31 +23,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Result {
-  int code = -1;
-  std::string out;  // stdout and stderr together
-};
-
-Result cli(const std::string& args) {
-  const std::string cmd = std::string(ATOMSCOPE_CLI_PATH) + " " + args + " 2>&1";
-  Result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+using Result = test::CliResult;
+using test::cli;
 
 fs::path freshDir(const std::string& name) { return test::freshTempDir("cli" + name); }
 
-fs::path onlyRun(const fs::path& root) {
-  std::vector<fs::path> runs;
-  for (const auto& e : fs::directory_iterator(root)) runs.push_back(e.path());
-  EXPECT_EQ(runs.size(), 1u);
-  return runs.empty() ? fs::path() : runs.front();
-}
+using test::onlyRun;
 
 }  // namespace
 

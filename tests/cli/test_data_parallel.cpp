@@ -14,6 +14,7 @@
 
 #include "atomscope/core/json.h"
 #include "atomscope/core/run_dir.h"
+#include "cli_runner.h"
 #include "test_util.h"
 
 using namespace atomscope;
@@ -21,22 +22,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Result {
-  int code = -1;
-  std::string out;
-};
-
-Result cli(const std::string& args) {
-  const std::string cmd = std::string(ATOMSCOPE_CLI_PATH) + " " + args + " 2>&1";
-  Result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+using test::cli;
+using test::onlyRun;
 
 const std::string kData = std::string(ATOMSCOPE_SHARED_DATA_DIR) + "/text/tinystories/tinystories_sample5.txt";
 const std::string kTok = std::string(ATOMSCOPE_SHARED_DATA_DIR) + "/lm/tok512.bin";
@@ -47,13 +34,6 @@ std::string trainArgs(const fs::path& out) {
          " --param family=llama --param dim=32 --param n_layers=2 --param n_heads=2 --param context=32"
          " --param batch_size=4 --param grad_accum=2 --param steps=6 --param lr=3e-3 --param warmup_steps=2"
          " --param checkpoint_every=3 --param val_every=3 --param val_batches=2 --param export=false";
-}
-
-fs::path onlyRun(const fs::path& root) {
-  std::vector<fs::path> runs;
-  for (const auto& e : fs::directory_iterator(root)) runs.push_back(e.path());
-  EXPECT_EQ(runs.size(), 1u) << root;
-  return runs.empty() ? fs::path() : runs.front();
 }
 
 // step -> {loss, val_loss (or NaN)}; a later line for a step replaces an earlier one (resume).
