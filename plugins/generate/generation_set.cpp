@@ -14,19 +14,6 @@
 
 namespace atomscope::gui::generate {
 
-namespace {
-// A charge written in a SMILES bracket atom ([NH4+], [O-]).
-bool chargedSmiles(const std::string& smi) {
-  bool in = false;
-  for (char c : smi) {
-    if (c == '[') in = true;
-    else if (c == ']') in = false;
-    else if (in && (c == '+' || c == '-')) return true;
-  }
-  return false;
-}
-}  // namespace
-
 Verdict judge(const chem::Structure& s) {
   Verdict v;
   v.crystal = s.isPeriodic();
@@ -50,7 +37,7 @@ Verdict judge(const chem::Structure& s) {
   } else {
     v.valid = true;
     const int electrons = std::accumulate(s.numbers.begin(), s.numbers.end(), 0);
-    v.neutral = !chargedSmiles(p.smiles) && electrons % 2 == 0;
+    v.neutral = !chem::smilesHasCharge(p.smiles) && electrons % 2 == 0;
   }
 #else
   v.reason = "molecule validity needs a build with the chemistry toolkits";

@@ -1,5 +1,7 @@
 #include "atomscope/adit/dataset.h"
 
+#include "atomscope/chem/molecule_perception.h"
+
 #include <algorithm>
 #include <cmath>
 #include <fstream>
@@ -158,16 +160,6 @@ std::string lower(std::string s) {
   return s;
 }
 
-bool chargedSmiles(const std::string& smi) {
-  bool inBracket = false;
-  for (char c : smi) {
-    if (c == '[') inBracket = true;
-    else if (c == ']') inBracket = false;
-    else if (inBracket && (c == '+' || c == '-')) return true;
-  }
-  return false;
-}
-
 Records readSource(const PrepareSource& src, const PrepareOptions& o, PrepareReport& rep, core::Feedback* fb) {
   const fs::path path(src.path);
   if (!fs::exists(path)) throw AditError("adit.prepare: source '" + src.path + "' does not exist");
@@ -252,7 +244,7 @@ Records readSource(const PrepareSource& src, const PrepareOptions& o, PrepareRep
           fb->setProgress(static_cast<double>(i) / static_cast<double>(lines.size()),
                           "embedding " + std::to_string(i) + " of " + std::to_string(lines.size()) + " SMILES");
       }
-      if (o.dropCharged && chargedSmiles(lines[i])) {
+      if (o.dropCharged && chem::smilesHasCharge(lines[i])) {
         ++rep.dropped;
         continue;
       }

@@ -376,18 +376,6 @@ chem::Trajectory sampleStructures(Vae& vae, DitBundle& bundle, const SampleOptio
   return out;
 }
 
-namespace {
-bool chargedSmilesText(const std::string& smi) {
-  bool in = false;
-  for (char c : smi) {
-    if (c == '[') in = true;
-    else if (c == ']') in = false;
-    else if (in && (c == '+' || c == '-')) return true;
-  }
-  return false;
-}
-}  // namespace
-
 EvaluationRow evaluateMolecules(const chem::Trajectory& molecules, const chem::Trajectory& reference, core::Feedback* fb) {
 #ifdef ATOMSCOPE_HAS_CHEM_TOOLKITS
   EvaluationRow row;
@@ -409,7 +397,7 @@ EvaluationRow evaluateMolecules(const chem::Trajectory& molecules, const chem::T
         for (int z : m.numbers) electrons += z;
         // Charge 0 overall was imposed by perception; an atom charge shows in the SMILES, and an odd
         // electron count of a neutral molecule means a radical.
-        neutral = !chargedSmilesText(p.smiles) && electrons % 2 == 0;
+        neutral = !chem::smilesHasCharge(p.smiles) && electrons % 2 == 0;
       }
     }
     smiles.push_back(smi);

@@ -9,6 +9,7 @@
 // memory. (Debian's RDKit 2022.09 has no rdDetermineBonds, so Open Babel's perception is also
 // the only one at hand.) Needs the chemistry toolkits.
 #include <string>
+#include <string_view>
 
 #include "atomscope/chem/structure.h"
 
@@ -35,5 +36,17 @@ std::string perceivedPdb(const Structure& molecule);
 
 // RDKit's canonical isomeric SMILES of a SMILES string (empty when RDKit cannot parse or sanitise it).
 std::string canonicalSmiles(const std::string& smiles);
+
+// Whether a SMILES string writes a formal charge ([NH4+], [O-]): a + or - inside a bracket atom.
+// Plain text, no toolkit needed.
+inline bool smilesHasCharge(std::string_view smiles) {
+  bool inBracket = false;
+  for (char c : smiles) {
+    if (c == '[') inBracket = true;
+    else if (c == ']') inBracket = false;
+    else if (inBracket && (c == '+' || c == '-')) return true;
+  }
+  return false;
+}
 
 }  // namespace atomscope::chem
