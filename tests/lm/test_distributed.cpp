@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <memory>
+#include <mutex>
 #include <thread>
 
 #include "atomscope/core/distributed.h"
@@ -78,8 +80,16 @@ std::vector<std::vector<torch::Tensor>> dataParallelGrads(int microBatches, std:
       env.worldSize = 2;
       env.masterPort = port;
       auto comm = core::Communicator::create(env, torch::kCPU, 60);
-      torch::manual_seed(rank == 0 ? 3 : 99);  // rank 1 starts elsewhere: the broadcast must fix that
-      Net net;
+      // Both ranks are threads of this process and share torch's global generator: seed and build
+      // under one lock, or one thread's seed can land between the other's seeding and its weights.
+      static std::mutex initLock;
+      std::unique_ptr<Net> owned;
+      {
+        std::lock_guard<std::mutex> lock(initLock);
+        torch::manual_seed(rank == 0 ? 3 : 99);  // rank 1 starts elsewhere: the broadcast must fix that
+        owned = std::make_unique<Net>();
+      }
+      Net& net = *owned;
       comm->broadcastParameters(net.parameters());
       core::GradientSynchronizer sync(comm, net.parameters(), bucketBytes);
       if (buckets && rank == 0) buckets->push_back(sync.bucketCount());
