@@ -81,6 +81,8 @@ class TrainJob : public core::Job {
     s.addFloat("ema_decay", 0.99, 0.0, 1.0, "EMA of the weights.");
     s.addInt("checkpoint_every", 200, 1, std::nullopt, "Checkpoint every N steps.");
     s.addInt("eval_every", 100, 0, std::nullopt, "Validation every N steps (0: at the end only).");
+    s.addFloat("max_seconds", 0.0, 0.0, std::nullopt, "Stop after this many seconds of training, with a checkpoint (0: no limit; counts resumed time).");
+    s.addChoice("lr_schedule", {"constant", "cosine"}, "constant", "Learning rate: constant, or cosine decay to 1% over the steps or max_seconds.");
     s.addChoice("dtype", {"float32", "float64"}, "float32", "Precision of training.");
     s.addDevice();
     return s;
@@ -145,6 +147,8 @@ class TrainJob : public core::Job {
     o.emaDecay = p.getFloat("ema_decay");
     o.checkpointEvery = p.getInt("checkpoint_every");
     o.evalEvery = p.getInt("eval_every");
+    o.maxSeconds = p.getFloat("max_seconds");
+    o.cosineSchedule = p.getString("lr_schedule") == "cosine";
     o.dtype = core::torchDtype(p.getString("dtype"));
     ctx.feedback().info("training on " + std::to_string(train.size()) + " frames, validating on " + std::to_string(valid.size()));
     const auto r = trainPonita(ctx, model, train, valid, o);

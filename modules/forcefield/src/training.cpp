@@ -172,7 +172,7 @@ Labels labelsOf(const std::vector<const chem::Structure*>& batch, const torch::D
 }
 
 void saveCheckpoint(const fs::path& file, Ponita& model, torch::optim::AdamW& opt, const std::vector<torch::Tensor>& ema,
-                    long long step) {
+                    long long step, double seconds) {
   torch::serialize::OutputArchive out;
   model->save(out);
   torch::serialize::OutputArchive os;
@@ -180,6 +180,7 @@ void saveCheckpoint(const fs::path& file, Ponita& model, torch::optim::AdamW& op
   out.write("optimizer", os);
   for (std::size_t i = 0; i < ema.size(); ++i) out.write("ema." + std::to_string(i), ema[i]);
   out.write("step", torch::tensor(static_cast<std::int64_t>(step)));
+  out.write("train_seconds", torch::tensor(seconds, torch::kFloat64));
   out.write("ponita_config", c10::IValue(model->config.toJson().dump()));
   const auto tmp = file.string() + ".tmp";
   out.save_to(tmp);
@@ -199,6 +200,7 @@ TrainResult trainPonita(core::Context& ctx, Ponita& model, const std::vector<che
   std::vector<torch::Tensor> ema;
   for (const auto& p : params) ema.push_back(p.detach().clone());
   long long step = 0;
+  double secondsBefore = 0;  // training time of earlier runs, for max_seconds and the cosine schedule
   if (ctx.resumeCheckpoint()) {
     torch::serialize::InputArchive in;
     in.load_from(ctx.resumeCheckpoint()->string(), device);
@@ -211,6 +213,8 @@ TrainResult trainPonita(core::Context& ctx, Ponita& model, const std::vector<che
     torch::Tensor st;
     in.read("step", st);
     step = st.item<std::int64_t>();
+    torch::Tensor secs;
+    if (in.try_read("train_seconds", secs)) secondsBefore = secs.item<double>();
     fb.info("resumed at step " + std::to_string(step));
   }
   std::mt19937_64 rng(ctx.seed());
@@ -248,6 +252,15 @@ TrainResult trainPonita(core::Context& ctx, Ponita& model, const std::vector<che
     for (long long b = 0; b < o.batchSize; ++b) batch.push_back(&train[pick(rng)]);
     const auto g = makeGraphBatch(batch, model->config.cutoff, o.dtype).to(device, o.dtype);
     const auto lab = labelsOf(batch, device, o.dtype);
+    if (o.cosineSchedule) {
+      // Progress is the larger of the step and time fractions, so a time-budgeted run still anneals.
+      const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count() + secondsBefore;
+      double frac = static_cast<double>(step - 1) / static_cast<double>(o.steps);
+      if (o.maxSeconds > 0) frac = std::max(frac, elapsed / o.maxSeconds);
+      frac = std::min(1.0, frac);
+      const double lr = o.lr * (0.01 + 0.99 * 0.5 * (1.0 + std::cos(M_PI * frac)));
+      for (auto& group : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+    }
     opt.zero_grad();
     auto out = model->compute(g, true, false, true);
     const auto eLoss = (out.energy - lab.energy).pow(2).mean();
@@ -278,8 +291,14 @@ TrainResult trainPonita(core::Context& ctx, Ponita& model, const std::vector<che
       mt["valid_force_rmse"] = m.forceRmse;
     }
     fb.reportMetrics(step, mt);
-    if (step % o.checkpointEvery == 0 || step == o.steps) saveCheckpoint(ctx.run().checkpointPath(step), model, opt, ema, step);
+    const bool outOfTime = o.maxSeconds > 0 && secs + secondsBefore >= o.maxSeconds;
+    if (step % o.checkpointEvery == 0 || step == o.steps || outOfTime)
+      saveCheckpoint(ctx.run().checkpointPath(step), model, opt, ema, step, secs + secondsBefore);
     fb.setProgress(static_cast<double>(step) / static_cast<double>(o.steps), "step " + std::to_string(step) + ", loss " + std::to_string(lv));
+    if (outOfTime) {
+      fb.info("ff.train: time budget of " + std::to_string(o.maxSeconds) + " s used at step " + std::to_string(step));
+      break;
+    }
   }
   r.steps = step;
   {

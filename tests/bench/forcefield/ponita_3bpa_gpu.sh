@@ -10,8 +10,9 @@
 #                SIZES="100 300" MD_STEPS=20 bash tests/bench/forcefield/ponita_3bpa_gpu.sh
 # Environment: DEVICE (cuda), TIME_BUDGET (seconds of training, 3600), STEPS_PER_S_GUESS (steps assumed
 # per second to turn the budget into steps, 25), BATCH (10), LR (5e-4), HIDDEN (128), BASIS (256),
-# LAYERS (5), ORIENT (20), CUTOFF (5.0), MD_STEPS (20000 = 10 ps at 0.5 fs), SIZES (atoms),
-# INFER_STEPS (20), OUT (/tmp/ponita-bench), MODEL (skip training, use this PONITA file), RESUME (a
+# LAYERS (5), ORIENT (20), DEGREE (3, the reference's), CUTOFF (5.0), MD_STEPS (20000 = 10 ps at 0.5 fs), SIZES (atoms),
+# INFER_STEPS (20), PONITA_SRC (a checkout of ebekkers/ponita: the reference is timed on the same boxes),
+# OUT (/tmp/ponita-bench), MODEL (skip training, use this PONITA file), RESUME (a
 # ff.train run folder to continue instead of a fresh run).
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../../.." && pwd)
@@ -24,6 +25,7 @@ HIDDEN=${HIDDEN:-128}
 BASIS=${BASIS:-256}
 LAYERS=${LAYERS:-5}
 ORIENT=${ORIENT:-20}
+DEGREE=${DEGREE:-3}
 CUTOFF=${CUTOFF:-5.0}
 MD_STEPS=${MD_STEPS:-20000}
 SIZES=${SIZES:-"100 300 1000 3000 10000 30000 100000"}
@@ -78,7 +80,8 @@ if [[ -z "${MODEL:-}" ]]; then
     timeout "$(( TIME_BUDGET + 600 ))" "$CLI" run ff.train --out "$RUNS" --device "$DEVICE" --seed 1 --quiet \
       --param train="$DATA/3bpa_train_300K.xyz" --param valid_count=50 \
       --param isolated_atoms="$DATA/3bpa_iso_atoms.xyz" --param orientations="$ORIENT" --param hidden="$HIDDEN" \
-      --param basis="$BASIS" --param layers="$LAYERS" --param cutoff="$CUTOFF" --param steps="$STEPS" \
+      --param basis="$BASIS" --param layers="$LAYERS" --param degree="$DEGREE" --param cutoff="$CUTOFF" \
+      --param steps="$STEPS" --param max_seconds="$TIME_BUDGET" --param lr_schedule=cosine \
       --param batch_size="$BATCH" --param lr="$LR" --param eval_every=500 --param checkpoint_every=500 \
       > "$OUT/train.log" 2>&1 || echo "training stopped (time budget or error): see $OUT/train.log"
     TRAIN_RUN=$(latest_run ff.train)
@@ -105,13 +108,32 @@ echo "| test force RMSE (meV/A) | $("$PY" -c "print(round(1000*$(summary "$EVAL"
 echo "| NVE drift over $MD_STEPS x 0.5 fs (meV/atom/ps) | $("$PY" -c "print(round(1000*$(summary "$MD" drift_eV_per_atom_per_ps),4))") |"
 echo "| NVE max deviation (meV/atom) | $("$PY" -c "print(round(1000*$(summary "$MD" max_energy_deviation_eV_per_atom),4))") |"
 echo
-echo "| atoms | atom-steps/s (energy + forces, ff.md NVE) |"
-echo "|---|---|"
+# The reference PONITA in PyTorch on the same boxes, when PONITA_SRC names a checkout of ebekkers/ponita.
+declare -A REF
+if [[ -n "${PONITA_SRC:-}" ]] && "$PY" -c 'import torch, torch_geometric' 2>/dev/null; then
+  boxes=(); for size in $SIZES; do boxes+=("$OUT/box_$size.xyz"); done
+  for b in "${boxes[@]}"; do  # one process per size: an out-of-memory at one size leaves the others clean
+    "$PY" "$SRC/tests/bench/forcefield/ponita_reference.py" --ponita-src "$PONITA_SRC" --boxes "$b" --steps "$INFER_STEPS" \
+      --cutoff "$CUTOFF" --device "$DEVICE" >> "$OUT/reference.jsonl" 2>> "$OUT/reference.err" || true
+  done
+  while IFS= read -r line; do
+    n=$("$PY" -c 'import json,sys; print(json.loads(sys.argv[1])["atoms"])' "$line")
+    REF[$n]=$("$PY" -c 'import json,sys; d=json.loads(sys.argv[1]); print(round(d["atom_steps_per_s"]) if "atom_steps_per_s" in d else "failed: "+d["error"][:60])' "$line")
+  done < "$OUT/reference.jsonl"
+fi
+echo "| atoms | Atomscope atom-steps/s (energy + forces, ff.md NVE) | reference PONITA (PyTorch) atom-steps/s | ratio |"
+echo "|---|---|---|---|"
 for size in $SIZES; do
+  n=$(head -1 "$OUT/box_$size.xyz")
   if "$CLI" run ff.md --out "$RUNS" --device "$DEVICE" --quiet --param model="$MODEL" --param structure="$OUT/box_$size.xyz" \
        --param ensemble=nve --param timestep=0.5 --param steps="$INFER_STEPS" --param sample_every="$INFER_STEPS" > "$OUT/infer_$size.log" 2>&1; then
-    echo "| $size | $(summary "$(latest_run ff.md)" atom_steps_per_s) |"
+    ours=$(summary "$(latest_run ff.md)" atom_steps_per_s)
   else
-    echo "| $size | failed: $(tail -1 "$OUT/infer_$size.log") |"
+    ours="failed: $(tail -1 "$OUT/infer_$size.log")"
   fi
+  ref=${REF[$n]:-not run}
+  ratio=$("$PY" -c 'import sys
+try: print("%.2fx" % (float(sys.argv[1]) / float(sys.argv[2])))
+except Exception: print("-")' "$ours" "$ref")
+  echo "| $n | $ours | $ref | $ratio |"
 done

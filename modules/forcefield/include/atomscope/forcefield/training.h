@@ -42,6 +42,8 @@ struct TrainOptions {
   long long checkpointEvery = 200;
   long long evalEvery = 100;         // validation metrics every N steps (0: never)
   double gradClip = 10.0;
+  double maxSeconds = 0;             // stop (with a checkpoint) after this much training time (0: no limit)
+  bool cosineSchedule = false;       // lr decays to 1% by cosine over the run (by steps or by maxSeconds, whichever ends first)
   torch::Dtype dtype = torch::kFloat32;
 };
 
