@@ -6,6 +6,7 @@
 #include "atomscope/lm/data_jobs.h"
 #include "atomscope/lm/lm_jobs.h"
 #include "atomscope/masa/masa_jobs.h"
+#include "atomscope/nas/nas_jobs.h"
 #include "atomscope/sae/sae_jobs.h"
 
 namespace atomscope {
@@ -20,6 +21,7 @@ void registerAllJobs(core::JobRegistry& registry) {
   sae::registerSaeJobs(registry);
   adit::registerAditJobs(registry);
   forcefield::registerForceFieldJobs(registry);
+  nas::registerNasJobs(registry);
 }
 
 }  // namespace atomscope

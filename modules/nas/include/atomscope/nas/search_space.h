@@ -1,0 +1,77 @@
+#pragma once
+// The search space of a TangleNAS language-model search and one architecture in it. No torch here.
+//
+// Choices are global (every block has the same heads, width and MLP ratio), as a modules/lm model is
+// uniform: an architecture maps to one lm::ModelConfig. Heads split the embedding (head dim = embed /
+// heads, as lm.train builds models), so every head count must divide every embedding size into an
+// even head dim (rotary embeddings rotate pairs).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "atomscope/core/error.h"
+#include "atomscope/core/json.h"
+#include "atomscope/lm/model_config.h"
+
+namespace atomscope::nas {
+
+class NasError : public core::Error {
+ public:
+  using core::Error::Error;
+};
+
+// The four searchable dimensions, in this order everywhere (metrics, alphas, arch.json).
+enum class Dim { Layers = 0, Heads = 1, Embed = 2, MlpRatio = 3 };
+constexpr int kNumDims = 4;
+const char* dimName(Dim d);  // "layers", "heads", "embed", "mlp_ratio"
+
+struct Architecture {
+  std::int64_t layers = 0, heads = 0, embed = 0, mlpRatio = 0;
+  std::int64_t value(Dim d) const;
+  std::int64_t hiddenDim() const { return mlpRatio * embed; }
+  std::string toString() const;  // "layers=3 heads=4 embed=96 mlp_ratio=2"
+  Json toJson() const;
+  static Architecture fromJson(const Json& j);  // throws NasError
+  bool operator==(const Architecture& o) const {
+    return layers == o.layers && heads == o.heads && embed == o.embed && mlpRatio == o.mlpRatio;
+  }
+};
+
+struct SearchSpace {
+  lm::ModelFamily family = lm::ModelFamily::Llama;
+  std::int64_t vocabSize = 0;
+  std::int64_t context = 128;  // the extracted models' maxSeqLen
+  double normEps = 1e-5;
+  double ropeTheta = 10000.0;
+  std::vector<std::int64_t> choices[kNumDims];  // ascending, distinct
+
+  const std::vector<std::int64_t>& of(Dim d) const { return choices[static_cast<int>(d)]; }
+  std::int64_t maxOf(Dim d) const { return of(d).back(); }
+  Architecture largest() const;
+  std::int64_t numArchitectures() const;
+  Architecture at(std::int64_t index) const;  // mixed-radix enumeration, layers slowest
+  // index of value in dimension d; throws NasError when it is not a choice
+  int indexOf(Dim d, std::int64_t value) const;
+  bool contains(const Architecture& a) const;
+
+  // Throws NasError naming the offending choice (empty list, non-positive value, head count not
+  // splitting an embedding size into an even head dim, Llama only, vocabulary missing).
+  void validate() const;
+
+  // The standalone model of architecture a (tied embeddings, no biases, nKvHeads = heads).
+  lm::ModelConfig modelConfig(const Architecture& a) const;
+
+  Json toJson() const;
+  static SearchSpace fromJson(const Json& j);  // throws NasError
+};
+
+// "2,3,4" -> {2,3,4} sorted and distinct; `what` names the parameter in errors.
+std::vector<std::int64_t> parseChoiceList(const std::string& text, const std::string& what);
+// "layers=3,heads=4,embed=96,mlp_ratio=2" (commas or spaces) -> Architecture; throws NasError.
+Architecture parseArchitecture(const std::string& text);
+
+// The parameters lm.train takes for this architecture (family, dim, n_layers, n_heads, n_kv_heads,
+// hidden_dim, context): `atomscope-cli run lm.train` accepts each key as --param key=value.
+Json lmTrainParams(const SearchSpace& space, const Architecture& a);
+
+}  // namespace atomscope::nas

@@ -1,0 +1,408 @@
+// Entangled mixed operations, architecture weights and the supernet (one translation unit: each
+// file including torch costs 30-40 s to compile).
+#include "atomscope/nas/supernet.h"
+
+#include <torch/version.h>
+
+#include <cmath>
+#include <map>
+
+#include "atomscope/nas/arch_weights.h"
+#include "atomscope/nas/entangled.h"
+
+namespace atomscope::nas {
+
+namespace F = torch::nn::functional;
+
+// ------------------------------------------------------------------------------ entangled operations
+
+torch::Tensor sizeMasks(const std::vector<std::int64_t>& sizes, std::int64_t maxSize, const torch::TensorOptions& options) {
+  auto m = torch::zeros({static_cast<std::int64_t>(sizes.size()), maxSize}, options.dtype(torch::kFloat32));
+  for (std::size_t k = 0; k < sizes.size(); ++k) {
+    if (sizes[k] > maxSize) throw NasError("size choice " + std::to_string(sizes[k]) + " exceeds the maximum " + std::to_string(maxSize));
+    m[static_cast<std::int64_t>(k)].narrow(0, 0, sizes[k]).fill_(1.0);
+  }
+  return m;
+}
+
+torch::Tensor entangledMask(const torch::Tensor& w, const torch::Tensor& outVecs, const torch::Tensor& inVecs) {
+  return torch::matmul((outVecs * w.unsqueeze(1)).t(), inVecs);
+}
+
+EntangledLinearImpl::EntangledLinearImpl(std::int64_t maxIn, std::int64_t maxOut, bool withBias) {
+  weight = register_parameter("weight", torch::empty({maxOut, maxIn}));
+  torch::nn::init::normal_(weight, 0.0, 0.02);
+  if (withBias) bias = register_parameter("bias", torch::zeros({maxOut}));
+}
+
+torch::Tensor EntangledLinearImpl::forward(const torch::Tensor& x, const torch::Tensor& mask, const torch::Tensor& outMask) {
+  torch::Tensor b;
+  if (bias.defined()) b = outMask.defined() ? bias * outMask.to(bias.scalar_type()) : bias;
+  return F::linear(x, weight * mask.to(weight.scalar_type()), b);
+}
+
+EntangledEmbeddingImpl::EntangledEmbeddingImpl(std::int64_t vocab, std::int64_t maxDim) {
+  weight = register_parameter("weight", torch::empty({vocab, maxDim}));
+  torch::nn::init::normal_(weight, 0.0, 0.02);
+}
+
+torch::Tensor EntangledEmbeddingImpl::forward(const torch::Tensor& ids, const torch::Tensor& colMask) {
+  // Scaling the looked-up rows equals looking up rows of weight * colMask, without the full table.
+  return F::embedding(ids, weight) * colMask.to(weight.scalar_type());
+}
+
+namespace {
+// Per choice k, the statistic over the first sizes[k] entries: gathers running sums at sizes[k] - 1.
+torch::Tensor leadingMeans(const torch::Tensor& running, const std::vector<std::int64_t>& sizes) {
+  std::vector<std::int64_t> last;
+  for (auto s : sizes) last.push_back(s - 1);
+  auto idx = torch::tensor(last, torch::TensorOptions().dtype(torch::kLong).device(running.device()));
+  auto n = torch::tensor(sizes, torch::TensorOptions().dtype(torch::kFloat32).device(running.device()));
+  return running.index_select(-1, idx) / n;
+}
+}  // namespace
+
+EntangledRMSNormImpl::EntangledRMSNormImpl(std::int64_t maxDim, double eps) : eps_(eps) {
+  weight = register_parameter("weight", torch::ones({maxDim}));
+}
+
+torch::Tensor EntangledRMSNormImpl::forward(const torch::Tensor& x, const std::vector<std::int64_t>& sizes,
+                                            const torch::Tensor& w) {
+  const auto h = x.to(torch::kFloat32);
+  const auto masks = sizeMasks(sizes, x.size(-1), h.options());
+  const auto r = torch::rsqrt(leadingMeans(h.pow(2).cumsum(-1), sizes) + eps_);  // [..., K]
+  const auto coef = torch::matmul(r, masks * w.to(torch::kFloat32).unsqueeze(1));  // [..., maxDim]
+  return weight * (h * coef).to(x.scalar_type());
+}
+
+EntangledLayerNormImpl::EntangledLayerNormImpl(std::int64_t maxDim, double eps) : eps_(eps) {
+  weight = register_parameter("weight", torch::ones({maxDim}));
+  bias = register_parameter("bias", torch::zeros({maxDim}));
+}
+
+torch::Tensor EntangledLayerNormImpl::forward(const torch::Tensor& x, const std::vector<std::int64_t>& sizes,
+                                              const torch::Tensor& w) {
+  const auto h = x.to(torch::kFloat32);
+  const auto masks = sizeMasks(sizes, x.size(-1), h.options());
+  const auto wm = masks * w.to(torch::kFloat32).unsqueeze(1);  // [K, maxDim]
+  const auto mean = leadingMeans(h.cumsum(-1), sizes);         // [..., K]
+  const auto var = (leadingMeans(h.pow(2).cumsum(-1), sizes) - mean.pow(2)).clamp_min(0.0);
+  const auto rstd = torch::rsqrt(var + eps_);
+  // sum_k w_k [j < n_k] (x_j - mean_k) rstd_k = x_j A_j - B_j
+  const auto A = torch::matmul(rstd, wm), B = torch::matmul(mean * rstd, wm);
+  const auto normed = (h * A - B).to(x.scalar_type());
+  return weight * normed + bias * torch::matmul(w.to(torch::kFloat32), masks).to(bias.scalar_type());
+}
+
+// ------------------------------------------------------------------------------ architecture weights
+
+Method methodFromString(const std::string& name) {
+  if (name == "darts") return Method::Darts;
+  if (name == "gdas") return Method::Gdas;
+  if (name == "drnas") return Method::Drnas;
+  throw NasError("unknown search method '" + name + "' (darts, gdas, drnas)");
+}
+
+std::string toString(Method m) {
+  switch (m) {
+    case Method::Darts: return "darts";
+    case Method::Gdas: return "gdas";
+    case Method::Drnas: return "drnas";
+  }
+  return "?";
+}
+
+ArchWeights oneHotWeights(const SearchSpace& space, const Architecture& a, const torch::TensorOptions& options) {
+  ArchWeights w;
+  for (int d = 0; d < kNumDims; ++d) {
+    const auto dim = static_cast<Dim>(d);
+    w[d] = torch::zeros({static_cast<std::int64_t>(space.of(dim).size())}, options.dtype(torch::kFloat32));
+    w[d][space.indexOf(dim, a.value(dim))] = 1.0;
+  }
+  return w;
+}
+
+torch::Tensor gumbelSoftmaxHard(const torch::Tensor& alpha, double tau) {
+  const auto u = torch::rand_like(alpha).clamp(1e-10, 1.0 - 1e-7);
+  const auto soft = torch::softmax((alpha - torch::log(-torch::log(u))) / tau, -1);
+  const auto hard = torch::zeros_like(soft).scatter_(-1, soft.argmax(-1, true), 1.0);
+  return hard + (soft - soft.detach());  // soft - soft.detach() is exactly 0: the value is one-hot
+}
+
+namespace {
+struct DirichletFunction : public torch::autograd::Function<DirichletFunction> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& concentration) {
+    auto x = at::_sample_dirichlet(concentration);
+    ctx->save_for_backward({x, concentration});
+    return x;
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto& x = saved[0];
+    const auto& c = saved[1];
+    const auto total = c.sum(-1, true).expand_as(c);
+    const auto g = at::_dirichlet_grad(x, c, total);
+    const auto& go = grads[0];
+    return {g * (go - (x * go).sum(-1, true))};
+  }
+};
+}  // namespace
+
+torch::Tensor dirichletSample(const torch::Tensor& concentration) { return DirichletFunction::apply(concentration); }
+
+ArchParametersImpl::ArchParametersImpl(const SearchSpace& space) {
+  for (int d = 0; d < kNumDims; ++d) {
+    const auto k = static_cast<std::int64_t>(space.choices[d].size());
+    alpha[d] = register_parameter(std::string("alpha_") + dimName(static_cast<Dim>(d)), 1e-3 * torch::randn({k}));
+  }
+}
+
+ArchWeights ArchParametersImpl::sample(Method m, double tau) {
+  ArchWeights w;
+  for (int d = 0; d < kNumDims; ++d) {
+    switch (m) {
+      case Method::Darts: w[d] = torch::softmax(alpha[d], -1); break;
+      case Method::Gdas: w[d] = gumbelSoftmaxHard(alpha[d], tau); break;
+      case Method::Drnas: w[d] = dirichletSample(F::elu(alpha[d]) + 1.0); break;
+    }
+  }
+  return w;
+}
+
+ArchWeights ArchParametersImpl::expected(Method m) const {
+  torch::NoGradGuard g;
+  ArchWeights w;
+  for (int d = 0; d < kNumDims; ++d) {
+    if (m == Method::Drnas) {
+      const auto c = F::elu(alpha[d]) + 1.0;
+      w[d] = c / c.sum();
+    } else {
+      w[d] = torch::softmax(alpha[d], -1);
+    }
+  }
+  return w;
+}
+
+Architecture ArchParametersImpl::argmax(const SearchSpace& space) const {
+  std::int64_t v[kNumDims];
+  for (int d = 0; d < kNumDims; ++d) v[d] = space.choices[d][static_cast<std::size_t>(alpha[d].argmax().item<std::int64_t>())];
+  return {v[0], v[1], v[2], v[3]};
+}
+
+// --------------------------------------------------------------------------------------- supernet
+
+namespace {
+
+class AttentionImpl : public torch::nn::Module {
+ public:
+  AttentionImpl(std::int64_t E) {
+    q_proj = register_module("q_proj", EntangledLinear(E, E));
+    k_proj = register_module("k_proj", EntangledLinear(E, E));
+    v_proj = register_module("v_proj", EntangledLinear(E, E));
+    o_proj = register_module("o_proj", EntangledLinear(E, E));
+  }
+  EntangledLinear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+};
+TORCH_MODULE(Attention);
+
+class MlpImpl : public torch::nn::Module {
+ public:
+  MlpImpl(std::int64_t E, std::int64_t H) {
+    gate_proj = register_module("gate_proj", EntangledLinear(E, H));
+    up_proj = register_module("up_proj", EntangledLinear(E, H));
+    down_proj = register_module("down_proj", EntangledLinear(H, E));
+  }
+  EntangledLinear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+};
+TORCH_MODULE(Mlp);
+
+torch::Tensor swapHalves(const torch::Tensor& x) {
+  const auto half = x.size(-1) / 2;
+  return torch::cat({x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+}
+
+// Rotary tables of one head dim, as lm's Llama builds them (inv_freq in float32, sin sign-folded).
+std::pair<torch::Tensor, torch::Tensor> rotaryTables(std::int64_t hd, std::int64_t T, double theta,
+                                                     const torch::Device& device, torch::Dtype dtype) {
+  const auto invFreq = (1.0 / torch::pow(torch::tensor(theta, torch::kFloat32),
+                                         torch::arange(0, hd, 2, torch::kLong).to(torch::kFloat32) /
+                                             static_cast<double>(hd)))
+                           .to(device);
+  const auto pos = torch::arange(0, T, torch::TensorOptions().dtype(torch::kLong).device(device)).unsqueeze(0);
+  const auto freqs = pos.to(torch::kFloat32).unsqueeze(-1) * invFreq;  // [1, T, hd/2]
+  const auto c = freqs.cos(), s = freqs.sin();
+  return {torch::cat({c, c}, -1).to(dtype).unsqueeze(1), torch::cat({-s, s}, -1).to(dtype).unsqueeze(1)};
+}
+
+}  // namespace
+
+struct SupernetImpl::Block : public torch::nn::Module {
+  Block(std::int64_t E, std::int64_t H, double eps) {
+    input_layernorm = register_module("input_layernorm", EntangledRMSNorm(E, eps));
+    self_attn = register_module("self_attn", Attention(E));
+    post_attention_layernorm = register_module("post_attention_layernorm", EntangledRMSNorm(E, eps));
+    mlp = register_module("mlp", Mlp(E, H));
+  }
+  EntangledRMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
+  Attention self_attn{nullptr};
+  Mlp mlp{nullptr};
+};
+
+SupernetImpl::SupernetImpl(const SearchSpace& space) : space_(space) {
+  space_.validate();
+  const auto E = space_.maxOf(Dim::Embed);
+  const auto H = space_.maxOf(Dim::MlpRatio) * E;
+  const auto L = space_.maxOf(Dim::Layers);
+  embed_tokens = register_module("embed_tokens", EntangledEmbedding(space_.vocabSize, E));
+  auto layers = register_module("layers", torch::nn::ModuleList());
+  for (std::int64_t i = 0; i < L; ++i) {
+    auto b = std::make_shared<Block>(E, H, space_.normEps);
+    layers->push_back(b);
+    blocks_.push_back(b);
+  }
+  norm = register_module("norm", EntangledRMSNorm(E, space_.normEps));
+  arch = register_module("arch", ArchParameters(space_));
+  // lm::createModel's initialisation of the largest model.
+  {
+    torch::NoGradGuard g;
+    const double residualStd = 0.02 / std::sqrt(2.0 * static_cast<double>(L));
+    for (auto& item : named_parameters()) {
+      const auto& name = item.key();
+      if (name.rfind("arch.", 0) == 0) continue;
+      auto& p = item.value();
+      const auto ends = [&](const std::string& s) {
+        return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
+      };
+      if (p.dim() == 1) p.fill_(1.0);
+      else if (ends("o_proj.weight") || ends("down_proj.weight")) p.normal_(0.0, residualStd);
+      else p.normal_(0.0, 0.02);
+    }
+  }
+  const auto& embeds = space_.of(Dim::Embed);
+  const auto& ratios = space_.of(Dim::MlpRatio);
+  embedMasks_ = register_buffer("embed_masks", sizeMasks(embeds, E));
+  auto hm = torch::zeros({static_cast<std::int64_t>(embeds.size()), static_cast<std::int64_t>(ratios.size()), H});
+  for (std::size_t e = 0; e < embeds.size(); ++e)
+    for (std::size_t r = 0; r < ratios.size(); ++r)
+      hm[static_cast<std::int64_t>(e)][static_cast<std::int64_t>(r)].narrow(0, 0, ratios[r] * embeds[e]).fill_(1.0);
+  hiddenMasks_ = register_buffer("hidden_masks", hm);
+}
+
+torch::Tensor SupernetImpl::forward(const torch::Tensor& ids, const ArchWeights& w) {
+  if (ids.dim() != 2 || ids.numel() == 0) throw NasError("token ids must be a non-empty [batch, time] tensor");
+  for (int d = 0; d < kNumDims; ++d)
+    if (!w[d].defined() || w[d].dim() != 1 || w[d].size(0) != static_cast<std::int64_t>(space_.choices[d].size()))
+      throw NasError(std::string("architecture weights of '") + dimName(static_cast<Dim>(d)) + "' must have one entry per choice");
+  const auto B = ids.size(0), T = ids.size(1);
+  const auto& embeds = space_.of(Dim::Embed);
+  const auto& heads = space_.of(Dim::Heads);
+  const auto& depths = space_.of(Dim::Layers);
+  const auto E = space_.maxOf(Dim::Embed);
+  const auto dev = embedMasks_.device();
+  const auto wl = w[0].to(dev), wh = w[1].to(dev), we = w[2].to(dev), wr = w[3].to(dev);
+  // Host copies of the weights decide which per-choice computations can be skipped (weight exactly 0:
+  // one-hot evaluation and GDAS's hard samples).
+  const auto whHost = wh.detach().to(torch::kCPU), weHost = we.detach().to(torch::kCPU), wlHost = wl.detach().to(torch::kCPU);
+
+  const auto embedMix = torch::matmul(we, embedMasks_);                                // [E]
+  const auto attnMask = entangledMask(we, embedMasks_, embedMasks_);                   // [E, E]
+  const auto hidden = (hiddenMasks_ * wr.view({1, -1, 1})).sum(1);                    // [Ke, H]
+  const auto upMask = entangledMask(we, hidden, embedMasks_);                          // [H, E]
+  const auto downMask = entangledMask(we, embedMasks_, hidden);                        // [E, H]
+
+  auto x = embed_tokens->forward(ids, embedMix);
+  const auto dtype = x.scalar_type();
+  std::map<std::int64_t, std::pair<torch::Tensor, torch::Tensor>> rotary;
+  struct Pair {
+    std::int64_t e, h;
+    torch::Tensor w;
+  };
+  std::vector<Pair> pairs;
+  for (std::size_t i = 0; i < embeds.size(); ++i)
+    for (std::size_t j = 0; j < heads.size(); ++j) {
+      if (weHost[static_cast<std::int64_t>(i)].item<float>() == 0.0f || whHost[static_cast<std::int64_t>(j)].item<float>() == 0.0f) continue;
+      pairs.push_back({embeds[i], heads[j], we[static_cast<std::int64_t>(i)] * wh[static_cast<std::int64_t>(j)]});
+      const auto hd = embeds[i] / heads[j];
+      (void)hd;
+    }
+  std::int64_t deepest = 0;
+  for (std::size_t k = 0; k < depths.size(); ++k)
+    if (wlHost[static_cast<std::int64_t>(k)].item<float>() != 0.0f) deepest = depths[k];
+
+  torch::Tensor mixed;
+  std::size_t nextDepth = 0;
+  for (std::int64_t layer = 0; layer < deepest; ++layer) {
+    auto& b = *blocks_[static_cast<std::size_t>(layer)];
+    const auto hIn = b.input_layernorm->forward(x, embeds, we);
+    const auto q = b.self_attn->q_proj->forward(hIn, attnMask);
+    const auto k = b.self_attn->k_proj->forward(hIn, attnMask);
+    const auto v = b.self_attn->v_proj->forward(hIn, attnMask);
+    torch::Tensor core;
+    for (const auto& p : pairs) {
+      const auto hd = p.e / p.h;
+      // Tables in q's dtype (bf16 under CUDA autocast), made once per head dim and forward pass.
+      if (!rotary.count(hd)) rotary[hd] = rotaryTables(hd, T, space_.ropeTheta, dev, q.scalar_type());
+      const auto& [cos, sin] = rotary.at(hd);
+      auto split = [&](const torch::Tensor& t) { return t.narrow(-1, 0, p.e).reshape({B, T, p.h, hd}).transpose(1, 2); };
+      auto qh = split(q), kh = split(k), vh = split(v);
+      qh = torch::addcmul(qh * cos, swapHalves(qh), sin);
+      kh = torch::addcmul(kh * cos, swapHalves(kh), sin);
+      auto out = lm::causalAttention(qh, kh, vh).transpose(1, 2).reshape({B, T, p.e});
+      if (p.e < E) out = F::pad(out, F::PadFuncOptions({0, E - p.e}));
+      out = out * p.w.to(dtype);
+      core = core.defined() ? core + out : out;
+    }
+    x = x + b.self_attn->o_proj->forward(core, attnMask);
+    const auto hMlp = b.post_attention_layernorm->forward(x, embeds, we);
+    const auto gate = b.mlp->gate_proj->forward(hMlp, upMask);
+    const auto up = b.mlp->up_proj->forward(hMlp, upMask);
+    x = x + b.mlp->down_proj->forward(torch::silu(gate) * up, downMask);
+    // Depth: the residual stream after each candidate depth, weighted.
+    while (nextDepth < depths.size() && depths[nextDepth] == layer + 1) {
+      if (wlHost[static_cast<std::int64_t>(nextDepth)].item<float>() != 0.0f) {
+        auto term = x * wl[static_cast<std::int64_t>(nextDepth)].to(dtype);
+        mixed = mixed.defined() ? mixed + term : term;
+      }
+      ++nextDepth;
+    }
+  }
+  x = norm->forward(mixed, embeds, we);
+  return F::linear(x, embed_tokens->weight * embedMix.to(dtype));  // tied output head
+}
+
+torch::Tensor SupernetImpl::loss(const torch::Tensor& ids, const ArchWeights& w) {
+  const auto T = ids.size(1);
+  if (T < 2) throw NasError("a language-model loss needs at least 2 tokens per row");
+  auto logits = forward(ids.narrow(1, 0, T - 1), w);
+  const auto V = logits.size(-1);
+  return F::cross_entropy(logits.reshape({-1, V}).to(torch::kFloat32), ids.narrow(1, 1, T - 1).reshape({-1}).to(torch::kLong));
+}
+
+lm::CausalLM SupernetImpl::extract(const Architecture& a) {
+  if (!space_.contains(a)) throw NasError("architecture " + a.toString() + " is not in the search space");
+  auto model = lm::createModel(space_.modelConfig(a));
+  model->to(embedMasks_.device());
+  const auto mine = named_parameters();
+  torch::NoGradGuard g;
+  for (auto& item : model->named_parameters()) {
+    const auto* src = mine.find(item.key());
+    if (!src) throw NasError("the supernet has no parameter '" + item.key() + "' for the extracted model");
+    auto slice = *src;
+    auto& dst = item.value();
+    for (std::int64_t d = 0; d < dst.dim(); ++d) slice = slice.narrow(d, 0, dst.size(d));
+    dst.copy_(slice);
+  }
+  return model;
+}
+
+std::vector<torch::Tensor> SupernetImpl::weightParameters() {
+  std::vector<torch::Tensor> out;
+  for (auto& item : named_parameters())
+    if (item.key().rfind("arch.", 0) != 0) out.push_back(item.value());
+  return out;
+}
+
+std::vector<torch::Tensor> SupernetImpl::archParameters() { return arch->parameters(); }
+
+}  // namespace atomscope::nas

@@ -1,0 +1,140 @@
+// nas.search, nas.evaluate and nas.random_search on real TinyStories text with the tok512 tokenizer:
+// DARTS finds the clearly better choice in-process, and the jobs run end to end through atomscope-cli.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "atomscope/core/runner.h"
+#include "atomscope/lm/model.h"
+#include "atomscope/nas/nas_jobs.h"
+#include "atomscope/nas/search_space.h"
+#include "cli_runner.h"
+#include "test_util.h"
+
+using namespace atomscope;
+using namespace atomscope::core;
+namespace fs = std::filesystem;
+
+namespace {
+
+const fs::path kData = fs::path(ATOMSCOPE_SHARED_DATA_DIR);
+const std::string kTok512 = (kData / "lm" / "tok512.bin").string();
+const std::string kValText = (kData / "text" / "tinystories" / "tinystories_val_head.txt").string();
+const std::string kSample5 = (kData / "text" / "tinystories" / "tinystories_sample5.txt").string();
+
+JobRegistry& registry() {
+  static JobRegistry r;
+  if (!r.contains("nas.search")) nas::registerNasJobs(r);
+  return r;
+}
+
+Json readJson(const fs::path& p) {
+  std::ifstream in(p);
+  return Json::parse(in);
+}
+
+fs::path artifact(const fs::path& runDir, const std::string& name) { return runDir / "artifacts" / name; }
+
+}  // namespace
+
+// An embedding of 8 cannot fit TinyStories as well as one of 64 (same depth, heads and MLP ratio):
+// DARTS must move the embedding weight to 64 within 200 CPU steps.
+TEST(NasJobs, DartsPrefersTheWideEmbeddingOnTinyStories) {
+  test::ScopedTempDir dir("nas");
+  Feedback fb;
+  const Json params{{"data", kValText}, {"tokenizer", kTok512}, {"layers", "2"}, {"heads", "2"}, {"embed", "8,64"},
+                    {"mlp_ratio", "2"}, {"method", "darts"}, {"steps", 200}, {"context", 32}, {"batch_size", 8},
+                    {"lr", 3e-3}, {"log_every", 50}};
+  const auto out = runJob(registry(), RunRequest{"nas.search", params, "cpu", 7ULL, dir.path()}, fb);
+  ASSERT_EQ(out.status, RunStatus::Completed) << out.error;
+  const auto arch = readJson(artifact(out.runDir, "arch.json"));
+  EXPECT_EQ(arch["architecture"]["embed"], 64);
+  const auto w = arch["weights"]["embed"];
+  EXPECT_GT(w[1].get<double>(), w[0].get<double>());
+  // The weights were streamed: the embed-64 weight at every log step (0, 50, ..., 200).
+  const auto metrics = RunDir::open(out.runDir).readMetrics();
+  int seen = 0;
+  for (const auto& m : metrics)
+    if (m.values.count("w.embed.64")) ++seen;
+  EXPECT_EQ(seen, 5);
+  EXPECT_EQ(readJson(artifact(out.runDir, "alphas_history.json")).size(), 5u);
+}
+
+TEST(NasJobs, BadSpacesAndDataGiveClearErrors) {
+  test::ScopedTempDir dir("nas");
+  Feedback fb;
+  Json params{{"data", kSample5}, {"tokenizer", kTok512}, {"heads", "3"}, {"embed", "64"}, {"steps", 1}};
+  auto out = runJob(registry(), RunRequest{"nas.search", params, "cpu", 1ULL, dir.path()}, fb);
+  EXPECT_EQ(out.status, RunStatus::Failed);
+  EXPECT_NE(out.error.find("heads=3"), std::string::npos) << out.error;
+  params["heads"] = "2";
+  params["embed"] = "64,x";
+  out = runJob(registry(), RunRequest{"nas.search", params, "cpu", 1ULL, dir.path()}, fb);
+  EXPECT_NE(out.error.find("'x' is not an integer"), std::string::npos) << out.error;
+  params["embed"] = "64";
+  params["data"] = "/no/such/file.txt";
+  out = runJob(registry(), RunRequest{"nas.search", params, "cpu", 1ULL, dir.path()}, fb);
+  EXPECT_NE(out.error.find("does not exist"), std::string::npos) << out.error;
+}
+
+// search -> evaluate (inherited weights and from scratch) -> random search, and lm.train accepting
+// the searched architecture's parameters, all through the CLI.
+TEST(NasJobs, SearchEvaluateAndRandomSearchThroughTheCli) {
+  test::ScopedTempDir root("nas");
+  const auto searchRoot = root.path() / "search";
+  auto r = test::cli("--project " + searchRoot.string() + " run nas.search --device cpu --seed 3 --param data=" + kSample5 +
+                     " --param tokenizer=" + kTok512 +
+                     " --param layers=1,2 --param heads=2 --param embed=16,32 --param mlp_ratio=2,3 --param method=gdas"
+                     " --param steps=20 --param context=16 --param batch_size=4 --param log_every=5");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto searchRun = test::onlyRun(searchRoot);
+  const auto arch = readJson(artifact(searchRun, "arch.json"));
+  const auto chosen = nas::Architecture::fromJson(arch["architecture"]);
+  const auto space = nas::SearchSpace::fromJson(arch["space"]);
+  EXPECT_TRUE(space.contains(chosen));
+  EXPECT_EQ(arch["params"], lm::createModel(space.modelConfig(chosen))->numParameters());
+  ASSERT_TRUE(fs::exists(artifact(searchRun, "supernet.pt")));
+
+  for (const std::string mode : {"finetune", "scratch"}) {
+    const auto evalRoot = root.path() / ("eval-" + mode);
+    r = test::cli("--project " + evalRoot.string() + " run nas.evaluate --device cpu --seed 4 --param search=" +
+                  searchRun.string() + " --param mode=" + mode + " --param steps=10 --param context=16 --param batch_size=4");
+    ASSERT_EQ(r.code, 0) << r.out;
+    const auto res = readJson(artifact(test::onlyRun(evalRoot), "result.json"));
+    EXPECT_EQ(res["params"], arch["params"]);
+    EXPECT_EQ(res["architecture"], arch["architecture"]);
+    const double ppl = res["val_ppl"].get<double>();
+    // A trained 512-token model is better than uniform guessing (perplexity 512) but not perfect.
+    EXPECT_TRUE(std::isfinite(ppl) && ppl > 1.0 && ppl < 512.0) << ppl;
+    if (mode == "finetune") EXPECT_TRUE(res.contains("inherited_val_ppl"));
+  }
+
+  const auto rsRoot = root.path() / "random";
+  r = test::cli("--project " + rsRoot.string() + " run nas.random_search --device cpu --seed 5 --param data=" + kSample5 +
+                " --param tokenizer=" + kTok512 +
+                " --param layers=1,2 --param heads=2 --param embed=16,32 --param mlp_ratio=2,3 --param samples=2"
+                " --param steps=20 --param context=16 --param batch_size=4");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto table = readJson(artifact(test::onlyRun(rsRoot), "random_search.json"));
+  ASSERT_EQ(table["results"].size(), 2u);
+  EXPECT_NE(table["results"][0]["architecture"], table["results"][1]["architecture"]);
+  for (const auto& row : table["results"]) {
+    EXPECT_EQ(row["steps"], 10);  // an equal share of the 20 steps
+    const auto a = nas::Architecture::fromJson(row["architecture"]);
+    EXPECT_EQ(row["params"], lm::createModel(space.modelConfig(a))->numParameters());
+  }
+
+  // arch.json's lm_train_params are what lm.train takes.
+  std::string args;
+  for (const auto& [k, v] : arch["lm_train_params"].items())
+    args += " --param " + k + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
+  const auto trainRoot = root.path() / "train";
+  r = test::cli("--project " + trainRoot.string() + " run lm.train --device cpu --param data=" + kSample5 +
+                " --param tokenizer=" + kTok512 + " --param steps=2 --param batch_size=2 --param export=false" + args);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto trained = RunDir::open(test::onlyRun(trainRoot));
+  EXPECT_EQ(trained.record()["summary"]["params"], arch["params"]);
+}

@@ -1,0 +1,121 @@
+// The supernet over modules/lm's Llama family: every one-hot architecture reproduces the standalone
+// lm model built from its extracted config and weights; its size and memory stay those of the
+// largest sub-network.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+
+#include "atomscope/lm/model.h"
+#include "atomscope/nas/supernet.h"
+#include "cpu_memory_probe.h"
+
+using namespace atomscope;
+using namespace atomscope::nas;
+
+namespace {
+
+SearchSpace smallSpace() {
+  SearchSpace s;
+  s.vocabSize = 512;  // tok512's vocabulary
+  s.context = 32;
+  s.choices[0] = {1, 2, 3};    // layers
+  s.choices[1] = {2, 4};       // heads
+  s.choices[2] = {32, 48, 64}; // embed
+  s.choices[3] = {2, 3};       // mlp ratio
+  s.validate();
+  return s;
+}
+
+std::int64_t alphaCount(const SearchSpace& s) {
+  std::int64_t n = 0;
+  for (const auto& c : s.choices) n += static_cast<std::int64_t>(c.size());
+  return n;
+}
+
+}  // namespace
+
+TEST(NasSupernet, OneHotSupernetReproducesTheExtractedLmModel) {
+  torch::manual_seed(11);
+  const auto space = smallSpace();
+  Supernet net(space);
+  net->eval();
+  const auto ids = torch::randint(0, 512, {2, 20}, torch::kLong);
+  torch::NoGradGuard g;
+  // Every architecture of the space (36): the extracted model is lm's own Llama (createModel with
+  // the sliced weights), so this checks the supernet's slicing, mixing and attention against lm's.
+  for (std::int64_t i = 0; i < space.numArchitectures(); ++i) {
+    const auto a = space.at(i);
+    const auto sub = net->extract(a);
+    EXPECT_EQ(sub->config().dim, a.embed);
+    EXPECT_EQ(sub->config().nLayers, a.layers);
+    EXPECT_EQ(sub->config().nHeads, a.heads);
+    EXPECT_EQ(sub->config().hiddenDim, a.mlpRatio * a.embed);
+    const auto ref = sub->forward(ids);
+    const auto got = net->forward(ids, oneHotWeights(space, a));
+    ASSERT_EQ(got.sizes(), ref.sizes());
+    EXPECT_TRUE(torch::allclose(got, ref, 1e-5, 1e-5)) << a.toString() << ": max diff " << (got - ref).abs().max().item<float>();
+  }
+}
+
+TEST(NasSupernet, SoftWeightsMixEveryChoiceAndReachEveryAlpha) {
+  torch::manual_seed(12);
+  const auto space = smallSpace();
+  Supernet net(space);
+  const auto ids = torch::randint(0, 512, {2, 16}, torch::kLong);
+  {
+    torch::NoGradGuard g;
+    for (auto& a : net->arch->alpha) a.normal_(0.0, 1.0);
+  }
+  const auto loss = net->loss(ids, net->arch->sample(Method::Darts));
+  loss.backward();
+  for (int d = 0; d < kNumDims; ++d) {
+    ASSERT_TRUE(net->arch->alpha[d].grad().defined()) << d;
+    // Softmax gradients sum to zero per dimension but are not all zero.
+    EXPECT_GT(net->arch->alpha[d].grad().abs().sum().item<float>(), 0.0f) << dimName(static_cast<Dim>(d));
+  }
+  // A mixture is not any single architecture's output.
+  torch::NoGradGuard g;
+  const auto soft = net->forward(ids, net->arch->expected(Method::Darts));
+  const auto largest = net->forward(ids, oneHotWeights(space, space.largest()));
+  EXPECT_GT((soft - largest).abs().max().item<float>(), 1e-4f);
+}
+
+TEST(NasSupernet, SizeIsTheLargestSubnetworkPlusTheAlphasAndMemoryStaysClose) {
+  torch::manual_seed(13);
+  const auto space = smallSpace();
+  Supernet net(space);
+  const auto largest = lm::createModel(space.modelConfig(space.largest()));
+  std::int64_t superParams = 0;
+  for (const auto& p : net->parameters()) superParams += p.numel();
+  // Weight entanglement: one weight of the largest size per operation, plus one alpha per choice.
+  EXPECT_EQ(superParams, largest->numParameters() + alphaCount(space));
+  EXPECT_EQ(static_cast<std::int64_t>(net->weightParameters().size()), static_cast<std::int64_t>(largest->parameters().size()));
+
+  // Peak CPU memory of a forward/backward on a fixed batch, above the parameters.
+  const auto ids = torch::randint(0, 512, {4, 33}, torch::kLong);
+  auto measure = [&](const std::function<torch::Tensor()>& lossFn, torch::nn::Module& m) {
+    m.zero_grad();
+    for (auto& p : m.parameters()) p.mutable_grad() = torch::Tensor();
+    test::CpuMemoryProbe probe;
+    auto loss = lossFn();
+    loss.backward();
+    return probe.peakAboveStart();
+  };
+  const auto weights = net->arch->sample(Method::Darts);
+  const auto superPeak = measure([&] { return net->loss(ids, net->arch->sample(Method::Darts)); }, *net);
+  const auto oneHotPeak = measure([&] { return net->loss(ids, oneHotWeights(space, space.largest())); }, *net);
+  const auto largestPeak = measure([&] { return lm::languageModelLoss(*largest, ids); }, *largest);
+  const auto paramBytes = largest->numParameters() * 4;
+  std::printf("parameter bytes: largest %lld, supernet %lld\n", static_cast<long long>(paramBytes),
+              static_cast<long long>(superParams * 4));
+  std::printf("peak forward/backward bytes (grads included): largest %lld, supernet one-hot %lld, supernet DARTS %lld\n",
+              static_cast<long long>(largestPeak), static_cast<long long>(oneHotPeak), static_cast<long long>(superPeak));
+  // One-hot, the supernet adds one masked copy of each weight matrix (kept for backward) to the largest
+  // model's activations; mixed (DARTS), also the attention of each (width, heads) pair (6 here) and the
+  // norms' per-width statistics. "Close to the largest sub-network" as bounds: 1.25x and 2x of its
+  // parameters plus activations.
+  const double reference = static_cast<double>(largestPeak + paramBytes);
+  EXPECT_LT(static_cast<double>(oneHotPeak), 1.25 * reference);
+  EXPECT_LT(static_cast<double>(superPeak), 2.0 * reference);
+  (void)weights;
+}
