@@ -195,6 +195,7 @@ struct StructureView::Impl {
   bool showAxes = true;
   std::string vectorName;
   double vectorScale = 1.0;
+  int vectorCount = 0;  // arrows in vectorData
   int lodThreshold = 10000;
   bool interacting = false;
   // FXAA costs about as much as the rest of a frame on llvmpipe: frames drawn while the camera
@@ -939,6 +940,7 @@ void appendArrow(vtkPoints* points, vtkFloatArray* normals, vtkCellArray* tris, 
 
 void StructureView::Impl::buildVectors() {
   vectorData->Initialize();
+  vectorCount = 0;
   const chem::AtomProperty* p = vectorName.empty() ? nullptr : shown.atomProperty(vectorName);
   if (!p || p->columns != 3 || p->type == chem::AtomProperty::Type::String || p->atomCount() != shown.size()) {
     vectorData->Modified();
@@ -958,6 +960,7 @@ void StructureView::Impl::buildVectors() {
     const Vec3& c = shown.positions[i];
     const Vec3 base{c[0] + v[0] / len * r0, c[1] + v[1] / len * r0, c[2] + v[2] / len * r0};
     appendArrow(points, normals, tris, base, v, 0.06);
+    ++vectorCount;
   }
   vectorData->SetPoints(points);
   vectorData->SetPolys(tris);
@@ -1448,6 +1451,8 @@ void StructureView::setVectorScale(double angstromPerUnit) {
   update();
 }
 double StructureView::vectorScale() const { return d_->vectorScale; }
+
+int StructureView::drawnVectorCount() const { return d_->vectorCount; }
 
 double StructureView::autoVectorScale(double length) const {
   // The 90th percentile of |v| over all atoms of all frames (numpy's percentile, method "lower")

@@ -87,6 +87,8 @@ class StructureView : public QOpenGLWidget {
   double vectorScale() const;
   // A scale that makes the 90th percentile of |v| over all frames `length` Angstrom (0 without vectors).
   double autoVectorScale(double length = 1.0) const;
+  // Arrows in the scene for the frame shown (atoms whose vector is zero or not finite get none).
+  int drawnVectorCount() const;
   void setBondOptions(const chem::BondOptions& options);
   // Background: dark blue-grey gradient (default) or white.
   void setDarkBackground(bool dark);
