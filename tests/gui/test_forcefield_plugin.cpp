@@ -12,12 +12,15 @@
 #include <QElapsedTimer>
 #include <QFile>
 #include <QLineSeries>
+#include <QMessageBox>
+#include <QPushButton>
 #include <QProcess>
 #include <QSlider>
 #include <QStandardPaths>
 #include <QTabWidget>
 #include <QTemporaryDir>
 #include <QTest>
+#include <QTimer>
 #include <QToolButton>
 #include <cmath>
 #include <fstream>
@@ -270,6 +273,60 @@ TEST(ForceFieldPlugin, EvaluateDrawsOneParityPointPerFrameAndForceComponent) {
                             Q_ARG(QString, QStringLiteral("forces")));
   EXPECT_EQ(energies, 3);
   EXPECT_EQ(forces, 3 * atoms * 3);
+}
+
+// Answers the next modal message box (the TorchScript confirmation) with `button`; counts the boxes.
+struct BoxAnswerer {
+  int seen = 0;
+  void answerNext(QMessageBox::StandardButton button) {
+    QTimer::singleShot(100, [this, button] { answer(button, 50); });
+  }
+  void answer(QMessageBox::StandardButton button, int triesLeft) {
+    if (auto* box = qobject_cast<QMessageBox*>(QApplication::activeModalWidget())) {
+      ++seen;
+      box->button(button)->click();
+    } else if (triesLeft > 0) {
+      QTimer::singleShot(100, [this, button, triesLeft] { answer(button, triesLeft - 1); });
+    }
+  }
+};
+
+// The MACE TorchScript file in ../shared/data/mlip_models (H/C/O/Zr, README there): code, so the
+// panel asks first; No runs nothing, Yes runs it and is remembered for the file.
+TEST(ForceFieldPlugin, TorchScriptModelRunsOnlyAfterTheUserTrustsIt) {
+  const QString mace = QStringLiteral(ATOMSCOPE_SHARED_DATA_DIR "/mlip_models/mace_toy_test_compiled.model");
+  ForceFieldBench w;
+  ASSERT_NE(w.panel, nullptr);
+  ASSERT_TRUE(w.open(kEthanol));
+  w.set("setModel", mace);
+  w.set("setDevice", QStringLiteral("cpu"));
+  BoxAnswerer boxes;
+  boxes.answerNext(QMessageBox::No);
+  EXPECT_FALSE(w.call<bool>("predict"));
+  EXPECT_EQ(boxes.seen, 1);
+  EXPECT_FALSE(w.busy());
+  EXPECT_TRUE(w.text("lastError").contains(QStringLiteral("not trusted"))) << w.text("lastError").toStdString();
+
+  boxes.answerNext(QMessageBox::Yes);
+  ASSERT_TRUE(w.call<bool>("predict")) << w.text("lastError").toStdString();
+  EXPECT_EQ(boxes.seen, 2);
+  ASSERT_TRUE(w.idle()) << w.text("statusText").toStdString();
+  ASSERT_TRUE(w.text("lastError").isEmpty()) << w.text("lastError").toStdString();
+  const auto predicted =
+      chem::readXyz((w.text("lastRun") + QStringLiteral("/artifacts/predicted.xyz")).toStdString());
+  ASSERT_EQ(predicted.size(), 1u);
+  ASSERT_TRUE(predicted.front().energy().has_value());
+  EXPECT_DOUBLE_EQ(w.call<double>("energy"), *predicted.front().energy());
+  StructureView* view = w.currentView();
+  ASSERT_NE(view, nullptr);
+  EXPECT_EQ(view->drawnVectorCount(), static_cast<int>(predicted.front().size()));
+
+  // Asked once per file: the second run starts without a box.
+  QTimer::singleShot(100, [&] { boxes.answer(QMessageBox::No, 0); });  // would count a box if one came
+  ASSERT_TRUE(w.call<bool>("predict")) << w.text("lastError").toStdString();
+  ASSERT_TRUE(w.idle());
+  QTest::qWait(200);
+  EXPECT_EQ(boxes.seen, 2);
 }
 
 TEST(ForceFieldPlugin, ClearErrorsForNoStructureAndBadModelFile) {
