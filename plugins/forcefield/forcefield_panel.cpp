@@ -549,6 +549,15 @@ bool ForceFieldPanel::start(Kind kind) {
   if (kind == Kind::Optimize || kind == Kind::Md) {
     chart_->clearData();
     energy0_ = std::numeric_limits<double>::quiet_NaN();
+    // The frames as the job writes them, in a document tab of their own (the trajectory with its
+    // frame bar replaces it when the job ends).
+    closeLive();
+    live_ = new StructureView;
+    live_->setObjectName(QStringLiteral("ffLiveView"));
+    liveFile_.clear();
+    liveOffset_ = 0;
+    liveFrames_ = 0;
+    workbench_.addDocument(live_, tr("Live: %1").arg(jobName));
     chart_->setTitle(kind == Kind::Md ? tr("MD: total energy change (eV), temperature (K)")
                                       : tr("Optimisation: energy change (eV), fmax (eV/Å)"));
   }
@@ -565,6 +574,7 @@ void ForceFieldPanel::cancel() {
 
 void ForceFieldPanel::onMetrics(int id, const std::vector<core::MetricPoint>& points) {
   if (id != job_ || points.empty() || (kind_ != Kind::Optimize && kind_ != Kind::Md)) return;
+  updateLive();
   // The chart's first line (left axis) is the energy relative to the first step: changes of a few
   // meV stay readable next to totals of thousands of eV. The second (right axis) is fmax for an
   // optimisation, the temperature for MD.
@@ -593,11 +603,13 @@ void ForceFieldPanel::onFinished(int id, core::RunStatus status, const QString& 
   progress_->setValue(status == core::RunStatus::Completed ? 1000 : progress_->value());
   updateButtons();
   if (status == core::RunStatus::Failed) {
+    closeLive();
     fail(error.isEmpty() ? tr("The job failed (see the log).") : error);
     return;
   }
   const bool cancelled = status == core::RunStatus::Cancelled;
   status_->setText(cancelled ? tr("Cancelled.") : tr("Done."));
+  closeLive();
   if (kind == Kind::Predict && !cancelled) showPrediction(runDir);
   else if (kind == Kind::Optimize || kind == Kind::Md) showTrajectory(runDir, status);
   else if (kind == Kind::Evaluate && !cancelled) showEvaluation(runDir);
@@ -673,6 +685,52 @@ void ForceFieldPanel::showTrajectory(const QString& runDir, core::RunStatus stat
   if (QWidget* doc = docs ? docs->currentWidget() : nullptr)
     if (auto* play = doc->findChild<QToolButton*>(QStringLiteral("playButton")))
       if (play->isEnabled() && !play->isChecked()) play->click();
+}
+
+void ForceFieldPanel::updateLive() {
+  if (!live_ || job_ < 0) return;
+  if (liveFile_.isEmpty()) {
+    // The run folder is known once the job has started writing: find it by the job's record.
+    const QString dir = workbench_.jobs().state(job_).runDir;
+    if (dir.isEmpty()) return;
+    liveFile_ = artifact(dir, QStringLiteral("trajectory.xyz"));
+  }
+  QFile f(liveFile_);
+  if (!f.open(QIODevice::ReadOnly) || f.size() <= liveOffset_) return;
+  f.seek(liveOffset_);
+  const QByteArray text = f.readAll();
+  // Only whole frames: an atom count line, a comment line and that many atom lines. The job's
+  // stream is flushed in blocks, so the tail may be a part of a frame.
+  qint64 pos = 0, complete = 0;
+  int frames = 0;
+  auto nextLine = [&](qint64 from) { const qint64 n = text.indexOf('\n', from); return n < 0 ? -1 : n + 1; };
+  while (pos < text.size()) {
+    qint64 at = nextLine(pos);
+    if (at < 0) break;
+    bool ok = false;
+    const long long atoms = text.mid(pos, at - pos).trimmed().toLongLong(&ok);
+    if (!ok || atoms < 0) break;
+    for (long long k = 0; k <= atoms && at >= 0; ++k) at = nextLine(at);
+    if (at < 0) break;
+    pos = complete = at;
+    ++frames;
+  }
+  if (frames == 0) return;
+  try {
+    const auto read = chem::readXyzString(std::string_view(text.constData(), static_cast<std::size_t>(complete)),
+                                          liveFile_.toStdString());
+    if (read.empty()) return;
+    liveOffset_ += complete;
+    liveFrames_ += static_cast<int>(read.size());
+    live_->setStructure(read.back());  // the newest frame
+  } catch (const std::exception&) {
+    // A frame the reader refuses: wait for the finished file (opened when the job ends).
+  }
+}
+
+void ForceFieldPanel::closeLive() {
+  if (live_) live_->deleteLater();  // its tab goes with it
+  live_ = nullptr;
 }
 
 void ForceFieldPanel::showEvaluation(const QString& runDir) {

@@ -22,6 +22,7 @@
 #include "atomscope/core/feedback.h"
 #include "atomscope/core/json.h"
 #include "atomscope/core/run_dir.h"
+#include "atomscope/gui/structure_view.h"  // QPointer<StructureView> needs the complete type
 
 class QComboBox;
 class QDoubleSpinBox;
@@ -81,6 +82,9 @@ class ForceFieldPanel : public QWidget {
   Q_INVOKABLE QString energyText() const;
   Q_INVOKABLE int parityPointCount(const QString& which) const;  // "energy" or "forces"
   Q_INVOKABLE void showTab(const QString& which);  // "run" or "parity"
+  // While an optimisation or MD runs, a document tab ("ffLiveView") shows the newest frame the
+  // job has written; the frames read so far:
+  Q_INVOKABLE int liveFrames() const { return liveFrames_; }
 
   // The structure the actions run on: the frame shown in the current document tab's 3D view.
   const chem::Structure* currentStructure(QString* why = nullptr) const;
@@ -102,6 +106,8 @@ class ForceFieldPanel : public QWidget {
   void showPrediction(const QString& runDir);
   void showTrajectory(const QString& runDir, core::RunStatus status);
   void showEvaluation(const QString& runDir);
+  void updateLive();  // reads the frames the job has written since the last call
+  void closeLive();
   void addRecentModel(const QString& path);
   void fail(const QString& message);
   void updateButtons();
@@ -143,6 +149,10 @@ class ForceFieldPanel : public QWidget {
   QStringList trusted_;  // TorchScript files confirmed in this session
   QTemporaryDir inputs_;  // the structures handed to the jobs
   int inputCount_ = 0;
+  QPointer<StructureView> live_;  // the live tab
+  QString liveFile_;               // the running job's trajectory.xyz
+  qint64 liveOffset_ = 0;          // bytes of it already shown
+  int liveFrames_ = 0;
 };
 
 }  // namespace atomscope::gui::forcefield

@@ -228,8 +228,15 @@ TEST(ForceFieldPlugin, MdChartsEnergyAndTemperatureAndEscCancels) {
   ASSERT_TRUE(w.call<bool>("runMd")) << w.text("lastError").toStdString();
   MetricChart* chart = w.chart();
   ASSERT_NE(chart, nullptr);
-  // A few steps stream in, then Esc in the panel stops the run.
+  // Steps stream into the chart, and the frames the job has written into a live document tab.
   ASSERT_TRUE(waitUntil([&] { return chart->displayedPointCount(QStringLiteral("temperature")) >= 3; }, 20000));
+  ASSERT_TRUE(waitUntil([&] { return w.call<int>("liveFrames") > 0; }, 20000));
+  auto* live = w.window.findChild<StructureView*>(QStringLiteral("ffLiveView"));
+  ASSERT_NE(live, nullptr);
+  ASSERT_NE(live->structure(), nullptr);
+  const chem::Structure liveFrame = *live->structure();
+  const int liveFrames = w.call<int>("liveFrames");
+  // Then Esc in the panel stops the run.
   QElapsedTimer clock;
   clock.start();
   QTest::keyClick(w.panel, Qt::Key_Escape);
@@ -244,11 +251,18 @@ TEST(ForceFieldPlugin, MdChartsEnergyAndTemperatureAndEscCancels) {
   ASSERT_GE(temperature.size(), 3u);
   EXPECT_EQ(chart->displayedPointCount(kDeltaE), static_cast<int>(total.size()));
   EXPECT_EQ(chart->displayedPointCount(QStringLiteral("temperature")), static_cast<int>(temperature.size()));
-  // The trajectory so far opened in the Structures view.
+  // The trajectory so far opened in the Structures view, in place of the live tab; the live tab
+  // had shown its frame number liveFrames.
+  const auto traj = chem::readXyz((run + QStringLiteral("/artifacts/trajectory.xyz")).toStdString());
   StructureView* view = w.currentView();
   ASSERT_NE(view, nullptr);
-  EXPECT_EQ(view->frameCount(),
-            static_cast<int>(chem::readXyz((run + QStringLiteral("/artifacts/trajectory.xyz")).toStdString()).size()));
+  EXPECT_EQ(view->frameCount(), static_cast<int>(traj.size()));
+  ASSERT_GE(static_cast<int>(traj.size()), liveFrames);
+  const chem::Structure& same = traj[static_cast<std::size_t>(liveFrames - 1)];
+  ASSERT_EQ(same.size(), liveFrame.size());
+  for (std::size_t i = 0; i < same.size(); ++i)
+    for (int c = 0; c < 3; ++c) EXPECT_NEAR(same.positions[i][c], liveFrame.positions[i][c], 1e-9);
+  EXPECT_TRUE(waitUntil([&] { return !w.window.findChild<StructureView*>(QStringLiteral("ffLiveView")); }, 2000));
 }
 
 TEST(ForceFieldPlugin, EvaluateDrawsOneParityPointPerFrameAndForceComponent) {
