@@ -11,7 +11,10 @@
 #include <QDir>
 #include <QElapsedTimer>
 #include <QFile>
+#include <QChart>
+#include <QChartView>
 #include <QLineSeries>
+#include <QScatterSeries>
 #include <QMessageBox>
 #include <QPushButton>
 #include <QProcess>
@@ -287,6 +290,19 @@ TEST(ForceFieldPlugin, EvaluateDrawsOneParityPointPerFrameAndForceComponent) {
                             Q_ARG(QString, QStringLiteral("forces")));
   EXPECT_EQ(energies, 3);
   EXPECT_EQ(forces, 3 * atoms * 3);
+  // The energy plot's reference axis is the file's energies in eV: kcal/mol times ASE's
+  // units.kcal / units.mol = 0.04336410390059322 (python3-ase), in frame order.
+  auto* chartView = w.panel->findChild<QChartView*>(QStringLiteral("ffParityEnergy"));
+  ASSERT_NE(chartView, nullptr);
+  QScatterSeries* points = nullptr;
+  for (QAbstractSeries* series : chartView->chart()->series())
+    if (auto* scatter = qobject_cast<QScatterSeries*>(series)) points = scatter;
+  ASSERT_NE(points, nullptr);
+  ASSERT_EQ(points->count(), 3);
+  for (int k = 0; k < 3; ++k) {
+    const double ref = *frames[static_cast<std::size_t>(k)].energy() * 0.04336410390059322;
+    EXPECT_NEAR(points->at(k).x(), ref, 1e-9 * std::abs(ref));
+  }
 }
 
 // Answers the next modal message box (the TorchScript confirmation) with `button`; counts the boxes.
