@@ -3,6 +3,7 @@
 #include <QAction>
 #include <QDockWidget>
 #include <QKeySequence>
+#include <QMainWindow>
 #include <QMenu>
 
 #include "atomscope/core/job.h"
@@ -35,6 +36,9 @@ void ForceFieldPlugin::initialize(Workbench& workbench) {
 
   panel_ = new forcefield::ForceFieldPanel(workbench);
   workbench.addPanel(panel_, QStringLiteral("Force Field"), Qt::RightDockWidgetArea);
+  // It shares the right-hand area with the Jobs dock as a tab: Jobs stays in front at start-up
+  // (the default layout), the menu's Show panel (Ctrl+Alt+F) brings this one forward.
+  if (auto* jobsDock = workbench.mainWindow()->findChild<QDockWidget*>(QStringLiteral("jobsDock"))) jobsDock->raise();
 
   QMenu* menu = workbench.menu(QStringLiteral("Force Field"));
   auto add = [&](const QString& text, const char* name, const QKeySequence& key, auto fn) {
