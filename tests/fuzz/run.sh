@@ -50,10 +50,33 @@ rd=/usr/share/RDKit  # Debian's rdkit-data: real SDF and PDB files
 
 seed sae_formats "$fz"/sae_*  # the first byte picks the parser ('0' activation manifest, '1' cfg.json)
 seed adit_shards "$fz"/adit_*  # the first byte picks the input ('0' manifest.json, '1' a shard)
+# lm: the Hugging Face configs of the shared models; llama2.c: the real stories260K header with its
+# first weights (too long to match, exercising the header checks) and a tiny complete model
+# (dim 8, hidden 16, 1 layer, 2 heads, vocab 8 untied, seq_len 4) written here with zero weights.
+seed hf_config "$shared"/lm/*/config.json
+mkdir -p "$work/seeds_llama2c"
+[ -f "$shared/lm/stories260K.bin" ] && head -c 4096 "$shared/lm/stories260K.bin" > "$work/seeds_llama2c/stories260K_head"
+python3 - "$work/seeds_llama2c/tiny.bin" <<'PY' || echo "no python3: fuzz_llama2c gets no complete seed" >&2
+import struct, sys
+D, H, L, NH, NKV, V, S = 8, 16, 1, 2, 2, 8, 4
+hd = D // NH
+floats = V*D + L*D + L*D*NH*hd + 2*L*D*NKV*hd + L*NH*hd*D + L*D + 3*L*D*H + D + S*hd + V*D
+open(sys.argv[1], "wb").write(struct.pack("<7i", D, H, L, NH, NKV, -V, S) + bytes(4 * floats))
+PY
+# Tokenizer files; the first byte picks the parser ('0' llama2.c .bin, '1' vocab.json NUL merges.txt,
+# '3' text for the GPT-2 pre-tokeniser).
+mkdir -p "$work/seeds_tokenizer_files"
+[ -f "$shared/lm/tok512.bin" ] && { printf 0; cat "$shared/lm/tok512.bin"; } > "$work/seeds_tokenizer_files/tok512"
+g=$shared/lm/tiny_gpt2_random_vocab21
+[ -f "$g/vocab.json" ] && { printf 1; cat "$g/vocab.json"; printf '\0'; cat "$g/merges.txt"; } > "$work/seeds_tokenizer_files/gpt2"
+for f in "$shared"/text/tinystories/tinystories_sample5.txt; do { printf 3; head -c 2000 "$f"; } > "$work/seeds_tokenizer_files/text"; done
+seed job_params "$fz"/params_*  # the first byte picks the input ('0' JSON object, '1' name=value)
+seed run_json "$fz"/run_json_*  # the first byte picks the file ('0' run.json, '1' metrics.jsonl)
 
 status=0
 # fuzz_openbabel and fuzz_smiles exist only in a build configured with -DATOMSCOPE_CHEM_TOOLKITS=ON.
-for t in safetensors npy npz poscar xyz cif cdvae_csv openbabel smiles sae_formats adit_shards; do
+for t in safetensors npy npz tokenizer_files poscar xyz cif cdvae_csv openbabel smiles sae_formats adit_shards llama2c hf_config \
+         job_params run_json; do
   exe=$build/tests/fuzz/fuzz_$t
   if [ ! -x "$exe" ]; then
     if [ "$t" = openbabel ] || [ "$t" = smiles ]; then
@@ -70,7 +93,7 @@ for t in safetensors npy npz poscar xyz cif cdvae_csv openbabel smiles sae_forma
     safetensors) opts+=(-dict="$root/tests/fuzz/safetensors.dict") ;;
     npy|npz) opts+=(-dict="$root/tests/fuzz/npy.dict") ;;
     cif|cdvae_csv) opts=(-max_len=16384 -dict="$root/tests/fuzz/cif.dict") ;;
-    poscar|xyz|openbabel|sae_formats) opts=(-max_len=16384) ;;
+    poscar|xyz|openbabel|sae_formats|hf_config|job_params|run_json|tokenizer_files) opts=(-max_len=16384) ;;
     adit_shards) opts=(-max_len=16384 -dict="$root/tests/fuzz/safetensors.dict") ;;
     smiles) opts=(-max_len=200) ;;
   esac

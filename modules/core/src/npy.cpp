@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "atomscope/core/mapped_file.h"
+#include "atomscope/core/memory_limits.h"
 
 #if defined(ATOMSCOPE_HAVE_ZLIB)
 #include <zlib.h>
@@ -375,6 +376,9 @@ NpyArray readNpy(const void* data, std::size_t size, const std::string& sourceNa
   if (have > nbytes)
     fail("shape " + shapeText(out.shape) + " of '" + descr.str + "' needs " + std::to_string(nbytes) + " data bytes but the file has " +
          std::to_string(have) + " (" + std::to_string(have - nbytes) + " trailing bytes)");
+  if (!fitsInMemory(nbytes))
+    fail("shape " + shapeText(out.shape) + " of '" + descr.str + "' needs " + bytesText(nbytes) + " of memory but only " +
+         bytesText(availableMemoryBytes()) + " are available; nothing was allocated");
   out.bytes.assign(p + dataStart, p + dataStart + nbytes);
   if (info->bigEndian) byteSwap(out.bytes, dtypeSize(out.dtype));
   return out;
@@ -544,6 +548,9 @@ std::map<std::string, NpyArray> readNpz(const void* data, std::size_t size, cons
       fail(mw + "declares " + std::to_string(usize) + " uncompressed bytes, over the limit of " + std::to_string(options.maxEntryBytes));
     if (usize > options.maxTotalBytes - std::min(total, options.maxTotalBytes))
       fail(mw + "brings the archive's uncompressed size over the limit of " + std::to_string(options.maxTotalBytes) + " bytes");
+    if (!fitsInMemory(total + usize))
+      fail(mw + "brings the archive to " + bytesText(total + usize) + " uncompressed, more than the " +
+           bytesText(availableMemoryBytes()) + " of memory available; nothing was allocated");
     if (method == 0 && csize != usize) fail(mw + "is stored but its compressed size " + std::to_string(csize) + " differs from its size " + std::to_string(usize));
     if (method == 8 && usize > 0 && (csize == 0 || static_cast<double>(usize) / static_cast<double>(csize) > options.maxCompressionRatio))
       fail(mw + "declares " + std::to_string(usize) + " bytes from " + std::to_string(csize) + " compressed bytes, a ratio over the limit of " +

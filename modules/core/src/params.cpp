@@ -1,6 +1,7 @@
 #include "atomscope/core/params.h"
 
 #include <cmath>
+#include <cstdint>
 #include <filesystem>
 #include <set>
 #include <sstream>
@@ -350,7 +351,33 @@ Json ParamSchema::validate(const Json& given) const {
   return out;
 }
 
+namespace {
+// Well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF): what JSON text, and so
+// run.json, can hold.
+bool validUtf8(const std::string& s) {
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    std::uint32_t cp = n == 1 ? c : n == 2 ? (c & 0x1F) : n == 3 ? (c & 0x0F) : (c & 0x07);
+    for (std::size_t k = 1; k < n; ++k) {
+      const auto d = static_cast<unsigned char>(s[i + k]);
+      if ((d >> 6) != 0x2) return false;
+      cp = (cp << 6) | (d & 0x3F);
+    }
+    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+      return false;
+    i += n;
+  }
+  return true;
+}
+}  // namespace
+
 Json ParamSchema::valueFromText(const std::string& name, const std::string& text) const {
+  if (!validUtf8(name) || !validUtf8(text))
+    throw ParamError("--param " + std::string(validUtf8(name) ? "'" + name + "'" : "name") +
+                     ": not valid UTF-8 text (parameters, file names included, must be UTF-8)");
   const ParamSpec* s = find(name);
   if (!s) {
     std::string known;

@@ -176,6 +176,22 @@ RunDir RunDir::open(const fs::path& dir) {
   }
   if (j.contains("artifacts") && !j["artifacts"].is_array())
     throw Error(file.string() + ": field 'artifacts' must be an array");
+  // Fields the front ends read with a type: a hand-edited or damaged record is refused here, by
+  // name, rather than failing later inside a JSON accessor.
+  auto expect = [&](const char* key, bool ok, const char* what) {
+    if (j.contains(key) && !j[key].is_null() && !ok)
+      throw Error(file.string() + ": field '" + std::string(key) + "' must be " + what);
+  };
+  for (const char* key : {"format", "created", "updated", "finished", "device", "host", "error"})
+    expect(key, j.contains(key) && j[key].is_string(), "text");
+  expect("seed", j.contains("seed") && j["seed"].is_number_unsigned(), "a non-negative integer");
+  for (const char* key : {"pid", "resume_count"})
+    expect(key, j.contains(key) && j[key].is_number_integer(), "an integer");
+  expect("params", j.contains("params") && j["params"].is_object(), "an object");
+  expect("versions", j.contains("versions") && j["versions"].is_object(), "an object");
+  for (const auto& a : j.contains("artifacts") ? j["artifacts"] : Json::array())
+    if (!a.is_object() || !a.contains("path") || !a["path"].is_string())
+      throw Error(file.string() + ": every entry of 'artifacts' must be an object with a text 'path'");
   if (!j.contains("summary") || !j["summary"].is_object()) j["summary"] = Json::object();
   if (!j.contains("artifacts")) j["artifacts"] = Json::array();
   run.record_ = std::move(j);
@@ -236,6 +252,8 @@ std::vector<MetricPoint> RunDir::readMetrics() const {
     if (line.empty()) continue;
     Json j = Json::parse(line, nullptr, false);
     if (j.is_discarded() || !j.is_object()) continue;  // torn line after a crash
+    if ((j.contains("step") && !j["step"].is_number_integer()) || (j.contains("seconds") && !j["seconds"].is_number()))
+      continue;  // not a line we wrote
     MetricPoint p;
     p.step = j.value("step", 0LL);
     p.seconds = j.value("seconds", 0.0);

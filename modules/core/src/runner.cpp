@@ -1,5 +1,9 @@
 #include "atomscope/core/runner.h"
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <random>
@@ -12,6 +16,12 @@ namespace fs = std::filesystem;
 namespace atomscope::core {
 
 namespace {
+
+std::string thisHost() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return "unknown";
+  return buf;
+}
 
 // Mirrors metrics into metrics.jsonl and errors into the run's log file.
 class RunRecordSink : public FeedbackSink {
@@ -129,6 +139,8 @@ RunOutcome resumeJob(const JobRegistry& registry, const fs::path& runDir, Feedba
   if (!job->info().resumable)
     throw Error("job '" + run.jobName() + "' writes no checkpoints and cannot be resumed; start a new run");
   if (run.status() == RunStatus::Completed) throw Error(runDir.string() + ": this run already completed");
+  if (!run.record().value("seed", Json()).is_number())  // killed between creating the folder and recording params
+    throw Error(runDir.string() + ": this run was stopped before it started (no parameters recorded); start a new run");
   if (run.status() == RunStatus::Running && !isStale(run))
     throw Error(runDir.string() + ": this run is still running (its heartbeat is fresh)");
   const Json params = job->schema().validate(run.record().value("params", Json::object()));
@@ -137,12 +149,20 @@ RunOutcome resumeJob(const JobRegistry& registry, const fs::path& runDir, Feedba
   const unsigned long long seed = run.record().value("seed", 0ULL);
   run.mutableRecord()["resume_count"] = run.record().value("resume_count", 0) + 1;
   run.mutableRecord()["device"] = resolved.toString();
+  run.mutableRecord()["pid"] = static_cast<long long>(::getpid());  // the process that owns it now
+  run.mutableRecord()["host"] = thisHost();
   run.save();
   return execute(*job, run, Params(params), resolved, seed, feedback, run.latestCheckpoint(), 2.0);
 }
 
 bool isStale(const RunDir& run, double maxAgeSeconds) {
   if (run.status() != RunStatus::Running) return false;
+  // Recorded on this host by a process that no longer exists (killed, crashed): stale now, without
+  // waiting for the heartbeat to age. A reused pid only falls back to the heartbeat rule.
+  const Json pid = run.record().value("pid", Json());
+  if (pid.is_number_integer() && run.record().value("host", std::string()) == thisHost() &&
+      ::kill(static_cast<pid_t>(pid.get<long long>()), 0) != 0 && errno == ESRCH)
+    return true;
   try {
     return secondsSinceIso(run.record().value("updated", std::string())) > maxAgeSeconds;
   } catch (const Error&) {

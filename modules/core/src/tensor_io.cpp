@@ -5,6 +5,8 @@
 
 #include <cstring>
 
+#include "atomscope/core/memory_limits.h"
+
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
 #define ATOMSCOPE_TORCH_HAS_UINT 1
 #endif
@@ -130,6 +132,15 @@ at::Tensor toTensor(const std::shared_ptr<const SafetensorsReader>& reader, cons
 
 std::map<std::string, at::Tensor> loadSafetensors(const std::filesystem::path& path, TensorLoadOptions options) {
   auto reader = std::make_shared<const SafetensorsReader>(SafetensorsReader::open(path));
+  if (!options.zeroCopy) {  // copies: the sizes from the header must fit before any is made
+    std::uint64_t bytes = 0;
+    for (const auto& t : reader->tensors()) bytes += t.byteSize();
+    try {
+      requireMemory(bytes, "'" + path.string() + "' (" + std::to_string(reader->tensors().size()) + " tensors)");
+    } catch (const Error& e) {
+      throw SafetensorsError(e.what());
+    }
+  }
   std::map<std::string, at::Tensor> out;
   for (const auto& t : reader->tensors()) out.emplace(t.name, toTensor(reader, t.name, options));
   return out;

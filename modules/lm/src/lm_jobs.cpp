@@ -738,6 +738,7 @@ class TrainJob : public core::Job {
     torch::optim::AdamW optimizer(groups, torch::optim::AdamWOptions(lr));
 
     long long step = 0;
+    double resumedLoss = std::nan(""), resumedVal = std::nan("");
     if (ctx.resumeCheckpoint()) {
       fb.setProgress(0, "resuming from " + ctx.resumeCheckpoint()->filename().string());
       torch::serialize::InputArchive in;
@@ -749,6 +750,11 @@ class TrainJob : public core::Job {
       torch::Tensor s;
       in.read("step", s);
       step = s.item<std::int64_t>();
+      // The losses of the checkpoint's step: a run killed after its last checkpoint (while exporting)
+      // resumes with no step left to run and still reports them.
+      torch::Tensor l;
+      if (in.try_read("loss", l)) resumedLoss = l.item<double>();
+      if (in.try_read("val_loss", l)) resumedVal = l.item<double>();
       fb.info("resumed at step " + std::to_string(step));
     }
 
@@ -792,6 +798,7 @@ class TrainJob : public core::Job {
       if (comm) sum = comm->sum({sum})[0] / static_cast<double>(world);
       return sum / static_cast<double>(nb);
     };
+    double lastLoss = resumedLoss, lastVal = resumedVal;  // checkpoints keep them
     auto saveCheckpoint = [&](long long s) {
       torch::NoGradGuard g;
       for (const auto& prm : model->parameters())
@@ -802,6 +809,8 @@ class TrainJob : public core::Job {
       optimizer.save(opt);
       out.write("optimizer", opt);
       out.write("step", torch::tensor(static_cast<std::int64_t>(s)));
+      out.write("loss", torch::tensor(lastLoss, torch::kFloat64));
+      out.write("val_loss", torch::tensor(lastVal, torch::kFloat64));
       const auto path = ctx.run().checkpointPath(s);
       const auto tmp = path.string() + ".tmp";
       out.save_to(tmp);
@@ -813,7 +822,6 @@ class TrainJob : public core::Job {
     AdamWStepper stepper(optimizer);  // fused AdamW on CUDA
     const auto t0 = Clock::now();
     std::int64_t tokensSeen = 0;
-    double lastLoss = std::nan(""), lastVal = std::nan("");
     long long lastGood = step;
     while (step < steps) {
       ++step;

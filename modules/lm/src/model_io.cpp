@@ -7,9 +7,12 @@
 #include <set>
 #include <sstream>
 
+#include "atomscope/core/code_files.h"
 #include "atomscope/core/mapped_file.h"
+#include "atomscope/core/memory_limits.h"
 #include "atomscope/core/run_dir.h"  // writeFileAtomically
 #include "atomscope/core/tensor_io.h"
+#include "atomscope/lm/llama2c_format.h"
 
 namespace atomscope::lm {
 
@@ -235,20 +238,37 @@ CausalLM loadHfModel(const fs::path& folder, const LoadOptions& options) {
     }
     source = indexPath.string();
   } else if (fs::exists(folder / "pytorch_model.bin")) {
+    try {
+      core::refusePickle(folder / "pytorch_model.bin", "language model");
+    } catch (const core::Error& e) {
+      throw LmError(e.what());
+    }
     throw LmError("'" + folder.string() + "' holds only pytorch_model.bin (a Python pickle), which is not read here: "
                   "convert it with transformers (save_pretrained(..., safe_serialization=True)) to model.safetensors");
   } else {
     throw LmError("'" + folder.string() + "' has neither model.safetensors nor model.safetensors.index.json");
   }
   std::map<std::string, torch::Tensor> tensors;
+  std::vector<std::shared_ptr<const core::SafetensorsReader>> readers;
+  std::uint64_t needed = 0;  // the model in its dtype, from the headers (the files are only mapped)
+  const auto itemBytes = static_cast<std::uint64_t>(c10::elementSize(options.dtype));
   for (const auto& f : files) {
     if (!fs::exists(f)) throw LmError("shard '" + f.string() + "' listed in " + source + " does not exist");
-    std::shared_ptr<const core::SafetensorsReader> reader;
     try {
-      reader = std::make_shared<const core::SafetensorsReader>(core::SafetensorsReader::open(f));
+      readers.push_back(std::make_shared<const core::SafetensorsReader>(core::SafetensorsReader::open(f)));
     } catch (const core::Error& e) {
       throw LmError(e.what());
     }
+    for (const auto& t : readers.back()->tensors()) needed += std::max(t.byteSize(), t.numel() * itemBytes);
+  }
+  try {
+    core::requireMemory(needed, "the model in '" + folder.string() + "'");
+  } catch (const core::Error& e) {
+    throw LmError(e.what());
+  }
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    const auto& f = files[i];
+    const auto& reader = readers[i];
     for (const auto& t : reader->tensors()) {
       if (tensors.count(t.name)) throw LmError("tensor '" + t.name + "' appears in two shards (second: " + f.string() + ")");
       try {
@@ -268,48 +288,21 @@ CausalLM loadHfModel(const fs::path& folder, const LoadOptions& options) {
 CausalLM loadLlama2c(const fs::path& file, const LoadOptions& options) {
   core::MappedFile map;
   try {
+    core::refusePickle(file, "language model");  // a pytorch_model.bin or .pt given as the model
     map = core::MappedFile(file);
   } catch (const core::Error& e) {
     throw LmError(e.what());
   }
   const auto name = file.string();
-  if (map.size() < 28) throw LmError("'" + name + "' is too short for a llama2.c checkpoint (needs a 28-byte header)");
-  std::int32_t h[7];
-  std::memcpy(h, map.data(), sizeof h);
-  const char* fields[7] = {"dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "seq_len"};
-  for (int i = 0; i < 7; ++i)
-    if (h[i] == 0 || (i != 5 && h[i] < 0) || std::abs(static_cast<long long>(h[i])) > (1LL << 24))
-      throw LmError("'" + name + "': header field " + fields[i] + " = " + std::to_string(h[i]) +
-                    " is not a plausible llama2.c value (is this a llama2.c legacy .bin?)");
-  ModelConfig c;
-  c.family = ModelFamily::Llama;
-  c.dim = h[0];
-  c.hiddenDim = h[1];
-  c.nLayers = h[2];
-  c.nHeads = h[3];
-  c.nKvHeads = h[4];
-  c.vocabSize = std::abs(h[5]);
-  c.tiedEmbeddings = h[5] > 0;
-  c.maxSeqLen = h[6];
-  c.normEps = 1e-5;  // run.c's rmsnorm
-  c.ropeTheta = 10000.0;
-  c.bosId = 1;  // Llama SentencePiece conventions used by llama2.c
-  c.eosId = 2;
+  const auto layout = parseLlama2cHeader(map.data(), map.size(), name);
+  const ModelConfig& c = layout.config;
   try {
-    c.validate();
-  } catch (const LmError& e) {
-    throw LmError("'" + name + "': " + e.what());
+    core::requireMemory(4 * layout.floats, "'" + name + "' (llama2.c model)");
+  } catch (const core::Error& e) {
+    throw LmError(e.what());
   }
   const std::int64_t D = c.dim, Hd = c.hiddenDim, L = c.nLayers, V = c.vocabSize, hd = c.effectiveHeadDim();
   const std::int64_t qOut = c.nHeads * hd, kvOut = c.nKvHeads * hd;
-  const std::int64_t floats = V * D + L * D + L * D * qOut + 2 * L * D * kvOut + L * qOut * D + L * D + 3 * L * D * Hd +
-                              D + c.maxSeqLen * hd + (c.tiedEmbeddings ? 0 : V * D);
-  const std::uint64_t expected = 28 + 4 * static_cast<std::uint64_t>(floats);
-  if (map.size() != expected)
-    throw LmError("'" + name + "' has " + std::to_string(map.size()) + " bytes but its header (dim " + std::to_string(D) +
-                  ", hidden " + std::to_string(Hd) + ", layers " + std::to_string(L) + ", heads " +
-                  std::to_string(c.nHeads) + "/" + std::to_string(c.nKvHeads) + ", vocab " + std::to_string(h[5]) +
-                  ", seq_len " + std::to_string(c.maxSeqLen) + ") needs " + std::to_string(expected));
   const float* p = reinterpret_cast<const float*>(map.data() + 28);
   auto take = [&](std::vector<std::int64_t> shape) {
     std::int64_t n = 1;

@@ -1,0 +1,90 @@
+// Resource limits (issue 11 item 4): arrays and tensor files whose headers declare more bytes than
+// the memory available are refused before anything is allocated. The available memory is capped
+// with ATOMSCOPE_MEMORY_LIMIT so a small real file is "larger than memory"; the files are numpy's
+// own (np.save / np.savez from /usr/bin/python3) and the shared GPT-2 safetensors.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include "atomscope/core/memory_limits.h"
+#include "atomscope/core/npy.h"
+#include "atomscope/core/safetensors.h"
+#include "atomscope/core/tensor_io.h"
+#include "test_util.h"
+
+using namespace atomscope;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Caps the memory the readers see for the scope of one test.
+class MemoryCap {
+ public:
+  explicit MemoryCap(unsigned long long bytes) { ::setenv("ATOMSCOPE_MEMORY_LIMIT", std::to_string(bytes).c_str(), 1); }
+  ~MemoryCap() { ::unsetenv("ATOMSCOPE_MEMORY_LIMIT"); }
+};
+
+template <class F>
+std::string errorOf(F f) {
+  try {
+    f();
+  } catch (const core::Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+}  // namespace
+
+TEST(MemoryLimits, AvailableMemoryComesFromTheKernelAndTheCap) {
+  const auto avail = core::availableMemoryBytes();
+  EXPECT_GT(avail, 64ULL << 20);  // this machine and CI have gigabytes
+  {
+    MemoryCap cap(12345);
+    EXPECT_EQ(core::availableMemoryBytes(), 12345u);
+    EXPECT_FALSE(core::fitsInMemory(12346));
+    const auto msg = errorOf([] { core::requireMemory(1ULL << 40, "a 1 TiB model"); });
+    EXPECT_NE(msg.find("a 1 TiB model needs 1024.00 GiB"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("ATOMSCOPE_MEMORY_LIMIT"), std::string::npos) << msg;
+  }
+  EXPECT_NO_THROW(core::requireMemory(1024, "a small array"));
+}
+
+TEST(MemoryLimits, NumpyFilesLargerThanMemoryAreRefused) {
+  ATOMSCOPE_REQUIRE_PYTHON_MODULE("numpy");
+  test::ScopedTempDir dir("memlimits");
+  const auto npy = dir / "big.npy", npz = dir / "big.npz";
+  // 256 x 256 float64 = 524288 bytes each; the npz holds two of them.
+  const std::string cmd = "/usr/bin/python3 -c \"import numpy as np; a = np.arange(65536.0).reshape(256, 256); np.save('" +
+                          npy.string() + "', a); np.savez_compressed('" + npz.string() + "', a=a, b=a)\"";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  EXPECT_EQ(core::readNpy(npy).bytes.size(), 524288u);  // loads without a cap
+  EXPECT_EQ(core::readNpz(npz).size(), 2u);
+  MemoryCap cap(600'000);  // room for one array, not two
+  EXPECT_EQ(core::readNpy(npy).bytes.size(), 524288u);
+  auto msg = errorOf([&] { core::readNpz(npz); });
+  EXPECT_NE(msg.find(npz.string()), std::string::npos) << msg;
+  EXPECT_NE(msg.find("1.00 MiB uncompressed, more than the 585.9 KiB of memory available"), std::string::npos) << msg;
+  MemoryCap smaller(100'000);
+  msg = errorOf([&] { core::readNpy(npy); });
+  EXPECT_NE(msg.find("needs 512.0 KiB of memory but only 97.7 KiB are available"), std::string::npos) << msg;
+}
+
+TEST(MemoryLimits, SafetensorsLargerThanMemoryAreRefusedFromTheHeader) {
+  // The shared random GPT-2 (transformers' save_pretrained): every tensor's bytes from its header.
+  const fs::path file = fs::path(ATOMSCOPE_SHARED_DATA_DIR) / "lm/tiny_gpt2_random_vocab21/model.safetensors";
+  const auto reader = core::SafetensorsReader::open(file);
+  std::uint64_t bytes = 0;
+  for (const auto& t : reader.tensors()) bytes += t.byteSize();
+  ASSERT_GT(bytes, 1000u);
+  EXPECT_EQ(core::loadSafetensors(file).size(), reader.tensors().size());
+  MemoryCap cap(bytes - 1);
+  const auto msg = errorOf([&] { core::loadSafetensors(file); });
+  EXPECT_NE(msg.find(file.string()), std::string::npos) << msg;
+  EXPECT_NE(msg.find("needs " + core::bytesText(bytes) + " of memory"), std::string::npos) << msg;
+  // Zero-copy loading maps the file and allocates nothing: still allowed.
+  EXPECT_EQ(core::loadSafetensors(file, core::TensorLoadOptions{true}).size(), reader.tensors().size());
+}
