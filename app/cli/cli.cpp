@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "atomscope/all_jobs.h"
+#include "atomscope/core/code_files.h"
 #include "atomscope/core/device.h"
 #include "atomscope/core/error.h"
 #include "atomscope/core/runner.h"
@@ -63,6 +64,7 @@ Commands:
 
 Options:
   --project DIR   runs folder (default: $ATOMSCOPE_PROJECT, else ./runs)
+  --trust         allow TorchScript model files (they are code) in run and resume
   RUN             a run folder, its id, or a unique part of its id
 
 Exit status: 0 done, 1 the job failed, 2 bad command or parameters, 130 cancelled.
@@ -80,7 +82,7 @@ struct Args {
   bool has(const std::string& name) const { return options.count(name) || flags.count(name); }
 };
 
-const std::set<std::string> kFlagNames = {"--json", "--quiet", "--metrics", "--help", "-h", "--remove"};
+const std::set<std::string> kFlagNames = {"--json", "--quiet", "--metrics", "--help", "-h", "--remove", "--trust"};
 
 Args parseArgs(int argc, char** argv, int first) {
   Args a;
@@ -302,6 +304,7 @@ int cmdRun(const core::JobRegistry& reg, const Args& a) {
     }
   }
   req.runsRoot = a.has("--out") ? fs::path(a.option("--out")) : projectRoot(a);
+  core::checkCodeFileParams(req.params);  // TorchScript needs --trust; pickles are refused
 
   core::Feedback fb;
   auto bar = std::make_shared<ProgressBar>(stderr, ::isatty(2), a.has("--quiet"));
@@ -313,6 +316,7 @@ int cmdRun(const core::JobRegistry& reg, const Args& a) {
 int cmdResume(const core::JobRegistry& reg, const Args& a) {
   if (a.positional.empty()) throw core::ParamError("resume needs a run");
   const fs::path dir = RunCatalog(projectRoot(a)).find(a.positional[0]);
+  core::checkCodeFileParams(core::RunDir::open(dir).record().value("params", Json::object()));
   if (const int n = processCount(a); n > 1) {
     requireDataParallel(reg, core::RunDir::open(dir).jobName());
     RankCommand cmd;
@@ -540,6 +544,8 @@ int runCli(int argc, char** argv) {
       project = argv[++i];
     } else if (s.rfind("--project=", 0) == 0) {
       project = s.substr(10);
+    } else if (s == "--trust") {
+      core::CodeTrust::trustAll(true);
     } else {
       rest.push_back(argv[i]);
     }
@@ -554,6 +560,7 @@ int runCli(int argc, char** argv) {
   try {
     Args a = parseArgs(static_cast<int>(rest.size()), rest.data(), first + 1);
     if (!project.empty()) a.options.emplace("--project", project);
+    if (a.has("--trust")) core::CodeTrust::trustAll(true);
     if (a.has("--help") || a.has("-h")) {
       std::fputs(kUsage, stdout);
       return kExitOk;
