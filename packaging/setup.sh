@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Atomscope set-up on Debian 12: installs what is missing, builds, then starts or tests.
 #   packaging/setup.sh run    set up, build and start the workbench on the sample project
-#   packaging/setup.sh test   set up, build and run the whole test suite (what CI runs)
+#   packaging/setup.sh test   set up, build and run the whole test suite (what CI runs), then the fuzz targets
+#   packaging/setup.sh fuzz   set up, build the libFuzzer targets with clang and run each for 30 s
 #   packaging/setup.sh deps | build | package   the single steps
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,6 +49,19 @@ build() {
 
 xvfb() { xvfb-run -a -s "-screen 0 1280x800x24" "$@"; }
 
+# libFuzzer targets (tests/fuzz/README.md): a clang build of the readers with ASan+UBSan, then every
+# target for ATOMSCOPE_FUZZ_SECONDS (default 30) seconds. Fails if any target finds a crash.
+FUZZ_TARGETS=(fuzz_safetensors fuzz_npy fuzz_npz fuzz_tokenizer_files fuzz_poscar fuzz_xyz fuzz_cif fuzz_cdvae_csv
+              fuzz_sae_formats fuzz_adit_shards fuzz_llama2c fuzz_hf_config fuzz_job_params fuzz_run_json)
+fuzz() {
+  export CCACHE_BASEDIR="$ROOT"
+  cmake -S . -B build/fuzz -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+        -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DATOMSCOPE_FUZZ=ON \
+        -DATOMSCOPE_GUI=OFF -DATOMSCOPE_STORE=OFF -DATOMSCOPE_CHEM_TOOLKITS=OFF > /dev/null
+  ninja -C build/fuzz -j "$JOBS" "${FUZZ_TARGETS[@]}"
+  tests/fuzz/run.sh "${ATOMSCOPE_FUZZ_SECONDS:-30}" build/fuzz
+}
+
 case "$MODE" in
   deps) install_deps ;;
   build) install_deps; build dev ;;
@@ -79,6 +93,12 @@ case "$MODE" in
     build asan
     ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
       ctest --preset asan -j 2 --timeout 900
+    # Every libFuzzer target for 30 s (about 2 min to build and 7 min to run on 2 cores).
+    fuzz
+    ;;
+  fuzz)
+    install_deps
+    fuzz
     ;;
   package)
     install_deps
@@ -86,5 +106,5 @@ case "$MODE" in
     cmake --build build/release --target package
     ls -l build/release/package/*.deb
     ;;
-  *) echo "usage: $0 run|test|deps|build|package" >&2; exit 2 ;;
+  *) echo "usage: $0 run|test|fuzz|deps|build|package" >&2; exit 2 ;;
 esac
