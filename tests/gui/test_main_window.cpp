@@ -390,11 +390,11 @@ TEST_F(MainWindowTest, DialogsRenderAndAboutPluginsGivesReasons) {
   QTreeWidget* tree = about.tree();
   for (int i = 0; i < tree->topLevelItemCount(); ++i) {
     auto* item = tree->topLevelItem(i);
-    rows << item->text(0) + "|" + item->text(2);
-    for (int j = 0; j < item->childCount(); ++j) rows << "  " + item->child(j)->text(0) + "=" + item->child(j)->text(3);
+    rows << item->text(0) + "|" + item->text(2) + "|" + item->text(3);  // name, status, where it came from
+    for (int j = 0; j < item->childCount(); ++j) rows << "  " + item->child(j)->text(0) + "=" + item->child(j)->text(4);
   }
   const QString all = rows.join("\n");
-  EXPECT_TRUE(all.contains("Test plugin|loaded")) << all.toStdString();
+  EXPECT_TRUE(all.contains("Test plugin|loaded|given folder")) << all.toStdString();  // a folder the test passed
   EXPECT_TRUE(all.contains("Menu entries=Testing/Hello")) << all.toStdString();
   EXPECT_TRUE(all.contains("test_wrong_iid_plugin.so|failed")) << all.toStdString();
   EXPECT_TRUE(all.contains("Reason=wrong interface id")) << all.toStdString();

@@ -257,19 +257,20 @@ AboutPluginsDialog::AboutPluginsDialog(const PluginHost& host, const QStringList
   v->addWidget(intro);
   tree_ = new QTreeWidget(this);
   tree_->setObjectName(QStringLiteral("pluginTree"));
-  tree_->setColumnCount(4);
-  tree_->setHeaderLabels({tr("Plugin"), tr("Version"), tr("Status"), tr("File")});
+  tree_->setColumnCount(5);
+  tree_->setHeaderLabels({tr("Plugin"), tr("Version"), tr("Status"), tr("From"), tr("File")});
   tree_->setAlternatingRowColors(true);
   for (const auto& r : host.records()) {
     auto* item = new QTreeWidgetItem(tree_, {r.loaded ? r.name : QFileInfo(r.file).fileName(), r.version,
-                                             r.loaded ? tr("loaded") : tr("failed"), r.file});
+                                             r.loaded ? tr("loaded") : tr("failed"), r.origin, r.file});
     item->setIcon(0, style()->standardIcon(r.loaded ? QStyle::SP_DialogApplyButton : QStyle::SP_MessageBoxCritical));
-    item->setToolTip(3, r.file);
+    item->setToolTip(3, tr("Plugins load only from the installation's and the user's plugin folders"));
+    item->setToolTip(4, r.file);
     auto child = [&](const QString& key, const QString& value) {
       if (value.isEmpty()) return;
-      auto* c = new QTreeWidgetItem(item, {key, QString(), QString(), value});
+      auto* c = new QTreeWidgetItem(item, {key, QString(), QString(), QString(), value});
       c->setFirstColumnSpanned(false);
-      c->setToolTip(3, value);
+      c->setToolTip(4, value);
     };
     if (!r.loaded) {
       child(tr("Reason"), r.error);
@@ -289,6 +290,7 @@ AboutPluginsDialog::AboutPluginsDialog(const PluginHost& host, const QStringList
   tree_->header()->setSectionResizeMode(0, QHeaderView::ResizeToContents);
   tree_->header()->setSectionResizeMode(1, QHeaderView::ResizeToContents);
   tree_->header()->setSectionResizeMode(2, QHeaderView::ResizeToContents);
+  tree_->header()->setSectionResizeMode(3, QHeaderView::ResizeToContents);
   v->addWidget(tree_, 1);
   auto* buttons = new QDialogButtonBox(QDialogButtonBox::Close, this);
   connect(buttons, &QDialogButtonBox::rejected, this, &QDialog::reject);

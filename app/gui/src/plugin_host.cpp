@@ -18,17 +18,31 @@ PluginHost::PluginHost(QObject* parent) : QObject(parent) {}
 // Plugins are not unloaded: their widgets live in the main window until the process ends.
 PluginHost::~PluginHost() = default;
 
-QStringList PluginHost::defaultSearchPaths() {
-  QStringList candidates;
+QStringList PluginHost::installFolders() {
   const QString exeDir = QCoreApplication::applicationDirPath();
-  candidates << QDir(exeDir).absoluteFilePath(QStringLiteral("../plugins"))
-             << QDir(exeDir).absoluteFilePath(QStringLiteral("../lib/atomscope/plugins"))
-             << QDir(exeDir).absoluteFilePath(QStringLiteral("../lib64/atomscope/plugins"))
-             << QDir(exeDir).absoluteFilePath(QStringLiteral("../" ATOMSCOPE_PLUGIN_INSTALL_RELDIR));
-  const QString env = qEnvironmentVariable("ATOMSCOPE_PLUGIN_PATH");
-  for (const QString& p : env.split(QLatin1Char(':'), Qt::SkipEmptyParts)) candidates << p;
+  return {QDir(exeDir).absoluteFilePath(QStringLiteral("../plugins")),
+          QDir(exeDir).absoluteFilePath(QStringLiteral("../lib/atomscope/plugins")),
+          QDir(exeDir).absoluteFilePath(QStringLiteral("../lib64/atomscope/plugins")),
+          QDir(exeDir).absoluteFilePath(QStringLiteral("../" ATOMSCOPE_PLUGIN_INSTALL_RELDIR))};
+}
+
+QString PluginHost::userFolder() {
   const QString user = QStandardPaths::writableLocation(QStandardPaths::AppDataLocation);
-  if (!user.isEmpty()) candidates << user + QStringLiteral("/plugins");
+  return user.isEmpty() ? QString() : user + QStringLiteral("/plugins");
+}
+
+QString PluginHost::folderOrigin(const QString& dir) {
+  const QString canon = QFileInfo(dir).canonicalFilePath();
+  auto same = [&](const QString& c) { return !canon.isEmpty() && QFileInfo(c).canonicalFilePath() == canon; };
+  for (const QString& c : installFolders())
+    if (same(c)) return tr("installation");
+  if (!userFolder().isEmpty() && same(userFolder())) return tr("user folder");
+  return tr("given folder");
+}
+
+QStringList PluginHost::defaultSearchPaths() {
+  QStringList candidates = installFolders();
+  if (!userFolder().isEmpty()) candidates << userFolder();
   QStringList out;
   for (const QString& c : candidates) {
     const QString canon = QFileInfo(c).canonicalFilePath();
@@ -59,6 +73,7 @@ int PluginHost::loadDirectory(const QString& dir, Workbench* workbench) {
   if (!refusal.isEmpty()) {
     PluginRecord r;
     r.file = QFileInfo(dir).absoluteFilePath();
+    r.origin = folderOrigin(dir);
     r.error = refusal;
     records_.append(r);
     Q_EMIT message(refusal, true);
@@ -66,9 +81,12 @@ int PluginHost::loadDirectory(const QString& dir, Workbench* workbench) {
   }
   int loaded = 0;
   const QDir d(dir);
+  const QString origin = folderOrigin(dir);
   for (const QFileInfo& fi : d.entryInfoList(QDir::Files | QDir::NoDotAndDotDot, QDir::Name)) {
     if (!QLibrary::isLibrary(fi.fileName())) continue;
+    const int before = records_.size();
     if (loadFile(fi.absoluteFilePath(), workbench).loaded) ++loaded;
+    for (int i = before; i < records_.size(); ++i) records_[i].origin = origin;
   }
   return loaded;
 }

@@ -3,6 +3,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "atomscope/core/code_files.h"
 #include "atomscope/forcefield/error.h"
 #include "atomscope/forcefield/ponita_calculator.h"
 #include "atomscope/forcefield/torchscript_calculator.h"
@@ -65,6 +66,7 @@ std::unique_ptr<Calculator> makeCalculator(const std::string& spec, const std::s
   }
   if (path.empty()) throw ForceFieldError("calculator '" + spec + "': no model file given");
   if (!fs::exists(path)) throw ForceFieldError("model file '" + path + "' does not exist");
+  core::refusePickle(path, "force-field model");
   if (!isZip(path)) throw ForceFieldError("model file '" + path + "' is neither a PONITA model nor TorchScript (not a zip archive)");
   if (kind.empty()) {
     // PONITA archives name a ponita_config entry in their pickle; anything else is taken for

@@ -17,6 +17,7 @@ class Workbench;
 
 struct PluginRecord {
   QString file;        // absolute path
+  QString origin;      // where it came from: "installation", "user folder", or "given folder"
   bool loaded = false;
   QString error;       // why it was not loaded
   QString name, version, description;
@@ -31,9 +32,14 @@ class PluginHost : public QObject {
   explicit PluginHost(QObject* parent = nullptr);
   ~PluginHost() override;
 
-  // <exe>/../plugins (build tree), <exe>/../lib/atomscope/plugins (install),
-  // $ATOMSCOPE_PLUGIN_PATH (':'-separated), and <AppDataLocation>/plugins; existing ones only.
+  // Plugins are code: they load only from the installation's folders (<exe>/../plugins in the build
+  // tree, <exe>/../lib/atomscope/plugins installed) and the user's (<AppDataLocation>/plugins);
+  // existing ones only. No environment variable adds others.
   static QStringList defaultSearchPaths();
+  static QStringList installFolders();  // candidates, existing or not
+  static QString userFolder();
+  // "installation", "user folder" or "given folder" (one a caller passed explicitly, e.g. a test).
+  static QString folderOrigin(const QString& dir);
 
   // Loads every library in `dir`; initialises each plugin with the workbench (if given).
   // Returns the number of plugins loaded from it. A refused folder gets one record with the reason.
