@@ -101,7 +101,8 @@ TEST(NasJobs, SearchEvaluateAndRandomSearchThroughTheCli) {
   for (const std::string mode : {"finetune", "scratch"}) {
     const auto evalRoot = root.path() / ("eval-" + mode);
     r = test::cli("--project " + evalRoot.string() + " run nas.evaluate --device cpu --seed 4 --param search=" +
-                  searchRun.string() + " --param mode=" + mode + " --param steps=10 --param context=16 --param batch_size=4");
+                  searchRun.string() + " --param mode=" + mode +
+                  " --param steps=10 --param context=16 --param batch_size=4 --param lr=3e-3 --param warmup_steps=2");
     ASSERT_EQ(r.code, 0) << r.out;
     const auto res = readJson(artifact(test::onlyRun(evalRoot), "result.json"));
     EXPECT_EQ(res["params"], arch["params"]);

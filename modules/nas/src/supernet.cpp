@@ -51,14 +51,20 @@ torch::Tensor EntangledEmbeddingImpl::forward(const torch::Tensor& ids, const to
   return F::embedding(ids, weight) * colMask.to(weight.scalar_type());
 }
 
+void WidthTables::update(const std::vector<std::int64_t>& s, std::int64_t maxDim, const torch::Device& device) {
+  if (masks.defined() && s == sizes && masks.device() == device && masks.size(1) == maxDim) return;
+  sizes = s;
+  std::vector<std::int64_t> lastIdx;
+  for (auto v : s) lastIdx.push_back(v - 1);
+  masks = sizeMasks(s, maxDim).to(device);
+  last = torch::tensor(lastIdx, torch::kLong).to(device);
+  count = torch::tensor(s, torch::kLong).to(torch::kFloat32).to(device);
+}
+
 namespace {
 // Per choice k, the statistic over the first sizes[k] entries: gathers running sums at sizes[k] - 1.
-torch::Tensor leadingMeans(const torch::Tensor& running, const std::vector<std::int64_t>& sizes) {
-  std::vector<std::int64_t> last;
-  for (auto s : sizes) last.push_back(s - 1);
-  auto idx = torch::tensor(last, torch::TensorOptions().dtype(torch::kLong).device(running.device()));
-  auto n = torch::tensor(sizes, torch::TensorOptions().dtype(torch::kFloat32).device(running.device()));
-  return running.index_select(-1, idx) / n;
+torch::Tensor leadingMeans(const torch::Tensor& running, const WidthTables& t) {
+  return running.index_select(-1, t.last) / t.count;
 }
 }  // namespace
 
@@ -69,9 +75,9 @@ EntangledRMSNormImpl::EntangledRMSNormImpl(std::int64_t maxDim, double eps) : ep
 torch::Tensor EntangledRMSNormImpl::forward(const torch::Tensor& x, const std::vector<std::int64_t>& sizes,
                                             const torch::Tensor& w) {
   const auto h = x.to(torch::kFloat32);
-  const auto masks = sizeMasks(sizes, x.size(-1), h.options());
-  const auto r = torch::rsqrt(leadingMeans(h.pow(2).cumsum(-1), sizes) + eps_);  // [..., K]
-  const auto coef = torch::matmul(r, masks * w.to(torch::kFloat32).unsqueeze(1));  // [..., maxDim]
+  tables_.update(sizes, x.size(-1), x.device());
+  const auto r = torch::rsqrt(leadingMeans(h.pow(2).cumsum(-1), tables_) + eps_);  // [..., K]
+  const auto coef = torch::matmul(r, tables_.masks * w.to(torch::kFloat32).unsqueeze(1));  // [..., maxDim]
   return weight * (h * coef).to(x.scalar_type());
 }
 
@@ -83,15 +89,15 @@ EntangledLayerNormImpl::EntangledLayerNormImpl(std::int64_t maxDim, double eps) 
 torch::Tensor EntangledLayerNormImpl::forward(const torch::Tensor& x, const std::vector<std::int64_t>& sizes,
                                               const torch::Tensor& w) {
   const auto h = x.to(torch::kFloat32);
-  const auto masks = sizeMasks(sizes, x.size(-1), h.options());
-  const auto wm = masks * w.to(torch::kFloat32).unsqueeze(1);  // [K, maxDim]
-  const auto mean = leadingMeans(h.cumsum(-1), sizes);         // [..., K]
-  const auto var = (leadingMeans(h.pow(2).cumsum(-1), sizes) - mean.pow(2)).clamp_min(0.0);
+  tables_.update(sizes, x.size(-1), x.device());
+  const auto wm = tables_.masks * w.to(torch::kFloat32).unsqueeze(1);  // [K, maxDim]
+  const auto mean = leadingMeans(h.cumsum(-1), tables_);                // [..., K]
+  const auto var = (leadingMeans(h.pow(2).cumsum(-1), tables_) - mean.pow(2)).clamp_min(0.0);
   const auto rstd = torch::rsqrt(var + eps_);
   // sum_k w_k [j < n_k] (x_j - mean_k) rstd_k = x_j A_j - B_j
   const auto A = torch::matmul(rstd, wm), B = torch::matmul(mean * rstd, wm);
   const auto normed = (h * A - B).to(x.scalar_type());
-  return weight * normed + bias * torch::matmul(w.to(torch::kFloat32), masks).to(bias.scalar_type());
+  return weight * normed + bias * torch::matmul(w.to(torch::kFloat32), tables_.masks).to(bias.scalar_type());
 }
 
 // ------------------------------------------------------------------------------ architecture weights
@@ -303,7 +309,10 @@ torch::Tensor SupernetImpl::forward(const torch::Tensor& ids, const ArchWeights&
   const auto wl = w[0].to(dev), wh = w[1].to(dev), we = w[2].to(dev), wr = w[3].to(dev);
   // Host copies of the weights decide which per-choice computations can be skipped (weight exactly 0:
   // one-hot evaluation and GDAS's hard samples).
-  const auto whHost = wh.detach().to(torch::kCPU), weHost = we.detach().to(torch::kCPU), wlHost = wl.detach().to(torch::kCPU);
+  // One device-to-host copy for all three.
+  const auto host = torch::cat({wl.detach(), wh.detach(), we.detach()}).to(torch::kCPU, torch::kFloat32);
+  const auto wlHost = host.narrow(0, 0, wl.size(0)), whHost = host.narrow(0, wl.size(0), wh.size(0)),
+             weHost = host.narrow(0, wl.size(0) + wh.size(0), we.size(0));
 
   const auto embedMix = torch::matmul(we, embedMasks_);                                // [E]
   const auto attnMask = entangledMask(we, embedMasks_, embedMasks_);                   // [E, E]

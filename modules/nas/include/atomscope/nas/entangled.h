@@ -40,6 +40,14 @@ TORCH_MODULE(EntangledEmbedding);
 // Normalisation over a width choice: choice k normalises x[..., :sizes[k]] with the leading slice of
 // the scale (and shift), zero beyond. Mixed: sum_k w_k pad(norm_k(x)), computed for all choices at
 // once from running sums (cumsum) of x and x^2, so the output is exact for every weight vector.
+// The masks and gather indices of a list of widths on a device, made once (no host-to-device copy
+// in every forward pass).
+struct WidthTables {
+  void update(const std::vector<std::int64_t>& sizes, std::int64_t maxDim, const torch::Device& device);
+  std::vector<std::int64_t> sizes;
+  torch::Tensor masks, last, count;  // [K, maxDim] float, [K] long (size - 1), [K] float (size)
+};
+
 class EntangledRMSNormImpl : public torch::nn::Module {
  public:
   EntangledRMSNormImpl(std::int64_t maxDim, double eps);
@@ -48,6 +56,7 @@ class EntangledRMSNormImpl : public torch::nn::Module {
 
  private:
   double eps_;
+  WidthTables tables_;
 };
 TORCH_MODULE(EntangledRMSNorm);
 
@@ -59,6 +68,7 @@ class EntangledLayerNormImpl : public torch::nn::Module {
 
  private:
   double eps_;
+  WidthTables tables_;
 };
 TORCH_MODULE(EntangledLayerNorm);
 
