@@ -13,6 +13,7 @@
 #endif
 #include <mutex>
 
+#include "atomscope/core/code_files.h"
 #include "atomscope/core/torch_autocast.h"
 #include "atomscope/lm/training.h"
 
@@ -51,6 +52,7 @@ torch::serialize::InputArchive openArchive(const fs::path& file, const torch::De
   if (!fs::exists(file)) throw AditError("model file '" + file.string() + "' does not exist");
   torch::serialize::InputArchive in;
   try {
+    core::refusePickle(file, "ADiT model");
     in.load_from(file.string(), d);
   } catch (const std::exception& e) {
     throw AditError("model file '" + file.string() + "' is not a readable torch archive: " + e.what());
