@@ -63,6 +63,24 @@ TEST(NasJobs, DartsPrefersTheWideEmbeddingOnTinyStories) {
   EXPECT_EQ(readJson(artifact(out.runDir, "alphas_history.json")).size(), 5u);
 }
 
+// DrNAS end to end (DARTS and GDAS are run by the tests around it): Dirichlet weights in the stream sum to 1.
+TEST(NasJobs, DrnasSearchStreamsDirichletMeans) {
+  test::ScopedTempDir dir("nas");
+  Feedback fb;
+  const Json params{{"data", kSample5}, {"tokenizer", kTok512}, {"layers", "1,2"}, {"heads", "2,4"}, {"embed", "16,32"},
+                    {"mlp_ratio", "2"}, {"method", "drnas"}, {"steps", 10}, {"context", 16}, {"batch_size", 4},
+                    {"log_every", 5}};
+  const auto out = runJob(registry(), RunRequest{"nas.search", params, "cpu", 3ULL, dir.path()}, fb);
+  ASSERT_EQ(out.status, RunStatus::Completed) << out.error;
+  const auto metrics = RunDir::open(out.runDir).readMetrics();
+  ASSERT_FALSE(metrics.empty());
+  const auto& last = metrics.back().values;
+  EXPECT_NEAR(last.at("w.layers.1") + last.at("w.layers.2"), 1.0, 1e-6);
+  EXPECT_NEAR(last.at("w.heads.2") + last.at("w.heads.4"), 1.0, 1e-6);
+  const auto arch = readJson(artifact(out.runDir, "arch.json"));
+  EXPECT_EQ(arch["method"], "drnas");
+}
+
 TEST(NasJobs, BadSpacesAndDataGiveClearErrors) {
   test::ScopedTempDir dir("nas");
   Feedback fb;
