@@ -11,7 +11,7 @@
 #
 # Data (prepared here, on a machine with RDKit, once):
 #   atomscope-cli run adit.prepare --seed 42 --param sources=../shared/data/smiles/graph_hdc_QM9Smiles_train_smile.txt \
-#     --param limit=40000            -> artifacts/data, copied to .gpu/adit-data/qm9
+#     --param limit=20000            -> artifacts/data, copied to .gpu/adit-data/qm9
 #   atomscope-cli run adit.prepare --param "sources=../shared/data/crystals/mp_20_subset_train.csv;../shared/data/crystals/mp_20_subset_val.csv"
 #                                    -> .gpu/adit-data/mp20
 # Without DATA_QM9 / DATA_MP20 the script prepares qm9_reduced_100.xyz (no RDKit needed) and, when the
