@@ -12,7 +12,7 @@ namespace fs = std::filesystem;
 Json PonitaConfig::toJson() const {
   return Json{{"variant", variant},   {"grid", grid},       {"orientations", orientations},
               {"hidden", hidden},     {"basis", basis},     {"layers", layers},
-              {"degree", degree},     {"widening", widening}, {"cutoff", cutoff},
+              {"degree", degree},     {"widening", widening}, {"cutoff", cutoff}, {"invariant_length", invariantLength},
               {"layer_scale", layerScale}, {"avg_neighbors", avgNeighbors},
               {"multiple_readouts", multipleReadouts}, {"species", species}, {"e0", e0}, {"scale", scale}, {"shift", shift}};
 }
@@ -29,6 +29,7 @@ PonitaConfig PonitaConfig::fromJson(const Json& j) {
     c.degree = j.value("degree", c.degree);
     c.widening = j.value("widening", c.widening);
     c.cutoff = j.value("cutoff", c.cutoff);
+    c.invariantLength = j.value("invariant_length", c.invariantLength);
     c.layerScale = j.value("layer_scale", c.layerScale);
     c.avgNeighbors = j.value("avg_neighbors", c.avgNeighbors);
     c.multipleReadouts = j.value("multiple_readouts", c.multipleReadouts);
@@ -44,6 +45,8 @@ PonitaConfig PonitaConfig::fromJson(const Json& j) {
   if (c.orientations < 1 || c.hidden < 1 || c.basis < 1 || c.layers < 1 || c.degree < 1 || c.widening < 1)
     throw ForceFieldError("PONITA config: orientations, hidden, basis, layers, degree and widening must be positive");
   if (!(c.cutoff > 0) || !std::isfinite(c.cutoff)) throw ForceFieldError("PONITA config: cutoff must be positive");
+  if (!(c.invariantLength >= 0) || !std::isfinite(c.invariantLength))
+    throw ForceFieldError("PONITA config: invariant_length must be 0 (the cutoff) or positive");
   if (!(c.avgNeighbors > 0)) throw ForceFieldError("PONITA config: avg_neighbors must be positive");
   if (c.species.empty()) throw ForceFieldError("PONITA config: species is empty");
   for (int z : c.species)
@@ -154,31 +157,96 @@ torch::Tensor PonitaImpl::polynomial(const torch::Tensor& x) const {
   return torch::cat(terms, -1);
 }
 
-torch::Tensor PonitaImpl::atomEnergies(const GraphBatch& g, const torch::Tensor& positions, const torch::Tensor& cell) {
-  const auto dtype = positions.scalar_type();
-  const auto N = positions.size(0);
-  const bool po = config.variant == "po";
-  const auto grid = grid_.to(positions.device(), dtype);
-  const auto O = grid.size(0);
-  const double rc = config.cutoff;
+namespace {
+// Spatial convolution of one layer, y_i = sum over edges e = (i, j) of x_j * k_l(r_e), a chunk of edges at a
+// time. No per-edge tensor is kept: backward remakes each chunk's kernel, so memory is bounded by the chunk
+// whatever the number of atoms. Gradients flow to x and to the edge vectors r (so to positions and strain),
+// not to the weights: this path serves energies, forces and stress, not training.
+struct ChunkedSpatialConv : torch::autograd::Function<ChunkedSpatialConv> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& r,
+                               const torch::Tensor& iIdx, const torch::Tensor& jIdx, std::int64_t model,
+                               std::int64_t layer, std::int64_t chunk) {
+    ctx->save_for_backward({x, r, iIdx, jIdx});
+    ctx->saved_data["model"] = model;
+    ctx->saved_data["layer"] = layer;
+    ctx->saved_data["chunk"] = chunk;
+    auto* m = reinterpret_cast<PonitaImpl*>(model);
+    torch::NoGradGuard ng;
+    auto y = torch::zeros_like(x);
+    for (std::int64_t a = 0; a < r.size(0); a += chunk) {
+      const auto b = std::min<std::int64_t>(a + chunk, r.size(0));
+      const auto k = m->edgeKernel(static_cast<int>(layer), r.slice(0, a, b));
+      y.index_add_(0, iIdx.slice(0, a, b), x.index_select(0, jIdx.slice(0, a, b)) * k);
+    }
+    return y;
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto &x = saved[0], &r = saved[1], &iIdx = saved[2], &jIdx = saved[3];
+    auto* m = reinterpret_cast<PonitaImpl*>(ctx->saved_data["model"].toInt());
+    const int layer = static_cast<int>(ctx->saved_data["layer"].toInt());
+    const auto chunk = ctx->saved_data["chunk"].toInt();
+    const auto& gy = grads[0];
+    const bool wantX = ctx->needs_input_grad(0), wantR = ctx->needs_input_grad(1);
+    torch::Tensor gx = wantX ? torch::zeros_like(x) : torch::Tensor();
+    torch::Tensor gr = wantR ? torch::zeros_like(r) : torch::Tensor();
+    torch::AutoGradMode on(true);
+    for (std::int64_t a = 0; a < r.size(0); a += chunk) {
+      const auto b = std::min<std::int64_t>(a + chunk, r.size(0));
+      const auto ic = iIdx.slice(0, a, b), jc = jIdx.slice(0, a, b);
+      auto rc = r.slice(0, a, b).detach().requires_grad_(wantR);
+      const auto k = m->edgeKernel(layer, rc);
+      const auto gyi = gy.index_select(0, ic);
+      if (wantR) {
+        const auto part = (k * (x.index_select(0, jc) * gyi)).sum();
+        gr.slice(0, a, b).copy_(torch::autograd::grad({part}, {rc}, {}, false, false, true)[0]);
+      }
+      if (wantX) gx.index_add_(0, jc, k.detach() * gyi);
+    }
+    return {gx, gr, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+}  // namespace
 
-  const auto r = edgeVectors(g, positions, cell);  // [E, 3]
+torch::Tensor PonitaImpl::kernelBasisOf(const torch::Tensor& r) {
+  const auto dtype = r.scalar_type();
+  const double rc = config.cutoff;
   const auto d2 = (r * r).sum(-1);
   const auto d = torch::sqrt(d2);
   // Smooth cosine cutoff: 1 at 0, 0 with zero slope at rc (edges come from a list with d < rc).
   const auto fc = 0.5 * (torch::cos(d * (std::numbers::pi / rc)) + 1.0) * (d < rc).to(dtype);
   torch::Tensor inv;
-  if (po) {
+  if (config.variant == "po") {
     // a1 and a2^2 = |r|^2 - a1^2 (not a2: sqrt has unbounded second derivatives where r || o,
     // which force training differentiates through). Polynomial features of a2^2 span even
     // polynomials of a2, the same invariant information.
-    const auto a1 = torch::matmul(r, grid.t()) / rc;                               // [E, O]
-    const auto a2sq = (d2.unsqueeze(1) / (rc * rc) - a1 * a1).clamp_min(0.0);      // [E, O]
-    inv = torch::stack({a1, a2sq}, -1);                                            // [E, O, 2]
+    const auto grid = grid_.to(r.device(), dtype);
+    const double L = invariantLength();
+    const auto a1 = torch::matmul(r, grid.t()) / L;                          // [E, O]
+    const auto a2sq = (d2.unsqueeze(1) / (L * L) - a1 * a1).clamp_min(0.0);  // [E, O]
+    inv = torch::stack({a1, a2sq}, -1);                                      // [E, O, 2]
   } else {
-    inv = (d / rc).view({-1, 1, 1});                                     // [E, 1, 1]
+    inv = (d / invariantLength()).view({-1, 1, 1});                     // [E, 1, 1]
   }
-  const auto kernelBasis = basisFn->forward(polynomial(inv)) * fc.view({-1, 1, 1});  // [E, O, basis]
+  return basisFn->forward(polynomial(inv)) * fc.view({-1, 1, 1});            // [E, O, basis]
+}
+
+torch::Tensor PonitaImpl::edgeKernel(int l, const torch::Tensor& r) {
+  return layers[l]->as<PonitaLayerImpl>()->kernel->forward(kernelBasisOf(r));
+}
+
+torch::Tensor PonitaImpl::atomEnergies(const GraphBatch& g, const torch::Tensor& positions, const torch::Tensor& cell,
+                                        bool memoryBounded) {
+  const auto dtype = positions.scalar_type();
+  const auto N = positions.size(0);
+  const bool po = config.variant == "po";
+  const auto grid = grid_.to(positions.device(), dtype);
+  const auto O = grid.size(0);
+
+  const auto r = edgeVectors(g, positions, cell);  // [E, 3]
+  const bool bounded = memoryBounded && r.size(0) * O * std::max(config.basis, config.hidden) > boundedAbove;
+  torch::Tensor kernelBasis;  // [E, O, basis]; made chunk by chunk on the memory-bounded path
+  if (!bounded) kernelBasis = kernelBasisOf(r);
   torch::Tensor fiberBasis;
   if (po) fiberBasis = fiberBasisFn->forward(polynomial(torch::matmul(grid, grid.t()).unsqueeze(-1)));  // [O, O, basis]
 
@@ -191,8 +259,15 @@ torch::Tensor PonitaImpl::atomEnergies(const GraphBatch& g, const torch::Tensor&
   for (int l = 0; l < config.layers; ++l) {
     auto& layer = *layers[l]->as<PonitaLayerImpl>();
     const auto input = x;
-    const auto msg = x.index_select(0, jIdx) * layer.kernel->forward(kernelBasis);            // [E, O, C]
-    auto y = torch::zeros_like(x).index_add(0, iIdx, msg) / config.avgNeighbors;               // [N, O, C]
+    torch::Tensor y;
+    if (bounded) {
+      const auto chunk = std::max<std::int64_t>(1, chunkElements / (O * std::max(config.basis, config.hidden)));
+      y = ChunkedSpatialConv::apply(x, r, iIdx, jIdx, reinterpret_cast<std::int64_t>(this), std::int64_t{l}, chunk) /
+          config.avgNeighbors;
+    } else {
+      const auto msg = x.index_select(0, jIdx) * layer.kernel->forward(kernelBasis);          // [E, O, C]
+      y = torch::zeros_like(x).index_add(0, iIdx, msg) / config.avgNeighbors;                  // [N, O, C]
+    }
     if (po) y = torch::einsum("noc,poc->npc", {y, layer.fiberKernel->forward(fiberBasis)}) / static_cast<double>(O);
     y = y + layer.bias;
     y = layer.linear2->forward(torch::gelu(layer.linear1->forward(layer.norm->forward(y))));
@@ -216,7 +291,8 @@ EnergyOutput PonitaImpl::compute(const GraphBatch& g, bool forces, bool stress, 
     p = s.positions;
     cell = s.cell;
   }
-  const auto atomE = atomEnergies(g, p, cell);
+  // Without createGraph only first derivatives are needed, so big systems may take the memory-bounded path.
+  const auto atomE = atomEnergies(g, p, cell, !createGraph);
   EnergyOutput o;
   const auto netE = torch::zeros({g.numGraphs}, atomE.options()).index_add(0, g.batch, atomE);
   o.energy = netE.to(torch::kFloat64) + e0Sum(g);

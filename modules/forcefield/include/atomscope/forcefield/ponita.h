@@ -39,6 +39,10 @@ struct PonitaConfig {
   int degree = 2;                 // polynomial features up to this degree (+1 products)
   int widening = 4;
   double cutoff = 5.0;            // Angstrom
+  // Length that divides the invariants before their polynomial features (0: the cutoff). The reference
+  // PONITA feeds Angstrom values; 2 A was tried against the cutoff on 3BPA (small model, CPU, 175 steps)
+  // and changed nothing, so the default stays.
+  double invariantLength = 0.0;
   double layerScale = 0.0;        // 0: no layer scale
   double avgNeighbors = 10.0;     // sums over neighbours are divided by this
   bool multipleReadouts = true;
@@ -78,7 +82,10 @@ class PonitaImpl : public torch::nn::Module {
 
   // Network part of the per-atom energies [N] (scale applied, without E0) for the given (possibly
   // strained) geometry, in the positions' dtype.
-  torch::Tensor atomEnergies(const GraphBatch& g, const torch::Tensor& positions, const torch::Tensor& cell);
+  // memoryBounded: the per-edge, per-orientation tensors are made a chunk of edges at a time and remade in the
+  // backward pass instead of kept (first derivatives only: not for training on forces).
+  torch::Tensor atomEnergies(const GraphBatch& g, const torch::Tensor& positions, const torch::Tensor& cell,
+                             bool memoryBounded = false);
   // Energy per structure, forces and (for periodic structures) stress. createGraph keeps the graph
   // of the derivatives (training on forces).
   EnergyOutput compute(const GraphBatch& g, bool forces, bool stress, bool createGraph = false);
@@ -89,6 +96,16 @@ class PonitaImpl : public torch::nn::Module {
   torch::Tensor e0Sum(const GraphBatch& g) const;
 
   PonitaConfig config;
+  // Elements of one per-edge, per-orientation tensor above which compute() without createGraph takes the
+  // memory-bounded path, and the chunk size there (in such elements). Tests lower them.
+  std::int64_t boundedAbove = std::int64_t{1} << 31;
+  std::int64_t chunkElements = std::int64_t{1} << 27;
+
+  // Kernel basis of edge vectors r [E, 3] (polynomial features of the invariants through the basis MLP,
+  // times the smooth cutoff): [E, O, basis]; and layer l's spatial kernel of them: [E, O, C].
+  torch::Tensor kernelBasisOf(const torch::Tensor& r);
+  double invariantLength() const { return config.invariantLength > 0 ? config.invariantLength : config.cutoff; }
+  torch::Tensor edgeKernel(int l, const torch::Tensor& r);
 
  private:
   torch::Tensor polynomial(const torch::Tensor& x) const;
