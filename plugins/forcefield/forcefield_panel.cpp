@@ -116,7 +116,7 @@ ForceFieldPanel::ForceFieldPanel(Workbench& workbench, QWidget* parent)
       maxForce_(std::numeric_limits<double>::quiet_NaN()),
       energy0_(std::numeric_limits<double>::quiet_NaN()) {
   setObjectName(QStringLiteral("forceFieldPanel"));
-  setMinimumWidth(340);  // the forms and the chart without a horizontal scroll bar
+  // No minimum width: the Run page scrolls, so the dock never pushes the window past a 1280-pixel screen.
   auto* layout = new QVBoxLayout(this);
   layout->setContentsMargins(2, 2, 2, 2);
   tabs_ = new QTabWidget(this);

@@ -76,6 +76,13 @@ while :; do
     mkdir -p "$WORK/unstarted" && mv "$RUN" "$WORK/unstarted/"
     RUN=""
   fi
+  # A kill that lands after the run recorded its completion leaves nothing to resume.
+  if [ -n "$RUN" ] && grep -q '"status": *"completed"' "$RUN/run.json"; then
+    [ "$killed" -ge "$KILLS" ] && break
+    "$PROBE" compare "$REF" "$RUN" || { echo "kill_resume: a completed run differs from the uninterrupted one"; exit 1; }
+    mkdir -p "$WORK/done" && mv "$RUN" "$WORK/done/"
+    RUN=""
+  fi
   if [ -z "$RUN" ]; then
     "$CLI" --project "$WORK/proj" "${TRAIN[@]}" > "$WORK/job.log" 2>&1 &
   else
