@@ -160,3 +160,27 @@ TEST(ForcefieldJobs, OptimizeAndMdOnXtb) {
   // 10 fs of NVE at 0.25 fs: total energy within 1 meV/atom (xtb's SCF noise and Verlet's dt^2 error).
   EXPECT_LT(summary(md)["max_energy_deviation_eV_per_atom"].get<double>(), 1e-3);
 }
+
+// max_seconds: a budget far below one step's time stops training after its first step, with a checkpoint
+// there (so a later resume continues from it) and the model exported. Reference: the budget itself (any
+// PONITA step takes more than 1 microsecond).
+TEST(ForcefieldJobs, TrainStopsAtItsTimeBudgetWithACheckpoint) {
+  test::ScopedTempDir dir("ff_train_budget");
+  {
+    std::ofstream out(dir / "bpa6.xyz");
+    for (std::size_t k = 0; k < 6; ++k) chem::writeExtXyz(out, bpaFrames()[k]);
+  }
+  const auto run = runJob("ff.train", Json{{"train", (dir / "bpa6.xyz").string()}, {"valid_count", 2},
+                                           {"orientations", 4}, {"hidden", 8}, {"basis", 8}, {"layers", 1},
+                                           {"steps", 1000}, {"batch_size", 1}, {"eval_every", 0},
+                                           {"checkpoint_every", 1000}, {"max_seconds", 1e-6},
+                                           {"lr_schedule", "cosine"}},
+                          dir.path());
+  ASSERT_EQ(run.status, core::RunStatus::Completed) << run.error;
+  EXPECT_EQ(summary(run)["steps_done"].get<long long>(), 1);
+  EXPECT_TRUE(summary(run)["stopped_by_time"].get<bool>());
+  EXPECT_TRUE(fs::exists(run.runDir / "artifacts" / "model.pt"));
+  std::size_t checkpoints = 0;
+  for (const auto& e : fs::directory_iterator(run.runDir / "checkpoints")) checkpoints += e.path().extension() == ".pt";
+  EXPECT_EQ(checkpoints, 1u);
+}

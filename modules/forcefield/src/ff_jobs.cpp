@@ -158,6 +158,8 @@ class TrainJob : public core::Job {
     ctx.run().setSummary("train_frames", train.size());
     ctx.run().setSummary("valid_frames", valid.size());
     ctx.run().setSummary("final_loss", r.lastLoss);
+    ctx.run().setSummary("steps_done", r.steps);
+    ctx.run().setSummary("stopped_by_time", r.steps < o.steps);  // max_seconds ended it early
     ctx.run().setSummary("steps_per_s", r.stepsPerSecond);
     ctx.run().setSummary("avg_neighbors", c.avgNeighbors);
     ctx.run().setSummary("energy_shift_eV_per_atom", c.shift);
