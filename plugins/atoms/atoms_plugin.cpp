@@ -6,6 +6,7 @@
 
 #include "atomscope/core/job.h"
 #include "atomscope/gui/job_manager.h"
+#include "atomscope/gui/menu_actions.h"
 #include "atomscope/gui/workbench.h"
 #include "atomscope/sae/sae_browse_jobs.h"  // torch-free: registration only
 #include "atomscope/sae/sae_jobs.h"         // torch-free: registration only
@@ -36,11 +37,7 @@ void AtomsPlugin::initialize(Workbench& workbench) {
   }
   QMenu* menu = workbench.menu(QStringLiteral("Atoms"));
   auto add = [&](const QString& text, const char* name, const QKeySequence& key, auto fn) {
-    QAction* a = menu->addAction(text);
-    a->setObjectName(QString::fromLatin1(name));
-    if (!key.isEmpty()) a->setShortcut(key);
-    connect(a, &QAction::triggered, this, fn);
-    return a;
+    return addMenuAction(menu, text, name, key, this, std::move(fn));
   };
   add(tr("Atom &browser"), "atomsShow", QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_A), [this] { panel(); });
   menu->addSeparator();

@@ -9,6 +9,7 @@
 #include "atomscope/core/job.h"
 #include "atomscope/forcefield/ff_jobs.h"  // torch-free: registration only
 #include "atomscope/gui/job_manager.h"
+#include "atomscope/gui/menu_actions.h"
 #include "atomscope/gui/workbench.h"
 #include "forcefield_panel.h"
 
@@ -42,11 +43,7 @@ void ForceFieldPlugin::initialize(Workbench& workbench) {
 
   QMenu* menu = workbench.menu(QStringLiteral("Force Field"));
   auto add = [&](const QString& text, const char* name, const QKeySequence& key, auto fn) {
-    QAction* a = menu->addAction(text);
-    a->setObjectName(QString::fromLatin1(name));
-    if (!key.isEmpty()) a->setShortcut(key);
-    connect(a, &QAction::triggered, this, fn);
-    return a;
+    return addMenuAction(menu, text, name, key, this, std::move(fn));
   };
   add(tr("&Predict energy and forces"), "ffPredictAction", QKeySequence(Qt::CTRL | Qt::ALT | Qt::Key_P),
       [this] { panel()->predict(); });

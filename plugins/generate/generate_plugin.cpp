@@ -6,6 +6,7 @@
 #include <QMainWindow>
 #include <QMenu>
 
+#include "atomscope/gui/menu_actions.h"
 #include "atomscope/gui/workbench.h"
 #include "generate_panel.h"
 
@@ -26,11 +27,7 @@ void GeneratePlugin::initialize(Workbench& workbench) {
   workbench_ = &workbench;
   QMenu* menu = workbench.menu(QStringLiteral("Generate"));
   auto add = [&](const QString& text, const char* name, const QKeySequence& key, auto fn) {
-    QAction* a = menu->addAction(text);
-    a->setObjectName(QString::fromLatin1(name));
-    if (!key.isEmpty()) a->setShortcut(key);
-    connect(a, &QAction::triggered, this, fn);
-    return a;
+    return addMenuAction(menu, text, name, key, this, std::move(fn));
   };
   add(tr("&Generate structures"), "generateRunAction", QKeySequence(Qt::CTRL | Qt::Key_G), [this] { panel()->generate(); });
   // Esc cancels inside the panel (it takes Esc from the Jobs menu while its job runs).

@@ -8,6 +8,7 @@
 
 #include "atomscope/core/job.h"
 #include "atomscope/gui/job_manager.h"
+#include "atomscope/gui/menu_actions.h"
 #include "atomscope/gui/workbench.h"
 #include "atomscope/lm/lm_jobs.h"      // torch-free: registration only
 #include "atomscope/masa/masa_jobs.h"  // torch-free: registration only
@@ -38,11 +39,7 @@ void MasaPlugin::initialize(Workbench& workbench) {
 
   QMenu* menu = workbench.menu(QStringLiteral("MASA"));
   auto add = [&](const QString& text, const char* name, const QKeySequence& key, auto fn) {
-    QAction* a = menu->addAction(text);
-    a->setObjectName(QString::fromLatin1(name));
-    if (!key.isEmpty()) a->setShortcut(key);
-    connect(a, &QAction::triggered, this, fn);
-    return a;
+    return addMenuAction(menu, text, name, key, this, std::move(fn));
   };
   add(tr("&Compress attention\u2026"), "masaShow", QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_M), [this] { panel(); });
   add(tr("&Run"), "masaRunAction", QKeySequence(), [this] { panel()->run(); });

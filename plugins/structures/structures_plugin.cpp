@@ -13,6 +13,7 @@
 #include <QMenu>
 #include <QSpinBox>
 
+#include "atomscope/gui/menu_actions.h"
 #include "atomscope/gui/structure_view.h"
 #include "atomscope/gui/workbench.h"
 #include "structure_document.h"
@@ -37,11 +38,7 @@ void StructuresPlugin::initialize(Workbench& workbench) {
   workbench_ = &workbench;
   QMenu* menu = workbench.menu(QStringLiteral("Structures"));
   auto add = [&](QMenu* m, const QString& text, const char* name, const QKeySequence& key, auto fn) {
-    QAction* a = m->addAction(text);
-    a->setObjectName(QString::fromLatin1(name));
-    if (!key.isEmpty()) a->setShortcut(key);
-    connect(a, &QAction::triggered, this, fn);
-    return a;
+    return addMenuAction(m, text, name, key, this, std::move(fn));
   };
   auto withDoc = [this](auto fn) {
     return [this, fn] {

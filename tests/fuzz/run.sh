@@ -53,7 +53,7 @@ seed adit_shards "$fz"/adit_*  # the first byte picks the input ('0' manifest.js
 # lm: the Hugging Face configs of the shared models; llama2.c: the real stories260K header with its
 # first weights (too long to match, exercising the header checks) and a tiny complete model
 # (dim 8, hidden 16, 1 layer, 2 heads, vocab 8 untied, seq_len 4) written here with zero weights.
-seed hf_config "$shared"/lm/*/config.json
+seed hf_config "$shared"/lm/*/config.json "$root"/tests/lm/data/regressions/hf_config_*.json
 mkdir -p "$work/seeds_llama2c"
 [ -f "$shared/lm/stories260K.bin" ] && head -c 4096 "$shared/lm/stories260K.bin" > "$work/seeds_llama2c/stories260K_head"
 python3 - "$work/seeds_llama2c/tiny.bin" <<'PY' || echo "no python3: fuzz_llama2c gets no complete seed" >&2

@@ -422,3 +422,35 @@ TEST(LmModel, ConfigJsonRoundTripsAndValidates) {
   hf["rope_scaling"] = Json{{"rope_type", "yarn"}, {"factor", 4.0}};
   EXPECT_THROW(ModelConfig::fromHfConfig(hf), LmError);
 }
+
+TEST(LmModel, HostileHfConfigsFoundByTheFuzzerAreHandled) {
+  // tests/lm/data/regressions: config.json files fuzz_hf_config crashed on (a negative bos_token_id
+  // did not survive a save/load round trip; 4 * n_embd overflowed; 1e300 was converted to an integer).
+  const fs::path dir = fs::path(ATOMSCOPE_SOURCE_DIR) / "tests/lm/data/regressions";
+  int n = 0;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().extension() != ".json") continue;
+    ++n;
+    std::ifstream in(e.path());
+    const Json j = Json::parse(in);
+    try {
+      const auto c = ModelConfig::fromHfConfig(j, e.path().string());
+      EXPECT_EQ(ModelConfig::fromHfConfig(c.toHfConfig()).toJson(), c.toJson()) << e.path();
+      EXPECT_EQ(c.bosId, -1) << e.path();  // only the negative-id file parses: a negative id means none
+    } catch (const LmError& err) {
+      EXPECT_NE(std::string(err.what()).find(e.path().string()), std::string::npos) << err.what();
+    }
+  }
+  EXPECT_EQ(n, 3);
+  Json big = ModelConfig().toHfConfig();
+  big["hidden_size"] = 1e300;
+  try {
+    (void)ModelConfig::fromHfConfig(big, "big/config.json");
+    ADD_FAILURE() << "hidden_size 1e300 was accepted";
+  } catch (const LmError& err) {
+    EXPECT_NE(std::string(err.what()).find("'hidden_size' must be a whole number"), std::string::npos) << err.what();
+  }
+  Json whole = ModelConfig().toHfConfig();
+  whole["hidden_size"] = 4096.0;  // some exporters write sizes as floats
+  EXPECT_EQ(ModelConfig::fromHfConfig(whole).dim, 4096);
+}

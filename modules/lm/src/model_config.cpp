@@ -1,6 +1,9 @@
 #include "atomscope/lm/model_config.h"
 
+#include <algorithm>
+#include <cmath>
 #include <sstream>
+#include <type_traits>
 #include <vector>
 
 namespace atomscope::lm {
@@ -76,22 +79,47 @@ Json ModelConfig::toJson() const {
 
 namespace {
 
+// Every size and id in a configuration fits in 32 bits; holding them to that range keeps products
+// such as n_heads * head_dim or 4 * n_embd far from overflowing 64 bits.
+constexpr std::int64_t kIntLimit = std::int64_t(1) << 31;
+
+bool smallInteger(const Json& v) {
+  if (v.is_number_unsigned()) return v.get<std::uint64_t>() < std::uint64_t(kIntLimit);
+  if (v.is_number_integer()) return v.get<std::int64_t>() > -kIntLimit && v.get<std::int64_t>() < kIntLimit;
+  return false;
+}
+
 template <typename T>
 void read(const Json& j, const char* key, T& out, const std::string& source) {
   if (!j.contains(key) || j[key].is_null()) return;
+  const auto& v = j[key];
+  if constexpr (std::is_same_v<T, std::int64_t>) {
+    // Some exporters write sizes as 64.0; anything else that is not a whole number in range is refused
+    // here (converting 1e300 to an integer is undefined behaviour).
+    if (v.is_number_float() && std::abs(v.get<double>()) < double(kIntLimit) &&
+        v.get<double>() == std::trunc(v.get<double>())) {
+      out = static_cast<std::int64_t>(v.get<double>());
+      return;
+    }
+    if (!smallInteger(v))
+      throw LmError(source + ": field '" + key + "' must be a whole number between -2^31 and 2^31 (got " + v.dump() + ")");
+    out = v.get<std::int64_t>();
+    return;
+  }
   try {
-    out = j[key].get<T>();
+    out = v.get<T>();
   } catch (const std::exception& e) {
-    throw LmError(source + ": field '" + key + "' has the wrong type (" + j[key].dump() + ")");
+    throw LmError(source + ": field '" + key + "' has the wrong type (" + v.dump() + ")");
   }
 }
 
+// A token id, or -1 for none (absent, null, negative, or not a number; lists give their first id).
 std::int64_t tokenId(const Json& j, const char* key) {
   if (!j.contains(key) || j[key].is_null()) return -1;
-  const auto& v = j[key];
-  if (v.is_number_integer()) return v.get<std::int64_t>();
-  if (v.is_array() && !v.empty() && v[0].is_number_integer()) return v[0].get<std::int64_t>();
-  return -1;
+  const Json* v = &j[key];
+  if (v->is_array() && !v->empty()) v = &(*v)[0];
+  if (!smallInteger(*v)) return -1;
+  return std::max<std::int64_t>(-1, v->get<std::int64_t>());
 }
 
 }  // namespace
@@ -122,6 +150,8 @@ ModelConfig ModelConfig::fromJson(const Json& j) {
   read(j, "activation", c.activation, src);
   read(j, "bos_id", c.bosId, src);
   read(j, "eos_id", c.eosId, src);
+  c.bosId = std::max<std::int64_t>(-1, c.bosId);  // every negative id means none
+  c.eosId = std::max<std::int64_t>(-1, c.eosId);
   c.validate();
   return c;
 }
