@@ -2,6 +2,7 @@
 
 #include <QChart>
 #include <QLegend>
+#include <QLegendMarker>
 #include <QPen>
 #include <QLineSeries>
 #include <QScatterSeries>
@@ -46,7 +47,7 @@ SeriesChart::SeriesChart(const QString& title, QWidget* parent) : QChartView(par
   ay_ = new QValueAxis(chart);
   ax_->setTitleText(tr("step"));
   ax_->setLabelFormat(QStringLiteral("%g"));
-  ay_->setLabelFormat(QStringLiteral("%.2g"));
+  ay_->setLabelFormat(QStringLiteral("%.3g"));
   ax_->setTickCount(5);
   ay_->setTickCount(5);
   smallFonts(ax_);
@@ -59,10 +60,14 @@ SeriesChart::SeriesChart(const QString& title, QWidget* parent) : QChartView(par
   clear();
 }
 
-void SeriesChart::setFixedRange(double lo, double hi) {
-  fixed_ = true;
-  ay_->setRange(lo, hi);
+void SeriesChart::setBounds(double lo, double hi) {
+  bounded_ = true;
+  lo_ = lo;
+  hi_ = hi;
+  ay_->setLabelFormat(QStringLiteral("%.3f"));
 }
+
+void SeriesChart::setLegendAlignment(Qt::Alignment a) { chart()->legend()->setAlignment(a); }
 
 void SeriesChart::addPoint(const QString& key, const QString& label, double x, double y) {
   if (!std::isfinite(y)) return;
@@ -99,11 +104,17 @@ void SeriesChart::flush() {
     }
   if (!any_) return;
   ax_->setRange(x0_, x1_ > x0_ ? x1_ : x0_ + 1);
-  if (!fixed_) {
-    double lo = y0_, hi = y1_;
-    pad(lo, hi);
-    ay_->setRange(lo, hi);
+  double lo = y0_, hi = y1_;
+  pad(lo, hi);
+  if (bounded_) {
+    lo = std::max(lo, lo_);
+    hi = std::min(hi, hi_);
+    if (hi - lo < 1e-3) {  // a constant at a bound (one choice: weight 1)
+      lo = std::max(lo_, hi - 0.01);
+      hi = std::min(hi_, lo + 0.01);
+    }
   }
+  ay_->setRange(lo, hi);
 }
 
 void SeriesChart::clear() {
@@ -115,7 +126,7 @@ void SeriesChart::clear() {
   order_.clear();
   any_ = false;
   ax_->setRange(0, 1);
-  if (!fixed_) ay_->setRange(0, 1);
+  ay_->setRange(bounded_ ? lo_ : 0, bounded_ ? hi_ : 1);
 }
 
 QLineSeries* SeriesChart::line(const QString& key) const {
@@ -133,8 +144,8 @@ QChart* makeParetoChart(const QList<ParetoPoint>& points, const QList<int>& fron
   auto* ay = new QValueAxis(chart);
   ax->setTitleText(QObject::tr("parameters"));
   ay->setTitleText(QObject::tr("validation perplexity"));
-  ax->setLabelFormat(QStringLiteral("%.3g"));
-  ay->setLabelFormat(QStringLiteral("%.4g"));
+  ax->setLabelFormat(QStringLiteral("%.0f"));
+  ay->setLabelFormat(QStringLiteral("%.1f"));
   ax->setTickCount(6);
   ay->setTickCount(6);
   smallFonts(ax);
@@ -151,7 +162,7 @@ QChart* makeParetoChart(const QList<ParetoPoint>& points, const QList<int>& fron
   frontLine->setPen(pen);
   auto* searched = new QScatterSeries(chart);
   searched->setObjectName(QStringLiteral("paretoSearched"));
-  searched->setName(QObject::tr("searched (TangleNAS)"));
+  searched->setName(QObject::tr("searched"));
   searched->setMarkerShape(QScatterSeries::MarkerShapeRectangle);
   searched->setMarkerSize(12);
   searched->setColor(QColor(0xc6, 0x28, 0x28));
@@ -196,12 +207,18 @@ QChart* makeParetoChart(const QList<ParetoPoint>& points, const QList<int>& fron
     s->attachAxis(ax);
     s->attachAxis(ay);
   }
+  // The rings mark the front's points; the legend names the front once.
+  for (QLegendMarker* m : chart->legend()->markers(onFront)) m->setVisible(false);
   if (any) {
     pad(x0, x1);
     pad(y0, y1);
   }
   ax->setRange(std::max(0.0, x0), x1);
   ay->setRange(std::max(0.0, y0), y1);
+  if (any) {
+    ax->applyNiceNumbers();
+    ay->applyNiceNumbers();
+  }
   if (!any) chart->setTitle(chart->title() + QObject::tr("<br><span style='color:gray;font-size:small'>Evaluate the "
                                                           "searched architecture or run a random search to fill this plot</span>"));
   return chart;

@@ -22,8 +22,9 @@ class SeriesChart : public QChartView {
   Q_OBJECT
  public:
   explicit SeriesChart(const QString& title, QWidget* parent = nullptr);
-  // y range fixed to [lo, hi] (architecture weights); otherwise it follows the data.
-  void setFixedRange(double lo, double hi);
+  // The y range follows the data, kept within [lo, hi] (architecture weights: [0, 1]).
+  void setBounds(double lo, double hi);
+  void setLegendAlignment(Qt::Alignment a);
   // Appends (x, y) to the line `key` (created on first use with legend text `label`; its
   // QLineSeries has objectName `key`). Drawn at the next flush().
   void addPoint(const QString& key, const QString& label, double x, double y);
@@ -43,7 +44,8 @@ class SeriesChart : public QChartView {
   QStringList order_;
   QValueAxis* ax_;
   QValueAxis* ay_;
-  bool fixed_ = false;
+  bool bounded_ = false;
+  double lo_ = 0, hi_ = 1;
   double x0_ = 0, x1_ = 0, y0_ = 0, y1_ = 0;
   bool any_ = false;
 };

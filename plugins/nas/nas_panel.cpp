@@ -124,10 +124,11 @@ NasPanel::NasPanel(Workbench& workbench, QWidget* parent) : QWidget(parent), wor
   cancelButton_ = new QPushButton(tr("Cancel"), this);
   cancelButton_->setObjectName(QStringLiteral("nasCancel"));
   cancelButton_->setToolTip(tr("Stop the running job (Esc)"));
+  buttons->setSpacing(4);
   buttons->addWidget(searchButton_, 0, 0);
   buttons->addWidget(evaluateButton_, 0, 1);
-  buttons->addWidget(randomButton_, 1, 0);
-  buttons->addWidget(cancelButton_, 1, 1);
+  buttons->addWidget(randomButton_, 0, 2);
+  buttons->addWidget(cancelButton_, 0, 3);
   v->addLayout(buttons);
   progress_ = new QProgressBar(this);
   progress_->setObjectName(QStringLiteral("nasProgress"));
@@ -228,6 +229,14 @@ QWidget* NasPanel::buildSpaceTab() {
   timeBudget_->setSpecialValueText(tr("none"));
   timeBudget_->setToolTip(tr("Stop after this many seconds of training (0: no limit)"));
   rf->addRow(tr("Time budget"), timeBudget_);
+  archLr_ = new QDoubleSpinBox(run);
+  archLr_->setObjectName(QStringLiteral("nasArchLr"));
+  archLr_->setDecimals(5);
+  archLr_->setRange(0, 10);
+  archLr_->setSingleStep(1e-4);
+  archLr_->setValue(specDefault(schema, "arch_lr", QStringLiteral("0.0003")).toDouble());
+  if (const auto* spec = schema.find("arch_lr")) archLr_->setToolTip(QString::fromStdString(spec->help));
+  rf->addRow(tr("Arch LR"), archLr_);
 
   auto pathRow = [&](QLineEdit*& edit, const char* name, const QString& placeholder, const QString& filter, bool folder) {
     auto* row = new QHBoxLayout;
@@ -317,21 +326,29 @@ QWidget* NasPanel::buildSearchTab() {
   connect(exportButton_, &QPushButton::clicked, this, &NasPanel::exportDialog);
   connect(trainButton_, &QPushButton::clicked, this, [this] { trainArchitecture(); });
 
+  auto* caption = new QLabel(tr("Architecture weight of every choice over the steps (softmax of the alphas; "
+                                 "for DrNAS the Dirichlet mean):"),
+                              page);
+  caption->setWordWrap(true);
+  caption->setStyleSheet(QStringLiteral("color: gray"));
+  v->addWidget(caption);
   auto* grid = new QGridLayout;
   grid->setSpacing(2);
   for (int d = 0; d < atomscope::nas::kNumDims; ++d) {
-    auto* c = new SeriesChart(tr("%1 weights").arg(tr(kDims[d].title)), page);
+    auto* c = new SeriesChart(tr(kDims[d].title), page);
     c->setObjectName(QStringLiteral("nasWeights_%1").arg(QString::fromLatin1(kDims[d].key)));
-    c->setFixedRange(0, 1);
-    c->setMinimumHeight(170);
+    c->setBounds(0, 1);
+    c->setLegendAlignment(Qt::AlignRight);
+    c->setMinimumHeight(150);
     grid->addWidget(c, d / 2, d % 2);
     weightCharts_ << c;
   }
-  v->addLayout(grid);
+  v->addLayout(grid, 2);
   lossChart_ = new SeriesChart(tr("Losses"), page);
   lossChart_->setObjectName(QStringLiteral("nasLossChart"));
-  lossChart_->setMinimumHeight(170);
-  v->addWidget(lossChart_);
+  lossChart_->setLegendAlignment(Qt::AlignRight);
+  lossChart_->setMinimumHeight(150);
+  v->addWidget(lossChart_, 1);
   scroll->setWidget(page);
   return scroll;
 }
@@ -429,6 +446,7 @@ std::optional<Json> NasPanel::searchParams() {
   if (!p) return std::nullopt;
   (*p)["method"] = method_->currentText().toStdString();
   (*p)["log_every"] = num(logEvery_->value());
+  (*p)["arch_lr"] = archLr_->value();
   return p;
 }
 
@@ -530,9 +548,9 @@ void NasPanel::addMetrics(const std::vector<core::MetricPoint>& points) {
       } else if (key == "loss") {
         lossChart_->addPoint(k, tr("train"), x, value);
       } else if (key == "arch_loss") {
-        lossChart_->addPoint(k, tr("architecture step"), x, value);
+        lossChart_->addPoint(k, tr("arch step"), x, value);
       } else if (key == "val_loss") {
-        lossChart_->addPoint(k, tr("validation"), x, value);
+        lossChart_->addPoint(k, tr("val"), x, value);
       }
     }
   }
@@ -620,6 +638,7 @@ bool NasPanel::showRun(const QString& runDir) {
   intOf("context", context_);
   intOf("batch_size", batch_);
   intOf("log_every", logEvery_);
+  if (p.contains("arch_lr") && p["arch_lr"].is_number()) archLr_->setValue(p["arch_lr"].get<double>());
   refreshChoice();
   progress_->setValue(1000);
   setStatus(search_->archFile.isEmpty() ? tr("Opened %1 (%2: no architecture was written)")

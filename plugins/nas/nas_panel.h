@@ -128,6 +128,7 @@ class NasPanel : public QWidget {
   QComboBox* method_ = nullptr;
   QSpinBox* steps_ = nullptr;
   QDoubleSpinBox* timeBudget_ = nullptr;
+  QDoubleSpinBox* archLr_ = nullptr;
   QLineEdit* data_ = nullptr;
   QLineEdit* tokenizer_ = nullptr;
   QSpinBox* context_ = nullptr;

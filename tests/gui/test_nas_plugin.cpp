@@ -19,6 +19,7 @@
 #include <QComboBox>
 #include <QDir>
 #include <QDockWidget>
+#include <QDoubleSpinBox>
 #include <QFile>
 #include <QFileInfo>
 #include <QLineEdit>
@@ -134,6 +135,9 @@ struct NasBench {
     setInt("nasBatch", 4);
     setInt("nasLogEvery", 4);
     setInt("nasSeed", 7);
+    // A larger architecture learning rate than TangleNAS's 3e-4, so that 24 steps move the weights
+    // visibly apart (the checks hold for any rate).
+    if (auto* lr = child<QDoubleSpinBox>("nasArchLr")) lr->setValue(0.05);
     if (auto* d = child<QComboBox>("nasDevice")) d->setCurrentText(QStringLiteral("cpu"));
   }
   bool idle(int timeoutMs = 90000) const { return waitUntil([&] { return !busy(); }, timeoutMs); }
@@ -266,6 +270,7 @@ TEST(NasPlugin, SearchChartsTheWeightsOfEveryChoiceAndExportsTheArchitecture) {
   EXPECT_EQ(params.value("context", 0), 16);
   EXPECT_EQ(params.value("data", ""), kText.toStdString());
   EXPECT_EQ(params.value("tokenizer", ""), kTokenizer.toStdString());
+  EXPECT_DOUBLE_EQ(params.value("arch_lr", 0.0), 0.05);
   EXPECT_EQ(record.value("device", ""), "cpu");
 
   // Live charts: one line per choice with the points the job streamed (= metrics.jsonl).
