@@ -476,6 +476,9 @@ TEST(NasPlugin, EvaluateAndRandomSearchFillTheParetoPlot) {
   QMetaObject::invokeMethod(w.panel, "showTab", Qt::DirectConnection, Q_ARG(QString, QStringLiteral("pareto")));
   QTest::qWait(300);
   EXPECT_TRUE(w.window.grab().save(outputDir() + QStringLiteral("/nas_pareto.png")));
+  QMetaObject::invokeMethod(w.panel, "showTab", Qt::DirectConnection, Q_ARG(QString, QStringLiteral("space")));
+  QTest::qWait(300);
+  EXPECT_TRUE(w.window.grab().save(outputDir() + QStringLiteral("/nas_space.png")));
 }
 
 }  // namespace
