@@ -82,6 +82,47 @@ torch::Tensor drawIndices(std::int64_t n, long long B, torch::Generator& gen, co
   return at::randint(n, {B}, gen, torch::TensorOptions().dtype(torch::kInt64).device(d));
 }
 
+// Data parallel (distributed.h): this process's place and its process group (null in one process).
+struct Parallel {
+  core::DistributedEnv env;
+  std::shared_ptr<core::Communicator> comm;
+  bool lead() const { return env.rank == 0; }  // writes checkpoints and the exported model
+};
+
+Parallel startParallel(Context& ctx, torch::Device& device) {
+  Parallel par{core::DistributedEnv::fromEnvironment(), nullptr};
+  device = core::deviceForRank(device, par.env);
+  if (par.env.active()) {
+    par.comm = core::Communicator::create(par.env, device);
+    ctx.feedback().info("data parallel: rank " + std::to_string(par.env.rank) + " of " +
+                        std::to_string(par.env.worldSize) + " (" + par.comm->backend() + ")");
+  }
+  return par;
+}
+
+// A rank's rows [first, first + size) of every global batch. Every rank draws the whole batch's
+// indices and random numbers from the step's generator and keeps its rows, so the ranks together
+// see exactly the one-process batch, whatever the number of processes.
+struct Share {
+  std::int64_t first = 0, size = 0, world = 1;
+  torch::Tensor rows(const torch::Tensor& t) const { return t.narrow(0, first, size); }
+};
+
+Share shareOf(long long batch, const Parallel& par) {
+  const std::int64_t world = par.env.worldSize;
+  if (batch % world != 0)
+    throw AditError("batch_size " + std::to_string(batch) + " does not split evenly over " + std::to_string(world) +
+                    " processes; use a multiple of " + std::to_string(world));
+  return {par.env.rank * (batch / world), batch / world, world};
+}
+
+torch::Tensor randnOn(torch::IntArrayRef shape, torch::Generator& gen, const torch::Device& d) {
+  return at::randn(shape, gen, torch::TensorOptions().dtype(torch::kFloat32).device(d));
+}
+torch::Tensor randOn(torch::IntArrayRef shape, torch::Generator& gen, const torch::Device& d) {
+  return at::rand(shape, gen, torch::TensorOptions().dtype(torch::kFloat32).device(d));
+}
+
 // Copies EMA weights into the module (same order as parameters()).
 void applyEma(torch::nn::Module& m, const std::vector<torch::Tensor>& ema) {
   torch::NoGradGuard g;
@@ -139,8 +180,8 @@ class TrainVaeJob : public core::Job {
     return {"adit.train_vae", "Train the ADiT VAE", "Generative models",
             "Trains the all-atom VAE (one token per atom, 8 latent numbers per atom) on data from adit.prepare: "
             "atom-type cross-entropy, position, fractional-coordinate and lattice MSEs and a small KL term. "
-            "Resumable; the exported model holds EMA weights.",
-            true};
+            "Resumable; the exported model holds EMA weights. Data-parallel over several processes with --nproc.",
+            true, true};
   }
   ParamSchema schema() const override {
     ParamSchema s;
@@ -160,8 +201,10 @@ class TrainVaeJob : public core::Job {
   }
   void run(Context& ctx) override {
     const auto& p = ctx.params();
-    const auto device = core::toTorchDevice(ctx.device());
+    auto device = core::toTorchDevice(ctx.device());
+    const auto par = startParallel(ctx, device);
     const auto settings = trainSettings(p, device);
+    const auto share = shareOf(settings.batchSize, par);
     auto data = loadDataset(p.getString("data"));
     if (data.size() == 0) throw AditError("adit.train_vae: the data set is empty");
     torch::manual_seed(ctx.seed());  // the same seed gives the same initial weights (resume, reruns)
@@ -186,8 +229,51 @@ class TrainVaeJob : public core::Job {
         b.positions = b.positions + noise * at::randn(b.positions.sizes(), gen, b.positions.options()) * m;
       return vaeLoss(vae->forward(b, true, &gen, latentNoise), b, kl).total;
     };
+    // Data parallel: the same draws as `loss` for the whole batch, this rank's rows of them, and
+    // VaeImpl::forward's sampling spelled out for those rows; each term's normaliser (atoms,
+    // crystal atoms, crystals) is the whole batch's, so the mean over ranks is the one-process loss.
+    const std::int64_t B = settings.batchSize, W = padded.width();
+    const auto latentDim = vae->config.latent;
+    auto shareLoss = [&](long long, torch::Generator& gen) {
+      const auto idx = drawIndices(padded.size(), B, gen, device);
+      auto b = padded.gather(share.rows(idx));
+      const auto m = b.mask.unsqueeze(-1).to(torch::kFloat32);
+      if (rotate) {
+        auto R = share.rows(randomRotations(B, &gen, device));
+        auto isMol = (b.kind == static_cast<int>(Kind::Molecule)).view({-1, 1, 1}).to(torch::kFloat32);
+        b.positions = isMol * torch::matmul(b.positions, R.transpose(1, 2)) + (1 - isMol) * b.positions;
+      }
+      if (noise > 0) b.positions = b.positions + noise * share.rows(randnOn({B, W, 3}, gen, device)) * m;
+      auto [mean, logvar] = vae->encode(b);
+      const auto ml = b.mask.unsqueeze(-1).to(mean.dtype());
+      auto z = mean + torch::exp(0.5 * logvar) * share.rows(randnOn({B, W, latentDim}, gen, device)) * ml;
+      if (latentNoise > 0) {
+        // The whole batch's latent RMS (detached), as in one process.
+        const auto sums = par.comm->sum({(mean.detach().to(torch::kFloat32).pow(2) * ml).sum().item<double>(),
+                                         ml.sum().item<double>()});
+        const double rms = std::sqrt(sums[0] / std::max(1.0, sums[1] * static_cast<double>(latentDim)));
+        z = z + latentNoise * rms * share.rows(randnOn({B, W, latentDim}, gen, device)) * ml;
+      }
+      auto out = vae->decode(z, b.mask);
+      out.mean = mean;
+      out.logvar = logvar;
+      const auto l = vaeLoss(out, b, kl);
+      const auto crystal = [](const torch::Tensor& kind) { return (kind == static_cast<int>(Kind::Crystal)).to(torch::kFloat32); };
+      const auto gm = padded.mask.index_select(0, idx).to(torch::kFloat32);
+      const auto gc = crystal(padded.kind.index_select(0, idx));
+      const auto lmask = b.mask.to(torch::kFloat32), lc = crystal(b.kind);
+      auto part = [](const torch::Tensor& local, const torch::Tensor& whole) {
+        return local.sum().clamp_min(1.0) / whole.sum().clamp_min(1.0);
+      };
+      return static_cast<double>(share.world) *
+             ((l.atoms + l.positions + kl * l.kl) * part(lmask, gm) + l.fractional * part(lmask * lc.unsqueeze(1), gm * gc.unsqueeze(1)) +
+              l.lattice * part(lc, gc));
+    };
     std::vector<torch::Tensor> ema;
-    const auto r = trainLoop(ctx, *vae, loss, settings, ema);
+    const auto r = par.comm ? trainLoop(ctx, *vae, shareLoss, settings, ema, par.comm)
+                            : trainLoop(ctx, *vae, loss, settings, ema);
+    if (par.comm) ctx.run().setSummary("processes", share.world);
+    if (!par.lead()) return;  // rank 0 exports
     applyEma(*vae, ema);
     const auto file = ctx.run().addArtifact("vae.pt", "adit_vae", "the VAE (EMA weights)");
     saveVae(file, vae, saveDtype(p));
@@ -217,8 +303,9 @@ class TrainDitJob : public core::Job {
     return {"adit.train_dit", "Train the ADiT latent DiT", "Generative models",
             "Encodes the data set once with a trained VAE and trains the latent diffusion Transformer "
             "(adaLN-Zero, self-conditioning, classifier-free guidance on the kind and space group, conditioned "
-            "on the atom count) by flow matching. Resumable; the exported model holds EMA weights.",
-            true};
+            "on the atom count) by flow matching. Resumable; the exported model holds EMA weights. Data-parallel "
+            "over several processes with --nproc.",
+            true, true};
   }
   ParamSchema schema() const override {
     ParamSchema s;
@@ -235,8 +322,10 @@ class TrainDitJob : public core::Job {
   }
   void run(Context& ctx) override {
     const auto& p = ctx.params();
-    const auto device = core::toTorchDevice(ctx.device());
+    auto device = core::toTorchDevice(ctx.device());
+    const auto par = startParallel(ctx, device);
     const auto settings = trainSettings(p, device);
+    const auto share = shareOf(settings.batchSize, par);
     auto data = loadDataset(p.getString("data"));
     if (data.size() == 0) throw AditError("adit.train_dit: the data set is empty");
     auto vae = loadVae(p.getString("vae"), device);
@@ -270,8 +359,39 @@ class TrainDitJob : public core::Job {
       return ditTrainingLoss(bundle.dit, paddedLatents.index_select(0, idx), cond, padded.mask.index_select(0, idx),
                              &gen, selfCond);
     };
+    // Data parallel: adit::ditTrainingLoss (model.cpp) draw for draw, each draw made for the whole
+    // batch and cut to this rank's rows. The loss is a mean over structures, so the mean over ranks
+    // of the ranks' means is the one-process loss.
+    const std::int64_t B = settings.batchSize;
+    auto shareLoss = [&](long long step, torch::Generator& gen) {
+      const auto idx = drawIndices(padded.size(), B, gen, device);
+      const auto mine = share.rows(idx);
+      DitCondition cond{padded.kind.index_select(0, mine), padded.spaceGroup.index_select(0, mine),
+                        padded.natoms.index_select(0, mine)};
+      const bool selfCond = static_cast<double>(stepHash(seed, step, 1) >> 11) * 0x1.0p-53 < selfCondRate;
+      const auto x1 = paddedLatents.index_select(0, mine);
+      const auto mask = padded.mask.index_select(0, mine);
+      auto t = share.rows(randOn({B}, gen, device)) * 0.98 + 0.01;
+      auto x0 = share.rows(centredNoise({B, x1.size(1), x1.size(2)}, padded.mask.index_select(0, idx), &gen));
+      auto tt = t.view({share.size, 1, 1});
+      auto xt = ((1 - tt) * x0 + tt * x1) * mask.unsqueeze(-1).to(x1.dtype());
+      const double pDrop = bundle.dit->config.classDropout;
+      auto dropKind = share.rows(randOn({B}, gen, device)) < pDrop;
+      auto dropGroup = share.rows(randOn({B}, gen, device)) < pDrop;
+      cond.kind = torch::where(dropKind, torch::full_like(cond.kind, -1), cond.kind);
+      cond.spaceGroup = torch::where(dropGroup, torch::zeros_like(cond.spaceGroup), cond.spaceGroup);
+      auto sc = torch::zeros_like(x1);
+      if (selfCond) {
+        torch::NoGradGuard g;
+        sc = bundle.dit->forward(xt, t, cond, mask, sc).detach().to(x1.dtype());
+      }
+      return flowMatchingLoss(bundle.dit->forward(xt, t, cond, mask, sc), x1, t, mask);
+    };
     std::vector<torch::Tensor> ema;
-    const auto r = trainLoop(ctx, *bundle.dit, loss, settings, ema);
+    const auto r = par.comm ? trainLoop(ctx, *bundle.dit, shareLoss, settings, ema, par.comm)
+                            : trainLoop(ctx, *bundle.dit, loss, settings, ema);
+    if (par.comm) ctx.run().setSummary("processes", share.world);
+    if (!par.lead()) return;  // rank 0 exports
     applyEma(*bundle.dit, ema);
     const auto file = ctx.run().addArtifact("dit.pt", "adit_dit", "the latent DiT (EMA weights)");
     saveDit(file, bundle, saveDtype(p));

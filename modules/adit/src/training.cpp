@@ -66,6 +66,21 @@ void saveArchive(torch::serialize::OutputArchive& out, const fs::path& file) {
   fs::rename(tmp, file);
 }
 
+// Data parallel, after the backward pass: the mean gradient over ranks; a parameter keeps no
+// gradient (AdamW skips it, as in one process) when it got none on any rank. Returns whether any
+// rank is out of time; a cancel on any rank stops all of them here.
+bool synchroniseStep(core::Communicator& comm, core::GradientSynchronizer& sync, std::vector<torch::Tensor>& params,
+                     core::Feedback& fb, bool outOfTime) {
+  std::vector<double> flags{fb.isCancelled() ? 1.0 : 0.0, outOfTime ? 1.0 : 0.0};
+  for (const auto& p : params) flags.push_back(p.grad().defined() ? 1.0 : 0.0);
+  sync.finish();
+  flags = comm.sum(flags);
+  if (flags[0] > 0) throw core::Cancelled();
+  for (std::size_t i = 0; i < params.size(); ++i)
+    if (flags[2 + i] == 0) params[i].mutable_grad() = torch::Tensor();
+  return flags[1] > 0;
+}
+
 }  // namespace
 
 std::uint64_t stepHash(unsigned long long seed, long long step, std::uint64_t salt) {
@@ -80,10 +95,16 @@ std::uint64_t stepHash(unsigned long long seed, long long step, std::uint64_t sa
 }
 
 TrainResult trainLoop(core::Context& ctx, torch::nn::Module& module, const StepLoss& lossFn, const TrainSettings& s,
-                      std::vector<torch::Tensor>& ema) {
+                      std::vector<torch::Tensor>& ema, std::shared_ptr<core::Communicator> comm) {
   auto& fb = ctx.feedback();
   auto params = module.parameters();
   const auto device = params.empty() ? torch::Device(torch::kCPU) : params[0].device();
+  const bool lead = !comm || comm->rank() == 0;  // writes the checkpoints
+  std::unique_ptr<core::GradientSynchronizer> sync;
+  if (comm) {
+    comm->broadcastParameters(params);
+    sync = std::make_unique<core::GradientSynchronizer>(comm, params);
+  }
   torch::optim::AdamW optimizer(params, torch::optim::AdamWOptions(s.lr).weight_decay(s.weightDecay));
   lm::AdamWStepper stepper(optimizer);  // the fused CUDA kernel where LibTorch has it
   ema.clear();
@@ -127,7 +148,7 @@ TrainResult trainLoop(core::Context& ctx, torch::nn::Module& module, const StepL
   long long window = 0;
   double lastReported = std::numeric_limits<double>::quiet_NaN();
   while (step < s.steps) {
-    fb.throwIfCancelled();
+    if (!comm) fb.throwIfCancelled();  // distributed: every rank stops at the same step instead
     ++step;
     const double lr = s.warmup > 0 && step <= s.warmup ? s.lr * static_cast<double>(step) / static_cast<double>(s.warmup) : s.lr;
     for (auto& g : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
@@ -138,7 +159,11 @@ TrainResult trainLoop(core::Context& ctx, torch::nn::Module& module, const StepL
       core::CudaAutocast ac(s.autocast);
       loss = lossFn(step, gen);
     }
+    if (sync) sync->arm();
     loss.backward();
+    bool agreedOutOfTime = false;
+    if (comm) agreedOutOfTime = synchroniseStep(*comm, *sync, params, fb, s.maxSeconds > 0 &&
+        std::chrono::duration<double>(Clock::now() - t0).count() >= s.maxSeconds);
     const auto gradNorm = lm::clipGradNorm(params, s.gradClip > 0 ? s.gradClip : 1e30);
     stepper.step();
     {
@@ -150,12 +175,14 @@ TrainResult trainLoop(core::Context& ctx, torch::nn::Module& module, const StepL
     }
     ++window;
     const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-    const bool outOfTime = s.maxSeconds > 0 && secs >= s.maxSeconds && step < s.steps;
+    // Distributed: every rank stops at the same step (any rank's clock).
+    const bool outOfTime = (comm ? agreedOutOfTime : s.maxSeconds > 0 && secs >= s.maxSeconds) && step < s.steps;
     const bool checkpoint = step % s.checkpointEvery == 0 || step == s.steps || outOfTime;
     if (checkpoint || step % logEvery == 0) {
       // The one host-device synchronisation of a window.
       const auto both = torch::stack({lossSum, gradSum}).to(torch::kCPU, torch::kFloat64);
-      const double value = both[0].item<double>() / static_cast<double>(window);
+      double value = both[0].item<double>() / static_cast<double>(window);
+      if (comm) value = comm->sum({value})[0] / static_cast<double>(comm->worldSize());  // the whole batch's
       const double gradNormMean = both[1].item<double>() / static_cast<double>(window);
       if (!std::isfinite(value) || !std::isfinite(gradNormMean)) {
         const auto last = ctx.run().latestCheckpoint();
@@ -171,7 +198,7 @@ TrainResult trainLoop(core::Context& ctx, torch::nn::Module& module, const StepL
       gradSum.zero_();
       window = 0;
     }
-    if (checkpoint) save(step);
+    if (checkpoint && lead) save(step);
     fb.setProgress(static_cast<double>(step) / static_cast<double>(s.steps),
                    "step " + std::to_string(step) + " of " + std::to_string(s.steps) +
                        (std::isfinite(lastReported) ? ", loss " + std::to_string(lastReported) : std::string()));

@@ -56,8 +56,10 @@ class TrainJob : public core::Job {
     return {"ff.train", "Train a PONITA force field", "Force fields",
             "Trains PONITA (position-orientation or point-cloud) on energies and forces from extended XYZ: E0s from "
             "isolated atoms or least squares, loss MSE_E * energy_weight + MSE_F, AdamW with EMA, resumable "
-            "checkpoints, validation metrics streamed. Writes model.pt (EMA weights).",
-            true};
+            "checkpoints, validation metrics streamed. Writes model.pt (EMA weights). Data-parallel over several "
+            "processes with --nproc (each takes its share of every batch's structures; the result equals one "
+            "process's).",
+            true, true};
   }
   ParamSchema schema() const override {
     ParamSchema s;
@@ -74,6 +76,7 @@ class TrainJob : public core::Job {
     s.addInt("layers", 5, 1, 64, "ConvNeXt layers.");
     s.addInt("degree", 2, 1, 4, "Polynomial degree of the kernel features.").markAdvanced();
     s.addFloat("cutoff", 5.0, 0.5, 20.0, "Radius of the graph (A).");
+    s.addBool("self_interaction", true, "Each atom also convolves with itself (the kernel at r = 0), as the reference's self-loops do.").markAdvanced();
     s.addInt("steps", 1000, 1, std::nullopt, "Optimizer steps.");
     s.addInt("batch_size", 5, 1, std::nullopt, "Structures per batch.");
     s.addFloat("lr", 5e-4, 0.0, 1.0, "AdamW learning rate.");
@@ -89,6 +92,15 @@ class TrainJob : public core::Job {
   }
   void run(Context& ctx) override {
     const auto& p = ctx.params();
+    // Data parallel: this process's place, its device, and the process group.
+    const auto dist = core::DistributedEnv::fromEnvironment();
+    const auto device = core::deviceForRank(core::toTorchDevice(ctx.device()), dist);
+    std::shared_ptr<core::Communicator> comm;
+    if (dist.active()) {
+      comm = core::Communicator::create(dist, device);
+      ctx.feedback().info("data parallel: rank " + std::to_string(dist.rank) + " of " + std::to_string(dist.worldSize) +
+                          " (" + comm->backend() + ")");
+    }
     auto data = dataOptions(p);
     auto all = loadLabelled(p.getString("train"), data);
     std::vector<chem::Structure> train, valid;
@@ -110,6 +122,7 @@ class TrainJob : public core::Job {
     c.layers = static_cast<int>(p.getInt("layers"));
     c.degree = static_cast<int>(p.getInt("degree"));
     c.cutoff = p.getFloat("cutoff");
+    c.selfInteraction = p.getBool("self_interaction");
     std::set<int> zs;
     for (const auto& s : train)
       for (int z : s.numbers) zs.insert(z);
@@ -139,6 +152,7 @@ class TrainJob : public core::Job {
     c.scale = nf > 0 ? std::max(1e-3, std::sqrt(f2 / nf)) : 1.0;
     torch::manual_seed(ctx.seed());
     Ponita model(c);
+    model->zeroReadouts();  // a resumed run loads its weights over these
     TrainOptions o;
     o.steps = p.getInt("steps");
     o.batchSize = p.getInt("batch_size");
@@ -150,8 +164,12 @@ class TrainJob : public core::Job {
     o.maxSeconds = p.getFloat("max_seconds");
     o.cosineSchedule = p.getString("lr_schedule") == "cosine";
     o.dtype = core::torchDtype(p.getString("dtype"));
+    o.device = device;
+    o.comm = comm;
     ctx.feedback().info("training on " + std::to_string(train.size()) + " frames, validating on " + std::to_string(valid.size()));
     const auto r = trainPonita(ctx, model, train, valid, o);
+    if (comm) ctx.run().setSummary("processes", dist.worldSize);
+    if (dist.rank != 0) return;  // rank 0 exports and validates
     model->to(torch::kCPU, torch::kFloat32);
     const auto file = ctx.run().addArtifact("model.pt", "ponita_model", "PONITA force field (EMA weights)");
     savePonita(file, model);

@@ -193,9 +193,18 @@ TrainResult trainPonita(core::Context& ctx, Ponita& model, const std::vector<che
                         const std::vector<chem::Structure>& valid, const TrainOptions& o) {
   if (train.empty()) throw ForceFieldError("ff.train: no training frames");
   auto& fb = ctx.feedback();
-  const auto device = core::toTorchDevice(ctx.device());
+  const auto device = o.device ? *o.device : core::toTorchDevice(ctx.device());
   model->to(device, o.dtype);
   auto params = model->parameters();
+  // Data parallel: rank r takes structures [first, first + share) of every batch of batchSize.
+  const auto& comm = o.comm;
+  const bool lead = !comm || comm->rank() == 0;  // checkpoints and validates
+  const long long world = comm ? comm->worldSize() : 1;
+  if (o.batchSize % world != 0)
+    throw ForceFieldError("ff.train: batch_size " + std::to_string(o.batchSize) + " does not split evenly over " +
+                          std::to_string(world) + " processes; use a multiple of " + std::to_string(world));
+  const long long share = o.batchSize / world, firstRow = comm ? comm->rank() * share : 0;
+  if (comm) comm->broadcastParameters(params);
   torch::optim::AdamW opt(params, torch::optim::AdamWOptions(o.lr).weight_decay(o.weightDecay));
   std::vector<torch::Tensor> ema;
   for (const auto& p : params) ema.push_back(p.detach().clone());
@@ -217,6 +226,8 @@ TrainResult trainPonita(core::Context& ctx, Ponita& model, const std::vector<che
     if (in.try_read("train_seconds", secs)) secondsBefore = secs.item<double>();
     fb.info("resumed at step " + std::to_string(step));
   }
+  std::unique_ptr<core::GradientSynchronizer> sync;
+  if (comm) sync = std::make_unique<core::GradientSynchronizer>(comm, params);
   std::mt19937_64 rng(ctx.seed());
   rng.discard(static_cast<unsigned long long>(step) * static_cast<unsigned long long>(o.batchSize));
   std::uniform_int_distribution<std::size_t> pick(0, train.size() - 1);
@@ -244,17 +255,23 @@ TrainResult trainPonita(core::Context& ctx, Ponita& model, const std::vector<che
   const auto t0 = Clock::now();
   const long long first = step;
   TrainResult r;
+  double agreedSeconds = 0;  // data parallel: rank 0's training time at the last step, which every rank uses
   model->train();
   while (step < o.steps) {
-    fb.throwIfCancelled();
+    if (!comm) fb.throwIfCancelled();  // distributed: every rank stops at the same step instead
     ++step;
     std::vector<const chem::Structure*> batch;
     for (long long b = 0; b < o.batchSize; ++b) batch.push_back(&train[pick(rng)]);
+    double batchAtoms = 0;  // of the whole batch: the force loss's normaliser on every rank
+    if (comm) {
+      for (const auto* s : batch) batchAtoms += static_cast<double>(s->size());
+      batch = std::vector<const chem::Structure*>(batch.begin() + firstRow, batch.begin() + firstRow + share);
+    }
     const auto g = makeGraphBatch(batch, model->config.cutoff, o.dtype).to(device, o.dtype);
     const auto lab = labelsOf(batch, device, o.dtype);
     if (o.cosineSchedule) {
       // Progress is the larger of the step and time fractions, so a time-budgeted run still anneals.
-      const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count() + secondsBefore;
+      const double elapsed = (comm ? agreedSeconds : std::chrono::duration<double>(Clock::now() - t0).count()) + secondsBefore;
       double frac = static_cast<double>(step - 1) / static_cast<double>(o.steps);
       if (o.maxSeconds > 0) frac = std::max(frac, elapsed / o.maxSeconds);
       frac = std::min(1.0, frac);
@@ -263,12 +280,37 @@ TrainResult trainPonita(core::Context& ctx, Ponita& model, const std::vector<che
     }
     opt.zero_grad();
     auto out = model->compute(g, true, false, true);
-    const auto eLoss = (out.energy - lab.energy).pow(2).mean();
-    const auto fLoss = (out.forces - lab.forces).pow(2).mean();
-    const auto loss = o.energyWeight * eLoss.to(o.dtype) + fLoss;
+    // Data parallel: this rank's part of the whole batch's mean squared errors (sums over its
+    // structures and force components over the whole batch's counts); the all-reduced gradient is
+    // then the one-process gradient.
+    const auto eLoss = comm ? (out.energy - lab.energy).pow(2).sum() / static_cast<double>(o.batchSize)
+                            : (out.energy - lab.energy).pow(2).mean();
+    const auto fLoss = comm ? (out.forces - lab.forces).pow(2).sum() / (3.0 * batchAtoms)
+                            : (out.forces - lab.forces).pow(2).mean();
+    auto loss = o.energyWeight * eLoss.to(o.dtype) + fLoss;
+    double eMse = 0, fMse = 0;  // the whole batch's, data parallel
+    if (comm) {
+      loss = loss * static_cast<double>(world);  // the synchroniser averages over ranks
+      sync->arm();
+    }
     loss.backward();
+    if (comm) {
+      // One small all-reduce: cancel, rank 0's clock, the batch's errors, which parameters got a gradient.
+      std::vector<double> v{fb.isCancelled() ? 1.0 : 0.0,
+                            lead ? std::chrono::duration<double>(Clock::now() - t0).count() : 0.0,
+                            eLoss.item<double>(), fLoss.item<double>()};
+      for (const auto& p : params) v.push_back(p.grad().defined() ? 1.0 : 0.0);
+      sync->finish();
+      v = comm->sum(v);
+      if (v[0] > 0) throw core::Cancelled();
+      agreedSeconds = v[1];
+      eMse = v[2];
+      fMse = v[3];
+      for (std::size_t i = 0; i < params.size(); ++i)  // none on any rank: AdamW skips it, as in one process
+        if (v[4 + i] == 0) params[i].mutable_grad() = torch::Tensor();
+    }
     const double gn = torch::nn::utils::clip_grad_norm_(params, o.gradClip > 0 ? o.gradClip : 1e30);
-    const double lv = loss.item<double>();
+    const double lv = comm ? o.energyWeight * eMse + fMse : loss.item<double>();
     if (!std::isfinite(lv) || !std::isfinite(gn))
       throw ForceFieldError("ff.train: loss or gradient is NaN/inf at step " + std::to_string(step) + "; lower the learning rate");
     opt.step();
@@ -280,19 +322,19 @@ TrainResult trainPonita(core::Context& ctx, Ponita& model, const std::vector<che
     r.stepsPerSecond = static_cast<double>(step - first) / std::max(1e-9, secs);
     r.lastLoss = lv;
     std::map<std::string, double> mt{{"loss", lv},
-                                     {"energy_rmse_batch", std::sqrt(eLoss.item<double>())},
-                                     {"force_rmse_batch", std::sqrt(fLoss.item<double>())},
+                                     {"energy_rmse_batch", std::sqrt(comm ? eMse : eLoss.item<double>())},
+                                     {"force_rmse_batch", std::sqrt(comm ? fMse : fLoss.item<double>())},
                                      {"grad_norm", gn},
                                      {"steps_per_s", r.stepsPerSecond}};
-    if (o.evalEvery > 0 && (step % o.evalEvery == 0 || step == o.steps) && !valid.empty()) {
+    if (lead && o.evalEvery > 0 && (step % o.evalEvery == 0 || step == o.steps) && !valid.empty()) {
       const auto m = validate();
       mt["valid_energy_mae"] = m.energyMae;
       mt["valid_force_mae"] = m.forceMae;
       mt["valid_force_rmse"] = m.forceRmse;
     }
     fb.reportMetrics(step, mt);
-    const bool outOfTime = o.maxSeconds > 0 && secs + secondsBefore >= o.maxSeconds;
-    if (step % o.checkpointEvery == 0 || step == o.steps || outOfTime)
+    const bool outOfTime = o.maxSeconds > 0 && (comm ? agreedSeconds : secs) + secondsBefore >= o.maxSeconds;
+    if (lead && (step % o.checkpointEvery == 0 || step == o.steps || outOfTime))
       saveCheckpoint(ctx.run().checkpointPath(step), model, opt, ema, step, secs + secondsBefore);
     fb.setProgress(static_cast<double>(step) / static_cast<double>(o.steps), "step " + std::to_string(step) + ", loss " + std::to_string(lv));
     if (outOfTime) {
@@ -306,7 +348,7 @@ TrainResult trainPonita(core::Context& ctx, Ponita& model, const std::vector<che
     for (std::size_t i = 0; i < ema.size(); ++i) params[i].copy_(ema[i]);
   }
   model->eval();
-  if (!valid.empty()) {
+  if (lead && !valid.empty()) {
     PonitaCalculator calc(model, "training", device, o.dtype);
     r.valid = metricsOf(predictAll(calc, valid));
   }

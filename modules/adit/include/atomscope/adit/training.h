@@ -11,6 +11,7 @@
 
 #include "atomscope/adit/dataset.h"
 #include "atomscope/adit/model.h"
+#include "atomscope/core/distributed.h"
 #include "atomscope/core/job.h"
 
 namespace atomscope::adit {
@@ -43,8 +44,12 @@ struct TrainResult {
 std::uint64_t stepHash(unsigned long long seed, long long step, std::uint64_t salt);
 
 // The shared loop. `ema` receives the EMA parameters at the end (same order as module.parameters()).
+// comm (data parallel, distributed.h): every rank starts from rank 0's weights, gradients are
+// averaged over the ranks in the backward pass, and only rank 0 writes checkpoints. The loss must
+// then be this rank's part of the batch loss times the number of ranks (the mean over ranks of the
+// losses, and so of their gradients, is the whole batch's); the reported loss is that mean.
 TrainResult trainLoop(core::Context& ctx, torch::nn::Module& module, const StepLoss& loss, const TrainSettings& s,
-                      std::vector<torch::Tensor>& ema);
+                      std::vector<torch::Tensor>& ema, std::shared_ptr<core::Communicator> comm = nullptr);
 
 // Model files: torch archives holding the config (JSON text), the weights and, for the DiT, the
 // atom-count histogram and the latent scale it was trained with.

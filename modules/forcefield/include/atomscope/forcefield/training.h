@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "atomscope/core/distributed.h"
 #include "atomscope/core/job.h"
 #include "atomscope/forcefield/calculator.h"
 #include "atomscope/forcefield/ponita.h"
@@ -45,6 +46,11 @@ struct TrainOptions {
   double maxSeconds = 0;             // stop (with a checkpoint) after this much training time (0: no limit)
   bool cosineSchedule = false;       // lr decays to 1% by cosine over the run (by steps or by maxSeconds, whichever ends first)
   torch::Dtype dtype = torch::kFloat32;
+  std::optional<torch::Device> device;  // empty: the context's device
+  // Data parallel (distributed.h): each rank takes its share of every batch's structures, gradients
+  // are averaged over ranks in the backward pass, and only rank 0 writes checkpoints and validates.
+  // The result equals one process's with the same batch_size and seed, up to float rounding.
+  std::shared_ptr<core::Communicator> comm;
 };
 
 struct Metrics {
