@@ -47,11 +47,11 @@ bool haveXtb() { return ::access("/usr/bin/xtb", X_OK) == 0; }
 
 }  // namespace
 
-// A tiny PONITA through ff.train on 3BPA. A few dozen CPU steps on 30 frames do not move the
-// force error yet (measured: 0.735 -> 0.734 eV/A after 80 steps; the reference needs hours on
-// a GPU), so this test fits one frame (train_count 1) and checks that its force MAE after 100 steps
-// is below 0.9x that after 1 step (same seed: same initial weights). ff.evaluate reproduces the
-// job's own validation number on the 10 held-out frames.
+// A tiny PONITA through ff.train on 3BPA fits one frame (train_count 1): its force MAE after 100
+// steps must be below 0.3x that after 1 step (same seed: same initial weights). Measured here:
+// 0.641 -> 0.079 eV/A with invariants in Angstrom and zero-initialised readouts; with invariants
+// divided by the cutoff the same run only reached about 0.9x, so this catches that regression.
+// ff.evaluate reproduces the job's own validation number on the 10 held-out frames.
 TEST(ForcefieldJobs, TrainTinyPonitaForceErrorDrops) {
   test::ScopedTempDir dir("ff_train");
   {
@@ -89,7 +89,7 @@ TEST(ForcefieldJobs, TrainTinyPonitaForceErrorDrops) {
   const double f0 = trainMae(before), f1 = trainMae(after);
   std::cout << "train-frame force MAE: 1 step " << f0 << " eV/A, 100 steps " << f1 << " eV/A; held-out "
             << summary(before)["valid_force_mae_eV_per_A"] << " -> " << summary(after)["valid_force_mae_eV_per_A"] << "\n";
-  EXPECT_LT(f1, 0.9 * f0);
+  EXPECT_LT(f1, 0.3 * f0);
   // ff.evaluate on the held-out frames gives the job's own validation number.
   const auto ev = runJob("ff.evaluate", Json{{"model", (after.runDir / "artifacts" / "model.pt").string()},
                                              {"data", (dir / "bpa40.xyz").string()}, {"skip", 30}},

@@ -230,3 +230,25 @@ TEST(Ponita, MemoryBoundedPathEqualsDirectPath) {
     EXPECT_GT(kernelGrad.abs().max().item<double>(), 0.0);
   }
 }
+
+// Self-interaction (the kernel at r = 0 applied to an atom's own features, as the reference's
+// self-loops do) is on for new models. A config saved before the option existed has no
+// "self_interaction" key and must load without it, so old model files keep their energies.
+TEST(Ponita, SelfInteractionIsOnForNewModelsAndOffForOldConfigs) {
+  auto m = smallPonita("po", "fibonacci", 10);
+  ASSERT_TRUE(m->config.selfInteraction);
+  auto old = m->config.toJson();
+  old.erase("self_interaction");
+  EXPECT_FALSE(forcefield::PonitaConfig::fromJson(old).selfInteraction);
+  EXPECT_TRUE(forcefield::PonitaConfig::fromJson(m->config.toJson()).selfInteraction);
+  // The same weights without the self term give another energy: the term is really in the model.
+  const auto& s = bpaFrames()[2];
+  const double with = run(m, s).energy.item<double>();
+  m->config.selfInteraction = false;
+  const double without = run(m, s).energy.item<double>();
+  EXPECT_GT(std::abs(with - without), 1e-6 * std::abs(with));
+  // A model trained from zero readouts starts at its E0s: zero interaction energy, zero forces.
+  m->zeroReadouts();
+  const auto z = run(m, s);
+  EXPECT_EQ(z.forces.abs().max().item<double>(), 0.0);
+}

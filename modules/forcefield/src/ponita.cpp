@@ -14,7 +14,7 @@ Json PonitaConfig::toJson() const {
               {"hidden", hidden},     {"basis", basis},     {"layers", layers},
               {"degree", degree},     {"widening", widening}, {"cutoff", cutoff}, {"invariant_length", invariantLength},
               {"layer_scale", layerScale}, {"avg_neighbors", avgNeighbors},
-              {"multiple_readouts", multipleReadouts}, {"species", species}, {"e0", e0}, {"scale", scale}, {"shift", shift}};
+              {"multiple_readouts", multipleReadouts}, {"self_interaction", selfInteraction}, {"species", species}, {"e0", e0}, {"scale", scale}, {"shift", shift}};
 }
 
 PonitaConfig PonitaConfig::fromJson(const Json& j) {
@@ -33,6 +33,7 @@ PonitaConfig PonitaConfig::fromJson(const Json& j) {
     c.layerScale = j.value("layer_scale", c.layerScale);
     c.avgNeighbors = j.value("avg_neighbors", c.avgNeighbors);
     c.multipleReadouts = j.value("multiple_readouts", c.multipleReadouts);
+    c.selfInteraction = j.value("self_interaction", false);  // absent: a model from before the option
     if (j.contains("species")) c.species = j.at("species").get<std::vector<int>>();
     if (j.contains("e0")) c.e0 = j.at("e0").get<std::vector<double>>();
     c.scale = j.value("scale", c.scale);
@@ -125,9 +126,19 @@ PonitaImpl::PonitaImpl(PonitaConfig c) : config(std::move(c)) {
     layers->push_back(PonitaLayer(config.hidden, config.basis, config.widening, config.layerScale));
     if (config.multipleReadouts || l == config.layers - 1) readouts->push_back(torch::nn::Linear(config.hidden, 1));
   }
+
   lookup_ = torch::full({119}, -1, torch::kInt64);
   for (std::size_t k = 0; k < config.species.size(); ++k) lookup_[config.species[k]] = static_cast<std::int64_t>(k);
   if (config.e0.empty()) config.e0.assign(config.species.size(), 0.0);
+}
+
+void PonitaImpl::zeroReadouts() {
+  torch::NoGradGuard noGrad;
+  for (auto& m : *readouts) {
+    auto* linear = m->as<torch::nn::LinearImpl>();
+    linear->weight.zero_();
+    linear->bias.zero_();
+  }
 }
 
 torch::Tensor PonitaImpl::e0Sum(const GraphBatch& g) const {
@@ -247,6 +258,9 @@ torch::Tensor PonitaImpl::atomEnergies(const GraphBatch& g, const torch::Tensor&
   const bool bounded = memoryBounded && r.size(0) * O * std::max(config.basis, config.hidden) > boundedAbove;
   torch::Tensor kernelBasis;  // [E, O, basis]; made chunk by chunk on the memory-bounded path
   if (!bounded) kernelBasis = kernelBasisOf(r);
+  // The kernel basis at r = 0 (the self-edge): the same for every orientation and every atom.
+  torch::Tensor selfBasis;
+  if (config.selfInteraction) selfBasis = kernelBasisOf(torch::zeros({1, 3}, positions.options()));
   torch::Tensor fiberBasis;
   if (po) fiberBasis = fiberBasisFn->forward(polynomial(torch::matmul(grid, grid.t()).unsqueeze(-1)));  // [O, O, basis]
 
@@ -268,6 +282,7 @@ torch::Tensor PonitaImpl::atomEnergies(const GraphBatch& g, const torch::Tensor&
       const auto msg = x.index_select(0, jIdx) * layer.kernel->forward(kernelBasis);          // [E, O, C]
       y = torch::zeros_like(x).index_add(0, iIdx, msg) / config.avgNeighbors;                  // [N, O, C]
     }
+    if (config.selfInteraction) y = y + x * layer.kernel->forward(selfBasis) / config.avgNeighbors;  // [1, O, C]
     if (po) y = torch::einsum("noc,poc->npc", {y, layer.fiberKernel->forward(fiberBasis)}) / static_cast<double>(O);
     y = y + layer.bias;
     y = layer.linear2->forward(torch::gelu(layer.linear1->forward(layer.norm->forward(y))));
