@@ -171,6 +171,12 @@ QChart* makeParetoChart(const QList<ParetoPoint>& points, const QList<int>& fron
   random->setName(QObject::tr("random search"));
   random->setMarkerSize(10);
   random->setColor(QColor(0x15, 0x65, 0xc0));
+  auto* other = new QScatterSeries(chart);
+  other->setObjectName(QStringLiteral("paretoOther"));
+  other->setName(QObject::tr("other"));
+  other->setMarkerShape(QScatterSeries::MarkerShapeRectangle);
+  other->setMarkerSize(10);
+  other->setColor(QColor(0x8e, 0x24, 0xaa));
   auto* onFront = new QScatterSeries(chart);
   onFront->setObjectName(QStringLiteral("paretoFrontPoints"));
   onFront->setName(QObject::tr("on the front"));
@@ -185,7 +191,8 @@ QChart* makeParetoChart(const QList<ParetoPoint>& points, const QList<int>& fron
   bool any = false;
   for (const auto& p : points) {
     if (!std::isfinite(p.ppl)) continue;
-    (p.kind == ParetoPoint::Kind::Searched ? searched : random)->append(static_cast<double>(p.params), p.ppl);
+    QScatterSeries* into = p.kind == ParetoPoint::Kind::Searched ? searched : p.kind == ParetoPoint::Kind::Other ? other : random;
+    into->append(static_cast<double>(p.params), p.ppl);
     const double x = static_cast<double>(p.params);
     if (!any) {
       x0 = x1 = x;
@@ -202,13 +209,15 @@ QChart* makeParetoChart(const QList<ParetoPoint>& points, const QList<int>& fron
     onFront->append(static_cast<double>(points[i].params), points[i].ppl);
   }
   // The front first, so the markers are drawn over it.
-  for (QAbstractSeries* s : std::initializer_list<QAbstractSeries*>{frontLine, onFront, random, searched}) {
+  for (QAbstractSeries* s : std::initializer_list<QAbstractSeries*>{frontLine, onFront, random, other, searched}) {
     chart->addSeries(s);
     s->attachAxis(ax);
     s->attachAxis(ay);
   }
   // The rings mark the front's points; the legend names the front once.
   for (QLegendMarker* m : chart->legend()->markers(onFront)) m->setVisible(false);
+  if (other->count() == 0)
+    for (QLegendMarker* m : chart->legend()->markers(other)) m->setVisible(false);
   if (any) {
     pad(x0, x1);
     pad(y0, y1);

@@ -50,7 +50,8 @@ class SeriesChart : public QChartView {
   bool any_ = false;
 };
 
-// Object names: scatter series "paretoSearched" and "paretoRandom", the front "paretoFront".
+// Object names: scatter series "paretoSearched", "paretoOther" and "paretoRandom", the front
+// "paretoFront".
 QChart* makeParetoChart(const QList<ParetoPoint>& points, const QList<int>& front);
 
 }  // namespace atomscope::gui::nas

@@ -743,7 +743,10 @@ void NasPanel::refreshPareto() {
   paretoTable_->setRowCount(static_cast<int>(points_.size()));
   for (int r = 0; r < points_.size(); ++r) {
     const auto& p = points_[r];
-    const QStringList cells{p.label, p.kind == ParetoPoint::Kind::Searched ? tr("searched") : tr("random"),
+    const QString kind = p.kind == ParetoPoint::Kind::Searched ? tr("searched")
+                         : p.kind == ParetoPoint::Kind::Other  ? tr("other")
+                                                               : tr("random");
+    const QStringList cells{p.label, kind,
                             grouped(p.params), QString::number(p.ppl, 'f', 2),
                             front.contains(r) ? QStringLiteral("\u2713") : QString(), QFileInfo(p.runDir).fileName()};
     for (int c = 0; c < cells.size(); ++c) {
@@ -765,6 +768,10 @@ bool NasPanel::exportArchitecture(const QString& path) {
   if (path.trimmed().isEmpty()) {
     fail(tr("Export: no file name given"));
     return false;
+  }
+  if (QFileInfo(path).canonicalFilePath() == QFileInfo(search_->archFile).canonicalFilePath()) {
+    setStatus(tr("%1 is the run's own arch.json; nothing to write").arg(path));
+    return true;
   }
   if (QFileInfo::exists(path) && !QFile::remove(path)) {
     fail(tr("Export: cannot replace %1").arg(path));

@@ -130,9 +130,10 @@ QList<ParetoPoint> readEvaluatedPoints(const QString& runDir) {
     const QString file = runArtifact(dir, record, QStringLiteral("result.json"));
     if (file.isEmpty()) throw core::Error(str(dir) + ": nas.evaluate run without result.json");
     const Json r = readJsonFile(file);
-    // The search's own choice is "searched"; an explicit arch (e.g. largest) of the same run also
-    // came out of the supernet, so it stays in that series too.
-    out << point(r, ParetoPoint::Kind::Searched, file);
+    // The search's own choice (no 'arch' given) is "searched"; any other architecture is "other".
+    const Json params = record.contains("params") && record["params"].is_object() ? record["params"] : Json::object();
+    const bool choice = text(params, "arch").isEmpty();
+    out << point(r, choice ? ParetoPoint::Kind::Searched : ParetoPoint::Kind::Other, file);
   } else if (job == QLatin1String("nas.random_search")) {
     const QString file = runArtifact(dir, record, QStringLiteral("random_search.json"));
     if (file.isEmpty()) throw core::Error(str(dir) + ": nas.random_search run without random_search.json");

@@ -28,7 +28,9 @@ std::vector<core::MetricPoint> readMetrics(const QString& file);
 
 // One evaluated architecture.
 struct ParetoPoint {
-  enum class Kind { Searched, Random };
+  // Searched: nas.evaluate of the search's choice; Other: nas.evaluate of another architecture of
+  // the space (e.g. the largest); Random: a nas.random_search sample.
+  enum class Kind { Searched, Other, Random };
   Kind kind = Kind::Searched;
   QString label;  // "L3 H4 E96 R2"
   long long params = 0;

@@ -409,8 +409,9 @@ TEST(NasPlugin, EscCancelsTheSearch) {
   EXPECT_FALSE(exportButton->isEnabled());
 }
 
-// nas.evaluate of the searched architecture and a nas.random_search of the same space fill the
-// Pareto plot: one point per evaluated architecture with the jobs' parameters and perplexities,
+// nas.evaluate of the searched architecture, a nas.random_search of the same space and a nas.evaluate of
+// the largest architecture started outside the panel fill the Pareto plot: one point per evaluated
+// architecture with the jobs' parameters and perplexities, each kind in its own series,
 // the front over the non-dominated ones. Ends with the README's screenshot
 // (resources/screenshots/nas_panel.png), written to <build>/test_output/nas/.
 TEST(NasPlugin, EvaluateAndRandomSearchFillTheParetoPlot) {
@@ -440,6 +441,17 @@ TEST(NasPlugin, EvaluateAndRandomSearchFillTheParetoPlot) {
   ASSERT_TRUE(result.is_object() && random.is_object()) << result.dump() << random.dump();
   ASSERT_EQ(random["results"].size(), 3u);
   EXPECT_EQ(w.call<int>("paretoPointCount"), 4);
+  // A run started elsewhere (as Jobs > Run job does): the largest architecture trained from scratch
+  // joins the plot as "other" when it finishes.
+  const int largestId = w.window.jobs().start(
+      QStringLiteral("nas.evaluate"),
+      Json{{"search", searchDir.toStdString()}, {"arch", "largest"}, {"mode", "scratch"}, {"steps", 8}, {"context", 16}, {"batch_size", 4}},
+      QStringLiteral("cpu"), 5ULL);
+  ASSERT_TRUE(waitUntil([&] { return w.window.jobs().state(largestId).finished; }, 90000));
+  const QString largestDir = w.window.jobs().state(largestId).runDir;
+  const Json largest = readJson(QDir(largestDir).filePath(QStringLiteral("artifacts/result.json")));
+  ASSERT_TRUE(largest.is_object()) << w.log().toStdString();
+  ASSERT_TRUE(waitUntil([&] { return w.call<int>("paretoPointCount") == 5; }, 5000)) << w.text("lastError").toStdString() << w.log().toStdString();
 
   auto* view = w.child<QChartView>("nasParetoChart");
   ASSERT_NE(view, nullptr);
@@ -456,6 +468,11 @@ TEST(NasPlugin, EvaluateAndRandomSearchFillTheParetoPlot) {
     EXPECT_NEAR(randomPts[static_cast<qsizetype>(i)].y(), row["val_ppl"].get<double>(), 1e-9) << i;
     all.emplace_back(row["params"].get<double>(), row["val_ppl"].get<double>());
   }
+  const QList<QPointF> otherPts = linePoints(view, QStringLiteral("paretoOther"));
+  ASSERT_EQ(otherPts.size(), 1);
+  EXPECT_DOUBLE_EQ(otherPts[0].x(), largest["params"].get<double>());
+  EXPECT_NEAR(otherPts[0].y(), largest["val_ppl"].get<double>(), 1e-9);
+  all.emplace_back(largest["params"].get<double>(), largest["val_ppl"].get<double>());
   // The front: exactly the points no other point beats in both size and perplexity.
   std::set<std::pair<double, double>> expectedFront;
   for (const auto& p : all) {
