@@ -125,6 +125,9 @@ NasPanel::NasPanel(Workbench& workbench, QWidget* parent) : QWidget(parent), wor
   cancelButton_->setObjectName(QStringLiteral("nasCancel"));
   cancelButton_->setToolTip(tr("Stop the running job (Esc)"));
   buttons->setSpacing(4);
+  // No button sets the dock's minimum width: the window must still fit a 1280-pixel screen with
+  // every dock open (the text elides instead).
+  for (QPushButton* b : {searchButton_, evaluateButton_, randomButton_, cancelButton_}) b->setMinimumWidth(32);
   buttons->addWidget(searchButton_, 0, 0);
   buttons->addWidget(evaluateButton_, 0, 1);
   buttons->addWidget(randomButton_, 0, 2);

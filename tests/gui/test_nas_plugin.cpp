@@ -490,6 +490,9 @@ TEST(NasPlugin, EvaluateAndRandomSearchFillTheParetoPlot) {
   QMetaObject::invokeMethod(w.panel, "showTab", Qt::DirectConnection, Q_ARG(QString, QStringLiteral("search")));
   QTest::qWait(500);
   EXPECT_TRUE(w.window.grab().save(outputDir() + QStringLiteral("/nas_panel.png")));
+  // The widened dock still leaves the window at the 1280 pixels it was given.
+  EXPECT_LE(w.window.width(), 1280);
+  EXPECT_LE(w.panel->minimumSizeHint().width(), 320);
   QMetaObject::invokeMethod(w.panel, "showTab", Qt::DirectConnection, Q_ARG(QString, QStringLiteral("pareto")));
   QTest::qWait(300);
   EXPECT_TRUE(w.window.grab().save(outputDir() + QStringLiteral("/nas_pareto.png")));
