@@ -15,7 +15,6 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QMainWindow>
-#include <QMessageBox>
 #include <QProgressBar>
 #include <QPushButton>
 #include <QScrollArea>
@@ -31,9 +30,6 @@
 #include <limits>
 
 #include "atomscope/chem/xyz.h"
-#if __has_include("atomscope/core/code_files.h")
-#include "atomscope/core/code_files.h"
-#endif
 #include "atomscope/gui/job_manager.h"
 #include "atomscope/gui/metric_chart.h"
 #include "atomscope/gui/structure_view.h"
@@ -438,23 +434,8 @@ std::optional<QString> ForceFieldPanel::modelSpec() {
     fail(why);
     return std::nullopt;
   }
-  if (kind == QLatin1String("torchscript") && !trusted_.contains(spec)) {
-    // TorchScript carries code that runs with the user's rights: ask once per file and session.
-    const auto answer = QMessageBox::question(
-        this, tr("Run TorchScript model?"),
-        tr("%1 is a TorchScript model. TorchScript files contain code that runs with your rights.\n\n"
-           "Run it only if you trust where it came from. Trust this file?")
-            .arg(spec),
-        QMessageBox::Yes | QMessageBox::No, QMessageBox::No);
-    if (answer != QMessageBox::Yes) {
-      fail(tr("%1: not trusted, not run").arg(QFileInfo(spec).fileName()));
-      return std::nullopt;
-    }
-    trusted_ << spec;
-#if __has_include("atomscope/core/code_files.h")
-    core::CodeTrust::trustFile(spec.toStdString());  // the jobs check the process-wide trust list
-#endif
-  }
+  // A TorchScript file is code: the workbench's trust gate asks about it once per file when the
+  // job starts (JobManager::setTrustGate, TrustStore).
   return spec;  // the job tells PONITA from TorchScript by the same bytes
 }
 

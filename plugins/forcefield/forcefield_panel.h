@@ -146,7 +146,6 @@ class ForceFieldPanel : public QWidget {
   double energy_, maxForce_;
   double energy0_;  // the first energy of the running optimisation or MD (the chart's zero)
   QString lastError_, lastRun_;
-  QStringList trusted_;  // TorchScript files confirmed in this session
   QTemporaryDir inputs_;  // the structures handed to the jobs
   int inputCount_ = 0;
   QPointer<StructureView> live_;  // the live tab

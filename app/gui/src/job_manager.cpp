@@ -123,6 +123,9 @@ int JobManager::start(const QString& job, const Json& params, const QString& dev
   auto instance = reg.create(jobName);
   instance->schema().validate(params);
   core::DeviceSpec::parse(device.toStdString());  // throws core::Error on a malformed device
+  if (trustGate_ && !trustGate_(params))
+    throw core::ParamError(jobName + ": a model file it names is code (TorchScript) and was not trusted, or is a "
+                                     "pickle that is never loaded; nothing started");
   const auto info = instance->info();
 
   auto r = std::make_shared<Running>();

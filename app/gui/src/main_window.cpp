@@ -202,6 +202,7 @@ MainWindow::MainWindow(const QString& runsRoot, QWidget* parent) : QMainWindow(p
   addDocument(startPage_, tr("Start"));
   docs_->setTabIcon(0, appIcon());
 
+  jobs_.setTrustGate([this](const Json& params) { return trust_.confirmParams(this, params); });
   connect(&jobs_, &JobManager::logMessage, this, [this](int id, core::LogLevel level, const QString& msg) {
     log_->append(level, QStringLiteral("%1#%2").arg(jobs_.state(id).job).arg(id), msg);
   });

@@ -8,6 +8,7 @@
 #include <QObject>
 #include <QString>
 #include <QTimer>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -57,8 +58,15 @@ class JobManager : public QObject {
   void setUpdateInterval(int ms);
   int updateInterval() const { return timer_.interval(); }
 
+  // Asked before every start with the job's parameters: false refuses the start. The main window
+  // sets one that asks the user about model files that are code (TrustStore), so every way of
+  // starting a job in the GUI (forms, panels) asks once per file.
+  using TrustGate = std::function<bool(const Json& params)>;
+  void setTrustGate(TrustGate gate) { trustGate_ = std::move(gate); }
+
   // Validates params against the job's schema on the calling thread (throws core::ParamError or
-  // core::Error for an unknown job, nothing started), then runs the job on a worker thread.
+  // core::Error for an unknown job, nothing started; core::ParamError too when the trust gate says
+  // no), then runs the job on a worker thread.
   int start(const QString& job, const Json& params, const QString& device = QStringLiteral("auto"),
             std::optional<unsigned long long> seed = std::nullopt);
 
@@ -90,6 +98,7 @@ class JobManager : public QObject {
   const core::JobRegistry* registry_ = nullptr;
   QString runsRoot_ = QStringLiteral("runs");
   QTimer timer_;
+  TrustGate trustGate_;
   int nextId_ = 1;
   QList<int> order_;
   QHash<int, std::shared_ptr<Running>> jobs_;

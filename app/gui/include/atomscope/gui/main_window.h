@@ -6,6 +6,7 @@
 #include <QPointer>
 
 #include "atomscope/gui/job_manager.h"
+#include "atomscope/gui/trust_store.h"
 #include "atomscope/gui/plugin_host.h"
 #include "atomscope/gui/settings.h"
 #include "atomscope/gui/workbench.h"
@@ -94,6 +95,7 @@ class MainWindow : public QMainWindow, public Workbench {
   QString runsRoot_;
   AppSettings settings_;
   JobManager jobs_;
+  TrustStore trust_;  // asks once per TorchScript file before any job that names it starts
   PluginHost plugins_;
   QStringList pluginFolders_;
   QTabWidget* docs_ = nullptr;
