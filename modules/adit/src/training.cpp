@@ -391,7 +391,13 @@ chem::Trajectory sampleStructures(Vae& vae, DitBundle& bundle, const SampleOptio
                       torch::full({B}, o.kind == Kind::Crystal ? o.spaceGroup : 0, torch::kInt64).to(d), natoms.to(d)};
     auto x0 = centredNoise({B, N, bundle.dit->config.latent}, mask, &gen).to(d);
     auto maskD = mask.to(d);
-    auto predictor = ditPredictor(bundle.dit, cond, maskD, o.guidance);
+    auto dit = ditPredictor(bundle.dit, cond, maskD, o.guidance);
+    // A cancel stops within one integration step, not only between batches (a batch of many
+    // steps takes minutes on a CPU).
+    X1Predictor predictor = [&dit, fb](const torch::Tensor& xt, double t, const torch::Tensor& sc) {
+      if (fb) fb->throwIfCancelled();
+      return dit(xt, t, sc);
+    };
     SamplerOptions so{o.steps, o.heun};
     auto x1 = sampleFlow(predictor, x0, so, maskD);
     torch::NoGradGuard g;

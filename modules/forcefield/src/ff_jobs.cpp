@@ -44,6 +44,22 @@ std::unique_ptr<Calculator> calculatorOf(Context& ctx) {
   return makeCalculator(spec, core::toTorchDevice(ctx.device()).str(), true);
 }
 
+// Checks for a cancel before every energy and force call, so that a long run stops within one
+// step, not only at its next sample (which may be thousands of steps away).
+class CancellableCalculator : public Calculator {
+ public:
+  CancellableCalculator(std::unique_ptr<Calculator> inner, core::Feedback& fb) : inner_(std::move(inner)), fb_(fb) {}
+  std::string name() const override { return inner_->name(); }
+  CalcResult compute(const chem::Structure& structure, bool stress) override {
+    fb_.throwIfCancelled();
+    return inner_->compute(structure, stress);
+  }
+
+ private:
+  std::unique_ptr<Calculator> inner_;
+  core::Feedback& fb_;
+};
+
 chem::Structure firstStructure(const std::string& path) {
   const auto frames = chem::readXyz(path);
   if (frames.empty()) throw ForceFieldError(path + ": no structures");
@@ -362,7 +378,7 @@ class MdJob : public core::Job {
   }
   void run(Context& ctx) override {
     const auto& p = ctx.params();
-    auto calc = calculatorOf(ctx);
+    auto calc = std::make_unique<CancellableCalculator>(calculatorOf(ctx), ctx.feedback());
     MdOptions o;
     o.ensemble = p.getString("ensemble");
     o.timestep = p.getFloat("timestep");
