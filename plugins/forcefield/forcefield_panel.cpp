@@ -30,6 +30,7 @@
 #include <limits>
 
 #include "atomscope/chem/xyz.h"
+#include "atomscope/gui/escape_cancels.h"
 #include "atomscope/gui/job_manager.h"
 #include "atomscope/gui/metric_chart.h"
 #include "atomscope/gui/structure_view.h"
@@ -112,6 +113,7 @@ ForceFieldPanel::ForceFieldPanel(Workbench& workbench, QWidget* parent)
       maxForce_(std::numeric_limits<double>::quiet_NaN()),
       energy0_(std::numeric_limits<double>::quiet_NaN()) {
   setObjectName(QStringLiteral("forceFieldPanel"));
+  new EscapeCancels(this, [this] { return job_ >= 0; }, [this] { cancel(); });
   // No minimum width: the Run page scrolls, so the dock never pushes the window past a 1280-pixel screen.
   auto* layout = new QVBoxLayout(this);
   layout->setContentsMargins(2, 2, 2, 2);
@@ -741,26 +743,6 @@ void ForceFieldPanel::updateButtons() {
   const bool busy = job_ >= 0;
   for (QPushButton* b : {predictButton_, optimizeButton_, mdButton_, evaluateButton_}) b->setEnabled(!busy);
   cancelButton_->setEnabled(busy);
-}
-
-bool ForceFieldPanel::event(QEvent* e) {
-  // Esc cancels our job while the panel has focus (before the Jobs menu's Esc takes it).
-  if (e->type() == QEvent::ShortcutOverride && job_ >= 0) {
-    auto* k = static_cast<QKeyEvent*>(e);
-    if (k->key() == Qt::Key_Escape && k->modifiers() == Qt::NoModifier) {
-      e->accept();
-      return true;
-    }
-  }
-  return QWidget::event(e);
-}
-
-void ForceFieldPanel::keyPressEvent(QKeyEvent* e) {
-  if (e->key() == Qt::Key_Escape && job_ >= 0) {
-    cancel();
-    return;
-  }
-  QWidget::keyPressEvent(e);
 }
 
 }  // namespace atomscope::gui::forcefield

@@ -90,10 +90,6 @@ class ForceFieldPanel : public QWidget {
   const chem::Structure* currentStructure(QString* why = nullptr) const;
   void browseModel();
 
- protected:
-  bool event(QEvent* e) override;
-  void keyPressEvent(QKeyEvent* e) override;
-
  private:
   enum class Kind { None, Predict, Optimize, Md, Evaluate };
   QWidget* buildRunTab();

@@ -29,6 +29,7 @@
 #include "atomscope/chem/formats.h"
 #include "atomscope/chem/xyz.h"
 #include "atomscope/core/job.h"
+#include "atomscope/gui/escape_cancels.h"
 #include "atomscope/gui/job_manager.h"
 #include "atomscope/gui/metric_chart.h"
 #include "atomscope/gui/workbench.h"
@@ -67,6 +68,7 @@ bool isPreparedData(const QString& path) { return QFileInfo::exists(path + QStri
 
 GeneratePanel::GeneratePanel(Workbench& workbench, QWidget* parent) : QWidget(parent), workbench_(workbench) {
   setObjectName(QStringLiteral("generatePanel"));
+  new EscapeCancels(this, [this] { return genJob_ >= 0 || trainJob_ >= 0; }, [this] { cancel(); });
   auto* layout = new QVBoxLayout(this);
   layout->setContentsMargins(4, 4, 4, 4);
   tabs_ = new QTabWidget(this);
@@ -812,28 +814,6 @@ bool GeneratePanel::startTraining(Phase phase) {
   trainStatus_->setText(tr("%1 running\u2026").arg(job));
   updateButtons();
   return true;
-}
-
-// ---- keys ---------------------------------------------------------------------------------------
-
-// Esc belongs to the Jobs menu's "Cancel selected job"; while this panel runs a job it takes Esc
-// (a ShortcutOverride accepted here reaches keyPressEvent instead of the window's shortcut).
-bool GeneratePanel::event(QEvent* e) {
-  if (e->type() == QEvent::ShortcutOverride && static_cast<QKeyEvent*>(e)->key() == Qt::Key_Escape &&
-      (genJob_ >= 0 || trainJob_ >= 0)) {
-    e->accept();
-    return true;
-  }
-  return QWidget::event(e);
-}
-
-void GeneratePanel::keyPressEvent(QKeyEvent* e) {
-  if (e->key() == Qt::Key_Escape && (genJob_ >= 0 || trainJob_ >= 0)) {
-    cancel();
-    e->accept();
-    return;
-  }
-  QWidget::keyPressEvent(e);
 }
 
 }  // namespace atomscope::gui::generate

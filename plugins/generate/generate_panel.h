@@ -111,10 +111,6 @@ class GeneratePanel : public QWidget {
   Q_INVOKABLE QString trainedVae() const { return trainedVae_; }
   Q_INVOKABLE QString trainedDit() const { return trainedDit_; }
 
- protected:
-  bool event(QEvent* e) override;
-  void keyPressEvent(QKeyEvent* e) override;
-
  private:
   enum class Phase { None, Sample, Evaluate, Prepare, TrainVae, TrainDit };
   QWidget* buildGenerateTab();
