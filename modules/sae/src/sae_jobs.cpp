@@ -8,6 +8,8 @@
 #include <fstream>
 #include <iomanip>
 #include <sstream>
+#include <stop_token>
+#include <thread>
 
 #include "atomscope/core/run_dir.h"
 #include "atomscope/core/torch_device.h"
@@ -416,6 +418,14 @@ class AnalyzeJob : public core::Job {
             }
           };
           child.addSink(std::make_shared<Forward>(fb, child, stage + " " + toString(kind)));
+          // The child checks its own flag every step but hears of the run's cancel only when it
+          // reports progress (seconds apart): relay it within 20 ms.
+          std::jthread relay([&fb, &child](std::stop_token stop) {
+            while (!stop.stop_requested()) {
+              if (fb.isCancelled()) return child.requestCancel();
+              std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            }
+          });
           TrainReport rep;
           auto sae = trainSae(reader, site, o, device, child, &rep);
           fb.throwIfCancelled();
