@@ -149,8 +149,7 @@ class GapMeter {
 // Open problems of issue 11 item 6, found by this test and reported (tests/fuzz/README.md,
 // "Responsiveness"): their figures are printed as "[ known    ]" instead of failing the test, until
 // the job is fixed; every other job must meet both limits.
-const std::map<std::string, std::string> kKnownLateCancel{
-    {"sae.analyze", "the per-SAE training runs on a child Feedback that sees the cancel only when it reports progress"}};
+const std::map<std::string, std::string> kKnownLateCancel{};
 const std::map<std::string, std::string> kKnownStall{
     {"masa.compress", "about 85 ms of GUI-thread work when the run finishes (not yet located)"}};
 
