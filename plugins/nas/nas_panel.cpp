@@ -33,6 +33,7 @@
 #include <utility>
 
 #include "atomscope/core/job.h"
+#include "atomscope/gui/escape_cancels.h"
 #include "atomscope/gui/job_manager.h"
 #include "atomscope/gui/workbench.h"
 #include "atomscope/nas/search_space.h"  // torch-free: the space checks nas.search makes
@@ -150,6 +151,7 @@ NasPanel::NasPanel(Workbench& workbench, QWidget* parent) : QWidget(parent), wor
   connect(evaluateButton_, &QPushButton::clicked, this, [this] { evaluate(); });
   connect(randomButton_, &QPushButton::clicked, this, [this] { randomSearch(); });
   connect(cancelButton_, &QPushButton::clicked, this, &NasPanel::cancel);
+  new EscapeCancels(this, [this] { return job_ >= 0; }, [this] { cancel(); });
 
   restoreSettings();
   updateButtons();
@@ -842,26 +844,6 @@ void NasPanel::updateButtons() {
   evaluateButton_->setEnabled(!busy);
   randomButton_->setEnabled(!busy);
   cancelButton_->setEnabled(busy);
-}
-
-bool NasPanel::event(QEvent* e) {
-  // Esc cancels our job while the panel has focus (before the Jobs menu's Esc takes it).
-  if (e->type() == QEvent::ShortcutOverride && job_ >= 0) {
-    auto* k = static_cast<QKeyEvent*>(e);
-    if (k->key() == Qt::Key_Escape && k->modifiers() == Qt::NoModifier) {
-      e->accept();
-      return true;
-    }
-  }
-  return QWidget::event(e);
-}
-
-void NasPanel::keyPressEvent(QKeyEvent* e) {
-  if (e->key() == Qt::Key_Escape && job_ >= 0) {
-    cancel();
-    return;
-  }
-  QWidget::keyPressEvent(e);
 }
 
 void NasPanel::saveSettings() const {

@@ -92,10 +92,6 @@ class NasPanel : public QWidget {
  Q_SIGNALS:
   void runShown(const QString& runDir);
 
- protected:
-  bool event(QEvent* e) override;
-  void keyPressEvent(QKeyEvent* e) override;
-
  private:
   enum class Kind { None, Search, Evaluate, Random };
   QWidget* buildSpaceTab();
