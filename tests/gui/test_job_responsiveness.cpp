@@ -146,12 +146,6 @@ class GapMeter {
   double maxStall_ = 0, lastCpu_ = 0, cpuInMaxGap_ = 0, lastQueue_ = 0, queueInMaxGap_ = 0;
 };
 
-// Open problems of issue 11 item 6, found by this test and reported (tests/fuzz/README.md,
-// "Responsiveness"): their stall is printed as "[ known    ]" instead of failing the test, until the
-// job is fixed; every other job must meet both limits.
-const std::map<std::string, std::string> kKnownStall{
-    {"masa.compress", "about 85 ms of GUI-thread work when the run finishes (not yet located)"}};
-
 core::RunStatus statusOf(const QString& runDir) {
   try {
     return core::RunDir::open(runDir.toStdString()).status();
@@ -249,11 +243,8 @@ class JobResponsivenessTest : public ::testing::Test {
                 job.c_str(), static_cast<long long>(runMs), static_cast<long long>(meter.maxGap()), meter.queueInMaxGap(),
                 meter.cpuInMaxGap(), meter.maxStall(), cancelMs < 0 ? "-" : (std::to_string(cancelMs) + " ms").c_str());
     std::fflush(stdout);
-    if (kKnownStall.count(job) && meter.maxStall() >= kMaxGapMs)
-      std::printf("[ known    ] %s stalls the GUI (%.0f ms): %s\n", job.c_str(), meter.maxStall(), kKnownStall.at(job).c_str());
-    else
-      EXPECT_LT(meter.maxStall(), kMaxGapMs) << job << ": the GUI thread was held for " << meter.maxStall() << " ms ("
-                                             << meter.maxGap() << " ms between timer ticks)";
+    EXPECT_LT(meter.maxStall(), kMaxGapMs) << job << ": the GUI thread was held for " << meter.maxStall() << " ms ("
+                                           << meter.maxGap() << " ms between timer ticks)";
     if (!finished) {
       ADD_FAILURE() << job << " did not finish within " << timeoutMs << " ms";
       return {};
