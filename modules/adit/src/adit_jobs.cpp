@@ -119,9 +119,6 @@ Share shareOf(long long batch, const Parallel& par) {
 torch::Tensor randnOn(torch::IntArrayRef shape, torch::Generator& gen, const torch::Device& d) {
   return at::randn(shape, gen, torch::TensorOptions().dtype(torch::kFloat32).device(d));
 }
-torch::Tensor randOn(torch::IntArrayRef shape, torch::Generator& gen, const torch::Device& d) {
-  return at::rand(shape, gen, torch::TensorOptions().dtype(torch::kFloat32).device(d));
-}
 
 // Copies EMA weights into the module (same order as parameters()).
 void applyEma(torch::nn::Module& m, const std::vector<torch::Tensor>& ema) {
@@ -350,6 +347,8 @@ class TrainDitJob : public core::Job {
     const auto paddedLatents = padAtomRows(latents, data.offsets, padded.width()).to(device);
     const double selfCondRate = p.getFloat("self_condition_rate");
     const auto seed = ctx.seed();
+    // Data parallel: every rank draws the whole batch and trains on its rows of it (BatchRows).
+    const BatchRows rows = par.comm ? BatchRows{share.first, share.size} : BatchRows{};
     auto loss = [&](long long step, torch::Generator& gen) {
       auto idx = drawIndices(padded.size(), settings.batchSize, gen, device);
       DitCondition cond{padded.kind.index_select(0, idx), padded.spaceGroup.index_select(0, idx),
@@ -357,39 +356,10 @@ class TrainDitJob : public core::Job {
       // The self-conditioning coin is a host hash of (seed, step): reproducible and sync-free.
       const bool selfCond = static_cast<double>(stepHash(seed, step, 1) >> 11) * 0x1.0p-53 < selfCondRate;
       return ditTrainingLoss(bundle.dit, paddedLatents.index_select(0, idx), cond, padded.mask.index_select(0, idx),
-                             &gen, selfCond);
-    };
-    // Data parallel: adit::ditTrainingLoss (model.cpp) draw for draw, each draw made for the whole
-    // batch and cut to this rank's rows. The loss is a mean over structures, so the mean over ranks
-    // of the ranks' means is the one-process loss.
-    const std::int64_t B = settings.batchSize;
-    auto shareLoss = [&](long long step, torch::Generator& gen) {
-      const auto idx = drawIndices(padded.size(), B, gen, device);
-      const auto mine = share.rows(idx);
-      DitCondition cond{padded.kind.index_select(0, mine), padded.spaceGroup.index_select(0, mine),
-                        padded.natoms.index_select(0, mine)};
-      const bool selfCond = static_cast<double>(stepHash(seed, step, 1) >> 11) * 0x1.0p-53 < selfCondRate;
-      const auto x1 = paddedLatents.index_select(0, mine);
-      const auto mask = padded.mask.index_select(0, mine);
-      auto t = share.rows(randOn({B}, gen, device)) * 0.98 + 0.01;
-      auto x0 = share.rows(centredNoise({B, x1.size(1), x1.size(2)}, padded.mask.index_select(0, idx), &gen));
-      auto tt = t.view({share.size, 1, 1});
-      auto xt = ((1 - tt) * x0 + tt * x1) * mask.unsqueeze(-1).to(x1.dtype());
-      const double pDrop = bundle.dit->config.classDropout;
-      auto dropKind = share.rows(randOn({B}, gen, device)) < pDrop;
-      auto dropGroup = share.rows(randOn({B}, gen, device)) < pDrop;
-      cond.kind = torch::where(dropKind, torch::full_like(cond.kind, -1), cond.kind);
-      cond.spaceGroup = torch::where(dropGroup, torch::zeros_like(cond.spaceGroup), cond.spaceGroup);
-      auto sc = torch::zeros_like(x1);
-      if (selfCond) {
-        torch::NoGradGuard g;
-        sc = bundle.dit->forward(xt, t, cond, mask, sc).detach().to(x1.dtype());
-      }
-      return flowMatchingLoss(bundle.dit->forward(xt, t, cond, mask, sc), x1, t, mask);
+                             &gen, selfCond, rows);
     };
     std::vector<torch::Tensor> ema;
-    const auto r = par.comm ? trainLoop(ctx, *bundle.dit, shareLoss, settings, ema, par.comm)
-                            : trainLoop(ctx, *bundle.dit, loss, settings, ema);
+    const auto r = trainLoop(ctx, *bundle.dit, loss, settings, ema, par.comm);
     if (par.comm) ctx.run().setSummary("processes", share.world);
     if (!par.lead()) return;  // rank 0 exports
     applyEma(*bundle.dit, ema);

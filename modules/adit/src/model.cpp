@@ -304,17 +304,23 @@ torch::Tensor flowMatchingLoss(const torch::Tensor& predicted, const torch::Tens
   return (err * w).mean();
 }
 
-torch::Tensor ditTrainingLoss(Dit& model, const torch::Tensor& x1, DitCondition cond, const torch::Tensor& mask,
-                              torch::Generator* gen, bool useSelfCond) {
-  const auto B = x1.size(0);
-  const auto d = x1.device();
-  auto t = rand({B}, gen, d) * 0.98 + 0.01;
-  auto x0 = centredNoise(x1.sizes(), mask, gen);
-  auto tt = t.view({B, 1, 1});
+torch::Tensor ditTrainingLoss(Dit& model, const torch::Tensor& x1All, DitCondition cond, const torch::Tensor& maskAll,
+                              torch::Generator* gen, bool useSelfCond, BatchRows rows) {
+  const auto B = x1All.size(0);
+  const auto d = x1All.device();
+  const auto n = rows.size < 0 ? B : rows.size;
+  const auto mine = [&](const torch::Tensor& t) { return t.narrow(0, rows.first, n); };
+  const auto x1 = mine(x1All), mask = mine(maskAll);
+  auto t = mine(rand({B}, gen, d)) * 0.98 + 0.01;
+  auto x0 = mine(centredNoise(x1All.sizes(), maskAll, gen));
+  auto tt = t.view({n, 1, 1});
   auto xt = ((1 - tt) * x0 + tt * x1) * mask.unsqueeze(-1).to(x1.dtype());
   const double p = model->config.classDropout;
-  auto dropKind = rand({B}, gen, d) < p;
-  auto dropGroup = rand({B}, gen, d) < p;
+  auto dropKind = mine(rand({B}, gen, d)) < p;
+  auto dropGroup = mine(rand({B}, gen, d)) < p;
+  cond.kind = mine(cond.kind);
+  cond.spaceGroup = mine(cond.spaceGroup);
+  if (cond.natoms.defined()) cond.natoms = mine(cond.natoms);
   cond.kind = torch::where(dropKind, torch::full_like(cond.kind, -1), cond.kind);
   cond.spaceGroup = torch::where(dropGroup, torch::zeros_like(cond.spaceGroup), cond.spaceGroup);
   auto sc = torch::zeros_like(x1);

@@ -133,11 +133,18 @@ torch::Tensor centredNoise(const torch::IntArrayRef shape, const torch::Tensor& 
 torch::Tensor flowMatchingLoss(const torch::Tensor& predicted, const torch::Tensor& x1, const torch::Tensor& t,
                                const torch::Tensor& mask);
 
+// Rows [first, first + size) of a batch; size < 0: all of them.
+struct BatchRows {
+  std::int64_t first = 0, size = -1;
+};
+
 // One DiT training loss on latents x1 [B, N, latent]: draws x0 and t ~ U[0.01, 0.99] (with gen, on
 // x1's device), drops labels for CFG and, when selfCondition, first predicts x1 without gradient and
 // feeds that estimate back (the caller decides, e.g. half of the steps, without a device sync).
+// Data parallel: every rank passes the whole batch and its `rows`; the draws are made for the whole
+// batch and cut to those rows, so the ranks' mean loss is the one-process loss.
 torch::Tensor ditTrainingLoss(Dit& model, const torch::Tensor& x1, DitCondition cond, const torch::Tensor& mask,
-                              torch::Generator* gen, bool selfCondition);
+                              torch::Generator* gen, bool selfCondition, BatchRows rows = {});
 
 // Predicts x1 from (x_t, t) for the sampler.
 using X1Predictor = std::function<torch::Tensor(const torch::Tensor& xt, double t, const torch::Tensor& selfCond)>;
