@@ -886,7 +886,10 @@ class TrainJob : public core::Job {
       const Json counts = attention.describe(*model);
       for (const auto& [k, v] : counts.items()) ctx.run().setSummary(k, v);
     }
-    if (comm) ctx.run().setSummary("processes", dist.worldSize);
+    if (comm) {
+      ctx.run().setSummary("processes", dist.worldSize);
+      ctx.run().setSummary("backend", comm->backend());
+    }
     if (p.getBool("export") && lead) {
       fb.setStage("exporting");
       const auto dir = ctx.run().addArtifact("model", "hf_model", "the trained model as a Hugging Face folder");
