@@ -15,6 +15,7 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #define ATOMSCOPE_HAVE_C10D 1
 #if defined(USE_C10D_NCCL) && __has_include(<torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>) && __has_include(<nccl.h>)
+#include <c10/cuda/CUDAFunctions.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #define ATOMSCOPE_HAVE_NCCL 1
 #endif
@@ -117,6 +118,8 @@ std::shared_ptr<Communicator> Communicator::create(const DistributedEnv& env, co
     impl->store = c10::make_intrusive<c10d::TCPStore>(env.masterAddr, so);
 #ifdef ATOMSCOPE_HAVE_NCCL
     if (device.is_cuda()) {
+      // NCCL binds a communicator to the current device: make it this rank's before anything else.
+      if (device.has_index()) c10::cuda::set_device(device.index());
       auto o = c10d::ProcessGroupNCCL::Options::create();
       impl->nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(impl->store, env.rank, env.worldSize, o);
       impl->backend = "nccl";
