@@ -5,19 +5,25 @@
 
 #include "atomscope/core/error.h"
 
-// c10d's Gloo backend needs gloo's headers (Debian: libgloo-dev; some LibTorch wheels leave them
-// out). Without them this file still builds and a distributed job says what is missing.
+// c10d's Gloo backend (CPU, and CUDA through the host) needs gloo's headers (Debian: libgloo-dev; Python's
+// torch wheels leave them out); its NCCL backend (CUDA) needs nccl.h and USE_C10D_NCCL from CMake. With
+// neither, this file still builds and a distributed job says what is missing.
+#if __has_include(<torch/csrc/distributed/c10d/TCPStore.hpp>)
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #if __has_include(<gloo/algorithm.h>) && __has_include(<torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>)
 #ifndef USE_C10D_GLOO
 #define USE_C10D_GLOO
 #endif
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
-#define ATOMSCOPE_HAVE_C10D 1
+#define ATOMSCOPE_HAVE_GLOO 1
+#endif
 #if defined(USE_C10D_NCCL) && __has_include(<torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>) && __has_include(<nccl.h>)
 #include <c10/cuda/CUDAFunctions.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #define ATOMSCOPE_HAVE_NCCL 1
+#endif
+#if defined(ATOMSCOPE_HAVE_GLOO) || defined(ATOMSCOPE_HAVE_NCCL)
+#define ATOMSCOPE_HAVE_C10D 1
 #endif
 #endif
 
@@ -81,7 +87,9 @@ struct Communicator::Impl {
   std::string backend;
   torch::Device device{torch::kCPU};
   c10::intrusive_ptr<c10d::Store> store;
+#ifdef ATOMSCOPE_HAVE_GLOO
   c10::intrusive_ptr<c10d::ProcessGroupGloo> gloo;
+#endif
 #ifdef ATOMSCOPE_HAVE_NCCL
   c10::intrusive_ptr<c10d::ProcessGroupNCCL> nccl;
 #endif
@@ -89,7 +97,11 @@ struct Communicator::Impl {
 #ifdef ATOMSCOPE_HAVE_NCCL
     if (nccl) return nccl->allreduce(v);
 #endif
+#ifdef ATOMSCOPE_HAVE_GLOO
     return gloo->allreduce(v);
+#else
+    throw Error("no collective backend");  // create() refuses this case
+#endif
   }
   c10::intrusive_ptr<c10d::Work> broadcast(std::vector<torch::Tensor>& v, int root) {
     c10d::BroadcastOptions o;
@@ -97,7 +109,11 @@ struct Communicator::Impl {
 #ifdef ATOMSCOPE_HAVE_NCCL
     if (nccl) return nccl->broadcast(v, o);
 #endif
+#ifdef ATOMSCOPE_HAVE_GLOO
     return gloo->broadcast(v, o);
+#else
+    throw Error("no collective backend");
+#endif
   }
 };
 
@@ -108,6 +124,11 @@ std::shared_ptr<Communicator> Communicator::create(const DistributedEnv& env, co
   impl->world = env.worldSize;
   impl->device = device;
   const auto timeout = std::chrono::milliseconds(static_cast<long long>(timeoutSeconds * 1000));
+#ifndef ATOMSCOPE_HAVE_GLOO
+  if (!device.is_cuda())
+    throw Error("this build of Atomscope has NCCL only (its LibTorch came without gloo's headers): data-parallel "
+                "training needs --device cuda, or a build with libgloo-dev for the CPU");
+#endif
   try {
     c10d::TCPStoreOptions so;
     so.port = static_cast<std::uint16_t>(env.masterPort);
@@ -125,6 +146,7 @@ std::shared_ptr<Communicator> Communicator::create(const DistributedEnv& env, co
       impl->backend = "nccl";
     }
 #endif
+#ifdef ATOMSCOPE_HAVE_GLOO
     if (impl->backend.empty()) {
       auto o = c10d::ProcessGroupGloo::Options::create(timeout);
       // The local end: the interface the user names, loopback for a one-host job, else this host's
@@ -137,6 +159,7 @@ std::shared_ptr<Communicator> Communicator::create(const DistributedEnv& env, co
       impl->gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(impl->store, env.rank, env.worldSize, o);
       impl->backend = "gloo";
     }
+#endif
   } catch (const std::exception& e) {
     throw Error("rank " + std::to_string(env.rank) + " of " + std::to_string(env.worldSize) +
                 " could not join the process group at " + env.masterAddr + ":" + std::to_string(env.masterPort) +
@@ -175,8 +198,8 @@ std::shared_ptr<Communicator> Communicator::create(const DistributedEnv& env, co
     auto impl = std::make_unique<Impl>();
     return std::shared_ptr<Communicator>(new Communicator(std::move(impl)));
   }
-  throw Error("this build of Atomscope has no distributed engine (c10d with Gloo): its LibTorch or the gloo headers "
-              "(Debian: libgloo-dev) were missing at build time; run with one process");
+  throw Error("this build of Atomscope has no distributed engine (c10d with Gloo or NCCL): its LibTorch, the gloo "
+              "headers (Debian: libgloo-dev) or nccl.h were missing at build time; run with one process");
 }
 void Communicator::Pending::wait() { work.reset(); }
 Communicator::Pending Communicator::allreduceSumAsync(torch::Tensor&) { return {}; }
