@@ -8,10 +8,11 @@ orientations, hidden 128, basis 256, degree 3, 5 layers, widening 4, one-hot ele
 (speed does not depend on the weights), and times energy + forces by autograd, rebuilding the radius
 graph every step as molecular dynamics must.
 
-Two gaps of the GPU machine are bridged here rather than in the reference: torch_scatter (only its
+Three gaps of the GPU machine are bridged here rather than in the reference: torch_scatter (only its
 scatter_mean is imported) is replaced by torch.Tensor.scatter_reduce when it is missing, and the radius
 graph is built by chunked torch.cdist instead of torch_cluster, then handed to the reference with
-radius=None so that the model adds the self-loops itself, as its MD17 pipeline does.
+radius=None so that the model adds the self-loops itself, as its MD17 pipeline does; and the reference's
+graph transforms get the forward method that newer PyTorch Geometric requires (adapt_transforms_to_new_pyg).
 
 Prints one JSON line per size: {"atoms": N, "atom_steps_per_s": ..., "ms_per_step": ..., "peak_gib": ...}
 or {"atoms": N, "error": "..."} (for example out of memory).
@@ -44,6 +45,21 @@ def install_scatter_shim(torch):
     mod.scatter_mean = scatter_mean
     sys.modules["torch_scatter"] = mod
     return True
+
+
+def adapt_transforms_to_new_pyg():
+    """PyTorch Geometric 2.3+ makes BaseTransform.forward abstract; the reference's transforms define
+    __call__ only. Give them a forward that calls it, so they can be built (no change in what they do)."""
+    import importlib
+    for name in ("position_orientation_graph", "invariants", "random_rotate"):
+        try:
+            mod = importlib.import_module("ponita.transforms." + name)
+        except ImportError:
+            continue
+        for cls in vars(mod).values():
+            if isinstance(cls, type) and "forward" in getattr(cls, "__abstractmethods__", ()):
+                cls.forward = lambda self, data: type(self).__call__(self, data)
+                cls.__abstractmethods__ = frozenset(m for m in cls.__abstractmethods__ if m != "forward")
 
 
 def read_xyz(path):
@@ -84,6 +100,7 @@ def main():
     import torch
     shim = install_scatter_shim(torch)
     from torch_geometric.data import Data
+    adapt_transforms_to_new_pyg()
     from ponita.models.ponita import Ponita
 
     dev = torch.device(args.device)
