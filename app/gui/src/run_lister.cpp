@@ -42,15 +42,38 @@ RunSummary RunLister::read(const QString& runDir) {
   return s;
 }
 
-std::vector<RunSummary> RunLister::list() const {
+std::vector<RunSummary> RunLister::list() {
   std::vector<RunSummary> out;
+  reads_ = 0;
   QDir dir(root_);
-  if (root_.isEmpty() || !dir.exists()) return out;
+  if (root_.isEmpty() || !dir.exists()) {
+    cache_.clear();
+    return out;
+  }
+  std::map<QString, Cached> seen;
   for (const QFileInfo& fi : dir.entryInfoList(QDir::Dirs | QDir::NoDotAndDotDot)) {
     // Not a run (yet): a folder without run.json. A malformed run.json is listed as unreadable.
-    if (!QFileInfo::exists(fi.absoluteFilePath() + QStringLiteral("/run.json"))) continue;
-    out.push_back(read(fi.absoluteFilePath()));
+    const QFileInfo record(fi.absoluteFilePath() + QStringLiteral("/run.json"));
+    if (!record.exists()) continue;
+    const QString path = fi.absoluteFilePath();
+    const auto hit = cache_.find(path);
+    // Created, running and stale runs change without their run.json changing (the heartbeat), so
+    // only finished (or unreadable) ones are taken from the cache.
+    const bool settled = hit != cache_.end() && hit->second.modified == record.lastModified() &&
+                         hit->second.size == record.size() && hit->second.summary.status != QLatin1String("created") &&
+                         hit->second.summary.status != QLatin1String("running") &&
+                         hit->second.summary.status != QLatin1String("stale");
+    Cached entry;
+    if (settled) {
+      entry = hit->second;
+    } else {
+      entry = Cached{record.lastModified(), record.size(), read(path)};
+      ++reads_;
+    }
+    out.push_back(entry.summary);
+    seen.emplace(path, std::move(entry));
   }
+  cache_ = std::move(seen);
   std::sort(out.begin(), out.end(), [](const RunSummary& a, const RunSummary& b) {
     if (a.created != b.created) return a.created > b.created;
     return a.id > b.id;

@@ -4,6 +4,7 @@
 #include <QDateTime>
 #include <QString>
 #include <QStringList>
+#include <map>
 #include <vector>
 
 #include "atomscope/core/json.h"
@@ -25,16 +26,30 @@ struct RunSummary {
 class RunLister {
  public:
   explicit RunLister(QString runsRoot = {}) : root_(std::move(runsRoot)) {}
-  void setRoot(const QString& root) { root_ = root; }
+  void setRoot(const QString& root) {
+    root_ = root;
+    cache_.clear();
+  }
   QString root() const { return root_; }
 
   // Newest first. Folders without a readable run.json are listed with status "unreadable" and the
   // reason in error; running runs whose heartbeat is stale are listed as "stale".
-  std::vector<RunSummary> list() const;
+  // A finished run whose run.json has not changed since the last list() is not read again: the
+  // browser lists on the GUI thread after every job, and a project holds hundreds of runs.
+  std::vector<RunSummary> list();
   static RunSummary read(const QString& runDir);
+  // run.json files the last list() read (the rest came from the cache).
+  int readsInLastList() const { return reads_; }
 
  private:
+  struct Cached {
+    QDateTime modified;
+    qint64 size = -1;
+    RunSummary summary;
+  };
   QString root_;
+  std::map<QString, Cached> cache_;
+  int reads_ = 0;
 };
 
 QDateTime parseIsoTime(const std::string& iso);
