@@ -97,3 +97,37 @@ TEST(CodeFiles, TorchScriptNeedsTrustPerFileOrForAll) {
   EXPECT_NO_THROW(core::checkCodeFileParams(Json{{"model", mace.string()}}));
   core::CodeTrust::reset();
 }
+
+// A zip is judged from its directory and its code/ entries (made here by Python's zipfile, the layout of
+// torch.jit.save's archives): "def" in a data entry is not code; deflated code entries are inflated and
+// read (the shared MACE model's are all deflated); and a file whose directory is cut off falls back to
+// scanning every byte.
+TEST(CodeFiles, ZipArchivesAreJudgedByTheirCodeEntries) {
+  test::ScopedTempDir dir("codefiles");
+  const auto layout = [&](const std::string& name, const std::string& codeText, const std::string& mode) {
+    const auto file = dir / name;
+    python("import pickle, zipfile; z = zipfile.ZipFile('" + file.string() +
+           "', 'w', zipfile.ZIP_STORED); z.writestr('m/data.pkl', pickle.dumps({'w': 1}, protocol=2)); "
+           "z.writestr('m/constants.pkl', pickle.dumps((), protocol=2)); "
+           "z.writestr('m/data/0', b'\\ndef not_code_but_weights(self):'); "
+           "z.writestr('m/code/__torch__.py', '" + codeText + "', compress_type=zipfile." + mode + "); z.close()");
+    return file;
+  };
+  EXPECT_EQ(core::sniffCodeFile(layout("no_methods.pt", "class M(Module):\\n  __parameters__ = []\\n", "ZIP_STORED")),
+            CodeFileKind::None);
+  EXPECT_EQ(core::sniffCodeFile(layout("scripted.pt", "class M(Module):\\n  def forward(self, x):\\n    return x\\n", "ZIP_STORED")),
+            CodeFileKind::TorchScript);
+  // torch 2.x deflates the longer code files (PONITA models written on the GPU machine do): inflated, read.
+  EXPECT_EQ(core::sniffCodeFile(layout("deflated.pt", "class M(Module):\\n  __parameters__ = []\\n", "ZIP_DEFLATED")),
+            CodeFileKind::None);
+  EXPECT_EQ(core::sniffCodeFile(layout("deflated_scripted.pt", "class M(Module):\\n  def forward(self, x):\\n    return x\\n", "ZIP_DEFLATED")),
+            CodeFileKind::TorchScript);
+
+  const auto mace = kData / "mlip_models/mace_toy_test_compiled.model";
+  std::ifstream in(mace, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_GT(bytes.size(), 4096u);
+  EXPECT_EQ(core::sniffCodeBytes(bytes), CodeFileKind::TorchScript);
+  EXPECT_EQ(core::sniffCodeBytes(bytes.substr(0, bytes.size() - 100)), CodeFileKind::TorchScript);  // no directory
+  EXPECT_EQ(core::sniffCodeBytes(bytes.substr(0, 3)), CodeFileKind::None);
+}

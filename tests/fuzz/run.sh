@@ -72,11 +72,15 @@ g=$shared/lm/tiny_gpt2_random_vocab21
 for f in "$shared"/text/tinystories/tinystories_sample5.txt; do { printf 3; head -c 2000 "$f"; } > "$work/seeds_tokenizer_files/text"; done
 seed job_params "$fz"/params_*  # the first byte picks the input ('0' JSON object, '1' name=value)
 seed run_json "$fz"/run_json_*  # the first byte picks the file ('0' run.json, '1' metrics.jsonl)
+# Code files: the shared TorchScript model and pickles / torch.save zips made here (tests/fuzz/seeds).
+mkdir -p "$work/seeds_code_files"
+[ -f "$shared/mlip_models/mace_toy_test_compiled.model" ] && cp "$shared/mlip_models/mace_toy_test_compiled.model" "$work/seeds_code_files/"
+seed code_files "$fz"/code_*
 
 status=0
 # fuzz_openbabel and fuzz_smiles exist only in a build configured with -DATOMSCOPE_CHEM_TOOLKITS=ON.
 for t in safetensors npy npz tokenizer_files poscar xyz cif cdvae_csv openbabel smiles sae_formats adit_shards llama2c hf_config \
-         job_params run_json; do
+         job_params run_json code_files; do
   exe=$build/tests/fuzz/fuzz_$t
   if [ ! -x "$exe" ]; then
     if [ "$t" = openbabel ] || [ "$t" = smiles ]; then
@@ -94,6 +98,7 @@ for t in safetensors npy npz tokenizer_files poscar xyz cif cdvae_csv openbabel 
     npy|npz) opts+=(-dict="$root/tests/fuzz/npy.dict") ;;
     cif|cdvae_csv) opts=(-max_len=16384 -dict="$root/tests/fuzz/cif.dict") ;;
     poscar|xyz|openbabel|sae_formats|hf_config|job_params|run_json|tokenizer_files) opts=(-max_len=16384) ;;
+    code_files) opts=(-max_len=1500000) ;;  # the seed model is 1.2 MB
     adit_shards) opts=(-max_len=16384 -dict="$root/tests/fuzz/safetensors.dict") ;;
     smiles) opts=(-max_len=200) ;;
   esac

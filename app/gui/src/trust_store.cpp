@@ -51,12 +51,18 @@ QString TrustStore::keyFor(const QString& path) const {
   return QStringLiteral("trust/") + QString::fromLatin1(h);
 }
 
-QString TrustStore::fileHash(const QString& path) {
+QString TrustStore::fileHash(const QString& path) const {
+  const QFileInfo info(path);
+  const QString key = canonicalPath(path);
+  const auto hit = hashes_.constFind(key);
+  if (hit != hashes_.constEnd() && hit->size == info.size() && hit->modified == info.lastModified()) return hit->hash;
   QFile f(path);
   if (!f.open(QIODevice::ReadOnly)) return {};
   QCryptographicHash h(QCryptographicHash::Sha256);
   h.addData(&f);
-  return QString::fromLatin1(h.result().toHex());
+  const QString hash = QString::fromLatin1(h.result().toHex());
+  hashes_.insert(key, HashEntry{info.size(), info.lastModified(), hash});
+  return hash;
 }
 
 bool TrustStore::isTrusted(const QString& path) const {

@@ -8,6 +8,8 @@
 //   TrustStore trust;
 //   if (!trust.confirmParams(this, params)) return;   // the user said no, or a pickle was named
 //   jobManager.start(...);
+#include <QDateTime>
+#include <QHash>
 #include <QString>
 #include <functional>
 #include <memory>
@@ -46,7 +48,15 @@ class TrustStore {
 
  private:
   QString keyFor(const QString& path) const;
-  static QString fileHash(const QString& path);
+  // SHA-256 of the file's bytes, remembered per path with its size and modification time: every job
+  // start asks about its TorchScript file on the GUI thread, and a foundation model is hundreds of MB.
+  QString fileHash(const QString& path) const;
+  struct HashEntry {
+    qint64 size = -1;
+    QDateTime modified;
+    QString hash;
+  };
+  mutable QHash<QString, HashEntry> hashes_;
 
   std::unique_ptr<QSettings> owned_;
   QSettings* settings_;

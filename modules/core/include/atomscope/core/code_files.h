@@ -5,6 +5,7 @@
 // a confirmation in the GUI). Sniffing reads bytes only; it runs nothing. No torch.
 #include <filesystem>
 #include <string>
+#include <string_view>
 
 #include "atomscope/core/error.h"
 #include "atomscope/core/json.h"
@@ -20,6 +21,10 @@ enum class CodeFileKind {
 
 // What `path` holds (a missing or unreadable file is None: its loader reports that).
 CodeFileKind sniffCodeFile(const std::filesystem::path& path);
+// The same for a file's bytes. A zip is judged from its central directory and its code/ entries only
+// (stored or deflated; a few KB of a model of any size: the GUI asks this before every job start); a
+// zip whose directory cannot be followed is scanned whole.
+CodeFileKind sniffCodeBytes(std::string_view bytes);
 std::string toString(CodeFileKind kind);
 
 // Throws Error when `path` is a Python pickle (either kind): the message names the file, says why
