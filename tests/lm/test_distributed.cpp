@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 
 #include "atomscope/core/distributed.h"
@@ -176,6 +177,49 @@ TEST(Distributed, SumAddsOverRanks) {
     ASSERT_EQ(v.size(), 2u);
     EXPECT_DOUBLE_EQ(v[0], 4.0);  // 1.5 + 2.5
     EXPECT_DOUBLE_EQ(v[1], 1.0);  // one rank asked to stop: both see it
+  }
+}
+
+// finishAndSum: the step's scalars summed in the same all-reduce as the gradient bookkeeping. A
+// parameter that got a gradient on one rank only gets the mean (half of that rank's); one that got
+// none on any rank keeps none, as in one process (where AdamW then skips it).
+TEST(Distributed, FinishAndSumDropsGradientsNoRankProduced) {
+  ASSERT_TRUE(core::distributedAvailable());
+  const int port = freePort();
+  std::vector<std::vector<double>> sums(2);
+  std::vector<torch::Tensor> gradA(2), gradB(2);
+  std::vector<std::string> errors(2);
+  auto worker = [&](int rank) {
+    try {
+      core::DistributedEnv env;
+      env.rank = rank;
+      env.worldSize = 2;
+      env.masterPort = port;
+      auto comm = core::Communicator::create(env, torch::kCPU, 60);
+      auto a = torch::zeros({3}, torch::requires_grad()), b = torch::zeros({2}, torch::requires_grad());
+      core::GradientSynchronizer sync(comm, {a, b});
+      sync.arm();
+      // Only rank 0's loss touches a; nobody's touches b.
+      auto loss = rank == 0 ? (a * torch::tensor({1.0f, 2.0f, 3.0f})).sum() : torch::zeros({}, torch::requires_grad());
+      loss.backward();
+      sums[rank] = sync.finishAndSum({1.0 + rank, rank == 1 ? 1.0 : 0.0});
+      gradA[rank] = a.grad().defined() ? a.grad().clone() : torch::Tensor();
+      gradB[rank] = b.grad();
+    } catch (const std::exception& e) {
+      errors[rank] = e.what();
+    }
+  };
+  std::thread t0(worker, 0), t1(worker, 1);
+  t0.join();
+  t1.join();
+  for (int r = 0; r < 2; ++r) {
+    ASSERT_EQ(errors[r], "") << r;
+    ASSERT_EQ(sums[r].size(), 2u);
+    EXPECT_DOUBLE_EQ(sums[r][0], 3.0);  // 1 + 2
+    EXPECT_DOUBLE_EQ(sums[r][1], 1.0);
+    ASSERT_TRUE(gradA[r].defined()) << r;
+    EXPECT_TRUE(torch::allclose(gradA[r], torch::tensor({0.5f, 1.0f, 1.5f}))) << gradA[r];
+    EXPECT_FALSE(gradB[r].defined()) << r;
   }
 }
 

@@ -69,15 +69,9 @@ void saveArchive(torch::serialize::OutputArchive& out, const fs::path& file) {
 // Data parallel, after the backward pass: the mean gradient over ranks; a parameter keeps no
 // gradient (AdamW skips it, as in one process) when it got none on any rank. Returns whether any
 // rank is out of time; a cancel on any rank stops all of them here.
-bool synchroniseStep(core::Communicator& comm, core::GradientSynchronizer& sync, std::vector<torch::Tensor>& params,
-                     core::Feedback& fb, bool outOfTime) {
-  std::vector<double> flags{fb.isCancelled() ? 1.0 : 0.0, outOfTime ? 1.0 : 0.0};
-  for (const auto& p : params) flags.push_back(p.grad().defined() ? 1.0 : 0.0);
-  sync.finish();
-  flags = comm.sum(flags);
+bool synchroniseStep(core::GradientSynchronizer& sync, core::Feedback& fb, bool outOfTime) {
+  const auto flags = sync.finishAndSum({fb.isCancelled() ? 1.0 : 0.0, outOfTime ? 1.0 : 0.0});
   if (flags[0] > 0) throw core::Cancelled();
-  for (std::size_t i = 0; i < params.size(); ++i)
-    if (flags[2 + i] == 0) params[i].mutable_grad() = torch::Tensor();
   return flags[1] > 0;
 }
 
@@ -162,7 +156,7 @@ TrainResult trainLoop(core::Context& ctx, torch::nn::Module& module, const StepL
     if (sync) sync->arm();
     loss.backward();
     bool agreedOutOfTime = false;
-    if (comm) agreedOutOfTime = synchroniseStep(*comm, *sync, params, fb, s.maxSeconds > 0 &&
+    if (comm) agreedOutOfTime = synchroniseStep(*sync, fb, s.maxSeconds > 0 &&
         std::chrono::duration<double>(Clock::now() - t0).count() >= s.maxSeconds);
     const auto gradNorm = lm::clipGradNorm(params, s.gradClip > 0 ? s.gradClip : 1e30);
     stepper.step();

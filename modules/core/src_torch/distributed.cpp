@@ -356,4 +356,15 @@ void GradientSynchronizer::finish() {
   }
 }
 
+std::vector<double> GradientSynchronizer::finishAndSum(std::vector<double> sums) {
+  const auto extra = sums.size();
+  for (const auto& p : params_) sums.push_back(p.grad().defined() ? 1.0 : 0.0);  // before finish() fills them
+  finish();
+  sums = comm_->sum(sums);
+  for (std::size_t k = 0; k < params_.size(); ++k)
+    if (sums[extra + k] == 0) params_[k].mutable_grad() = torch::Tensor();
+  sums.resize(extra);
+  return sums;
+}
+
 }  // namespace atomscope::core

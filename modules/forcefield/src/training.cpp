@@ -295,19 +295,14 @@ TrainResult trainPonita(core::Context& ctx, Ponita& model, const std::vector<che
     }
     loss.backward();
     if (comm) {
-      // One small all-reduce: cancel, rank 0's clock, the batch's errors, which parameters got a gradient.
-      std::vector<double> v{fb.isCancelled() ? 1.0 : 0.0,
-                            lead ? std::chrono::duration<double>(Clock::now() - t0).count() : 0.0,
-                            eLoss.item<double>(), fLoss.item<double>()};
-      for (const auto& p : params) v.push_back(p.grad().defined() ? 1.0 : 0.0);
-      sync->finish();
-      v = comm->sum(v);
+      // One small all-reduce with the gradients' bookkeeping: cancel, rank 0's clock, the batch's errors.
+      const auto v = sync->finishAndSum({fb.isCancelled() ? 1.0 : 0.0,
+                                         lead ? std::chrono::duration<double>(Clock::now() - t0).count() : 0.0,
+                                         eLoss.item<double>(), fLoss.item<double>()});
       if (v[0] > 0) throw core::Cancelled();
       agreedSeconds = v[1];
       eMse = v[2];
       fMse = v[3];
-      for (std::size_t i = 0; i < params.size(); ++i)  // none on any rank: AdamW skips it, as in one process
-        if (v[4 + i] == 0) params[i].mutable_grad() = torch::Tensor();
     }
     const double gn = torch::nn::utils::clip_grad_norm_(params, o.gradClip > 0 ? o.gradClip : 1e30);
     const double lv = comm ? o.energyWeight * eMse + fMse : loss.item<double>();

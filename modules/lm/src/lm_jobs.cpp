@@ -843,9 +843,8 @@ class TrainJob : public core::Job {
         tokensSeen += B * T;
       }
       if (comm) {
-        sync->finish();
         // The mean loss over ranks, and a cancel on any rank stops every rank at this step.
-        const auto s = comm->sum({loss, fb.isCancelled() ? 1.0 : 0.0});
+        const auto s = sync->finishAndSum({loss, fb.isCancelled() ? 1.0 : 0.0});
         loss = s[0] / static_cast<double>(world);
         if (s[1] > 0) throw core::Cancelled();
       }

@@ -81,6 +81,10 @@ class GradientSynchronizer {
   // Waits for every bucket (launching those whose parameters got no gradient, with zeros) and
   // writes the mean over ranks of each parameter's accumulated gradient into its .grad.
   void finish();
+  // finish(), then one all-reduce of `sums` (a step's scalars: cancel flags, clocks, loss terms)
+  // together with which parameters got a gradient on this rank; a parameter that got none on any rank
+  // keeps none, so the optimiser skips it as it would in one process. Returns `sums` summed over ranks.
+  std::vector<double> finishAndSum(std::vector<double> sums);
   std::size_t bucketCount() const { return buckets_.size(); }
 
  private:
