@@ -164,8 +164,9 @@ void addDataParams(ParamSchema& s, bool required = true) {
 }
 
 void addSpaceParams(ParamSchema& s) {
+  s.addChoice("family", {"llama", "gpt2"}, "llama", "Model family of the supernet and its architectures (lm's Llama or GPT-2).");
   s.addString("layers", "2,3,4", "Depth choices (comma-separated).");
-  s.addString("heads", "2,4", "Attention-head choices; each must split every embedding size into an even head dim.");
+  s.addString("heads", "2,4", "Attention-head choices; each must split every embedding size (Llama: into an even head dim).");
   s.addString("embed", "64,96,128", "Embedding-size choices.");
   s.addString("mlp_ratio", "2,3,4", "MLP hidden size as a multiple of the embedding size.");
 }
@@ -184,6 +185,7 @@ void addTrainParams(ParamSchema& s, long long steps, double lr) {
 
 SearchSpace spaceFromParams(const core::Params& p, std::int64_t vocab, std::int64_t context) {
   SearchSpace s;
+  s.family = lm::modelFamilyFromString(p.getString("family"));
   s.vocabSize = vocab;
   s.context = context;
   for (int d = 0; d < kNumDims; ++d) {
@@ -325,7 +327,7 @@ class SearchJob : public core::Job {
  public:
   JobInfo info() const override {
     return {"nas.search", "Architecture search (TangleNAS)", "Language models",
-            "Searches a Llama language-model space (depth, heads, embedding size, MLP ratio) with a weight-entangled "
+            "Searches a Llama or GPT-2 language-model space (depth, heads, embedding size, MLP ratio) with a weight-entangled "
             "supernet: every architecture is a slice of one largest model. Alternates AdamW steps of the weights on the "
             "training data with Adam steps of the architecture parameters on a held-out part of it (DARTS softmax, GDAS "
             "hard Gumbel samples or DrNAS Dirichlet samples). Streams the losses and the weight of every choice; writes "
@@ -586,7 +588,9 @@ class EvaluateJob : public core::Job {
       net->load(in);
       net->to(device);
       model = net->extract(a);
-      if (s.T > model->config().maxSeqLen) throw NasError("context exceeds the search's");
+      if (s.T > model->config().maxSeqLen)
+        throw NasError("context " + std::to_string(s.T) + " exceeds the search's " + std::to_string(model->config().maxSeqLen) +
+                       " (inherited weights: a GPT-2's learned positions stop there)");
     } else {
       model = lm::createModel(space.modelConfig(a));
       model->to(device);

@@ -84,8 +84,6 @@ bool SearchSpace::contains(const Architecture& a) const {
 }
 
 void SearchSpace::validate() const {
-  if (family != lm::ModelFamily::Llama)
-    throw NasError("the NAS supernet covers the Llama family only (got " + lm::toString(family) + ")");
   if (vocabSize <= 0) throw NasError("search space: vocabulary size is not set");
   if (context < 2) throw NasError("search space: context must be at least 2");
   for (int d = 0; d < kNumDims; ++d) {
@@ -99,9 +97,13 @@ void SearchSpace::validate() const {
   }
   for (auto e : of(Dim::Embed))
     for (auto h : of(Dim::Heads))
-      if (e % h != 0 || (e / h) % 2 != 0)
+      if (family == lm::ModelFamily::Gpt2) {
+        if (e % h != 0)  // learned positions: any head dim
+          throw NasError("search space: heads=" + std::to_string(h) + " does not split embed=" + std::to_string(e));
+      } else if (e % h != 0 || (e / h) % 2 != 0) {
         throw NasError("search space: heads=" + std::to_string(h) + " does not split embed=" + std::to_string(e) +
                        " into an even head dimension (rotary embeddings need one)");
+      }
 }
 
 lm::ModelConfig SearchSpace::modelConfig(const Architecture& a) const {

@@ -202,11 +202,11 @@ namespace {
 
 class AttentionImpl : public torch::nn::Module {
  public:
-  AttentionImpl(std::int64_t E) {
-    q_proj = register_module("q_proj", EntangledLinear(E, E));
-    k_proj = register_module("k_proj", EntangledLinear(E, E));
-    v_proj = register_module("v_proj", EntangledLinear(E, E));
-    o_proj = register_module("o_proj", EntangledLinear(E, E));
+  AttentionImpl(std::int64_t E, bool bias) {
+    q_proj = register_module("q_proj", EntangledLinear(E, E, bias));
+    k_proj = register_module("k_proj", EntangledLinear(E, E, bias));
+    v_proj = register_module("v_proj", EntangledLinear(E, E, bias));
+    o_proj = register_module("o_proj", EntangledLinear(E, E, bias));
   }
   EntangledLinear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
 };
@@ -222,6 +222,17 @@ class MlpImpl : public torch::nn::Module {
   EntangledLinear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
 };
 TORCH_MODULE(Mlp);
+
+// GPT-2's MLP: c_fc, GELU (tanh), c_proj, both with biases.
+class Gpt2MlpImpl : public torch::nn::Module {
+ public:
+  Gpt2MlpImpl(std::int64_t E, std::int64_t H) {
+    c_fc = register_module("c_fc", EntangledLinear(E, H, true));
+    c_proj = register_module("c_proj", EntangledLinear(H, E, true));
+  }
+  EntangledLinear c_fc{nullptr}, c_proj{nullptr};
+};
+TORCH_MODULE(Gpt2Mlp);
 
 torch::Tensor swapHalves(const torch::Tensor& x) {
   const auto half = x.size(-1) / 2;
@@ -246,7 +257,7 @@ std::pair<torch::Tensor, torch::Tensor> rotaryTables(std::int64_t hd, std::int64
 struct SupernetImpl::Block : public torch::nn::Module {
   Block(std::int64_t E, std::int64_t H, double eps) {
     input_layernorm = register_module("input_layernorm", EntangledRMSNorm(E, eps));
-    self_attn = register_module("self_attn", Attention(E));
+    self_attn = register_module("self_attn", Attention(E, false));
     post_attention_layernorm = register_module("post_attention_layernorm", EntangledRMSNorm(E, eps));
     mlp = register_module("mlp", Mlp(E, H));
   }
@@ -255,19 +266,43 @@ struct SupernetImpl::Block : public torch::nn::Module {
   Mlp mlp{nullptr};
 };
 
+struct SupernetImpl::Gpt2Block : public torch::nn::Module {
+  Gpt2Block(std::int64_t E, std::int64_t H, double eps) {
+    ln_1 = register_module("ln_1", EntangledLayerNorm(E, eps));
+    attn = register_module("attn", Attention(E, true));
+    ln_2 = register_module("ln_2", EntangledLayerNorm(E, eps));
+    mlp = register_module("mlp", Gpt2Mlp(E, H));
+  }
+  EntangledLayerNorm ln_1{nullptr}, ln_2{nullptr};
+  Attention attn{nullptr};
+  Gpt2Mlp mlp{nullptr};
+};
+
 SupernetImpl::SupernetImpl(const SearchSpace& space) : space_(space) {
   space_.validate();
   const auto E = space_.maxOf(Dim::Embed);
   const auto H = space_.maxOf(Dim::MlpRatio) * E;
   const auto L = space_.maxOf(Dim::Layers);
-  embed_tokens = register_module("embed_tokens", EntangledEmbedding(space_.vocabSize, E));
-  auto layers = register_module("layers", torch::nn::ModuleList());
-  for (std::int64_t i = 0; i < L; ++i) {
-    auto b = std::make_shared<Block>(E, H, space_.normEps);
-    layers->push_back(b);
-    blocks_.push_back(b);
+  if (space_.family == lm::ModelFamily::Gpt2) {
+    wte = register_module("wte", EntangledEmbedding(space_.vocabSize, E));
+    wpe = register_module("wpe", EntangledEmbedding(space_.context, E));
+    auto h = register_module("h", torch::nn::ModuleList());
+    for (std::int64_t i = 0; i < L; ++i) {
+      auto b = std::make_shared<Gpt2Block>(E, H, space_.normEps);
+      h->push_back(b);
+      gpt2Blocks_.push_back(b);
+    }
+    ln_f = register_module("ln_f", EntangledLayerNorm(E, space_.normEps));
+  } else {
+    embed_tokens = register_module("embed_tokens", EntangledEmbedding(space_.vocabSize, E));
+    auto layers = register_module("layers", torch::nn::ModuleList());
+    for (std::int64_t i = 0; i < L; ++i) {
+      auto b = std::make_shared<Block>(E, H, space_.normEps);
+      layers->push_back(b);
+      blocks_.push_back(b);
+    }
+    norm = register_module("norm", EntangledRMSNorm(E, space_.normEps));
   }
-  norm = register_module("norm", EntangledRMSNorm(E, space_.normEps));
   arch = register_module("arch", ArchParameters(space_));
   // lm::createModel's initialisation of the largest model.
   {
@@ -280,8 +315,9 @@ SupernetImpl::SupernetImpl(const SearchSpace& space) : space_(space) {
       const auto ends = [&](const std::string& s) {
         return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
       };
-      if (p.dim() == 1) p.fill_(1.0);
-      else if (ends("o_proj.weight") || ends("down_proj.weight")) p.normal_(0.0, residualStd);
+      if (ends(".bias")) p.zero_();
+      else if (p.dim() == 1) p.fill_(1.0);
+      else if (ends("o_proj.weight") || ends("down_proj.weight") || ends("mlp.c_proj.weight")) p.normal_(0.0, residualStd);
       else p.normal_(0.0, 0.02);
     }
   }
@@ -320,7 +356,18 @@ torch::Tensor SupernetImpl::forward(const torch::Tensor& ids, const ArchWeights&
   const auto upMask = entangledMask(we, hidden, embedMasks_);                          // [H, E]
   const auto downMask = entangledMask(we, embedMasks_, hidden);                        // [E, H]
 
-  auto x = embed_tokens->forward(ids, embedMix);
+  const bool gpt2 = space_.family == lm::ModelFamily::Gpt2;
+  const auto hiddenMix = gpt2 ? torch::matmul(we, hidden) : torch::Tensor();  // [H]: c_fc's bias mask
+  torch::Tensor x;
+  if (gpt2) {
+    if (T > space_.context)
+      throw NasError("a GPT-2 supernet has " + std::to_string(space_.context) + " learned positions; got " +
+                     std::to_string(T) + " tokens per row");
+    const auto pos = torch::arange(0, T, torch::TensorOptions().dtype(torch::kLong).device(ids.device()));
+    x = wte->forward(ids, embedMix) + wpe->forward(pos, embedMix).unsqueeze(0);
+  } else {
+    x = embed_tokens->forward(ids, embedMix);
+  }
   const auto dtype = x.scalar_type();
   std::map<std::int64_t, std::pair<torch::Tensor, torch::Tensor>> rotary;
   struct Pair {
@@ -342,31 +389,44 @@ torch::Tensor SupernetImpl::forward(const torch::Tensor& ids, const ArchWeights&
   torch::Tensor mixed;
   std::size_t nextDepth = 0;
   for (std::int64_t layer = 0; layer < deepest; ++layer) {
-    auto& b = *blocks_[static_cast<std::size_t>(layer)];
-    const auto hIn = b.input_layernorm->forward(x, embeds, we);
-    const auto q = b.self_attn->q_proj->forward(hIn, attnMask);
-    const auto k = b.self_attn->k_proj->forward(hIn, attnMask);
-    const auto v = b.self_attn->v_proj->forward(hIn, attnMask);
+    const auto li = static_cast<std::size_t>(layer);
+    const auto hIn = gpt2 ? gpt2Blocks_[li]->ln_1->forward(x, embeds, we) : blocks_[li]->input_layernorm->forward(x, embeds, we);
+    auto& attn = gpt2 ? gpt2Blocks_[li]->attn : blocks_[li]->self_attn;
+    // Biases (GPT-2) are masked to the mixed width, as the weights' rows are.
+    const auto q = attn->q_proj->forward(hIn, attnMask, embedMix);
+    const auto k = attn->k_proj->forward(hIn, attnMask, embedMix);
+    const auto v = attn->v_proj->forward(hIn, attnMask, embedMix);
     torch::Tensor core;
     for (const auto& p : pairs) {
       const auto hd = p.e / p.h;
-      // Tables in q's dtype (bf16 under CUDA autocast), made once per head dim and forward pass.
-      if (!rotary.count(hd)) rotary[hd] = rotaryTables(hd, T, space_.ropeTheta, dev, q.scalar_type());
-      const auto& [cos, sin] = rotary.at(hd);
       auto split = [&](const torch::Tensor& t) { return t.narrow(-1, 0, p.e).reshape({B, T, p.h, hd}).transpose(1, 2); };
       auto qh = split(q), kh = split(k), vh = split(v);
-      qh = torch::addcmul(qh * cos, swapHalves(qh), sin);
-      kh = torch::addcmul(kh * cos, swapHalves(kh), sin);
+      if (!gpt2) {  // GPT-2 has learned positions instead of rotary ones
+        // Tables in q's dtype (bf16 under CUDA autocast), made once per head dim and forward pass.
+        if (!rotary.count(hd)) rotary[hd] = rotaryTables(hd, T, space_.ropeTheta, dev, q.scalar_type());
+        const auto& [cos, sin] = rotary.at(hd);
+        qh = torch::addcmul(qh * cos, swapHalves(qh), sin);
+        kh = torch::addcmul(kh * cos, swapHalves(kh), sin);
+      }
       auto out = lm::causalAttention(qh, kh, vh).transpose(1, 2).reshape({B, T, p.e});
       if (p.e < E) out = F::pad(out, F::PadFuncOptions({0, E - p.e}));
       out = out * p.w.to(dtype);
       core = core.defined() ? core + out : out;
     }
-    x = x + b.self_attn->o_proj->forward(core, attnMask);
-    const auto hMlp = b.post_attention_layernorm->forward(x, embeds, we);
-    const auto gate = b.mlp->gate_proj->forward(hMlp, upMask);
-    const auto up = b.mlp->up_proj->forward(hMlp, upMask);
-    x = x + b.mlp->down_proj->forward(torch::silu(gate) * up, downMask);
+    x = x + attn->o_proj->forward(core, attnMask, embedMix);
+    if (gpt2) {
+      auto& b = *gpt2Blocks_[li];
+      const auto hMlp = b.ln_2->forward(x, embeds, we);
+      // Padded hidden entries are 0 (weight rows and bias masked) and gelu(0) = 0.
+      const auto fc = torch::gelu(b.mlp->c_fc->forward(hMlp, upMask, hiddenMix), "tanh");
+      x = x + b.mlp->c_proj->forward(fc, downMask, embedMix);
+    } else {
+      auto& b = *blocks_[li];
+      const auto hMlp = b.post_attention_layernorm->forward(x, embeds, we);
+      const auto gate = b.mlp->gate_proj->forward(hMlp, upMask);
+      const auto up = b.mlp->up_proj->forward(hMlp, upMask);
+      x = x + b.mlp->down_proj->forward(torch::silu(gate) * up, downMask);
+    }
     // Depth: the residual stream after each candidate depth, weighted.
     while (nextDepth < depths.size() && depths[nextDepth] == layer + 1) {
       if (wlHost[static_cast<std::int64_t>(nextDepth)].item<float>() != 0.0f) {
@@ -375,6 +435,10 @@ torch::Tensor SupernetImpl::forward(const torch::Tensor& ids, const ArchWeights&
       }
       ++nextDepth;
     }
+  }
+  if (gpt2) {
+    x = ln_f->forward(mixed, embeds, we);
+    return F::linear(x, wte->weight * embedMix.to(dtype));  // tied output head
   }
   x = norm->forward(mixed, embeds, we);
   return F::linear(x, embed_tokens->weight * embedMix.to(dtype));  // tied output head

@@ -3,8 +3,8 @@
 //
 // Choices are global (every block has the same heads, width and MLP ratio), as a modules/lm model is
 // uniform: an architecture maps to one lm::ModelConfig. Heads split the embedding (head dim = embed /
-// heads, as lm.train builds models), so every head count must divide every embedding size into an
-// even head dim (rotary embeddings rotate pairs).
+// heads, as lm.train builds models), so every head count must divide every embedding size; for
+// Llama into an even head dim (rotary embeddings rotate pairs), for GPT-2 (learned positions) any.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -55,10 +55,11 @@ struct SearchSpace {
   bool contains(const Architecture& a) const;
 
   // Throws NasError naming the offending choice (empty list, non-positive value, head count not
-  // splitting an embedding size into an even head dim, Llama only, vocabulary missing).
+  // splitting an embedding size (into an even head dim for Llama), vocabulary missing).
   void validate() const;
 
-  // The standalone model of architecture a (tied embeddings, no biases, nKvHeads = heads).
+  // The standalone model of architecture a (tied embeddings, nKvHeads = heads; Llama without biases,
+  // GPT-2 with them, GELU and maxSeqLen = context learned positions).
   lm::ModelConfig modelConfig(const Architecture& a) const;
 
   Json toJson() const;

@@ -1,5 +1,5 @@
 #pragma once
-// The TangleNAS supernet over modules/lm's Llama family: one model of the largest size, whose every
+// The TangleNAS supernet over modules/lm's Llama and GPT-2 families: one model of the largest size, whose every
 // architecture of a SearchSpace is a leading slice of each weight. A forward pass takes the
 // architecture weights of every dimension and mixes
 //   embedding width  by entangled weights (embedding, q/k/v/o, MLP, tied output head) and exact
@@ -8,8 +8,11 @@
 //   heads            by a weighted sum of the attention of every (width, heads) pair on the mixed
 //                    q, k, v (head dim = width / heads, so a split is not a slice of one weight),
 //   depth            by a weighted sum of the residual stream after each candidate depth.
-// Parameter names match lm's Llama (embed_tokens, layers.<i>.self_attn.q_proj, ..., norm), so the
-// sub-network of an architecture is the leading slice of every parameter of the same name.
+// Parameter names match lm's model of the space's family (Llama: embed_tokens, layers.<i>.self_attn.q_proj,
+// ..., norm; GPT-2: wte, wpe, h.<i>.ln_1, h.<i>.attn.q_proj, h.<i>.mlp.c_fc, ..., ln_f), so the
+// sub-network of an architecture is the leading slice of every parameter of the same name. GPT-2's
+// learned position table (rows = the space's context) and its biases are entangled over width as
+// the weights are (bias * the mixed output-size mask).
 #include <torch/torch.h>
 
 #include "atomscope/lm/model.h"
@@ -41,10 +44,16 @@ class SupernetImpl : public torch::nn::Module {
 
  private:
   struct Block;
+  struct Gpt2Block;
   SearchSpace space_;
+  // Llama
   EntangledEmbedding embed_tokens{nullptr};
   std::vector<std::shared_ptr<Block>> blocks_;
   EntangledRMSNorm norm{nullptr};
+  // GPT-2
+  EntangledEmbedding wte{nullptr}, wpe{nullptr};
+  std::vector<std::shared_ptr<Gpt2Block>> gpt2Blocks_;
+  EntangledLayerNorm ln_f{nullptr};
   torch::Tensor embedMasks_;   // [Ke, Emax]
   torch::Tensor hiddenMasks_;  // [Ke, Kr, Hmax]: 1 on the first ratio * embed entries
 };
