@@ -202,6 +202,15 @@ QWidget* NasPanel::buildSpaceTab() {
     sf->addRow(label, edit);
     connect(edit, &QLineEdit::textChanged, this, [this] { refreshChoice(); });
   };
+  family_ = new QComboBox(space);
+  family_->setObjectName(QStringLiteral("nasFamily"));
+  if (const auto* spec = schema.find("family")) {
+    for (const auto& c : spec->choices) family_->addItem(QString::fromStdString(c));
+    family_->setCurrentText(specDefault(schema, "family", QStringLiteral("llama")));
+    family_->setToolTip(QString::fromStdString(spec->help));
+  }
+  sf->addRow(tr("Family"), family_);
+  connect(family_, &QComboBox::currentTextChanged, this, [this] { refreshChoice(); });
   choiceEdit(layers_, "nasLayers", "layers", tr("Layers"));
   choiceEdit(heads_, "nasHeads", "heads", tr("Heads"));
   choiceEdit(embed_, "nasEmbed", "embed", tr("Embedding"));
@@ -402,12 +411,16 @@ std::optional<Json> NasPanel::commonParams(bool withSpace) {
   Json p = Json::object();
   if (withSpace) {
     // The checks nas.search makes (search_space.h), before anything starts: each list parses, and
-    // every head count splits every embedding size into an even head dim.
+    // every head count splits every embedding size (Llama: into an even head dim).
     atomscope::nas::SearchSpace s;
     s.vocabSize = 1;  // the tokenizer's, known only to the job; irrelevant to these checks
     s.context = context_->value();
     const QLineEdit* edits[atomscope::nas::kNumDims] = {layers_, heads_, embed_, mlpRatio_};
     try {
+      if (family_->count() > 0) {
+        s.family = atomscope::lm::modelFamilyFromString(family_->currentText().toStdString());
+        p["family"] = family_->currentText().toStdString();
+      }
       for (int d = 0; d < atomscope::nas::kNumDims; ++d) {
         s.choices[d] = atomscope::nas::parseChoiceList(edits[d]->text().toStdString(), kDims[d].key);
         p[kDims[d].key] = edits[d]->text().trimmed().toStdString();
@@ -637,6 +650,8 @@ bool NasPanel::showRun(const QString& runDir) {
            {layers_, "layers"}, {heads_, "heads"}, {embed_, "embed"}, {mlpRatio_, "mlp_ratio"}})
     if (!str(key).isEmpty()) edit->setText(str(key));
   if (!str("method").isEmpty()) method_->setCurrentText(str("method"));
+  // Runs made before the family parameter are Llama searches.
+  family_->setCurrentText(str("family").isEmpty() ? QStringLiteral("llama") : str("family"));
   if (!str("data").isEmpty()) data_->setText(str("data"));
   if (p.contains("tokenizer")) tokenizer_->setText(str("tokenizer"));
   intOf("steps", steps_);
@@ -700,6 +715,7 @@ void NasPanel::refreshChoice() {
     QString info;
     long long count = 0;
     try {
+      if (family_->count() > 0) s.family = atomscope::lm::modelFamilyFromString(family_->currentText().toStdString());
       const QLineEdit* edits[atomscope::nas::kNumDims] = {layers_, heads_, embed_, mlpRatio_};
       for (int d = 0; d < atomscope::nas::kNumDims; ++d)
         s.choices[d] = atomscope::nas::parseChoiceList(edits[d]->text().toStdString(), kDims[d].key);
@@ -854,6 +870,7 @@ void NasPanel::saveSettings() const {
   s.setValue(QStringLiteral("embed"), embed_->text());
   s.setValue(QStringLiteral("mlp_ratio"), mlpRatio_->text());
   s.setValue(QStringLiteral("method"), method_->currentText());
+  s.setValue(QStringLiteral("family"), family_->currentText());
   s.setValue(QStringLiteral("steps"), steps_->value());
   s.setValue(QStringLiteral("data"), data_->text());
   s.setValue(QStringLiteral("tokenizer"), tokenizer_->text());
@@ -874,6 +891,7 @@ void NasPanel::restoreSettings() {
   text(embed_, "embed");
   text(mlpRatio_, "mlp_ratio");
   if (s.contains(QStringLiteral("method"))) method_->setCurrentText(s.value(QStringLiteral("method")).toString());
+  if (s.contains(QStringLiteral("family"))) family_->setCurrentText(s.value(QStringLiteral("family")).toString());
   if (s.contains(QStringLiteral("steps"))) steps_->setValue(s.value(QStringLiteral("steps")).toInt());
   if (s.contains(QStringLiteral("context"))) context_->setValue(s.value(QStringLiteral("context")).toInt());
   if (s.contains(QStringLiteral("batch_size"))) batch_->setValue(s.value(QStringLiteral("batch_size")).toInt());

@@ -121,6 +121,7 @@ class NasPanel : public QWidget {
   QLineEdit* embed_ = nullptr;
   QLineEdit* mlpRatio_ = nullptr;
   QLabel* spaceInfo_ = nullptr;
+  QComboBox* family_ = nullptr;  // lm model family of the space (llama, gpt2)
   QComboBox* method_ = nullptr;
   QSpinBox* steps_ = nullptr;
   QDoubleSpinBox* timeBudget_ = nullptr;
