@@ -34,6 +34,15 @@ int freePort() {
   return port;
 }
 
+// Rank `rank` of a two-rank Gloo group meeting on loopback `port` (the ranks are threads of this test).
+std::shared_ptr<core::Communicator> joinTwoRanks(int rank, int port) {
+  core::DistributedEnv env;
+  env.rank = rank;
+  env.worldSize = 2;
+  env.masterPort = port;
+  return core::Communicator::create(env, torch::kCPU, 60);
+}
+
 // Two layers and a parameter the forward pass never uses (DDP's "unused parameter" case).
 struct Net : torch::nn::Module {
   torch::nn::Linear a{nullptr}, b{nullptr};
@@ -76,11 +85,7 @@ std::vector<std::vector<torch::Tensor>> dataParallelGrads(int microBatches, std:
   std::vector<std::string> errors(2);
   auto worker = [&](int rank) {
     try {
-      core::DistributedEnv env;
-      env.rank = rank;
-      env.worldSize = 2;
-      env.masterPort = port;
-      auto comm = core::Communicator::create(env, torch::kCPU, 60);
+      auto comm = joinTwoRanks(rank, port);
       // Both ranks are threads of this process and share torch's global generator: seed and build
       // under one lock, or one thread's seed can land between the other's seeding and its weights.
       static std::mutex initLock;
@@ -163,11 +168,7 @@ TEST(Distributed, SumAddsOverRanks) {
   const int port = freePort();
   std::vector<std::vector<double>> out(2);
   auto worker = [&](int rank) {
-    core::DistributedEnv env;
-    env.rank = rank;
-    env.worldSize = 2;
-    env.masterPort = port;
-    auto comm = core::Communicator::create(env, torch::kCPU, 60);
+    auto comm = joinTwoRanks(rank, port);
     out[rank] = comm->sum({1.5 + rank, rank == 1 ? 1.0 : 0.0});
   };
   std::thread t0(worker, 0), t1(worker, 1);
@@ -191,11 +192,7 @@ TEST(Distributed, FinishAndSumDropsGradientsNoRankProduced) {
   std::vector<std::string> errors(2);
   auto worker = [&](int rank) {
     try {
-      core::DistributedEnv env;
-      env.rank = rank;
-      env.worldSize = 2;
-      env.masterPort = port;
-      auto comm = core::Communicator::create(env, torch::kCPU, 60);
+      auto comm = joinTwoRanks(rank, port);
       auto a = torch::zeros({3}, torch::requires_grad()), b = torch::zeros({2}, torch::requires_grad());
       core::GradientSynchronizer sync(comm, {a, b});
       sync.arm();

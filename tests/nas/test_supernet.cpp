@@ -7,7 +7,7 @@
 
 #include "atomscope/lm/model.h"
 #include "atomscope/nas/supernet.h"
-#include "cpu_memory_probe.h"
+#include "supernet_checks.h"
 
 using namespace atomscope;
 using namespace atomscope::nas;
@@ -24,12 +24,6 @@ SearchSpace smallSpace() {
   s.choices[3] = {2, 3};       // mlp ratio
   s.validate();
   return s;
-}
-
-std::int64_t alphaCount(const SearchSpace& s) {
-  std::int64_t n = 0;
-  for (const auto& c : s.choices) n += static_cast<std::int64_t>(c.size());
-  return n;
 }
 
 }  // namespace
@@ -82,40 +76,5 @@ TEST(NasSupernet, SoftWeightsMixEveryChoiceAndReachEveryAlpha) {
 
 TEST(NasSupernet, SizeIsTheLargestSubnetworkPlusTheAlphasAndMemoryStaysClose) {
   torch::manual_seed(13);
-  const auto space = smallSpace();
-  Supernet net(space);
-  const auto largest = lm::createModel(space.modelConfig(space.largest()));
-  std::int64_t superParams = 0;
-  for (const auto& p : net->parameters()) superParams += p.numel();
-  // Weight entanglement: one weight of the largest size per operation, plus one alpha per choice.
-  EXPECT_EQ(superParams, largest->numParameters() + alphaCount(space));
-  EXPECT_EQ(static_cast<std::int64_t>(net->weightParameters().size()), static_cast<std::int64_t>(largest->parameters().size()));
-
-  // Peak CPU memory of a forward/backward on a fixed batch, above the parameters.
-  const auto ids = torch::randint(0, 512, {4, 33}, torch::kLong);
-  auto measure = [&](const std::function<torch::Tensor()>& lossFn, torch::nn::Module& m) {
-    m.zero_grad();
-    for (auto& p : m.parameters()) p.mutable_grad() = torch::Tensor();
-    test::CpuMemoryProbe probe;
-    auto loss = lossFn();
-    loss.backward();
-    return probe.peakAboveStart();
-  };
-  const auto weights = net->arch->sample(Method::Darts);
-  const auto superPeak = measure([&] { return net->loss(ids, net->arch->sample(Method::Darts)); }, *net);
-  const auto oneHotPeak = measure([&] { return net->loss(ids, oneHotWeights(space, space.largest())); }, *net);
-  const auto largestPeak = measure([&] { return lm::languageModelLoss(*largest, ids); }, *largest);
-  const auto paramBytes = largest->numParameters() * 4;
-  std::printf("parameter bytes: largest %lld, supernet %lld\n", static_cast<long long>(paramBytes),
-              static_cast<long long>(superParams * 4));
-  std::printf("peak forward/backward bytes (grads included): largest %lld, supernet one-hot %lld, supernet DARTS %lld\n",
-              static_cast<long long>(largestPeak), static_cast<long long>(oneHotPeak), static_cast<long long>(superPeak));
-  // One-hot, the supernet adds one masked copy of each weight matrix (kept for backward) to the largest
-  // model's activations; mixed (DARTS), also the attention of each (width, heads) pair (6 here) and the
-  // norms' per-width statistics. "Close to the largest sub-network" as bounds: 1.25x and 2x of its
-  // parameters plus activations.
-  const double reference = static_cast<double>(largestPeak + paramBytes);
-  EXPECT_LT(static_cast<double>(oneHotPeak), 1.25 * reference);
-  EXPECT_LT(static_cast<double>(superPeak), 2.0 * reference);
-  (void)weights;
+  test_checks::expectSizeAndMemoryCloseToLargest(smallSpace(), 33, "llama");
 }

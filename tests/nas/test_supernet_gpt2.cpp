@@ -15,7 +15,7 @@
 #include "atomscope/nas/nas_jobs.h"
 #include "atomscope/nas/supernet.h"
 #include "cli_runner.h"
-#include "cpu_memory_probe.h"
+#include "supernet_checks.h"
 #include "test_util.h"
 
 using namespace atomscope;
@@ -51,12 +51,6 @@ Supernet perturbedSupernet(const SearchSpace& space, std::uint64_t seed) {
   for (auto& p : net->weightParameters()) p.add_(0.1 * torch::randn_like(p));
   net->eval();
   return net;
-}
-
-std::int64_t alphaCount(const SearchSpace& s) {
-  std::int64_t n = 0;
-  for (const auto& c : s.choices) n += static_cast<std::int64_t>(c.size());
-  return n;
 }
 
 Json readJson(const fs::path& p) {
@@ -159,37 +153,7 @@ TEST(NasSupernetGpt2, SoftWeightsReachEveryAlpha) {
 
 TEST(NasSupernetGpt2, SizeIsTheLargestSubnetworkPlusTheAlphasAndMemoryStaysClose) {
   torch::manual_seed(24);
-  const auto space = gpt2Space();
-  Supernet net(space);
-  const auto largest = lm::createModel(space.modelConfig(space.largest()));
-  std::int64_t superParams = 0;
-  for (const auto& p : net->parameters()) superParams += p.numel();
-  // Weight entanglement: one weight (and bias) of the largest size per operation, plus one alpha per choice.
-  EXPECT_EQ(superParams, largest->numParameters() + alphaCount(space));
-  EXPECT_EQ(static_cast<std::int64_t>(net->weightParameters().size()), static_cast<std::int64_t>(largest->parameters().size()));
-
-  const auto ids = torch::randint(0, 512, {4, 24}, torch::kLong);
-  auto measure = [&](const std::function<torch::Tensor()>& lossFn, torch::nn::Module& m) {
-    m.zero_grad();
-    for (auto& p : m.parameters()) p.mutable_grad() = torch::Tensor();
-    test::CpuMemoryProbe probe;
-    auto loss = lossFn();
-    loss.backward();
-    return probe.peakAboveStart();
-  };
-  const auto superPeak = measure([&] { return net->loss(ids, net->arch->sample(Method::Darts)); }, *net);
-  const auto oneHotPeak = measure([&] { return net->loss(ids, oneHotWeights(space, space.largest())); }, *net);
-  const auto largestPeak = measure([&] { return lm::languageModelLoss(*largest, ids); }, *largest);
-  const auto paramBytes = largest->numParameters() * 4;
-  std::printf("gpt2 peak forward/backward bytes (grads included): largest %lld, supernet one-hot %lld, DARTS %lld; "
-              "parameter bytes %lld\n",
-              static_cast<long long>(largestPeak), static_cast<long long>(oneHotPeak), static_cast<long long>(superPeak),
-              static_cast<long long>(paramBytes));
-  // The same bounds as the Llama test (test_supernet.cpp): one-hot within 1.25x and mixed within 2x of
-  // the largest sub-network's parameters plus activations.
-  const double reference = static_cast<double>(largestPeak + paramBytes);
-  EXPECT_LT(static_cast<double>(oneHotPeak), 1.25 * reference);
-  EXPECT_LT(static_cast<double>(superPeak), 2.0 * reference);
+  test_checks::expectSizeAndMemoryCloseToLargest(gpt2Space(), 24, "gpt2");
 }
 
 // nas.search family=gpt2 on real TinyStories text; nas.evaluate inherits the GPT-2 weights; the
