@@ -18,6 +18,26 @@ inline std::int64_t alphaCount(const SearchSpace& s) {
   return n;
 }
 
+// With one-hot architecture weights, the supernet's logits on `ids` equal those of the model extract()
+// gives (lm's own model of the family, built from the sliced weights), for every architecture of the
+// space: this checks the supernet's slicing, mixing and attention against lm's.
+inline void expectEveryOneHotArchitectureMatchesExtracted(Supernet& net, const SearchSpace& space, const torch::Tensor& ids) {
+  torch::NoGradGuard g;
+  for (std::int64_t i = 0; i < space.numArchitectures(); ++i) {
+    const auto a = space.at(i);
+    const auto sub = net->extract(a);
+    EXPECT_EQ(sub->config().family, space.family);
+    EXPECT_EQ(sub->config().dim, a.embed);
+    EXPECT_EQ(sub->config().nLayers, a.layers);
+    EXPECT_EQ(sub->config().nHeads, a.heads);
+    EXPECT_EQ(sub->config().hiddenDim, a.mlpRatio * a.embed);
+    const auto ref = sub->forward(ids);
+    const auto got = net->forward(ids, oneHotWeights(space, a));
+    ASSERT_EQ(got.sizes(), ref.sizes());
+    EXPECT_TRUE(torch::allclose(got, ref, 1e-5, 1e-5)) << a.toString() << ": max diff " << (got - ref).abs().max().item<float>();
+  }
+}
+
 // Parameters: the largest sub-network's plus one alpha per choice. Peak CPU memory of a forward/backward
 // on a [4, tokens] batch (grads included): one-hot, the supernet adds one masked copy of each weight
 // matrix (kept for backward) to the largest model's activations; mixed (DARTS), also the attention of

@@ -34,21 +34,8 @@ TEST(NasSupernet, OneHotSupernetReproducesTheExtractedLmModel) {
   Supernet net(space);
   net->eval();
   const auto ids = torch::randint(0, 512, {2, 20}, torch::kLong);
-  torch::NoGradGuard g;
-  // Every architecture of the space (36): the extracted model is lm's own Llama (createModel with
-  // the sliced weights), so this checks the supernet's slicing, mixing and attention against lm's.
-  for (std::int64_t i = 0; i < space.numArchitectures(); ++i) {
-    const auto a = space.at(i);
-    const auto sub = net->extract(a);
-    EXPECT_EQ(sub->config().dim, a.embed);
-    EXPECT_EQ(sub->config().nLayers, a.layers);
-    EXPECT_EQ(sub->config().nHeads, a.heads);
-    EXPECT_EQ(sub->config().hiddenDim, a.mlpRatio * a.embed);
-    const auto ref = sub->forward(ids);
-    const auto got = net->forward(ids, oneHotWeights(space, a));
-    ASSERT_EQ(got.sizes(), ref.sizes());
-    EXPECT_TRUE(torch::allclose(got, ref, 1e-5, 1e-5)) << a.toString() << ": max diff " << (got - ref).abs().max().item<float>();
-  }
+  // Every architecture of the space (36), against lm's own Llama.
+  test_checks::expectEveryOneHotArchitectureMatchesExtracted(net, space, ids);
 }
 
 TEST(NasSupernet, SoftWeightsMixEveryChoiceAndReachEveryAlpha) {

@@ -93,21 +93,9 @@ TEST(NasSupernetGpt2, OneHotSupernetReproducesTheExtractedLmGpt2) {
   const auto space = gpt2Space();
   auto net = perturbedSupernet(space, 21);
   const auto ids = torch::randint(0, 512, {2, 24}, torch::kLong);  // the full context of learned positions
+  // All 16 architectures, the largest and smaller ones on every dimension, against lm's own GPT-2.
+  test_checks::expectEveryOneHotArchitectureMatchesExtracted(net, space, ids);
   torch::NoGradGuard g;
-  // All 16 architectures, the largest and smaller ones on every dimension.
-  for (std::int64_t i = 0; i < space.numArchitectures(); ++i) {
-    const auto a = space.at(i);
-    const auto sub = net->extract(a);
-    EXPECT_EQ(sub->config().family, lm::ModelFamily::Gpt2);
-    EXPECT_EQ(sub->config().dim, a.embed);
-    EXPECT_EQ(sub->config().nLayers, a.layers);
-    EXPECT_EQ(sub->config().nHeads, a.heads);
-    EXPECT_EQ(sub->config().hiddenDim, a.mlpRatio * a.embed);
-    const auto ref = sub->forward(ids);
-    const auto got = net->forward(ids, oneHotWeights(space, a));
-    ASSERT_EQ(got.sizes(), ref.sizes());
-    EXPECT_TRUE(torch::allclose(got, ref, 1e-5, 1e-5)) << a.toString() << ": max diff " << (got - ref).abs().max().item<float>();
-  }
   // Extraction slices every lm GPT-2 parameter, biases and the position table included.
   const auto sub = net->extract(Architecture{1, 3, 30, 2});
   const auto params = sub->named_parameters();
