@@ -6,6 +6,7 @@
 
 #include "atomscope/lm/tokenizer.h"  // LmError
 #include "atomscope/masa/matrix_pca.h"
+#include "atomscope/masa/output_fit.h"
 
 namespace atomscope::masa {
 
@@ -14,7 +15,10 @@ namespace {
 using lm::LmError;
 
 bool isWhitened(const std::string& m) { return m == "matrix-pca-whitened" || m == "matrix-pca-whitened-refined"; }
-bool isGreedy(const std::string& m) { return m == "matrix-pca-refined-greedy"; }
+bool isFitted(const std::string& m) { return m == "matrix-pca-fitted"; }
+constexpr int kFitRounds = 4;          // matrix-pca-fitted: atom/coefficient rounds before the residual ranks are chosen
+constexpr int kAlternatingRounds = 3;  // and atom/residual rounds after
+bool isGreedy(const std::string& m) { return m == "matrix-pca-refined-greedy" || isFitted(m); }
 bool isRefined(const std::string& m) {
   return m == "matrix-pca-refined" || m == "matrix-pca-whitened-refined" || isGreedy(m);
 }
@@ -63,6 +67,47 @@ double relErr(const torch::Tensor& W, const torch::Tensor& What) {
   return n > 0 ? e / n : e;
 }
 
+// The atom part sum_s C[i, s] D_s of a dictionary's i-th layer (its residual left out), float64.
+torch::Tensor atomPart(const MatrixDictionary& d, std::size_t i) {
+  return torch::tensordot(f64(d.coefficients)[static_cast<std::int64_t>(i)], f64(d.atoms), {0}, {0});
+}
+
+// matrix-pca-fitted: the atoms and coefficients of `d` refitted to its layers' calibration outputs,
+// each layer's relative output error weighted alike; `residuals` (per served layer, may be
+// undefined) are taken out of the targets first.
+void fitDictionary(MatrixDictionary& d, const ProjectionSet& set, const std::vector<Whitening>& wh, double ridge, int rounds) {
+  OutputFitProblem p;
+  for (std::size_t i = 0; i < d.layers.size(); ++i) {
+    const auto pos = static_cast<std::size_t>(std::find(set.layers.begin(), set.layers.end(), d.layers[i]) - set.layers.begin());
+    auto W = f64(set.weights[pos]);
+    // A ridge on the input metric keeps the weights themselves close: without it the atoms move freely
+    // in input directions the calibration text barely excites, and held-out text pays for it.
+    auto A = torch::matmul(wh[pos].factor, wh[pos].factor.t());
+    auto R = torch::linalg_cholesky(A + ridge * A.diagonal().mean() * torch::eye(A.size(0), A.options()));
+    p.weights.push_back(1.0 / std::max(1e-300, torch::matmul(W, R).pow(2).sum().item<double>()));
+    if (i < d.residualU.size() && d.residualU[i].defined()) W = W - torch::matmul(f64(d.residualU[i]), f64(d.residualV[i]));
+    p.targets.push_back(W);
+    p.factors.push_back(R);
+  }
+  fitAtomsToOutputs(d, p, rounds);
+}
+
+// Sum over every attention matrix of its relative calibration output error ||(W - W^) R||^2 / ||W R||^2.
+double relativeOutputError(const std::vector<ProjectionSet>& sets, const CompressionResult& res, const CalibrationRecorder& calib) {
+  double e = 0;
+  for (const auto& set : sets) {
+    const auto wh = layerWhitening(set, calib);
+    const auto& What = res.weights.at(set.role);
+    for (std::size_t i = 0; i < set.weights.size(); ++i) {
+      auto W = f64(set.weights[i]);
+      const auto& R = wh[i].factor;
+      e += torch::matmul(W - f64(What[i]), R).pow(2).sum().item<double>() /
+           std::max(1e-300, torch::matmul(W, R).pow(2).sum().item<double>());
+    }
+  }
+  return e;
+}
+
 std::vector<double> toVector(const torch::Tensor& t) {
   auto c = t.to(torch::kCPU, torch::kFloat64).contiguous();
   return {c.data_ptr<double>(), c.data_ptr<double>() + c.numel()};
@@ -72,7 +117,7 @@ std::vector<double> toVector(const torch::Tensor& t) {
 
 const std::vector<std::string>& compressionMethods() {
   static const std::vector<std::string> m{"matrix-pca",          "matrix-pca-grouped", "matrix-pca-refined",
-                                          "matrix-pca-refined-greedy", "matrix-pca-whitened",
+                                          "matrix-pca-refined-greedy", "matrix-pca-fitted", "matrix-pca-whitened",
                                           "matrix-pca-whitened-refined",
                                           "svd",                 "svd-llm"};
   return m;
@@ -129,6 +174,13 @@ Json CompressionResult::toJson() const {
   Json j{{"method", method}, {"attention_params_before", attentionFull()}, {"attention_params_after", attentionStored()},
          {"attention_compression", 1.0 - static_cast<double>(attentionStored()) / static_cast<double>(attentionFull())}};
   if (!layerDistance.empty()) j["layer_kl"] = layerDistance;
+  if (atomFraction > 0) j["atom_fraction"] = atomFraction, j["fit_ridge"] = fitRidge;
+  if (!atomFractionSearch.empty()) {
+    Json s = Json::array();
+    for (const auto& t : atomFractionSearch)
+      s.push_back({{"atom_fraction", t.atomFraction}, {"fit_ridge", t.ridge}, {"relative_output_error", t.outputError}});
+    j["fit_search"] = s;
+  }
   Json types_ = Json::array();
   for (const auto& t : types)
     types_.push_back({{"role", t.role}, {"params_before", t.full}, {"budget", t.budget}, {"params_after", t.stored},
@@ -172,24 +224,15 @@ std::vector<double> layerKlDistances(lm::CausalLMImpl& model, const CalibrationR
   return d;
 }
 
-CompressionResult compressAttention(lm::CausalLMImpl& model, const CompressOptions& o,
-                                    const CalibrationRecorder* calib, core::Feedback& fb) {
-  const auto& methods = compressionMethods();
-  if (std::find(methods.begin(), methods.end(), o.method) == methods.end()) {
-    std::string list;
-    for (const auto& m : methods) list += (list.empty() ? "" : ", ") + m;
-    throw LmError("unknown compression method '" + o.method + "' (known: " + list + ")");
-  }
-  if (methodNeedsCalibration(o.method) && (!calib || calib->empty()))
-    throw LmError("method '" + o.method + "' needs calibration text");
-  if (isRefined(o.method) && !(o.atomFraction > 0.0 && o.atomFraction <= 1.0))
-    throw LmError("atom_fraction must be in (0, 1], got " + std::to_string(o.atomFraction));
+namespace {
+
+CompressionResult compressOnce(lm::CausalLMImpl& model, const CompressOptions& o, const CalibrationRecorder* calib,
+                               core::Feedback& fb) {
   torch::NoGradGuard noGrad;
   auto sets = attentionSets(model);
   CompressionResult res;
   res.method = o.method;
   if (o.method == "matrix-pca-grouped") res.layerDistance = layerKlDistances(model, *calib);
-
   std::vector<std::int64_t> residualBudget(sets.size(), 0);
   for (std::size_t t = 0; t < sets.size(); ++t) {
     fb.throwIfCancelled();
@@ -295,6 +338,7 @@ CompressionResult compressAttention(lm::CausalLMImpl& model, const CompressOptio
         pca.relativeError = relativeErrors(pca.dictionary, ws);
       } else {
         pca = matrixPca(ws, layers, S[g], set.role);
+        if (isFitted(o.method)) fitDictionary(pca.dictionary, set, wh, o.fitRidge, kFitRounds);
       }
       rep.atoms += S[g];
       rep.groups.push_back(layers);
@@ -391,6 +435,24 @@ CompressionResult compressAttention(lm::CausalLMImpl& model, const CompressOptio
       }
       rep.ranks = ranks[t];
     }
+    // matrix-pca-fitted: atoms and residuals refitted in turn (atoms to W - residual, residuals to
+    // W - atoms at the chosen ranks); each half is an exact minimiser, so the output error only falls.
+    for (int round = 0; isFitted(o.method) && round < kAlternatingRounds; ++round)
+      for (std::size_t t = 0; t < sets.size(); ++t) {
+        fb.throwIfCancelled();
+        const auto& set = sets[t];
+        for (auto& d : res.dictionaries) {
+          if (d.role != set.role) continue;
+          fitDictionary(d, set, whs[t], o.fitRidge, 1);
+          for (std::size_t i = 0; i < d.layers.size(); ++i) {
+            if (!d.residualU[i].defined()) continue;
+            const auto pos = static_cast<std::size_t>(std::find(set.layers.begin(), set.layers.end(), d.layers[i]) - set.layers.begin());
+            auto f = whitenedSvd(f64(set.weights[pos]) - atomPart(d, i), whs[t][pos].factor, d.residualU[i].size(1));
+            d.residualU[i] = f.U;
+            d.residualV[i] = f.V;
+          }
+        }
+      }
   }
 
   // Dense W^ and errors of the MASA methods.
@@ -405,6 +467,45 @@ CompressionResult compressAttention(lm::CausalLMImpl& model, const CompressOptio
     }
   }
   return res;
+}
+
+}  // namespace
+
+CompressionResult compressAttention(lm::CausalLMImpl& model, const CompressOptions& o,
+                                    const CalibrationRecorder* calib, core::Feedback& fb) {
+  const auto& methods = compressionMethods();
+  if (std::find(methods.begin(), methods.end(), o.method) == methods.end()) {
+    std::string list;
+    for (const auto& m : methods) list += (list.empty() ? "" : ", ") + m;
+    throw LmError("unknown compression method '" + o.method + "' (known: " + list + ")");
+  }
+  if (methodNeedsCalibration(o.method) && (!calib || calib->empty()))
+    throw LmError("method '" + o.method + "' needs calibration text");
+  if (isRefined(o.method) && !isFitted(o.method) && !(o.atomFraction > 0.0 && o.atomFraction <= 1.0))
+    throw LmError("atom_fraction must be in (0, 1], got " + std::to_string(o.atomFraction));
+  if (!isFitted(o.method)) return compressOnce(model, o, calib, fb);
+  // matrix-pca-fitted: the share of the budget spent on atoms (the rest goes to residuals) is measured,
+  // not set: every candidate is fitted and the one with the least relative calibration output error kept.
+  torch::NoGradGuard noGrad;
+  const auto sets = attentionSets(model);
+  CompressionResult best;
+  double bestError = 0;
+  std::vector<FitTrial> search;
+  auto attempt = [&](double fraction, double ridge) {
+    auto candidate = o;
+    candidate.atomFraction = fraction;
+    candidate.fitRidge = ridge;
+    auto r = compressOnce(model, candidate, calib, fb);
+    const double e = relativeOutputError(sets, r, *calib);
+    search.push_back({fraction, ridge, e});
+    if (search.size() == 1 || e < bestError) best = std::move(r), bestError = e, best.atomFraction = fraction, best.fitRidge = ridge;
+  };
+  // The share first at the middle ridge, then the ridge at the best share.
+  for (double fraction : {0.1, 0.2, 0.35, 0.5, 0.65, 0.8}) attempt(fraction, 3.0);
+  const double share = best.atomFraction;
+  for (double ridge : {1.0, 10.0}) attempt(share, ridge);
+  best.atomFractionSearch = search;
+  return best;
 }
 
 void applyCompression(lm::CausalLMImpl& model, const CompressionResult& result) {

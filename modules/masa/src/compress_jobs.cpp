@@ -142,7 +142,7 @@ class CompressJob : public core::Job {
                       "Tokenizers (*.bin *.model *.json)");
     std::string help = "matrix-pca: atoms = top principal matrices of all layers; matrix-pca-grouped: one dictionary per "
                        "group of consecutive layers (cut where the KL between layers is largest); matrix-pca-refined: "
-                       "fewer atoms plus whitened low-rank residuals per layer (paper); matrix-pca-refined-greedy: the same, residual ranks per type and layer chosen greedily by measured calibration sensitivity (beyond the paper); matrix-pca-whitened: atoms "
+                       "fewer atoms plus whitened low-rank residuals per layer (paper); matrix-pca-refined-greedy: the same, residual ranks per type and layer chosen greedily by measured calibration sensitivity (beyond the paper); matrix-pca-fitted: atoms fitted to every layer's calibration output error, greedy residuals, atoms and residuals refitted in turn, the atom share of the budget measured (beyond the paper); matrix-pca-whitened: atoms "
                        "fitted to the calibration output error under a shared input metric, coefficients refitted "
                        "per layer (beyond the paper); matrix-pca-whitened-refined: that plus residuals; svd: per-matrix "
                        "truncated SVD; svd-llm: whitened truncated SVD.";
@@ -150,7 +150,7 @@ class CompressJob : public core::Job {
     s.addFloat("ratio", 0.2, 0.0, 1.0, "Fraction of the attention parameters removed, per projection type (0 < ratio < 1).");
     s.addInt("atoms", 0, 0, 1 << 16, "Atoms per projection type S; the budget is then what matrix PCA with S atoms stores. 0: use ratio.");
     s.addInt("groups", 2, 1, 1 << 16, "matrix-pca-grouped: number of groups of consecutive layers.");
-    s.addFloat("atom_fraction", 0.5, 0.0, 1.0, "Refined methods: share of each type's budget spent on atoms.").markAdvanced();
+    s.addFloat("atom_fraction", 0.5, 0.0, 1.0, "Refined methods: share of each type's budget spent on atoms (matrix-pca-fitted measures it instead).").markAdvanced();
     s.addFloat("qo_weight", 2.0, 0.0, 100.0, "Refined methods: residual rank of Q and O relative to K and V.").markAdvanced();
     s.addOptionalPath("calibration_text", "UTF-8 text whose inputs calibrate whitening, refinement and grouping (needed by those methods).",
                       "Text (*.txt)");
@@ -222,6 +222,7 @@ class CompressJob : public core::Job {
     // Report.
     const auto paramsAfter = paramsBefore - result.attentionFull() + result.attentionStored();
     ctx.run().setSummary("method", o.method);
+    if (result.atomFraction > 0) ctx.run().setSummary("atom_fraction", result.atomFraction);
     ctx.run().setSummary("attention_params_before", result.attentionFull());
     ctx.run().setSummary("attention_params_after", result.attentionStored());
     ctx.run().setSummary("attention_compression",

@@ -15,12 +15,17 @@
 //     to the (type, layer) whose whitened residual's next singular value restores the largest share
 //     of that layer's calibration output per stored number (per-type and per-layer budgets by
 //     measured sensitivity).
+//   fitted (beyond the paper): atoms and coefficients fitted to every layer's calibration output error
+//     (output_fit.h) instead of the weight error, the greedy residual ranks, then atoms and residuals
+//     refitted in turn; the atom share of the budget (0.1 .. 0.8) and the ridge of the fit's input
+//     metric are chosen by the summed relative output error (atom_fraction is not used).
 // Biases are kept as they are and not counted.
 #include <torch/torch.h>
 
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "atomscope/core/feedback.h"
@@ -43,6 +48,7 @@ struct CompressOptions {
   std::int64_t groups = 2;   // matrix-pca-grouped: groups of consecutive layers
   double atomFraction = 0.5; // refined methods: share of the budget spent on atoms
   double qoWeight = 2.0;     // refined methods: residual rank of Q and O relative to K and V
+  double fitRidge = 3.0;     // matrix-pca-fitted: ridge on each input metric, times its mean diagonal (searched)
 };
 
 // The matrices of one projection type across the model's layers.
@@ -72,6 +78,12 @@ struct TypeReport {
   std::vector<double> ridge;                    // per layer (or shared): ridge added for whitening
 };
 
+// matrix-pca-fitted: one candidate of its search, with the summed relative calibration output error
+// sum ||(W - W^) R||^2 / ||W R||^2 over every attention matrix.
+struct FitTrial {
+  double atomFraction = 0, ridge = 0, outputError = 0;
+};
+
 struct CompressionResult {
   std::string method;
   std::vector<MatrixDictionary> dictionaries;                   // MASA methods
@@ -79,6 +91,9 @@ struct CompressionResult {
   std::map<std::string, std::vector<torch::Tensor>> weights;    // role -> W^ per layer (float32)
   std::vector<TypeReport> types;
   std::vector<double> layerDistance;  // grouped: KL between consecutive layers
+  double atomFraction = 0;            // matrix-pca-fitted: the measured share of the budget spent on atoms
+  double fitRidge = 0;                // and the ridge of the fit's input metrics
+  std::vector<FitTrial> atomFractionSearch;  // every (share, ridge) tried
   std::int64_t attentionFull() const;
   std::int64_t attentionStored() const;
   Json toJson() const;
