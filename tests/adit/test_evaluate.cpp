@@ -1,7 +1,10 @@
 // adit.evaluate on real QM9 molecules (all valid: they are real molecules) and jittered copies.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <random>
+#include <string>
+#include <vector>
 
 #include "adit_test_util.h"
 #include "atomscope/adit/training.h"
@@ -78,6 +81,62 @@ TEST(AditEvaluate, AllHundredQm9MoleculesCountedBothWays) {
   ASSERT_GT(stripped.size(), 90u);
   const auto bad = adit::evaluateMolecules(stripped, {});
   EXPECT_EQ(bad.validNeutral, 0u);
+}
+#endif
+
+#ifdef ATOMSCOPE_HAS_CHEM_TOOLKITS
+TEST(AditEvaluate, NoveltyAgainstASmilesListComparesWithoutStereo) {
+  // The QM9 SMILES lists carry no stereo; molecules perceived from 3D may. Listing the stereo-free
+  // SMILES of all 40 molecules makes none novel; listing the first 20 leaves some of the rest novel.
+  auto mols = chem::readXyz(qm9Xyz());
+  mols.resize(40);
+  std::vector<std::string> flat;
+  for (const auto& m : mols) {
+    const auto p = chem::perceiveMolecule(m);
+    if (p.valid) flat.push_back(chem::canonicalSmiles(p.largestFragmentSmiles, false));
+  }
+  ASSERT_GE(flat.size(), 38u);
+  for (const auto& s : flat) EXPECT_EQ(s.find('@'), std::string::npos) << s;
+  const auto all = adit::evaluateMolecules(mols, {}, nullptr, flat);
+  EXPECT_EQ(all.novel, 0u);
+  EXPECT_EQ(all.novelRate, 0.0);
+  const std::vector<std::string> half(flat.begin(), flat.begin() + 20);
+  const auto some = adit::evaluateMolecules(mols, {}, nullptr, half);
+  EXPECT_GE(some.novel, 10u);  // QM9 entries 21-40 are other molecules than 1-20 (stereo duplicates at most)
+  EXPECT_LE(some.novel + 18, flat.size());  // the 20 listed are not novel (two stereo duplicates allowed)
+
+  // Through the job: a .txt list headed 'smiles' (the layout of ../shared/data/smiles) is read as SMILES.
+  test::ScopedTempDir root("adit_eval_smiles");
+  chem::writeXyz(root / "mols.xyz", mols);
+  {
+    std::ofstream f(root / "train_smile.txt");
+    f << "smiles\n";
+    for (const auto& s : half) f << s << "\n";
+  }
+  auto out = runJob("adit.evaluate",
+                    Json{{"structures", (root / "mols.xyz").string()}, {"reference", (root / "train_smile.txt").string()}},
+                    root.path());
+  ASSERT_EQ(out.status, core::RunStatus::Completed) << out.error;
+  EXPECT_NEAR(summary(out)["molecule_novel_rate"].get<double>(), static_cast<double>(some.novel) / some.valid, 1e-12);
+}
+
+TEST(AditEvaluate, ReferenceSmilesListsAreRecognisedAndCheckedLineByLine) {
+  test::ScopedTempDir root("adit_ref_smiles");
+  const auto write = [&](const std::string& name, const std::string& text) {
+    std::ofstream(root / name) << text;
+    return root / name;
+  };
+  EXPECT_EQ(adit::readReferenceSmiles(write("a.smi", "CCO ethanol\nC1=CC=CC=C1\n")), (std::vector<std::string>{"CCO", "C1=CC=CC=C1"}));
+  EXPECT_EQ(adit::readReferenceSmiles(write("b.csv", "SMILES,energy\nCCO,1.0\nN#C,2\n")), (std::vector<std::string>{"CCO", "N#C"}));
+  EXPECT_TRUE(adit::readReferenceSmiles(qm9Xyz()).empty());  // a structure file: not a SMILES list
+  try {
+    adit::readReferenceSmiles(write("bad.smi", "CCO\nC1CC\n"));
+    FAIL() << "an unclosed ring was accepted";
+  } catch (const adit::AditError& e) {
+    EXPECT_NE(std::string(e.what()).find("bad.smi:2"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(adit::readReferenceSmiles(write("empty.smi", "\n")), adit::AditError);
+  EXPECT_THROW(adit::readReferenceSmiles(root / "missing.smi"), adit::AditError);
 }
 #endif
 

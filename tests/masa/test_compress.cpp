@@ -39,7 +39,7 @@ TEST(MasaCompress, BudgetsAreEqualAcrossMethods) {
     o.method = method;
     o.ratio = 0.4;
     auto r = compressAttention(*cm.loaded.model, o, cm.recorder.get(), fb);
-    const bool pooled = method.find("refined") != std::string::npos;  // residual budget pooled over the types
+    const bool pooled = method.find("refined") != std::string::npos || method == "matrix-pca-fitted";  // residual budget pooled over the types
     for (const auto& t : r.types) {
       const auto budget = (t.role == "q" || t.role == "o") ? 12288 : 6144;
       EXPECT_EQ(t.budget, budget) << method << " " << t.role;
@@ -101,6 +101,47 @@ TEST(MasaCompress, WhitenedMethodsLowerTheCalibrationOutputError) {
   };
   EXPECT_LT(outputError("svd-llm"), outputError("svd"));
   EXPECT_LT(outputError("matrix-pca-whitened"), outputError("matrix-pca"));
+}
+
+// Source: matrix-pca-fitted minimises exactly the summed relative calibration output error that
+// refined-greedy only approximates (its atoms minimise the weight error), at the same pooled budget,
+// so its error must be lower; its search reports every candidate and keeps the best.
+TEST(MasaCompress, FittedLowersTheRelativeOutputErrorBelowRefinedGreedy) {
+  auto& cm = calibrated();
+  core::Feedback fb;
+  auto relativeOutputError = [&](const CompressionResult& r) {
+    double e = 0;
+    for (const auto& set : attentionSets(*cm.loaded.model))
+      for (std::size_t i = 0; i < set.layers.size(); ++i) {
+        const auto& A = cm.recorder->get(set.layers[i], set.role).autocorrelation;
+        auto W = set.weights[i].to(torch::kFloat64);
+        auto E = W - r.weights.at(set.role)[i].to(torch::kFloat64);
+        e += torch::trace(torch::matmul(torch::matmul(E, A), E.t())).item<double>() /
+             torch::trace(torch::matmul(torch::matmul(W, A), W.t())).item<double>();
+      }
+    return e;
+  };
+  for (double ratio : {0.2, 0.6}) {
+    CompressOptions o;
+    o.ratio = ratio;
+    o.method = "matrix-pca-refined-greedy";
+    const auto greedy = compressAttention(*cm.loaded.model, o, cm.recorder.get(), fb);
+    o.method = "matrix-pca-fitted";
+    const auto fitted = compressAttention(*cm.loaded.model, o, cm.recorder.get(), fb);
+    EXPECT_LT(relativeOutputError(fitted), relativeOutputError(greedy)) << ratio;
+    // Same budget: the types' budgets summed (the residual part is pooled across types).
+    std::int64_t budget = 0;
+    for (const auto& t : fitted.types) budget += t.budget;
+    EXPECT_LE(fitted.attentionStored(), budget) << ratio;
+    ASSERT_EQ(fitted.atomFractionSearch.size(), 8u);
+    double best = 1e300;
+    for (const auto& trial : fitted.atomFractionSearch) best = std::min(best, trial.outputError);
+    EXPECT_NEAR(relativeOutputError(fitted), best, 1e-6 * best) << ratio;  // the kept one is the best tried
+    const auto j = fitted.toJson();
+    EXPECT_EQ(j["atom_fraction"].get<double>(), fitted.atomFraction);
+    EXPECT_EQ(j["fit_search"].size(), 8u);
+    for (const auto& t : fitted.types) EXPECT_GE(t.atoms, 1) << t.role;
+  }
 }
 
 TEST(MasaCompress, GroupedSplitsTheLayersByKl) {

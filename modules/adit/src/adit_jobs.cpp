@@ -458,20 +458,25 @@ class EvaluateJob : public core::Job {
     ParamSchema s;
     s.addPath("structures", "", "Generated structures (extended XYZ, CIF, ...).", "Structures (*.extxyz *.xyz *.cif)");
     s.addChoice("kind", {"auto", "molecule", "crystal"}, "auto", "auto: periodic structures are crystals.");
-    s.addOptionalPath("reference", "Training structures for novelty (any structure file).");
+    s.addOptionalPath("reference", "Training set for novelty: any structure file, or a SMILES list (.smi, or a "
+                                   "text/CSV file headed 'smiles', such as the QM9 SMILES lists).");
     return s;
   }
   void run(Context& ctx) override {
     const auto& p = ctx.params();
     const auto all = chem::readStructureFile(p.getString("structures"));
     chem::Trajectory reference;
-    if (!p.getString("reference").empty()) reference = chem::readStructureFile(p.getString("reference"));
+    std::vector<std::string> referenceSmiles;
+    if (!p.getString("reference").empty()) {
+      referenceSmiles = readReferenceSmiles(p.getString("reference"));
+      if (referenceSmiles.empty()) reference = chem::readStructureFile(p.getString("reference"));
+    }
     chem::Trajectory mols, xtals, refMols, refXtals;
     const auto kind = p.getString("kind");
     for (const auto& s : all) ((kind == "crystal" || (kind == "auto" && s.isPeriodic())) ? xtals : mols).push_back(s);
     for (const auto& s : reference) (s.isPeriodic() ? refXtals : refMols).push_back(s);
     std::vector<EvaluationRow> rows;
-    if (!mols.empty()) rows.push_back(evaluateMolecules(mols, refMols, &ctx.feedback()));
+    if (!mols.empty()) rows.push_back(evaluateMolecules(mols, refMols, &ctx.feedback(), referenceSmiles));
     if (!xtals.empty()) rows.push_back(evaluateCrystals(xtals, refXtals, &ctx.feedback()));
     writeRowFiles(rows, ctx.run().addArtifact("metrics.json", "table", "validity, uniqueness, novelty"),
                   ctx.run().addArtifact("metrics.csv", "table", "validity, uniqueness, novelty"));

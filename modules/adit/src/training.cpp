@@ -1,7 +1,9 @@
 #include "atomscope/adit/training.h"
 
+#include <cctype>
 #include <chrono>
 #include <cmath>
+#include <fstream>
 #include <limits>
 #include <set>
 
@@ -405,7 +407,8 @@ chem::Trajectory sampleStructures(Vae& vae, DitBundle& bundle, const SampleOptio
   return out;
 }
 
-EvaluationRow evaluateMolecules(const chem::Trajectory& molecules, const chem::Trajectory& reference, core::Feedback* fb) {
+EvaluationRow evaluateMolecules(const chem::Trajectory& molecules, const chem::Trajectory& reference, core::Feedback* fb,
+                                const std::vector<std::string>& referenceSmiles) {
 #ifdef ATOMSCOPE_HAS_CHEM_TOOLKITS
   EvaluationRow row;
   row.dataset = "molecule";
@@ -432,19 +435,26 @@ EvaluationRow evaluateMolecules(const chem::Trajectory& molecules, const chem::T
     smiles.push_back(smi);
     neutralSmiles.push_back(neutral ? smi : std::string());
   }
-  std::set<std::string> ref;
-  for (const auto& r : reference) {
-    const auto p = chem::perceiveMolecule(r);
-    if (p.valid) ref.insert(p.largestFragmentSmiles);
-  }
-  const auto metrics = chem::moleculeSetMetrics(smiles, reference.empty() ? nullptr : &ref);
+  const auto metrics = chem::moleculeSetMetrics(smiles, nullptr);
   row.total = metrics.total;
   row.valid = metrics.valid;
   row.validRate = metrics.validRate;
   row.unique = metrics.unique;
   row.uniqueRate = metrics.uniqueRate;
-  row.novel = metrics.novel;
-  row.novelRate = metrics.novelRate;
+  if (!reference.empty() || !referenceSmiles.empty()) {
+    if (fb) fb->setStage("novelty against the reference");
+    std::set<std::string> ref;
+    for (const auto& r : reference) {
+      const auto p = chem::perceiveMolecule(r);
+      if (p.valid) ref.insert(chem::canonicalSmiles(p.largestFragmentSmiles, false));
+    }
+    for (const auto& s : referenceSmiles) ref.insert(chem::canonicalSmiles(s, false));
+    std::vector<std::string> flat;
+    for (const auto& s : smiles) flat.push_back(s.empty() ? s : chem::canonicalSmiles(s, false));
+    const auto novelty = chem::moleculeSetMetrics(flat, &ref);
+    row.novel = novelty.novel;
+    row.novelRate = novelty.novelRate;
+  }
   for (const auto& s : neutralSmiles) row.validNeutral += !s.empty();
   row.validNeutralRate = row.total ? static_cast<double>(row.validNeutral) / static_cast<double>(row.total) : 0.0;
   return row;
@@ -452,8 +462,45 @@ EvaluationRow evaluateMolecules(const chem::Trajectory& molecules, const chem::T
   (void)molecules;
   (void)reference;
   (void)fb;
+  (void)referenceSmiles;
   throw AditError("molecule validity needs a build with the chemistry toolkits (RDKit, Open Babel)");
 #endif
+}
+
+std::vector<std::string> readReferenceSmiles(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (!in) throw AditError(path.string() + ": cannot be opened");
+  auto lower = [](std::string s) {
+    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+  };
+  auto firstField = [](const std::string& line) {
+    const auto end = line.find_first_of(",; \t\r");
+    return line.substr(0, end);
+  };
+  const auto ext = lower(path.extension().string());
+  std::string line;
+  std::getline(in, line);
+  const bool header = lower(firstField(line)) == "smiles";
+  if (!header && ext != ".smi" && ext != ".smiles") return {};
+  std::vector<std::string> out;
+  std::size_t lineNo = 1;
+  auto take = [&](const std::string& l) {
+    const auto smi = firstField(l);
+    if (smi.empty()) return;
+#ifdef ATOMSCOPE_HAS_CHEM_TOOLKITS
+    if (chem::canonicalSmiles(smi, false).empty())
+      throw AditError(path.string() + ":" + std::to_string(lineNo) + ": '" + smi + "' is not a SMILES RDKit can read");
+#endif
+    out.push_back(smi);
+  };
+  if (!header) take(line);
+  while (std::getline(in, line)) {
+    ++lineNo;
+    take(line);
+  }
+  if (out.empty()) throw AditError(path.string() + ": the SMILES list is empty");
+  return out;
 }
 
 EvaluationRow evaluateCrystals(const chem::Trajectory& crystals, const chem::Trajectory& reference, core::Feedback* fb) {

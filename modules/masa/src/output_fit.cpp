@@ -95,7 +95,7 @@ double outputError(const MatrixDictionary& d, const OutputFitProblem& p) {
   return e;
 }
 
-void fitAtomsToOutputs(MatrixDictionary& d, const OutputFitProblem& p, int rounds) {
+void fitAtomsToOutputs(MatrixDictionary& d, const OutputFitProblem& p, int rounds, std::int64_t exactLimit) {
   check(d, p);
   if (rounds <= 0) return;
   torch::NoGradGuard g;
@@ -106,7 +106,7 @@ void fitAtomsToOutputs(MatrixDictionary& d, const OutputFitProblem& p, int round
   for (const auto& R : p.factors) A.push_back(torch::matmul(f64(R), f64(R).t()));
   auto C = fitCoefficients(D, p);
   for (int r = 0; r < rounds; ++r) {
-    D = S * in <= kExactAtomSolve ? fitAtomsExact(C, A, p, out, in) : fitAtomsBlockwise(D, C, A, p);
+    D = S * in <= exactLimit ? fitAtomsExact(C, A, p, out, in) : fitAtomsBlockwise(D, C, A, p);
     C = fitCoefficients(D, p);
   }
   d.atoms = D.to(atomsType);

@@ -86,11 +86,11 @@ PerceivedMolecule perceiveMolecule(const Structure& s, const PerceptionOptions& 
   return out;
 }
 
-std::string canonicalSmiles(const std::string& smiles) {
+std::string canonicalSmiles(const std::string& smiles, bool isomeric) {
   RDLog::LogStateSetter silence;
   try {
     std::unique_ptr<RDKit::RWMol> mol(RDKit::SmilesToMol(smiles));
-    return mol ? RDKit::MolToSmiles(*mol, true) : std::string();
+    return mol ? RDKit::MolToSmiles(*mol, isomeric) : std::string();
   } catch (const std::exception&) {
     return {};
   }

@@ -99,9 +99,16 @@ struct EvaluationRow {
 
 // Molecules: 'valid' = sanitizes and one fragment; 'validNeutral' = also every atom uncharged and no
 // radical electrons. Crystals: chem::crystalValidity (validNeutral = valid). Reference: training
-// structures for novelty (may be empty).
+// structures for novelty (may be empty); referenceSmiles: more training molecules as SMILES (a QM9
+// list). Novelty compares canonical SMILES without stereo (SMILES lists such as QM9's carry none).
 EvaluationRow evaluateMolecules(const chem::Trajectory& molecules, const chem::Trajectory& reference,
-                                core::Feedback* fb = nullptr);
+                                core::Feedback* fb = nullptr, const std::vector<std::string>& referenceSmiles = {});
+
+// The SMILES of a reference list: a .smi/.smiles file (SMILES first on each line), or a text or CSV
+// file whose first line's first column is 'smiles' (then the first column of every other line).
+// Returns nothing for any other file. Throws AditError naming the file and line when a listed SMILES
+// does not parse.
+std::vector<std::string> readReferenceSmiles(const std::filesystem::path& path);
 EvaluationRow evaluateCrystals(const chem::Trajectory& crystals, const chem::Trajectory& reference,
                                core::Feedback* fb = nullptr);
 

@@ -34,8 +34,9 @@ PerceivedMolecule perceiveMolecule(const Structure& molecule, const PerceptionOp
 // The PDB text Open Babel writes for the molecule after perception (the intermediate ADiT uses).
 std::string perceivedPdb(const Structure& molecule);
 
-// RDKit's canonical isomeric SMILES of a SMILES string (empty when RDKit cannot parse or sanitise it).
-std::string canonicalSmiles(const std::string& smiles);
+// RDKit's canonical SMILES of a SMILES string, isomeric (stereo kept) or not (empty when RDKit cannot
+// parse or sanitise it).
+std::string canonicalSmiles(const std::string& smiles, bool isomeric = true);
 
 // Whether a SMILES string writes a formal charge ([NH4+], [O-]): a + or - inside a bracket atom.
 // Plain text, no toolkit needed.

@@ -33,9 +33,10 @@ inline constexpr std::int64_t kExactAtomSolve = 4096;
 // (its residual factors are not part of it: put them into the targets).
 double outputError(const MatrixDictionary& dictionary, const OutputFitProblem& problem);
 
-// `rounds` of (coefficients, atoms, coefficients) from the dictionary's current atoms and coefficients;
-// atoms and coefficients are written back in their dtype. Never raises the objective. Throws LmError on
-// shapes that disagree.
-void fitAtomsToOutputs(MatrixDictionary& dictionary, const OutputFitProblem& problem, int rounds);
+// `rounds` of (atoms, coefficients) after a first coefficient fit, from the dictionary's current atoms;
+// atoms and coefficients are written back in their dtype. Never raises the objective. The atom step is
+// exact while S in <= exactLimit, block Gauss-Seidel above. Throws LmError on shapes that disagree.
+void fitAtomsToOutputs(MatrixDictionary& dictionary, const OutputFitProblem& problem, int rounds,
+                       std::int64_t exactLimit = kExactAtomSolve);
 
 }  // namespace atomscope::masa
