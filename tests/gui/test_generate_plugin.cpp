@@ -224,6 +224,8 @@ TEST(GeneratePlugin, GenerateFillsTheGalleryWithRequestedCountAndValidityMarks) 
 // (samples/models/adit_qm9_mp20) chosen, and Generate gives molecules of which some are valid
 // (53.6% of 1000 on the H200, tests/bench/RESULTS.md; 3 of 16 is a floor an untrained model misses).
 TEST(GeneratePlugin, OpensWithTheShippedSampleModelAndGeneratesValidMolecules) {
+  auto& registry = core::JobRegistry::global();
+  if (!registry.contains("adit.sample")) adit::registerAditJobs(registry);
   GenerateBench w;
   ASSERT_NE(w.panel, nullptr);
   EXPECT_TRUE(w.text("dit").endsWith(QStringLiteral("samples/models/adit_qm9_mp20/dit.pt"))) << w.text("dit").toStdString();
