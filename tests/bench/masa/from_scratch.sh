@@ -4,7 +4,8 @@
 # (small models leave the GPU idle, so the runs share it), then a validation-perplexity table like
 # the paper's Table 1; masa-*-seq start the coefficients at sequential sharing (beyond the paper). Needs the CLI built by tests/gpu/build_and_test.sh (BUILD) and the shared data.
 #   BUILD=/tmp/atomscope-gpu DATA=<shared data> bash tests/bench/masa/from_scratch.sh [steps] [layers]
-# Environment: LR (1e-3), BATCH (64 sequences of 256), WARMUP (80 steps), VAL_EVERY (200 steps). The table gives
+# Environment: LR (1e-3), BATCH (64 sequences of 256), WARMUP (80 steps), VAL_EVERY (200 steps), SEED (1),
+# VARIANTS (all nine). The table gives
 # the final validation perplexity and the best one seen at any validation (early stopping: the
 # 2 MiB corpus is repeated many times at the default budget, so the larger variants overfit).
 set -uo pipefail
@@ -18,10 +19,12 @@ LR=${LR:-1e-3}
 BATCH=${BATCH:-64}
 WARMUP=${WARMUP:-80}
 VAL_EVERY=${VAL_EVERY:-200}
+SEED=${SEED:-1}
+VARIANTS=${VARIANTS:-"dense masa-qkvo masa-qkvo-seq masa-qkv masa-qkv-seq gqa low-rank sequential repeat-all-over"}
 CLI=$(find "$BUILD" -name atomscope-cli -type f -perm -u+x | head -1)
-PROJECT=$OUT/masa_from_scratch_lr${LR}_b${BATCH}_s$STEPS
+PROJECT=$OUT/masa_from_scratch_lr${LR}_b${BATCH}_s${STEPS}_seed$SEED
 mkdir -p "$PROJECT"
-common=(--device cuda --seed 1 --quiet
+common=(--device cuda --seed "$SEED" --quiet
         --param data="$DATA/text/tinystories/tinystories_train_head_2MiB.txt" --param tokenizer="$DATA/lm/tok512.bin"
         --param family=llama --param dim=288 --param n_layers="$LAYERS" --param n_heads=6 --param hidden_dim=768
         --param context=256 --param batch_size="$BATCH" --param steps="$STEPS" --param lr="$LR" --param warmup_steps="$WARMUP"
@@ -39,14 +42,14 @@ declare -A extra=(
   [sequential]="--param attention=sequential --param groups=$third"
   [repeat-all-over]="--param attention=repeat-all-over --param groups=$third"
 )
-for v in "${!extra[@]}"; do
+for v in $VARIANTS; do
   # shellcheck disable=SC2086
   "$CLI" --project "$PROJECT/$v" run lm.train "${common[@]}" ${extra[$v]} > "$PROJECT/$v.log" 2>&1 &
 done
 wait
-echo "| attention ($LAYERS layers, dim 288, $STEPS steps x $BATCH x 256 tokens, lr $LR) | attention params | reduction | val loss | val ppl | best val ppl (step) | tokens/s |"
+echo "| attention ($LAYERS layers, dim 288, $STEPS steps x $BATCH x 256 tokens, lr $LR, seed $SEED) | attention params | reduction | val loss | val ppl | best val ppl (step) | tokens/s |"
 echo "|---|---|---|---|---|---|---|"
-for v in dense masa-qkvo masa-qkvo-seq masa-qkv masa-qkv-seq gqa low-rank sequential repeat-all-over; do
+for v in $VARIANTS; do
   run=$(find "$PROJECT/$v" -name run.json | head -1)
   if [ -z "$run" ]; then echo "| $v | failed: $(tail -1 "$PROJECT/$v.log") |"; continue; fi
   python3 - "$run" "$v" <<'PY'
