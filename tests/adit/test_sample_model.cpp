@@ -8,6 +8,8 @@
 #include "adit_test_util.h"
 #include "atomscope/adit/training.h"
 #include "atomscope/chem/xyz.h"
+#include "atomscope/forcefield/calculator.h"
+#include "atomscope/forcefield/dynamics.h"
 
 namespace atomscope::adit_test {
 
@@ -50,6 +52,49 @@ TEST(AditSampleModel, ShippedModelGeneratesCrystalsOnTheCpu) {
   for (const auto& c : xtals) EXPECT_TRUE(c.isPeriodic());
   // Measured on the H200: 71.4% of 1000 valid (composition and distances). 4 of 16 is a floor.
   EXPECT_GE(adit::evaluateCrystals(xtals, {}).valid, 4u);
+}
+
+// adit.sample's optional relaxation with a modules/forcefield calculator, here xtb (GFN2): the run keeps
+// the unrelaxed samples beside the relaxed ones, and every structure it reports converged has, by xtb's
+// own forces computed afresh, no atom force above relax_fmax and an energy no higher than before.
+TEST(AditSampleModel, RelaxationWithXtbConvergesBelowFmax) {
+  if (!fs::exists("/usr/bin/xtb")) GTEST_SKIP() << "needs /usr/bin/xtb (Debian xtb)";
+  test::ScopedTempDir root("adit_sample_relax");
+  auto out = runJob("adit.sample",
+                    Json{{"vae", sampleModel("vae.pt").string()}, {"dit", sampleModel("dit.pt").string()},
+                         {"count", 4}, {"batch_size", 4}, {"relax_model", "xtb"}, {"relax_fmax", 0.05},
+                         {"relax_steps", 400}},
+                    root.path(), nullptr, 5);
+  ASSERT_EQ(out.status, core::RunStatus::Completed) << out.error;
+  const auto before = chem::readXyz(out.runDir / "artifacts" / "samples_unrelaxed.extxyz");
+  const auto after = chem::readXyz(out.runDir / "artifacts" / "samples.extxyz");
+  ASSERT_EQ(before.size(), 4u);
+  ASSERT_EQ(after.size(), 4u);
+  const auto s = summary(out);
+  EXPECT_EQ(s["relaxed"].get<std::size_t>() + s["relax_failed"].get<std::size_t>(), 4u);
+  EXPECT_GE(s["relaxed_converged"].get<std::size_t>(), 2u);  // generated molecules are near-molecular: xtb relaxes most
+  auto xtb = forcefield::makeCalculator("xtb");
+  std::size_t checked = 0;
+  for (std::size_t i = 0; i < after.size(); ++i) {
+    ASSERT_EQ(after[i].numbers, before[i].numbers);
+    if (after[i].positions == before[i].positions) continue;  // not relaxed (xtb refused it)
+    const auto a = xtb->compute(after[i]);
+    const auto b = xtb->compute(before[i]);
+    EXPECT_LE(a.energy, b.energy + 1e-6) << i;
+    if (forcefield::maxForce(a.forces) <= 0.05 + 1e-3) ++checked;
+  }
+  EXPECT_EQ(checked, s["relaxed_converged"].get<std::size_t>());
+}
+
+TEST(AditSampleModel, ABadRelaxationModelFailsBeforeSampling) {
+  test::ScopedTempDir root("adit_sample_relax_bad");
+  auto out = runJob("adit.sample",
+                    Json{{"vae", sampleModel("vae.pt").string()}, {"dit", sampleModel("dit.pt").string()},
+                         {"count", 2}, {"relax_model", (root / "no_such_model.pt").string()}},
+                    root.path());
+  EXPECT_EQ(out.status, core::RunStatus::Failed);
+  EXPECT_NE(out.error.find("no_such_model.pt"), std::string::npos) << out.error;
+  EXPECT_FALSE(fs::exists(out.runDir / "artifacts" / "samples.extxyz"));
 }
 
 }  // namespace atomscope::adit_test

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "atomscope/adit/relax.h"
 #include "atomscope/adit/training.h"
 #include "atomscope/chem/cif.h"
 #include "atomscope/chem/formats.h"
@@ -406,12 +407,20 @@ class SampleJob : public core::Job {
     s.addFloat("guidance", 2.0, 0.0, std::nullopt, "Classifier-free guidance scale (the paper: 2; 1 = none).");
     s.addChoice("sampler", {"euler", "heun"}, "euler", "Integrator.");
     s.addBool("evaluate", false, "Also compute validity and uniqueness of the samples.");
+    s.addString("relax_model", "",
+                "Relax every sample with a force field before writing it: 'xtb' (GFN2-xTB), a PONITA model file or a "
+                "TorchScript model file (MACE). Empty: no relaxation.");
+    s.addFloat("relax_fmax", 0.05, 1e-4, 10.0, "Relaxation: force threshold (eV/A).").markAdvanced();
+    s.addInt("relax_steps", 200, 1, 100000, "Relaxation: most FIRE steps per structure.").markAdvanced();
     s.addDevice();
     return s;
   }
   void run(Context& ctx) override {
     const auto& p = ctx.params();
     const auto device = core::toTorchDevice(ctx.device());
+    // The calculator first: a bad model file fails the run before minutes of sampling.
+    std::unique_ptr<forcefield::Calculator> relaxer;
+    if (!p.getString("relax_model").empty()) relaxer = forcefield::makeCalculator(p.getString("relax_model"), device.str(), true);
     auto vae = loadVae(p.getString("vae"), device);
     auto dit = loadDit(p.getString("dit"), device);
     if (dit.dit->config.latent != vae->config.latent)
@@ -426,7 +435,22 @@ class SampleJob : public core::Job {
     o.heun = p.getString("sampler") == "heun";
     o.seed = ctx.seed();
     auto structures = sampleStructures(vae, dit, o, device, &ctx.feedback());
-    chem::writeXyz(ctx.run().addArtifact("samples.extxyz", "structures", "generated structures"), structures);
+    if (relaxer) {
+      chem::writeXyz(ctx.run().addArtifact("samples_unrelaxed.extxyz", "structures", "generated structures, before relaxation"),
+                     structures);
+      forcefield::OptimizeOptions ro;
+      ro.fmax = p.getFloat("relax_fmax");
+      ro.maxSteps = static_cast<int>(p.getInt("relax_steps"));
+      const auto r = relaxStructures(structures, *relaxer, ro, &ctx.feedback());
+      ctx.run().setSummary("relaxed", r.relaxed);
+      ctx.run().setSummary("relaxed_converged", r.converged);
+      ctx.run().setSummary("relax_failed", r.failed);
+      ctx.run().setSummary("relax_mean_steps", r.meanSteps);
+      for (const auto& f : r.failures) ctx.feedback().log(core::LogLevel::Warning, "not relaxed: " + f);
+    }
+    chem::writeXyz(ctx.run().addArtifact("samples.extxyz", "structures",
+                                         relaxer ? "generated structures, relaxed" : "generated structures"),
+                   structures);
     if (o.kind == Kind::Crystal) {
       chem::Trajectory withCell;
       for (const auto& s : structures)
