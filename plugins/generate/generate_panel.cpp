@@ -172,6 +172,10 @@ QWidget* GeneratePanel::buildGenerateTab() {
   device_ = new QComboBox(genBox);
   device_->addItems({QStringLiteral("auto"), QStringLiteral("cpu"), QStringLiteral("cuda")});
   form->addRow(tr("Device"), device_);
+  form->addRow(tr("Relax with"), pathRow(relaxEdit_, "generateRelax", tr("Force-field models (*.pt *.model)")));
+  relaxEdit_->setPlaceholderText(tr("none, xtb or a model file"));
+  relaxEdit_->setToolTip(tr("Relax every sample before it is shown: 'xtb' (GFN2-xTB), a PONITA model or a MACE "
+                            "TorchScript file. Empty: the structures as generated."));
   leftLayout->addWidget(genBox);
 
   auto* buttons = new QHBoxLayout;
@@ -387,6 +391,7 @@ void GeneratePanel::setGuidance(double g) { guidance_->setValue(g); }
 void GeneratePanel::setSeed(int s) { seed_->setValue(s); }
 void GeneratePanel::setBatchSize(int b) { batch_->setValue(b); }
 void GeneratePanel::setDevice(const QString& d) { device_->setCurrentText(d); }
+void GeneratePanel::setRelaxModel(const QString& model) { relaxEdit_->setText(model); }
 
 Json GeneratePanel::sampleParams() const {
   const bool crystal = kind_->currentData().toString() == QLatin1String("crystal");
@@ -397,7 +402,13 @@ Json GeneratePanel::sampleParams() const {
               {"count", count_->value()},
               {"steps", steps_->value()},
               {"guidance", guidance_->value()},
-              {"batch_size", batch_->value()}};
+              {"batch_size", batch_->value()},
+              {"relax_model", relaxModel().toStdString()}};
+}
+
+QString GeneratePanel::relaxModel() const {
+  const QString m = relaxEdit_->text().trimmed();
+  return m.compare(QStringLiteral("none"), Qt::CaseInsensitive) == 0 ? QString() : m;
 }
 
 QString GeneratePanel::statusText() const { return status_->text(); }
@@ -444,7 +455,11 @@ bool GeneratePanel::generate() {
   }
   genPhase_ = Phase::Sample;
   progress_->setValue(0);
-  status_->setText(tr("Sampling %1 %2(s)\u2026").arg(count_->value()).arg(kind_->currentText().toLower()));
+  status_->setText(relaxModel().isEmpty()
+                       ? tr("Sampling %1 %2(s)\u2026").arg(count_->value()).arg(kind_->currentText().toLower())
+                       : tr("Sampling %1 %2(s), then relaxing with %3\u2026")
+                             .arg(count_->value())
+                             .arg(kind_->currentText().toLower(), QFileInfo(relaxModel()).fileName()));
   updateButtons();
   return true;
 }

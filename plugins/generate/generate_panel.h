@@ -61,6 +61,8 @@ class GeneratePanel : public QWidget {
   Q_INVOKABLE void setSeed(int seed);
   Q_INVOKABLE void setBatchSize(int batch);
   Q_INVOKABLE void setDevice(const QString& device);
+  // Force field that relaxes every sample (adit.sample's relax_model): "", "xtb" or a PONITA / MACE file.
+  Q_INVOKABLE void setRelaxModel(const QString& model);
   // The parameters Generate gives adit.sample.
   Json sampleParams() const;
 
@@ -131,6 +133,8 @@ class GeneratePanel : public QWidget {
   QTabWidget* tabs_ = nullptr;
   // Generate tab
   QLineEdit* ditEdit_ = nullptr;
+  QLineEdit* relaxEdit_ = nullptr;
+  QString relaxModel() const;  // relaxEdit_ without "none"
   QLineEdit* vaeEdit_ = nullptr;
   QLabel* modelHint_ = nullptr;
   QComboBox* kind_ = nullptr;

@@ -244,6 +244,36 @@ TEST(GeneratePlugin, OpensWithTheShippedSampleModelAndGeneratesValidMolecules) {
   EXPECT_TRUE(w.window.grab().save(outputDir() + QStringLiteral("/generate_panel_sample_model.png")));
 }
 
+// "Relax with xtb" on the form reaches adit.sample: the run keeps the unrelaxed samples beside the
+// relaxed ones the gallery shows, and says how many converged.
+TEST(GeneratePlugin, RelaxWithXtbRelaxesTheGeneratedMolecules) {
+  if (!QFileInfo::exists(QStringLiteral("/usr/bin/xtb"))) GTEST_SKIP() << "needs /usr/bin/xtb (Debian xtb)";
+  auto& registry = core::JobRegistry::global();
+  if (!registry.contains("adit.sample")) adit::registerAditJobs(registry);
+  GenerateBench w;
+  ASSERT_NE(w.panel, nullptr);
+  w.set("setKind", QStringLiteral("molecule"));
+  w.set("setDevice", QStringLiteral("cpu"));
+  w.set("setRelaxModel", QStringLiteral("xtb"));
+  w.setInt("setCount", 3);
+  w.setInt("setSeed", 5);
+  ASSERT_TRUE(w.call<bool>("generate")) << w.text("lastError").toStdString();
+  EXPECT_TRUE(w.text("statusText").contains(QStringLiteral("relaxing with xtb"))) << w.text("statusText").toStdString();
+  ASSERT_TRUE(w.idle(180000)) << w.text("statusText").toStdString();
+  ASSERT_TRUE(w.text("lastError").isEmpty()) << w.text("lastError").toStdString();
+  ASSERT_EQ(w.call<int>("itemCount"), 3);
+  const QString run = w.text("sampleRun");
+  const auto before = chem::readStructureFile((run + QStringLiteral("/artifacts/samples_unrelaxed.extxyz")).toStdString());
+  const auto after = chem::readStructureFile((run + QStringLiteral("/artifacts/samples.extxyz")).toStdString());
+  ASSERT_EQ(before.size(), 3u);
+  ASSERT_EQ(after.size(), 3u);
+  const Json s = readJson(run + QStringLiteral("/run.json"))["summary"];
+  EXPECT_EQ(s["relaxed"].get<int>() + s["relax_failed"].get<int>(), 3);
+  int moved = 0;
+  for (std::size_t i = 0; i < 3; ++i) moved += before[i].positions != after[i].positions;
+  EXPECT_EQ(moved, s["relaxed"].get<int>());
+}
+
 TEST(GeneratePlugin, CtrlGStartsAndEscCancelsWithinOneSecond) {
   auto& t = tinyModel();
   ASSERT_TRUE(t.ok) << t.error.toStdString();
