@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "adit_test_util.h"
+#include "atomscope/adit/reference_smiles.h"
 #include "atomscope/adit/training.h"
 #ifdef ATOMSCOPE_HAS_CHEM_TOOLKITS
 #include "atomscope/chem/molecule_perception.h"

@@ -50,6 +50,10 @@ rd=/usr/share/RDKit  # Debian's rdkit-data: real SDF and PDB files
 
 seed sae_formats "$fz"/sae_*  # the first byte picks the parser ('0' activation manifest, '1' cfg.json)
 seed adit_shards "$fz"/adit_*  # the first byte picks the input ('0' manifest.json, '1' a shard)
+# reference_smiles: the first byte '1' = a .smi file, '0' = any other name (then a 'smiles' header is needed).
+mkdir -p "$work/seeds_reference_smiles"
+for f in "$shared"/smiles/*QM9*test*; do { printf 0; sed -n 1,8p "$f"; } > "$work/seeds_reference_smiles/qm9_list"; done
+printf '1CCO ethanol\nC1=CC=CC=C1\n\nN#C,x\n' > "$work/seeds_reference_smiles/smi"
 # lm: the Hugging Face configs of the shared models; llama2.c: the real stories260K header with its
 # first weights (too long to match, exercising the header checks) and a tiny complete model
 # (dim 8, hidden 16, 1 layer, 2 heads, vocab 8 untied, seq_len 4) written here with zero weights.
@@ -79,7 +83,7 @@ seed code_files "$fz"/code_*
 
 status=0
 # fuzz_openbabel and fuzz_smiles exist only in a build configured with -DATOMSCOPE_CHEM_TOOLKITS=ON.
-for t in safetensors npy npz tokenizer_files poscar xyz cif cdvae_csv openbabel smiles sae_formats adit_shards llama2c hf_config \
+for t in safetensors npy npz tokenizer_files poscar xyz cif cdvae_csv openbabel smiles sae_formats adit_shards reference_smiles llama2c hf_config \
          job_params run_json code_files; do
   exe=$build/tests/fuzz/fuzz_$t
   if [ ! -x "$exe" ]; then
@@ -97,7 +101,7 @@ for t in safetensors npy npz tokenizer_files poscar xyz cif cdvae_csv openbabel 
     safetensors) opts+=(-dict="$root/tests/fuzz/safetensors.dict") ;;
     npy|npz) opts+=(-dict="$root/tests/fuzz/npy.dict") ;;
     cif|cdvae_csv) opts=(-max_len=16384 -dict="$root/tests/fuzz/cif.dict") ;;
-    poscar|xyz|openbabel|sae_formats|hf_config|job_params|run_json|tokenizer_files) opts=(-max_len=16384) ;;
+    poscar|xyz|openbabel|sae_formats|hf_config|job_params|run_json|tokenizer_files|reference_smiles) opts=(-max_len=16384) ;;
     code_files) opts=(-max_len=1500000) ;;  # the seed model is 1.2 MB
     adit_shards) opts=(-max_len=16384 -dict="$root/tests/fuzz/safetensors.dict") ;;
     smiles) opts=(-max_len=200) ;;

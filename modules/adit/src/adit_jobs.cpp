@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "atomscope/adit/reference_smiles.h"
 #include "atomscope/adit/relax.h"
 #include "atomscope/adit/training.h"
 #include "atomscope/chem/cif.h"

@@ -1,9 +1,7 @@
 #include "atomscope/adit/training.h"
 
-#include <cctype>
 #include <chrono>
 #include <cmath>
-#include <fstream>
 #include <limits>
 #include <set>
 
@@ -465,42 +463,6 @@ EvaluationRow evaluateMolecules(const chem::Trajectory& molecules, const chem::T
   (void)referenceSmiles;
   throw AditError("molecule validity needs a build with the chemistry toolkits (RDKit, Open Babel)");
 #endif
-}
-
-std::vector<std::string> readReferenceSmiles(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  if (!in) throw AditError(path.string() + ": cannot be opened");
-  auto lower = [](std::string s) {
-    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return s;
-  };
-  auto firstField = [](const std::string& line) {
-    const auto end = line.find_first_of(",; \t\r");
-    return line.substr(0, end);
-  };
-  const auto ext = lower(path.extension().string());
-  std::string line;
-  std::getline(in, line);
-  const bool header = lower(firstField(line)) == "smiles";
-  if (!header && ext != ".smi" && ext != ".smiles") return {};
-  std::vector<std::string> out;
-  std::size_t lineNo = 1;
-  auto take = [&](const std::string& l) {
-    const auto smi = firstField(l);
-    if (smi.empty()) return;
-#ifdef ATOMSCOPE_HAS_CHEM_TOOLKITS
-    if (chem::canonicalSmiles(smi, false).empty())
-      throw AditError(path.string() + ":" + std::to_string(lineNo) + ": '" + smi + "' is not a SMILES RDKit can read");
-#endif
-    out.push_back(smi);
-  };
-  if (!header) take(line);
-  while (std::getline(in, line)) {
-    ++lineNo;
-    take(line);
-  }
-  if (out.empty()) throw AditError(path.string() + ": the SMILES list is empty");
-  return out;
 }
 
 EvaluationRow evaluateCrystals(const chem::Trajectory& crystals, const chem::Trajectory& reference, core::Feedback* fb) {

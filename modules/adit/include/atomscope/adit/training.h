@@ -104,11 +104,6 @@ struct EvaluationRow {
 EvaluationRow evaluateMolecules(const chem::Trajectory& molecules, const chem::Trajectory& reference,
                                 core::Feedback* fb = nullptr, const std::vector<std::string>& referenceSmiles = {});
 
-// The SMILES of a reference list: a .smi/.smiles file (SMILES first on each line), or a text or CSV
-// file whose first line's first column is 'smiles' (then the first column of every other line).
-// Returns nothing for any other file. Throws AditError naming the file and line when a listed SMILES
-// does not parse.
-std::vector<std::string> readReferenceSmiles(const std::filesystem::path& path);
 EvaluationRow evaluateCrystals(const chem::Trajectory& crystals, const chem::Trajectory& reference,
                                core::Feedback* fb = nullptr);
 
