@@ -169,6 +169,8 @@ void addSpaceParams(ParamSchema& s) {
   s.addString("heads", "2,4", "Attention-head choices; each must split every embedding size (Llama: into an even head dim).");
   s.addString("embed", "64,96,128", "Embedding-size choices.");
   s.addString("mlp_ratio", "2,3,4", "MLP hidden size as a multiple of the embedding size.");
+  s.addString("atoms", "", "MASA's number of shared attention atoms S as one more choice (Llama only; e.g. 1,2; each at most "
+              "the smallest depth). Empty: dense attention.");
 }
 
 void addTrainParams(ParamSchema& s, long long steps, double lr) {
@@ -192,6 +194,8 @@ SearchSpace spaceFromParams(const core::Params& p, std::int64_t vocab, std::int6
     const std::string name = dimName(static_cast<Dim>(d));
     s.choices[d] = parseChoiceList(p.getString(name), name);
   }
+  const auto atoms = p.getString("atoms");
+  if (atoms.find_first_not_of(" \t") != std::string::npos) s.atoms = parseChoiceList(atoms, "atoms");
   s.validate();
   return s;
 }
@@ -305,6 +309,10 @@ Json weightsJson(const SearchSpace& space, const ArchWeights& w) {
     std::vector<double> xs(v.data_ptr<double>(), v.data_ptr<double>() + v.numel());
     j[dimName(static_cast<Dim>(d))] = xs;
   }
+  if (w.atoms.defined()) {
+    const auto v = w.atoms.detach().to(torch::kCPU).to(torch::kDouble);
+    j["atoms"] = std::vector<double>(v.data_ptr<double>(), v.data_ptr<double>() + v.numel());
+  }
   (void)space;
   return j;
 }
@@ -327,7 +335,8 @@ class SearchJob : public core::Job {
  public:
   JobInfo info() const override {
     return {"nas.search", "Architecture search (TangleNAS)", "Language models",
-            "Searches a Llama or GPT-2 language-model space (depth, heads, embedding size, MLP ratio) with a weight-entangled "
+            "Searches a Llama or GPT-2 language-model space (depth, heads, embedding size, MLP ratio; Llama also MASA's number "
+            "of shared attention atoms) with a weight-entangled "
             "supernet: every architecture is a slice of one largest model. Alternates AdamW steps of the weights on the "
             "training data with Adam steps of the architecture parameters on a held-out part of it (DARTS softmax, GDAS "
             "hard Gumbel samples or DrNAS Dirichlet samples). Streams the losses and the weight of every choice; writes "
@@ -394,8 +403,14 @@ class SearchJob : public core::Job {
           metrics[std::string("w.") + dimName(dim) + "." + std::to_string(space.of(dim)[k])] =
               v[static_cast<std::int64_t>(k)].item<double>();
       }
+      if (w.atoms.defined()) {
+        const auto v = w.atoms.to(torch::kCPU);
+        for (std::size_t k = 0; k < space.atoms.size(); ++k)
+          metrics["w.atoms." + std::to_string(space.atoms[k])] = v[static_cast<std::int64_t>(k)].item<double>();
+      }
       ArchWeights alphas;
       for (int d = 0; d < kNumDims; ++d) alphas[d] = net->arch->alpha[d];
+      alphas.atoms = net->arch->alphaAtoms;
       history.push_back(Json{{"step", step}, {"alphas", weightsJson(space, alphas)}, {"weights", weightsJson(space, w)}});
     };
 
@@ -472,11 +487,12 @@ class SearchJob : public core::Job {
     const double chosenVal = meanLoss(data.val, s.B, s.T, s.valBatches, device, s.autocast, fb,
                                       [&](const torch::Tensor& v) { return net->loss(v, oneHot); });
     const auto config = space.modelConfig(chosen);
-    auto sub = lm::createModel(config);  // for its parameter count only
+    auto sub = createArchitectureModel(space, chosen);  // for its parameter count only
     Json alphas = Json::object();
     {
       ArchWeights a;
       for (int d = 0; d < kNumDims; ++d) a[d] = net->arch->alpha[d];
+      a.atoms = net->arch->alphaAtoms;
       alphas = weightsJson(space, a);
     }
     const Json arch{{"format", "atomscope.nas_arch/1"},
@@ -592,7 +608,7 @@ class EvaluateJob : public core::Job {
         throw NasError("context " + std::to_string(s.T) + " exceeds the search's " + std::to_string(model->config().maxSeqLen) +
                        " (inherited weights: a GPT-2's learned positions stop there)");
     } else {
-      model = lm::createModel(space.modelConfig(a));
+      model = createArchitectureModel(space, a);
       model->to(device);
     }
     const auto params = model->numParameters();
@@ -682,13 +698,14 @@ class RandomSearchJob : public core::Job {
             (budget > 0 ? ", at most " + std::to_string(s.timeBudget) + " s each" : std::string()));
     Json rows = Json::array();
     std::ostringstream csv;
-    csv << "index,layers,heads,embed,mlp_ratio,params,steps,train_seconds,val_loss,val_ppl\n";
+    csv << "index,layers,heads,embed,mlp_ratio," << (space.hasAtoms() ? "atoms," : "")
+        << "params,steps,train_seconds,val_loss,val_ppl\n";
     double best = std::numeric_limits<double>::infinity();
     Json bestRow;
     for (std::int64_t i = 0; i < K; ++i) {
       const auto a = space.at(order[static_cast<std::size_t>(i)]);
       torch::manual_seed(ctx.seed() + static_cast<unsigned long long>(i));
-      auto model = lm::createModel(space.modelConfig(a));
+      auto model = createArchitectureModel(space, a);
       model->to(device);
       fb.info("architecture " + std::to_string(i + 1) + " of " + std::to_string(K) + ": " + a.toString());
       const auto r = trainModel(*model, data, s, fb, [&](long long step, double) {
@@ -699,7 +716,8 @@ class RandomSearchJob : public core::Job {
       const Json row{{"index", i}, {"architecture", a.toJson()}, {"params", params}, {"steps", r.steps},
                      {"train_seconds", r.seconds}, {"val_loss", r.valLoss}, {"val_ppl", std::exp(r.valLoss)}};
       rows.push_back(row);
-      csv << i << "," << a.layers << "," << a.heads << "," << a.embed << "," << a.mlpRatio << "," << params << "," << r.steps
+      csv << i << "," << a.layers << "," << a.heads << "," << a.embed << "," << a.mlpRatio << ","
+          << (space.hasAtoms() ? std::to_string(a.atoms) + "," : std::string()) << params << "," << r.steps
           << "," << r.seconds << "," << r.valLoss << "," << std::exp(r.valLoss) << "\n";
       fb.reportMetrics(i, {{"val_ppl", std::exp(r.valLoss)}, {"params", static_cast<double>(params)}});
       if (r.valLoss < best) {

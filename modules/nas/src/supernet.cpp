@@ -7,6 +7,7 @@
 #include <cmath>
 #include <map>
 
+#include "atomscope/masa/attention.h"
 #include "atomscope/nas/arch_weights.h"
 #include "atomscope/nas/entangled.h"
 
@@ -125,6 +126,12 @@ ArchWeights oneHotWeights(const SearchSpace& space, const Architecture& a, const
     w[d] = torch::zeros({static_cast<std::int64_t>(space.of(dim).size())}, options.dtype(torch::kFloat32));
     w[d][space.indexOf(dim, a.value(dim))] = 1.0;
   }
+  if (space.hasAtoms()) {
+    w.atoms = torch::zeros({static_cast<std::int64_t>(space.atoms.size())}, options.dtype(torch::kFloat32));
+    w.atoms[space.atomsIndexOf(a.atoms)] = 1.0;
+  } else if (a.atoms != 0) {
+    throw NasError("architecture " + a.toString() + " has MASA atoms, the space dense attention");
+  }
   return w;
 }
 
@@ -162,38 +169,44 @@ ArchParametersImpl::ArchParametersImpl(const SearchSpace& space) {
     const auto k = static_cast<std::int64_t>(space.choices[d].size());
     alpha[d] = register_parameter(std::string("alpha_") + dimName(static_cast<Dim>(d)), 1e-3 * torch::randn({k}));
   }
+  if (space.hasAtoms())
+    alphaAtoms = register_parameter("alpha_atoms", 1e-3 * torch::randn({static_cast<std::int64_t>(space.atoms.size())}));
 }
 
 ArchWeights ArchParametersImpl::sample(Method m, double tau) {
   ArchWeights w;
-  for (int d = 0; d < kNumDims; ++d) {
+  const auto draw = [&](const torch::Tensor& a) -> torch::Tensor {
     switch (m) {
-      case Method::Darts: w[d] = torch::softmax(alpha[d], -1); break;
-      case Method::Gdas: w[d] = gumbelSoftmaxHard(alpha[d], tau); break;
-      case Method::Drnas: w[d] = dirichletSample(F::elu(alpha[d]) + 1.0); break;
+      case Method::Darts: return torch::softmax(a, -1);
+      case Method::Gdas: return gumbelSoftmaxHard(a, tau);
+      case Method::Drnas: return dirichletSample(F::elu(a) + 1.0);
     }
-  }
+    return {};
+  };
+  for (int d = 0; d < kNumDims; ++d) w[d] = draw(alpha[d]);
+  if (alphaAtoms.defined()) w.atoms = draw(alphaAtoms);
   return w;
 }
 
 ArchWeights ArchParametersImpl::expected(Method m) const {
   torch::NoGradGuard g;
   ArchWeights w;
-  for (int d = 0; d < kNumDims; ++d) {
-    if (m == Method::Drnas) {
-      const auto c = F::elu(alpha[d]) + 1.0;
-      w[d] = c / c.sum();
-    } else {
-      w[d] = torch::softmax(alpha[d], -1);
-    }
-  }
+  const auto mean = [&](const torch::Tensor& a) -> torch::Tensor {
+    if (m != Method::Drnas) return torch::softmax(a, -1);
+    const auto c = F::elu(a) + 1.0;
+    return c / c.sum();
+  };
+  for (int d = 0; d < kNumDims; ++d) w[d] = mean(alpha[d]);
+  if (alphaAtoms.defined()) w.atoms = mean(alphaAtoms);
   return w;
 }
 
 Architecture ArchParametersImpl::argmax(const SearchSpace& space) const {
   std::int64_t v[kNumDims];
   for (int d = 0; d < kNumDims; ++d) v[d] = space.choices[d][static_cast<std::size_t>(alpha[d].argmax().item<std::int64_t>())];
-  return {v[0], v[1], v[2], v[3]};
+  Architecture a{v[0], v[1], v[2], v[3]};
+  if (alphaAtoms.defined()) a.atoms = space.atoms[static_cast<std::size_t>(alphaAtoms.argmax().item<std::int64_t>())];
+  return a;
 }
 
 // --------------------------------------------------------------------------------------- supernet
@@ -202,7 +215,9 @@ namespace {
 
 class AttentionImpl : public torch::nn::Module {
  public:
-  AttentionImpl(std::int64_t E, bool bias) {
+  // shared: q/k/v/o come from the supernet's MASA atoms (no per-layer weights).
+  AttentionImpl(std::int64_t E, bool bias, bool shared = false) {
+    if (shared) return;
     q_proj = register_module("q_proj", EntangledLinear(E, E, bias));
     k_proj = register_module("k_proj", EntangledLinear(E, E, bias));
     v_proj = register_module("v_proj", EntangledLinear(E, E, bias));
@@ -211,6 +226,24 @@ class AttentionImpl : public torch::nn::Module {
   EntangledLinear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
 };
 TORCH_MODULE(Attention);
+
+// MASA's shared weights of one projection type, named as masa's ("masa.q.atoms" [S, out, in],
+// "masa.q.coefficients" [L, S] once frozen), so extraction is the leading slice of each.
+class AtomBankImpl : public torch::nn::Module {
+ public:
+  AtomBankImpl(std::int64_t layers, std::int64_t S, std::int64_t E) {
+    atoms = register_parameter("atoms", torch::empty({S, E, E}));
+    coefficients = register_parameter("coefficients", torch::empty({layers, S}));
+  }
+  // W_l = sum_s m_s C[l, s] D_s: atom s weighted by the share m_s of the S choices that use it.
+  torch::Tensor weightFor(std::int64_t layer, const torch::Tensor& atomMix) const {
+    const auto c = coefficients[layer] * atomMix.to(coefficients.scalar_type());
+    return torch::tensordot(c.to(atoms.scalar_type()), atoms, {0}, {0});
+  }
+  torch::Tensor atoms, coefficients;
+};
+TORCH_MODULE(AtomBank);
+
 
 class MlpImpl : public torch::nn::Module {
  public:
@@ -254,10 +287,17 @@ std::pair<torch::Tensor, torch::Tensor> rotaryTables(std::int64_t hd, std::int64
 
 }  // namespace
 
+struct SupernetImpl::SharedAtoms : public torch::nn::Module {
+  SharedAtoms(std::int64_t layers, std::int64_t S, std::int64_t E) {
+    for (const char* role : {"q", "k", "v", "o"}) roles.push_back(register_module(role, AtomBank(layers, S, E)));
+  }
+  std::vector<AtomBank> roles;  // q, k, v, o
+};
+
 struct SupernetImpl::Block : public torch::nn::Module {
-  Block(std::int64_t E, std::int64_t H, double eps) {
+  Block(std::int64_t E, std::int64_t H, double eps, bool sharedAttention) {
     input_layernorm = register_module("input_layernorm", EntangledRMSNorm(E, eps));
-    self_attn = register_module("self_attn", Attention(E, false));
+    self_attn = register_module("self_attn", Attention(E, false, sharedAttention));
     post_attention_layernorm = register_module("post_attention_layernorm", EntangledRMSNorm(E, eps));
     mlp = register_module("mlp", Mlp(E, H));
   }
@@ -297,11 +337,13 @@ SupernetImpl::SupernetImpl(const SearchSpace& space) : space_(space) {
     embed_tokens = register_module("embed_tokens", EntangledEmbedding(space_.vocabSize, E));
     auto layers = register_module("layers", torch::nn::ModuleList());
     for (std::int64_t i = 0; i < L; ++i) {
-      auto b = std::make_shared<Block>(E, H, space_.normEps);
+      auto b = std::make_shared<Block>(E, H, space_.normEps, space_.hasAtoms());
       layers->push_back(b);
       blocks_.push_back(b);
     }
     norm = register_module("norm", EntangledRMSNorm(E, space_.normEps));
+    if (space_.hasAtoms())
+      masa_ = register_module("masa", std::make_shared<SharedAtoms>(L, space_.atoms.back(), E));
   }
   arch = register_module("arch", ArchParameters(space_));
   // lm::createModel's initialisation of the largest model.
@@ -315,6 +357,13 @@ SupernetImpl::SupernetImpl(const SearchSpace& space) : space_(space) {
       const auto ends = [&](const std::string& s) {
         return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
       };
+      if (name.rfind("masa.", 0) == 0) {
+        // Atoms as masa initialises them (lm's std for the role); coefficients random with RMS
+        // 1/sqrt(S_max), as masa's "random" start, so W_l of the largest S has a dense weight's scale.
+        if (ends(".coefficients")) p.normal_(0.0, 1.0 / std::sqrt(static_cast<double>(p.size(1))));
+        else p.normal_(0.0, name == "masa.o.atoms" ? residualStd : 0.02);
+        continue;
+      }
       if (ends(".bias")) p.zero_();
       else if (p.dim() == 1) p.fill_(1.0);
       else if (ends("o_proj.weight") || ends("down_proj.weight") || ends("mlp.c_proj.weight")) p.normal_(0.0, residualStd);
@@ -329,6 +378,7 @@ SupernetImpl::SupernetImpl(const SearchSpace& space) : space_(space) {
     for (std::size_t r = 0; r < ratios.size(); ++r)
       hm[static_cast<std::int64_t>(e)][static_cast<std::int64_t>(r)].narrow(0, 0, ratios[r] * embeds[e]).fill_(1.0);
   hiddenMasks_ = register_buffer("hidden_masks", hm);
+  if (space_.hasAtoms()) atomMasks_ = register_buffer("atom_masks", sizeMasks(space_.atoms, space_.atoms.back()));
 }
 
 torch::Tensor SupernetImpl::forward(const torch::Tensor& ids, const ArchWeights& w) {
@@ -336,6 +386,10 @@ torch::Tensor SupernetImpl::forward(const torch::Tensor& ids, const ArchWeights&
   for (int d = 0; d < kNumDims; ++d)
     if (!w[d].defined() || w[d].dim() != 1 || w[d].size(0) != static_cast<std::int64_t>(space_.choices[d].size()))
       throw NasError(std::string("architecture weights of '") + dimName(static_cast<Dim>(d)) + "' must have one entry per choice");
+  if (space_.hasAtoms() != w.atoms.defined() ||
+      (w.atoms.defined() && (w.atoms.dim() != 1 || w.atoms.size(0) != static_cast<std::int64_t>(space_.atoms.size()))))
+    throw NasError(space_.hasAtoms() ? "architecture weights of 'atoms' must have one entry per choice"
+                                     : "architecture weights of 'atoms' given to a supernet with dense attention");
   const auto B = ids.size(0), T = ids.size(1);
   const auto& embeds = space_.of(Dim::Embed);
   const auto& heads = space_.of(Dim::Heads);
@@ -355,6 +409,8 @@ torch::Tensor SupernetImpl::forward(const torch::Tensor& ids, const ArchWeights&
   const auto hidden = (hiddenMasks_ * wr.view({1, -1, 1})).sum(1);                    // [Ke, H]
   const auto upMask = entangledMask(we, hidden, embedMasks_);                          // [H, E]
   const auto downMask = entangledMask(we, embedMasks_, hidden);                        // [E, H]
+  // MASA: atom s is used by every S choice above s, so it is weighted by their total weight.
+  const auto atomMix = masa_ ? torch::matmul(w.atoms.to(dev), atomMasks_) : torch::Tensor();  // [S_max]
 
   const bool gpt2 = space_.family == lm::ModelFamily::Gpt2;
   const auto hiddenMix = gpt2 ? torch::matmul(we, hidden) : torch::Tensor();  // [H]: c_fc's bias mask
@@ -393,9 +449,16 @@ torch::Tensor SupernetImpl::forward(const torch::Tensor& ids, const ArchWeights&
     const auto hIn = gpt2 ? gpt2Blocks_[li]->ln_1->forward(x, embeds, we) : blocks_[li]->input_layernorm->forward(x, embeds, we);
     auto& attn = gpt2 ? gpt2Blocks_[li]->attn : blocks_[li]->self_attn;
     // Biases (GPT-2) are masked to the mixed width, as the weights' rows are.
-    const auto q = attn->q_proj->forward(hIn, attnMask, embedMix);
-    const auto k = attn->k_proj->forward(hIn, attnMask, embedMix);
-    const auto v = attn->v_proj->forward(hIn, attnMask, embedMix);
+    // Projection r (q, k, v, o): the layer's own entangled weight, or its MASA mixture of atoms
+    // entangled over width the same way.
+    const auto project = [&](int r, EntangledLinear& own, const torch::Tensor& in) {
+      if (!masa_) return own->forward(in, attnMask, embedMix);
+      const auto W = masa_->roles[static_cast<std::size_t>(r)]->weightFor(layer, atomMix);
+      return F::linear(in, W * attnMask.to(W.scalar_type()));
+    };
+    const auto q = project(0, attn->q_proj, hIn);
+    const auto k = project(1, attn->k_proj, hIn);
+    const auto v = project(2, attn->v_proj, hIn);
     torch::Tensor core;
     for (const auto& p : pairs) {
       const auto hd = p.e / p.h;
@@ -413,7 +476,7 @@ torch::Tensor SupernetImpl::forward(const torch::Tensor& ids, const ArchWeights&
       out = out * p.w.to(dtype);
       core = core.defined() ? core + out : out;
     }
-    x = x + attn->o_proj->forward(core, attnMask, embedMix);
+    x = x + project(3, attn->o_proj, core);
     if (gpt2) {
       auto& b = *gpt2Blocks_[li];
       const auto hMlp = b.ln_2->forward(x, embeds, we);
@@ -454,7 +517,7 @@ torch::Tensor SupernetImpl::loss(const torch::Tensor& ids, const ArchWeights& w)
 
 lm::CausalLM SupernetImpl::extract(const Architecture& a) {
   if (!space_.contains(a)) throw NasError("architecture " + a.toString() + " is not in the search space");
-  auto model = lm::createModel(space_.modelConfig(a));
+  auto model = createArchitectureModel(space_, a);
   model->to(embedMasks_.device());
   const auto mine = named_parameters();
   torch::NoGradGuard g;
@@ -466,6 +529,16 @@ lm::CausalLM SupernetImpl::extract(const Architecture& a) {
     for (std::int64_t d = 0; d < dst.dim(); ++d) slice = slice.narrow(d, 0, dst.size(d));
     dst.copy_(slice);
   }
+  return model;
+}
+
+lm::CausalLM createArchitectureModel(const SearchSpace& space, const Architecture& a) {
+  if (a.atoms <= 0) return lm::createModel(space.modelConfig(a));
+  masa::SharingOptions o;
+  o.variant = "masa-qkvo";
+  o.atoms = a.atoms;
+  auto model = masa::createSharedAttentionModel(space.modelConfig(a), o);
+  masa::freezeCoefficients(*model);
   return model;
 }
 

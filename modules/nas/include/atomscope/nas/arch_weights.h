@@ -17,7 +17,11 @@ enum class Method { Darts, Gdas, Drnas };
 Method methodFromString(const std::string& name);  // darts | gdas | drnas; throws NasError
 std::string toString(Method m);
 
-using ArchWeights = std::array<torch::Tensor, kNumDims>;  // w per dimension, each [K_d], summing to 1
+// w per dimension, each [K_d], summing to 1; `atoms` [K_atoms] only in a space with MASA atoms
+// (undefined for dense attention).
+struct ArchWeights : std::array<torch::Tensor, kNumDims> {
+  torch::Tensor atoms;
+};
 
 // One-hot weights selecting architecture a (throws NasError when a is not in the space).
 ArchWeights oneHotWeights(const SearchSpace& space, const Architecture& a, const torch::TensorOptions& options = {});
@@ -38,6 +42,7 @@ class ArchParametersImpl : public torch::nn::Module {
   ArchWeights expected(Method m) const;
   Architecture argmax(const SearchSpace& space) const;
   std::array<torch::Tensor, kNumDims> alpha;
+  torch::Tensor alphaAtoms;  // "alpha_atoms", only in a space with atoms choices
 };
 TORCH_MODULE(ArchParameters);
 

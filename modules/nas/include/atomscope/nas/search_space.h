@@ -25,15 +25,20 @@ enum class Dim { Layers = 0, Heads = 1, Embed = 2, MlpRatio = 3 };
 constexpr int kNumDims = 4;
 const char* dimName(Dim d);  // "layers", "heads", "embed", "mlp_ratio"
 
+// MASA's number of atoms S is one more, optional dimension kept apart from the four above (so code
+// sized by kNumDims is unchanged): SearchSpace::atoms empty = dense attention (no atoms dimension),
+// Architecture::atoms 0 = dense. With atoms, q/k/v/o of every layer are mixtures of S shared atoms
+// per projection type (modules/masa's masa-qkvo).
 struct Architecture {
   std::int64_t layers = 0, heads = 0, embed = 0, mlpRatio = 0;
+  std::int64_t atoms = 0;  // MASA's S; 0: dense attention
   std::int64_t value(Dim d) const;
   std::int64_t hiddenDim() const { return mlpRatio * embed; }
-  std::string toString() const;  // "layers=3 heads=4 embed=96 mlp_ratio=2"
-  Json toJson() const;
-  static Architecture fromJson(const Json& j);  // throws NasError
+  std::string toString() const;  // "layers=3 heads=4 embed=96 mlp_ratio=2" (+ " atoms=2" when S > 0)
+  Json toJson() const;                          // "atoms" only when S > 0
+  static Architecture fromJson(const Json& j);  // throws NasError; no "atoms": dense
   bool operator==(const Architecture& o) const {
-    return layers == o.layers && heads == o.heads && embed == o.embed && mlpRatio == o.mlpRatio;
+    return layers == o.layers && heads == o.heads && embed == o.embed && mlpRatio == o.mlpRatio && atoms == o.atoms;
   }
 };
 
@@ -44,18 +49,22 @@ struct SearchSpace {
   double normEps = 1e-5;
   double ropeTheta = 10000.0;
   std::vector<std::int64_t> choices[kNumDims];  // ascending, distinct
+  std::vector<std::int64_t> atoms;              // MASA S choices, ascending, distinct; empty: dense attention
+  bool hasAtoms() const { return !atoms.empty(); }
+  int atomsIndexOf(std::int64_t s) const;  // throws NasError when s is not a choice (or 0 in an atoms space)
 
   const std::vector<std::int64_t>& of(Dim d) const { return choices[static_cast<int>(d)]; }
   std::int64_t maxOf(Dim d) const { return of(d).back(); }
   Architecture largest() const;
   std::int64_t numArchitectures() const;
-  Architecture at(std::int64_t index) const;  // mixed-radix enumeration, layers slowest
+  Architecture at(std::int64_t index) const;  // mixed-radix enumeration, layers slowest, atoms fastest
   // index of value in dimension d; throws NasError when it is not a choice
   int indexOf(Dim d, std::int64_t value) const;
   bool contains(const Architecture& a) const;
 
   // Throws NasError naming the offending choice (empty list, non-positive value, head count not
-  // splitting an embedding size (into an even head dim for Llama), vocabulary missing).
+  // splitting an embedding size (into an even head dim for Llama), vocabulary missing, an atoms
+  // choice above the smallest depth (MASA needs S <= layers) or atoms with GPT-2).
   void validate() const;
 
   // The standalone model of architecture a (tied embeddings, nKvHeads = heads; Llama without biases,
@@ -72,7 +81,8 @@ std::vector<std::int64_t> parseChoiceList(const std::string& text, const std::st
 Architecture parseArchitecture(const std::string& text);
 
 // The parameters lm.train takes for this architecture (family, dim, n_layers, n_heads, n_kv_heads,
-// hidden_dim, context): `atomscope-cli run lm.train` accepts each key as --param key=value.
+// hidden_dim, context; with S > 0 also attention=masa-qkvo and atoms=S): `atomscope-cli run lm.train`
+// accepts each key as --param key=value.
 Json lmTrainParams(const SearchSpace& space, const Architecture& a);
 
 }  // namespace atomscope::nas

@@ -34,7 +34,8 @@ class SupernetImpl : public torch::nn::Module {
   torch::Tensor loss(const torch::Tensor& ids, const ArchWeights& w);
 
   // The standalone lm model of architecture a with the inherited (sliced) weights, on this
-  // supernet's device, float32.
+  // supernet's device, float32. With atoms: masa's masa-qkvo model (frozen coefficients), its
+  // masa.<p>.atoms and masa.<p>.coefficients the leading slices [S, e, e] and [L, S].
   lm::CausalLM extract(const Architecture& a);
 
   std::vector<torch::Tensor> weightParameters();  // everything but the alphas
@@ -45,11 +46,14 @@ class SupernetImpl : public torch::nn::Module {
  private:
   struct Block;
   struct Gpt2Block;
+  struct SharedAtoms;
   SearchSpace space_;
   // Llama
   EntangledEmbedding embed_tokens{nullptr};
   std::vector<std::shared_ptr<Block>> blocks_;
   EntangledRMSNorm norm{nullptr};
+  std::shared_ptr<SharedAtoms> masa_;  // MASA atoms and coefficients (a space with atoms choices)
+  torch::Tensor atomMasks_;            // [K_atoms, S_max]: 1 on the first S_k atoms
   // GPT-2
   EntangledEmbedding wte{nullptr}, wpe{nullptr};
   std::vector<std::shared_ptr<Gpt2Block>> gpt2Blocks_;
@@ -58,5 +62,9 @@ class SupernetImpl : public torch::nn::Module {
   torch::Tensor hiddenMasks_;  // [Ke, Kr, Hmax]: 1 on the first ratio * embed entries
 };
 TORCH_MODULE(Supernet);
+
+// A fresh (untrained) standalone model of architecture a: lm's model of the space's family, or with
+// a.atoms > 0 masa's masa-qkvo model with S = a.atoms and frozen coefficients (current torch seed).
+lm::CausalLM createArchitectureModel(const SearchSpace& space, const Architecture& a);
 
 }  // namespace atomscope::nas
