@@ -12,6 +12,7 @@
 #include "atomscope/masa/attention.h"
 #include "atomscope/nas/nas_jobs.h"
 #include "atomscope/nas/supernet.h"
+#include "cli_runner.h"
 #include "supernet_checks.h"
 #include "test_util.h"
 
@@ -156,6 +157,23 @@ TEST(NasSupernetMasa, SearchWithAtomsWritesMasaTrainParamsAndEvaluates) {
   const auto result = readJson(ev.runDir / "artifacts" / "result.json");
   EXPECT_EQ(result.at("lm_train_params").at("atoms"), chosen.atoms);
   EXPECT_TRUE(std::isfinite(result.at("val_loss").get<double>()));
+
+  // lm.train (through the CLI, as a user runs it) takes the lm_train_params and builds masa-qkvo with the
+  // chosen S; after freezing its coefficient MLPs (lm.train's summary "params" counts them while training)
+  // masa's describeAttention gives the size arch.json reports.
+  std::string args;
+  const Json trainParams = archJson.at("lm_train_params");
+  for (const auto& [k, v] : trainParams.items())
+    args += " --param " + k + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
+  const auto trainRoot = dir.path() / "train";
+  const auto r = test::cli("--project " + trainRoot.string() + " run lm.train --device cpu --param data=" + kSample5 +
+                           " --param tokenizer=" + kTok512 + " --param steps=2 --param batch_size=2 --param export=false" + args);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto trained = core::RunDir::open(test::onlyRun(trainRoot));
+  const auto summary = trained.record()["summary"];
+  EXPECT_EQ(summary["attention_variant"], "masa-qkvo");
+  EXPECT_EQ(summary["atoms_q"], chosen.atoms);
+  EXPECT_EQ(summary["total_parameters"], archJson.at("params"));
 }
 
 TEST(NasSupernetMasa, BadAtomsListsAreRefusedClearly) {
