@@ -215,6 +215,8 @@ QWidget* NasPanel::buildSpaceTab() {
   choiceEdit(heads_, "nasHeads", "heads", tr("Heads"));
   choiceEdit(embed_, "nasEmbed", "embed", tr("Embedding"));
   choiceEdit(mlpRatio_, "nasMlpRatio", "mlp_ratio", tr("MLP ratio"));
+  choiceEdit(atoms_, "nasAtoms", "atoms", tr("MASA atoms"));
+  atoms_->setPlaceholderText(tr("empty: dense attention"));
   spaceInfo_ = new QLabel(space);
   spaceInfo_->setObjectName(QStringLiteral("nasSpaceInfo"));
   spaceInfo_->setWordWrap(true);
@@ -357,6 +359,14 @@ QWidget* NasPanel::buildSearchTab() {
     grid->addWidget(c, d / 2, d % 2);
     weightCharts_ << c;
   }
+  // MASA's number of atoms, when the space has that dimension (metrics w.atoms.<S>).
+  auto* atomsChart = new SeriesChart(tr("MASA atoms"), page);
+  atomsChart->setObjectName(QStringLiteral("nasWeights_atoms"));
+  atomsChart->setBounds(0, 1);
+  atomsChart->setLegendAlignment(Qt::AlignRight);
+  atomsChart->setMinimumHeight(150);
+  grid->addWidget(atomsChart, atomscope::nas::kNumDims / 2, 0);
+  weightCharts_ << atomsChart;
   v->addLayout(grid, 2);
   lossChart_ = new SeriesChart(tr("Losses"), page);
   lossChart_->setObjectName(QStringLiteral("nasLossChart"));
@@ -402,7 +412,13 @@ void NasPanel::showTab(const QString& which) {
 SeriesChart* NasPanel::weightChart(const QString& dim) const {
   for (int d = 0; d < atomscope::nas::kNumDims; ++d)
     if (dim == QLatin1String(kDims[d].key)) return weightCharts_.value(d);
+  if (dim == QLatin1String("atoms")) return weightCharts_.value(atomscope::nas::kNumDims);
   return nullptr;
+}
+
+std::vector<std::int64_t> NasPanel::atomsChoices() const {
+  const std::string text = atoms_->text().trimmed().toStdString();
+  return text.empty() ? std::vector<std::int64_t>{} : atomscope::nas::parseChoiceList(text, "atoms");
 }
 
 // ---------------------------------------------------------------------------------- parameters
@@ -425,6 +441,8 @@ std::optional<Json> NasPanel::commonParams(bool withSpace) {
         s.choices[d] = atomscope::nas::parseChoiceList(edits[d]->text().toStdString(), kDims[d].key);
         p[kDims[d].key] = edits[d]->text().trimmed().toStdString();
       }
+      s.atoms = atomsChoices();
+      if (s.hasAtoms()) p["atoms"] = atoms_->text().trimmed().toStdString();
       s.validate();
     } catch (const std::exception& e) {
       fail(tr("Search space: %1").arg(QString::fromUtf8(e.what())));
@@ -649,6 +667,7 @@ bool NasPanel::showRun(const QString& runDir) {
   for (auto [edit, key] : std::initializer_list<std::pair<QLineEdit*, const char*>>{
            {layers_, "layers"}, {heads_, "heads"}, {embed_, "embed"}, {mlpRatio_, "mlp_ratio"}})
     if (!str(key).isEmpty()) edit->setText(str(key));
+  atoms_->setText(str("atoms"));  // runs without it searched dense attention
   if (!str("method").isEmpty()) method_->setCurrentText(str("method"));
   // Runs made before the family parameter are Llama searches.
   family_->setCurrentText(str("family").isEmpty() ? QStringLiteral("llama") : str("family"));
@@ -708,6 +727,7 @@ void NasPanel::clearCharts() {
 }
 
 void NasPanel::refreshChoice() {
+  if (SeriesChart* c = weightChart(QStringLiteral("atoms"))) c->setVisible(!atoms_->text().trimmed().isEmpty());
   // The space's size, or what is wrong with it, under the form.
   {
     atomscope::nas::SearchSpace s;
@@ -719,6 +739,7 @@ void NasPanel::refreshChoice() {
       const QLineEdit* edits[atomscope::nas::kNumDims] = {layers_, heads_, embed_, mlpRatio_};
       for (int d = 0; d < atomscope::nas::kNumDims; ++d)
         s.choices[d] = atomscope::nas::parseChoiceList(edits[d]->text().toStdString(), kDims[d].key);
+      s.atoms = atomsChoices();
       s.validate();
       count = s.numArchitectures();
       info = tr("%1 architectures; largest: %2 layers, embedding %3").arg(count).arg(s.maxOf(atomscope::nas::Dim::Layers)).arg(s.maxOf(atomscope::nas::Dim::Embed));
@@ -869,6 +890,7 @@ void NasPanel::saveSettings() const {
   s.setValue(QStringLiteral("heads"), heads_->text());
   s.setValue(QStringLiteral("embed"), embed_->text());
   s.setValue(QStringLiteral("mlp_ratio"), mlpRatio_->text());
+  s.setValue(QStringLiteral("atoms"), atoms_->text());
   s.setValue(QStringLiteral("method"), method_->currentText());
   s.setValue(QStringLiteral("family"), family_->currentText());
   s.setValue(QStringLiteral("steps"), steps_->value());
@@ -890,6 +912,7 @@ void NasPanel::restoreSettings() {
   text(heads_, "heads");
   text(embed_, "embed");
   text(mlpRatio_, "mlp_ratio");
+  atoms_->setText(s.value(QStringLiteral("atoms")).toString());
   if (s.contains(QStringLiteral("method"))) method_->setCurrentText(s.value(QStringLiteral("method")).toString());
   if (s.contains(QStringLiteral("family"))) family_->setCurrentText(s.value(QStringLiteral("family")).toString());
   if (s.contains(QStringLiteral("steps"))) steps_->setValue(s.value(QStringLiteral("steps")).toInt());

@@ -1,6 +1,6 @@
 #pragma once
 // The NAS panel (a dock) over modules/nas's jobs, run by the workbench's JobManager:
-//   Space    the search space as a form: choice lists of layers / heads / embedding / MLP ratio
+//   Space    the search space as a form: choice lists of layers / heads / embedding / MLP ratio / MASA atoms
 //            (checked as nas.search checks them: every head count splits every embedding size into
 //            an even head dim), method (darts / gdas / drnas), steps, data (text + tokenizer or a
 //            token-shard folder), context, batch, device, seed; evaluation and random-search settings
@@ -82,7 +82,7 @@ class NasPanel : public QWidget {
   Q_INVOKABLE void showTab(const QString& which);  // "space", "search" or "pareto"
 
   const QList<ParetoPoint>& paretoPoints() const { return points_; }
-  SeriesChart* weightChart(const QString& dim) const;  // "layers", "heads", "embed", "mlp_ratio"
+  SeriesChart* weightChart(const QString& dim) const;  // "layers", "heads", "embed", "mlp_ratio", "atoms"
   SeriesChart* lossChart() const { return lossChart_; }
 
  public Q_SLOTS:
@@ -120,6 +120,8 @@ class NasPanel : public QWidget {
   QLineEdit* heads_ = nullptr;
   QLineEdit* embed_ = nullptr;
   QLineEdit* mlpRatio_ = nullptr;
+  QLineEdit* atoms_ = nullptr;  // MASA's S choices; empty: dense attention
+  std::vector<std::int64_t> atomsChoices() const;  // parsed atoms_ (throws NasError on a bad list)
   QLabel* spaceInfo_ = nullptr;
   QComboBox* family_ = nullptr;  // lm model family of the space (llama, gpt2)
   QComboBox* method_ = nullptr;
@@ -146,7 +148,7 @@ class NasPanel : public QWidget {
   QProgressBar* progress_ = nullptr;
   QLabel* status_ = nullptr;
   // Search
-  QList<SeriesChart*> weightCharts_;  // in the module's dimension order
+  QList<SeriesChart*> weightCharts_;  // in the module's dimension order, then the MASA atoms
   SeriesChart* lossChart_ = nullptr;
   QLabel* choice_ = nullptr;
   // Pareto

@@ -101,11 +101,15 @@ QString archLabel(const Json& a) {
   if (!a.is_object()) return {};
   for (const char* k : {"layers", "heads", "embed", "mlp_ratio"})
     if (!a.contains(k) || !a[k].is_number_integer()) return {};
-  return QStringLiteral("L%1 H%2 E%3 R%4")
-      .arg(a["layers"].get<long long>())
-      .arg(a["heads"].get<long long>())
-      .arg(a["embed"].get<long long>())
-      .arg(a["mlp_ratio"].get<long long>());
+  QString label = QStringLiteral("L%1 H%2 E%3 R%4")
+                      .arg(a["layers"].get<long long>())
+                      .arg(a["heads"].get<long long>())
+                      .arg(a["embed"].get<long long>())
+                      .arg(a["mlp_ratio"].get<long long>());
+  // MASA attention with S atoms per projection type (architectures of an atoms space).
+  if (a.contains("atoms") && a["atoms"].is_number_integer() && a["atoms"].get<long long>() > 0)
+    label += QStringLiteral(" S%1").arg(a["atoms"].get<long long>());
+  return label;
 }
 
 QList<ParetoPoint> readEvaluatedPoints(const QString& runDir) {

@@ -127,6 +127,7 @@ struct NasBench {
     setText("nasHeads", QStringLiteral("2"));
     setText("nasEmbed", QStringLiteral("16,32"));
     setText("nasMlpRatio", QStringLiteral("2,3"));
+    setText("nasAtoms", QString());  // dense attention (the form keeps the last session's value)
     if (auto* m = child<QComboBox>("nasMethod")) m->setCurrentText(QStringLiteral("darts"));
     setInt("nasSteps", steps);
     setText("nasData", kText);
@@ -346,6 +347,52 @@ TEST(NasPlugin, SearchChartsTheWeightsOfEveryChoiceAndExportsTheArchitecture) {
   // A folder that is not a search run is refused with the reason.
   EXPECT_FALSE(w.callWith("showRun", out.path()));
   EXPECT_TRUE(w.text("lastError").contains(QStringLiteral("no run.json"))) << w.text("lastError").toStdString();
+}
+
+// MASA's number of atoms on the form: the job searches it (w.atoms.<S> in the metrics, charted in
+// their own chart, shown only for such a space), and the chosen architecture lm.train gets is MASA.
+TEST(NasPlugin, MasaAtomsAreSearchedChartedAndExported) {
+  NasBench w;
+  ASSERT_NE(w.panel, nullptr) << w.log().toStdString();
+  w.tinyForm();
+  auto* atomsChart = w.child<QChartView>("nasWeights_atoms");
+  ASSERT_NE(atomsChart, nullptr);
+  EXPECT_TRUE(atomsChart->isHidden());  // a dense space has no atoms dimension
+  w.setText("nasLayers", QStringLiteral("2,3"));
+  w.setText("nasAtoms", QStringLiteral("1,2"));
+  EXPECT_FALSE(atomsChart->isHidden());
+  const QString runDir = w.searchAndWait();
+  ASSERT_FALSE(runDir.isEmpty()) << w.text("statusText").toStdString() << "\n" << w.log().toStdString();
+  const Json record = readJson(QDir(runDir).filePath(QStringLiteral("run.json")));
+  EXPECT_EQ(record["params"].value("atoms", ""), "1,2");
+  const auto lines = readMetricLines(runDir);
+  for (const char* key : {"w.atoms.1", "w.atoms.2"}) {
+    double last = NAN;
+    long long n = 0;
+    for (const auto& l : lines)
+      if (l.contains(key)) last = l[key].get<double>(), ++n;
+    const QList<QPointF> pts = linePoints(atomsChart, QString::fromLatin1(key));
+    ASSERT_GT(n, 0) << key;
+    ASSERT_EQ(pts.size(), n) << key;
+    EXPECT_NEAR(pts.back().y(), last, 1e-12) << key;
+  }
+  const Json arch = readJson(QDir(runDir).filePath(QStringLiteral("artifacts/arch.json")));
+  const long long chosen = arch["architecture"].value("atoms", 0LL);
+  EXPECT_EQ(chosen, argmaxChoice(finalWeights(runDir).at("atoms")));
+  EXPECT_EQ(arch["lm_train_params"].value("attention", ""), "masa-qkvo") << arch.dump();
+  EXPECT_EQ(arch["lm_train_params"].value("atoms", 0LL), chosen) << arch.dump();
+  EXPECT_TRUE(w.text("chosenArchitecture").endsWith(QStringLiteral(" S%1").arg(chosen))) << w.text("chosenArchitecture").toStdString();
+  w.window.action(QStringLiteral("nasShow"))->trigger();
+  QMetaObject::invokeMethod(w.panel, "showTab", Qt::DirectConnection, Q_ARG(QString, QStringLiteral("search")));
+  QTest::qWait(500);
+  EXPECT_TRUE(w.window.grab().save(outputDir() + QStringLiteral("/nas_search_atoms.png")));
+  // A bad list is refused before anything starts.
+  w.setText("nasAtoms", QStringLiteral("x"));
+  const QString before = w.runFolderCount();
+  QTest::mouseClick(w.child<QPushButton>("nasSearch"), Qt::LeftButton);
+  EXPECT_FALSE(w.busy());
+  EXPECT_EQ(w.runFolderCount(), before);
+  EXPECT_TRUE(w.text("statusText").contains(QStringLiteral("atoms"))) << w.text("statusText").toStdString();
 }
 
 TEST(NasPlugin, BadSpaceShowsTheReasonAndStartsNothing) {
