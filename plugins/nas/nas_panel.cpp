@@ -202,13 +202,18 @@ QWidget* NasPanel::buildSpaceTab() {
     sf->addRow(label, edit);
     connect(edit, &QLineEdit::textChanged, this, [this] { refreshChoice(); });
   };
-  family_ = new QComboBox(space);
-  family_->setObjectName(QStringLiteral("nasFamily"));
-  if (const auto* spec = schema.find("family")) {
-    for (const auto& c : spec->choices) family_->addItem(QString::fromStdString(c));
-    family_->setCurrentText(specDefault(schema, "family", QStringLiteral("llama")));
-    family_->setToolTip(QString::fromStdString(spec->help));
-  }
+  // A combo box of a choice parameter of nas.search: its choices, default and help.
+  auto schemaCombo = [&](QWidget* parent, const char* name, const char* key, const QString& fallback) {
+    auto* box = new QComboBox(parent);
+    box->setObjectName(QString::fromLatin1(name));
+    if (const auto* spec = schema.find(key)) {
+      for (const auto& c : spec->choices) box->addItem(QString::fromStdString(c));
+      box->setCurrentText(specDefault(schema, key, fallback));
+      box->setToolTip(QString::fromStdString(spec->help));
+    }
+    return box;
+  };
+  family_ = schemaCombo(space, "nasFamily", "family", QStringLiteral("llama"));
   sf->addRow(tr("Family"), family_);
   connect(family_, &QComboBox::currentTextChanged, this, [this] { refreshChoice(); });
   choiceEdit(layers_, "nasLayers", "layers", tr("Layers"));
@@ -226,13 +231,7 @@ QWidget* NasPanel::buildSpaceTab() {
   auto* run = new QGroupBox(tr("Search"), page);
   auto* rf = new QFormLayout(run);
   rf->setFieldGrowthPolicy(QFormLayout::AllNonFixedFieldsGrow);
-  method_ = new QComboBox(run);
-  method_->setObjectName(QStringLiteral("nasMethod"));
-  if (const auto* spec = schema.find("method")) {
-    for (const auto& c : spec->choices) method_->addItem(QString::fromStdString(c));
-    method_->setCurrentText(specDefault(schema, "method", QStringLiteral("darts")));
-    method_->setToolTip(QString::fromStdString(spec->help));
-  }
+  method_ = schemaCombo(run, "nasMethod", "method", QStringLiteral("darts"));
   rf->addRow(tr("Method"), method_);
   steps_ = spin(run, "nasSteps", 1, 10000000, specDefault(schema, "steps", QStringLiteral("200")).toInt(),
                 tr("Optimizer steps of the search (random search: in all, shared equally)"));
@@ -416,9 +415,20 @@ SeriesChart* NasPanel::weightChart(const QString& dim) const {
   return nullptr;
 }
 
-std::vector<std::int64_t> NasPanel::atomsChoices() const {
-  const std::string text = atoms_->text().trimmed().toStdString();
-  return text.empty() ? std::vector<std::int64_t>{} : atomscope::nas::parseChoiceList(text, "atoms");
+atomscope::nas::SearchSpace NasPanel::spaceFromForm() const {
+  // The checks nas.search makes (search_space.h): each list parses, every head count splits every
+  // embedding size (Llama: into an even head dim), atoms fit the smallest depth.
+  atomscope::nas::SearchSpace s;
+  s.vocabSize = 1;  // the tokenizer's, known only to the job; irrelevant to these checks
+  if (context_) s.context = context_->value();  // the form is still being built on its first calls
+  if (family_->count() > 0) s.family = atomscope::lm::modelFamilyFromString(family_->currentText().toStdString());
+  const QLineEdit* edits[atomscope::nas::kNumDims] = {layers_, heads_, embed_, mlpRatio_};
+  for (int d = 0; d < atomscope::nas::kNumDims; ++d)
+    s.choices[d] = atomscope::nas::parseChoiceList(edits[d]->text().toStdString(), kDims[d].key);
+  const std::string atoms = atoms_ ? atoms_->text().trimmed().toStdString() : std::string();
+  if (!atoms.empty()) s.atoms = atomscope::nas::parseChoiceList(atoms, "atoms");
+  s.validate();
+  return s;
 }
 
 // ---------------------------------------------------------------------------------- parameters
@@ -426,24 +436,13 @@ std::vector<std::int64_t> NasPanel::atomsChoices() const {
 std::optional<Json> NasPanel::commonParams(bool withSpace) {
   Json p = Json::object();
   if (withSpace) {
-    // The checks nas.search makes (search_space.h), before anything starts: each list parses, and
-    // every head count splits every embedding size (Llama: into an even head dim).
-    atomscope::nas::SearchSpace s;
-    s.vocabSize = 1;  // the tokenizer's, known only to the job; irrelevant to these checks
-    s.context = context_->value();
+    // nas.search's own checks, before anything starts.
     const QLineEdit* edits[atomscope::nas::kNumDims] = {layers_, heads_, embed_, mlpRatio_};
     try {
-      if (family_->count() > 0) {
-        s.family = atomscope::lm::modelFamilyFromString(family_->currentText().toStdString());
-        p["family"] = family_->currentText().toStdString();
-      }
-      for (int d = 0; d < atomscope::nas::kNumDims; ++d) {
-        s.choices[d] = atomscope::nas::parseChoiceList(edits[d]->text().toStdString(), kDims[d].key);
-        p[kDims[d].key] = edits[d]->text().trimmed().toStdString();
-      }
-      s.atoms = atomsChoices();
+      const auto s = spaceFromForm();
+      if (family_->count() > 0) p["family"] = family_->currentText().toStdString();
+      for (int d = 0; d < atomscope::nas::kNumDims; ++d) p[kDims[d].key] = edits[d]->text().trimmed().toStdString();
       if (s.hasAtoms()) p["atoms"] = atoms_->text().trimmed().toStdString();
-      s.validate();
     } catch (const std::exception& e) {
       fail(tr("Search space: %1").arg(QString::fromUtf8(e.what())));
       return std::nullopt;
@@ -730,17 +729,10 @@ void NasPanel::refreshChoice() {
   if (SeriesChart* c = weightChart(QStringLiteral("atoms"))) c->setVisible(!atoms_->text().trimmed().isEmpty());
   // The space's size, or what is wrong with it, under the form.
   {
-    atomscope::nas::SearchSpace s;
-    s.vocabSize = 1;
     QString info;
     long long count = 0;
     try {
-      if (family_->count() > 0) s.family = atomscope::lm::modelFamilyFromString(family_->currentText().toStdString());
-      const QLineEdit* edits[atomscope::nas::kNumDims] = {layers_, heads_, embed_, mlpRatio_};
-      for (int d = 0; d < atomscope::nas::kNumDims; ++d)
-        s.choices[d] = atomscope::nas::parseChoiceList(edits[d]->text().toStdString(), kDims[d].key);
-      s.atoms = atomsChoices();
-      s.validate();
+      const auto s = spaceFromForm();
       count = s.numArchitectures();
       info = tr("%1 architectures; largest: %2 layers, embedding %3").arg(count).arg(s.maxOf(atomscope::nas::Dim::Layers)).arg(s.maxOf(atomscope::nas::Dim::Embed));
       spaceInfo_->setStyleSheet(QStringLiteral("color: gray"));

@@ -21,6 +21,7 @@
 #include "atomscope/core/feedback.h"
 #include "atomscope/core/json.h"
 #include "atomscope/core/run_dir.h"
+#include "atomscope/nas/search_space.h"
 #include "nas_run.h"
 
 class QComboBox;
@@ -121,7 +122,7 @@ class NasPanel : public QWidget {
   QLineEdit* embed_ = nullptr;
   QLineEdit* mlpRatio_ = nullptr;
   QLineEdit* atoms_ = nullptr;  // MASA's S choices; empty: dense attention
-  std::vector<std::int64_t> atomsChoices() const;  // parsed atoms_ (throws NasError on a bad list)
+  atomscope::nas::SearchSpace spaceFromForm() const;  // the form's space, checked (throws NasError)
   QLabel* spaceInfo_ = nullptr;
   QComboBox* family_ = nullptr;  // lm model family of the space (llama, gpt2)
   QComboBox* method_ = nullptr;

@@ -67,18 +67,23 @@ double relErr(const torch::Tensor& W, const torch::Tensor& What) {
   return n > 0 ? e / n : e;
 }
 
+// Position in `set` of model layer `layer` (the dictionaries list model layers, the sets positions).
+std::size_t positionOf(const ProjectionSet& set, std::int64_t layer) {
+  return static_cast<std::size_t>(std::find(set.layers.begin(), set.layers.end(), layer) - set.layers.begin());
+}
+
 // The atom part sum_s C[i, s] D_s of a dictionary's i-th layer (its residual left out), float64.
 torch::Tensor atomPart(const MatrixDictionary& d, std::size_t i) {
   return torch::tensordot(f64(d.coefficients)[static_cast<std::int64_t>(i)], f64(d.atoms), {0}, {0});
 }
 
 // matrix-pca-fitted: the atoms and coefficients of `d` refitted to its layers' calibration outputs,
-// each layer's relative output error weighted alike; `residuals` (per served layer, may be
-// undefined) are taken out of the targets first.
+// each layer's relative output error weighted alike; the dictionary's residuals (where a layer has
+// one) are taken out of the targets first.
 void fitDictionary(MatrixDictionary& d, const ProjectionSet& set, const std::vector<Whitening>& wh, double ridge, int rounds) {
   OutputFitProblem p;
   for (std::size_t i = 0; i < d.layers.size(); ++i) {
-    const auto pos = static_cast<std::size_t>(std::find(set.layers.begin(), set.layers.end(), d.layers[i]) - set.layers.begin());
+    const auto pos = positionOf(set, d.layers[i]);
     auto W = f64(set.weights[pos]);
     // A ridge on the input metric keeps the weights themselves close: without it the atoms move freely
     // in input directions the calibration text barely excites, and held-out text pays for it.
@@ -92,11 +97,14 @@ void fitDictionary(MatrixDictionary& d, const ProjectionSet& set, const std::vec
   fitAtomsToOutputs(d, p, rounds);
 }
 
-// Sum over every attention matrix of its relative calibration output error ||(W - W^) R||^2 / ||W R||^2.
-double relativeOutputError(const std::vector<ProjectionSet>& sets, const CompressionResult& res, const CalibrationRecorder& calib) {
+// Sum over every attention matrix of its relative calibration output error ||(W - W^) R||^2 / ||W R||^2;
+// whitening[t]: layerWhitening of sets[t].
+double relativeOutputError(const std::vector<ProjectionSet>& sets, const std::vector<std::vector<Whitening>>& whitening,
+                           const CompressionResult& res) {
   double e = 0;
-  for (const auto& set : sets) {
-    const auto wh = layerWhitening(set, calib);
+  for (std::size_t t = 0; t < sets.size(); ++t) {
+    const auto& set = sets[t];
+    const auto& wh = whitening[t];
     const auto& What = res.weights.at(set.role);
     for (std::size_t i = 0; i < set.weights.size(); ++i) {
       auto W = f64(set.weights[i]);
@@ -424,7 +432,7 @@ CompressionResult compressOnce(lm::CausalLMImpl& model, const CompressOptions& o
         d.residualU.assign(d.layers.size(), {});
         d.residualV.assign(d.layers.size(), {});
         for (std::size_t i = 0; i < d.layers.size(); ++i) {
-          const auto pos = static_cast<std::size_t>(std::find(set.layers.begin(), set.layers.end(), d.layers[i]) - set.layers.begin());
+          const auto pos = positionOf(set, d.layers[i]);
           const auto r = ranks[t][pos];
           if (r == 0) continue;
           auto f = whitenedSvd(f64(set.weights[pos]) - f64(d.weight(i)), wh[pos].factor, r);
@@ -446,7 +454,7 @@ CompressionResult compressOnce(lm::CausalLMImpl& model, const CompressOptions& o
           fitDictionary(d, set, whs[t], o.fitRidge, 1);
           for (std::size_t i = 0; i < d.layers.size(); ++i) {
             if (!d.residualU[i].defined()) continue;
-            const auto pos = static_cast<std::size_t>(std::find(set.layers.begin(), set.layers.end(), d.layers[i]) - set.layers.begin());
+            const auto pos = positionOf(set, d.layers[i]);
             auto f = whitenedSvd(f64(set.weights[pos]) - atomPart(d, i), whs[t][pos].factor, d.residualU[i].size(1));
             d.residualU[i] = f.U;
             d.residualV[i] = f.V;
@@ -461,7 +469,7 @@ CompressionResult compressOnce(lm::CausalLMImpl& model, const CompressOptions& o
     auto& rep = *std::find_if(res.types.begin(), res.types.end(), [&](const auto& r) { return r.role == d.role; });
     if (rep.relativeError.empty()) rep.relativeError.assign(set.weights.size(), 0.0);
     for (std::size_t i = 0; i < d.layers.size(); ++i) {
-      const auto pos = static_cast<std::size_t>(std::find(set.layers.begin(), set.layers.end(), d.layers[i]) - set.layers.begin());
+      const auto pos = positionOf(set, d.layers[i]);
       res.weights[d.role][pos] = d.weight(i).to(torch::kFloat32);
       rep.relativeError[pos] = relErr(set.weights[pos], res.weights[d.role][pos]);
     }
@@ -488,6 +496,8 @@ CompressionResult compressAttention(lm::CausalLMImpl& model, const CompressOptio
   // not set: every candidate is fitted and the one with the least relative calibration output error kept.
   torch::NoGradGuard noGrad;
   const auto sets = attentionSets(model);
+  std::vector<std::vector<Whitening>> whitening;  // the same for every candidate
+  for (const auto& set : sets) whitening.push_back(layerWhitening(set, *calib));
   CompressionResult best;
   double bestError = 0;
   std::vector<FitTrial> search;
@@ -496,7 +506,7 @@ CompressionResult compressAttention(lm::CausalLMImpl& model, const CompressOptio
     candidate.atomFraction = fraction;
     candidate.fitRidge = ridge;
     auto r = compressOnce(model, candidate, calib, fb);
-    const double e = relativeOutputError(sets, r, *calib);
+    const double e = relativeOutputError(sets, whitening, r);
     search.push_back({fraction, ridge, e});
     if (search.size() == 1 || e < bestError) best = std::move(r), bestError = e, best.atomFraction = fraction, best.fitRidge = ridge;
   };
