@@ -63,6 +63,29 @@ TEST(NasJobs, DartsPrefersTheWideEmbeddingOnTinyStories) {
   EXPECT_EQ(readJson(artifact(out.runDir, "alphas_history.json")).size(), 5u);
 }
 
+// The resource-aware objective: the same search as above with a parameter penalty of 2 nats per
+// largest-model share must give up the wide embedding (which multiplies the parameters by ~6 and
+// lowers the loss by far less than that), and stream the expected parameter count.
+TEST(NasJobs, ParameterPenaltyTradesTheWideEmbeddingForSize) {
+  test::ScopedTempDir dir("nas");
+  Feedback fb;
+  const Json params{{"data", kValText}, {"tokenizer", kTok512}, {"layers", "2"}, {"heads", "2"}, {"embed", "8,64"},
+                    {"mlp_ratio", "2"}, {"method", "darts"}, {"steps", 200}, {"context", 32}, {"batch_size", 8},
+                    {"lr", 3e-3}, {"log_every", 50}, {"param_penalty", 2.0}, {"arch_lr", 3e-2}};
+  const auto out = runJob(registry(), RunRequest{"nas.search", params, "cpu", 7ULL, dir.path()}, fb);
+  ASSERT_EQ(out.status, RunStatus::Completed) << out.error;
+  const auto arch = readJson(artifact(out.runDir, "arch.json"));
+  EXPECT_EQ(arch["architecture"]["embed"], 8);
+  EXPECT_EQ(arch["param_penalty"], 2.0);
+  const auto metrics = RunDir::open(out.runDir).readMetrics();
+  ASSERT_FALSE(metrics.empty());
+  // Logged at steps 50, 100, 150 and 200 (not at step 0, before any architecture step): still falling.
+  ASSERT_EQ(metrics.size(), 5u);
+  ASSERT_TRUE(metrics[1].values.count("expected_params"));
+  EXPECT_LT(metrics.back().values.at("expected_params"), metrics[1].values.at("expected_params"));
+  EXPECT_GE(metrics.back().values.at("expected_params"), arch["params"].get<double>());
+}
+
 // DrNAS end to end (DARTS and GDAS are run by the tests around it): Dirichlet weights in the stream sum to 1.
 TEST(NasJobs, DrnasSearchStreamsDirichletMeans) {
   test::ScopedTempDir dir("nas");
@@ -79,6 +102,57 @@ TEST(NasJobs, DrnasSearchStreamsDirichletMeans) {
   EXPECT_NEAR(last.at("w.heads.2") + last.at("w.heads.4"), 1.0, 1e-6);
   const auto arch = readJson(artifact(out.runDir, "arch.json"));
   EXPECT_EQ(arch["method"], "drnas");
+}
+
+// Equal-GPU-time comparisons give a huge step count and a time budget: the learning rate must still
+// decay and GDAS's temperature still anneal over the time the run has, not over steps it never reaches
+// (before, both stayed at their starting values for the whole run).
+TEST(NasJobs, TimeBudgetedSearchDecaysTheLearningRateAndAnnealsTheTemperature) {
+  test::ScopedTempDir dir("nas");
+  Feedback fb;
+  const double lr = 2e-3, tauMax = 10.0, tauMin = 0.1;
+  const Json params{{"data", kSample5}, {"tokenizer", kTok512}, {"layers", "1,2"}, {"heads", "2"}, {"embed", "16,32"},
+                    {"mlp_ratio", "2"}, {"method", "gdas"}, {"steps", 1000000000}, {"time_budget_s", 3.0},
+                    {"warmup_steps", 2}, {"lr", lr}, {"tau_max", tauMax}, {"tau_min", tauMin}, {"context", 16},
+                    {"batch_size", 2}, {"log_every", 1}};
+  const auto out = runJob(registry(), RunRequest{"nas.search", params, "cpu", 5ULL, dir.path()}, fb);
+  ASSERT_EQ(out.status, RunStatus::Completed) << out.error;
+  const auto metrics = RunDir::open(out.runDir).readMetrics();
+  ASSERT_GT(metrics.size(), 10u);  // a 2-layer width-32 model takes far less than 0.3 s a step
+  const auto& last = metrics.back().values;
+  // The last step is at (or just past) the budget: cosine at progress ~1 gives lr/10, tau ~tau_min.
+  EXPECT_NEAR(last.at("lr"), 0.1 * lr, 0.05 * lr);
+  EXPECT_LT(last.at("tau"), tauMin + 0.1 * (tauMax - tauMin));
+  // And both moved monotonically from their starting values (after warm-up).
+  const auto& early = metrics[3].values;
+  EXPECT_GT(early.at("lr"), 0.8 * lr);
+  EXPECT_GT(early.at("tau"), 0.8 * tauMax);
+}
+
+// Early stopping: with val_every the trained model keeps its best validation weights. On 5 short stories
+// a width-64 model trained at a high learning rate overfits within 300 steps, so the kept weights are an
+// earlier step's and their validation loss is below the last step's (measured again from the result).
+TEST(NasJobs, EvaluateKeepsTheBestValidationWeights) {
+  test::ScopedTempDir dir("nas");
+  Feedback fb;
+  const Json search{{"data", kSample5}, {"tokenizer", kTok512}, {"layers", "2"}, {"heads", "2"}, {"embed", "64"},
+                    {"mlp_ratio", "4"}, {"steps", 1}, {"context", 32}, {"batch_size", 4}};
+  const auto s = runJob(registry(), RunRequest{"nas.search", search, "cpu", 1ULL, dir.path()}, fb);
+  ASSERT_EQ(s.status, RunStatus::Completed) << s.error;
+  Json eval{{"search", s.runDir.string()}, {"mode", "scratch"}, {"steps", 300}, {"context", 32}, {"batch_size", 8},
+            {"lr", 1e-2}, {"warmup_steps", 5}, {"val_fraction", 0.3}, {"val_batches", 2}};
+  const auto plain = runJob(registry(), RunRequest{"nas.evaluate", eval, "cpu", 2ULL, dir.path()}, fb);
+  ASSERT_EQ(plain.status, RunStatus::Completed) << plain.error;
+  eval["val_every"] = 20;
+  const auto early = runJob(registry(), RunRequest{"nas.evaluate", eval, "cpu", 2ULL, dir.path()}, fb);
+  ASSERT_EQ(early.status, RunStatus::Completed) << early.error;
+  const auto a = readJson(artifact(plain.runDir, "result.json")), b = readJson(artifact(early.runDir, "result.json"));
+  EXPECT_EQ(a["best_step"], 300);
+  EXPECT_LT(b["best_step"].get<int>(), 300);
+  EXPECT_EQ(b["best_step"].get<int>() % 20, 0);
+  // Same seed, same batches: the runs are the same model until the end, so early stopping can only help,
+  // and here it must help (the last step overfits).
+  EXPECT_LT(b["val_loss"].get<double>(), a["val_loss"].get<double>());
 }
 
 TEST(NasJobs, BadSpacesAndDataGiveClearErrors) {

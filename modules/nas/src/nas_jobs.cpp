@@ -20,6 +20,7 @@
 #include "atomscope/lm/token_shards.h"
 #include "atomscope/lm/tokenizer.h"
 #include "atomscope/lm/training.h"
+#include "atomscope/nas/param_budget.h"
 #include "atomscope/nas/supernet.h"
 
 namespace atomscope::nas {
@@ -183,6 +184,9 @@ void addTrainParams(ParamSchema& s, long long steps, double lr) {
   s.addFloat("weight_decay", 0.1, 0.0, 10.0, "AdamW weight decay of the matrices.");
   s.addFloat("grad_clip", 1.0, 0.0, 1e6, "Clip the global gradient norm of the weights to this. 0: off.");
   s.addInt("val_batches", 4, 1, 100000, "Batches of consecutive validation windows in each perplexity.");
+  s.addInt("val_every", 0, 0, std::nullopt,
+           "Trained models (nas.evaluate, nas.random_search): measure the validation loss every N steps and keep the "
+           "best weights (early stopping; the time it takes counts in the budget). 0: measure once, at the end.");
 }
 
 SearchSpace spaceFromParams(const core::Params& p, std::int64_t vocab, std::int64_t context) {
@@ -218,11 +222,23 @@ std::unique_ptr<torch::optim::AdamW> makeAdamW(const std::vector<torch::Tensor>&
   return std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(lr));
 }
 
-double cosineLr(double lr, long long s, long long steps, long long warmup) {
+// Fraction of the run done: by steps, or by the time budget when that is what will stop it. A run
+// given a huge step count and a time budget (equal-GPU-time comparisons) decays its learning rate and
+// anneals its temperature over the time it actually has, not over steps it will never reach.
+double runProgress(long long step, long long steps, double elapsedSeconds, double timeBudget) {
+  double p = steps > 0 ? static_cast<double>(step) / static_cast<double>(steps) : 1.0;
+  if (timeBudget > 0) p = std::max(p, elapsedSeconds / timeBudget);
+  return std::clamp(p, 0.0, 1.0);
+}
+
+// Linear warm-up over `warmup` steps, then cosine from lr to lr/10 over the rest of the run's progress
+// (progress as runProgress gives it; warm-up's own share of it is taken off when steps decide).
+double cosineLr(double lr, long long s, long long steps, long long warmup, double progress) {
   if (warmup > 0 && s <= warmup) return lr * static_cast<double>(s) / static_cast<double>(warmup);
-  const double progress = steps > warmup ? static_cast<double>(s - warmup) / static_cast<double>(steps - warmup) : 1.0;
+  const double byWarmup = steps > warmup ? static_cast<double>(warmup) / static_cast<double>(steps) : 0.0;
+  const double after = byWarmup < 1.0 ? std::max(0.0, (progress - byWarmup) / (1.0 - byWarmup)) : 1.0;
   const double minLr = 0.1 * lr;
-  return minLr + 0.5 * (lr - minLr) * (1.0 + std::cos(M_PI * std::min(1.0, progress)));
+  return minLr + 0.5 * (lr - minLr) * (1.0 + std::cos(M_PI * std::min(1.0, after)));
 }
 
 void setLr(torch::optim::Optimizer& opt, double lr) {
@@ -234,7 +250,7 @@ struct TrainSettings {
   double timeBudget = 0;  // seconds, 0: none
   std::int64_t B = 8, T = 64, valBatches = 4;
   double lr = 1e-3, weightDecay = 0.1, clip = 1.0;
-  long long warmup = 10;
+  long long warmup = 10, valEvery = 0;
   std::uint64_t seed = 0;
   torch::Device device = torch::kCPU;
   bool autocast = false;
@@ -252,6 +268,7 @@ TrainSettings trainSettings(const Context& ctx, const torch::Device& device) {
   s.weightDecay = p.getFloat("weight_decay");
   s.clip = p.getFloat("grad_clip");
   s.warmup = p.getInt("warmup_steps");
+  s.valEvery = p.getInt("val_every");
   s.seed = ctx.seed();
   s.device = device;
   s.autocast = device.is_cuda();
@@ -259,7 +276,7 @@ TrainSettings trainSettings(const Context& ctx, const torch::Device& device) {
 }
 
 struct TrainResult {
-  long long steps = 0;
+  long long steps = 0, bestStep = 0;  // bestStep: the step whose weights are kept and measured
   double seconds = 0, lastLoss = std::nan(""), valLoss = std::nan("");
 };
 
@@ -272,12 +289,30 @@ TrainResult trainModel(lm::CausalLMImpl& model, const TokenSplits& data, const T
   train.insert(train.end(), data.arch.begin(), data.arch.end());
   auto opt = makeAdamW(model.parameters(), s.lr, s.weightDecay);
   lm::AdamWStepper stepper(*opt);
+  const auto valLossNow = [&] {
+    model.eval();
+    const double v = meanLoss(data.val, s.B, s.T, s.valBatches, s.device, s.autocast, fb,
+                              [&](const torch::Tensor& ids) { return lm::languageModelLoss(model, ids); });
+    model.train();
+    return v;
+  };
+  // Early stopping: the best weights seen at a validation check, copied on the model's device.
+  std::vector<torch::Tensor> best;
+  double bestVal = std::numeric_limits<double>::infinity();
+  const auto keepIfBest = [&](long long step, double v, TrainResult& r) {
+    if (!(v < bestVal)) return;
+    bestVal = v;
+    r.bestStep = step;
+    torch::NoGradGuard g;
+    best.clear();
+    for (const auto& t : model.parameters()) best.push_back(t.detach().clone());
+  };
   model.train();
   TrainResult r;
   const auto t0 = Clock::now();
   for (long long step = 1; step <= s.steps; ++step) {
     fb.throwIfCancelled();
-    setLr(*opt, cosineLr(s.lr, step, s.steps, s.warmup));
+    setLr(*opt, cosineLr(s.lr, step, s.steps, s.warmup, runProgress(step, s.steps, secondsSince(t0), s.timeBudget)));
     opt->zero_grad();
     auto ids = randomBatch(train, s.B, s.T, s.seed, static_cast<std::uint64_t>(step)).to(s.device);
     torch::Tensor loss;
@@ -293,12 +328,22 @@ TrainResult trainModel(lm::CausalLMImpl& model, const TokenSplits& data, const T
       throw NasError("training stopped at step " + std::to_string(step) + ": the loss is not finite; lower the learning rate");
     r.steps = step;
     if (onStep) onStep(step, r.lastLoss);
-    if (s.timeBudget > 0 && secondsSince(t0) >= s.timeBudget) break;
+    const bool timeUp = s.timeBudget > 0 && secondsSince(t0) >= s.timeBudget;
+    if (s.valEvery > 0 && step % s.valEvery == 0 && step < s.steps && !timeUp) keepIfBest(step, valLossNow(), r);
+    if (timeUp) break;
   }
   r.seconds = secondsSince(t0);
+  const double last = valLossNow();
   model.eval();
-  r.valLoss = meanLoss(data.val, s.B, s.T, s.valBatches, s.device, s.autocast, fb,
-                       [&](const torch::Tensor& ids) { return lm::languageModelLoss(model, ids); });
+  if (s.valEvery > 0 && !(last < bestVal) && !best.empty()) {
+    torch::NoGradGuard g;
+    const auto params = model.parameters();
+    for (std::size_t i = 0; i < params.size(); ++i) params[i].copy_(best[i]);
+    r.valLoss = bestVal;
+  } else {
+    r.valLoss = last;
+    r.bestStep = r.steps;
+  }
   return r;
 }
 
@@ -354,6 +399,9 @@ class SearchJob : public core::Job {
     s.addFloat("arch_lr", 3e-4, 0.0, std::nullopt, "Adam learning rate of the architecture parameters (TangleNAS: 3e-4).");
     s.addFloat("arch_weight_decay", 1e-3, 0.0, 10.0, "Adam weight decay of the architecture parameters.");
     s.addInt("arch_start", 0, 0, std::nullopt, "Train only the weights for this many steps before updating the alphas.");
+    s.addFloat("param_penalty", 0.0, 0.0, 100.0,
+               "Resource-aware search: adds this times (expected parameters / the largest architecture's) to the "
+               "architecture loss, trading validation loss (nats) for size. 0: TangleNAS's plain objective.");
     s.addFloat("tau_max", 10.0, 1e-3, 1e3, "GDAS: Gumbel-softmax temperature at the start (annealed linearly).");
     s.addFloat("tau_min", 0.1, 1e-3, 1e3, "GDAS: temperature at the end.");
     s.addInt("log_every", 10, 1, std::nullopt, "Report losses and architecture weights every N steps.");
@@ -391,6 +439,15 @@ class SearchJob : public core::Job {
                                                        .betas({0.5, 0.999})
                                                        .weight_decay(p.getFloat("arch_weight_decay")));
     const auto archStart = p.getInt("arch_start");
+    const double penalty = p.getFloat("param_penalty");
+    std::vector<std::int64_t> counts;
+    double largestCount = 1;
+    if (penalty > 0) {
+      counts = architectureParameterCounts(space);
+      largestCount = static_cast<double>(*std::max_element(counts.begin(), counts.end()));
+    }
+    // The penalty term: the expected parameter count under what the alphas say, as a share of the largest.
+    const auto sizeShare = [&] { return expectedParameters(space, counts, net->arch->expected(method)) / largestCount; };
     const auto logEvery = p.getInt("log_every");
     const double tauMax = p.getFloat("tau_max"), tauMin = p.getFloat("tau_min");
     Json history = Json::array();
@@ -426,8 +483,8 @@ class SearchJob : public core::Job {
     while (step < s.steps) {
       ++step;
       fb.throwIfCancelled();
-      const double frac = s.steps > 1 ? static_cast<double>(step - 1) / static_cast<double>(s.steps - 1) : 1.0;
-      const double tau = tauMax + (tauMin - tauMax) * frac;
+      const double progress = runProgress(step, s.steps, secondsSince(t0), s.timeBudget);
+      const double tau = tauMax + (tauMin - tauMax) * progress;
       // 1. Architecture step on the held-out part (first order, as TangleNAS).
       if (step > archStart) {
         aopt.zero_grad();
@@ -437,12 +494,14 @@ class SearchJob : public core::Job {
           core::CudaAutocast ac(s.autocast);
           loss = net->loss(ids, net->arch->sample(method, tau));
         }
+        if (penalty > 0) loss = loss + penalty * sizeShare();
         loss.backward();
         aopt.step();
         lastArchLoss = loss.item<double>();
       }
       // 2. Weight step on the training part, architecture weights held fixed.
-      setLr(*wopt, cosineLr(s.lr, step, s.steps, s.warmup));
+      const double lr = cosineLr(s.lr, step, s.steps, s.warmup, progress);
+      setLr(*wopt, lr);
       wopt->zero_grad();
       ArchWeights w;
       {
@@ -463,9 +522,13 @@ class SearchJob : public core::Job {
         throw NasError("search stopped at step " + std::to_string(step) + ": the loss is not finite; lower 'lr'");
       const bool timeUp = s.timeBudget > 0 && secondsSince(t0) >= s.timeBudget;
       if (step % logEvery == 0 || step == s.steps || timeUp) {
-        std::map<std::string, double> m{{"loss", lastLoss}, {"lr", cosineLr(s.lr, step, s.steps, s.warmup)}};
+        std::map<std::string, double> m{{"loss", lastLoss}, {"lr", lr}};
         if (!std::isnan(lastArchLoss)) m["arch_loss"] = lastArchLoss;
         if (method == Method::Gdas) m["tau"] = tau;
+        if (penalty > 0) {
+          torch::NoGradGuard g;
+          m["expected_params"] = sizeShare().item<double>() * largestCount;
+        }
         m["val_loss"] = meanLoss(data.val, s.B, s.T, 1, device, s.autocast, fb, [&](const torch::Tensor& v) {
           return net->loss(v, net->arch->expected(method));
         });
@@ -505,6 +568,7 @@ class SearchJob : public core::Job {
                     {"alphas", alphas},
                     {"weights", weightsJson(space, net->arch->expected(method))},
                     {"inherited_val_loss", chosenVal},
+                    {"param_penalty", penalty},
                     {"steps", step},
                     {"search_seconds", seconds},
                     {"tokenizer", tokPath},
@@ -628,7 +692,8 @@ class EvaluateJob : public core::Job {
     fb.reportMetrics(r.steps, {{"val_loss", r.valLoss}, {"val_ppl", std::exp(r.valLoss)}});
     fb.info("validation perplexity " + std::to_string(std::exp(r.valLoss)) + " after " + std::to_string(r.steps) + " steps");
     Json result{{"architecture", a.toJson()}, {"mode", finetune ? "finetune" : "scratch"}, {"params", params},
-                {"steps", r.steps}, {"train_seconds", r.seconds}, {"val_loss", r.valLoss}, {"val_ppl", std::exp(r.valLoss)},
+                {"steps", r.steps}, {"best_step", r.bestStep}, {"train_seconds", r.seconds}, {"val_loss", r.valLoss},
+                {"val_ppl", std::exp(r.valLoss)},
                 {"lm_train_params", lmTrainParams(space, a)}};
     if (finetune) {
       result["inherited_val_loss"] = before;
@@ -714,7 +779,7 @@ class RandomSearchJob : public core::Job {
       });
       const auto params = model->numParameters();
       const Json row{{"index", i}, {"architecture", a.toJson()}, {"params", params}, {"steps", r.steps},
-                     {"train_seconds", r.seconds}, {"val_loss", r.valLoss}, {"val_ppl", std::exp(r.valLoss)}};
+                     {"best_step", r.bestStep}, {"train_seconds", r.seconds}, {"val_loss", r.valLoss}, {"val_ppl", std::exp(r.valLoss)}};
       rows.push_back(row);
       csv << i << "," << a.layers << "," << a.heads << "," << a.embed << "," << a.mlpRatio << ","
           << (space.hasAtoms() ? std::to_string(a.atoms) + "," : std::string()) << params << "," << r.steps

@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
-# TangleNAS on TinyStories at equal GPU time: nas.search (DARTS) for half the budget plus nas.evaluate
-# fine-tuning its choice for the other half, against nas.random_search with the whole budget and the
-# space's largest model trained from scratch for the whole budget. Prints a markdown table
-# (architecture, parameters, validation perplexity, GPU seconds).
+# TangleNAS on TinyStories at equal GPU time. Every final model trains by the same recipe, for
+# FINAL = TIME_BUDGET / SAMPLES seconds, keeping its best validation weights (val_every): random search
+# trains SAMPLES architectures from scratch so (TIME_BUDGET in all); nas.search (each of METHODS) gets
+# the rest of the budget, TIME_BUDGET - FINAL, and nas.evaluate fine-tunes its choice from the inherited
+# weights for FINAL; the space's largest model trains from scratch for FINAL too. Learning rates (and
+# GDAS's temperature) follow each run's time budget. Prints a markdown table (architecture, parameters,
+# validation perplexity, GPU seconds).
 #
 # GPU machine (CUDA LibTorch from python3's torch; carry .deps and the shared data):
 #   bash tests/bench/nas/search_gpu.sh
 # This CPU machine, a dry run at tiny size:
 #   DEVICE=cpu TIME_BUDGET=20 LAYERS=1,2 HEADS=2 EMBED=16,32 MLP_RATIO=2,3 CONTEXT=32 BATCH=4 SAMPLES=2 \
-#     VAL_BATCHES=4 CLI=build/nas/app/cli/atomscope-cli bash tests/bench/nas/search_gpu.sh
+#     VAL_BATCHES=4 VAL_EVERY=20 CLI=build/dev/bin/atomscope-cli bash tests/bench/nas/search_gpu.sh
 # Environment: DEVICE (cuda), TIME_BUDGET (seconds per contender, 600), the space LAYERS (5,6,7),
 # HEADS (6,8,12), EMBED (192,288,384: the paper's 384,576,768 halved), MLP_RATIO (2,3,4); CONTEXT (256),
-# BATCH (32), LR (1e-3), SAMPLES (random-search architectures, 4), VAL_BATCHES (20), METHOD (darts),
-# DATA (TinyStories text; default the shared 2 MiB train head), TOKENIZER (tok512.bin), CLI (default:
-# built with the gpu-headless preset into $BUILD), OUT (runs and logs, default /tmp/nas-bench).
+# BATCH (32), LR (1e-3), SAMPLES (random-search architectures, 4), VAL_BATCHES (20), VAL_EVERY (50),
+# METHODS (gdas darts; an entry method:penalty adds nas.search's param_penalty), ARCH_LR (3e-3), ATOMS (empty: dense; e.g. 1,2,5 adds MASA's S to the space),
+# SHARED (the shared data folder), DATA (TinyStories text; default both of its TinyStories heads joined, 2.9 MB),
+# TOKENIZER (its tok512.bin),
+# CLI (default: built with the gpu-headless preset into $BUILD), OUT (runs and logs, default /tmp/nas-bench).
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../../.." && pwd)
 DEVICE=${DEVICE:-cuda}
@@ -27,14 +32,32 @@ BATCH=${BATCH:-32}
 LR=${LR:-1e-3}
 SAMPLES=${SAMPLES:-4}
 VAL_BATCHES=${VAL_BATCHES:-20}
-METHOD=${METHOD:-darts}
+VAL_EVERY=${VAL_EVERY:-50}
+METHODS=${METHODS:-gdas darts}
+ARCH_LR=${ARCH_LR:-3e-3}
+ATOMS=${ATOMS:-}
 OUT=${OUT:-/tmp/nas-bench}
 BUILD=${BUILD:-$SRC/build/gpu-nas}  # inside the tree: kept between calls on a warm machine
 first_existing() { for f in "$@"; do [[ -e "$f" ]] && { echo "$f"; return; }; done; echo "$1"; }
-DATA=${DATA:-$(first_existing "$SRC/../shared/data/text/tinystories/tinystories_train_head_2MiB.txt" \
-                              "$SRC/shared/data/text/tinystories/tinystories_train_head_2MiB.txt")}
-TOKENIZER=${TOKENIZER:-$(first_existing "$SRC/../shared/data/lm/tok512.bin" "$SRC/shared/data/lm/tok512.bin")}
+SHARED=${SHARED:-$(first_existing "$SRC/../shared/data" "$SRC/shared/data")}  # the shared data folder
+TOKENIZER=${TOKENIZER:-$SHARED/lm/tok512.bin}
 mkdir -p "$OUT"
+PY=$(command -v python3)
+if [[ -z "${DATA:-}" ]]; then
+  # Both TinyStories heads as one file of <|endoftext|>-separated stories (the val head's blank-line
+  # paragraphs become documents): the validation split is the last val_fraction of it.
+  TS=$SHARED/text/tinystories
+  DATA=$OUT/tinystories_heads.txt
+  "$PY" - "$TS" "$DATA" <<'PYEOF'
+import sys
+ts, out = sys.argv[1:3]
+train = open(ts + "/tinystories_train_head_2MiB.txt", encoding="utf-8", errors="replace").read().split("<|endoftext|>")
+val = open(ts + "/tinystories_val_head.txt", encoding="utf-8").read().split("\n\n")
+docs = [d.strip() for d in train + val if d.strip()]
+open(out, "w", encoding="utf-8").write("\n<|endoftext|>\n".join(docs) + "\n")
+print(len(docs), "documents")
+PYEOF
+fi
 RUNS=$OUT/runs
 
 if [[ -z "${CLI:-}" ]]; then
@@ -44,52 +67,71 @@ if [[ -z "${CLI:-}" ]]; then
   ninja -C "$BUILD" -j"$(nproc)" atomscope-cli > "$OUT/build.log" 2>&1
   CLI=$(find "$BUILD" -name atomscope-cli -type f -perm -u+x | head -1)
 fi
-PY=$(command -v python3)
 
 latest_run() { ls -1dt "$RUNS"/*"$1"* 2>/dev/null | head -1; }
-half=$("$PY" -c "print($TIME_BUDGET / 2)")
+FINAL=$("$PY" -c "print($TIME_BUDGET / $SAMPLES)")
+SEARCH_TIME=$("$PY" -c "print($TIME_BUDGET - $FINAL)")
 many=1000000  # steps: the time budgets stop the runs
 space=(--param layers="$LAYERS" --param heads="$HEADS" --param embed="$EMBED" --param mlp_ratio="$MLP_RATIO")
 train=(--device "$DEVICE" --quiet --param context="$CONTEXT" --param batch_size="$BATCH" --param lr="$LR"
        --param val_batches="$VAL_BATCHES" --param steps="$many" --param warmup_steps=50)
+fit=(--param val_every="$VAL_EVERY")
+[[ -n "$ATOMS" ]] && space+=(--param atoms="$ATOMS")
 data=(--param data="$DATA" --param tokenizer="$TOKENIZER")
 
-"$CLI" run nas.search --out "$RUNS" --seed 1 "${train[@]}" "${data[@]}" "${space[@]}" --param method="$METHOD" \
-  --param time_budget_s="$half" --param log_every=50 > "$OUT/search.log" 2>&1
-SEARCH=$(latest_run nas.search)
-"$CLI" run nas.evaluate --out "$RUNS" --seed 2 "${train[@]}" --param search="$SEARCH" --param mode=finetune \
-  --param time_budget_s="$half" > "$OUT/evaluate.log" 2>&1
-CHOSEN=$(latest_run nas.evaluate)
-"$CLI" run nas.random_search --out "$RUNS" --seed 3 "${train[@]}" "${data[@]}" "${space[@]}" --param samples="$SAMPLES" \
-  --param time_budget_s="$TIME_BUDGET" > "$OUT/random_search.log" 2>&1
+SEARCHES=() CHOSEN_RUNS=()
+for ENTRY in $METHODS; do
+  METHOD=${ENTRY%%:*} PENALTY=0
+  [[ "$ENTRY" == *:* ]] && PENALTY=${ENTRY#*:}
+  "$CLI" run nas.search --out "$RUNS" --seed 1 "${train[@]}" "${data[@]}" "${space[@]}" --param method="$METHOD" \
+    --param param_penalty="$PENALTY" --param arch_lr="$ARCH_LR" --param time_budget_s="$SEARCH_TIME" \
+    --param log_every=50 > "$OUT/search_$ENTRY.log" 2>&1
+  SEARCHES+=("$(latest_run nas.search)")
+  "$CLI" run nas.evaluate --out "$RUNS" --seed 2 "${train[@]}" "${fit[@]}" --param search="${SEARCHES[-1]}" \
+    --param mode=finetune --param time_budget_s="$FINAL" > "$OUT/evaluate_$ENTRY.log" 2>&1
+  CHOSEN_RUNS+=("$(latest_run nas.evaluate)")
+done
+SEARCH=${SEARCHES[0]}
+"$CLI" run nas.random_search --out "$RUNS" --seed 3 "${train[@]}" "${fit[@]}" "${data[@]}" "${space[@]}" \
+  --param samples="$SAMPLES" --param time_budget_s="$TIME_BUDGET" > "$OUT/random_search.log" 2>&1
 RANDOM_RUN=$(latest_run nas.random_search)
-"$CLI" run nas.evaluate --out "$RUNS" --seed 4 "${train[@]}" --param search="$SEARCH" --param arch=largest \
-  --param mode=scratch --param time_budget_s="$TIME_BUDGET" > "$OUT/largest.log" 2>&1
+"$CLI" run nas.evaluate --out "$RUNS" --seed 4 "${train[@]}" "${fit[@]}" --param search="$SEARCH" --param arch=largest \
+  --param mode=scratch --param time_budget_s="$FINAL" > "$OUT/largest.log" 2>&1
 LARGEST=$(latest_run nas.evaluate)
 
 echo
-echo "TangleNAS ($METHOD) on TinyStories ($(basename "$DATA")), tok512, context $CONTEXT, batch $BATCH, budget ${TIME_BUDGET} s per contender, device $DEVICE ($(date -u +%Y-%m-%d), $(hostname))"
-echo "Space: layers {$LAYERS}, heads {$HEADS}, embed {$EMBED}, mlp_ratio {$MLP_RATIO}"
+echo "TangleNAS ($METHODS) on TinyStories ($(basename "$DATA")), tok512, context $CONTEXT, batch $BATCH, lr $LR, arch_lr $ARCH_LR, budget ${TIME_BUDGET} s per contender (final trainings $FINAL s), device $DEVICE ($(date -u +%Y-%m-%d), $(hostname))"
+echo "Space: layers {$LAYERS}, heads {$HEADS}, embed {$EMBED}, mlp_ratio {$MLP_RATIO}${ATOMS:+, atoms {$ATOMS}}"
 echo
-"$PY" - "$SEARCH" "$CHOSEN" "$RANDOM_RUN" "$LARGEST" <<'PYEOF'
+"$PY" - "$RANDOM_RUN" "$LARGEST" "${SEARCHES[@]}" "${CHOSEN_RUNS[@]}" <<'PYEOF'
 import json, sys
-search, chosen, rnd, largest = sys.argv[1:5]
+rnd, largest = sys.argv[1:3]
+rest = sys.argv[3:]
+searches, chosen = rest[:len(rest) // 2], rest[len(rest) // 2:]
 load = lambda p: json.load(open(p))
-arch = load(search + "/artifacts/arch.json")
-ch = load(chosen + "/artifacts/result.json")
 rs = load(rnd + "/artifacts/random_search.json")
 lg = load(largest + "/artifacts/result.json")
-name = lambda a: "L%d H%d E%d R%d" % (a["layers"], a["heads"], a["embed"], a["mlp_ratio"])
-print("| contender | architecture | params | val ppl | GPU s |")
-print("|---|---|---|---|---|")
-print("| TangleNAS search + fine-tune (inherited weights) | %s | %d | %.3f | %.0f |" % (
-    name(ch["architecture"]), ch["params"], ch["val_ppl"], arch["search_seconds"] + ch["train_seconds"]))
+def name(a):
+    n = "L%d H%d E%d R%d" % (a["layers"], a["heads"], a["embed"], a["mlp_ratio"])
+    return n + (" S%d" % a["atoms"]) if a.get("atoms") else n
+print("| contender | architecture | params | val ppl | best at step | GPU s |")
+print("|---|---|---|---|---|---|")
+inherited = []
+for s, c in zip(searches, chosen):
+    arch, ch = load(s + "/artifacts/arch.json"), load(c + "/artifacts/result.json")
+    pen = " + param penalty %g" % arch["param_penalty"] if arch.get("param_penalty") else ""
+    print("| TangleNAS (%s%s) search + fine-tune | %s | %d | %.3f | %d of %d | %.0f + %.0f |" % (
+        arch["method"], pen, name(ch["architecture"]), ch["params"], ch["val_ppl"], ch["best_step"], ch["steps"],
+        arch["search_seconds"], ch["train_seconds"]))
+    inherited.append("%s %.3f (search: %d steps)" % (arch["method"], ch["inherited_val_ppl"], arch["steps"]))
 total = sum(r["train_seconds"] for r in rs["results"])
 for r in rs["results"]:
     best = " (best)" if r["index"] == rs["best"]["index"] else ""
-    print("| random search sample %d%s | %s | %d | %.3f | %.0f of %.0f |" % (
-        r["index"], best, name(r["architecture"]), r["params"], r["val_ppl"], r["train_seconds"], total))
-print("| largest, from scratch | %s | %d | %.3f | %.0f |" % (name(lg["architecture"]), lg["params"], lg["val_ppl"], lg["train_seconds"]))
+    print("| random search sample %d%s | %s | %d | %.3f | %d of %d | %.0f of %.0f |" % (
+        r["index"], best, name(r["architecture"]), r["params"], r["val_ppl"], r["best_step"], r["steps"],
+        r["train_seconds"], total))
+print("| largest, from scratch | %s | %d | %.3f | %d of %d | %.0f |" % (
+    name(lg["architecture"]), lg["params"], lg["val_ppl"], lg["best_step"], lg["steps"], lg["train_seconds"]))
 print()
-print("Inherited (before fine-tuning) validation perplexity of the chosen architecture: %.3f" % ch["inherited_val_ppl"])
+print("Inherited (before fine-tuning) validation perplexity of each chosen architecture: " + "; ".join(inherited))
 PYEOF
