@@ -447,7 +447,7 @@ class SearchJob : public core::Job {
       largestCount = static_cast<double>(*std::max_element(counts.begin(), counts.end()));
     }
     // The penalty term: the expected parameter count under what the alphas say, as a share of the largest.
-    const auto sizeShare = [&] { return expectedParameters(space, counts, net->arch->expected(method)) / largestCount; };
+    const auto sizeShare = [&] { return expectedParameters(space, counts, net->arch->mean(method)) / largestCount; };
     const auto logEvery = p.getInt("log_every");
     const double tauMax = p.getFloat("tau_max"), tauMin = p.getFloat("tau_min");
     Json history = Json::array();

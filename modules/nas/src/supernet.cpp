@@ -190,6 +190,10 @@ ArchWeights ArchParametersImpl::sample(Method m, double tau) {
 
 ArchWeights ArchParametersImpl::expected(Method m) const {
   torch::NoGradGuard g;
+  return mean(m);
+}
+
+ArchWeights ArchParametersImpl::mean(Method m) const {
   ArchWeights w;
   const auto mean = [&](const torch::Tensor& a) -> torch::Tensor {
     if (m != Method::Drnas) return torch::softmax(a, -1);

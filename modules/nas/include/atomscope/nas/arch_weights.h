@@ -40,6 +40,8 @@ class ArchParametersImpl : public torch::nn::Module {
   ArchWeights sample(Method m, double tau = 1.0);
   // What the alphas currently say (no sampling): softmax for DARTS and GDAS, the Dirichlet mean for DrNAS.
   ArchWeights expected(Method m) const;
+  // The same, differentiable in the alphas (for terms of the architecture loss such as a size penalty).
+  ArchWeights mean(Method m) const;
   Architecture argmax(const SearchSpace& space) const;
   std::array<torch::Tensor, kNumDims> alpha;
   torch::Tensor alphaAtoms;  // "alpha_atoms", only in a space with atoms choices
