@@ -16,7 +16,8 @@
 # HEADS (6,8,12), EMBED (192,288,384: the paper's 384,576,768 halved), MLP_RATIO (2,3,4); CONTEXT (256),
 # BATCH (32), LR (1e-3), SAMPLES (random-search architectures, 4), VAL_BATCHES (20), VAL_EVERY (50),
 # METHODS (gdas darts; an entry method:penalty adds nas.search's param_penalty), ARCH_LR (3e-3), ATOMS (empty: dense; e.g. 1,2,5 adds MASA's S to the space),
-# SHARED (the shared data folder), DATA (TinyStories text; default both of its TinyStories heads joined, 2.9 MB),
+# SHARED (the shared data folder), CORPUS (tinystories: both TinyStories heads, 2.9 MB; all: every shared text,
+# about 14 MB), DATA (a text file instead of CORPUS),
 # TOKENIZER (its tok512.bin),
 # CLI (default: built with the gpu-headless preset into $BUILD), OUT (runs and logs, default /tmp/nas-bench).
 set -euo pipefail
@@ -43,19 +44,35 @@ SHARED=${SHARED:-$(first_existing "$SRC/../shared/data" "$SRC/shared/data")}  # 
 TOKENIZER=${TOKENIZER:-$SHARED/lm/tok512.bin}
 mkdir -p "$OUT"
 PY=$(command -v python3)
+CORPUS=${CORPUS:-tinystories}
 if [[ -z "${DATA:-}" ]]; then
-  # Both TinyStories heads as one file of <|endoftext|>-separated stories (the val head's blank-line
-  # paragraphs become documents): the validation split is the last val_fraction of it.
-  TS=$SHARED/text/tinystories
-  DATA=$OUT/tinystories_heads.txt
-  "$PY" - "$TS" "$DATA" <<'PYEOF'
-import sys
-ts, out = sys.argv[1:3]
-train = open(ts + "/tinystories_train_head_2MiB.txt", encoding="utf-8", errors="replace").read().split("<|endoftext|>")
-val = open(ts + "/tinystories_val_head.txt", encoding="utf-8").read().split("\n\n")
-docs = [d.strip() for d in train + val if d.strip()]
+  # CORPUS=tinystories: both TinyStories heads as one file of <|endoftext|>-separated stories (the val
+  # head's blank-line paragraphs become documents), in order, so the validation split (the last
+  # val_fraction) comes from TinyStories' validation head. CORPUS=all: those and every other shared
+  # text (books, WikiText-2, PTB, Shakespeare; about 14 MB) as paragraphs, shuffled with a fixed seed,
+  # for a regime where the models do not see the data many times.
+  DATA=$OUT/corpus_$CORPUS.txt
+  "$PY" - "$SHARED/text" "$DATA" "$CORPUS" <<'PYEOF'
+import glob, random, sys
+text, out, corpus = sys.argv[1:4]
+ts = text + "/tinystories"
+read = lambda p: open(p, encoding="utf-8", errors="replace").read()
+docs = read(ts + "/tinystories_train_head_2MiB.txt").split("<|endoftext|>") + read(ts + "/tinystories_val_head.txt").split("\n\n")
+if corpus == "all":
+    others = sorted(glob.glob(text + "/english/*.txt")) + [text + "/" + f for f in (
+        "wikitext2_tokens_test.txt", "wikitext2_tokens_valid.txt", "ptb.test.txt", "ptb.valid.txt", "tinyshakespeare_input.txt")]
+    for f in others:
+        try:
+            body = read(f).replace("\r\n", "\n")
+        except FileNotFoundError:
+            continue
+        docs += body.split("\n\n")
+    random.Random(0).shuffle(docs)
+elif corpus != "tinystories":
+    sys.exit("CORPUS must be tinystories or all, not " + corpus)
+docs = [d.strip() for d in docs if d.strip()]
 open(out, "w", encoding="utf-8").write("\n<|endoftext|>\n".join(docs) + "\n")
-print(len(docs), "documents")
+print(len(docs), "documents,", sum(map(len, docs)), "characters")
 PYEOF
 fi
 RUNS=$OUT/runs
