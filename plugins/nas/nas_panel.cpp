@@ -252,6 +252,15 @@ QWidget* NasPanel::buildSpaceTab() {
   archLr_->setValue(specDefault(schema, "arch_lr", QStringLiteral("0.0003")).toDouble());
   if (const auto* spec = schema.find("arch_lr")) archLr_->setToolTip(QString::fromStdString(spec->help));
   rf->addRow(tr("Arch LR"), archLr_);
+  sizePenalty_ = new QDoubleSpinBox(run);
+  sizePenalty_->setObjectName(QStringLiteral("nasSizePenalty"));
+  sizePenalty_->setDecimals(3);
+  sizePenalty_->setRange(0, 100);
+  sizePenalty_->setSingleStep(0.05);
+  sizePenalty_->setSpecialValueText(tr("none"));
+  sizePenalty_->setValue(specDefault(schema, "param_penalty", QStringLiteral("0")).toDouble());
+  if (const auto* spec = schema.find("param_penalty")) sizePenalty_->setToolTip(QString::fromStdString(spec->help));
+  rf->addRow(tr("Size penalty"), sizePenalty_);
 
   auto pathRow = [&](QLineEdit*& edit, const char* name, const QString& placeholder, const QString& filter, bool folder) {
     auto* row = new QHBoxLayout;
@@ -306,6 +315,11 @@ QWidget* NasPanel::buildSpaceTab() {
   ef->addRow(tr("Evaluate"), evalMode_);
   evalSteps_ = spin(eval, "nasEvalSteps", 1, 10000000, 100, tr("nas.evaluate: training steps of the chosen architecture"));
   ef->addRow(tr("Eval steps"), evalSteps_);
+  valEvery_ = spin(eval, "nasValEvery", 0, 10000000, 0,
+                   tr("Evaluate and random search: measure the validation loss every N steps and keep the best weights "
+                      "(early stopping). 0: measure once, at the end"));
+  valEvery_->setSpecialValueText(tr("at the end only"));
+  ef->addRow(tr("Keep best every"), valEvery_);
   samples_ = spin(eval, "nasSamples", 1, 100000, 4,
                   tr("nas.random_search: architectures sampled; each trains for Steps / samples steps"));
   ef->addRow(tr("Random samples"), samples_);
@@ -482,6 +496,7 @@ std::optional<Json> NasPanel::searchParams() {
   (*p)["method"] = method_->currentText().toStdString();
   (*p)["log_every"] = num(logEvery_->value());
   (*p)["arch_lr"] = archLr_->value();
+  (*p)["param_penalty"] = sizePenalty_->value();
   return p;
 }
 
@@ -489,6 +504,7 @@ std::optional<Json> NasPanel::randomSearchParams() {
   auto p = commonParams(true);
   if (!p) return std::nullopt;
   (*p)["samples"] = num(samples_->value());
+  (*p)["val_every"] = num(valEvery_->value());
   return p;
 }
 
@@ -537,6 +553,7 @@ bool NasPanel::evaluate() {
   Json p{{"search", search_->runDir.toStdString()},
          {"mode", evalMode_->currentData().toString().toStdString()},
          {"steps", num(evalSteps_->value())},
+         {"val_every", num(valEvery_->value())},
          {"context", num(context_->value())},
          {"batch_size", num(batch_->value())}};
   // The search's own training settings where the run recorded them (its data, context and batch).
@@ -677,6 +694,8 @@ bool NasPanel::showRun(const QString& runDir) {
   intOf("batch_size", batch_);
   intOf("log_every", logEvery_);
   if (p.contains("arch_lr") && p["arch_lr"].is_number()) archLr_->setValue(p["arch_lr"].get<double>());
+  // Runs made before the size penalty searched without one.
+  sizePenalty_->setValue(p.contains("param_penalty") && p["param_penalty"].is_number() ? p["param_penalty"].get<double>() : 0.0);
   refreshChoice();
   progress_->setValue(1000);
   setStatus(search_->archFile.isEmpty() ? tr("Opened %1 (%2: no architecture was written)")

@@ -129,6 +129,7 @@ class NasPanel : public QWidget {
   QSpinBox* steps_ = nullptr;
   QDoubleSpinBox* timeBudget_ = nullptr;
   QDoubleSpinBox* archLr_ = nullptr;
+  QDoubleSpinBox* sizePenalty_ = nullptr;  // nas.search's param_penalty
   QLineEdit* data_ = nullptr;
   QLineEdit* tokenizer_ = nullptr;
   QSpinBox* context_ = nullptr;
@@ -138,6 +139,7 @@ class NasPanel : public QWidget {
   QSpinBox* seed_ = nullptr;
   QComboBox* evalMode_ = nullptr;
   QSpinBox* evalSteps_ = nullptr;
+  QSpinBox* valEvery_ = nullptr;  // nas.evaluate's and nas.random_search's val_every
   QSpinBox* samples_ = nullptr;
   // Buttons and status
   QPushButton* searchButton_ = nullptr;

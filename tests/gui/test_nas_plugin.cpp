@@ -139,6 +139,8 @@ struct NasBench {
     // A larger architecture learning rate than TangleNAS's 3e-4, so that 24 steps move the weights
     // visibly apart (the checks hold for any rate).
     if (auto* lr = child<QDoubleSpinBox>("nasArchLr")) lr->setValue(0.05);
+    if (auto* pen = child<QDoubleSpinBox>("nasSizePenalty")) pen->setValue(0.0);
+    setInt("nasValEvery", 0);
     if (auto* d = child<QComboBox>("nasDevice")) d->setCurrentText(QStringLiteral("cpu"));
   }
   bool idle(int timeoutMs = 90000) const { return waitUntil([&] { return !busy(); }, timeoutMs); }
@@ -256,6 +258,9 @@ TEST(NasPlugin, SearchChartsTheWeightsOfEveryChoiceAndExportsTheArchitecture) {
   EXPECT_EQ(methods, (QStringList{QStringLiteral("darts"), QStringLiteral("gdas"), QStringLiteral("drnas")}));
 
   w.tinyForm();
+  auto* penalty = w.child<QDoubleSpinBox>("nasSizePenalty");
+  ASSERT_NE(penalty, nullptr);
+  penalty->setValue(0.25);
   const QString runDir = w.searchAndWait();
   ASSERT_FALSE(runDir.isEmpty()) << w.text("statusText").toStdString() << "\n" << w.log().toStdString();
   const Json record = readJson(QDir(runDir).filePath(QStringLiteral("run.json")));
@@ -272,6 +277,7 @@ TEST(NasPlugin, SearchChartsTheWeightsOfEveryChoiceAndExportsTheArchitecture) {
   EXPECT_EQ(params.value("data", ""), kText.toStdString());
   EXPECT_EQ(params.value("tokenizer", ""), kTokenizer.toStdString());
   EXPECT_DOUBLE_EQ(params.value("arch_lr", 0.0), 0.05);
+  EXPECT_DOUBLE_EQ(params.value("param_penalty", 0.0), 0.25);
   EXPECT_EQ(record.value("device", ""), "cpu");
 
   // Live charts: one line per choice with the points the job streamed (= metrics.jsonl).
@@ -468,6 +474,7 @@ TEST(NasPlugin, EvaluateAndRandomSearchFillTheParetoPlot) {
   const QString searchDir = w.searchAndWait();
   ASSERT_FALSE(searchDir.isEmpty()) << w.text("statusText").toStdString() << "\n" << w.log().toStdString();
   w.setInt("nasEvalSteps", 12);
+  w.setInt("nasValEvery", 4);  // early stopping: the kept weights are those of step 4, 8 or 12
   ASSERT_TRUE(w.call<bool>("evaluate")) << w.text("lastError").toStdString();
   ASSERT_TRUE(w.idle());
   w.setInt("nasSamples", 3);
@@ -483,8 +490,12 @@ TEST(NasPlugin, EvaluateAndRandomSearchFillTheParetoPlot) {
   const Json evalRecord = readJson(QDir(evalDir).filePath(QStringLiteral("run.json")));
   EXPECT_EQ(evalRecord.value("status", ""), "completed");
   EXPECT_EQ(evalRecord["params"].value("search", ""), searchDir.toStdString());
+  EXPECT_EQ(evalRecord["params"].value("val_every", 0), 4);
   const Json result = readJson(QDir(evalDir).filePath(QStringLiteral("artifacts/result.json")));
+  EXPECT_EQ(result.value("best_step", 0) % 4, 0) << result.dump();
+  EXPECT_GE(result.value("best_step", 0), 4);
   const Json random = readJson(QDir(randomDir).filePath(QStringLiteral("artifacts/random_search.json")));
+  EXPECT_EQ(readJson(QDir(randomDir).filePath(QStringLiteral("run.json")))["params"].value("val_every", 0), 4);
   ASSERT_TRUE(result.is_object() && random.is_object()) << result.dump() << random.dump();
   ASSERT_EQ(random["results"].size(), 3u);
   EXPECT_EQ(w.call<int>("paretoPointCount"), 4);
