@@ -261,6 +261,11 @@ TEST(NasPlugin, SearchChartsTheWeightsOfEveryChoiceAndExportsTheArchitecture) {
   auto* penalty = w.child<QDoubleSpinBox>("nasSizePenalty");
   ASSERT_NE(penalty, nullptr);
   penalty->setValue(0.25);
+  // What a person sees of the form (the Space tab, the size penalty and the early-stopping field on it).
+  w.window.action(QStringLiteral("nasShow"))->trigger();
+  QMetaObject::invokeMethod(w.panel, "showTab", Qt::DirectConnection, Q_ARG(QString, QStringLiteral("space")));
+  QTest::qWait(300);
+  EXPECT_TRUE(w.panel->grab().save(outputDir() + QStringLiteral("/nas_space_tab.png")));
   const QString runDir = w.searchAndWait();
   ASSERT_FALSE(runDir.isEmpty()) << w.text("statusText").toStdString() << "\n" << w.log().toStdString();
   const Json record = readJson(QDir(runDir).filePath(QStringLiteral("run.json")));
