@@ -102,10 +102,10 @@ for ENTRY in $METHODS; do
   [[ "$ENTRY" == *:* ]] && PENALTY=${ENTRY#*:}
   "$CLI" run nas.search --out "$RUNS" --seed 1 "${train[@]}" "${data[@]}" "${space[@]}" --param method="$METHOD" \
     --param param_penalty="$PENALTY" --param arch_lr="$ARCH_LR" --param time_budget_s="$SEARCH_TIME" \
-    --param log_every=50 > "$OUT/search_$ENTRY.log" 2>&1
+    --param log_every=50 > "$OUT/search_${ENTRY//:/_}.log" 2>&1
   SEARCHES+=("$(latest_run nas.search)")
   "$CLI" run nas.evaluate --out "$RUNS" --seed 2 "${train[@]}" "${fit[@]}" --param search="${SEARCHES[-1]}" \
-    --param mode=finetune --param time_budget_s="$FINAL" > "$OUT/evaluate_$ENTRY.log" 2>&1
+    --param mode=finetune --param time_budget_s="$FINAL" > "$OUT/evaluate_${ENTRY//:/_}.log" 2>&1
   CHOSEN_RUNS+=("$(latest_run nas.evaluate)")
 done
 SEARCH=${SEARCHES[0]}
