@@ -118,7 +118,7 @@ LARGEST=$(latest_run nas.evaluate)
 
 echo
 echo "TangleNAS ($METHODS) on TinyStories ($(basename "$DATA")), tok512, context $CONTEXT, batch $BATCH, lr $LR, arch_lr $ARCH_LR, budget ${TIME_BUDGET} s per contender (final trainings $FINAL s), device $DEVICE ($(date -u +%Y-%m-%d), $(hostname))"
-echo "Space: layers {$LAYERS}, heads {$HEADS}, embed {$EMBED}, mlp_ratio {$MLP_RATIO}${ATOMS:+, atoms {$ATOMS}}"
+echo "Space: layers {$LAYERS}, heads {$HEADS}, embed {$EMBED}, mlp_ratio {$MLP_RATIO}$([[ -n "$ATOMS" ]] && echo ", atoms {$ATOMS}")"
 echo
 "$PY" - "$RANDOM_RUN" "$LARGEST" "${SEARCHES[@]}" "${CHOSEN_RUNS[@]}" <<'PYEOF'
 import json, sys
