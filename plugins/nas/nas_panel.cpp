@@ -244,22 +244,21 @@ QWidget* NasPanel::buildSpaceTab() {
   timeBudget_->setSpecialValueText(tr("none"));
   timeBudget_->setToolTip(tr("Stop after this many seconds of training (0: no limit)"));
   rf->addRow(tr("Time budget"), timeBudget_);
-  archLr_ = new QDoubleSpinBox(run);
-  archLr_->setObjectName(QStringLiteral("nasArchLr"));
-  archLr_->setDecimals(5);
-  archLr_->setRange(0, 10);
-  archLr_->setSingleStep(1e-4);
-  archLr_->setValue(specDefault(schema, "arch_lr", QStringLiteral("0.0003")).toDouble());
-  if (const auto* spec = schema.find("arch_lr")) archLr_->setToolTip(QString::fromStdString(spec->help));
+  // A spin box of a float parameter of nas.search: its default and help.
+  auto schemaDouble = [&](const char* name, const char* key, int decimals, double hi, double step, const QString& fallback) {
+    auto* box = new QDoubleSpinBox(run);
+    box->setObjectName(QString::fromLatin1(name));
+    box->setDecimals(decimals);
+    box->setRange(0, hi);
+    box->setSingleStep(step);
+    box->setValue(specDefault(schema, key, fallback).toDouble());
+    if (const auto* spec = schema.find(key)) box->setToolTip(QString::fromStdString(spec->help));
+    return box;
+  };
+  archLr_ = schemaDouble("nasArchLr", "arch_lr", 5, 10, 1e-4, QStringLiteral("0.0003"));
   rf->addRow(tr("Arch LR"), archLr_);
-  sizePenalty_ = new QDoubleSpinBox(run);
-  sizePenalty_->setObjectName(QStringLiteral("nasSizePenalty"));
-  sizePenalty_->setDecimals(3);
-  sizePenalty_->setRange(0, 100);
-  sizePenalty_->setSingleStep(0.05);
+  sizePenalty_ = schemaDouble("nasSizePenalty", "param_penalty", 3, 100, 0.05, QStringLiteral("0"));
   sizePenalty_->setSpecialValueText(tr("none"));
-  sizePenalty_->setValue(specDefault(schema, "param_penalty", QStringLiteral("0")).toDouble());
-  if (const auto* spec = schema.find("param_penalty")) sizePenalty_->setToolTip(QString::fromStdString(spec->help));
   rf->addRow(tr("Size penalty"), sizePenalty_);
 
   auto pathRow = [&](QLineEdit*& edit, const char* name, const QString& placeholder, const QString& filter, bool folder) {

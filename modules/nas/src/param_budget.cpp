@@ -41,8 +41,7 @@ torch::Tensor expectedParameters(const SearchSpace& space, const std::vector<std
   auto joint = w[0].to(torch::kFloat32).reshape({-1});
   for (int d = 1; d < kNumDims; ++d) joint = torch::outer(joint, w[d].to(torch::kFloat32).to(joint.device())).reshape({-1});
   if (space.hasAtoms()) joint = torch::outer(joint, w.atoms.to(torch::kFloat32).to(joint.device())).reshape({-1});
-  const auto c = torch::tensor(counts, torch::kDouble).to(torch::kFloat32).to(joint.device());
-  return (joint * c).sum();
+  return (joint * torch::tensor(counts).to(joint.options())).sum();
 }
 
 }  // namespace atomscope::nas

@@ -195,13 +195,13 @@ ArchWeights ArchParametersImpl::expected(Method m) const {
 
 ArchWeights ArchParametersImpl::mean(Method m) const {
   ArchWeights w;
-  const auto mean = [&](const torch::Tensor& a) -> torch::Tensor {
+  const auto of = [&](const torch::Tensor& a) -> torch::Tensor {
     if (m != Method::Drnas) return torch::softmax(a, -1);
     const auto c = F::elu(a) + 1.0;
     return c / c.sum();
   };
-  for (int d = 0; d < kNumDims; ++d) w[d] = mean(alpha[d]);
-  if (alphaAtoms.defined()) w.atoms = mean(alphaAtoms);
+  for (int d = 0; d < kNumDims; ++d) w[d] = of(alpha[d]);
+  if (alphaAtoms.defined()) w.atoms = of(alphaAtoms);
   return w;
 }
 
@@ -247,7 +247,6 @@ class AtomBankImpl : public torch::nn::Module {
   torch::Tensor atoms, coefficients;
 };
 TORCH_MODULE(AtomBank);
-
 
 class MlpImpl : public torch::nn::Module {
  public:
@@ -439,8 +438,6 @@ torch::Tensor SupernetImpl::forward(const torch::Tensor& ids, const ArchWeights&
     for (std::size_t j = 0; j < heads.size(); ++j) {
       if (weHost[static_cast<std::int64_t>(i)].item<float>() == 0.0f || whHost[static_cast<std::int64_t>(j)].item<float>() == 0.0f) continue;
       pairs.push_back({embeds[i], heads[j], we[static_cast<std::int64_t>(i)] * wh[static_cast<std::int64_t>(j)]});
-      const auto hd = embeds[i] / heads[j];
-      (void)hd;
     }
   std::int64_t deepest = 0;
   for (std::size_t k = 0; k < depths.size(); ++k)
