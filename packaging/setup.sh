@@ -40,9 +40,12 @@ install_deps() {
   DEBIAN_FRONTEND=noninteractive $(need_sudo) apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
+# ccache: paths relative to the checkout, and no hashing of the build folder (debug info's
+# compile folder would otherwise make every other checkout, CI's included, miss the cache).
+export CCACHE_BASEDIR="$ROOT" CCACHE_NOHASHDIR=1
+
 build() {
   local preset=$1
-  export CCACHE_BASEDIR="$ROOT"
   cmake --preset "$preset" > /dev/null
   cmake --build --preset "$preset" -j "$JOBS"
 }
@@ -55,7 +58,6 @@ FUZZ_TARGETS=(fuzz_safetensors fuzz_npy fuzz_npz fuzz_tokenizer_files fuzz_posca
               fuzz_sae_formats fuzz_adit_shards fuzz_reference_smiles fuzz_llama2c fuzz_hf_config fuzz_job_params fuzz_run_json
               fuzz_code_files)
 fuzz() {
-  export CCACHE_BASEDIR="$ROOT"
   cmake -S . -B build/fuzz -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
         -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DATOMSCOPE_FUZZ=ON \
         -DATOMSCOPE_GUI=OFF -DATOMSCOPE_STORE=OFF -DATOMSCOPE_CHEM_TOOLKITS=OFF > /dev/null
@@ -83,19 +85,28 @@ case "$MODE" in
     fi
     ;;
   test)
-    install_deps
-    build dev
+    # Each stage's wall time is printed as it ends and again in a table at the end (CI keeps the tail).
+    STAGES=()
+    stage() { local t0=$SECONDS; "$@"; STAGES+=("$(printf '%6ds  %s' $((SECONDS - t0)) "$*")"); echo "setup: ${STAGES[-1]}"; }
+    report() { echo "setup: stage times"; printf '  %s\n' "${STAGES[@]}"; }
+    trap report EXIT
+    stage install_deps
+    stage build dev
     # Reference implementations (ASE, numpy, sentencepiece) are installed above: tests that
     # compare against them must run, not skip.
     export ATOMSCOPE_STRICT_REFERENCES=1
     # GUI tests need a display: the whole run goes under one Xvfb.
-    (cd build/dev && xvfb ctest --output-on-failure -j 2 --timeout 900)
+    dev_tests() { (cd build/dev && xvfb ctest --output-on-failure -j 2 --timeout 900); }
+    stage dev_tests
     # Sanitizers over everything that has no GUI.
-    build asan
-    ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-      ctest --preset asan -j 2 --timeout 900
+    stage build asan
+    asan_tests() {
+      ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+        ctest --preset asan -j 2 --timeout 900
+    }
+    stage asan_tests
     # Every libFuzzer target for 30 s (about 2 min to build and 7 min to run on 2 cores).
-    fuzz
+    stage fuzz
     ;;
   fuzz)
     install_deps

@@ -18,8 +18,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const fs::path kData = fs::path(ATOMSCOPE_SHARED_DATA_DIR);
-const fs::path kAspirin = kData / "md_forces" / "md17_aspirin_15frames.xyz";
+const fs::path kConvertData = fs::path(ATOMSCOPE_SHARED_DATA_DIR);
+const fs::path kAspirin = kConvertData / "md_forces" / "md17_aspirin_15frames.xyz";
 
 core::JobRegistry& registry() {
   static core::JobRegistry r;
@@ -63,7 +63,7 @@ TEST(ChemConvertJob, LastFrameOfATrajectoryToPdb) {
 #ifdef ATOMSCOPE_HAS_CHEM_TOOLKITS
 TEST(ChemConvertJob, CsvRowToCifArtifact) {
   test::ScopedTempDir dir("chem_convert_csv");
-  const fs::path csv = kData / "crystals" / "mp_20_subset_test.csv";
+  const fs::path csv = kConvertData / "crystals" / "mp_20_subset_test.csv";
   const auto out = convert(Json{{"input", csv.string()}, {"output_format", "cif"}, {"frames", "2"}}, dir / "runs");
   ASSERT_EQ(out.status, core::RunStatus::Completed) << out.error;
   const fs::path artifact = out.runDir / "artifacts" / "mp_20_subset_test.cif";

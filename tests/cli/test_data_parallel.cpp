@@ -30,11 +30,11 @@ namespace {
 using test::cli;
 using test::onlyRun;
 
-const std::string kData = std::string(ATOMSCOPE_SHARED_DATA_DIR) + "/text/tinystories/tinystories_sample5.txt";
+const std::string kStoriesText = std::string(ATOMSCOPE_SHARED_DATA_DIR) + "/text/tinystories/tinystories_sample5.txt";
 const std::string kTok = std::string(ATOMSCOPE_SHARED_DATA_DIR) + "/lm/tok512.bin";
 
 std::string trainArgs(const fs::path& out) {
-  return "run lm.train --device cpu --seed 5 --quiet --out " + out.string() + " --param data=" + kData +
+  return "run lm.train --device cpu --seed 5 --quiet --out " + out.string() + " --param data=" + kStoriesText +
          " --param tokenizer=" + kTok +
          " --param family=llama --param dim=32 --param n_layers=2 --param n_heads=2 --param context=32"
          " --param batch_size=4 --param grad_accum=2 --param steps=6 --param lr=3e-3 --param warmup_steps=2"

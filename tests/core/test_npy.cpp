@@ -25,8 +25,8 @@ using namespace atomscope::core;
 
 namespace {
 
-const fs::path kData = fs::path(ATOMSCOPE_SOURCE_DIR) / "tests/core/data";
-const fs::path kNpy = kData / "npy";
+const fs::path kNpyData = fs::path(ATOMSCOPE_SOURCE_DIR) / "tests/core/data";
+const fs::path kNpy = kNpyData / "npy";
 
 std::vector<std::uint8_t> readBytes(const fs::path& p) {
   std::ifstream f(p, std::ios::binary);
@@ -38,7 +38,7 @@ void writeBytes(const fs::path& p, const std::vector<std::uint8_t>& b) {
 }
 const atomscope::Json& expected() {
   static const atomscope::Json j = [] {
-    std::ifstream f(kData / "npy_expected.json");
+    std::ifstream f(kNpyData / "npy_expected.json");
     return atomscope::Json::parse(f);
   }();
   return j;
@@ -379,7 +379,7 @@ TEST(NpyBadInputs, RegressionInputs) {
   // tests/core/data/regressions (see make_hostile_inputs.py and tests/fuzz): ok_* files must load
   // (numpy 1.24 loads the ok_*.npy ones as well); every other one must raise NpyError naming it.
   int count = 0;
-  for (const auto& e : fs::directory_iterator(kData / "regressions")) {
+  for (const auto& e : fs::directory_iterator(kNpyData / "regressions")) {
     const auto ext = e.path().extension();
     if (ext != ".npy" && ext != ".npz") continue;
     ++count;
@@ -400,12 +400,12 @@ TEST(NpyBadInputs, RegressionInputs) {
   }
   EXPECT_GE(count, 5);
   // ZIP64 end records (saturated EOCD, ZIP64 record and locator): numpy 1.24 reads z64 = [-7, 0, 300].
-  const auto z64 = readNpz(kData / "regressions/ok_npz_zip64_end_records.npz");
+  const auto z64 = readNpz(kNpyData / "regressions/ok_npz_zip64_end_records.npz");
   ASSERT_EQ(z64.count("z64"), 1u);
   EXPECT_EQ(z64.at("z64").dtype, DType::I16);
   EXPECT_EQ(storageValues(z64.at("z64")), (std::vector<double>{-7, 0, 300}));
   // The Python 2 style header ('2L') reads as numpy reads it: shape (2, 3) of int32.
-  const NpyArray py2 = readNpy(kData / "regressions/ok_npy_py2_long_ints.npy");
+  const NpyArray py2 = readNpy(kNpyData / "regressions/ok_npy_py2_long_ints.npy");
   EXPECT_EQ(py2.shape, (std::vector<std::int64_t>{2, 3}));
   EXPECT_EQ(py2.dtype, DType::I32);
 }

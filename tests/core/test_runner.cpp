@@ -17,7 +17,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path freshDir(const std::string& name) { return test::freshTempDir("test" + name); }
+fs::path runnerDir(const std::string& name) { return test::freshTempDir("test" + name); }
 
 // A resumable job for exercising the contract: a running sum over `steps` steps, one checkpoint
 // every `every` steps. Its result depends only on its params, so resume must reproduce it exactly.
@@ -69,7 +69,7 @@ JobRegistry& makeRegistry() {
 TEST(Runner, CompletedRunRecordsEverything) {
   auto& reg = makeRegistry();
   Feedback fb;
-  RunRequest req{"test.counting", Json{{"steps", 10}}, "cpu", 42ULL, freshDir("complete")};
+  RunRequest req{"test.counting", Json{{"steps", 10}}, "cpu", 42ULL, runnerDir("complete")};
   const auto out = runJob(reg, req, fb);
   ASSERT_EQ(out.status, RunStatus::Completed) << out.error;
   const auto run = RunDir::open(out.runDir);
@@ -88,7 +88,7 @@ TEST(Runner, CompletedRunRecordsEverything) {
 TEST(Runner, BadParamsCreateNoRun) {
   auto& reg = makeRegistry();
   Feedback fb;
-  const auto root = freshDir("badparams");
+  const auto root = runnerDir("badparams");
   RunRequest req{"test.counting", Json{{"steps", -1}}, "cpu", 1ULL, root};
   EXPECT_THROW(runJob(reg, req, fb), ParamError);
   EXPECT_TRUE(fs::is_empty(root));
@@ -100,7 +100,7 @@ TEST(Runner, CrashThenResumeGivesTheUninterruptedResult) {
   auto& reg = makeRegistry();
   CountingJob::stopAfter = 13;
   Feedback fb;
-  RunRequest req{"test.counting", Json{{"steps", 20}, {"every", 5}}, "cpu", 7ULL, freshDir("resume")};
+  RunRequest req{"test.counting", Json{{"steps", 20}, {"every", 5}}, "cpu", 7ULL, runnerDir("resume")};
   const auto out = runJob(reg, req, fb);
   CountingJob::stopAfter = -1;
   ASSERT_EQ(out.status, RunStatus::Failed);
@@ -123,7 +123,7 @@ TEST(Runner, NonResumableJobRefusesResume) {
   auto& reg = makeRegistry();
   Feedback fb;
   fb.requestCancel();
-  RunRequest req{"core.gemm_benchmark", Json{{"size", 32}, {"iterations", 3}}, "cpu", 1ULL, freshDir("nores")};
+  RunRequest req{"core.gemm_benchmark", Json{{"size", 32}, {"iterations", 3}}, "cpu", 1ULL, runnerDir("nores")};
   const auto out = runJob(reg, req, fb);
   EXPECT_EQ(out.status, RunStatus::Cancelled);
   Feedback fb2;
@@ -135,7 +135,7 @@ TEST(Runner, CancelTakesEffectQuicklyAndIsRecorded) {
   Feedback fb;
   // Big enough to run for many seconds on a laptop CPU.
   RunRequest req{"core.gemm_benchmark", Json{{"size", 1024}, {"iterations", 100000}}, "cpu", 1ULL,
-                 freshDir("cancel")};
+                 runnerDir("cancel")};
   RunOutcome out;
   std::thread worker([&] { out = runJob(reg, req, fb); });
   while (fb.progress() == 0.0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -152,7 +152,7 @@ TEST(Runner, CancelTakesEffectQuicklyAndIsRecorded) {
 TEST(Runner, GemmBenchmarkMeasuresSomething) {
   auto& reg = makeRegistry();
   Feedback fb;
-  RunRequest req{"core.gemm_benchmark", Json{{"size", 128}, {"iterations", 4}}, "cpu", 1ULL, freshDir("gemm")};
+  RunRequest req{"core.gemm_benchmark", Json{{"size", 128}, {"iterations", 4}}, "cpu", 1ULL, runnerDir("gemm")};
   const auto out = runJob(reg, req, fb);
   ASSERT_EQ(out.status, RunStatus::Completed) << out.error;
   const auto run = RunDir::open(out.runDir);
@@ -166,7 +166,7 @@ TEST(Runner, HeartbeatKeepsRunningRunsFresh) {
   auto& reg = makeRegistry();
   Feedback fb;
   RunRequest req{"core.gemm_benchmark", Json{{"size", 512}, {"iterations", 100000}}, "cpu", 1ULL,
-                 freshDir("heartbeat")};
+                 runnerDir("heartbeat")};
   req.heartbeatSeconds = 0.05;
   RunOutcome out;
   std::thread worker([&] { out = runJob(reg, req, fb); });

@@ -48,7 +48,7 @@ constexpr double kHartreeEv = 27.211386024367243;
 // The charts' energy line: the energy less the first step's.
 const QString kDeltaE = QStringLiteral("Energy change");
 
-QString outputDir() {
+QString forcefieldOutputDir() {
   const QString dir = QStringLiteral(ATOMSCOPE_BINARY_DIR "/test_output/forcefield");
   QDir().mkpath(dir);
   return dir;
@@ -402,7 +402,7 @@ TEST(ForceFieldPlugin, Screenshot) {
   ASSERT_TRUE(w.call<bool>("predict")) << w.text("lastError").toStdString();
   ASSERT_TRUE(w.idle());
   QTest::qWait(600);
-  EXPECT_TRUE(w.window.grab().save(outputDir() + QStringLiteral("/forcefield_panel.png")));
+  EXPECT_TRUE(w.window.grab().save(forcefieldOutputDir() + QStringLiteral("/forcefield_panel.png")));
 }
 
 }  // namespace

@@ -44,13 +44,13 @@ const QString kQm9 = QStringLiteral(ATOMSCOPE_SHARED_DATA_DIR "/qm9/qm9_reduced_
 const QString kQm9First10 = QStringLiteral(ATOMSCOPE_SAMPLES_DIR "/structures/qm9_first10.xyz");
 const QString kAnalysisReference = QStringLiteral(ATOMSCOPE_SAMPLES_DIR "/../tests/chem/analysis_reference.py");
 
-QString outputDir() {
+QString generateOutputDir() {
   const QString dir = QStringLiteral(ATOMSCOPE_BINARY_DIR "/test_output/generate");
   QDir().mkpath(dir);
   return dir;
 }
 
-QString runJob(JobManager& jobs, const QString& job, const Json& params, QString* error) {
+QString runGenerateJob(JobManager& jobs, const QString& job, const Json& params, QString* error) {
   const int id = jobs.start(job, params, QStringLiteral("cpu"), 1);
   if (!waitUntil([&] { return jobs.state(id).finished; }, 120000)) return {};
   const auto s = jobs.state(id);
@@ -84,22 +84,22 @@ TinyModel& tinyModel() {
   if (!registry.contains("adit.sample")) adit::registerAditJobs(registry);
   JobManager jobs;
   jobs.setRunsRoot(t.dir.path() + QStringLiteral("/runs"));
-  const QString prep = runJob(jobs, QStringLiteral("adit.prepare"), Json{{"sources", kQm9.toStdString()}, {"limit", 20}}, &t.error);
+  const QString prep = runGenerateJob(jobs, QStringLiteral("adit.prepare"), Json{{"sources", kQm9.toStdString()}, {"limit", 20}}, &t.error);
   if (prep.isEmpty()) return t;
   t.data = prep + QStringLiteral("/artifacts/data");
-  const QString vae = runJob(jobs, QStringLiteral("adit.train_vae"),
+  const QString vae = runGenerateJob(jobs, QStringLiteral("adit.train_vae"),
                              Json{{"data", t.data.toStdString()}, {"size", "tiny"}, {"steps", 120}, {"batch_size", 20},
                                   {"lr", 2e-3}, {"checkpoint_every", 120}},
                              &t.error);
   if (vae.isEmpty()) return t;
   t.vae = vae + QStringLiteral("/artifacts/vae.pt");
-  const QString dit = runJob(jobs, QStringLiteral("adit.train_dit"),
+  const QString dit = runGenerateJob(jobs, QStringLiteral("adit.train_dit"),
                              Json{{"data", t.data.toStdString()}, {"vae", t.vae.toStdString()}, {"size", "tiny"},
                                   {"steps", 40}, {"batch_size", 20}, {"lr", 1e-3}, {"checkpoint_every", 40}},
                              &t.error);
   if (dit.isEmpty()) return t;
   t.dit = dit + QStringLiteral("/artifacts/dit.pt");
-  const QString sample = runJob(jobs, QStringLiteral("adit.sample"),
+  const QString sample = runGenerateJob(jobs, QStringLiteral("adit.sample"),
                                 Json{{"vae", t.vae.toStdString()}, {"dit", t.dit.toStdString()}, {"count", 12},
                                      {"steps", 10}, {"batch_size", 12}},
                                 &t.error);
@@ -217,7 +217,7 @@ TEST(GeneratePlugin, GenerateFillsTheGalleryWithRequestedCountAndValidityMarks) 
   // The screenshot of the panel after a generation (README: resources/screenshots/generate_panel.png).
   w.window.activateDocument(w.panel);
   QTest::qWait(1500);  // thumbnails render a few per event-loop turn
-  EXPECT_TRUE(w.window.grab().save(outputDir() + QStringLiteral("/generate_panel.png")));
+  EXPECT_TRUE(w.window.grab().save(generateOutputDir() + QStringLiteral("/generate_panel.png")));
 }
 
 // A new user's first generation: the panel opens with the shipped sample model
@@ -241,7 +241,7 @@ TEST(GeneratePlugin, OpensWithTheShippedSampleModelAndGeneratesValidMolecules) {
   EXPECT_GE(w.call<int>("validCount"), 3);
   w.window.activateDocument(w.panel);
   QTest::qWait(1500);  // thumbnails render a few per event-loop turn
-  EXPECT_TRUE(w.window.grab().save(outputDir() + QStringLiteral("/generate_panel_sample_model.png")));
+  EXPECT_TRUE(w.window.grab().save(generateOutputDir() + QStringLiteral("/generate_panel_sample_model.png")));
 }
 
 // "Relax with xtb" on the form reaches adit.sample: the run keeps the unrelaxed samples beside the
@@ -450,7 +450,7 @@ TEST(GeneratePlugin, TrainingTabChartsTheStreamedLoss) {
   const QString vae = w.text("trainedVae");
   EXPECT_TRUE(QFileInfo(vae).isFile()) << vae.toStdString();
   EXPECT_EQ(w.text("vae"), vae);
-  EXPECT_TRUE(w.window.grab().save(outputDir() + QStringLiteral("/generate_training.png")));
+  EXPECT_TRUE(w.window.grab().save(generateOutputDir() + QStringLiteral("/generate_training.png")));
 }
 
 }  // namespace

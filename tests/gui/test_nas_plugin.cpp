@@ -51,16 +51,16 @@ using test::waitUntil;
 
 // Five TinyStories stories (1,000-odd tok512 tokens): enough for a context of 16, small enough
 // that tokenising and a 24-step search of a 2 x 1 x 2 x 2 space take a few CPU seconds.
-const QString kText = QStringLiteral(ATOMSCOPE_SHARED_DATA_DIR "/text/tinystories/tinystories_sample5.txt");
+const QString kNasText = QStringLiteral(ATOMSCOPE_SHARED_DATA_DIR "/text/tinystories/tinystories_sample5.txt");
 const QString kTokenizer = QStringLiteral(ATOMSCOPE_SHARED_DATA_DIR "/lm/tok512.bin");
 
-QString outputDir() {
+QString nasOutputDir() {
   const QString dir = QStringLiteral(ATOMSCOPE_BINARY_DIR "/test_output/nas");
   QDir().mkpath(dir);
   return dir;
 }
 
-Json readJson(const QString& path) {
+Json readNasJson(const QString& path) {
   QFile f(path);
   if (!f.open(QIODevice::ReadOnly)) return Json();
   const QByteArray b = f.readAll();
@@ -130,7 +130,7 @@ struct NasBench {
     setText("nasAtoms", QString());  // dense attention (the form keeps the last session's value)
     if (auto* m = child<QComboBox>("nasMethod")) m->setCurrentText(QStringLiteral("darts"));
     setInt("nasSteps", steps);
-    setText("nasData", kText);
+    setText("nasData", kNasText);
     setText("nasTokenizer", kTokenizer);
     setInt("nasContext", 16);
     setInt("nasBatch", 4);
@@ -265,10 +265,10 @@ TEST(NasPlugin, SearchChartsTheWeightsOfEveryChoiceAndExportsTheArchitecture) {
   w.window.action(QStringLiteral("nasShow"))->trigger();
   QMetaObject::invokeMethod(w.panel, "showTab", Qt::DirectConnection, Q_ARG(QString, QStringLiteral("space")));
   QTest::qWait(300);
-  EXPECT_TRUE(w.panel->grab().save(outputDir() + QStringLiteral("/nas_space_tab.png")));
+  EXPECT_TRUE(w.panel->grab().save(nasOutputDir() + QStringLiteral("/nas_space_tab.png")));
   const QString runDir = w.searchAndWait();
   ASSERT_FALSE(runDir.isEmpty()) << w.text("statusText").toStdString() << "\n" << w.log().toStdString();
-  const Json record = readJson(QDir(runDir).filePath(QStringLiteral("run.json")));
+  const Json record = readNasJson(QDir(runDir).filePath(QStringLiteral("run.json")));
   ASSERT_TRUE(record.is_object());
   EXPECT_EQ(record.value("job", ""), "nas.search");
   EXPECT_EQ(record.value("status", ""), "completed");
@@ -279,7 +279,7 @@ TEST(NasPlugin, SearchChartsTheWeightsOfEveryChoiceAndExportsTheArchitecture) {
   EXPECT_EQ(params.value("method", ""), "darts");
   EXPECT_EQ(params.value("steps", 0), 24);
   EXPECT_EQ(params.value("context", 0), 16);
-  EXPECT_EQ(params.value("data", ""), kText.toStdString());
+  EXPECT_EQ(params.value("data", ""), kNasText.toStdString());
   EXPECT_EQ(params.value("tokenizer", ""), kTokenizer.toStdString());
   EXPECT_DOUBLE_EQ(params.value("arch_lr", 0.0), 0.05);
   EXPECT_DOUBLE_EQ(params.value("param_penalty", 0.0), 0.25);
@@ -291,7 +291,7 @@ TEST(NasPlugin, SearchChartsTheWeightsOfEveryChoiceAndExportsTheArchitecture) {
 
   // The final weights in metrics.jsonl are the ones arch.json records, and the chosen architecture
   // is their argmax (DARTS: softmax of the alphas, so the argmax of either).
-  const Json arch = readJson(QDir(runDir).filePath(QStringLiteral("artifacts/arch.json")));
+  const Json arch = readNasJson(QDir(runDir).filePath(QStringLiteral("artifacts/arch.json")));
   ASSERT_TRUE(arch.is_object() && arch.contains("weights") && arch.contains("architecture")) << arch.dump();
   const auto weights = finalWeights(runDir);
   for (const char* dim : kDims) {
@@ -311,7 +311,7 @@ TEST(NasPlugin, SearchChartsTheWeightsOfEveryChoiceAndExportsTheArchitecture) {
   QTemporaryDir out;
   const QString exported = out.filePath(QStringLiteral("chosen_arch.json"));
   ASSERT_TRUE(w.callWith("exportArchitecture", exported)) << w.text("lastError").toStdString();
-  const Json ex = readJson(exported);
+  const Json ex = readNasJson(exported);
   ASSERT_TRUE(ex.is_object() && ex.contains("model_config") && ex.contains("lm_train_params")) << ex.dump();
 #ifdef ATOMSCOPE_HAVE_NAS
   const auto config = lm::ModelConfig::fromJson(ex["model_config"]);
@@ -325,7 +325,7 @@ TEST(NasPlugin, SearchChartsTheWeightsOfEveryChoiceAndExportsTheArchitecture) {
   // lm.train accepts the exported parameters as they are (its own schema validates them), and they
   // describe the same model: lm.train builds dim, n_layers, n_heads, n_kv_heads, hidden_dim from them.
   Json trainParams = ex["lm_train_params"];
-  trainParams["data"] = kText.toStdString();
+  trainParams["data"] = kNasText.toStdString();
   trainParams["tokenizer"] = kTokenizer.toStdString();
   const auto lmTrain = core::JobRegistry::global().create("lm.train");
   Json validated;
@@ -347,7 +347,7 @@ TEST(NasPlugin, SearchChartsTheWeightsOfEveryChoiceAndExportsTheArchitecture) {
   const Json formValues = dialog->form()->values();
   for (const char* k : {"dim", "n_layers", "n_heads", "n_kv_heads", "hidden_dim", "context"})
     EXPECT_EQ(formValues.value(k, -1LL), ex["lm_train_params"][k].get<long long>()) << k;
-  EXPECT_EQ(formValues.value("data", ""), kText.toStdString());
+  EXPECT_EQ(formValues.value("data", ""), kNasText.toStdString());
   dialog->close();
 
   // Opening the finished run again (Open search run) refills the charts from its files alone.
@@ -374,7 +374,7 @@ TEST(NasPlugin, MasaAtomsAreSearchedChartedAndExported) {
   EXPECT_FALSE(atomsChart->isHidden());
   const QString runDir = w.searchAndWait();
   ASSERT_FALSE(runDir.isEmpty()) << w.text("statusText").toStdString() << "\n" << w.log().toStdString();
-  const Json record = readJson(QDir(runDir).filePath(QStringLiteral("run.json")));
+  const Json record = readNasJson(QDir(runDir).filePath(QStringLiteral("run.json")));
   EXPECT_EQ(record["params"].value("atoms", ""), "1,2");
   const auto lines = readMetricLines(runDir);
   for (const char* key : {"w.atoms.1", "w.atoms.2"}) {
@@ -387,7 +387,7 @@ TEST(NasPlugin, MasaAtomsAreSearchedChartedAndExported) {
     ASSERT_EQ(pts.size(), n) << key;
     EXPECT_NEAR(pts.back().y(), last, 1e-12) << key;
   }
-  const Json arch = readJson(QDir(runDir).filePath(QStringLiteral("artifacts/arch.json")));
+  const Json arch = readNasJson(QDir(runDir).filePath(QStringLiteral("artifacts/arch.json")));
   const long long chosen = arch["architecture"].value("atoms", 0LL);
   EXPECT_EQ(chosen, argmaxChoice(finalWeights(runDir).at("atoms")));
   EXPECT_EQ(arch["lm_train_params"].value("attention", ""), "masa-qkvo") << arch.dump();
@@ -396,7 +396,7 @@ TEST(NasPlugin, MasaAtomsAreSearchedChartedAndExported) {
   w.window.action(QStringLiteral("nasShow"))->trigger();
   QMetaObject::invokeMethod(w.panel, "showTab", Qt::DirectConnection, Q_ARG(QString, QStringLiteral("search")));
   QTest::qWait(500);
-  EXPECT_TRUE(w.window.grab().save(outputDir() + QStringLiteral("/nas_search_atoms.png")));
+  EXPECT_TRUE(w.window.grab().save(nasOutputDir() + QStringLiteral("/nas_search_atoms.png")));
   // A bad list is refused before anything starts.
   w.setText("nasAtoms", QStringLiteral("x"));
   const QString before = w.runFolderCount();
@@ -458,7 +458,7 @@ TEST(NasPlugin, EscCancelsTheSearch) {
   ASSERT_GE(id, 0);
   const JobState state = w.window.jobs().state(id);
   EXPECT_EQ(state.status, core::RunStatus::Cancelled);
-  const Json record = readJson(QDir(state.runDir).filePath(QStringLiteral("run.json")));
+  const Json record = readNasJson(QDir(state.runDir).filePath(QStringLiteral("run.json")));
   EXPECT_EQ(record.value("status", ""), "cancelled");
   EXPECT_TRUE(w.text("shownRun").isEmpty());
   EXPECT_TRUE(w.text("statusText").contains(QStringLiteral("Cancelled"))) << w.text("statusText").toStdString();
@@ -492,15 +492,15 @@ TEST(NasPlugin, EvaluateAndRandomSearchFillTheParetoPlot) {
   ASSERT_EQ(ids.size(), 3);
   const QString evalDir = w.window.jobs().state(ids[1]).runDir;
   const QString randomDir = w.window.jobs().state(ids[2]).runDir;
-  const Json evalRecord = readJson(QDir(evalDir).filePath(QStringLiteral("run.json")));
+  const Json evalRecord = readNasJson(QDir(evalDir).filePath(QStringLiteral("run.json")));
   EXPECT_EQ(evalRecord.value("status", ""), "completed");
   EXPECT_EQ(evalRecord["params"].value("search", ""), searchDir.toStdString());
   EXPECT_EQ(evalRecord["params"].value("val_every", 0), 4);
-  const Json result = readJson(QDir(evalDir).filePath(QStringLiteral("artifacts/result.json")));
+  const Json result = readNasJson(QDir(evalDir).filePath(QStringLiteral("artifacts/result.json")));
   EXPECT_EQ(result.value("best_step", 0) % 4, 0) << result.dump();
   EXPECT_GE(result.value("best_step", 0), 4);
-  const Json random = readJson(QDir(randomDir).filePath(QStringLiteral("artifacts/random_search.json")));
-  EXPECT_EQ(readJson(QDir(randomDir).filePath(QStringLiteral("run.json")))["params"].value("val_every", 0), 4);
+  const Json random = readNasJson(QDir(randomDir).filePath(QStringLiteral("artifacts/random_search.json")));
+  EXPECT_EQ(readNasJson(QDir(randomDir).filePath(QStringLiteral("run.json")))["params"].value("val_every", 0), 4);
   ASSERT_TRUE(result.is_object() && random.is_object()) << result.dump() << random.dump();
   ASSERT_EQ(random["results"].size(), 3u);
   EXPECT_EQ(w.call<int>("paretoPointCount"), 4);
@@ -512,7 +512,7 @@ TEST(NasPlugin, EvaluateAndRandomSearchFillTheParetoPlot) {
       QStringLiteral("cpu"), 5ULL);
   ASSERT_TRUE(waitUntil([&] { return w.window.jobs().state(largestId).finished; }, 90000));
   const QString largestDir = w.window.jobs().state(largestId).runDir;
-  const Json largest = readJson(QDir(largestDir).filePath(QStringLiteral("artifacts/result.json")));
+  const Json largest = readNasJson(QDir(largestDir).filePath(QStringLiteral("artifacts/result.json")));
   ASSERT_TRUE(largest.is_object()) << w.log().toStdString();
   ASSERT_TRUE(waitUntil([&] { return w.call<int>("paretoPointCount") == 5; }, 5000)) << w.text("lastError").toStdString() << w.log().toStdString();
 
@@ -552,16 +552,16 @@ TEST(NasPlugin, EvaluateAndRandomSearchFillTheParetoPlot) {
   w.window.action(QStringLiteral("nasShow"))->trigger();
   QMetaObject::invokeMethod(w.panel, "showTab", Qt::DirectConnection, Q_ARG(QString, QStringLiteral("search")));
   QTest::qWait(500);
-  EXPECT_TRUE(w.window.grab().save(outputDir() + QStringLiteral("/nas_panel.png")));
+  EXPECT_TRUE(w.window.grab().save(nasOutputDir() + QStringLiteral("/nas_panel.png")));
   // The widened dock still leaves the window at the 1280 pixels it was given.
   EXPECT_LE(w.window.width(), 1280);
   EXPECT_LE(w.panel->minimumSizeHint().width(), 320);
   QMetaObject::invokeMethod(w.panel, "showTab", Qt::DirectConnection, Q_ARG(QString, QStringLiteral("pareto")));
   QTest::qWait(300);
-  EXPECT_TRUE(w.window.grab().save(outputDir() + QStringLiteral("/nas_pareto.png")));
+  EXPECT_TRUE(w.window.grab().save(nasOutputDir() + QStringLiteral("/nas_pareto.png")));
   QMetaObject::invokeMethod(w.panel, "showTab", Qt::DirectConnection, Q_ARG(QString, QStringLiteral("space")));
   QTest::qWait(300);
-  EXPECT_TRUE(w.window.grab().save(outputDir() + QStringLiteral("/nas_space.png")));
+  EXPECT_TRUE(w.window.grab().save(nasOutputDir() + QStringLiteral("/nas_space.png")));
 }
 
 }  // namespace

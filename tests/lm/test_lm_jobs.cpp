@@ -19,19 +19,19 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const fs::path kData = fs::path(ATOMSCOPE_SHARED_DATA_DIR);
-const std::string kStories = (kData / "lm" / "stories260K.bin").string();
-const std::string kTok512 = (kData / "lm" / "tok512.bin").string();
-const std::string kValText = (kData / "text" / "tinystories" / "tinystories_val_head.txt").string();
-const std::string kSample5 = (kData / "text" / "tinystories" / "tinystories_sample5.txt").string();
+const fs::path kJobsData = fs::path(ATOMSCOPE_SHARED_DATA_DIR);
+const std::string kStoriesBin = (kJobsData / "lm" / "stories260K.bin").string();
+const std::string kTok512Bin = (kJobsData / "lm" / "tok512.bin").string();
+const std::string kValText = (kJobsData / "text" / "tinystories" / "tinystories_val_head.txt").string();
+const std::string kSample5 = (kJobsData / "text" / "tinystories" / "tinystories_sample5.txt").string();
 
-JobRegistry& registry() {
+JobRegistry& lmRegistry() {
   static JobRegistry r;
   if (!r.contains("lm.train")) lm::registerLmJobs(r);
   return r;
 }
 
-fs::path freshDir(const std::string& name) {
+fs::path jobsDir(const std::string& name) {
   fs::path p = fs::temp_directory_path() / ("atomscope-lmjobs-" + name + "-" + std::to_string(::getpid()));
   fs::remove_all(p);
   fs::create_directories(p);
@@ -40,10 +40,10 @@ fs::path freshDir(const std::string& name) {
 
 RunOutcome run(const std::string& job, Json params, const std::string& dir, unsigned long long seed = 1) {
   Feedback fb;
-  return runJob(registry(), RunRequest{job, std::move(params), "cpu", seed, freshDir(dir)}, fb);
+  return runJob(lmRegistry(), RunRequest{job, std::move(params), "cpu", seed, jobsDir(dir)}, fb);
 }
 
-fs::path artifact(const RunDir& run, const std::string& name) {
+fs::path runArtifact(const RunDir& run, const std::string& name) {
   for (const auto& a : run.record()["artifacts"])
     if (fs::path(a["path"].get<std::string>()).filename() == name) return run.path() / a["path"].get<std::string>();
   return {};
@@ -63,7 +63,7 @@ class CancelAt : public FeedbackSink {
 };
 
 Json tinyTrain(int steps) {
-  return Json{{"data", kSample5}, {"tokenizer", kTok512}, {"family", "llama"}, {"dim", 32}, {"n_layers", 2},
+  return Json{{"data", kSample5}, {"tokenizer", kTok512Bin}, {"family", "llama"}, {"dim", 32}, {"n_layers", 2},
               {"n_heads", 4},     {"n_kv_heads", 2},      {"context", 32},     {"batch_size", 8}, {"steps", steps},
               {"lr", 3e-3},       {"warmup_steps", 3},    {"checkpoint_every", 10}, {"val_every", 10},
               {"val_fraction", 0.1}};
@@ -72,17 +72,17 @@ Json tinyTrain(int steps) {
 }  // namespace
 
 TEST(LmJobs, Registered) {
-  for (const char* name : {"lm.eval", "lm.generate", "lm.train", "lm.inspect"}) EXPECT_TRUE(registry().contains(name)) << name;
-  EXPECT_TRUE(registry().create("lm.train")->info().resumable);
+  for (const char* name : {"lm.eval", "lm.generate", "lm.train", "lm.inspect"}) EXPECT_TRUE(lmRegistry().contains(name)) << name;
+  EXPECT_TRUE(lmRegistry().create("lm.train")->info().resumable);
 }
 
 TEST(LmJobs, InspectCountsStories260K) {
-  const auto out = run("lm.inspect", Json{{"model", kStories}}, "inspect");
+  const auto out = run("lm.inspect", Json{{"model", kStoriesBin}}, "inspect");
   ASSERT_EQ(out.status, RunStatus::Completed) << out.error;
   const auto r = RunDir::open(out.runDir);
   EXPECT_EQ(r.record()["summary"]["total_params"], 260032);  // see LmModel.Stories260KHeaderAndParameterCount
   EXPECT_EQ(r.record()["summary"]["attention_params"], 5 * (64 * 64 * 2 + 64 * 32 * 2));
-  const auto file = artifact(r, "parameters.json");
+  const auto file = runArtifact(r, "parameters.json");
   ASSERT_TRUE(fs::exists(file));
   std::ifstream in(file);
   const auto j = Json::parse(in);
@@ -90,7 +90,7 @@ TEST(LmJobs, InspectCountsStories260K) {
 }
 
 TEST(LmJobs, GenerateStreamsTheKnownStory) {
-  const auto out = run("lm.generate", Json{{"model", kStories}, {"max_new_tokens", 30}}, "generate");
+  const auto out = run("lm.generate", Json{{"model", kStoriesBin}, {"max_new_tokens", 30}}, "generate");
   ASSERT_EQ(out.status, RunStatus::Completed) << out.error;
   const auto r = RunDir::open(out.runDir);
   // Known good greedy output of stories260K from BOS (shared/data/README.md).
@@ -98,19 +98,19 @@ TEST(LmJobs, GenerateStreamsTheKnownStory) {
   EXPECT_EQ(text.rfind("Once upon a time, there was a little girl named Lily.", 0), 0u) << text;
   EXPECT_EQ(r.record()["summary"]["generated_tokens"], 30);
   EXPECT_EQ(r.readMetrics().size(), 30u);
-  std::ifstream in(artifact(r, "generation.txt"));
+  std::ifstream in(runArtifact(r, "generation.txt"));
   std::string first;
   std::getline(in, first);
   EXPECT_EQ(first.rfind("Once upon a time", 0), 0u);
   // The fixed-shape (CUDA-graph) decoder, run uncaptured, tells the same story.
-  const auto fixed = run("lm.generate", Json{{"model", kStories}, {"max_new_tokens", 30}, {"decoding", "static"}}, "static");
+  const auto fixed = run("lm.generate", Json{{"model", kStoriesBin}, {"max_new_tokens", 30}, {"decoding", "static"}}, "static");
   ASSERT_EQ(fixed.status, RunStatus::Completed) << fixed.error;
   EXPECT_EQ(RunDir::open(fixed.runDir).record()["summary"]["text"].get<std::string>(), text);
 }
 
 TEST(LmJobs, EvalPerplexityOfStories260KOnTinyStoriesHead) {
   const auto out = run("lm.eval",
-                       Json{{"model", kStories}, {"data", kValText}, {"max_tokens", 3000}, {"context", 256},
+                       Json{{"model", kStoriesBin}, {"data", kValText}, {"max_tokens", 3000}, {"context", 256},
                             {"stride", 128}, {"split_documents", true}},
                        "eval");
   ASSERT_EQ(out.status, RunStatus::Completed) << out.error;
@@ -123,7 +123,7 @@ TEST(LmJobs, EvalPerplexityOfStories260KOnTinyStoriesHead) {
   // whole of this file, context 512 stride 256, Atomscope measures 4.98 (one document) / 5.35 (split)).
   EXPECT_GT(ppl, 2.0);
   EXPECT_LT(ppl, 12.0);
-  const auto losses = loadNpy(artifact(r, "token_losses.npy"));
+  const auto losses = loadNpy(runArtifact(r, "token_losses.npy"));
   ASSERT_EQ(losses.numel(), 2999);
   EXPECT_NEAR(std::exp(losses.to(torch::kFloat64).mean().item<double>()), ppl, 1e-6 * ppl);
   EXPECT_NEAR(s["bits_per_byte"].get<double>(),
@@ -134,13 +134,13 @@ TEST(LmJobs, EvalWindowsScoreEveryTokenOnce) {
   // The same tokens evaluated with one window per token pair versus a long context: with context 2
   // every token is predicted from its predecessor only, which a direct forward pass reproduces.
   const auto out = run("lm.eval",
-                       Json{{"model", kStories}, {"data", kSample5}, {"max_tokens", 40}, {"context", 2}, {"stride", 1}},
+                       Json{{"model", kStoriesBin}, {"data", kSample5}, {"max_tokens", 40}, {"context", 2}, {"stride", 1}},
                        "eval-bigram");
   ASSERT_EQ(out.status, RunStatus::Completed) << out.error;
-  const auto losses = loadNpy(artifact(RunDir::open(out.runDir), "token_losses.npy"));
+  const auto losses = loadNpy(runArtifact(RunDir::open(out.runDir), "token_losses.npy"));
   ASSERT_EQ(losses.numel(), 39);
-  auto model = lm::loadModel(kStories).model;
-  auto tok = lm::openTokenizer(kTok512);
+  auto model = lm::loadModel(kStoriesBin).model;
+  auto tok = lm::openTokenizer(kTok512Bin);
   std::ifstream in(kSample5);
   std::string text((std::istreambuf_iterator<char>(in)), {});
   auto ids = tok->encode(text, true);
@@ -165,7 +165,7 @@ TEST(LmJobs, TrainLowersLossAndResumesToTheSameResult) {
   EXPECT_LT(last, first - 1.0);
   EXPECT_TRUE(metrics.back().values.count("val_loss"));
   // The exported model loads and has the trained weights.
-  const auto exported = artifact(fr, "model");
+  const auto exported = runArtifact(fr, "model");
   ASSERT_TRUE(fs::exists(exported / "config.json"));
   auto m = lm::loadHfModel(exported);
   EXPECT_EQ(m->config().vocabSize, 512);
@@ -173,13 +173,13 @@ TEST(LmJobs, TrainLowersLossAndResumesToTheSameResult) {
   // Cancel during step 15, resume from the step-10 checkpoint, finish: the same final loss.
   Feedback fb;
   fb.addSink(std::make_shared<CancelAt>(fb, 15));
-  const auto cut = runJob(registry(), RunRequest{"lm.train", tinyTrain(30), "cpu", 123ULL, freshDir("train-cut")}, fb);
+  const auto cut = runJob(lmRegistry(), RunRequest{"lm.train", tinyTrain(30), "cpu", 123ULL, jobsDir("train-cut")}, fb);
   ASSERT_EQ(cut.status, RunStatus::Cancelled) << cut.error;
   const auto latest = RunDir::open(cut.runDir).latestCheckpoint();
   ASSERT_TRUE(latest);
   EXPECT_EQ(RunDir::checkpointStep(*latest), 10);
   Feedback fb2;
-  const auto resumed = resumeJob(registry(), cut.runDir, fb2);
+  const auto resumed = resumeJob(lmRegistry(), cut.runDir, fb2);
   ASSERT_EQ(resumed.status, RunStatus::Completed) << resumed.error;
   const auto rr = RunDir::open(cut.runDir);
   // Bitwise on the CPU: data batches depend only on (seed, step), and the checkpoint holds the
@@ -187,7 +187,7 @@ TEST(LmJobs, TrainLowersLossAndResumesToTheSameResult) {
   EXPECT_EQ(rr.record()["summary"]["final_loss"].get<double>(), last);
   EXPECT_EQ(rr.record()["summary"]["final_val_loss"].get<double>(), fr.record()["summary"]["final_val_loss"].get<double>());
   const auto a = core::loadSafetensors(exported / "model.safetensors");
-  const auto b = core::loadSafetensors(artifact(rr, "model") / "model.safetensors");
+  const auto b = core::loadSafetensors(runArtifact(rr, "model") / "model.safetensors");
   for (const auto& kv : a) EXPECT_TRUE(torch::equal(kv.second, b.at(kv.first))) << kv.first;
 }
 
@@ -222,7 +222,7 @@ TEST(LmJobs, TrainGpt2FromScratchAndContinue) {
   params.erase("n_kv_heads");
   const auto out = run("lm.train", params, "train-gpt2");
   ASSERT_EQ(out.status, RunStatus::Completed) << out.error;
-  const auto dir = artifact(RunDir::open(out.runDir), "model");
+  const auto dir = runArtifact(RunDir::open(out.runDir), "model");
   auto m = lm::loadModel(dir);
   EXPECT_EQ(m.model->config().family, lm::ModelFamily::Gpt2);
   // Continue from the exported folder (its tokenizer file was copied beside it).
@@ -233,7 +233,7 @@ TEST(LmJobs, TrainGpt2FromScratchAndContinue) {
 }
 
 TEST(LmJobs, BadInputsFailWithMessages) {
-  auto out = run("lm.eval", Json{{"model", kStories}, {"data", kSample5}, {"tokenizer", ""}, {"context", 1}}, "bad1");
+  auto out = run("lm.eval", Json{{"model", kStoriesBin}, {"data", kSample5}, {"tokenizer", ""}, {"context", 1}}, "bad1");
   EXPECT_EQ(out.status, RunStatus::Failed);
   EXPECT_NE(out.error.find("context"), std::string::npos) << out.error;
   out = run("lm.eval", Json{{"model", "/no/such/model"}, {"data", kSample5}}, "bad2");
@@ -244,8 +244,8 @@ TEST(LmJobs, BadInputsFailWithMessages) {
 
 TEST(LmJobs, TrainAndEvalOnTokenShards) {
   // Shards written by lm.tokenize's writer (token_shards.h), consumed by lm.train and lm.eval.
-  auto tok = lm::openTokenizer(kTok512);
-  const auto shards = freshDir("shards");
+  auto tok = lm::openTokenizer(kTok512Bin);
+  const auto shards = jobsDir("shards");
   lm::ShardWriteOptions so;
   so.validationFraction = 0.2;
   lm::writeTokenShards(kSample5, *tok, shards, so);
@@ -254,8 +254,8 @@ TEST(LmJobs, TrainAndEvalOnTokenShards) {
   params["context"] = 16;
   const auto out = run("lm.train", params, "train-shards");
   ASSERT_EQ(out.status, RunStatus::Completed) << out.error;
-  const auto model = artifact(RunDir::open(out.runDir), "model");
-  const auto ev = run("lm.eval", Json{{"model", model.string()}, {"tokenizer", kTok512}, {"data", shards.string()}, {"context", 16}},
+  const auto model = runArtifact(RunDir::open(out.runDir), "model");
+  const auto ev = run("lm.eval", Json{{"model", model.string()}, {"tokenizer", kTok512Bin}, {"data", shards.string()}, {"context", 16}},
                       "eval-shards");
   ASSERT_EQ(ev.status, RunStatus::Completed) << ev.error;
   const auto reader = lm::TokenShardReader::open(shards);
@@ -267,7 +267,7 @@ TEST(LmJobs, TrainAndEvalOnTokenShards) {
 TEST(LmJobs, TrainOnTheDefaultDevice) {
   // device "auto": CUDA with bf16 autocast on the GPU machine, the CPU elsewhere; both must learn.
   Feedback fb;
-  const auto out = runJob(registry(), RunRequest{"lm.train", tinyTrain(30), "auto", 7ULL, freshDir("train-auto")}, fb);
+  const auto out = runJob(lmRegistry(), RunRequest{"lm.train", tinyTrain(30), "auto", 7ULL, jobsDir("train-auto")}, fb);
   ASSERT_EQ(out.status, RunStatus::Completed) << out.error;
   const auto r = RunDir::open(out.runDir);
   EXPECT_EQ(r.record()["device"], cudaAvailable() ? "cuda:0" : "cpu");

@@ -16,11 +16,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const fs::path kData = fs::path(ATOMSCOPE_SHARED_DATA_DIR);
-const fs::path kStories = kData / "lm" / "stories260K.bin";
-const fs::path kTok512 = kData / "lm" / "tok512.bin";
+const fs::path kModelData = fs::path(ATOMSCOPE_SHARED_DATA_DIR);
+const fs::path kStoriesModel = kModelData / "lm" / "stories260K.bin";
+const fs::path kTok512Model = kModelData / "lm" / "tok512.bin";
 
-fs::path freshDir(const std::string& name) {
+fs::path modelDir(const std::string& name) {
   fs::path p = fs::temp_directory_path() / ("atomscope-lm-" + name + "-" + std::to_string(::getpid()));
   fs::remove_all(p);
   fs::create_directories(p);
@@ -44,7 +44,7 @@ std::string messageOf(const std::function<void()>& f) {
 }  // namespace
 
 TEST(LmModel, Stories260KHeaderAndParameterCount) {
-  auto loaded = loadModel(kStories);
+  auto loaded = loadModel(kStoriesModel);
   ASSERT_EQ(loaded.format, "llama2c");
   const auto& c = loaded.model->config();
   // shared/data/README.md: dim 64, hidden 172, 5 layers, 8 heads, 4 kv heads, vocab 512, seq 512.
@@ -72,7 +72,7 @@ TEST(LmModel, Stories260KHeaderAndParameterCount) {
 }
 
 TEST(LmModel, Stories260KGreedyFromBosTellsAboutLily) {
-  auto loaded = loadModel(kStories);
+  auto loaded = loadModel(kStoriesModel);
   GenerationOptions o;
   o.maxNewTokens = 15;
   o.stopAtEos = false;
@@ -83,7 +83,7 @@ TEST(LmModel, Stories260KGreedyFromBosTellsAboutLily) {
   // output) as 403 407 261 378 432 383 286 261 376 298 315 421 395 317 426.
   const std::vector<std::int32_t> expected = {403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426};
   EXPECT_EQ(r.tokens, expected);
-  auto tok = openTokenizer(kTok512);
+  auto tok = openTokenizer(kTok512Model);
   GenerationOptions o2 = o;
   o2.maxNewTokens = 40;
   const auto r2 = generate(*loaded.model, std::vector<std::int32_t>{1}, o2, tok.get());
@@ -91,7 +91,7 @@ TEST(LmModel, Stories260KGreedyFromBosTellsAboutLily) {
 }
 
 TEST(LmModel, KvCacheEqualsFullRecomputation) {
-  auto m = loadModel(kStories).model;
+  auto m = loadModel(kStoriesModel).model;
   const std::vector<std::int64_t> ids = {1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298};
   const auto full = logitsOf(*m, ids);
   // Token by token through the cache, and in two chunks: each position's logits as in one pass.
@@ -125,7 +125,7 @@ TEST(LmModel, KvCacheEqualsFullRecomputation) {
 }
 
 TEST(LmModel, BatchGenerationMatchesOneByOne) {
-  auto m = loadModel(kStories).model;
+  auto m = loadModel(kStoriesModel).model;
   const std::vector<std::vector<std::int32_t>> prompts = {{1}, {1, 403, 407, 261, 378}, {1, 376, 298}};
   GenerationOptions o;
   o.maxNewTokens = 12;
@@ -146,7 +146,7 @@ TEST(LmModel, BatchGenerationMatchesOneByOne) {
 // tensors, attention over every slot under a mask) must pick the same tokens as the growing cache.
 // Run here without capture, on the CPU; tests/gpu checks the captured graph on CUDA.
 TEST(LmModel, StaticCacheDecodingEqualsDynamic) {
-  auto m = loadModel(kStories).model;
+  auto m = loadModel(kStoriesModel).model;
   const std::vector<std::vector<std::int32_t>> prompts = {{1}, {1, 403, 407, 261, 378}, {1, 376, 298}};
   for (double temperature : {0.0, 0.9}) {
     GenerationOptions o;
@@ -194,7 +194,7 @@ TEST(LmModel, StaticCacheDecodingEqualsDynamic) {
 // same device (greedy and sampled, a ragged batch). Skips without a GPU; tests/gpu runs it.
 TEST(LmModel, CudaGraphDecodingEqualsDynamicOnCuda) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
-  auto m = loadModel(kStories).model;
+  auto m = loadModel(kStoriesModel).model;
   m->to(torch::kCUDA);
   const std::vector<std::vector<std::int32_t>> prompts = {{1}, {1, 403, 407, 261, 378}, {1, 376, 298}};
   for (double temperature : {0.0, 0.9}) {
@@ -211,13 +211,13 @@ TEST(LmModel, CudaGraphDecodingEqualsDynamicOnCuda) {
   }
   GenerationOptions o;
   o.maxNewTokens = 40;
-  auto tok = openTokenizer(kTok512);
+  auto tok = openTokenizer(kTok512Model);
   const auto r = generate(*m, std::vector<std::int32_t>{1}, o, tok.get());  // auto = cuda-graph here
   EXPECT_EQ(r.text.rfind("Once upon a time, there was a little girl named Lily.", 0), 0u) << r.text;
 }
 
 TEST(LmModel, SamplingOptions) {
-  auto m = loadModel(kStories).model;
+  auto m = loadModel(kStoriesModel).model;
   GenerationOptions greedy;
   greedy.maxNewTokens = 20;
   greedy.stopAtEos = false;
@@ -245,7 +245,7 @@ TEST(LmModel, SamplingOptions) {
   EXPECT_EQ(r.tokens.size(), 5u);
   EXPECT_EQ(r.stopReason, "callback");
   // Stop strings cut the text before the string.
-  auto tok = openTokenizer(kTok512);
+  auto tok = openTokenizer(kTok512Model);
   GenerationOptions st = greedy;
   st.maxNewTokens = 40;
   st.stopStrings = {" little"};
@@ -255,9 +255,9 @@ TEST(LmModel, SamplingOptions) {
 }
 
 TEST(LmModel, Llama2cExportedToHfReloadsWithIdenticalLogits) {
-  auto m = loadModel(kStories).model;
-  const auto dir = freshDir("stories-hf");
-  saveHfModel(*m, dir, SaveOptions{torch::kFloat32, kData / "lm" / "tok512.model"});
+  auto m = loadModel(kStoriesModel).model;
+  const auto dir = modelDir("stories-hf");
+  saveHfModel(*m, dir, SaveOptions{torch::kFloat32, kModelData / "lm" / "tok512.model"});
   for (const char* f : {"config.json", "model.safetensors", "generation_config.json", "tokenizer.model"})
     EXPECT_TRUE(fs::exists(dir / f)) << f;
   const auto st = core::loadSafetensors(dir / "model.safetensors");
@@ -270,7 +270,7 @@ TEST(LmModel, Llama2cExportedToHfReloadsWithIdenticalLogits) {
   const std::vector<std::int64_t> ids = {1, 403, 407, 261, 378, 432};
   EXPECT_TRUE(torch::equal(logitsOf(*back.model, ids), logitsOf(*m, ids)));
   // bf16 export converts back to the requested dtype on load.
-  const auto dir16 = freshDir("stories-hf-bf16");
+  const auto dir16 = modelDir("stories-hf-bf16");
   saveHfModel(*m, dir16, SaveOptions{torch::kBFloat16, {}});
   auto m16 = loadHfModel(dir16);
   EXPECT_EQ(m16->parameters().front().scalar_type(), torch::kFloat32);
@@ -283,13 +283,13 @@ TEST(LmModel, Llama2cExportedToHfReloadsWithIdenticalLogits) {
 
 TEST(LmModel, HfGpt2FoldersRoundTrip) {
   for (const char* name : {"fake_gpt2_random", "tiny_gpt2_random_vocab21"}) {
-    const auto src = kData / "lm" / name;
+    const auto src = kModelData / "lm" / name;
     auto loaded = loadModel(src);
     ASSERT_EQ(loaded.model->config().family, ModelFamily::Gpt2) << name;
     EXPECT_EQ(loaded.model->config().dim, 2);
     EXPECT_EQ(loaded.model->config().activation, "gelu_new");
     EXPECT_TRUE(loaded.tokenizer);
-    const auto dir = freshDir(std::string("rt-") + name);
+    const auto dir = modelDir(std::string("rt-") + name);
     saveHfModel(*loaded.model, dir, SaveOptions{torch::kFloat32, src});
     EXPECT_TRUE(fs::exists(dir / "vocab.json"));
     EXPECT_TRUE(fs::exists(dir / "merges.txt"));
@@ -323,7 +323,7 @@ TEST(LmModel, RandomLlamaVariantsRoundTripAndShardedLoad) {
   c.attentionBias = true;
   c.ropeTheta = 5000;
   auto m = createModel(c);
-  const auto dir = freshDir("llama-untied");
+  const auto dir = modelDir("llama-untied");
   saveHfModel(*m, dir);
   auto back = loadHfModel(dir);
   const std::vector<std::int64_t> ids = {3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5};
@@ -339,7 +339,7 @@ TEST(LmModel, RandomLlamaVariantsRoundTripAndShardedLoad) {
     (first ? a : b)[kv.first] = kv.second;
     weightMap[kv.first] = first ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors";
   }
-  const auto sharded = freshDir("llama-sharded");
+  const auto sharded = modelDir("llama-sharded");
   core::saveSafetensors(sharded / "model-00001-of-00002.safetensors", a);
   core::saveSafetensors(sharded / "model-00002-of-00002.safetensors", b);
   std::ofstream(sharded / "model.safetensors.index.json") << Json{{"metadata", Json::object()}, {"weight_map", weightMap}}.dump();
@@ -354,9 +354,9 @@ TEST(LmModel, RandomLlamaVariantsRoundTripAndShardedLoad) {
 
 TEST(LmModel, LoaderErrorsNameFileAndTensor) {
   // A truncated llama2.c checkpoint.
-  const auto dir = freshDir("errors");
+  const auto dir = modelDir("errors");
   {
-    std::ifstream in(kStories, std::ios::binary);
+    std::ifstream in(kStoriesModel, std::ios::binary);
     std::string bytes((std::istreambuf_iterator<char>(in)), {});
     std::ofstream(dir / "cut.bin", std::ios::binary) << bytes.substr(0, 5000);
   }
@@ -370,8 +370,8 @@ TEST(LmModel, LoaderErrorsNameFileAndTensor) {
   // A tensor with the wrong shape vs config.json.
   const auto hf = dir / "bad-gpt2";
   fs::create_directories(hf);
-  fs::copy_file(kData / "lm" / "tiny_gpt2_random_vocab21" / "config.json", hf / "config.json");
-  auto t = core::loadSafetensors(kData / "lm" / "tiny_gpt2_random_vocab21" / "model.safetensors");
+  fs::copy_file(kModelData / "lm" / "tiny_gpt2_random_vocab21" / "config.json", hf / "config.json");
+  auto t = core::loadSafetensors(kModelData / "lm" / "tiny_gpt2_random_vocab21" / "model.safetensors");
   t["wte.weight"] = torch::zeros({20, 2});
   core::saveSafetensors(hf / "model.safetensors", t);
   msg = messageOf([&] { loadHfModel(hf); });
@@ -392,7 +392,7 @@ TEST(LmModel, LoaderErrorsNameFileAndTensor) {
 }
 
 TEST(LmModel, Gpt2ContextLimitAndBadIds) {
-  auto m = loadModel(kData / "lm" / "tiny_gpt2_random_vocab21").model;
+  auto m = loadModel(kModelData / "lm" / "tiny_gpt2_random_vocab21").model;
   std::vector<std::int64_t> tooLong(1025, 1);
   EXPECT_THROW(logitsOf(*m, tooLong), LmError);
   GenerationOptions o;

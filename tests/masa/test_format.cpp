@@ -1,5 +1,5 @@
 // The compact MASA folder and the dense Hugging Face export: round trips through our loaders
-// give the compressed model's logits; bad folders give errors naming the file and the tensor.
+// give the compressed model's formatLogits; bad folders give errors naming the file and the tensor.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -13,7 +13,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-torch::Tensor logits(lm::CausalLMImpl& m) {
+torch::Tensor formatLogits(lm::CausalLMImpl& m) {
   torch::NoGradGuard g;
   // A real prompt's ids: the stories260K tokenizer on the first line of the validation head.
   auto tok = lm::openTokenizer(masa_test::storiesTokenizer());
@@ -28,7 +28,7 @@ torch::Tensor logits(lm::CausalLMImpl& m) {
 }  // namespace
 
 // Source: the format stores exactly the factors the compression produced, so the rebuilt model
-// must give the logits of the in-memory compressed model (float32 rounding only).
+// must give the formatLogits of the in-memory compressed model (float32 rounding only).
 TEST(MasaFormat, RoundTripGivesTheCompressedModelsLogits) {
   for (const std::string method : {"matrix-pca-refined", "matrix-pca-grouped", "svd-llm"}) {
     atomscope::test::ScopedTempDir dir("masa_fmt");
@@ -40,17 +40,17 @@ TEST(MasaFormat, RoundTripGivesTheCompressedModelsLogits) {
     auto r = compressAttention(*cm.loaded.model, o, cm.recorder.get(), fb);
     saveMasaFolder(*cm.loaded.model, r, dir / "masa", {torch::kFloat32, masa_test::storiesTokenizer()});
     applyCompression(*cm.loaded.model, r);
-    auto expected = logits(*cm.loaded.model);
+    auto expected = formatLogits(*cm.loaded.model);
     ASSERT_TRUE(isMasaFolder(dir / "masa"));
     auto m = loadMasaFolder(dir / "masa");
     EXPECT_EQ(m.attentionParameters, r.attentionStored()) << method;
-    EXPECT_LT((logits(*m.model) - expected).abs().max().item<double>(), 1e-5) << method;
+    EXPECT_LT((formatLogits(*m.model) - expected).abs().max().item<double>(), 1e-5) << method;
     ASSERT_TRUE(m.tokenizer.has_value());
     // The dense Hugging Face folder, read back by our loader.
     lm::saveHfModel(*m.model, dir / "hf");
     auto hf = lm::loadModel(dir / "hf");
     EXPECT_EQ(hf.format, "hf");
-    EXPECT_LT((logits(*hf.model) - expected).abs().max().item<double>(), 1e-5) << method;
+    EXPECT_LT((formatLogits(*hf.model) - expected).abs().max().item<double>(), 1e-5) << method;
     // Fewer stored numbers than the dense attention they replace (61440 weights).
     std::int64_t files = 0;
     for (const auto& t : core::loadSafetensors(dir / "masa" / "masa.safetensors")) files += t.second.numel();
@@ -75,7 +75,7 @@ TEST(MasaFormat, ExportJobWritesALoadableDenseFolder) {
   ASSERT_EQ(run.status, core::RunStatus::Completed) << run.error;
   auto hf = lm::loadModel(masa_test::artifact(run, "hf_model"));
   auto m = loadMasaFolder(dir / "masa");
-  EXPECT_LT((logits(*hf.model) - logits(*m.model)).abs().max().item<double>(), 1e-5);
+  EXPECT_LT((formatLogits(*hf.model) - formatLogits(*m.model)).abs().max().item<double>(), 1e-5);
   EXPECT_EQ(masa_test::summary(run)["attention_params"].get<std::int64_t>(), r.attentionStored());
 }
 
@@ -107,7 +107,7 @@ TEST(MasaFormat, BadFoldersNameTheProblem) {
 
 // GPT-2's layout (fused c_attn, Conv1D c_proj, biases kept): no pretrained multi-layer GPT-2 is in
 // the shared data (fake_gpt2_random has 1 layer), so a 4-layer model made by createModel with a fixed
-// seed is compressed, written, read back and must give the in-memory compressed logits.
+// seed is compressed, written, read back and must give the in-memory compressed formatLogits.
 TEST(MasaFormat, Gpt2RoundTrip) {
   atomscope::test::ScopedTempDir dir("masa_gpt2");
   lm::ModelConfig c;

@@ -111,17 +111,17 @@ TEST(NasSupernetMasa, SpaceAndArchitectureCarryAtoms) {
 }
 
 namespace {
-const fs::path kData = fs::path(ATOMSCOPE_SHARED_DATA_DIR);
-const std::string kTok512 = (kData / "lm" / "tok512.bin").string();
-const std::string kSample5 = (kData / "text" / "tinystories" / "tinystories_sample5.txt").string();
+const fs::path kSpaceData = fs::path(ATOMSCOPE_SHARED_DATA_DIR);
+const std::string kTok512File = (kSpaceData / "lm" / "tok512.bin").string();
+const std::string kSample5Text = (kSpaceData / "text" / "tinystories" / "tinystories_sample5.txt").string();
 
-core::JobRegistry& registry() {
+core::JobRegistry& nasRegistry() {
   static core::JobRegistry r;
   if (!r.contains("nas.search")) registerNasJobs(r);
   return r;
 }
 
-Json readJson(const fs::path& p) {
+Json readSpaceJson(const fs::path& p) {
   std::ifstream in(p);
   return Json::parse(in);
 }
@@ -130,12 +130,12 @@ Json readJson(const fs::path& p) {
 TEST(NasSupernetMasa, SearchWithAtomsWritesMasaTrainParamsAndEvaluates) {
   test::ScopedTempDir dir("nas_masa");
   core::Feedback fb;
-  const Json params{{"data", kSample5}, {"tokenizer", kTok512}, {"layers", "2"}, {"heads", "2"}, {"embed", "16,32"},
+  const Json params{{"data", kSample5Text}, {"tokenizer", kTok512File}, {"layers", "2"}, {"heads", "2"}, {"embed", "16,32"},
                     {"mlp_ratio", "2"}, {"atoms", "1,2"}, {"method", "darts"}, {"steps", 6}, {"context", 16},
                     {"batch_size", 4}, {"log_every", 3}};
-  const auto out = core::runJob(registry(), core::RunRequest{"nas.search", params, "cpu", 5ULL, dir.path()}, fb);
+  const auto out = core::runJob(nasRegistry(), core::RunRequest{"nas.search", params, "cpu", 5ULL, dir.path()}, fb);
   ASSERT_EQ(out.status, core::RunStatus::Completed) << out.error;
-  const auto archJson = readJson(out.runDir / "artifacts" / "arch.json");
+  const auto archJson = readSpaceJson(out.runDir / "artifacts" / "arch.json");
   const auto chosen = Architecture::fromJson(archJson.at("architecture"));
   const auto space = SearchSpace::fromJson(archJson.at("space"));
   EXPECT_EQ(space.atoms, (std::vector<std::int64_t>{1, 2}));
@@ -152,9 +152,9 @@ TEST(NasSupernetMasa, SearchWithAtomsWritesMasaTrainParamsAndEvaluates) {
 
   // nas.evaluate inherits the chosen MASA model's weights from the saved supernet.
   const Json eval{{"search", out.runDir.string()}, {"steps", 2}, {"context", 16}, {"batch_size", 4}};
-  const auto ev = core::runJob(registry(), core::RunRequest{"nas.evaluate", eval, "cpu", 5ULL, dir.path()}, fb);
+  const auto ev = core::runJob(nasRegistry(), core::RunRequest{"nas.evaluate", eval, "cpu", 5ULL, dir.path()}, fb);
   ASSERT_EQ(ev.status, core::RunStatus::Completed) << ev.error;
-  const auto result = readJson(ev.runDir / "artifacts" / "result.json");
+  const auto result = readSpaceJson(ev.runDir / "artifacts" / "result.json");
   EXPECT_EQ(result.at("lm_train_params").at("atoms"), chosen.atoms);
   EXPECT_TRUE(std::isfinite(result.at("val_loss").get<double>()));
 
@@ -166,8 +166,8 @@ TEST(NasSupernetMasa, SearchWithAtomsWritesMasaTrainParamsAndEvaluates) {
   for (const auto& [k, v] : trainParams.items())
     args += " --param " + k + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
   const auto trainRoot = dir.path() / "train";
-  const auto r = test::cli("--project " + trainRoot.string() + " run lm.train --device cpu --param data=" + kSample5 +
-                           " --param tokenizer=" + kTok512 + " --param steps=2 --param batch_size=2 --param export=false" + args);
+  const auto r = test::cli("--project " + trainRoot.string() + " run lm.train --device cpu --param data=" + kSample5Text +
+                           " --param tokenizer=" + kTok512File + " --param steps=2 --param batch_size=2 --param export=false" + args);
   ASSERT_EQ(r.code, 0) << r.out;
   const auto trained = core::RunDir::open(test::onlyRun(trainRoot));
   const auto summary = trained.record()["summary"];
@@ -179,19 +179,19 @@ TEST(NasSupernetMasa, SearchWithAtomsWritesMasaTrainParamsAndEvaluates) {
 TEST(NasSupernetMasa, BadAtomsListsAreRefusedClearly) {
   test::ScopedTempDir dir("nas_masa");
   core::Feedback fb;
-  Json params{{"data", kSample5}, {"tokenizer", kTok512}, {"layers", "2,3"}, {"heads", "2"}, {"embed", "16"},
+  Json params{{"data", kSample5Text}, {"tokenizer", kTok512File}, {"layers", "2,3"}, {"heads", "2"}, {"embed", "16"},
               {"mlp_ratio", "2"}, {"steps", 1}, {"context", 16}, {"batch_size", 2}};
   for (const auto& [atoms, expected] : std::vector<std::pair<std::string, std::string>>{
            {"0", "'atoms': choice 0 is not positive"},
            {"x", "'atoms': 'x' is not an integer"},
            {"1,3", "atoms=3 exceeds the smallest depth choice 2"}}) {
     params["atoms"] = atoms;
-    const auto out = core::runJob(registry(), core::RunRequest{"nas.search", params, "cpu", 1ULL, dir.path()}, fb);
+    const auto out = core::runJob(nasRegistry(), core::RunRequest{"nas.search", params, "cpu", 1ULL, dir.path()}, fb);
     EXPECT_EQ(out.status, core::RunStatus::Failed) << atoms;
     EXPECT_NE(out.error.find(expected), std::string::npos) << atoms << ": " << out.error;
   }
   params["atoms"] = "1";
   params["family"] = "gpt2";
-  const auto out = core::runJob(registry(), core::RunRequest{"nas.search", params, "cpu", 1ULL, dir.path()}, fb);
+  const auto out = core::runJob(nasRegistry(), core::RunRequest{"nas.search", params, "cpu", 1ULL, dir.path()}, fb);
   EXPECT_NE(out.error.find("Llama family only"), std::string::npos) << out.error;
 }

@@ -16,6 +16,7 @@
 #include "atomscope/chem/xyz.h"
 #include "atomscope/core/safetensors.h"
 #include "atomscope/core/tensor_io.h"
+#include "atomscope/core/text.h"
 
 namespace atomscope::adit {
 
@@ -155,15 +156,10 @@ chem::Structure toStructure(const Records& r, std::int64_t i) {
 
 namespace {
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
-
 Records readSource(const PrepareSource& src, const PrepareOptions& o, PrepareReport& rep, core::Feedback* fb) {
   const fs::path path(src.path);
   if (!fs::exists(path)) throw AditError("adit.prepare: source '" + src.path + "' does not exist");
-  const std::string ext = lower(path.extension().string());
+  const std::string ext = core::asciiLower(path.extension().string());
   std::string kind = src.kind;
   auto note = [&](const std::string& why) {
     ++rep.failed;
@@ -184,7 +180,7 @@ Records readSource(const PrepareSource& src, const PrepareOptions& o, PrepareRep
   if (fs::is_directory(path)) {
     std::vector<fs::path> files;
     for (const auto& e : fs::directory_iterator(path))
-      if (lower(e.path().extension().string()) == ".cif") files.push_back(e.path());
+      if (core::asciiLower(e.path().extension().string()) == ".cif") files.push_back(e.path());
     std::sort(files.begin(), files.end());
     if (files.empty()) throw AditError("adit.prepare: folder '" + src.path + "' holds no .cif files");
     if (o.limit && files.size() > o.limit) files.resize(o.limit);
@@ -229,7 +225,7 @@ Records readSource(const PrepareSource& src, const PrepareOptions& o, PrepareRep
     std::string line;
     while (std::getline(in, line)) {
       auto first = line.substr(0, line.find_first_of(" \t\r"));
-      if (first.empty() || first[0] == '#' || lower(first) == "smiles") continue;
+      if (first.empty() || first[0] == '#' || core::asciiLower(first) == "smiles") continue;
       lines.push_back(first);
       if (o.limit && lines.size() >= o.limit) break;
     }

@@ -7,16 +7,12 @@
 #include "atomscope/adit/shard_format.h"  // AditError
 #ifdef ATOMSCOPE_HAS_CHEM_TOOLKITS
 #include "atomscope/chem/molecule_perception.h"
+#include "atomscope/core/text.h"
 #endif
 
 namespace atomscope::adit {
 
 namespace {
-
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 std::string firstField(const std::string& line) { return line.substr(0, line.find_first_of(",; \t\r")); }
 
@@ -26,7 +22,7 @@ std::vector<std::string> parseReferenceSmiles(const std::string& text, const std
   std::istringstream in(text);
   std::string line;
   std::getline(in, line);
-  const bool header = lower(firstField(line)) == "smiles";
+  const bool header = core::asciiLower(firstField(line)) == "smiles";
   if (!header && !smiFile) return {};
   std::vector<std::string> out;
   std::size_t lineNo = 1;
@@ -53,7 +49,7 @@ std::vector<std::string> readReferenceSmiles(const std::filesystem::path& path) 
   if (!in) throw AditError(path.string() + ": cannot be opened");
   std::ostringstream text;
   text << in.rdbuf();
-  const auto ext = lower(path.extension().string());
+  const auto ext = core::asciiLower(path.extension().string());
   return parseReferenceSmiles(text.str(), path.string(), ext == ".smi" || ext == ".smiles");
 }
 

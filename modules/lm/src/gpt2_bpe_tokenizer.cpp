@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "atomscope/lm/bpe_tokenizer.h"
+#include "pair_key.h"
 
 namespace atomscope::lm {
 
@@ -16,10 +17,6 @@ namespace {
 using PlainJson = nlohmann::json;  // std::map objects: fast for 50k-entry vocabularies
 
 constexpr std::int64_t kMaxVocab = 16'000'000;
-
-std::uint64_t pairKey(std::int32_t a, std::int32_t b) {
-  return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(a)) << 32) | static_cast<std::uint32_t>(b);
-}
 
 void appendUtf8(std::string& out, char32_t cp) {
   if (cp < 0x80) {
@@ -125,7 +122,7 @@ void Gpt2BpeTokenizer::addMerge(const std::string& a, const std::string& b, cons
   if (im == tokenToId_.end())
     throw LmError(where + ": merged token '" + printable(a + b) + "' is not in the vocabulary");
   // A later duplicate replaces the earlier rank, as in encoder.py's dict and Hugging Face's map.
-  merges_[pairKey(ia->second, ib->second)] = {static_cast<std::int32_t>(merges_.size()), im->second};
+  merges_[detail::tokenPairKey(ia->second, ib->second)] = {static_cast<std::int32_t>(merges_.size()), im->second};
 }
 
 void Gpt2BpeTokenizer::finish() {
@@ -398,7 +395,7 @@ void Gpt2BpeTokenizer::appendPretoken(std::string_view piece, std::vector<std::i
   std::priority_queue<Cand, std::vector<Cand>, decltype(worse)> heap(worse);
   auto consider = [&](std::int32_t l, std::int32_t r) {
     if (l < 0 || r < 0 || sym[l] < 0 || sym[r] < 0) return;
-    auto it = merges_.find(pairKey(sym[l], sym[r]));
+    auto it = merges_.find(detail::tokenPairKey(sym[l], sym[r]));
     if (it == merges_.end()) return;
     heap.push({it->second.first, l, r, sym[l], sym[r], it->second.second});
   };

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "atomscope/lm/tokenizer_llama2c.h"
+#include "pair_key.h"
 
 namespace atomscope::lm {
 
@@ -16,10 +17,6 @@ constexpr std::int32_t kBos = 1;  // run.c hard-codes these
 constexpr std::int32_t kEos = 2;
 constexpr float kNoMergeScore = -1e10f;  // run.c's initial best_score: pairs at or below never merge
 constexpr std::size_t kMaxSplitPiece = 1024;  // longer pieces are never the result of a merge here
-
-std::uint64_t pairKey(std::int32_t a, std::int32_t b) {
-  return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(a)) << 32) | static_cast<std::uint32_t>(b);
-}
 
 int hexDigit(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -128,7 +125,7 @@ void Llama2cTokenizer::index() {
       if (a == lookup_.end()) continue;
       auto b = lookup_.find(s.substr(k));
       if (b == lookup_.end()) continue;
-      pairs_.emplace(pairKey(a->second, b->second), id);
+      pairs_.emplace(detail::tokenPairKey(a->second, b->second), id);
     }
   }
 }
@@ -222,7 +219,7 @@ std::vector<std::int32_t> Llama2cTokenizer::encode(const std::string& text, bool
     std::priority_queue<Cand, std::vector<Cand>, decltype(worse)> heap(worse);
     auto consider = [&](std::int32_t l, std::int32_t r) {
       if (l < 0 || r < 0) return;
-      auto it = pairs_.find(pairKey(canonical_[tokens[l]], canonical_[tokens[r]]));
+      auto it = pairs_.find(detail::tokenPairKey(canonical_[tokens[l]], canonical_[tokens[r]]));
       if (it == pairs_.end()) return;
       const float s = scores_[it->second];
       if (!(s > kNoMergeScore)) return;

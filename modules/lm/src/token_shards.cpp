@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "atomscope/core/run_dir.h"
+#include "atomscope/core/text.h"
 
 namespace atomscope::lm {
 
@@ -38,11 +39,6 @@ std::string_view trim(std::string_view s) {
   while (a < b && isSpace(s[a])) ++a;
   while (b > a && isSpace(s[b - 1])) --b;
   return s.substr(a, b - a);
-}
-
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
 }
 
 std::string resolveSeparator(const std::string& separator, std::string_view text) {
@@ -168,7 +164,7 @@ std::vector<fs::path> listTextFiles(const fs::path& input, const std::vector<std
   for (auto it = fs::recursive_directory_iterator(input, fs::directory_options::skip_permission_denied, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (!it->is_regular_file(ec)) continue;
-    const std::string ext = lower(it->path().extension().string());
+    const std::string ext = core::asciiLower(it->path().extension().string());
     if (std::find(extensions.begin(), extensions.end(), ext) != extensions.end()) files.push_back(it->path());
   }
   if (ec) throw LmError("cannot list folder '" + input.string() + "': " + ec.message());

@@ -5,17 +5,13 @@
 #include "atomscope/lm/tokenizer.h"
 #include "atomscope/lm/tokenizer_llama2c.h"
 #include "atomscope/lm/tokenizer_sentencepiece.h"
+#include "atomscope/core/text.h"
 
 namespace atomscope::lm {
 
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 // Resolves a folder to the tokenizer file inside it, preferring the exact formats.
 fs::path resolve(const fs::path& path) {
@@ -25,8 +21,8 @@ fs::path resolve(const fs::path& path) {
   }
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(path, ec)) {
-    const auto ext = lower(e.path().extension().string());
-    if (e.is_regular_file() && (ext == ".model" || (ext == ".bin" && lower(e.path().filename().string()).rfind("tok", 0) == 0)))
+    const auto ext = core::asciiLower(e.path().extension().string());
+    if (e.is_regular_file() && (ext == ".model" || (ext == ".bin" && core::asciiLower(e.path().filename().string()).rfind("tok", 0) == 0)))
       return e.path();
   }
   return {};
@@ -37,8 +33,8 @@ fs::path resolve(const fs::path& path) {
 std::string detectTokenizerKind(const fs::path& path) {
   const fs::path file = resolve(path);
   if (file.empty()) return {};
-  const std::string name = lower(file.filename().string());
-  const std::string ext = lower(file.extension().string());
+  const std::string name = core::asciiLower(file.filename().string());
+  const std::string ext = core::asciiLower(file.extension().string());
   if (ext == ".model") return "sentencepiece";
   if (ext == ".bin") return "llama2c";
   if (ext == ".json" || name == "merges.txt") return "gpt2-bpe";
@@ -55,11 +51,11 @@ std::unique_ptr<Tokenizer> openTokenizer(const fs::path& path) {
                   "tokenizer.bin (llama2.c)");
   }
   const std::string kind = detectTokenizerKind(file);
-  const std::string name = lower(file.filename().string());
+  const std::string name = core::asciiLower(file.filename().string());
   if (kind == "sentencepiece") return SentencePieceTokenizer::load(file);
   if (kind == "llama2c") return std::make_unique<Llama2cTokenizer>(Llama2cTokenizer::load(file));
   if (kind == "gpt2-bpe") {
-    if (name == "merges.txt" || name == "vocab.json" || lower(file.stem().string()).find("vocab") != std::string::npos) {
+    if (name == "merges.txt" || name == "vocab.json" || core::asciiLower(file.stem().string()).find("vocab") != std::string::npos) {
       const fs::path dir = file.parent_path();
       const fs::path vocab = name == "merges.txt" ? dir / "vocab.json" : file;
       const fs::path merges = dir / "merges.txt";
