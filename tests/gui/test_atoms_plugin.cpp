@@ -57,12 +57,6 @@ const QString kText = QStringLiteral(ATOMSCOPE_SHARED_DATA_DIR "/text/tinystorie
 const QString kSite = QStringLiteral("resid_post.2");
 
 // Screenshots of the panel for inspection (README's screenshots come from here).
-QString outputDir() {
-  const QString dir = QStringLiteral(ATOMSCOPE_BINARY_DIR "/test_output/atoms");
-  QDir().mkpath(dir);
-  return dir;
-}
-
 // Runs a job on a JobManager and waits; the run folder, or empty (failure message in *error).
 QString runJob(JobManager& jobs, const QString& job, const Json& params, QString* error, int timeoutMs = 60000) {
   const int id = jobs.start(job, params, QStringLiteral("cpu"), 1);
@@ -302,7 +296,7 @@ TEST(AtomsPlugin, AtomPageHighlightsTheIndexsActivationsAndListsNeighbours) {
   EXPECT_NEAR(aip.front().toMap()["cos"].toDouble(), aipOf(shownAip), 0.05);
   EXPECT_NEAR(aipOf(shownAip), best, 0.05);
   QTest::qWait(200);
-  EXPECT_TRUE(w.window.grab().save(outputDir() + QStringLiteral("/atoms_page.png")));
+  EXPECT_TRUE(w.window.grab().save(test::outputDir(QStringLiteral("atoms")) + QStringLiteral("/atoms_page.png")));
   // Clicking a neighbour link opens its page.
   page->anchorClicked(QUrl(QStringLiteral("atom:%1").arg(shownAip)));
   int now = -1;
@@ -352,7 +346,7 @@ TEST(AtomsPlugin, TryTextShowsTheAtomsTheSaeEncodesOnEachToken) {
   // Selecting a token lists its atoms in the detail view.
   QMetaObject::invokeMethod(w.panel, "selectToken", Qt::DirectConnection, Q_ARG(int, 3));
   QTest::qWait(200);
-  EXPECT_TRUE(w.window.grab().save(outputDir() + QStringLiteral("/atoms_try_text.png")));
+  EXPECT_TRUE(w.window.grab().save(test::outputDir(QStringLiteral("atoms")) + QStringLiteral("/atoms_try_text.png")));
   QVariantList atoms3;
   QMetaObject::invokeMethod(w.panel, "tokenAtoms", Qt::DirectConnection, Q_RETURN_ARG(QVariantList, atoms3), Q_ARG(int, 3));
   auto* detail = w.child<QTextBrowser>("atomsTryDetail");

@@ -48,12 +48,6 @@ constexpr double kHartreeEv = 27.211386024367243;
 // The charts' energy line: the energy less the first step's.
 const QString kDeltaE = QStringLiteral("Energy change");
 
-QString forcefieldOutputDir() {
-  const QString dir = QStringLiteral(ATOMSCOPE_BINARY_DIR "/test_output/forcefield");
-  QDir().mkpath(dir);
-  return dir;
-}
-
 bool haveXtb() { return !QStandardPaths::findExecutable(QStringLiteral("xtb")).isEmpty(); }
 
 #define REQUIRE_XTB() \
@@ -402,7 +396,7 @@ TEST(ForceFieldPlugin, Screenshot) {
   ASSERT_TRUE(w.call<bool>("predict")) << w.text("lastError").toStdString();
   ASSERT_TRUE(w.idle());
   QTest::qWait(600);
-  EXPECT_TRUE(w.window.grab().save(forcefieldOutputDir() + QStringLiteral("/forcefield_panel.png")));
+  EXPECT_TRUE(w.window.grab().save(test::outputDir(QStringLiteral("forcefield")) + QStringLiteral("/forcefield_panel.png")));
 }
 
 }  // namespace

@@ -44,12 +44,6 @@ const QString kQm9 = QStringLiteral(ATOMSCOPE_SHARED_DATA_DIR "/qm9/qm9_reduced_
 const QString kQm9First10 = QStringLiteral(ATOMSCOPE_SAMPLES_DIR "/structures/qm9_first10.xyz");
 const QString kAnalysisReference = QStringLiteral(ATOMSCOPE_SAMPLES_DIR "/../tests/chem/analysis_reference.py");
 
-QString generateOutputDir() {
-  const QString dir = QStringLiteral(ATOMSCOPE_BINARY_DIR "/test_output/generate");
-  QDir().mkpath(dir);
-  return dir;
-}
-
 QString runGenerateJob(JobManager& jobs, const QString& job, const Json& params, QString* error) {
   const int id = jobs.start(job, params, QStringLiteral("cpu"), 1);
   if (!waitUntil([&] { return jobs.state(id).finished; }, 120000)) return {};
@@ -217,7 +211,7 @@ TEST(GeneratePlugin, GenerateFillsTheGalleryWithRequestedCountAndValidityMarks) 
   // The screenshot of the panel after a generation (README: resources/screenshots/generate_panel.png).
   w.window.activateDocument(w.panel);
   QTest::qWait(1500);  // thumbnails render a few per event-loop turn
-  EXPECT_TRUE(w.window.grab().save(generateOutputDir() + QStringLiteral("/generate_panel.png")));
+  EXPECT_TRUE(w.window.grab().save(test::outputDir(QStringLiteral("generate")) + QStringLiteral("/generate_panel.png")));
 }
 
 // A new user's first generation: the panel opens with the shipped sample model
@@ -241,7 +235,7 @@ TEST(GeneratePlugin, OpensWithTheShippedSampleModelAndGeneratesValidMolecules) {
   EXPECT_GE(w.call<int>("validCount"), 3);
   w.window.activateDocument(w.panel);
   QTest::qWait(1500);  // thumbnails render a few per event-loop turn
-  EXPECT_TRUE(w.window.grab().save(generateOutputDir() + QStringLiteral("/generate_panel_sample_model.png")));
+  EXPECT_TRUE(w.window.grab().save(test::outputDir(QStringLiteral("generate")) + QStringLiteral("/generate_panel_sample_model.png")));
 }
 
 // "Relax with xtb" on the form reaches adit.sample: the run keeps the unrelaxed samples beside the
@@ -450,7 +444,7 @@ TEST(GeneratePlugin, TrainingTabChartsTheStreamedLoss) {
   const QString vae = w.text("trainedVae");
   EXPECT_TRUE(QFileInfo(vae).isFile()) << vae.toStdString();
   EXPECT_EQ(w.text("vae"), vae);
-  EXPECT_TRUE(w.window.grab().save(generateOutputDir() + QStringLiteral("/generate_training.png")));
+  EXPECT_TRUE(w.window.grab().save(test::outputDir(QStringLiteral("generate")) + QStringLiteral("/generate_training.png")));
 }
 
 }  // namespace

@@ -46,12 +46,6 @@ const QString kModel = QStringLiteral(ATOMSCOPE_SAMPLES_DIR "/models/stories260K
 // Five TinyStories stories (samples/README.md): calibration and a small evaluation text.
 const QString kText = QStringLiteral(ATOMSCOPE_SAMPLES_DIR "/text/tinystories_sample5.txt");
 
-QString outputDir() {
-  const QString dir = QStringLiteral(ATOMSCOPE_BINARY_DIR "/test_output/masa");
-  QDir().mkpath(dir);
-  return dir;
-}
-
 Json readJson(const QString& path) {
   QFile f(path);
   if (!f.open(QIODevice::ReadOnly)) return Json();
@@ -243,11 +237,11 @@ TEST(MasaPlugin, RunsMasaCompressAndTheChartsShowTheRunsNumbers) {
   for (int i = 0; i < tabs->count(); ++i) {
     tabs->setCurrentIndex(i);
     QCoreApplication::processEvents();
-    EXPECT_TRUE(w.panel->grab().save(outputDir() + QStringLiteral("/masa_tab_%1.png").arg(tabs->tabText(i).toLower().replace(' ', '_'))));
+    EXPECT_TRUE(w.panel->grab().save(test::outputDir(QStringLiteral("masa")) + QStringLiteral("/masa_tab_%1.png").arg(tabs->tabText(i).toLower().replace(' ', '_'))));
   }
   tabs->setCurrentIndex(1);
   QCoreApplication::processEvents();
-  EXPECT_TRUE(w.window.grab().save(outputDir() + QStringLiteral("/masa_panel.png")));
+  EXPECT_TRUE(w.window.grab().save(test::outputDir(QStringLiteral("masa")) + QStringLiteral("/masa_panel.png")));
 }
 
 TEST(MasaPlugin, ExportsAMasaFolderAndAHuggingFaceFolderThatLoad) {
@@ -309,9 +303,9 @@ TEST(MasaPlugin, ReportWritesHtmlWithTheTablesAndAPdf) {
   ASSERT_FALSE(runDir.isEmpty()) << w.text("statusText").toStdString();
   const Json report = readJson(QDir(runDir).filePath(QStringLiteral("artifacts/report.json")));
   // Written beside the other test pictures, for people to open.
-  const QString html = outputDir() + QStringLiteral("/masa-report.html");
+  const QString html = test::outputDir(QStringLiteral("masa")) + QStringLiteral("/masa-report.html");
   QFile::remove(html);
-  QFile::remove(outputDir() + QStringLiteral("/masa-report.pdf"));
+  QFile::remove(test::outputDir(QStringLiteral("masa")) + QStringLiteral("/masa-report.pdf"));
   ASSERT_TRUE(w.call("writeReport", html)) << w.text("lastError").toStdString();
   QFile h(html);
   ASSERT_TRUE(h.open(QIODevice::ReadOnly));
@@ -327,7 +321,7 @@ TEST(MasaPlugin, ReportWritesHtmlWithTheTablesAndAPdf) {
   EXPECT_TRUE(text.contains(QString::number(report["types"][0]["relative_error"][0].get<double>(), 'f', 4)));
   // Charts and heatmaps embedded: energy, 4 coefficient maps, errors, comparison.
   EXPECT_GE(text.count(QStringLiteral("data:image/png;base64,")), 7);
-  QFile pdf(outputDir() + QStringLiteral("/masa-report.pdf"));
+  QFile pdf(test::outputDir(QStringLiteral("masa")) + QStringLiteral("/masa-report.pdf"));
   ASSERT_TRUE(pdf.open(QIODevice::ReadOnly));
   const QByteArray bytes = pdf.readAll();
   EXPECT_TRUE(bytes.startsWith("%PDF")) << bytes.left(16).toStdString();
@@ -433,7 +427,7 @@ TEST(MasaPlugin, CompareMethodsRunsEachMethodAndRatioAndChartsThem) {
   ASSERT_NE(table, nullptr);
   EXPECT_EQ(table->rowCount(), 4);
   QCoreApplication::processEvents();
-  EXPECT_TRUE(w.window.grab().save(outputDir() + QStringLiteral("/masa_compare.png")));
+  EXPECT_TRUE(w.window.grab().save(test::outputDir(QStringLiteral("masa")) + QStringLiteral("/masa_compare.png")));
 
   // Cancel stops a comparison: on the whole validation head the first run is still measuring the
   // uncompressed model when Cancel is clicked, and none of the other five runs starts.

@@ -35,12 +35,6 @@ namespace {
 
 using test::waitUntil;
 
-QString modelsOutputDir() {
-  const QString dir = QStringLiteral(ATOMSCOPE_BINARY_DIR "/test_output/models");
-  QDir().mkpath(dir);
-  return dir;
-}
-
 template <class T>
 T* child(QWidget* parent, const char* name) {
   return parent ? parent->findChild<T*>(QString::fromLatin1(name)) : nullptr;
@@ -148,7 +142,7 @@ TEST(ModelsPlugin, OpensStories260KGeneratesEvaluatesAndShowsAttention) {
   EXPECT_TRUE(streamed.last().startsWith(QStringLiteral("Once upon a time"))) << streamed.last().toStdString();
   EXPECT_LT(streamed[2].size(), streamed.last().size());
   const QImage genShot = window.grab().toImage();
-  genShot.save(modelsOutputDir() + "/models_generate.png");
+  genShot.save(test::outputDir(QStringLiteral("models")) + "/models_generate.png");
 
   // Perplexity on the first 40 lines of the TinyStories validation head.
   QFile in(QStringLiteral(ATOMSCOPE_SHARED_DATA_DIR "/text/tinystories/tinystories_val_head.txt"));
@@ -183,7 +177,7 @@ TEST(ModelsPlugin, OpensStories260KGeneratesEvaluatesAndShowsAttention) {
   ASSERT_NE(series, nullptr);
   EXPECT_GT(series->count(), 10);
   QTest::qWait(100);
-  window.grab().toImage().save(modelsOutputDir() + "/models_perplexity.png");
+  window.grab().toImage().save(test::outputDir(QStringLiteral("models")) + "/models_perplexity.png");
 
   // Attention: a short prompt, heatmaps for 5 layers x 8 heads.
   tools->setCurrentIndex(2);
@@ -211,8 +205,8 @@ TEST(ModelsPlugin, OpensStories260KGeneratesEvaluatesAndShowsAttention) {
   QTest::qWait(50);
   const QImage map35 = heatmap->grab().toImage();
   EXPECT_NE(map0, map35);  // another head shows another map
-  map35.save(modelsOutputDir() + "/models_attention_heatmap.png");
-  window.grab().toImage().save(modelsOutputDir() + "/models_window.png");
+  map35.save(test::outputDir(QStringLiteral("models")) + "/models_attention_heatmap.png");
+  window.grab().toImage().save(test::outputDir(QStringLiteral("models")) + "/models_window.png");
   // The model tab fits the 1280-pixel window it was given (no page forces the window wider).
   EXPECT_LE(window.width(), 1280);
   EXPECT_EQ(window.logConsole()->errorCount(), 0) << window.logConsole()->plainText().toStdString();

@@ -54,12 +54,6 @@ using test::waitUntil;
 const QString kNasText = QStringLiteral(ATOMSCOPE_SHARED_DATA_DIR "/text/tinystories/tinystories_sample5.txt");
 const QString kTokenizer = QStringLiteral(ATOMSCOPE_SHARED_DATA_DIR "/lm/tok512.bin");
 
-QString nasOutputDir() {
-  const QString dir = QStringLiteral(ATOMSCOPE_BINARY_DIR "/test_output/nas");
-  QDir().mkpath(dir);
-  return dir;
-}
-
 Json readNasJson(const QString& path) {
   QFile f(path);
   if (!f.open(QIODevice::ReadOnly)) return Json();
@@ -265,7 +259,7 @@ TEST(NasPlugin, SearchChartsTheWeightsOfEveryChoiceAndExportsTheArchitecture) {
   w.window.action(QStringLiteral("nasShow"))->trigger();
   QMetaObject::invokeMethod(w.panel, "showTab", Qt::DirectConnection, Q_ARG(QString, QStringLiteral("space")));
   QTest::qWait(300);
-  EXPECT_TRUE(w.panel->grab().save(nasOutputDir() + QStringLiteral("/nas_space_tab.png")));
+  EXPECT_TRUE(w.panel->grab().save(test::outputDir(QStringLiteral("nas")) + QStringLiteral("/nas_space_tab.png")));
   const QString runDir = w.searchAndWait();
   ASSERT_FALSE(runDir.isEmpty()) << w.text("statusText").toStdString() << "\n" << w.log().toStdString();
   const Json record = readNasJson(QDir(runDir).filePath(QStringLiteral("run.json")));
@@ -396,7 +390,7 @@ TEST(NasPlugin, MasaAtomsAreSearchedChartedAndExported) {
   w.window.action(QStringLiteral("nasShow"))->trigger();
   QMetaObject::invokeMethod(w.panel, "showTab", Qt::DirectConnection, Q_ARG(QString, QStringLiteral("search")));
   QTest::qWait(500);
-  EXPECT_TRUE(w.window.grab().save(nasOutputDir() + QStringLiteral("/nas_search_atoms.png")));
+  EXPECT_TRUE(w.window.grab().save(test::outputDir(QStringLiteral("nas")) + QStringLiteral("/nas_search_atoms.png")));
   // A bad list is refused before anything starts.
   w.setText("nasAtoms", QStringLiteral("x"));
   const QString before = w.runFolderCount();
@@ -552,16 +546,16 @@ TEST(NasPlugin, EvaluateAndRandomSearchFillTheParetoPlot) {
   w.window.action(QStringLiteral("nasShow"))->trigger();
   QMetaObject::invokeMethod(w.panel, "showTab", Qt::DirectConnection, Q_ARG(QString, QStringLiteral("search")));
   QTest::qWait(500);
-  EXPECT_TRUE(w.window.grab().save(nasOutputDir() + QStringLiteral("/nas_panel.png")));
+  EXPECT_TRUE(w.window.grab().save(test::outputDir(QStringLiteral("nas")) + QStringLiteral("/nas_panel.png")));
   // The widened dock still leaves the window at the 1280 pixels it was given.
   EXPECT_LE(w.window.width(), 1280);
   EXPECT_LE(w.panel->minimumSizeHint().width(), 320);
   QMetaObject::invokeMethod(w.panel, "showTab", Qt::DirectConnection, Q_ARG(QString, QStringLiteral("pareto")));
   QTest::qWait(300);
-  EXPECT_TRUE(w.window.grab().save(nasOutputDir() + QStringLiteral("/nas_pareto.png")));
+  EXPECT_TRUE(w.window.grab().save(test::outputDir(QStringLiteral("nas")) + QStringLiteral("/nas_pareto.png")));
   QMetaObject::invokeMethod(w.panel, "showTab", Qt::DirectConnection, Q_ARG(QString, QStringLiteral("space")));
   QTest::qWait(300);
-  EXPECT_TRUE(w.window.grab().save(nasOutputDir() + QStringLiteral("/nas_space.png")));
+  EXPECT_TRUE(w.window.grab().save(test::outputDir(QStringLiteral("nas")) + QStringLiteral("/nas_space.png")));
 }
 
 }  // namespace

@@ -15,17 +15,11 @@
 #include "atomscope/chem/xyz.h"
 #include "atomscope/gui/structure_view.h"
 #include "../common/test_util.h"
+#include "test_util.h"
 
 namespace atomscope::gui {
 namespace {
 
-QString outputDir() {
-  const QString dir = QStringLiteral(ATOMSCOPE_BINARY_DIR "/test_output/structure_features");
-  QDir().mkpath(dir);
-  return dir;
-}
-
-std::string sharedFile(const char* rel) { return std::string(ATOMSCOPE_SHARED_DATA_DIR) + "/" + rel; }
 
 // Fraction of pixels that differ by more than 8 in some channel.
 double changedFraction(const QImage& a0, const QImage& b0, QRect area = {}) {
@@ -96,13 +90,13 @@ TEST(StructureViewColours, JmolTableAsAse) {
 }
 
 TEST_F(StructureFeaturesTest, AtomLabelsAndAxes) {
-  const chem::Structure aspirin = chem::readXyz(sharedFile("md_forces/md17_aspirin_15frames.xyz")).at(0);
+  const chem::Structure aspirin = chem::readXyz(test::sharedData("md_forces/md17_aspirin_15frames.xyz").toStdString()).at(0);
   view->setStructure(aspirin);
   const QImage plain = grab();
   view->setAtomLabels(StructureView::AtomLabels::SymbolAndIndex);
   EXPECT_EQ(view->atomLabels(), StructureView::AtomLabels::SymbolAndIndex);
   const QImage labelled = grab();
-  labelled.save(outputDir() + "/aspirin_labels.png");
+  labelled.save(test::outputDir(QStringLiteral("structure_features")) + "/aspirin_labels.png");
   EXPECT_GT(changedFraction(plain, labelled), 0.004);  // 21 labels of 2-3 characters
   view->setAtomLabels(StructureView::AtomLabels::None);
   EXPECT_LT(changedFraction(plain, grab()), 0.001);
@@ -131,11 +125,11 @@ TEST_F(StructureFeaturesTest, LabelsOfHiddenAtomsAreNotDrawn) {
   view->setStructure(cube);
   view->setAtomLabels(StructureView::AtomLabels::SymbolAndIndex);
   const QImage img = grab();
-  img.save(outputDir() + "/cube_labels_front_face.png");
+  img.save(test::outputDir(QStringLiteral("structure_features")) + "/cube_labels_front_face.png");
   EXPECT_EQ(view->drawnAtomLabelCount(), 9);
   // Turned a quarter round the vertical axis, another face is in front: again 9 labels.
   view->rotateCamera(90.0, 0.0);
-  grab().save(outputDir() + "/cube_labels_side_face.png");
+  grab().save(test::outputDir(QStringLiteral("structure_features")) + "/cube_labels_side_face.png");
   EXPECT_EQ(view->drawnAtomLabelCount(), 9);
   // Wireframe draws no spheres: every label is visible.
   view->setRenderStyle(StructureView::RenderStyle::Wireframe);
@@ -144,7 +138,7 @@ TEST_F(StructureFeaturesTest, LabelsOfHiddenAtomsAreNotDrawn) {
 }
 
 TEST_F(StructureFeaturesTest, SupercellRepeatTilesAtomsAndBonds) {
-  const chem::Structure frame = chem::readXyz(sharedFile("md_forces/mlip_test.xyz")).at(0);
+  const chem::Structure frame = chem::readXyz(test::sharedData("md_forces/mlip_test.xyz").toStdString()).at(0);
   view->setStructure(frame);
   const std::size_t bonds1 = view->bonds().size();
   EXPECT_EQ(bonds1, 160u);  // chem::findBonds and ASE's neighbour list on this frame (test_structure_view)
@@ -154,18 +148,18 @@ TEST_F(StructureFeaturesTest, SupercellRepeatTilesAtomsAndBonds) {
   // A periodic crystal has the same bonds in every copy of its cell (cutoffs are far below the cell).
   EXPECT_EQ(view->bonds().size(), 4 * bonds1);
   const QImage img = grab();
-  img.save(outputDir() + "/mlip_supercell_2x2x1.png");
+  img.save(test::outputDir(QStringLiteral("structure_features")) + "/mlip_supercell_2x2x1.png");
   view->setRepeat(1, 1, 1);
   EXPECT_EQ(view->displayedStructure()->size(), frame.size());
   // Molecules ignore the repeat.
-  view->setStructure(chem::readXyz(sharedFile("md_forces/md17_aspirin_15frames.xyz")).at(0));
+  view->setStructure(chem::readXyz(test::sharedData("md_forces/md17_aspirin_15frames.xyz").toStdString()).at(0));
   view->setRepeat(3, 3, 3);
   EXPECT_EQ(view->displayedStructure()->size(), 21u);
 }
 
 TEST_F(StructureFeaturesTest, ClickSelectsAtomsAndMeasuresAsNumpy) {
   ATOMSCOPE_REQUIRE_PYTHON_MODULE("ase");
-  const std::string file = sharedFile("md_forces/md17_aspirin_15frames.xyz");
+  const std::string file = test::sharedData("md_forces/md17_aspirin_15frames.xyz").toStdString();
   view->setStructure(chem::readXyz(file).at(0));
   QCoreApplication::processEvents();
   // Atoms whose centre is not hidden behind another: a click there must pick them.
@@ -184,7 +178,7 @@ TEST_F(StructureFeaturesTest, ClickSelectsAtomsAndMeasuresAsNumpy) {
   EXPECT_EQ(view->selection(), pick);
   EXPECT_EQ(signals, 4);
   const QImage selected = grab();
-  selected.save(outputDir() + "/aspirin_dihedral_selected.png");
+  selected.save(test::outputDir(QStringLiteral("structure_features")) + "/aspirin_dihedral_selected.png");
 
   // Reference: ASE reads the same file; distance and angle with numpy, the dihedral with ASE
   // (0..360, mapped to -180..180).
@@ -227,7 +221,7 @@ TEST_F(StructureFeaturesTest, ClickSelectsAtomsAndMeasuresAsNumpy) {
 }
 
 TEST_F(StructureFeaturesTest, ForceArrows) {
-  const chem::Trajectory t = chem::readXyz(sharedFile("md_forces/rmd17_ethanol_reduced_100.xyz"));
+  const chem::Trajectory t = chem::readXyz(test::sharedData("md_forces/rmd17_ethanol_reduced_100.xyz").toStdString());
   view->setTrajectory(t);
   view->setShowAxes(false);  // the axes' y arrow is green too
   const QImage before = grab();
@@ -237,40 +231,40 @@ TEST_F(StructureFeaturesTest, ForceArrows) {
   const double scale = view->autoVectorScale(1.0);
   // The 90th percentile of |F| over all atoms of all 100 frames becomes 1 Angstrom: numpy's
   // percentile (method "lower") on the forces ASE reads from the same file.
-  if (test::pythonHas("ase")) {
+  if (atomscope::test::pythonHas("ase")) {
     QProcess py;
     py.start(QStringLiteral("/usr/bin/python3"),
              {QStringLiteral("-c"), QStringLiteral("import sys, numpy as np\nfrom ase.io import read\n"
                                                    "f = np.concatenate([a.arrays['forces'] for a in read(sys.argv[1], index=':')])\n"
                                                    "print(repr(float(np.percentile(np.linalg.norm(f, axis=1), 90, method='lower'))))\n"),
-              QString::fromStdString(sharedFile("md_forces/rmd17_ethanol_reduced_100.xyz"))});
+              QString::fromStdString(test::sharedData("md_forces/rmd17_ethanol_reduced_100.xyz").toStdString())});
     ASSERT_TRUE(py.waitForFinished(60000));
     const double p90 = QString::fromUtf8(py.readAllStandardOutput()).trimmed().toDouble();
     ASSERT_GT(p90, 0.0);
     EXPECT_NEAR(scale * p90, 1.0, 1e-9);
-  } else if (test::strictReferences()) {
+  } else if (atomscope::test::strictReferences()) {
     FAIL() << "reference needs /usr/bin/python3 with ase";
   }
   view->setVectorScale(scale);
   const QImage arrows = grab();
-  arrows.save(outputDir() + "/ethanol_force_arrows.png");
+  arrows.save(test::outputDir(QStringLiteral("structure_features")) + "/ethanol_force_arrows.png");
   EXPECT_GT(countPixels(arrows, green), 300);
   // Twice the scale: longer arrows, more green.
   view->setVectorScale(2 * scale);
   const QImage longer = grab();
-  longer.save(outputDir() + "/ethanol_force_arrows_x2.png");
+  longer.save(test::outputDir(QStringLiteral("structure_features")) + "/ethanol_force_arrows_x2.png");
   EXPECT_GT(countPixels(longer, green), countPixels(arrows, green) + 100);
   view->setVectorProperty(QString());
   EXPECT_EQ(countPixels(grab(), green), 0);
 }
 
 TEST_F(StructureFeaturesTest, ReducedPictureWhileInteracting) {
-  view->setStructure(chem::readXyz(sharedFile("md_forces/md17_aspirin_15frames.xyz")).at(0));
+  view->setStructure(chem::readXyz(test::sharedData("md_forces/md17_aspirin_15frames.xyz").toStdString()).at(0));
   const QImage full = grab();
   view->setInteractiveLodThreshold(10);  // aspirin's 21 atoms count as large here
   view->setInteracting(true);
   const QImage reduced = grab();
-  reduced.save(outputDir() + "/aspirin_reduced_while_interacting.png");
+  reduced.save(test::outputDir(QStringLiteral("structure_features")) + "/aspirin_reduced_while_interacting.png");
   EXPECT_GT(changedFraction(full, reduced), 0.02);
   view->setInteracting(false);
   EXPECT_LT(changedFraction(full, grab()), 0.001);
@@ -292,7 +286,7 @@ TEST_F(StructureFeaturesTest, ReducedPictureWhileInteracting) {
 // each; the bonds of the frame it stops on come back with the full picture. Aspirin (C9H8O4, one
 // ring) has 21 atoms and 21 bonds (atoms - 1 + rings).
 TEST_F(StructureFeaturesTest, PlaybackInReducedPictureDefersBonds) {
-  view->setTrajectory(chem::readXyz(sharedFile("md_forces/md17_aspirin_15frames.xyz")));
+  view->setTrajectory(chem::readXyz(test::sharedData("md_forces/md17_aspirin_15frames.xyz").toStdString()));
   ASSERT_EQ(view->bonds().size(), 21u);
   view->setInteractiveLodThreshold(10);
   view->setInteracting(true);

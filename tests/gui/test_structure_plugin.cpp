@@ -33,13 +33,6 @@
 namespace atomscope::gui {
 namespace {
 
-QString outputDir() {
-  const QString dir = QStringLiteral(ATOMSCOPE_BINARY_DIR "/test_output/structure_plugin");
-  QDir().mkpath(dir);
-  return dir;
-}
-
-QString shared(const char* rel) { return QStringLiteral(ATOMSCOPE_SHARED_DATA_DIR "/") + QLatin1String(rel); }
 
 QString runPython(const QString& script, const QStringList& args) {
   QProcess p;
@@ -74,7 +67,7 @@ class StructuresPluginTest : public ::testing::Test {
 };
 
 TEST_F(StructuresPluginTest, PlaybackByButtonSpinBoxAndKeys) {
-  QWidget* doc = open(shared("md_forces/rmd17_ethanol_reduced_100.xyz"));
+  QWidget* doc = open(test::sharedData("md_forces/rmd17_ethanol_reduced_100.xyz"));
   auto* view = doc->findChild<StructureView*>();
   auto* slider = doc->findChild<QSlider*>(QStringLiteral("frameSlider"));
   auto* play = doc->findChild<QToolButton*>(QStringLiteral("playButton"));
@@ -108,7 +101,7 @@ TEST_F(StructuresPluginTest, PlaybackByButtonSpinBoxAndKeys) {
 
 TEST_F(StructuresPluginTest, PropertiesAndAtomTablesAgreeWithAse) {
   ATOMSCOPE_REQUIRE_PYTHON_MODULE("ase");
-  const QString file = shared("md_forces/mlip_test.xyz");
+  const QString file = test::sharedData("md_forces/mlip_test.xyz");
   QWidget* doc = open(file);
   auto* table = doc->findChild<QTableWidget*>(QStringLiteral("structureProperties"));
   auto* atoms = doc->findChild<QTableView*>(QStringLiteral("atomTable"));
@@ -142,11 +135,11 @@ TEST_F(StructuresPluginTest, PropertiesAndAtomTablesAgreeWithAse) {
   EXPECT_TRUE(ra->isEnabled());
   ra->setValue(2);
   EXPECT_EQ(m->rowCount(), 2 * ref[2].toInt());
-  window->grab().save(outputDir() + "/mlip_repeat_a2_window.png");
+  window->grab().save(test::outputDir(QStringLiteral("structure_plugin")) + "/mlip_repeat_a2_window.png");
 }
 
 TEST_F(StructuresPluginTest, MeasurementLineFollowsClicks) {
-  QWidget* doc = open(shared("md_forces/md17_aspirin_15frames.xyz"));
+  QWidget* doc = open(test::sharedData("md_forces/md17_aspirin_15frames.xyz"));
   auto* view = doc->findChild<StructureView*>();
   auto* label = doc->findChild<QLabel*>(QStringLiteral("measurementLabel"));
   ASSERT_TRUE(view && label);
@@ -159,7 +152,7 @@ TEST_F(StructuresPluginTest, MeasurementLineFollowsClicks) {
   for (int i : visible) QTest::mouseClick(view, Qt::LeftButton, Qt::NoModifier, view->atomWidgetPosition(i)->toPoint());
   EXPECT_TRUE(label->text().startsWith(QStringLiteral("Angle"))) << label->text().toStdString();
   EXPECT_TRUE(label->text().contains(QString::number(view->measurement().value, 'f', 2)));
-  window->grab().save(outputDir() + "/aspirin_angle_window.png");
+  window->grab().save(test::outputDir(QStringLiteral("structure_plugin")) + "/aspirin_angle_window.png");
   // The atoms table follows: the three picked atoms are its selected rows.
   auto* table = doc->findChild<QTableView*>(QStringLiteral("atomTable"));
   ASSERT_NE(table, nullptr);
@@ -187,7 +180,7 @@ TEST_F(StructuresPluginTest, MeasurementLineFollowsClicks) {
 }
 
 TEST_F(StructuresPluginTest, GalleryForManyDifferentMolecules) {
-  const QString file = shared("qm9/qm9_reduced_100.xyz");
+  const QString file = test::sharedData("qm9/qm9_reduced_100.xyz");
   QWidget* gallery = open(file);
   auto* list = gallery->findChild<QListWidget*>(QStringLiteral("structureGallery"));
   ASSERT_NE(list, nullptr) << "a file of different molecules opens as a gallery";
@@ -197,7 +190,7 @@ TEST_F(StructuresPluginTest, GalleryForManyDifferentMolecules) {
   const QIcon blank = list->item(99)->icon();
   ASSERT_TRUE(test::waitUntil(
       [&] { return list->item(11)->icon().pixmap(64).toImage() != blank.pixmap(64).toImage(); }, 30000));
-  window->grab().save(outputDir() + "/qm9_gallery_window.png");
+  window->grab().save(test::outputDir(QStringLiteral("structure_plugin")) + "/qm9_gallery_window.png");
   const QImage thumb = list->item(5)->icon().pixmap(150).toImage().convertToFormat(QImage::Format_RGB888);
   long bright = 0;  // lit atoms; the dark background gradient stays below a value of 80
   for (int y = 0; y < thumb.height(); ++y)
@@ -219,7 +212,7 @@ TEST_F(StructuresPluginTest, GalleryForManyDifferentMolecules) {
 
 TEST_F(StructuresPluginTest, GalleryForCdvaeCsvOfCrystals) {
   ATOMSCOPE_REQUIRE_PYTHON_MODULE("pymatgen.core");
-  const QString file = shared("crystals/mp_20_subset_val.csv");
+  const QString file = test::sharedData("crystals/mp_20_subset_val.csv");
   QWidget* gallery = open(file);
   auto* list = gallery->findChild<QListWidget*>(QStringLiteral("structureGallery"));
   ASSERT_NE(list, nullptr);
@@ -234,7 +227,7 @@ TEST_F(StructuresPluginTest, GalleryForCdvaeCsvOfCrystals) {
   EXPECT_EQ(list->count(), ref[0].toInt());
   EXPECT_TRUE(list->item(7)->text().contains(ref[2])) << list->item(7)->text().toStdString();
   ASSERT_TRUE(test::waitUntil([&] { return list->item(11)->icon().pixmap(150).toImage().pixelColor(75, 75) != QColor(40, 44, 52); }, 30000));
-  window->grab().save(outputDir() + "/mp20_gallery_window.png");
+  window->grab().save(test::outputDir(QStringLiteral("structure_plugin")) + "/mp20_gallery_window.png");
   const int before = window->documents()->count();
   QTest::mouseClick(list->viewport(), Qt::LeftButton, Qt::NoModifier, list->visualItemRect(list->item(7)).center());
   ASSERT_EQ(window->documents()->count(), before + 1);
@@ -243,14 +236,14 @@ TEST_F(StructuresPluginTest, GalleryForCdvaeCsvOfCrystals) {
   EXPECT_TRUE(view->structure()->isPeriodic());
   EXPECT_EQ(static_cast<int>(view->structure()->size()), ref[1].toInt());
   EXPECT_NEAR(std::abs(view->structure()->cellVolume()), ref[3].toDouble(), 1e-6);
-  window->grab().save(outputDir() + "/mp20_row7_window.png");
+  window->grab().save(test::outputDir(QStringLiteral("structure_plugin")) + "/mp20_row7_window.png");
 }
 
 TEST_F(StructuresPluginTest, DroppedFilesOpen) {
   const int before = window->documents()->count();
   QMimeData mime;
-  mime.setUrls({QUrl::fromLocalFile(shared("md_forces/md17_aspirin_15frames.xyz")),
-                QUrl::fromLocalFile(shared("md_forces/mlip_valid.xyz"))});
+  mime.setUrls({QUrl::fromLocalFile(test::sharedData("md_forces/md17_aspirin_15frames.xyz")),
+                QUrl::fromLocalFile(test::sharedData("md_forces/mlip_valid.xyz"))});
   const QPoint at = window->rect().center();
   QDragEnterEvent enter(at, Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
   QCoreApplication::sendEvent(window.get(), &enter);
@@ -266,7 +259,7 @@ TEST_F(StructuresPluginTest, DroppedFilesOpen) {
 
 TEST_F(StructuresPluginTest, ExportedXyzReadsBackInAse) {
   ATOMSCOPE_REQUIRE_PYTHON_MODULE("ase");
-  const QString file = shared("md_forces/md17_aspirin_15frames.xyz");
+  const QString file = test::sharedData("md_forces/md17_aspirin_15frames.xyz");
   QWidget* doc = open(file);
   auto* view = doc->findChild<StructureView*>();
   ASSERT_NE(view, nullptr);
@@ -293,7 +286,7 @@ TEST_F(StructuresPluginTest, ExportedXyzReadsBackInAse) {
     EXPECT_LT(diff.section(' ', 1).toDouble(), std::string(ext) == "xyz" ? 1e-9 : 1e-3);
   }
   // A crystal to CIF: same cell, and the same fractional positions modulo whole cells.
-  QWidget* crystal = open(shared("md_forces/mlip_test.xyz"));
+  QWidget* crystal = open(test::sharedData("md_forces/mlip_test.xyz"));
   const QString cif = dir.filePath(QStringLiteral("mlip.cif"));
   QString cifError = QStringLiteral("not called");
   ASSERT_TRUE(QMetaObject::invokeMethod(crystal, "exportTo", Qt::DirectConnection, Q_RETURN_ARG(QString, cifError),
@@ -304,7 +297,7 @@ TEST_F(StructuresPluginTest, ExportedXyzReadsBackInAse) {
                      "a = read(sys.argv[1], index=0); b = read(sys.argv[2])\n"
                      "d = a.get_scaled_positions(wrap=False) - b.get_scaled_positions(wrap=False); d -= np.round(d)\n"
                      "print(a.get_chemical_formula() == b.get_chemical_formula(), float(np.abs(a.cell.cellpar() - b.cell.cellpar()).max()), float(np.abs(d).max()))\n"),
-      {shared("md_forces/mlip_test.xyz"), cif});
+      {test::sharedData("md_forces/mlip_test.xyz"), cif});
   const QStringList parts = cifDiff.split(' ');
   ASSERT_EQ(parts.size(), 3) << cifDiff.toStdString();
   EXPECT_EQ(parts[0], QStringLiteral("True"));

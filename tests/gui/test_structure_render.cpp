@@ -6,17 +6,11 @@
 #include <QImage>
 
 #include "atomscope/gui/structure_render.h"
+#include "test_util.h"
 
 namespace atomscope::gui {
 namespace {
 
-QString renderOutputDir() {
-  const QString dir = QStringLiteral(ATOMSCOPE_BINARY_DIR "/test_output/structure_render");
-  QDir().mkpath(dir);
-  return dir;
-}
-
-QString sharedFile(const char* rel) { return QStringLiteral(ATOMSCOPE_SHARED_DATA_DIR "/") + QString::fromUtf8(rel); }
 
 // Pixels whose colour is oxygen's Jmol red under shading: red well above green and blue.
 long reddish(const QImage& src) {
@@ -32,8 +26,8 @@ long reddish(const QImage& src) {
 
 TEST(StructureRender, AspirinToPngAtTheAskedSize) {
   StructureRenderRequest r;
-  r.input = sharedFile("md_forces/md17_aspirin_15frames.xyz");
-  r.output = renderOutputDir() + "/aspirin_last_frame.png";
+  r.input = test::sharedData("md_forces/md17_aspirin_15frames.xyz");
+  r.output = test::outputDir(QStringLiteral("structure_render")) + "/aspirin_last_frame.png";
   r.width = 900;
   r.height = 500;
   r.frame = -1;
@@ -47,7 +41,7 @@ TEST(StructureRender, AspirinToPngAtTheAskedSize) {
   // Space filling covers more of the picture than ball and stick.
   StructureRenderRequest filled = r;
   filled.style = StructureView::RenderStyle::SpaceFill;
-  filled.output = renderOutputDir() + "/aspirin_space_filling.png";
+  filled.output = test::outputDir(QStringLiteral("structure_render")) + "/aspirin_space_filling.png";
   ASSERT_TRUE(renderStructureFile(filled, &error)) << error.toStdString();
   const QImage ballAndStick(r.output);
   auto covered = [&](const QImage& src) {
@@ -63,23 +57,23 @@ TEST(StructureRender, AspirinToPngAtTheAskedSize) {
 
 TEST(StructureRender, ErrorsNameTheFileAndTheProblem) {
   StructureRenderRequest r;
-  r.output = renderOutputDir() + "/never.png";
+  r.output = test::outputDir(QStringLiteral("structure_render")) + "/never.png";
   QString error;
-  r.input = renderOutputDir() + "/no_such_file.xyz";
+  r.input = test::outputDir(QStringLiteral("structure_render")) + "/no_such_file.xyz";
   EXPECT_FALSE(renderStructureFile(r, &error));
   EXPECT_TRUE(error.contains(QStringLiteral("no_such_file.xyz"))) << error.toStdString();
 
-  r.input = sharedFile("qm9/qm9_reduced_100.xyz");
+  r.input = test::sharedData("qm9/qm9_reduced_100.xyz");
   r.frame = 100;  // the file holds 100 molecules: frames 0..99
   EXPECT_FALSE(renderStructureFile(r, &error));
   EXPECT_TRUE(error.contains(QStringLiteral("frame 100")) && error.contains(QStringLiteral("qm9_reduced_100.xyz")))
       << error.toStdString();
 
   r.frame = 0;
-  r.output = renderOutputDir() + "/picture.tiff_not";
+  r.output = test::outputDir(QStringLiteral("structure_render")) + "/picture.tiff_not";
   EXPECT_FALSE(renderStructureFile(r, &error));
   EXPECT_TRUE(error.contains(QStringLiteral("unsupported image type"))) << error.toStdString();
-  EXPECT_FALSE(QFile::exists(renderOutputDir() + "/never.png"));
+  EXPECT_FALSE(QFile::exists(test::outputDir(QStringLiteral("structure_render")) + "/never.png"));
 }
 
 TEST(StructureRender, StyleAndLabelNames) {

@@ -22,15 +22,10 @@
 #include "atomscope/chem/xyz.h"
 #include "atomscope/gui/main_window.h"
 #include "atomscope/gui/structure_view.h"
+#include "test_util.h"
 
 namespace atomscope::gui {
 namespace {
-
-QString viewOutputDir() {
-  const QString dir = QStringLiteral(ATOMSCOPE_BINARY_DIR "/test_output/structure_view");
-  QDir().mkpath(dir);
-  return dir;
-}
 
 chem::Trajectory load(const char* rel) {
   return chem::readXyz(std::string(ATOMSCOPE_SHARED_DATA_DIR) + "/" + rel);
@@ -144,7 +139,7 @@ TEST_F(StructureViewTest, Qm9MoleculeIsDrawnInJmolColours) {
   EXPECT_FALSE(view->bonds().empty());
   const QImage img = settledGrab();
   ASSERT_EQ(img.size(), QSize(640, 480));
-  img.save(viewOutputDir() + "/qm9_widget_640x480.png");
+  img.save(test::outputDir(QStringLiteral("structure_view")) + "/qm9_widget_640x480.png");
   const Stats s = statsOf(img);
   EXPECT_GT(s.lumaStd, 20.0);
   EXPECT_GT(s.distinctColours, 40);
@@ -155,7 +150,7 @@ TEST_F(StructureViewTest, Qm9MoleculeIsDrawnInJmolColours) {
   // Heavy atoms only: every neutral grey pixel is now carbon.
   view->setStructure(withoutHydrogens(m));
   const QImage heavy = settledGrab();
-  heavy.save(viewOutputDir() + "/qm9_heavy_atoms.png");
+  heavy.save(test::outputDir(QStringLiteral("structure_view")) + "/qm9_heavy_atoms.png");
   const Stats h = statsOf(heavy);
   EXPECT_GT(h.carbonGrey, 500);
   EXPECT_GT(h.oxygenRed, 200);
@@ -167,7 +162,7 @@ TEST_F(StructureViewTest, OffscreenScreenshotAtAnySize) {
   const QImage big = view->renderImage(1600, 1200, &error);
   ASSERT_FALSE(big.isNull()) << error.toStdString();
   EXPECT_EQ(big.size(), QSize(1600, 1200));
-  EXPECT_TRUE(big.save(viewOutputDir() + "/qm9_offscreen_1600x1200.png"));
+  EXPECT_TRUE(big.save(test::outputDir(QStringLiteral("structure_view")) + "/qm9_offscreen_1600x1200.png"));
   const Stats s = statsOf(big);
   EXPECT_GT(s.lumaStd, 20.0);
   EXPECT_GT(s.oxygenRed, 2000);
@@ -183,7 +178,7 @@ TEST_F(StructureViewTest, OffscreenScreenshotAtAnySize) {
   EXPECT_TRUE(view->renderImage(0, 100, &error).isNull());
   EXPECT_FALSE(error.isEmpty());
   // saveScreenshot writes a PNG that reads back at the size asked for.
-  const QString path = viewOutputDir() + "/qm9_saved_800x600.png";
+  const QString path = test::outputDir(QStringLiteral("structure_view")) + "/qm9_saved_800x600.png";
   ASSERT_TRUE(view->saveScreenshot(path, 800, 600, &error)) << error.toStdString();
   EXPECT_EQ(QImage(path).size(), QSize(800, 600));
 }
@@ -193,14 +188,14 @@ TEST_F(StructureViewTest, PeriodicFrameShowsCellAndZirconia) {
   view->setStructure(s);
   EXPECT_EQ(view->bonds().size(), 160u);  // as chem::findBonds and ASE's neighbour list
   const QImage img = settledGrab();
-  img.save(viewOutputDir() + "/mlip_periodic_widget.png");
+  img.save(test::outputDir(QStringLiteral("structure_view")) + "/mlip_periodic_widget.png");
   const Stats st = statsOf(img);
   EXPECT_GT(st.lumaStd, 20.0);
   EXPECT_GT(st.zirconiumCyan, 300);
   EXPECT_GT(st.oxygenRed, 300);
   const QImage big = view->renderImage(1600, 1200);
   ASSERT_EQ(big.size(), QSize(1600, 1200));
-  big.save(viewOutputDir() + "/mlip_periodic_1600x1200.png");
+  big.save(test::outputDir(QStringLiteral("structure_view")) + "/mlip_periodic_1600x1200.png");
   // Hiding the cell box changes the picture.
   view->setShowCell(false);
   const auto [meanDiff, changed] = difference(img, settledGrab());
@@ -216,7 +211,7 @@ TEST_F(StructureViewTest, RotationZoomAndResetChangeThePicture) {
   const auto [d1, c1] = difference(before, rotated);
   EXPECT_GT(d1, 2.0);
   EXPECT_GT(c1, 0.03);
-  rotated.save(viewOutputDir() + "/qm9_rotated_90.png");
+  rotated.save(test::outputDir(QStringLiteral("structure_view")) + "/qm9_rotated_90.png");
 
   // Mouse: a left drag rotates.
   view->resetCamera();
@@ -259,10 +254,10 @@ TEST_F(StructureViewTest, RenderStylesDiffer) {
   const QImage ball = settledGrab();
   view->setRenderStyle(StructureView::RenderStyle::SpaceFill);
   const QImage fill = settledGrab();
-  fill.save(viewOutputDir() + "/qm9_spacefill.png");
+  fill.save(test::outputDir(QStringLiteral("structure_view")) + "/qm9_spacefill.png");
   view->setRenderStyle(StructureView::RenderStyle::Wireframe);
   const QImage wire = settledGrab();
-  wire.save(viewOutputDir() + "/qm9_wireframe.png");
+  wire.save(test::outputDir(QStringLiteral("structure_view")) + "/qm9_wireframe.png");
   view->setRenderStyle(StructureView::RenderStyle::Licorice);
   const QImage lic = settledGrab();
   EXPECT_GT(difference(ball, fill).second, 0.02);
@@ -274,7 +269,7 @@ TEST_F(StructureViewTest, RenderStylesDiffer) {
   view->setRenderStyle(StructureView::RenderStyle::BallAndStick);
   view->setDarkBackground(false);
   const QImage white = settledGrab();
-  white.save(viewOutputDir() + "/qm9_white_background.png");
+  white.save(test::outputDir(QStringLiteral("structure_view")) + "/qm9_white_background.png");
   EXPECT_GT(statsOf(white).oxygenRed, 200);
   EXPECT_EQ(white.pixelColor(2, 2), QColor(255, 255, 255));
 }
@@ -344,7 +339,7 @@ TEST(StructuresPlugin, OpensTrajectoriesIntoDocumentTabsAndReportsBadFiles) {
   EXPECT_TRUE(keys.contains(QStringLiteral("Energy (energy)"))) << keys.join(',').toStdString();
   QCoreApplication::processEvents();
   const QImage shot = view->grabImage();
-  shot.save(viewOutputDir() + "/plugin_ethanol_frame42.png");
+  shot.save(test::outputDir(QStringLiteral("structure_view")) + "/plugin_ethanol_frame42.png");
   EXPECT_GT(statsOf(shot).oxygenRed, 100);
 
   // A periodic frame opens too.

@@ -31,6 +31,16 @@ inline bool waitUntil(const std::function<bool()>& pred, int timeoutMs) {
   return true;
 }
 
+// A folder for one test file's images and exports: <build>/test_output/<name>, created on first use.
+inline QString outputDir(const QString& name) {
+  const QString dir = QStringLiteral(ATOMSCOPE_BINARY_DIR "/test_output/") + name;
+  QDir().mkpath(dir);
+  return dir;
+}
+
+// A file of the shared real data beside the checkout (../shared/data).
+inline QString sharedData(const char* rel) { return QStringLiteral(ATOMSCOPE_SHARED_DATA_DIR "/") + QString::fromUtf8(rel); }
+
 // The only run folder under root (tests use a fresh root per test), or empty.
 inline QString onlyRunDir(const QString& root) {
   const auto names = QDir(root).entryList(QDir::Dirs | QDir::NoDotAndDotDot);
