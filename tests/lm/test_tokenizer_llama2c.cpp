@@ -15,7 +15,7 @@ using namespace atomscope::lm::test;
 namespace {
 
 const Llama2cTokenizer& llamaTok512() {
-  static const Llama2cTokenizer t = Llama2cTokenizer::load(lmData() / "llamaTok512.bin");
+  static const Llama2cTokenizer t = Llama2cTokenizer::load(lmData() / "tok512.bin");
   return t;
 }
 
@@ -71,11 +71,11 @@ std::vector<int> runcEncode(const Llama2cTokenizer& t, const std::string& text, 
 TEST(Llama2cTokenizer, LoadsTok512) {
   const auto& t = llamaTok512();
   EXPECT_EQ(t.vocabSize(), 512);      // stories260K's vocabulary (config vocab_size 512)
-  EXPECT_EQ(t.maxTokenLength(), 7);   // header of llamaTok512.bin
+  EXPECT_EQ(t.maxTokenLength(), 7);   // header of tok512.bin
   EXPECT_TRUE(t.hasByteTokens());
   EXPECT_EQ(t.piece(0), "<unk>");
   EXPECT_EQ(t.piece(1), "\n<s>\n");   // llama2.c's export writes BOS/EOS this way
-  EXPECT_EQ(t.piece(259), " t");      // llamaTok512.model: id 259 is "\u2581t" (python3-sentencepiece id_to_piece)
+  EXPECT_EQ(t.piece(259), " t");      // tok512.model: id 259 is "\u2581t" (python3-sentencepiece id_to_piece)
   EXPECT_EQ(t.piece(260), "he");
   EXPECT_FLOAT_EQ(t.score(260), -1.0f);
   EXPECT_EQ(t.bosId(), 1);
@@ -85,7 +85,7 @@ TEST(Llama2cTokenizer, LoadsTok512) {
 }
 
 // Source: tests/lm/data/tok512_reference_ids.json, written by make_sentencepiece_reference.py with
-// Debian's python3-sentencepiece 0.1.97 on lm/llamaTok512.model (the same vocabulary as llamaTok512.bin).
+// Debian's python3-sentencepiece 0.1.97 on lm/tok512.model (the same vocabulary as tok512.bin).
 TEST(Llama2cTokenizer, MatchesSentencePieceIdsOnTinyStoriesSentences) {
   const Json ref = readJson(fixtures() / "tok512_reference_ids.json");
   const auto& cases = ref.at("cases");
@@ -101,7 +101,7 @@ TEST(Llama2cTokenizer, MatchesSentencePieceIdsOnTinyStoriesSentences) {
 }
 
 // Source: README of the shared data: stories260K's greedy output begins with this sentence; ids from
-// python3-sentencepiece on llamaTok512.model: sp.encode("Once upon a time, there was a little girl named Lily.").
+// python3-sentencepiece on tok512.model: sp.encode("Once upon a time, there was a little girl named Lily.").
 TEST(Llama2cTokenizer, KnownSentenceWithBosAndEos) {
   const std::vector<std::int32_t> expected = {1,   403, 407, 261, 378, 432, 383, 286, 261,
                                               376, 298, 315, 421, 395, 317, 426, 2};
@@ -124,7 +124,7 @@ TEST(Llama2cTokenizer, Llama2VocabularyKnownIds) {
 }
 
 TEST(Llama2cTokenizer, HeapEncoderEqualsRunCOnRandomText) {
-  // Random strings of ASCII, common letters, multi-byte characters outside llamaTok512 and malformed UTF-8.
+  // Random strings of ASCII, common letters, multi-byte characters outside tok512 and malformed UTF-8.
   const std::vector<std::string> alphabet = {"a", "e", "t", "h", " ", "  ", "the", "Once", ".", ",", "\n", "\xC3\xA9",
                                              "\xE4\xBD\xA0", "\xF0\x9F\x98\x80", "\x80", "\xC3", "\xFF", "\t", "ing", "Lily"};
   std::mt19937 rng(7);
@@ -177,7 +177,7 @@ TEST(Llama2cTokenizer, DecodeStripsTheDummyPrefixAfterBos) {
 }
 
 TEST(Llama2cTokenizer, BadFilesAndIdsGiveErrorsNamingTheFile) {
-  const std::string bytes = readFile(lmData() / "llamaTok512.bin");
+  const std::string bytes = readFile(lmData() / "tok512.bin");
   TempDir dir("llama2c");
   // Truncated at many places: inside the header, inside a record's score/length, inside its bytes.
   for (std::size_t cut : {std::size_t(0), std::size_t(2), std::size_t(6), std::size_t(13), std::size_t(15), bytes.size() - 1}) {
@@ -202,7 +202,7 @@ TEST(Llama2cTokenizer, BadFilesAndIdsGiveErrorsNamingTheFile) {
   writeFile(short8, bytes.substr(0, off));
   EXPECT_EQ(Llama2cTokenizer::load(short8).vocabSize(), 300);
   EXPECT_THROW(Llama2cTokenizer::load(short8, 512), LmError);
-  EXPECT_EQ(Llama2cTokenizer::load(lmData() / "llamaTok512.bin", 512).vocabSize(), 512);
+  EXPECT_EQ(Llama2cTokenizer::load(lmData() / "tok512.bin", 512).vocabSize(), 512);
   // Negative length.
   std::string neg = bytes;
   const std::int32_t minus = -5;

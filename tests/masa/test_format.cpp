@@ -1,5 +1,5 @@
 // The compact MASA folder and the dense Hugging Face export: round trips through our loaders
-// give the compressed model's formatLogits; bad folders give errors naming the file and the tensor.
+// give the compressed model's logits; bad folders give errors naming the file and the tensor.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -28,7 +28,7 @@ torch::Tensor formatLogits(lm::CausalLMImpl& m) {
 }  // namespace
 
 // Source: the format stores exactly the factors the compression produced, so the rebuilt model
-// must give the formatLogits of the in-memory compressed model (float32 rounding only).
+// must give the logits of the in-memory compressed model (float32 rounding only).
 TEST(MasaFormat, RoundTripGivesTheCompressedModelsLogits) {
   for (const std::string method : {"matrix-pca-refined", "matrix-pca-grouped", "svd-llm"}) {
     atomscope::test::ScopedTempDir dir("masa_fmt");
@@ -107,7 +107,7 @@ TEST(MasaFormat, BadFoldersNameTheProblem) {
 
 // GPT-2's layout (fused c_attn, Conv1D c_proj, biases kept): no pretrained multi-layer GPT-2 is in
 // the shared data (fake_gpt2_random has 1 layer), so a 4-layer model made by createModel with a fixed
-// seed is compressed, written, read back and must give the in-memory compressed formatLogits.
+// seed is compressed, written, read back and must give the in-memory compressed logits.
 TEST(MasaFormat, Gpt2RoundTrip) {
   atomscope::test::ScopedTempDir dir("masa_gpt2");
   lm::ModelConfig c;
