@@ -5,9 +5,9 @@
 #include <sstream>
 
 #include "atomscope/adit/shard_format.h"  // AditError
+#include "atomscope/core/text.h"
 #ifdef ATOMSCOPE_HAS_CHEM_TOOLKITS
 #include "atomscope/chem/molecule_perception.h"
-#include "atomscope/core/text.h"
 #endif
 
 namespace atomscope::adit {
