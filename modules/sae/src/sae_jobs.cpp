@@ -112,6 +112,7 @@ void addTrainingParams(ParamSchema& s) {
   s.addFloat("bandwidth", 0.05, 1e-6, 10.0, "Width of the JumpReLU straight-through kernel, in units of the normalised data.").markAdvanced();
   s.addFloat("sparsity_init", 0.1, 0.0, 1e4, "Sparsity coefficient lambda at the start (the controller tunes it).").markAdvanced();
   s.addFloat("controller_rate", 0.02, 0.0, 1.0, "How fast lambda follows the L0 error per step.").markAdvanced();
+  s.addBool("calibrate_l0", true, "Threshold SAE: after training, scale every threshold by one factor so the L0 on fresh training batches equals the target.").markAdvanced();
   s.addInt("resample_every", 250, 0, 100000000, "Resample dead latents every N steps (0: never).").markAdvanced();
   s.addInt("dead_window", 100000, 1, std::nullopt, "A latent that fired on none of this many recent samples is dead.").markAdvanced();
   s.addFloat("eval_fraction", 0.1, 0.0, 0.9, "The last fraction of the rows is held out for evaluation.");
@@ -130,6 +131,7 @@ TrainOptions trainOptionsFrom(const core::Params& p, std::int64_t trainEnd, std:
   o.thresholdLrScale = p.getFloat("threshold_lr_scale");
   o.sparsityInit = p.getFloat("sparsity_init");
   o.controllerRate = p.getFloat("controller_rate");
+  o.calibrateL0 = p.getBool("calibrate_l0");
   o.resampleEvery = p.getInt("resample_every");
   o.deadWindow = p.getInt("dead_window");
   o.logEvery = p.getInt("log_every");
@@ -312,6 +314,7 @@ class TrainJob : public core::Job {
     ctx.run().setSummary("train_l0", rep.l0);
     ctx.run().setSummary("lambda", rep.lambda);
     ctx.run().setSummary("resampled", rep.resampled);
+    if (rep.calibrationL0Before > 0) ctx.run().setSummary("threshold_factor", rep.thresholdFactor);
     ctx.run().setSummary("samples_per_s", rep.samplesPerSecond);
     ctx.run().setSummary("site", site);
     fb.info("held-out R2 " + std::to_string(eval["r2"].get<double>()) + ", L0 " + std::to_string(eval["l0"].get<double>()) +

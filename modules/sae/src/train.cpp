@@ -53,6 +53,22 @@ class Adam {
 
 using BatchFn = std::function<torch::Tensor(std::uint64_t step)>;  // [B, d] float32 CPU
 
+// The log of the common threshold factor that brings the mean L0 of `pre` [rows, n] to `target`:
+// L0 falls monotonically as every threshold grows by the same factor, so bisection finds it.
+double l0CalibrationShift(const torch::Tensor& pre, const torch::Tensor& logTheta, double target) {
+  auto l0At = [&](double shift) {
+    return (pre >= (logTheta + shift).exp()).sum(-1).to(torch::kFloat64).mean().item<double>();
+  };
+  double lo = -8, hi = 8;  // factors e^-8 .. e^8
+  if (l0At(lo) <= target) return lo;
+  if (l0At(hi) >= target) return hi;
+  for (int i = 0; i < 50; ++i) {
+    const double mid = 0.5 * (lo + hi);
+    (l0At(mid) > target ? lo : hi) = mid;
+  }
+  return 0.5 * (lo + hi);
+}
+
 Sae trainImpl(const BatchFn& nextBatch, const Moments& moments, std::int64_t d, const TrainOptions& o,
               torch::Device device, core::Feedback& fb, TrainReport* report) {
   if (o.steps <= 0 || o.batch <= 0) throw SaeError("steps and batch must be positive");
@@ -207,13 +223,30 @@ Sae trainImpl(const BatchFn& nextBatch, const Moments& moments, std::int64_t d, 
                          ", L0 " + std::to_string(l));
     }
   }
+  if (o.kind == SaeKind::JumpRelu && o.targetL0 > 0 && o.calibrateL0 && o.calibrationBatches > 0) {
+    torch::NoGradGuard g;
+    fb.setProgress(1.0, "calibrating the thresholds to L0 " + std::to_string(o.targetL0));
+    std::vector<torch::Tensor> pres;
+    for (std::int64_t b = 0; b < o.calibrationBatches; ++b)  // batches the training loop never drew
+      pres.push_back(sae->preActivations(sae->toTransformed(nextBatch(static_cast<std::uint64_t>(o.steps + b)).to(device))));
+    const auto pre = torch::cat(pres);
+    auto meanL0 = [&] { return (pre >= sae->logThreshold.exp()).sum(-1).to(torch::kFloat64).mean().item<double>(); };
+    rep.calibrationL0Before = meanL0();
+    const double shift = l0CalibrationShift(pre, sae->logThreshold, o.targetL0);
+    sae->logThreshold.add_(shift);
+    rep.thresholdFactor = std::exp(shift);
+    rep.calibrationL0After = meanL0();
+    fb.info("thresholds scaled by " + std::to_string(rep.thresholdFactor) + ": calibration L0 " +
+            std::to_string(rep.calibrationL0Before) + " -> " + std::to_string(rep.calibrationL0After));
+  }
   rep.steps = o.steps;
   rep.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   rep.samplesPerSecond = static_cast<double>(o.steps * o.batch) / std::max(1e-9, rep.seconds);
   if (report) *report = rep;
   sae->info["training"] = Json{{"kind", toString(o.kind)}, {"whiten", o.whiten}, {"target_l0", o.targetL0},
                                {"steps", o.steps}, {"batch", o.batch}, {"lr", o.lr}, {"bandwidth", o.bandwidth},
-                               {"lambda", rep.lambda}, {"resampled", rep.resampled}, {"seed", o.seed}};
+                               {"lambda", rep.lambda}, {"resampled", rep.resampled}, {"seed", o.seed},
+                               {"threshold_factor", rep.thresholdFactor}, {"calibration_l0_before", rep.calibrationL0Before}};
   return sae;
 }
 

@@ -44,6 +44,12 @@ struct TrainOptions {
   // the kernel window, and Adam moves it by about lr per step, so at lr alone a threshold needs
   // thousands of steps to move by e.
   double thresholdLrScale = 10;
+  // JumpReLU: after training, scale every threshold by one common factor so that the mean L0 over
+  // calibrationBatches fresh training batches equals targetL0. The controller lags the thresholds
+  // once the learning rate decays, and above the SAE's natural L0 it overshot by 12-35%
+  // (RESULTS.md, issue 5, 6a); one common factor only gates, it changes no direction or magnitude.
+  bool calibrateL0 = true;
+  std::int64_t calibrationBatches = 8;
   double bandwidth = 0.05;        // STE kernel width eps, in units of the transformed data (unit scale per dimension)
   std::int64_t resampleEvery = 250;  // 0: never
   std::int64_t deadWindow = 100000;  // samples without an activation that make a latent dead
@@ -57,6 +63,8 @@ struct TrainReport {
   std::int64_t steps = 0;
   double lambda = 0;
   double mse = 0, r2 = 0, l0 = 0, deadFraction = 0;  // of the last logged batches (training space MSE, raw-space R^2)
+  double calibrationL0Before = 0, calibrationL0After = 0;  // mean L0 on the calibration batches (0: not calibrated)
+  double thresholdFactor = 1;                              // the common factor the thresholds were scaled by
   std::int64_t resampled = 0;
   double seconds = 0;
   double samplesPerSecond = 0;
