@@ -54,9 +54,9 @@ TEST(SaeTrain, ReachesTargetL0OnStories260K) {
 }
 
 // Layer 0's threshold SAE fires about 5 latents of 256 without a penalty; at target 20 the controller
-// alone ended 12-35% high (RESULTS.md, issue 5, 6a). The calibration scales every threshold by one
-// factor: the calibration batches then sit on the target, held-out rows near it, and nothing but the
-// thresholds differs from the same run without it.
+// alone ended 12-35% high (RESULTS.md, issue 5, 6a). With calibration the thresholds are scaled by one
+// factor at the start of the learning-rate decay, frozen, and scaled once more at the end: fresh
+// training batches then sit on the target and held-out rows near it.
 TEST(SaeTrain, CalibrationBringsTheThresholdSaeToATargetAboveItsNaturalL0) {
   const auto reader = ActivationReader::open(storiesActivations());
   const std::string site = "resid_post.0";
@@ -75,14 +75,11 @@ TEST(SaeTrain, CalibrationBringsTheThresholdSaeToATargetAboveItsNaturalL0) {
 
   EXPECT_NEAR(with.calibrationL0After, 20.0, 0.2) << "before " << with.calibrationL0Before;
   EXPECT_EQ(without.calibrationL0Before, 0.0);
+  EXPECT_EQ(without.thresholdFactor, 1.0);
   const auto eval = evaluateSae(*calibrated, reader, site, trainEnd, reader.rows(), 0);
   EXPECT_NEAR(eval["l0"].get<double>(), 20.0, 2.0) << eval.dump();
-  // One common factor on the thresholds; every other parameter is the uncalibrated run's.
-  const auto ratio = calibrated->logThreshold - plain->logThreshold;
-  EXPECT_NEAR(ratio.min().item<double>(), std::log(with.thresholdFactor), 1e-5);
-  EXPECT_NEAR(ratio.max().item<double>(), std::log(with.thresholdFactor), 1e-5);
-  EXPECT_TRUE(torch::equal(calibrated->W_dec, plain->W_dec));
-  EXPECT_TRUE(torch::equal(calibrated->W_enc, plain->W_enc));
+  EXPECT_GT(eval["r2"].get<double>(), 0.8) << eval.dump();
+  EXPECT_NE(with.thresholdFactor, 1.0);
   EXPECT_EQ(calibrated->info["training"]["threshold_factor"].get<double>(), with.thresholdFactor);
 }
 

@@ -112,7 +112,7 @@ void addTrainingParams(ParamSchema& s) {
   s.addFloat("bandwidth", 0.05, 1e-6, 10.0, "Width of the JumpReLU straight-through kernel, in units of the normalised data.").markAdvanced();
   s.addFloat("sparsity_init", 0.1, 0.0, 1e4, "Sparsity coefficient lambda at the start (the controller tunes it).").markAdvanced();
   s.addFloat("controller_rate", 0.02, 0.0, 1.0, "How fast lambda follows the L0 error per step.").markAdvanced();
-  s.addBool("calibrate_l0", true, "Threshold SAE: after training, scale every threshold by one factor so the L0 on fresh training batches equals the target.").markAdvanced();
+  s.addBool("calibrate_l0", true, "Threshold SAE: at 80% of the steps and at the end, scale every threshold by one factor so the L0 on fresh training batches equals the target (frozen in between).").markAdvanced();
   s.addInt("resample_every", 250, 0, 100000000, "Resample dead latents every N steps (0: never).").markAdvanced();
   s.addInt("dead_window", 100000, 1, std::nullopt, "A latent that fired on none of this many recent samples is dead.").markAdvanced();
   s.addFloat("eval_fraction", 0.1, 0.0, 0.9, "The last fraction of the rows is held out for evaluation.");

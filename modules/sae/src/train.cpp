@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <random>
+#include <tuple>
 
 namespace atomscope::sae {
 
@@ -38,6 +39,7 @@ class Adam {
     for (auto& p : params_)
       if (p.grad().defined()) p.mutable_grad().zero_();
   }
+  void setScale(std::size_t i, double scale) { scale_[i] = scale; }
   // Zeroes the moments of parameter i at `index` along `dim`.
   void resetMoments(std::size_t i, std::int64_t dim, const torch::Tensor& index) {
     m_[i].index_fill_(dim, index, 0.0);
@@ -133,8 +135,36 @@ Sae trainImpl(const BatchFn& nextBatch, const Moments& moments, std::int64_t d, 
   // Running sums for the metrics between two log points (on the device until logged).
   auto accMse = torch::zeros({}, fopts), accSse = torch::zeros({}, fopts), accL0 = torch::zeros({}, fopts);
   std::int64_t accN = 0;
+  // JumpReLU calibration: the thresholds scaled by one factor so that fresh batches (never drawn by the
+  // loop) reach the target L0 exactly; returns the mean L0 before and after.
+  const bool calibrate = o.kind == SaeKind::JumpRelu && o.targetL0 > 0 && o.calibrateL0 && o.calibrationBatches > 0;
+  std::uint64_t calibrationDraw = static_cast<std::uint64_t>(o.steps);
+  auto calibrateThresholds = [&]() -> std::pair<double, double> {
+    torch::NoGradGuard g;
+    std::vector<torch::Tensor> pres;
+    for (std::int64_t b = 0; b < o.calibrationBatches; ++b)
+      pres.push_back(sae->preActivations(sae->toTransformed(nextBatch(calibrationDraw++).to(device))));
+    const auto pre = torch::cat(pres);
+    auto meanL0 = [&] { return (pre >= sae->logThreshold.exp()).sum(-1).to(torch::kFloat64).mean().item<double>(); };
+    const double before = meanL0();
+    const double shift = l0CalibrationShift(pre, sae->logThreshold, o.targetL0);
+    sae->logThreshold.add_(shift);
+    rep.thresholdFactor *= std::exp(shift);
+    return {before, meanL0()};
+  };
+  // At the start of the learning-rate decay the thresholds are calibrated once and then frozen, so the
+  // encoder and decoder spend the decay adapting to the gating they will be used with.
+  const std::int64_t freezeAt = calibrate ? static_cast<std::int64_t>(0.8 * static_cast<double>(o.steps)) : -1;
+  bool thresholdsFrozen = false;
   for (std::int64_t step = 0; step < o.steps; ++step) {
     fb.throwIfCancelled();
+    if (step == freezeAt && step > 0) {
+      const auto [before, after] = calibrateThresholds();
+      adam.setScale(4, 0.0);
+      thresholdsFrozen = true;
+      fb.info("step " + std::to_string(step) + ": thresholds calibrated (L0 " + std::to_string(before) + " -> " +
+              std::to_string(after) + ") and frozen for the learning-rate decay");
+    }
     auto x = step == 0 ? first : nextBatch(static_cast<std::uint64_t>(step)).to(device);
     auto xt = sae->toTransformed(x);
     auto pre = sae->preActivations(xt);
@@ -167,7 +197,7 @@ Sae trainImpl(const BatchFn& nextBatch, const Moments& moments, std::int64_t d, 
     adam.step(lr);
     torch::NoGradGuard g;
     sae->W_dec.div_(sae->W_dec.norm(2, 1, true).clamp_min(1e-12));
-    if (o.targetL0 > 0) {  // at most a factor exp(rate) per step, so Adam can follow
+    if (o.targetL0 > 0 && !thresholdsFrozen) {  // at most a factor exp(rate) per step, so Adam can follow
       lambdaU.add_(((l0 + 1e-3) / o.targetL0).log().clamp(-1.0, 1.0) * o.controllerRate).clamp_(-30.0, 30.0);
       lambda = lambdaScale * torch::sinh(lambdaU);
     }
@@ -223,20 +253,10 @@ Sae trainImpl(const BatchFn& nextBatch, const Moments& moments, std::int64_t d, 
                          ", L0 " + std::to_string(l));
     }
   }
-  if (o.kind == SaeKind::JumpRelu && o.targetL0 > 0 && o.calibrateL0 && o.calibrationBatches > 0) {
-    torch::NoGradGuard g;
+  if (calibrate) {  // once more: the encoder moved while the thresholds were frozen
     fb.setProgress(1.0, "calibrating the thresholds to L0 " + std::to_string(o.targetL0));
-    std::vector<torch::Tensor> pres;
-    for (std::int64_t b = 0; b < o.calibrationBatches; ++b)  // batches the training loop never drew
-      pres.push_back(sae->preActivations(sae->toTransformed(nextBatch(static_cast<std::uint64_t>(o.steps + b)).to(device))));
-    const auto pre = torch::cat(pres);
-    auto meanL0 = [&] { return (pre >= sae->logThreshold.exp()).sum(-1).to(torch::kFloat64).mean().item<double>(); };
-    rep.calibrationL0Before = meanL0();
-    const double shift = l0CalibrationShift(pre, sae->logThreshold, o.targetL0);
-    sae->logThreshold.add_(shift);
-    rep.thresholdFactor = std::exp(shift);
-    rep.calibrationL0After = meanL0();
-    fb.info("thresholds scaled by " + std::to_string(rep.thresholdFactor) + ": calibration L0 " +
+    std::tie(rep.calibrationL0Before, rep.calibrationL0After) = calibrateThresholds();
+    fb.info("thresholds scaled by " + std::to_string(rep.thresholdFactor) + " in all: calibration L0 " +
             std::to_string(rep.calibrationL0Before) + " -> " + std::to_string(rep.calibrationL0After));
   }
   rep.steps = o.steps;
