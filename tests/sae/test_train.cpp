@@ -78,6 +78,8 @@ TEST(SaeTrain, CalibrationBringsTheThresholdSaeToATargetAboveItsNaturalL0) {
   EXPECT_EQ(without.thresholdFactor, 1.0);
   const auto eval = evaluateSae(*calibrated, reader, site, trainEnd, reader.rows(), 0);
   EXPECT_NEAR(eval["l0"].get<double>(), 20.0, 2.0) << eval.dump();
+  // Held-out R^2 0.913 at L0 21.4 when this test was written (600 steps; 0.966 after 2,000 steps in
+  // RESULTS.md): the floor catches a calibration that gates away what the decoder needs.
   EXPECT_GT(eval["r2"].get<double>(), 0.8) << eval.dump();
   EXPECT_NE(with.thresholdFactor, 1.0);
   EXPECT_EQ(calibrated->info["training"]["threshold_factor"].get<double>(), with.thresholdFactor);

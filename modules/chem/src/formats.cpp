@@ -10,6 +10,7 @@
 #include "atomscope/chem/toolkits.h"
 #include "atomscope/chem/xyz.h"
 #include "text_util.h"
+#include "atomscope/core/text.h"
 
 namespace atomscope::chem {
 namespace {
@@ -43,7 +44,7 @@ std::string knownNames() {
 
 // The format to use: the given name (aliases resolved) or the one the path suggests.
 std::string resolve(const std::filesystem::path& path, const std::string& requested, bool forWriting) {
-  std::string name = text::lower(requested);
+  std::string name = core::asciiLower(requested);
   if (name == "extxyz") name = "xyz";
   if (name == "mol" || name == "sd") name = "sdf";
   if (name == "vasp" || name == "contcar") name = "poscar";
@@ -82,7 +83,7 @@ std::vector<StructureFormat> structureFormats() {
 
 std::string formatForPath(const std::filesystem::path& path) {
   // A known extension wins ("poscar_relaxed.xyz" is XYZ); then VASP's names (POSCAR, CONTCAR.relax).
-  std::string ext = text::lower(path.extension().string());
+  std::string ext = core::asciiLower(path.extension().string());
   if (!ext.empty() && ext.front() == '.') ext.erase(0, 1);
   for (const StructureFormat& f : allFormats())
     if (std::find(f.extensions.begin(), f.extensions.end(), ext) != f.extensions.end()) return f.name;

@@ -6,6 +6,7 @@
 
 #include "atomscope/chem/elements.h"
 #include "text_util.h"
+#include "atomscope/core/text.h"
 
 namespace atomscope::chem {
 namespace {
@@ -312,8 +313,8 @@ std::string toPoscar(const Structure& s) {
 void writePoscar(const std::filesystem::path& path, const Structure& s) { text::writeFile(path, toPoscar(s)); }
 
 bool looksLikePoscarName(const std::filesystem::path& path) {
-  const std::string name = text::lower(path.filename().string());
-  const std::string ext = text::lower(path.extension().string());
+  const std::string name = core::asciiLower(path.filename().string());
+  const std::string ext = core::asciiLower(path.extension().string());
   if (ext == ".vasp" || ext == ".poscar") return true;
   return name.rfind("poscar", 0) == 0 || name.rfind("contcar", 0) == 0;
 }

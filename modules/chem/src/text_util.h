@@ -135,10 +135,4 @@ inline std::string formatDouble(double v) {
   return std::string(buf, p);
 }
 
-inline std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 }  // namespace atomscope::chem::text

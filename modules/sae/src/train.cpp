@@ -55,12 +55,19 @@ class Adam {
 
 using BatchFn = std::function<torch::Tensor(std::uint64_t step)>;  // [B, d] float32 CPU
 
+// The learning rate is constant until kDecayStart of the steps, then decays linearly to 0 over the
+// remaining kDecayLength (= 1 - kDecayStart).
+constexpr double kDecayStart = 0.8, kDecayLength = 0.2;
+
+// Mean number of latents of `pre` [rows, n] at or above the thresholds exp(logTheta + shift).
+double meanL0(const torch::Tensor& pre, const torch::Tensor& logTheta, double shift = 0) {
+  return (pre >= (logTheta + shift).exp()).sum(-1).to(torch::kFloat64).mean().item<double>();
+}
+
 // The log of the common threshold factor that brings the mean L0 of `pre` [rows, n] to `target`:
 // L0 falls monotonically as every threshold grows by the same factor, so bisection finds it.
 double l0CalibrationShift(const torch::Tensor& pre, const torch::Tensor& logTheta, double target) {
-  auto l0At = [&](double shift) {
-    return (pre >= (logTheta + shift).exp()).sum(-1).to(torch::kFloat64).mean().item<double>();
-  };
+  auto l0At = [&](double shift) { return meanL0(pre, logTheta, shift); };
   double lo = -8, hi = 8;  // factors e^-8 .. e^8
   if (l0At(lo) <= target) return lo;
   if (l0At(hi) >= target) return hi;
@@ -116,6 +123,7 @@ Sae trainImpl(const BatchFn& nextBatch, const Moments& moments, std::int64_t d, 
   }
   std::vector<torch::Tensor> params{sae->W_enc, sae->b_enc, sae->W_dec, sae->b_dec};
   std::vector<double> scales(params.size(), 1.0);
+  const std::size_t thresholdParam = params.size();  // logThreshold's index in Adam (JumpReLU)
   if (o.kind == SaeKind::JumpRelu) {
     params.push_back(sae->logThreshold);
     scales.push_back(o.thresholdLrScale);
@@ -145,22 +153,21 @@ Sae trainImpl(const BatchFn& nextBatch, const Moments& moments, std::int64_t d, 
     for (std::int64_t b = 0; b < o.calibrationBatches; ++b)
       pres.push_back(sae->preActivations(sae->toTransformed(nextBatch(calibrationDraw++).to(device))));
     const auto pre = torch::cat(pres);
-    auto meanL0 = [&] { return (pre >= sae->logThreshold.exp()).sum(-1).to(torch::kFloat64).mean().item<double>(); };
-    const double before = meanL0();
+    const double before = meanL0(pre, sae->logThreshold);
     const double shift = l0CalibrationShift(pre, sae->logThreshold, o.targetL0);
     sae->logThreshold.add_(shift);
     rep.thresholdFactor *= std::exp(shift);
-    return {before, meanL0()};
+    return {before, meanL0(pre, sae->logThreshold)};
   };
   // At the start of the learning-rate decay the thresholds are calibrated once and then frozen, so the
   // encoder and decoder spend the decay adapting to the gating they will be used with.
-  const std::int64_t freezeAt = calibrate ? static_cast<std::int64_t>(0.8 * static_cast<double>(o.steps)) : -1;
+  const std::int64_t freezeAt = calibrate ? static_cast<std::int64_t>(kDecayStart * static_cast<double>(o.steps)) : -1;
   bool thresholdsFrozen = false;
   for (std::int64_t step = 0; step < o.steps; ++step) {
     fb.throwIfCancelled();
     if (step == freezeAt && step > 0) {
       const auto [before, after] = calibrateThresholds();
-      adam.setScale(4, 0.0);
+      adam.setScale(thresholdParam, 0.0);
       thresholdsFrozen = true;
       fb.info("step " + std::to_string(step) + ": thresholds calibrated (L0 " + std::to_string(before) + " -> " +
               std::to_string(after) + ") and frozen for the learning-rate decay");
@@ -193,7 +200,7 @@ Sae trainImpl(const BatchFn& nextBatch, const Moments& moments, std::int64_t d, 
       gd.sub_((gd * sae->W_dec).sum(1, true) * sae->W_dec);
     }
     const double frac = static_cast<double>(step) / static_cast<double>(o.steps);
-    const double lr = frac < 0.8 ? o.lr : o.lr * (1.0 - frac) / 0.2;
+    const double lr = frac < kDecayStart ? o.lr : o.lr * (1.0 - frac) / kDecayLength;
     adam.step(lr);
     torch::NoGradGuard g;
     sae->W_dec.div_(sae->W_dec.norm(2, 1, true).clamp_min(1e-12));
@@ -208,7 +215,7 @@ Sae trainImpl(const BatchFn& nextBatch, const Moments& moments, std::int64_t d, 
     accSse += (sae->fromTransformed(xhat.detach()) - x).pow(2).sum(-1).mean();
     ++accN;
     // Dead-latent resampling.
-    if (o.resampleEvery > 0 && step > 0 && step % o.resampleEvery == 0 && step >= deadSteps && frac < 0.8) {
+    if (o.resampleEvery > 0 && step > 0 && step % o.resampleEvery == 0 && step >= deadSteps && frac < kDecayStart) {
       auto dead = ((step - lastFired) >= deadSteps).nonzero().squeeze(1);
       const auto nd = dead.numel();
       if (nd > 0) {
@@ -223,7 +230,7 @@ Sae trainImpl(const BatchFn& nextBatch, const Moments& moments, std::int64_t d, 
         if (o.kind == SaeKind::JumpRelu) {
           auto preNew = ((xt.index_select(0, pick) - sae->b_dec) * r).sum(-1);
           sae->logThreshold.index_copy_(0, dead, (0.5 * preNew).clamp_min(1e-3).log());
-          adam.resetMoments(4, 0, dead);
+          adam.resetMoments(thresholdParam, 0, dead);
         }
         adam.resetMoments(0, 1, dead);
         adam.resetMoments(1, 0, dead);

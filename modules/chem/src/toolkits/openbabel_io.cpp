@@ -16,6 +16,7 @@
 #include "../text_util.h"
 #include "atomscope/chem/cell_parameters.h"
 #include "atomscope/chem/elements.h"
+#include "atomscope/core/text.h"
 
 namespace atomscope::chem {
 namespace {
@@ -64,7 +65,7 @@ class ErrorCapture {
 };
 
 std::string canonicalFormat(const std::string& format) {
-  const std::string f = text::lower(format);
+  const std::string f = core::asciiLower(format);
   if (f == "pdb" || f == "ent") return "pdb";
   if (f == "sdf" || f == "sd" || f == "mol" || f == "mdl") return "sdf";
   if (f == "mol2") return "mol2";

@@ -14,6 +14,7 @@
 
 #include "../text_util.h"
 #include "atomscope/chem/elements.h"
+#include "atomscope/core/text.h"
 
 namespace atomscope::chem {
 namespace {
@@ -103,7 +104,7 @@ Trajectory readSmilesString(std::string_view input, std::string_view sourceName,
   while (lines.next(line)) {
     const auto tokens = text::split(line);
     if (tokens.empty() || tokens[0].front() == '#') continue;
-    if (frames.empty() && text::lower(tokens[0]) == "smiles") continue;  // a header line
+    if (frames.empty() && core::asciiLower(tokens[0]) == "smiles") continue;  // a header line
     const std::string smiles(tokens[0]);
     try {
       Structure s = smilesToStructure(smiles, options);
