@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <set>
 
 #include "atomscope/all_jobs.h"
 #include "atomscope/core/runner.h"
@@ -197,4 +198,59 @@ TEST(MasaAttention, TrainsFromScratchInLmTrain) {
       fb);
   EXPECT_EQ(bad.status, core::RunStatus::Failed);
   EXPECT_NE(bad.error.find("cannot continue"), std::string::npos) << bad.error;
+}
+
+// coefficient_decay off (beyond the paper): AdamW leaves MASA's coefficient generator (per-layer
+// embeddings, MLP) undecayed and still decays the atoms. Unit level: exactly the generator's
+// matrices are exempt, and only while it exists. Through lm.train: with a weight decay so strong that
+// it halves every decayed matrix in 10 steps, the layer embedding keeps its N(0, 1) start only when
+// its decay is off.
+TEST(MasaAttention, CoefficientDecayOffExemptsOnlyTheGenerator) {
+  masa::SharingOptions o{"masa-qkvo", 2};
+  torch::manual_seed(5);
+  EXPECT_TRUE(masa::undecayedParameters(*masa::createSharedAttentionModel(smallLlama(4), o)).empty());
+  o.coefficientDecay = false;
+  auto m = masa::createSharedAttentionModel(smallLlama(4), o);
+  std::set<const void*> exempt;
+  for (const auto& t : masa::undecayedParameters(*m)) exempt.insert(t.unsafeGetTensorImpl());
+  std::size_t generators = 0;
+  for (const auto& p : m->named_parameters()) {
+    const bool generator = p.key().find("masa.") == 0 && p.key().find(".weight") != std::string::npos &&
+                           (p.key().find("layer_embedding") != std::string::npos || p.key().find("mlp_") != std::string::npos);
+    generators += generator;
+    EXPECT_EQ(exempt.count(p.value().unsafeGetTensorImpl()) == 1, generator) << p.key();
+  }
+  EXPECT_EQ(generators, 12u);  // 4 types x (embedding, mlp_in, mlp_out)
+  EXPECT_EQ(exempt.size(), 12u);
+  masa::freezeCoefficients(*m);
+  EXPECT_TRUE(masa::undecayedParameters(*m).empty());  // frozen coefficients are a plain parameter
+  auto seq = o;
+  seq.variant = "sequential";
+  EXPECT_TRUE(masa::undecayedParameters(*masa::createSharedAttentionModel(smallLlama(4), seq)).empty());
+
+  auto embeddingNorm = [](bool decayCoefficients) {
+    test::ScopedTempDir dir(std::string("masa-decay-") + (decayCoefficients ? "on" : "off"));
+    const std::int64_t steps = 10;
+    Json p{{"data", (kData / "text" / "tinystories" / "tinystories_sample5.txt").string()},
+           {"tokenizer", (kData / "lm" / "tok512.bin").string()}, {"dim", 32}, {"n_layers", 4}, {"n_heads", 4},
+           {"context", 32}, {"batch_size", 4}, {"steps", steps}, {"lr", 1e-2}, {"warmup_steps", 0},
+           {"min_lr_ratio", 1.0}, {"weight_decay", 10.0}, {"checkpoint_every", steps}, {"val_every", steps},
+           {"export", false}, {"attention", "masa-qkvo"}, {"atoms", 2}, {"coefficient_decay", decayCoefficients}};
+    core::Feedback fb;
+    const auto out = core::runJob(registry(), core::RunRequest{"lm.train", p, "cpu", 7, dir.path()}, fb);
+    EXPECT_EQ(out.status, core::RunStatus::Completed) << out.error;
+    const auto ckpt = core::RunDir::open(out.runDir).checkpointPath(steps);
+    torch::serialize::InputArchive in, masaArchive, q, embedding;
+    in.load_from(ckpt.string());
+    in.read("masa", masaArchive);
+    masaArchive.read("q", q);
+    q.read("layer_embedding", embedding);
+    torch::Tensor w;
+    embedding.read("weight", w);
+    return w.norm().item<double>() / std::sqrt(static_cast<double>(w.numel()));  // RMS; N(0, 1) start: 1
+  };
+  const double off = embeddingNorm(false), on = embeddingNorm(true);
+  // Decay: x (1 - 0.01 x 10) per step = 0.35 after 10 steps; Adam moves each entry by at most ~0.1.
+  EXPECT_NEAR(off, 1.0, 0.25);
+  EXPECT_LT(on, 0.5);
 }

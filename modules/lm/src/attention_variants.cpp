@@ -20,7 +20,8 @@ std::vector<AttentionVariant>& registry() {
       [](CausalLMImpl& m) {
         const auto n = denseAttentionParameters(m.config());
         return Json{{"attention_parameters", n}, {"dense_attention_parameters", n}};
-      }}};
+      },
+      {}}};
   return variants;
 }
 

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "atomscope/core/distributed.h"
@@ -616,6 +617,9 @@ class TrainJob : public core::Job {
     s.addChoice("coefficient_init", {"random", "sequential"}, "random",
                 "MASA: start each layer's coefficients as a random mixture of the atoms (the paper), or at sequential "
                 "sharing (layer l uses atom floor(l S / L) alone) from which training mixes.");
+    s.addBool("coefficient_decay", true,
+              "MASA: weight decay also on the coefficient generator (per-layer embeddings and MLP), as on every "
+              "matrix. Off: only the atoms decay, so decay cannot shrink a layer's mixture.");
     s.addInt("context", 128, 2, 1 << 20, "Training sequence length (and a new model's context).");
     s.addInt("batch_size", 8, 1, 1 << 16, "Sequences per micro-batch.");
     s.addInt("grad_accum", 1, 1, 4096, "Micro-batches accumulated per optimizer step.");
@@ -659,7 +663,8 @@ class TrainJob : public core::Job {
     const auto modelPath = p.getString("model");
     const auto& attention = attentionVariant(p.getString("attention"));
     const Json attentionOptions{{"atoms", p.getInt("atoms")}, {"rank", p.getInt("rank")}, {"groups", p.getInt("groups")},
-                                {"coefficient_init", p.getString("coefficient_init")}};
+                                {"coefficient_init", p.getString("coefficient_init")},
+                                {"coefficient_decay", p.getBool("coefficient_decay")}};
     if (!modelPath.empty() && attention.name != "dense")
       throw LmError("attention '" + attention.name + "' builds a new model; it cannot continue " + modelPath +
                     " (leave 'model' empty, or use attention 'dense')");
@@ -724,9 +729,14 @@ class TrainJob : public core::Job {
       val = train;
     }
 
-    // Optimizer: weight decay on matrices only.
+    // Optimizer: weight decay on matrices only, less those the attention variant exempts.
+    std::set<const void*> exempt;
+    if (attention.undecayed)
+      for (const auto& t : attention.undecayed(*model)) exempt.insert(t.unsafeGetTensorImpl());
     std::vector<torch::Tensor> decay, noDecay;
-    for (auto& prm : model->parameters()) (prm.dim() >= 2 ? decay : noDecay).push_back(prm);
+    for (auto& prm : model->parameters())
+      (prm.dim() >= 2 && !exempt.count(prm.unsafeGetTensorImpl()) ? decay : noDecay).push_back(prm);
+    if (!exempt.empty()) fb.info("weight decay: " + std::to_string(exempt.size()) + " coefficient-generator matrices exempt");
     const double lr = p.getFloat("lr");
     auto groupOptions = [&](double wd) {
       return std::make_unique<torch::optim::AdamWOptions>(

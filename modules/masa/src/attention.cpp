@@ -167,6 +167,7 @@ SharingOptions SharingOptions::fromJson(const std::string& variant, const Json& 
   s.groups = o.value("groups", std::int64_t{0});
   s.embeddingDim = o.value("embedding_dim", std::int64_t{32});
   s.coefficientInit = o.value("coefficient_init", std::string("random"));
+  s.coefficientDecay = o.value("coefficient_decay", true);
   if (s.coefficientInit != "random" && s.coefficientInit != "sequential")
     throw LmError("coefficient_init must be 'random' (the paper) or 'sequential', got '" + s.coefficientInit + "'");
   return s;
@@ -253,6 +254,21 @@ Json describeAttention(lm::CausalLMImpl& model) {
   return out;
 }
 
+std::vector<torch::Tensor> undecayedParameters(lm::CausalLMImpl& model) {
+  std::vector<torch::Tensor> out;
+  auto banks = banksOf(model);
+  if (!banks || banks->options.coefficientDecay) return out;
+  for (const auto& child : banks->named_children()) {
+    auto bank = std::dynamic_pointer_cast<RoleBankImpl>(child.value());
+    if (!bank->isMasa() || bank->frozen()) continue;
+    for (const auto& p : bank->layer_embedding->parameters()) out.push_back(p);
+    for (const auto& linear : {bank->mlp_in, bank->mlp_out})
+      for (const auto& p : linear->parameters())
+        if (p.dim() >= 2) out.push_back(p);
+  }
+  return out;
+}
+
 std::vector<MatrixDictionary> dictionariesOf(lm::CausalLMImpl& model) {
   std::vector<MatrixDictionary> out;
   auto banks = banksOf(model);
@@ -285,7 +301,8 @@ void registerAttentionVariants() {
         [name = name](const lm::ModelConfig& c, const Json& o) {
           return createSharedAttentionModel(c, SharingOptions::fromJson(name, o));
         },
-        [](lm::CausalLMImpl& m) { freezeCoefficients(m); }, [](lm::CausalLMImpl& m) { return describeAttention(m); }});
+        [](lm::CausalLMImpl& m) { freezeCoefficients(m); }, [](lm::CausalLMImpl& m) { return describeAttention(m); },
+        [](lm::CausalLMImpl& m) { return undecayedParameters(m); }});
   }
 }
 

@@ -5,13 +5,17 @@
 # the paper's Table 1; masa-*-seq start the coefficients at sequential sharing (beyond the paper). Needs the CLI built by tests/gpu/build_and_test.sh (BUILD) and the shared data.
 #   BUILD=/tmp/atomscope-gpu DATA=<shared data> bash tests/bench/masa/from_scratch.sh [steps] [layers]
 # Environment: LR (1e-3), BATCH (64 sequences of 256), WARMUP (80 steps), VAL_EVERY (200 steps), SEED (1),
-# VARIANTS (all nine). The table gives
+# VARIANTS (all nine, and masa-qkvo-nd / masa-qkvo-seq-nd: the coefficient generator not decayed),
+# CORPUS (empty: tinystories_train_head_2MiB.txt; tinystories or all: tests/bench/make_corpus.py's,
+# 'all' being larger than the default budgets), DEVICE (cuda). The table gives
 # the final validation perplexity and the best one seen at any validation (early stopping: the
 # 2 MiB corpus is repeated many times at the default budget, so the larger variants overfit).
 set -uo pipefail
 SRC=$(cd "$(dirname "$0")/../../.." && pwd)
 BUILD=${BUILD:-/tmp/atomscope-gpu}
-DATA=${DATA:-$SRC/../shared/data}
+DATA=${SHARED:-${DATA:-$SRC/../shared/data}}
+DEVICE=${DEVICE:-cuda}
+CORPUS=${CORPUS:-}
 OUT=${OUT:-/tmp/out}
 STEPS=${1:-800}
 LAYERS=${2:-12}
@@ -21,11 +25,16 @@ WARMUP=${WARMUP:-80}
 VAL_EVERY=${VAL_EVERY:-200}
 SEED=${SEED:-1}
 VARIANTS=${VARIANTS:-"dense masa-qkvo masa-qkvo-seq masa-qkv masa-qkv-seq gqa low-rank sequential repeat-all-over"}
-CLI=$(find "$BUILD" -name atomscope-cli -type f -perm -u+x | head -1)
-PROJECT=$OUT/masa_from_scratch_lr${LR}_b${BATCH}_s${STEPS}_seed$SEED
+CLI=${CLI:-$(find "$BUILD" -name atomscope-cli -type f -perm -u+x | head -1)}
+PROJECT=$OUT/masa_from_scratch${CORPUS:+_$CORPUS}_lr${LR}_b${BATCH}_s${STEPS}_seed$SEED
 mkdir -p "$PROJECT"
-common=(--device cuda --seed "$SEED" --quiet
-        --param data="$DATA/text/tinystories/tinystories_train_head_2MiB.txt" --param tokenizer="$DATA/lm/tok512.bin"
+TEXT=$DATA/text/tinystories/tinystories_train_head_2MiB.txt
+if [[ -n "$CORPUS" ]]; then
+  TEXT=$OUT/corpus_$CORPUS.txt
+  [[ -f "$TEXT" ]] || python3 "$SRC/tests/bench/make_corpus.py" "$DATA/text" "$TEXT" "$CORPUS" > /dev/null
+fi
+common=(--device "$DEVICE" --seed "$SEED" --quiet
+        --param data="$TEXT" --param tokenizer="$DATA/lm/tok512.bin"
         --param family=llama --param dim=288 --param n_layers="$LAYERS" --param n_heads=6 --param hidden_dim=768
         --param context=256 --param batch_size="$BATCH" --param steps="$STEPS" --param lr="$LR" --param warmup_steps="$WARMUP"
         --param val_fraction=0.1 --param val_every="$VAL_EVERY" --param val_batches=20 --param checkpoint_every=100000
@@ -36,6 +45,8 @@ declare -A extra=(
   [masa-qkvo]="--param attention=masa-qkvo --param atoms=$third"
   [masa-qkv]="--param attention=masa-qkv --param atoms=$third"
   [masa-qkvo-seq]="--param attention=masa-qkvo --param atoms=$third --param coefficient_init=sequential"
+  [masa-qkvo-nd]="--param attention=masa-qkvo --param atoms=$third --param coefficient_decay=false"
+  [masa-qkvo-seq-nd]="--param attention=masa-qkvo --param atoms=$third --param coefficient_init=sequential --param coefficient_decay=false"
   [masa-qkv-seq]="--param attention=masa-qkv --param atoms=$third --param coefficient_init=sequential"
   [gqa]="--param attention=gqa"
   [low-rank]="--param attention=low-rank --param rank=96"
@@ -47,7 +58,7 @@ for v in $VARIANTS; do
   "$CLI" --project "$PROJECT/$v" run lm.train "${common[@]}" ${extra[$v]} > "$PROJECT/$v.log" 2>&1 &
 done
 wait
-echo "| attention ($LAYERS layers, dim 288, $STEPS steps x $BATCH x 256 tokens, lr $LR, seed $SEED) | attention params | reduction | val loss | val ppl | best val ppl (step) | tokens/s |"
+echo "| attention ($LAYERS layers, dim 288, $STEPS steps x $BATCH x 256 tokens of $(basename "$TEXT"), lr $LR, seed $SEED) | attention params | reduction | val loss | val ppl | best val ppl (step) | tokens/s |"
 echo "|---|---|---|---|---|---|---|"
 for v in $VARIANTS; do
   run=$(find "$PROJECT/$v" -name run.json | head -1)

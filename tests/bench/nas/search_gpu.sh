@@ -46,34 +46,10 @@ mkdir -p "$OUT"
 PY=$(command -v python3)
 CORPUS=${CORPUS:-tinystories}
 if [[ -z "${DATA:-}" ]]; then
-  # CORPUS=tinystories: both TinyStories heads as one file of <|endoftext|>-separated stories (the val
-  # head's blank-line paragraphs become documents), in order, so the validation split (the last
-  # val_fraction) comes from TinyStories' validation head. CORPUS=all: those and every other shared
-  # text (books, WikiText-2, PTB, Shakespeare; about 14 MB) as paragraphs, shuffled with a fixed seed,
-  # for a regime where the models do not see the data many times.
+  # CORPUS: see tests/bench/make_corpus.py (tinystories: validation from TinyStories' validation head;
+  # all: every shared text, shuffled, larger than the token budgets).
   DATA=$OUT/corpus_$CORPUS.txt
-  "$PY" - "$SHARED/text" "$DATA" "$CORPUS" <<'PYEOF'
-import glob, random, sys
-text, out, corpus = sys.argv[1:4]
-ts = text + "/tinystories"
-read = lambda p: open(p, encoding="utf-8", errors="replace").read()
-docs = read(ts + "/tinystories_train_head_2MiB.txt").split("<|endoftext|>") + read(ts + "/tinystories_val_head.txt").split("\n\n")
-if corpus == "all":
-    others = sorted(glob.glob(text + "/english/*.txt")) + [text + "/" + f for f in (
-        "wikitext2_tokens_test.txt", "wikitext2_tokens_valid.txt", "ptb.test.txt", "ptb.valid.txt", "tinyshakespeare_input.txt")]
-    for f in others:
-        try:
-            body = read(f).replace("\r\n", "\n")
-        except FileNotFoundError:
-            continue
-        docs += body.split("\n\n")
-    random.Random(0).shuffle(docs)
-elif corpus != "tinystories":
-    sys.exit("CORPUS must be tinystories or all, not " + corpus)
-docs = [d.strip() for d in docs if d.strip()]
-open(out, "w", encoding="utf-8").write("\n<|endoftext|>\n".join(docs) + "\n")
-print(len(docs), "documents,", sum(map(len, docs)), "characters")
-PYEOF
+  "$PY" "$SRC/tests/bench/make_corpus.py" "$SHARED/text" "$DATA" "$CORPUS"
 fi
 RUNS=$OUT/runs
 

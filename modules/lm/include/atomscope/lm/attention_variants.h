@@ -22,6 +22,9 @@ struct AttentionVariant {
   std::function<void(CausalLMImpl&)> finalize;
   // Exact attention parameter counts: {"attention_parameters", "dense_attention_parameters", ...}.
   std::function<Json(CausalLMImpl&)> describe;
+  // Matrices AdamW must not decay although they are 2-D (e.g. MASA's coefficient generator when its
+  // 'coefficient_decay' is off). May be empty: every matrix decays.
+  std::function<std::vector<torch::Tensor>(CausalLMImpl&)> undecayed;
 };
 
 // Adds or replaces a variant by name.

@@ -30,6 +30,9 @@ struct SharingOptions {
   // MASA coefficients at the start: "random" (the paper: random mixtures from the MLP) or
   // "sequential" (layer l starts as atom floor(l S / L) alone, the sequential-sharing model).
   std::string coefficientInit = "random";
+  // AdamW decay on the coefficient generator (embeddings, MLP) as on any matrix (the default), or only
+  // on the atoms: decaying both factors of c_ls D_s shrinks the product twice over.
+  bool coefficientDecay = true;
   static SharingOptions fromJson(const std::string& variant, const Json& options);
 };
 
@@ -47,6 +50,10 @@ Json describeAttention(lm::CausalLMImpl& model);
 
 // The MASA dictionaries of a trained masa-* model (frozen coefficients), for export and analysis.
 std::vector<MatrixDictionary> dictionariesOf(lm::CausalLMImpl& model);
+
+// The 2-D parameters of the MASA coefficient generators that must not decay: empty unless the model was
+// built with coefficientDecay off (and not frozen yet).
+std::vector<torch::Tensor> undecayedParameters(lm::CausalLMImpl& model);
 
 // Adds every variant to lm's registry (lm.train's 'attention' parameter).
 void registerAttentionVariants();
