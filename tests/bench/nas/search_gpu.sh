@@ -37,6 +37,7 @@ VAL_EVERY=${VAL_EVERY:-50}
 METHODS=${METHODS:-gdas darts}
 ARCH_LR=${ARCH_LR:-3e-3}
 ATOMS=${ATOMS:-}
+SEED_BASE=${SEED_BASE:-0}  # the runs use seeds SEED_BASE + 1..5 (another base: other random samples and searches)
 OUT=${OUT:-/tmp/nas-bench}
 BUILD=${BUILD:-$SRC/build/gpu-nas}  # inside the tree: kept between calls on a warm machine
 first_existing() { for f in "$@"; do [[ -e "$f" ]] && { echo "$f"; return; }; done; echo "$1"; }
@@ -76,30 +77,35 @@ SEARCHES=() CHOSEN_RUNS=()
 for ENTRY in $METHODS; do
   METHOD=${ENTRY%%:*} PENALTY=0
   [[ "$ENTRY" == *:* ]] && PENALTY=${ENTRY#*:}
-  "$CLI" run nas.search --out "$RUNS" --seed 1 "${train[@]}" "${data[@]}" "${space[@]}" --param method="$METHOD" \
+  "$CLI" run nas.search --out "$RUNS" --seed $((SEED_BASE + 1)) "${train[@]}" "${data[@]}" "${space[@]}" --param method="$METHOD" \
     --param param_penalty="$PENALTY" --param arch_lr="$ARCH_LR" --param time_budget_s="$SEARCH_TIME" \
     --param log_every=50 > "$OUT/search_${ENTRY//:/_}.log" 2>&1
   SEARCHES+=("$(latest_run nas.search)")
-  "$CLI" run nas.evaluate --out "$RUNS" --seed 2 "${train[@]}" "${fit[@]}" --param search="${SEARCHES[-1]}" \
+  "$CLI" run nas.evaluate --out "$RUNS" --seed $((SEED_BASE + 2)) "${train[@]}" "${fit[@]}" --param search="${SEARCHES[-1]}" \
     --param mode=finetune --param time_budget_s="$FINAL" > "$OUT/evaluate_${ENTRY//:/_}.log" 2>&1
   CHOSEN_RUNS+=("$(latest_run nas.evaluate)")
 done
 SEARCH=${SEARCHES[0]}
-"$CLI" run nas.random_search --out "$RUNS" --seed 3 "${train[@]}" "${fit[@]}" "${data[@]}" "${space[@]}" \
+"$CLI" run nas.random_search --out "$RUNS" --seed $((SEED_BASE + 3)) "${train[@]}" "${fit[@]}" "${data[@]}" "${space[@]}" \
   --param samples="$SAMPLES" --param time_budget_s="$TIME_BUDGET" > "$OUT/random_search.log" 2>&1
 RANDOM_RUN=$(latest_run nas.random_search)
-"$CLI" run nas.evaluate --out "$RUNS" --seed 4 "${train[@]}" "${fit[@]}" --param search="$SEARCH" --param arch=largest \
+"$CLI" run nas.evaluate --out "$RUNS" --seed $((SEED_BASE + 4)) "${train[@]}" "${fit[@]}" --param search="$SEARCH" --param arch=largest \
   --param mode=scratch --param time_budget_s="$FINAL" > "$OUT/largest.log" 2>&1
 LARGEST=$(latest_run nas.evaluate)
+# Control: the first search's choice trained from scratch for FINAL, as a random sample is, to tell
+# the architecture's worth from that of the weights it inherits.
+"$CLI" run nas.evaluate --out "$RUNS" --seed $((SEED_BASE + 5)) "${train[@]}" "${fit[@]}" --param search="$SEARCH" \
+  --param mode=scratch --param time_budget_s="$FINAL" > "$OUT/chosen_scratch.log" 2>&1
+CHOSEN_SCRATCH=$(latest_run nas.evaluate)
 
 echo
-echo "TangleNAS ($METHODS) on TinyStories ($(basename "$DATA")), tok512, context $CONTEXT, batch $BATCH, lr $LR, arch_lr $ARCH_LR, budget ${TIME_BUDGET} s per contender (final trainings $FINAL s), device $DEVICE ($(date -u +%Y-%m-%d), $(hostname))"
+echo "TangleNAS ($METHODS, seeds $((SEED_BASE + 1))-$((SEED_BASE + 5))) on ($(basename "$DATA")), tok512, context $CONTEXT, batch $BATCH, lr $LR, arch_lr $ARCH_LR, budget ${TIME_BUDGET} s per contender (final trainings $FINAL s), device $DEVICE ($(date -u +%Y-%m-%d), $(hostname))"
 echo "Space: layers {$LAYERS}, heads {$HEADS}, embed {$EMBED}, mlp_ratio {$MLP_RATIO}$([[ -n "$ATOMS" ]] && echo ", atoms {$ATOMS}")"
 echo
-"$PY" - "$RANDOM_RUN" "$LARGEST" "${SEARCHES[@]}" "${CHOSEN_RUNS[@]}" <<'PYEOF'
+"$PY" - "$RANDOM_RUN" "$LARGEST" "$CHOSEN_SCRATCH" "${SEARCHES[@]}" "${CHOSEN_RUNS[@]}" <<'PYEOF'
 import json, sys
-rnd, largest = sys.argv[1:3]
-rest = sys.argv[3:]
+rnd, largest, scratch = sys.argv[1:4]
+rest = sys.argv[4:]
 searches, chosen = rest[:len(rest) // 2], rest[len(rest) // 2:]
 load = lambda p: json.load(open(p))
 rs = load(rnd + "/artifacts/random_search.json")
@@ -125,6 +131,9 @@ for r in rs["results"]:
         r["train_seconds"], total))
 print("| largest, from scratch | %s | %d | %.3f | %d of %d | %.0f |" % (
     name(lg["architecture"]), lg["params"], lg["val_ppl"], lg["best_step"], lg["steps"], lg["train_seconds"]))
+sc = load(scratch + "/artifacts/result.json")
+print("| first search's choice, from scratch (control) | %s | %d | %.3f | %d of %d | %.0f |" % (
+    name(sc["architecture"]), sc["params"], sc["val_ppl"], sc["best_step"], sc["steps"], sc["train_seconds"]))
 print()
 print("Inherited (before fine-tuning) validation perplexity of each chosen architecture: " + "; ".join(inherited))
 PYEOF
