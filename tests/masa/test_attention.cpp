@@ -118,33 +118,37 @@ TEST(MasaAttention, InferenceCacheFollowsWeightChanges) {
   EXPECT_FALSE(torch::allclose(logits(*m), a, 1e-4, 1e-4));  // W_l recomputed after the change
 }
 
-// Sequential start: layer l begins as atom floor(l S / L) alone (the sequential-sharing model) plus a
-// mixture 10x smaller than the paper's random start; the paper's start mixes all atoms at RMS 1/sqrt(S).
-TEST(MasaAttention, SequentialStartBeginsAtSequentialSharing) {
+// One-atom starts: layer l begins as one atom alone (sequential: atom floor(l S / L), the
+// sequential-sharing model; repeat: atom l mod S, the repeat-all-over model) plus a mixture 10x smaller
+// than the paper's random start; the paper's start mixes all atoms at RMS 1/sqrt(S).
+TEST(MasaAttention, OneAtomStartsBeginAtLayerSharing) {
   const std::int64_t L = 6, S = 2;
-  masa::SharingOptions o{"masa-qkvo", S};
-  o.coefficientInit = "sequential";
-  torch::manual_seed(4);
-  auto m = masa::createSharedAttentionModel(smallLlama(L), o);
-  for (const auto& d : masa::dictionariesOf(*m)) {
-    ASSERT_EQ(d.coefficients.sizes(), (std::vector<std::int64_t>{L, S}));
-    for (std::int64_t l = 0; l < L; ++l)
-      for (std::int64_t s = 0; s < S; ++s) {
-        const double c = d.coefficients[l][s].item<double>();
-        const double expect = s == l * S / L ? 1.0 : 0.0;  // layers 0-2 use atom 0, layers 3-5 atom 1
-        EXPECT_NEAR(c, expect, 0.5 / std::sqrt(double(S))) << d.role << " layer " << l << " atom " << s;
+  for (const std::string start : {"sequential", "repeat"}) {
+    masa::SharingOptions o{"masa-qkvo", S};
+    o.coefficientInit = start;
+    torch::manual_seed(4);
+    auto m = masa::createSharedAttentionModel(smallLlama(L), o);
+    // sequential: layers 0-2 use atom 0, layers 3-5 atom 1; repeat: layers 0, 2, 4 atom 0, the others atom 1.
+    auto expectedAtom = [&](std::int64_t l) { return start == "repeat" ? l % S : l * S / L; };
+    for (const auto& d : masa::dictionariesOf(*m)) {
+      ASSERT_EQ(d.coefficients.sizes(), (std::vector<std::int64_t>{L, S}));
+      auto base = torch::zeros({L, S}, torch::kDouble);
+      for (std::int64_t l = 0; l < L; ++l) {
+        base[l][expectedAtom(l)] = 1.0;
+        for (std::int64_t s = 0; s < S; ++s)
+          EXPECT_NEAR(d.coefficients[l][s].item<double>(), s == expectedAtom(l) ? 1.0 : 0.0, 0.5 / std::sqrt(double(S)))
+              << start << " " << d.role << " layer " << l << " atom " << s;
       }
-    // The mixture around the one-hot start has RMS 0.1 / sqrt(S), as set.
-    auto base = torch::zeros({L, S}, torch::kDouble);
-    for (std::int64_t l = 0; l < L; ++l) base[l][l * S / L] = 1.0;
-    const double rms = (d.coefficients.to(torch::kDouble) - base).pow(2).mean().sqrt().item<double>();
-    EXPECT_NEAR(rms, 0.1 / std::sqrt(double(S)), 1e-6) << d.role;
+      // The mixture around the one-hot start has RMS 0.1 / sqrt(S), as set.
+      const double rms = (d.coefficients.to(torch::kDouble) - base).pow(2).mean().sqrt().item<double>();
+      EXPECT_NEAR(rms, 0.1 / std::sqrt(double(S)), 1e-6) << start << " " << d.role;
+    }
+    // Freezing keeps the coefficients the model uses (the one-hot part included), and the frozen model
+    // gives the same logits.
+    const auto before = logits(*m);
+    masa::freezeCoefficients(*m);
+    EXPECT_TRUE(torch::allclose(logits(*m), before, 1e-5, 1e-5)) << start;
   }
-  // Freezing keeps the coefficients the model uses (the one-hot part included), and the frozen model
-  // gives the same logits.
-  const auto before = logits(*m);
-  masa::freezeCoefficients(*m);
-  EXPECT_TRUE(torch::allclose(logits(*m), before, 1e-5, 1e-5));
   EXPECT_THROW(masa::SharingOptions::fromJson("masa-qkvo", Json{{"coefficient_init", "orthogonal"}}), lm::LmError);
 }
 

@@ -614,9 +614,10 @@ class TrainJob : public core::Job {
     s.addInt("atoms", 0, 0, 1 << 16, "Matrix atoms per projection type (MASA). 0: a third of the layers.");
     s.addInt("rank", 0, 0, 1 << 20, "Rank of each projection (low-rank attention). 0: a third of dim.");
     s.addInt("groups", 0, 0, 1 << 16, "Distinct attention weight sets (sequential, repeat-all-over). 0: a third of the layers.");
-    s.addChoice("coefficient_init", {"random", "sequential"}, "random",
-                "MASA: start each layer's coefficients as a random mixture of the atoms (the paper), or at sequential "
-                "sharing (layer l uses atom floor(l S / L) alone) from which training mixes.");
+    s.addChoice("coefficient_init", {"random", "sequential", "repeat"}, "random",
+                "MASA: start each layer's coefficients as a random mixture of the atoms (the paper), at sequential "
+                "sharing (layer l uses atom floor(l S / L) alone) or at repeat-all-over (atom l mod S), from which "
+                "training mixes.");
     s.addBool("coefficient_decay", true,
               "MASA: weight decay also on the coefficient generator (per-layer embeddings and MLP), as on every "
               "matrix. Off: only the atoms decay, so decay cannot shrink a layer's mixture.");

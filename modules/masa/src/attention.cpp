@@ -17,8 +17,9 @@ namespace {
 // picked per layer by a fixed assignment (sequential, repeat-all-over).
 class RoleBankImpl : public torch::nn::Module {
  public:
+  // start: "random" (the paper), "sequential" or "repeat" (layer l begins as one atom, see below).
   RoleBankImpl(bool masa, std::int64_t layers, std::int64_t atoms, std::int64_t out, std::int64_t in, double stddev,
-               std::int64_t embeddingDim, std::vector<std::int64_t> assignment, bool sequentialStart = false)
+               std::int64_t embeddingDim, std::vector<std::int64_t> assignment, const std::string& start = "random")
       : masa_(masa), layers_(layers), assignment_(std::move(assignment)) {
     this->atoms = register_parameter("atoms", torch::randn({atoms, out, in}) * stddev);
     if (!masa_) return;
@@ -28,16 +29,22 @@ class RoleBankImpl : public torch::nn::Module {
     torch::NoGradGuard g;
     torch::nn::init::zeros_(mlp_out->bias);
     // Start with coefficients of RMS 1/sqrt(S): W_l then has the atoms' scale, as a dense init would.
-    // Sequential start (beyond the paper): layer l begins as atom floor(l S / L) alone, i.e. at the
-    // sequential-sharing model, plus a mixture 10x smaller that breaks the ties; training then
-    // mixes. The one-hot part is a fixed offset, rebuilt from (L, S) when a checkpoint is loaded.
+    // One-atom starts (beyond the paper): layer l begins as one atom alone, i.e. at a layer-sharing
+    // model, plus a mixture 10x smaller that breaks the ties; training then mixes. "sequential": atom
+    // floor(l S / L) (consecutive layers share); "repeat": atom l mod S (repeat-all-over). The one-hot
+    // part is a fixed offset, rebuilt from (L, S, start) when a checkpoint is loaded.
+    const bool oneAtom = start != "random";
     const auto c = generatedCoefficients();
-    const double rms = (sequentialStart ? 0.1 : 1.0) / std::sqrt(static_cast<double>(atoms));
+    const double rms = (oneAtom ? 0.1 : 1.0) / std::sqrt(static_cast<double>(atoms));
     mlp_out->weight.mul_(rms / c.pow(2).mean().sqrt().item<double>());
-    if (sequentialStart) {
+    if (oneAtom) {
       base_ = torch::zeros({layers, atoms});
-      for (std::int64_t l = 0; l < layers; ++l) base_[l][std::min(atoms - 1, l * atoms / layers)] = 1.0;
+      for (std::int64_t l = 0; l < layers; ++l) base_[l][startAtom(start, l, layers, atoms)] = 1.0;
     }
+  }
+
+  static std::int64_t startAtom(const std::string& start, std::int64_t l, std::int64_t layers, std::int64_t atoms) {
+    return start == "repeat" ? l % atoms : std::min(atoms - 1, l * atoms / layers);
   }
 
   bool isMasa() const { return masa_; }
@@ -168,8 +175,8 @@ SharingOptions SharingOptions::fromJson(const std::string& variant, const Json& 
   s.embeddingDim = o.value("embedding_dim", std::int64_t{32});
   s.coefficientInit = o.value("coefficient_init", std::string("random"));
   s.coefficientDecay = o.value("coefficient_decay", true);
-  if (s.coefficientInit != "random" && s.coefficientInit != "sequential")
-    throw LmError("coefficient_init must be 'random' (the paper) or 'sequential', got '" + s.coefficientInit + "'");
+  if (s.coefficientInit != "random" && s.coefficientInit != "sequential" && s.coefficientInit != "repeat")
+    throw LmError("coefficient_init must be 'random' (the paper), 'sequential' or 'repeat', got '" + s.coefficientInit + "'");
   return s;
 }
 
@@ -204,7 +211,7 @@ lm::CausalLM createSharedAttentionModel(const lm::ModelConfig& configIn, const S
     for (std::int64_t l = 0; l < L && shared; ++l)
       assign.push_back(v == "sequential" ? std::min(G - 1, l * G / L) : l % G);
     byRole.emplace(role, banks->add(role, RoleBank(masa, L, masa ? S : G, out, in, initStd(c, role), o.embeddingDim, assign,
-                                                   o.coefficientInit == "sequential")));
+                                                   o.coefficientInit)));
   }
   lm::ModelOptions mo;
   mo.attentionProjections = [&](const lm::ProjectionSpec& spec) -> std::shared_ptr<lm::ProjectionImpl> {

@@ -5,7 +5,8 @@
 # the paper's Table 1; masa-*-seq start the coefficients at sequential sharing (beyond the paper). Needs the CLI built by tests/gpu/build_and_test.sh (BUILD) and the shared data.
 #   BUILD=/tmp/atomscope-gpu DATA=<shared data> bash tests/bench/masa/from_scratch.sh [steps] [layers]
 # Environment: LR (1e-3), BATCH (64 sequences of 256), WARMUP (80 steps), VAL_EVERY (200 steps), SEED (1),
-# VARIANTS (all nine, and masa-qkvo-nd / masa-qkvo-seq-nd: the coefficient generator not decayed),
+# VARIANTS (all nine, and masa-qkvo-nd / masa-qkvo-seq-nd: the coefficient generator not decayed;
+# masa-qkvo-rep / -rep-nd: started at repeat-all-over),
 # CORPUS (empty: tinystories_train_head_2MiB.txt; tinystories or all: tests/bench/make_corpus.py's,
 # 'all' being larger than the default budgets), DEVICE (cuda). The table gives
 # the final validation perplexity and the best one seen at any validation (early stopping: the
@@ -47,6 +48,8 @@ declare -A extra=(
   [masa-qkvo-seq]="--param attention=masa-qkvo --param atoms=$third --param coefficient_init=sequential"
   [masa-qkvo-nd]="--param attention=masa-qkvo --param atoms=$third --param coefficient_decay=false"
   [masa-qkvo-seq-nd]="--param attention=masa-qkvo --param atoms=$third --param coefficient_init=sequential --param coefficient_decay=false"
+  [masa-qkvo-rep]="--param attention=masa-qkvo --param atoms=$third --param coefficient_init=repeat"
+  [masa-qkvo-rep-nd]="--param attention=masa-qkvo --param atoms=$third --param coefficient_init=repeat --param coefficient_decay=false"
   [masa-qkv-seq]="--param attention=masa-qkv --param atoms=$third --param coefficient_init=sequential"
   [gqa]="--param attention=gqa"
   [low-rank]="--param attention=low-rank --param rank=96"

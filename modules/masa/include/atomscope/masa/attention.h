@@ -28,7 +28,8 @@ struct SharingOptions {
   std::int64_t groups = 0;            // G (sequential, repeat-all-over): 0 = max(1, round(L / 3))
   std::int64_t embeddingDim = 32;     // width of the per-layer embedding feeding the coefficient MLP
   // MASA coefficients at the start: "random" (the paper: random mixtures from the MLP) or
-  // "sequential" (layer l starts as atom floor(l S / L) alone, the sequential-sharing model).
+  // "sequential" (layer l starts as atom floor(l S / L) alone, the sequential-sharing model) or
+  // "repeat" (layer l starts as atom l mod S alone, the repeat-all-over model).
   std::string coefficientInit = "random";
   // AdamW decay on the coefficient generator (embeddings, MLP) as on any matrix (the default), or only
   // on the atoms: decaying both factors of c_ls D_s shrinks the product twice over.
