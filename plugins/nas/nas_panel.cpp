@@ -260,6 +260,9 @@ QWidget* NasPanel::buildSpaceTab() {
   sizePenalty_ = schemaDouble("nasSizePenalty", "param_penalty", 3, 100, 0.05, QStringLiteral("0"));
   sizePenalty_->setSpecialValueText(tr("none"));
   rf->addRow(tr("Size penalty"), sizePenalty_);
+  timePenalty_ = schemaDouble("nasTimePenalty", "time_penalty", 3, 100, 0.05, QStringLiteral("0"));
+  timePenalty_->setSpecialValueText(tr("none"));
+  rf->addRow(tr("Time penalty"), timePenalty_);
 
   auto pathRow = [&](QLineEdit*& edit, const char* name, const QString& placeholder, const QString& filter, bool folder) {
     auto* row = new QHBoxLayout;
@@ -496,6 +499,7 @@ std::optional<Json> NasPanel::searchParams() {
   (*p)["log_every"] = num(logEvery_->value());
   (*p)["arch_lr"] = archLr_->value();
   (*p)["param_penalty"] = sizePenalty_->value();
+  (*p)["time_penalty"] = timePenalty_->value();
   return p;
 }
 
@@ -695,6 +699,7 @@ bool NasPanel::showRun(const QString& runDir) {
   if (p.contains("arch_lr") && p["arch_lr"].is_number()) archLr_->setValue(p["arch_lr"].get<double>());
   // Runs made before the size penalty searched without one.
   sizePenalty_->setValue(p.contains("param_penalty") && p["param_penalty"].is_number() ? p["param_penalty"].get<double>() : 0.0);
+  timePenalty_->setValue(p.contains("time_penalty") && p["time_penalty"].is_number() ? p["time_penalty"].get<double>() : 0.0);
   refreshChoice();
   progress_->setValue(1000);
   setStatus(search_->archFile.isEmpty() ? tr("Opened %1 (%2: no architecture was written)")

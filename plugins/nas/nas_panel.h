@@ -130,6 +130,7 @@ class NasPanel : public QWidget {
   QDoubleSpinBox* timeBudget_ = nullptr;
   QDoubleSpinBox* archLr_ = nullptr;
   QDoubleSpinBox* sizePenalty_ = nullptr;  // nas.search's param_penalty
+  QDoubleSpinBox* timePenalty_ = nullptr;  // nas.search's time_penalty
   QLineEdit* data_ = nullptr;
   QLineEdit* tokenizer_ = nullptr;
   QSpinBox* context_ = nullptr;

@@ -255,6 +255,9 @@ TEST(NasPlugin, SearchChartsTheWeightsOfEveryChoiceAndExportsTheArchitecture) {
   auto* penalty = w.child<QDoubleSpinBox>("nasSizePenalty");
   ASSERT_NE(penalty, nullptr);
   penalty->setValue(0.25);
+  auto* timePenalty = w.child<QDoubleSpinBox>("nasTimePenalty");
+  ASSERT_NE(timePenalty, nullptr);
+  timePenalty->setValue(0.5);
   // What a person sees of the form (the Space tab, the size penalty and the early-stopping field on it).
   w.window.action(QStringLiteral("nasShow"))->trigger();
   QMetaObject::invokeMethod(w.panel, "showTab", Qt::DirectConnection, Q_ARG(QString, QStringLiteral("space")));
@@ -277,6 +280,7 @@ TEST(NasPlugin, SearchChartsTheWeightsOfEveryChoiceAndExportsTheArchitecture) {
   EXPECT_EQ(params.value("tokenizer", ""), kTokenizer.toStdString());
   EXPECT_DOUBLE_EQ(params.value("arch_lr", 0.0), 0.05);
   EXPECT_DOUBLE_EQ(params.value("param_penalty", 0.0), 0.25);
+  EXPECT_DOUBLE_EQ(params.value("time_penalty", 0.0), 0.5);
   EXPECT_EQ(record.value("device", ""), "cpu");
 
   // Live charts: one line per choice with the points the job streamed (= metrics.jsonl).
@@ -287,6 +291,7 @@ TEST(NasPlugin, SearchChartsTheWeightsOfEveryChoiceAndExportsTheArchitecture) {
   // is their argmax (DARTS: softmax of the alphas, so the argmax of either).
   const Json arch = readNasJson(QDir(runDir).filePath(QStringLiteral("artifacts/arch.json")));
   ASSERT_TRUE(arch.is_object() && arch.contains("weights") && arch.contains("architecture")) << arch.dump();
+  EXPECT_EQ(arch["step_times"].size(), 8u);  // the time penalty measured every architecture of the space
   const auto weights = finalWeights(runDir);
   for (const char* dim : kDims) {
     const auto& fromArch = arch["weights"][dim];

@@ -86,6 +86,34 @@ TEST(NasJobs, ParameterPenaltyTradesTheWideEmbeddingForSize) {
   EXPECT_GE(metrics.back().values.at("expected_params"), arch["params"].get<double>());
 }
 
+// Time-aware search: every architecture's step time is measured and stored in arch.json, and a strong
+// time penalty drives the expected step time down and the choice to (near) the fastest measured
+// architecture. The space spans a 30x range of work (1 or 4 layers, embed 16 or 128), so which is fastest
+// is clear on any machine; the assertions read the measured table, not fixed timings.
+TEST(NasJobs, TimePenaltyChoosesAFastArchitecture) {
+  test::ScopedTempDir dir("nas");
+  Feedback fb;
+  const Json params{{"data", kValText}, {"tokenizer", kTok512}, {"layers", "1,4"}, {"heads", "2"}, {"embed", "16,128"},
+                    {"mlp_ratio", "2"}, {"method", "darts"}, {"steps", 80}, {"context", 32}, {"batch_size", 8},
+                    {"lr", 3e-3}, {"log_every", 40}, {"time_penalty", 20.0}, {"arch_lr", 3e-2}};
+  const auto out = runJob(registry(), RunRequest{"nas.search", params, "cpu", 7ULL, dir.path()}, fb);
+  ASSERT_EQ(out.status, RunStatus::Completed) << out.error;
+  const auto arch = readJson(artifact(out.runDir, "arch.json"));
+  EXPECT_EQ(arch["time_penalty"], 20.0);
+  ASSERT_EQ(arch["step_times"].size(), 4u);
+  double fastest = 1e30, slowest = 0;
+  for (const auto& e : arch["step_times"]) {
+    fastest = std::min(fastest, e["step_ms"].get<double>());
+    slowest = std::max(slowest, e["step_ms"].get<double>());
+  }
+  ASSERT_GT(slowest, 2 * fastest);  // the space's range of work shows in the measurement
+  EXPECT_LT(arch["chosen_step_ms"].get<double>(), 0.5 * (fastest + slowest)) << arch["architecture"].dump();
+  const auto metrics = RunDir::open(out.runDir).readMetrics();
+  ASSERT_EQ(metrics.size(), 3u);  // steps 0 (no penalty yet), 40 and 80
+  ASSERT_TRUE(metrics[1].values.count("expected_step_ms"));
+  EXPECT_LT(metrics.back().values.at("expected_step_ms"), metrics[1].values.at("expected_step_ms"));
+}
+
 // DrNAS end to end (DARTS and GDAS are run by the tests around it): Dirichlet weights in the stream sum to 1.
 TEST(NasJobs, DrnasSearchStreamsDirichletMeans) {
   test::ScopedTempDir dir("nas");

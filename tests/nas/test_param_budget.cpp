@@ -71,3 +71,25 @@ TEST(ParamBudget, ExpectedCountIsExactAtOneHotAndTheMeanAtUniformWeights) {
   // Fewer counts than architectures is refused.
   EXPECT_THROW(expectedParameters(space, std::vector<std::int64_t>(3, 1), uniform), NasError);
 }
+
+// Step times: one entry per architecture in SearchSpace::at order, all positive, linear in depth with a
+// slope >= 0 (depth 5 extrapolated from the built depths 2 and 3), and their expectation exact at a
+// one-hot choice (what the time penalty of nas.search differentiates).
+TEST(ParamBudget, StepTimesCoverEveryArchitectureAndAreLinearInDepth) {
+  const auto space = smallSpace(lm::ModelFamily::Llama);
+  const auto t = architectureStepSeconds(space, torch::kCPU, 2, 8, false, 1);
+  ASSERT_EQ(static_cast<std::int64_t>(t.size()), space.numArchitectures());
+  const auto perDepth = space.numArchitectures() / 3;  // layers vary slowest
+  for (std::int64_t i = 0; i < perDepth; ++i) {
+    const double t2 = t[static_cast<std::size_t>(i)], t3 = t[static_cast<std::size_t>(i + perDepth)],
+                 t5 = t[static_cast<std::size_t>(i + 2 * perDepth)];
+    EXPECT_GT(t2, 0.0);
+    EXPECT_GE(t3, t2);
+    EXPECT_NEAR(t5, t3 + 2 * (t3 - t2), 1e-12);
+    EXPECT_EQ(space.at(i).heads, space.at(i + perDepth).heads);
+  }
+  const auto a = space.at(5);
+  EXPECT_NEAR(expectedValue(space, t, oneHotWeights(space, a)).item<double>(), t[5], 1e-6 * t[5]);
+  EXPECT_THROW(expectedValue(space, std::vector<double>(3, 1.0), oneHotWeights(space, a)), NasError);
+  EXPECT_THROW(architectureStepSeconds(space, torch::kCPU, 2, 8, false, 0), NasError);
+}

@@ -402,6 +402,11 @@ class SearchJob : public core::Job {
     s.addFloat("param_penalty", 0.0, 0.0, 100.0,
                "Resource-aware search: adds this times (expected parameters / the largest architecture's) to the "
                "architecture loss, trading validation loss (nats) for size. 0: TangleNAS's plain objective.");
+    s.addFloat("time_penalty", 0.0, 0.0, 100.0,
+               "Time-aware search, for architectures judged at equal training time: adds this times (expected "
+               "training-step time / the largest architecture's) to the architecture loss; every architecture's step "
+               "time is measured on this device at the start (from the two smallest depths; counted in the time "
+               "budget). 0: off.");
     s.addFloat("tau_max", 10.0, 1e-3, 1e3, "GDAS: Gumbel-softmax temperature at the start (annealed linearly).");
     s.addFloat("tau_min", 0.1, 1e-3, 1e3, "GDAS: temperature at the end.");
     s.addInt("log_every", 10, 1, std::nullopt, "Report losses and architecture weights every N steps.");
@@ -448,6 +453,10 @@ class SearchJob : public core::Job {
     }
     // The penalty term: the expected parameter count under what the alphas say, as a share of the largest.
     const auto sizeShare = [&] { return expectedParameters(space, counts, net->arch->mean(method)) / largestCount; };
+    const double timePenalty = p.getFloat("time_penalty");
+    std::vector<double> stepSeconds;
+    double largestSeconds = 1;
+    const auto timeShare = [&] { return expectedValue(space, stepSeconds, net->arch->mean(method)) / largestSeconds; };
     const auto logEvery = p.getInt("log_every");
     const double tauMax = p.getFloat("tau_max"), tauMin = p.getFloat("tau_min");
     Json history = Json::array();
@@ -471,8 +480,20 @@ class SearchJob : public core::Job {
       history.push_back(Json{{"step", step}, {"alphas", weightsJson(space, alphas)}, {"weights", weightsJson(space, w)}});
     };
 
-    net->train();
     const auto t0 = Clock::now();
+    if (timePenalty > 0) {
+      fb.setStage("timing architectures");
+      stepSeconds = architectureStepSeconds(space, device, s.B, s.T, s.autocast);
+      // The largest architecture's time, the normaliser, is the table's maximum: the last entry of a space
+      // ordered by size is not always the slowest.
+      largestSeconds = *std::max_element(stepSeconds.begin(), stepSeconds.end());
+      const auto fastest = std::min_element(stepSeconds.begin(), stepSeconds.end()) - stepSeconds.begin();
+      fb.info("step times measured in " + std::to_string(secondsSince(t0)) + " s: " +
+              std::to_string(1e3 * stepSeconds[static_cast<std::size_t>(fastest)]) + " ms (" +
+              space.at(fastest).toString() + ") to " + std::to_string(1e3 * largestSeconds) + " ms");
+      fb.setStage("searching");
+    }
+    net->train();
     double lastLoss = std::nan(""), lastArchLoss = std::nan("");
     long long step = 0;
     {
@@ -495,6 +516,7 @@ class SearchJob : public core::Job {
           loss = net->loss(ids, net->arch->sample(method, tau));
         }
         if (penalty > 0) loss = loss + penalty * sizeShare();
+        if (timePenalty > 0) loss = loss + timePenalty * timeShare().to(loss.dtype());
         loss.backward();
         aopt.step();
         lastArchLoss = loss.item<double>();
@@ -529,6 +551,10 @@ class SearchJob : public core::Job {
           torch::NoGradGuard g;
           m["expected_params"] = sizeShare().item<double>() * largestCount;
         }
+        if (timePenalty > 0) {
+          torch::NoGradGuard g;
+          m["expected_step_ms"] = timeShare().item<double>() * largestSeconds * 1e3;
+        }
         m["val_loss"] = meanLoss(data.val, s.B, s.T, 1, device, s.autocast, fb, [&](const torch::Tensor& v) {
           return net->loss(v, net->arch->expected(method));
         });
@@ -558,7 +584,7 @@ class SearchJob : public core::Job {
       a.atoms = net->arch->alphaAtoms;
       alphas = weightsJson(space, a);
     }
-    const Json arch{{"format", "atomscope.nas_arch/1"},
+    Json arch{{"format", "atomscope.nas_arch/1"},
                     {"method", toString(method)},
                     {"architecture", chosen.toJson()},
                     {"lm_train_params", lmTrainParams(space, chosen)},
@@ -569,10 +595,21 @@ class SearchJob : public core::Job {
                     {"weights", weightsJson(space, net->arch->expected(method))},
                     {"inherited_val_loss", chosenVal},
                     {"param_penalty", penalty},
+                    {"time_penalty", timePenalty},
                     {"steps", step},
                     {"search_seconds", seconds},
                     {"tokenizer", tokPath},
                     {"data", dataPath.string()}};
+    if (!stepSeconds.empty()) {
+      Json times = Json::array();
+      for (std::int64_t i = 0; i < space.numArchitectures(); ++i) {
+        const auto a = space.at(i);
+        const double ms = 1e3 * stepSeconds[static_cast<std::size_t>(i)];
+        times.push_back(Json{{"architecture", a.toJson()}, {"step_ms", ms}});
+        if (a.toString() == chosen.toString()) arch["chosen_step_ms"] = ms;
+      }
+      arch["step_times"] = times;
+    }
     writeJson(ctx.run().addArtifact("arch.json", "nas_arch", "the chosen architecture and lm.train's parameters for it"), arch);
     writeJson(ctx.run().addArtifact("alphas_history.json", "json", "architecture parameters and weights at every log step"),
               history);

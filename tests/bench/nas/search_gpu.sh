@@ -15,7 +15,7 @@
 # Environment: DEVICE (cuda), TIME_BUDGET (seconds per contender, 600), the space LAYERS (5,6,7),
 # HEADS (6,8,12), EMBED (192,288,384: the paper's 384,576,768 halved), MLP_RATIO (2,3,4); CONTEXT (256),
 # BATCH (32), LR (1e-3), SAMPLES (random-search architectures, 4), VAL_BATCHES (20), VAL_EVERY (50),
-# METHODS (gdas darts; an entry method:penalty adds nas.search's param_penalty), ARCH_LR (3e-3), ATOMS (empty: dense; e.g. 1,2,5 adds MASA's S to the space),
+# METHODS (gdas darts; an entry method:p adds nas.search's param_penalty p, method:p:t also its time_penalty t), ARCH_LR (3e-3), ATOMS (empty: dense; e.g. 1,2,5 adds MASA's S to the space),
 # SHARED (the shared data folder), CORPUS (tinystories: both TinyStories heads, 2.9 MB; all: every shared text,
 # about 14 MB), DATA (a text file instead of CORPUS),
 # TOKENIZER (its tok512.bin),
@@ -75,10 +75,10 @@ data=(--param data="$DATA" --param tokenizer="$TOKENIZER")
 
 SEARCHES=() CHOSEN_RUNS=()
 for ENTRY in $METHODS; do
-  METHOD=${ENTRY%%:*} PENALTY=0
-  [[ "$ENTRY" == *:* ]] && PENALTY=${ENTRY#*:}
+  IFS=: read -r METHOD PENALTY TIME_PENALTY <<< "$ENTRY"
+  PENALTY=${PENALTY:-0} TIME_PENALTY=${TIME_PENALTY:-0}
   "$CLI" run nas.search --out "$RUNS" --seed $((SEED_BASE + 1)) "${train[@]}" "${data[@]}" "${space[@]}" --param method="$METHOD" \
-    --param param_penalty="$PENALTY" --param arch_lr="$ARCH_LR" --param time_budget_s="$SEARCH_TIME" \
+    --param param_penalty="$PENALTY" --param time_penalty="$TIME_PENALTY" --param arch_lr="$ARCH_LR" --param time_budget_s="$SEARCH_TIME" \
     --param log_every=50 > "$OUT/search_${ENTRY//:/_}.log" 2>&1
   SEARCHES+=("$(latest_run nas.search)")
   "$CLI" run nas.evaluate --out "$RUNS" --seed $((SEED_BASE + 2)) "${train[@]}" "${fit[@]}" --param search="${SEARCHES[-1]}" \
@@ -119,6 +119,7 @@ inherited = []
 for s, c in zip(searches, chosen):
     arch, ch = load(s + "/artifacts/arch.json"), load(c + "/artifacts/result.json")
     pen = " + param penalty %g" % arch["param_penalty"] if arch.get("param_penalty") else ""
+    pen += " + time penalty %g" % arch["time_penalty"] if arch.get("time_penalty") else ""
     print("| TangleNAS (%s%s) search + fine-tune | %s | %d | %.3f | %d of %d | %.0f + %.0f |" % (
         arch["method"], pen, name(ch["architecture"]), ch["params"], ch["val_ppl"], ch["best_step"], ch["steps"],
         arch["search_seconds"], ch["train_seconds"]))
