@@ -1,6 +1,8 @@
 // adit.evaluate on real QM9 molecules (all valid: they are real molecules) and jittered copies.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include <fstream>
 #include <random>
 #include <string>
@@ -162,7 +164,24 @@ TEST(AditEvaluate, RealCrystalsPassTheDistanceCheck) {
     for (auto& p : s.positions)
       for (auto& c : p) c *= 0.1;
   }
-  EXPECT_EQ(adit::evaluateCrystals(squashed, {}).valid, 0u);
+  const auto squashedRow = adit::evaluateCrystals(squashed, {});
+  EXPECT_EQ(squashedRow.valid, 0u);
+  // Why: the relaxed crystals pass every distance, so their composition decides; squashed, every distance
+  // fails (or the cell falls under 0.1 A^3 and is rejected first), and no composition passes that did not before.
+  EXPECT_EQ(row.structureValidRate, 1.0);
+  EXPECT_EQ(row.latticeRejected, 0u);
+  EXPECT_NEAR(row.compositionValidRate, row.validRate, 1e-12);
+  EXPECT_GT(row.compositionValidRate, 0.5);
+  EXPECT_EQ(squashedRow.structureValidRate, 0.0);
+  EXPECT_LE(squashedRow.compositionValidRate, row.compositionValidRate);
+  // A cell sheared to a 30 degree angle is rejected before composition and distances are looked at.
+  auto sheared = xtals[0];
+  const double pi = std::acos(-1.0);
+  *sheared.lattice = {{{4.0, 0.0, 0.0}, {4.0 * std::cos(pi / 6), 4.0 * std::sin(pi / 6), 0.0}, {0.0, 0.0, 4.0}}};
+  const auto shearedRow = adit::evaluateCrystals({sheared}, {});
+  EXPECT_EQ(shearedRow.latticeRejected, 1u);
+  EXPECT_EQ(shearedRow.compositionValidRate, 0.0);
+  EXPECT_EQ(shearedRow.structureValidRate, 0.0);
 #else
   GTEST_SKIP() << "CDVAE CSV needs the chemistry toolkits";
 #endif

@@ -376,13 +376,24 @@ class TrainDitJob : public core::Job {
 void writeRowFiles(const std::vector<EvaluationRow>& rows, const fs::path& json, const fs::path& csv) {
   Json j = Json::array();
   std::ofstream c(csv);
-  c << "dataset,total,valid,valid_rate,valid_neutral,valid_neutral_rate,unique,unique_rate,novel,novel_rate\n";
+  c << "dataset,total,valid,valid_rate,valid_neutral,valid_neutral_rate,unique,unique_rate,novel,novel_rate,"
+       "composition_valid_rate,structure_valid_rate,lattice_rejected\n";
   for (const auto& r : rows) {
-    j.push_back({{"dataset", r.dataset}, {"total", r.total}, {"valid", r.valid}, {"valid_rate", r.validRate},
-                 {"valid_neutral", r.validNeutral}, {"valid_neutral_rate", r.validNeutralRate}, {"unique", r.unique},
-                 {"unique_rate", r.uniqueRate}, {"novel", r.novel}, {"novel_rate", r.novelRate}});
+    Json row{{"dataset", r.dataset}, {"total", r.total}, {"valid", r.valid}, {"valid_rate", r.validRate},
+             {"valid_neutral", r.validNeutral}, {"valid_neutral_rate", r.validNeutralRate}, {"unique", r.unique},
+             {"unique_rate", r.uniqueRate}, {"novel", r.novel}, {"novel_rate", r.novelRate}};
+    if (r.dataset == "crystal") {
+      row["composition_valid_rate"] = r.compositionValidRate;
+      row["structure_valid_rate"] = r.structureValidRate;
+      row["lattice_rejected"] = r.latticeRejected;
+    }
+    j.push_back(row);
     c << r.dataset << ',' << r.total << ',' << r.valid << ',' << r.validRate << ',' << r.validNeutral << ','
-      << r.validNeutralRate << ',' << r.unique << ',' << r.uniqueRate << ',' << r.novel << ',' << r.novelRate << "\n";
+      << r.validNeutralRate << ',' << r.unique << ',' << r.uniqueRate << ',' << r.novel << ',' << r.novelRate << ',';
+    if (r.dataset == "crystal")
+      c << r.compositionValidRate << ',' << r.structureValidRate << ',' << r.latticeRejected << "\n";
+    else
+      c << ",,\n";  // not defined for molecules
   }
   std::ofstream(json) << j.dump(1) << "\n";
 }
@@ -510,6 +521,11 @@ class EvaluateJob : public core::Job {
       ctx.run().setSummary(r.dataset + "_valid_neutral_rate", r.validNeutralRate);
       ctx.run().setSummary(r.dataset + "_unique_rate", r.uniqueRate);
       ctx.run().setSummary(r.dataset + "_novel_rate", r.novelRate);
+      if (r.dataset == "crystal") {
+        ctx.run().setSummary("crystal_composition_valid_rate", r.compositionValidRate);
+        ctx.run().setSummary("crystal_structure_valid_rate", r.structureValidRate);
+        ctx.run().setSummary("crystal_lattice_rejected", r.latticeRejected);
+      }
     }
     ctx.feedback().setProgress(1.0, "done");
   }

@@ -471,7 +471,18 @@ EvaluationRow evaluateCrystals(const chem::Trajectory& crystals, const chem::Tra
   row.dataset = "crystal";
   chem::CrystalValidityOptions vo;
   vo.angleFilter = true;  // generated lattices (ADiT's filter)
-  const auto m = chem::crystalSetMetrics(crystals, reference.empty() ? nullptr : &reference, {}, vo);
+  std::vector<chem::CrystalValidity> validity;
+  std::size_t composition = 0, structure = 0;
+  for (const auto& c : crystals) {
+    validity.push_back(chem::crystalValidity(c, vo));
+    composition += validity.back().composition;
+    structure += validity.back().structure;
+    row.latticeRejected += !validity.back().lattice;
+  }
+  const auto m = chem::crystalSetMetrics(crystals, reference.empty() ? nullptr : &reference, {}, vo, &validity);
+  const double n = std::max<double>(1.0, static_cast<double>(crystals.size()));
+  row.compositionValidRate = static_cast<double>(composition) / n;
+  row.structureValidRate = static_cast<double>(structure) / n;
   row.total = m.total;
   row.valid = row.validNeutral = m.valid;
   row.validRate = row.validNeutralRate = m.validRate;

@@ -155,6 +155,7 @@ CrystalValidity crystalValidity(const Structure& s, const CrystalValidityOptions
     v.reason = "volume " + std::to_string(volume) + " A^3 < " + std::to_string(o.minVolume);
     return v;
   }
+  v.lattice = true;
   v.composition = compositionValid(s);
   v.minDistance = minimumInteratomicDistance(s, 2 * o.minDistance + 1.0);
   v.structure = !(v.minDistance < o.minDistance);

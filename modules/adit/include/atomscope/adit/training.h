@@ -95,6 +95,11 @@ struct EvaluationRow {
   std::string dataset;  // "molecule" or "crystal"
   std::size_t total = 0, valid = 0, validNeutral = 0, unique = 0, novel = 0;
   double validRate = 0, validNeutralRate = 0, uniqueRate = 0, novelRate = -1;
+  // Crystals only (-1 for molecules): why the invalid ones fail, as CDVAE reports it. Composition and
+  // structure (distances) rates are over all crystals; a lattice rejected first (angles outside
+  // (50, 130) degrees, volume below 0.1 A^3) counts as failing both.
+  double compositionValidRate = -1, structureValidRate = -1;
+  std::size_t latticeRejected = 0;
 };
 
 // Molecules: 'valid' = sanitizes and one fragment; 'validNeutral' = also every atom uncharged and no

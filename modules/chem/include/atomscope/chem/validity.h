@@ -46,6 +46,7 @@ struct CrystalValidityOptions {
 };
 
 struct CrystalValidity {
+  bool lattice = false;      // a lattice and atoms, angles (when filtered) and volume pass: the rest was checked
   bool composition = false;
   bool structure = false;
   bool valid = false;
