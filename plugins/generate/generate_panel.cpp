@@ -509,6 +509,10 @@ void GeneratePanel::showEvaluation(const QString& runDir) {
                        .arg(percent(r.value("valid_rate", 0.0)));
     if (ds == QLatin1String("molecule"))
       line += tr(", %1 also neutral (%2)").arg(r.value("valid_neutral", 0)).arg(percent(r.value("valid_neutral_rate", 0.0)));
+    if (r.contains("composition_valid_rate"))  // where crystals fail: atom types or geometry
+      line += tr(" [composition %1, distances %2]")
+                  .arg(percent(r.value("composition_valid_rate", 0.0)))
+                  .arg(percent(r.value("structure_valid_rate", 0.0)));
     line += tr(", unique %1").arg(percent(r.value("unique_rate", 0.0)));
     lines << line;
   }

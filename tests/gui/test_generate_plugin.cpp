@@ -15,6 +15,7 @@
 #include <QFile>
 #include <QFileInfo>
 #include <QLineSeries>
+#include <QLabel>
 #include <QListWidget>
 #include <QProcess>
 #include <QTabWidget>
@@ -212,6 +213,37 @@ TEST(GeneratePlugin, GenerateFillsTheGalleryWithRequestedCountAndValidityMarks) 
   w.window.activateDocument(w.panel);
   QTest::qWait(1500);  // thumbnails render a few per event-loop turn
   EXPECT_TRUE(w.window.grab().save(test::outputDir(QStringLiteral("generate")) + QStringLiteral("/generate_panel.png")));
+}
+
+// Crystals from the shipped sample model: the evaluation line says where validity fails (composition vs
+// distances), with the rates adit.evaluate wrote (10 steps: the crystals are rough; the line must report
+// whatever they are).
+TEST(GeneratePlugin, CrystalEvaluationSaysWhereValidityFails) {
+  auto& registry = core::JobRegistry::global();
+  if (!registry.contains("adit.sample")) adit::registerAditJobs(registry);
+  GenerateBench w;
+  ASSERT_NE(w.panel, nullptr);
+  w.set("setKind", QStringLiteral("crystal"));
+  w.set("setDevice", QStringLiteral("cpu"));
+  w.setInt("setCount", 6);
+  w.setInt("setSteps", 10);
+  w.setInt("setSeed", 2);
+  ASSERT_TRUE(w.call<bool>("generate")) << w.text("lastError").toStdString();
+  ASSERT_TRUE(w.idle()) << w.text("statusText").toStdString();
+  ASSERT_TRUE(w.text("lastError").isEmpty()) << w.text("lastError").toStdString();
+  const Json rows = readJson(w.text("evaluateRun") + QStringLiteral("/artifacts/metrics.json"));
+  ASSERT_EQ(rows.size(), 1u);
+  ASSERT_EQ(rows[0]["dataset"], "crystal");
+  auto pct = [](double r) { return QString::number(100.0 * r, 'f', 1) + QLatin1Char('%'); };
+  auto* label = w.panel->findChild<QLabel*>(QStringLiteral("generateEvaluation"));
+  ASSERT_NE(label, nullptr);
+  const QString expected = QStringLiteral("[composition %1, distances %2]")
+                               .arg(pct(rows[0]["composition_valid_rate"].get<double>()))
+                               .arg(pct(rows[0]["structure_valid_rate"].get<double>()));
+  EXPECT_TRUE(label->text().contains(expected)) << label->text().toStdString() << " lacks " << expected.toStdString();
+  w.window.activateDocument(w.panel);
+  QTest::qWait(1500);  // thumbnails render a few per event-loop turn
+  EXPECT_TRUE(w.window.grab().save(test::outputDir(QStringLiteral("generate")) + QStringLiteral("/generate_crystals.png")));
 }
 
 // A new user's first generation: the panel opens with the shipped sample model
