@@ -4,8 +4,9 @@
 # trains SAMPLES architectures from scratch so (TIME_BUDGET in all); nas.search (each of METHODS) gets
 # the rest of the budget, TIME_BUDGET - FINAL, and nas.evaluate fine-tunes its choice from the inherited
 # weights for FINAL; the space's largest model trains from scratch for FINAL too. Learning rates (and
-# GDAS's temperature) follow each run's time budget. Prints a markdown table (architecture, parameters,
-# validation perplexity, GPU seconds).
+# GDAS's temperature) follow each run's time budget. A control trains the first search's choice from
+# scratch for FINAL, to tell the architecture's worth from that of its inherited weights. Prints a
+# markdown table (architecture, parameters, validation perplexity, GPU seconds).
 #
 # GPU machine (CUDA LibTorch from python3's torch; carry .deps and the shared data):
 #   bash tests/bench/nas/search_gpu.sh
