@@ -199,11 +199,6 @@ QWidget* GeneratePanel::buildGenerateTab() {
   status_->setObjectName(QStringLiteral("generateStatus"));
   status_->setWordWrap(true);
   leftLayout->addWidget(status_);
-  evaluation_ = new QLabel(left);
-  evaluation_->setObjectName(QStringLiteral("generateEvaluation"));
-  evaluation_->setWordWrap(true);
-  evaluation_->setTextFormat(Qt::RichText);
-  leftLayout->addWidget(evaluation_);
   leftLayout->addStretch(1);
   leftScroll->setWidget(left);
   leftScroll->setMinimumWidth(300);
@@ -235,6 +230,12 @@ QWidget* GeneratePanel::buildGenerateTab() {
   filterRow->addStretch(1);
   filterRow->addWidget(shown_);
   rightLayout->addLayout(filterRow);
+  // The evaluation sits above the gallery, always in view (in the form column it scrolled out of sight).
+  evaluation_ = new QLabel(right);
+  evaluation_->setObjectName(QStringLiteral("generateEvaluation"));
+  evaluation_->setWordWrap(true);
+  evaluation_->setTextFormat(Qt::RichText);
+  rightLayout->addWidget(evaluation_);
   auto refilter = [this] {
     filter_.validOnly = validOnly_->isChecked();
     const QString k = filterKind_->currentData().toString();
