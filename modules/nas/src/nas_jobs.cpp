@@ -585,21 +585,21 @@ class SearchJob : public core::Job {
       alphas = weightsJson(space, a);
     }
     Json arch{{"format", "atomscope.nas_arch/1"},
-                    {"method", toString(method)},
-                    {"architecture", chosen.toJson()},
-                    {"lm_train_params", lmTrainParams(space, chosen)},
-                    {"model_config", config.toJson()},
-                    {"params", sub->numParameters()},
-                    {"space", space.toJson()},
-                    {"alphas", alphas},
-                    {"weights", weightsJson(space, net->arch->expected(method))},
-                    {"inherited_val_loss", chosenVal},
-                    {"param_penalty", penalty},
-                    {"time_penalty", timePenalty},
-                    {"steps", step},
-                    {"search_seconds", seconds},
-                    {"tokenizer", tokPath},
-                    {"data", dataPath.string()}};
+              {"method", toString(method)},
+              {"architecture", chosen.toJson()},
+              {"lm_train_params", lmTrainParams(space, chosen)},
+              {"model_config", config.toJson()},
+              {"params", sub->numParameters()},
+              {"space", space.toJson()},
+              {"alphas", alphas},
+              {"weights", weightsJson(space, net->arch->expected(method))},
+              {"inherited_val_loss", chosenVal},
+              {"param_penalty", penalty},
+              {"time_penalty", timePenalty},
+              {"steps", step},
+              {"search_seconds", seconds},
+              {"tokenizer", tokPath},
+              {"data", dataPath.string()}};
     if (!stepSeconds.empty()) {
       Json times = Json::array();
       for (std::int64_t i = 0; i < space.numArchitectures(); ++i) {
