@@ -83,6 +83,19 @@ TEST(SaeTrain, CalibrationBringsTheThresholdSaeToATargetAboveItsNaturalL0) {
   EXPECT_GT(eval["r2"].get<double>(), 0.8) << eval.dump();
   EXPECT_NE(with.thresholdFactor, 1.0);
   EXPECT_EQ(calibrated->info["training"]["threshold_factor"].get<double>(), with.thresholdFactor);
+
+  // Within the tolerance nothing is scaled or frozen: the controller's own L0 stands (a tolerance of
+  // 1000% makes every L0 'on target'); the L0 measured on the calibration batches is still reported.
+  o.calibrateL0 = true;
+  o.calibrationTolerance = 10.0;
+  TrainReport tolerant;
+  auto left = trainSae(reader, site, o, torch::kCPU, fb, &tolerant);
+  EXPECT_EQ(tolerant.thresholdFactor, 1.0);
+  EXPECT_GT(tolerant.calibrationL0Before, 0.0);
+  EXPECT_EQ(tolerant.calibrationL0Before, tolerant.calibrationL0After);
+  // Off target (the controller alone overshoots 20 above the natural L0, as `without` shows), the
+  // default tolerance of 5% calibrates.
+  EXPECT_GT(std::abs(without.l0 - 20.0), 0.05 * 20.0) << "the controller alone landed on target: the case above is not exercised";
 }
 
 // The job: held-out evaluation in the summary, SAE folder written.

@@ -144,33 +144,45 @@ Sae trainImpl(const BatchFn& nextBatch, const Moments& moments, std::int64_t d, 
   auto accMse = torch::zeros({}, fopts), accSse = torch::zeros({}, fopts), accL0 = torch::zeros({}, fopts);
   std::int64_t accN = 0;
   // JumpReLU calibration: the thresholds scaled by one factor so that fresh batches (never drawn by the
-  // loop) reach the target L0 exactly; returns the mean L0 before and after.
+  // loop) reach the target L0 exactly. calibrationPre: their pre-activations; scaleTo returns the mean
+  // L0 before and after.
   const bool calibrate = o.kind == SaeKind::JumpRelu && o.targetL0 > 0 && o.calibrateL0 && o.calibrationBatches > 0;
   std::uint64_t calibrationDraw = static_cast<std::uint64_t>(o.steps);
-  auto calibrateThresholds = [&]() -> std::pair<double, double> {
+  auto calibrationPre = [&] {
     torch::NoGradGuard g;
     std::vector<torch::Tensor> pres;
     for (std::int64_t b = 0; b < o.calibrationBatches; ++b)
       pres.push_back(sae->preActivations(sae->toTransformed(nextBatch(calibrationDraw++).to(device))));
-    const auto pre = torch::cat(pres);
+    return torch::cat(pres);
+  };
+  auto scaleTo = [&](const torch::Tensor& pre) -> std::pair<double, double> {
+    torch::NoGradGuard g;
     const double before = meanL0(pre, sae->logThreshold);
     const double shift = l0CalibrationShift(pre, sae->logThreshold, o.targetL0);
     sae->logThreshold.add_(shift);
     rep.thresholdFactor *= std::exp(shift);
     return {before, meanL0(pre, sae->logThreshold)};
   };
-  // At the start of the learning-rate decay the thresholds are calibrated once and then frozen, so the
-  // encoder and decoder spend the decay adapting to the gating they will be used with.
+  const auto offTarget = [&](double l0) { return std::abs(l0 - o.targetL0) > o.calibrationTolerance * o.targetL0; };
+  // At the start of the learning-rate decay, if the L0 is off target, the thresholds are calibrated
+  // once and then frozen, so the encoder and decoder spend the decay adapting to the gating they will
+  // be used with; on target, the controller carries on.
   const std::int64_t freezeAt = calibrate ? static_cast<std::int64_t>(kDecayStart * static_cast<double>(o.steps)) : -1;
   bool thresholdsFrozen = false;
   for (std::int64_t step = 0; step < o.steps; ++step) {
     fb.throwIfCancelled();
     if (step == freezeAt && step > 0) {
-      const auto [before, after] = calibrateThresholds();
-      adam.setScale(thresholdParam, 0.0);
-      thresholdsFrozen = true;
-      fb.info("step " + std::to_string(step) + ": thresholds calibrated (L0 " + std::to_string(before) + " -> " +
-              std::to_string(after) + ") and frozen for the learning-rate decay");
+      const auto pre = calibrationPre();
+      const double now = meanL0(pre, sae->logThreshold);
+      if (offTarget(now)) {
+        const auto [before, after] = scaleTo(pre);
+        adam.setScale(thresholdParam, 0.0);
+        thresholdsFrozen = true;
+        fb.info("step " + std::to_string(step) + ": thresholds calibrated (L0 " + std::to_string(before) + " -> " +
+                std::to_string(after) + ") and frozen for the learning-rate decay");
+      } else {
+        fb.info("step " + std::to_string(step) + ": L0 " + std::to_string(now) + " is on target; the controller carries on");
+      }
     }
     auto x = step == 0 ? first : nextBatch(static_cast<std::uint64_t>(step)).to(device);
     auto xt = sae->toTransformed(x);
@@ -260,11 +272,17 @@ Sae trainImpl(const BatchFn& nextBatch, const Moments& moments, std::int64_t d, 
                          ", L0 " + std::to_string(l));
     }
   }
-  if (calibrate) {  // once more: the encoder moved while the thresholds were frozen
+  if (calibrate) {  // once more if frozen (the encoder moved meanwhile) or off target
     fb.setProgress(1.0, "calibrating the thresholds to L0 " + std::to_string(o.targetL0));
-    std::tie(rep.calibrationL0Before, rep.calibrationL0After) = calibrateThresholds();
-    fb.info("thresholds scaled by " + std::to_string(rep.thresholdFactor) + " in all: calibration L0 " +
-            std::to_string(rep.calibrationL0Before) + " -> " + std::to_string(rep.calibrationL0After));
+    const auto pre = calibrationPre();
+    const double now = meanL0(pre, sae->logThreshold);
+    if (thresholdsFrozen || offTarget(now)) {
+      std::tie(rep.calibrationL0Before, rep.calibrationL0After) = scaleTo(pre);
+      fb.info("thresholds scaled by " + std::to_string(rep.thresholdFactor) + " in all: calibration L0 " +
+              std::to_string(rep.calibrationL0Before) + " -> " + std::to_string(rep.calibrationL0After));
+    } else {
+      rep.calibrationL0Before = rep.calibrationL0After = now;
+    }
   }
   rep.steps = o.steps;
   rep.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
