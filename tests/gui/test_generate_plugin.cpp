@@ -25,7 +25,10 @@
 #include <fstream>
 
 #include "atomscope/adit/adit_jobs.h"
+#include "atomscope/adit/training.h"
 #include "atomscope/chem/formats.h"
+#include "atomscope/chem/lattice.h"
+#include "atomscope/chem/validity.h"
 #include "atomscope/chem/xyz.h"
 #include "atomscope/core/job.h"
 #include "atomscope/core/json.h"
@@ -241,9 +244,39 @@ TEST(GeneratePlugin, CrystalEvaluationSaysWhereValidityFails) {
                                .arg(pct(rows[0]["composition_valid_rate"].get<double>()))
                                .arg(pct(rows[0]["structure_valid_rate"].get<double>()));
   EXPECT_TRUE(label->text().contains(expected)) << label->text().toStdString() << " lacks " << expected.toStdString();
+  // The gallery's marks count what adit.evaluate counts (the same checks, the lattice-angle filter included).
+  EXPECT_EQ(rows[0]["valid"].get<int>(), w.call<int>("validCount"));
   w.window.activateDocument(w.panel);
   QTest::qWait(1500);  // thumbnails render a few per event-loop turn
   EXPECT_TRUE(w.window.grab().save(test::outputDir(QStringLiteral("generate")) + QStringLiteral("/generate_crystals.png")));
+
+  // A valid crystal and a copy in a cell sheared to 30 degrees (same fractional coordinates, a cell large
+  // enough that no distance falls under 0.5 A): only ADiT's lattice-angle filter rejects the copy, and the
+  // gallery must reject it as adit.evaluate does.
+  const auto generated = chem::readStructureFile((w.text("sampleRun") + QStringLiteral("/artifacts/samples.extxyz")).toStdString());
+  int first = -1;
+  for (int i = 0; i < static_cast<int>(generated.size()) && first < 0; ++i) {
+    bool valid = false;
+    QMetaObject::invokeMethod(w.panel, "itemValid", Qt::DirectConnection, Q_RETURN_ARG(bool, valid), Q_ARG(int, i));
+    if (valid) first = i;
+  }
+  ASSERT_GE(first, 0) << "no valid crystal among the generated ones";
+  auto sheared = generated[static_cast<std::size_t>(first)];
+  const auto frac = sheared.fractionalPositions();
+  const double pi = std::acos(-1.0), L = 40.0;
+  *sheared.lattice = {{{L, 0.0, 0.0}, {L * std::cos(pi / 6), L * std::sin(pi / 6), 0.0}, {0.0, 0.0, L}}};
+  for (std::size_t k = 0; k < frac.size(); ++k) sheared.positions[k] = chem::rowTimes(frac[k], *sheared.lattice);
+  ASSERT_TRUE(chem::crystalValidity(sheared).valid) << chem::crystalValidity(sheared).reason;  // angles unchecked
+  QTemporaryDir tmp;
+  const QString pair = tmp.filePath(QStringLiteral("pair.extxyz"));
+  chem::writeXyz(pair.toStdString(), chem::Trajectory{generated[static_cast<std::size_t>(first)], sheared});
+  ASSERT_TRUE(w.call<bool>("loadStructures", Q_ARG(QString, pair))) << w.text("lastError").toStdString();
+  bool validOriginal = false, validSheared = true;
+  QMetaObject::invokeMethod(w.panel, "itemValid", Qt::DirectConnection, Q_RETURN_ARG(bool, validOriginal), Q_ARG(int, 0));
+  QMetaObject::invokeMethod(w.panel, "itemValid", Qt::DirectConnection, Q_RETURN_ARG(bool, validSheared), Q_ARG(int, 1));
+  EXPECT_TRUE(validOriginal);
+  EXPECT_FALSE(validSheared);
+  EXPECT_EQ(adit::evaluateCrystals(chem::readStructureFile(pair.toStdString()), {}).valid, 1u);
 }
 
 // A new user's first generation: the panel opens with the shipped sample model
