@@ -22,11 +22,7 @@ Verdict judge(const chem::Structure& s) {
     return v;
   }
   if (v.crystal) {
-    // As adit.evaluate counts generated crystals: the lattice-angle filter on (ADiT's), so the gallery's
-    // marks and the evaluation's valid count agree.
-    chem::CrystalValidityOptions o;
-    o.angleFilter = true;
-    const auto c = chem::crystalValidity(s, o);
+    const auto c = chem::crystalValidity(s, chem::CrystalValidityOptions::generated());  // as adit.evaluate
     v.valid = v.neutral = c.valid;
     v.reason = c.reason;
     return v;

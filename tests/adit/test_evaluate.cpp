@@ -171,7 +171,11 @@ TEST(AditEvaluate, RealCrystalsPassTheDistanceCheck) {
   EXPECT_EQ(row.structureValidRate, 1.0);
   EXPECT_EQ(row.latticeRejected, 0u);
   EXPECT_NEAR(row.compositionValidRate, row.validRate, 1e-12);
-  EXPECT_GT(row.compositionValidRate, 0.5);
+  // ... and is chem::compositionValid's (checked against ADiT's smact_validity in tests/chem/test_validity.cpp).
+  int compositionsValid = 0;
+  for (const auto& s : xtals) compositionsValid += chem::compositionValid(s);
+  EXPECT_GT(compositionsValid, 0);
+  EXPECT_NEAR(row.compositionValidRate, compositionsValid / 20.0, 1e-12);
   EXPECT_EQ(squashedRow.structureValidRate, 0.0);
   EXPECT_LE(squashedRow.compositionValidRate, row.compositionValidRate);
   // A cell sheared to a 30 degree angle is rejected before composition and distances are looked at.

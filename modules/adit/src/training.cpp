@@ -469,8 +469,7 @@ EvaluationRow evaluateCrystals(const chem::Trajectory& crystals, const chem::Tra
   if (fb) fb->setStage("crystal validity and structure matching");
   EvaluationRow row;
   row.dataset = "crystal";
-  chem::CrystalValidityOptions vo;
-  vo.angleFilter = true;  // generated lattices (ADiT's filter)
+  const auto vo = chem::CrystalValidityOptions::generated();
   std::vector<chem::CrystalValidity> validity;
   std::size_t composition = 0, structure = 0;
   for (const auto& c : crystals) {

@@ -737,7 +737,8 @@ class TrainJob : public core::Job {
     std::vector<torch::Tensor> decay, noDecay;
     for (auto& prm : model->parameters())
       (prm.dim() >= 2 && !exempt.count(prm.unsafeGetTensorImpl()) ? decay : noDecay).push_back(prm);
-    if (!exempt.empty()) fb.info("weight decay: " + std::to_string(exempt.size()) + " coefficient-generator matrices exempt");
+    if (!exempt.empty())
+      fb.info("weight decay: " + std::to_string(exempt.size()) + " matrices exempted by attention '" + attention.name + "'");
     const double lr = p.getFloat("lr");
     auto groupOptions = [&](double wd) {
       return std::make_unique<torch::optim::AdamWOptions>(

@@ -13,6 +13,12 @@ using lm::LmError;
 
 namespace {
 
+// The weight set (of n) layer l of L uses under layer sharing: consecutive blocks ("sequential") or
+// l mod n ("repeat-all-over"). The baselines pick by it; MASA's one-atom starts begin there.
+std::int64_t sharedSetOf(bool repeat, std::int64_t l, std::int64_t layers, std::int64_t n) {
+  return repeat ? l % n : std::min(n - 1, l * n / layers);
+}
+
 // The shared weights of one projection role: S atoms mixed per layer (MASA), or G weight sets
 // picked per layer by a fixed assignment (sequential, repeat-all-over).
 class RoleBankImpl : public torch::nn::Module {
@@ -39,12 +45,8 @@ class RoleBankImpl : public torch::nn::Module {
     mlp_out->weight.mul_(rms / c.pow(2).mean().sqrt().item<double>());
     if (oneAtom) {
       base_ = torch::zeros({layers, atoms});
-      for (std::int64_t l = 0; l < layers; ++l) base_[l][startAtom(start, l, layers, atoms)] = 1.0;
+      for (std::int64_t l = 0; l < layers; ++l) base_[l][sharedSetOf(start == "repeat", l, layers, atoms)] = 1.0;
     }
-  }
-
-  static std::int64_t startAtom(const std::string& start, std::int64_t l, std::int64_t layers, std::int64_t atoms) {
-    return start == "repeat" ? l % atoms : std::min(atoms - 1, l * atoms / layers);
   }
 
   bool isMasa() const { return masa_; }
@@ -209,7 +211,7 @@ lm::CausalLM createSharedAttentionModel(const lm::ModelConfig& configIn, const S
     const auto out = std::string(role) == "o" ? c.dim : heads * hd, in = std::string(role) == "o" ? c.nHeads * hd : c.dim;
     std::vector<std::int64_t> assign;
     for (std::int64_t l = 0; l < L && shared; ++l)
-      assign.push_back(v == "sequential" ? std::min(G - 1, l * G / L) : l % G);
+      assign.push_back(sharedSetOf(v == "repeat-all-over", l, L, G));
     byRole.emplace(role, banks->add(role, RoleBank(masa, L, masa ? S : G, out, in, initStd(c, role), o.embeddingDim, assign,
                                                    o.coefficientInit)));
   }

@@ -445,18 +445,25 @@ class SearchJob : public core::Job {
                                                        .weight_decay(p.getFloat("arch_weight_decay")));
     const auto archStart = p.getInt("arch_start");
     const double penalty = p.getFloat("param_penalty");
-    std::vector<std::int64_t> counts;
+    // Per-architecture tables for the penalties, made once as float32 tensors on the device (the
+    // penalties are evaluated at every architecture step).
+    const auto onDevice = [&](const std::vector<double>& t) {
+      return torch::tensor(t, torch::kDouble).to(torch::TensorOptions().dtype(torch::kFloat32).device(device));
+    };
+    torch::Tensor countTable;
     double largestCount = 1;
     if (penalty > 0) {
-      counts = architectureParameterCounts(space);
+      const auto counts = architectureParameterCounts(space);
       largestCount = static_cast<double>(*std::max_element(counts.begin(), counts.end()));
+      countTable = onDevice(std::vector<double>(counts.begin(), counts.end()));
     }
     // The penalty term: the expected parameter count under what the alphas say, as a share of the largest.
-    const auto sizeShare = [&] { return expectedParameters(space, counts, net->arch->mean(method)) / largestCount; };
+    const auto sizeShare = [&] { return expectedValue(space, countTable, net->arch->mean(method)) / largestCount; };
     const double timePenalty = p.getFloat("time_penalty");
     std::vector<double> stepSeconds;
+    torch::Tensor timeTable;
     double largestSeconds = 1;
-    const auto timeShare = [&] { return expectedValue(space, stepSeconds, net->arch->mean(method)) / largestSeconds; };
+    const auto timeShare = [&] { return expectedValue(space, timeTable, net->arch->mean(method)) / largestSeconds; };
     const auto logEvery = p.getInt("log_every");
     const double tauMax = p.getFloat("tau_max"), tauMin = p.getFloat("tau_min");
     Json history = Json::array();
@@ -484,6 +491,7 @@ class SearchJob : public core::Job {
     if (timePenalty > 0) {
       fb.setStage("timing architectures");
       stepSeconds = architectureStepSeconds(space, device, s.B, s.T, s.autocast);
+      timeTable = onDevice(stepSeconds);
       // The largest architecture's time, the normaliser, is the table's maximum: the last entry of a space
       // ordered by size is not always the slowest.
       largestSeconds = *std::max_element(stepSeconds.begin(), stepSeconds.end());

@@ -96,14 +96,18 @@ torch::Tensor expectedParameters(const SearchSpace& space, const std::vector<std
 }
 
 torch::Tensor expectedValue(const SearchSpace& space, const std::vector<double>& table, const ArchWeights& w) {
-  if (static_cast<std::int64_t>(table.size()) != space.numArchitectures())
-    throw NasError("expected value: " + std::to_string(table.size()) + " entries for a space of " +
+  return expectedValue(space, torch::tensor(table, torch::kDouble), w);
+}
+
+torch::Tensor expectedValue(const SearchSpace& space, const torch::Tensor& table, const ArchWeights& w) {
+  if (table.dim() != 1 || table.size(0) != space.numArchitectures())
+    throw NasError("expected value: " + std::to_string(table.numel()) + " entries for a space of " +
                    std::to_string(space.numArchitectures()) + " architectures");
   // The joint weights as an outer product in SearchSpace::at order: layers slowest, atoms fastest.
   auto joint = w[0].to(torch::kFloat32).reshape({-1});
   for (int d = 1; d < kNumDims; ++d) joint = torch::outer(joint, w[d].to(torch::kFloat32).to(joint.device())).reshape({-1});
   if (space.hasAtoms()) joint = torch::outer(joint, w.atoms.to(torch::kFloat32).to(joint.device())).reshape({-1});
-  return (joint * torch::tensor(table, torch::kDouble).to(joint.options())).sum();
+  return (joint * table.to(joint.options())).sum();  // no copy when the table is float32 on joint's device
 }
 
 }  // namespace atomscope::nas

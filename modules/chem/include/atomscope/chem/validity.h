@@ -43,6 +43,13 @@ struct CrystalValidityOptions {
   // degrees as invalid. It applies to the lattice parameters a model generates, not to a cell
   // read from a file (whose angles depend on the cell chosen), so it is off by default.
   bool angleFilter = false;
+  // The checks for a model's generated crystals, as ADiT counts them (the angle filter on): what
+  // adit.evaluate and the Generate gallery both use, so their valid counts agree.
+  static CrystalValidityOptions generated() {
+    CrystalValidityOptions o;
+    o.angleFilter = true;
+    return o;
+  }
 };
 
 struct CrystalValidity {

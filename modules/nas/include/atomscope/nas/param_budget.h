@@ -21,8 +21,10 @@ std::vector<std::int64_t> architectureParameterCounts(const SearchSpace& space);
 // architectureParameterCounts gives them; w on any device.
 torch::Tensor expectedParameters(const SearchSpace& space, const std::vector<std::int64_t>& counts, const ArchWeights& w);
 
-// The same expectation for any per-architecture table (SearchSpace::at order).
+// The same expectation for any per-architecture table (SearchSpace::at order). A search evaluates it
+// every architecture step: give the table as a float32 tensor on w's device to skip the copy.
 torch::Tensor expectedValue(const SearchSpace& space, const std::vector<double>& table, const ArchWeights& w);
+torch::Tensor expectedValue(const SearchSpace& space, const torch::Tensor& table, const ArchWeights& w);
 
 // Seconds of one training step (forward, backward and the AdamW update of a batch x context tokens,
 // the median of `repeats` after one warm-up) of every architecture, in SearchSpace::at order, measured
