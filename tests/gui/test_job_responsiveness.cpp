@@ -20,7 +20,6 @@
 #include <QTest>
 #include <QTimer>
 #include <cstdio>
-#include <ctime>
 #include <functional>
 #include <map>
 #include <memory>
@@ -79,73 +78,6 @@ void registerEveryJob() {
 #endif
 }
 
-// CPU time of the calling thread (ms).
-double threadCpuMs() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-// Nanoseconds the calling thread has waited on a run queue, runnable but not running (the
-// scheduler's delay on a loaded machine; Linux's /proc/thread-self/schedstat, second field).
-double runQueueWaitMs() {
-  QFile f(QStringLiteral("/proc/thread-self/schedstat"));
-  if (!f.open(QIODevice::ReadOnly)) return 0;
-  const QList<QByteArray> fields = f.readAll().simplified().split(' ');
-  return fields.size() >= 2 ? fields[1].toDouble() / 1e6 : 0;
-}
-
-// The largest gap between ticks of a 10 ms timer on the GUI thread, and the GUI thread's CPU time
-// within that gap: near the gap, the GUI thread was busy (our stall); near 0, it waited (a lock, a
-// blocking call) or was not scheduled (a loaded machine).
-class GapMeter {
- public:
-  GapMeter() {
-    timer_.setTimerType(Qt::PreciseTimer);
-    QObject::connect(&timer_, &QTimer::timeout, [this] { tick(); });
-  }
-  void start() {
-    clock_.start();
-    last_ = 0;
-    maxGap_ = 0;
-    maxStall_ = 0;
-    lastCpu_ = threadCpuMs();
-    lastQueue_ = runQueueWaitMs();
-    timer_.start(10);
-  }
-  void stop() {
-    tick();
-    timer_.stop();
-  }
-  qint64 maxGap() const { return maxGap_; }
-  double cpuInMaxGap() const { return cpuInMaxGap_; }
-  // The largest gap less the time the GUI thread waited for a CPU within it: what the process
-  // itself held the event loop for (work, locks, blocking I/O), not the scheduler's delay.
-  double maxStall() const { return maxStall_; }
-  double queueInMaxGap() const { return queueInMaxGap_; }
-  qint64 maxGapEnd() const { return maxGapEnd_; }  // ms since start()
-
- private:
-  void tick() {
-    const qint64 now = clock_.elapsed();
-    const double cpu = threadCpuMs(), queue = runQueueWaitMs();
-    maxStall_ = std::max(maxStall_, static_cast<double>(now - last_) - (queue - lastQueue_));
-    if (now - last_ > maxGap_) {
-      maxGap_ = now - last_;
-      maxGapEnd_ = now;
-      cpuInMaxGap_ = cpu - lastCpu_;
-      queueInMaxGap_ = queue - lastQueue_;
-    }
-    last_ = now;
-    lastCpu_ = cpu;
-    lastQueue_ = queue;
-  }
-  QTimer timer_;
-  QElapsedTimer clock_;
-  qint64 last_ = 0, maxGap_ = 0, maxGapEnd_ = 0;
-  double maxStall_ = 0, lastCpu_ = 0, cpuInMaxGap_ = 0, lastQueue_ = 0, queueInMaxGap_ = 0;
-};
-
 core::RunStatus statusOf(const QString& runDir) {
   try {
     return core::RunDir::open(runDir.toStdString()).status();
@@ -193,7 +125,7 @@ class JobResponsivenessTest : public ::testing::Test {
   // failure that holds the job's error. cancel: stop it after kCancelAfterMs instead.
   QString measure(const std::string& job, const Json& params, bool cancel = false, int timeoutMs = 120000) {
     JobManager& jobs = window_->jobs();
-    GapMeter meter;
+    test::GapMeter meter;
     meter.start();
     QElapsedTimer clock;
     clock.start();

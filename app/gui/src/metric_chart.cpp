@@ -78,25 +78,42 @@ MetricChart::Line& MetricChart::lineFor(const QString& name) {
 
 void MetricChart::addPoints(const std::vector<core::MetricPoint>& points) {
   if (points.empty()) return;
+  // A batch holds thousands of points with the same few names: each name is converted and looked
+  // up once per batch. Adding a line may rehash lines_, so the cached pointers are refreshed then.
+  struct Name {
+    const std::string* key;
+    QString name;
+    Line* line;
+  };
+  std::vector<Name> names;
   QSet<QString> touched;
   for (const auto& p : points) {
     ++received_;
     for (const auto& [key, value] : p.values) {
       if (!std::isfinite(value)) continue;
-      const QString name = QString::fromStdString(key);
-      Line& line = lineFor(name);
+      Line* found = nullptr;
+      for (const Name& n : names)
+        if (*n.key == key) found = n.line;
+      if (!found) {
+        const QString name = QString::fromStdString(key);
+        lineFor(name);
+        touched.insert(name);
+        names.push_back({&key, name, nullptr});
+        for (Name& n : names) n.line = &lines_[n.name];
+        found = names.back().line;
+      }
+      Line& line = *found;
       const double x = static_cast<double>(p.step);
       line.data.append(QPointF(x, value));
       x0_ = std::min(x0_, x);
       x1_ = std::max(x1_, x);
       line.lo = std::min(line.lo, value);
       line.hi = std::max(line.hi, value);
-      touched.insert(name);
     }
   }
   for (const QString& name : touched) {
     Line& line = lines_[name];
-    if (line.data.size() > kMaxPointsPerSeries) {
+    while (line.data.size() > kMaxPointsPerSeries) {
       // Halve the density, always keeping the newest point.
       QList<QPointF> kept;
       kept.reserve(line.data.size() / 2 + 1);
@@ -122,11 +139,40 @@ void MetricChart::applyPending() {
   sinceApply_.start();
 }
 
+namespace {
+
+// The smallest "round" number (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 times a power of ten) at or above v > 0.
+double roundUp(double v) {
+  static constexpr double kSteps[] = {1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10};
+  const double decade = std::pow(10.0, std::floor(std::log10(v)));
+  for (double s : kSteps)
+    if (s * decade >= v * (1 - 1e-12)) return s * decade;
+  return 10 * decade;
+}
+
+// Sets an axis range only when it changes: every change makes Qt Charts rebuild the stroked shape
+// of each line on that axis, which was most of the GUI thread's time under a metric flood.
+void setRangeIfChanged(QValueAxis* axis, double lo, double hi) {
+  if (axis->min() != lo || axis->max() != hi) axis->setRange(lo, hi);
+}
+
+}  // namespace
+
 void MetricChart::updateAxes() {
   if (x0_ > x1_) return;
+  // The x axis ends at a round step above the newest point, so a growing run moves it a few
+  // times per decade of steps, not on every redraw.
   double xa = x0_, xb = x1_;
-  if (xa == xb) xb = xa + 1;
-  ax_->setRange(xa, xb);
+  if (xb > xa) {
+    const double span = roundUp(xb - xa);
+    if (ax_->min() != xa || ax_->max() < xb || ax_->max() > xa + span) xb = xa + span;
+    else xb = ax_->max();
+  } else {
+    xb = xa + 1;
+  }
+  setRangeIfChanged(ax_, xa, xb);
+  // A value axis is kept while the data fill at least 60% of it and stay inside; otherwise it is
+  // refitted with 6% padding.
   auto fit = [this](QValueAxis* axis, bool right) {
     double lo = std::numeric_limits<double>::max(), hi = -lo;
     for (const auto& line : lines_)
@@ -135,9 +181,17 @@ void MetricChart::updateAxes() {
         hi = std::max(hi, line.hi);
       }
     if (lo > hi) return;
+    const double shown = axis->max() - axis->min();
+    const bool filled = lo == hi ? shown <= std::max(1e-9, std::abs(lo) * 0.2) : (hi - lo) >= 0.6 * shown;
+    if (lo >= axis->min() && hi <= axis->max() && shown > 0 && filled) return;
     double pad = (hi - lo) * 0.06;
     if (pad == 0) pad = std::max(1e-9, std::abs(lo) * 0.05);
-    axis->setRange(lo - pad, hi + pad);
+    // Data that left the axis on one side (a falling loss) will likely go on: give that side 25%
+    // headroom so the axis is refitted a few times per run rather than on every redraw.
+    const bool grew = shown > 0 && (hi - lo) >= 0.6 * shown;
+    const double below = grew && lo < axis->min() ? (hi - lo) * 0.25 : pad;
+    const double above = grew && hi > axis->max() ? (hi - lo) * 0.25 : pad;
+    setRangeIfChanged(axis, lo - below, hi + above);
   };
   fit(ay_, false);
   if (ayRight_) fit(ayRight_, true);

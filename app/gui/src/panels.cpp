@@ -8,6 +8,8 @@
 #include <QLabel>
 #include <QPlainTextEdit>
 #include <QScrollBar>
+#include <QTextCursor>
+#include <QTimer>
 #include <QToolButton>
 #include <QTreeWidget>
 #include <QVBoxLayout>
@@ -64,6 +66,10 @@ LogConsole::LogConsole(QWidget* parent) : QWidget(parent) {
   v->addWidget(view_);
   connect(filter_, &QComboBox::currentIndexChanged, this, [this](int) { rebuild(); });
   connect(clearButton, &QToolButton::clicked, this, &LogConsole::clear);
+  batch_ = new QTimer(this);
+  batch_->setSingleShot(true);
+  batch_->setInterval(100);
+  connect(batch_, &QTimer::timeout, this, &LogConsole::showPending);
 }
 
 void LogConsole::append(core::LogLevel level, const QString& source, const QString& message) {
@@ -76,24 +82,41 @@ void LogConsole::append(core::LogLevel level, const QString& source, const QStri
   lines_.append({level, html});
   if (lines_.size() > kMaxLines) lines_.remove(0, lines_.size() - kMaxLines);
   if (static_cast<int>(level) >= filter_->currentIndex()) {
-    auto* sb = view_->verticalScrollBar();
-    const bool atEnd = sb->value() >= sb->maximum() - 4;
-    view_->appendHtml(html);
-    if (atEnd) sb->setValue(sb->maximum());
+    pending_.append(html);
+    if (!batch_->isActive()) batch_->start();
   }
+}
+
+void LogConsole::showPending() {
+  if (pending_.isEmpty()) return;
+  auto* sb = view_->verticalScrollBar();
+  const bool atEnd = sb->value() >= sb->maximum() - 4;
+  // One edit block: the document is laid out once for the whole batch.
+  QTextCursor block(view_->document());
+  block.beginEditBlock();
+  for (const QString& html : pending_) view_->appendHtml(html);
+  block.endEditBlock();
+  pending_.clear();
+  if (atEnd) sb->setValue(sb->maximum());
 }
 
 void LogConsole::rebuild() {
   view_->clear();
+  pending_.clear();
   const int minLevel = filter_->currentIndex();
   for (const auto& l : lines_)
-    if (static_cast<int>(l.level) >= minLevel) view_->appendHtml(l.html);
+    if (static_cast<int>(l.level) >= minLevel) pending_.append(l.html);
+  showPending();
 }
 
-QString LogConsole::plainText() const { return view_->toPlainText(); }
+QString LogConsole::plainText() const {
+  const_cast<LogConsole*>(this)->showPending();  // what the view shows within 100 ms
+  return view_->toPlainText();
+}
 
 void LogConsole::clear() {
   lines_.clear();
+  pending_.clear();
   view_->clear();
   errors_ = 0;
 }

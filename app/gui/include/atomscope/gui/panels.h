@@ -8,13 +8,15 @@
 
 class QComboBox;
 class QPlainTextEdit;
+class QTimer;
 class QTreeWidget;
 class QTreeWidgetItem;
 class QLabel;
 
 namespace atomscope::gui {
 
-// Job logs and application messages, coloured by level, filterable, capped at 20k lines.
+// Job logs and application messages, coloured by level, filterable, capped at 20k lines. Lines are
+// shown in batches every 100 ms: a job logging hundreds of lines a second costs one layout each.
 class LogConsole : public QWidget {
   Q_OBJECT
  public:
@@ -26,6 +28,7 @@ class LogConsole : public QWidget {
 
  private:
   void rebuild();
+  void showPending();  // appends the lines that arrived since the last batch to the view
   struct Line {
     core::LogLevel level;
     QString html;
@@ -33,6 +36,8 @@ class LogConsole : public QWidget {
   QPlainTextEdit* view_;
   QComboBox* filter_;
   QList<Line> lines_;
+  QStringList pending_;  // html of lines not in the view yet
+  QTimer* batch_;
   int errors_ = 0;
 };
 
