@@ -21,6 +21,7 @@
 #include <QSplitter>
 #include <QTabWidget>
 #include <QTableWidget>
+#include <QTimer>
 #include <QTextBrowser>
 #include <QUrl>
 #include <QVBoxLayout>
@@ -29,6 +30,7 @@
 #include <map>
 
 #include "atomscope/gui/job_manager.h"
+#include "atomscope/gui/own_turn.h"
 #include "atomscope/gui/workbench.h"
 #include "atomscope/sae/atom_index.h"
 
@@ -143,6 +145,8 @@ QWidget* AtomsPanel::buildAtomsTab() {
   table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
   table_->verticalHeader()->setVisible(false);
   table_->horizontalHeader()->setStretchLastSection(true);
+  // Column widths from the first 200 rows: measuring every row of a 16k-atom list takes seconds.
+  table_->horizontalHeader()->setResizeContentsPrecision(200);
   table_->setSortingEnabled(true);
   connect(table_, &QTableWidget::currentCellChanged, this, [this](int row, int, int, int) {
     if (row < 0) return;
@@ -317,8 +321,12 @@ void AtomsPanel::onFinished(int id, int status, const QString& runDir, const QSt
   if (it == pending_.end()) {
     // Runs started elsewhere (Jobs > Run job, the Build index / Run sae.analyze forms) are shown too.
     if (status != static_cast<int>(core::RunStatus::Completed)) return;
-    if (state.job == QLatin1String("sae.index")) openIndex(runDir + QStringLiteral("/artifacts/atoms.db"));
-    else if (state.job == QLatin1String("sae.analyze")) showAnalysis(runDir);
+    // In a turn of its own, after the other panels have taken the finished run (own_turn.h).
+    const QString job = state.job;
+    inOwnTurn(this, [this, job, runDir] {
+      if (job == QLatin1String("sae.index")) openIndex(runDir + QStringLiteral("/artifacts/atoms.db"));
+      else if (job == QLatin1String("sae.analyze")) showAnalysis(runDir);
+    });
     return;
   }
   auto fn = std::move(it.value());
@@ -336,6 +344,7 @@ void AtomsPanel::fillTable() {
   table_->setSortingEnabled(false);
   table_->clearContents();
   const auto atoms = index_->atoms("id");
+  const auto promoted = index_->promotedByAtom(5);
   table_->setRowCount(static_cast<int>(atoms.size()));
   int row = 0;
   for (const auto& a : atoms) {
@@ -350,10 +359,8 @@ void AtomsPanel::fillTable() {
     num(ColMean, a.meanActivation);
     num(ColMax, a.maxActivation);
     QStringList toks;
-    for (const auto& p : index_->promoted(a.id)) {
-      if (toks.size() >= 5) break;
-      toks << QString::fromStdString(p.token).trimmed();
-    }
+    if (auto it = promoted.find(a.id); it != promoted.end())
+      for (const auto& p : it->second) toks << QString::fromStdString(p.token).trimmed();
     table_->setItem(row, ColPromoted, new QTableWidgetItem(toks.join(QStringLiteral(", "))));
     const bool dead = a.frequency <= 0;
     table_->setItem(row, ColStatus, new QTableWidgetItem(dead ? tr("dead") : QString()));

@@ -6,6 +6,7 @@
 
 #include "atomscope/core/job.h"
 #include "atomscope/gui/job_manager.h"
+#include "atomscope/gui/own_turn.h"
 #include "atomscope/gui/menu_actions.h"
 #include "atomscope/gui/workbench.h"
 #include "atomscope/sae/sae_browse_jobs.h"  // torch-free: registration only
@@ -52,8 +53,15 @@ void AtomsPlugin::initialize(Workbench& workbench) {
           [this](int id, core::RunStatus status, const QString& runDir, const QString&) {
             if (status != core::RunStatus::Completed || panel_) return;
             const QString job = workbench_->jobs().state(id).job;
-            if (job == QLatin1String("sae.index")) panel()->openIndex(runDir + QStringLiteral("/artifacts/atoms.db"));
-            else if (job == QLatin1String("sae.analyze")) panel()->showAnalysis(runDir);
+            if (job != QLatin1String("sae.index") && job != QLatin1String("sae.analyze")) return;
+            // The panel is built (and first drawn) and then loaded in turns of their own (own_turn.h).
+            inOwnTurn(this, [this, job, runDir] {
+              auto* p = panel();
+              inOwnTurn(p, [p, job, runDir] {
+                if (job == QLatin1String("sae.index")) p->openIndex(runDir + QStringLiteral("/artifacts/atoms.db"));
+                else p->showAnalysis(runDir);
+              });
+            });
           });
 }
 

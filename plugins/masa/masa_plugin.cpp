@@ -5,10 +5,10 @@
 #include <QKeySequence>
 #include <QMainWindow>
 #include <QMenu>
-#include <QTimer>
 
 #include "atomscope/core/job.h"
 #include "atomscope/gui/job_manager.h"
+#include "atomscope/gui/own_turn.h"
 #include "atomscope/gui/menu_actions.h"
 #include "atomscope/gui/workbench.h"
 #include "atomscope/lm/lm_jobs.h"      // torch-free: registration only
@@ -85,11 +85,10 @@ void MasaPlugin::onJobFinished(int id, core::RunStatus status, const QString& ru
     }
   } else if (state.job == QLatin1String("masa.compress") && !panel_) {
     // A compression started elsewhere: open the panel on it (once open, the panel follows them itself).
-    // Building the panel and drawing the run take two turns of the event loop, so that neither holds
-    // the GUI thread for long (together about 70 ms, measured by gui.JobResponsivenessTest).
-    QTimer::singleShot(0, this, [this, runDir] {
+    // Building the panel and drawing the run take turns of their own (own_turn.h).
+    inOwnTurn(this, [this, runDir] {
       panel();
-      QTimer::singleShot(0, this, [this, runDir] {
+      inOwnTurn(this, [this, runDir] {
         if (!panel()->showRun(runDir)) workbench_->log(tr("MASA: %1").arg(panel()->lastError()), true);
       });
     });

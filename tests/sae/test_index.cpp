@@ -47,6 +47,7 @@ TEST(SaeIndex, MatchesNumpyAndSearches) {
   ASSERT_TRUE(numpyReference("index " + ref.string()));
   const auto r = readJson(ref / "index_ref.json");
   std::int64_t alive = 0;
+  const auto byAtom = db.promotedByAtom(5);
   for (const auto& a : db.atoms()) {
     SCOPED_TRACE("atom " + std::to_string(a.id));
     const auto j = static_cast<std::size_t>(a.id);
@@ -73,6 +74,10 @@ TEST(SaeIndex, MatchesNumpyAndSearches) {
     const auto prom = db.promoted(a.id);
     ASSERT_EQ(prom.size(), 10u);
     for (std::size_t k = 0; k < 3; ++k) EXPECT_EQ(prom[k].tokenId, r["promoted"][j][k].get<std::int64_t>());
+    // The bulk query the atom list uses gives the same first tokens.
+    const auto& first = byAtom.at(a.id);
+    ASSERT_EQ(first.size(), 5u);
+    for (std::size_t k = 0; k < first.size(); ++k) EXPECT_EQ(first[k].tokenId, prom[k].tokenId);
   }
   EXPECT_GT(alive, 64);
 

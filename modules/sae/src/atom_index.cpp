@@ -392,6 +392,16 @@ std::vector<PromotedToken> AtomIndex::promoted(std::int64_t atom) const {
   return out;
 }
 
+std::map<std::int64_t, std::vector<PromotedToken>> AtomIndex::promotedByAtom(std::int64_t perAtom) const {
+  Stmt s(impl_->db, "SELECT atom, token_id, token, logit FROM promoted_tokens ORDER BY atom, rank");
+  std::map<std::int64_t, std::vector<PromotedToken>> out;
+  while (s.step()) {
+    auto& list = out[s.i64(0)];
+    if (static_cast<std::int64_t>(list.size()) < perAtom) list.push_back({s.i64(1), s.text(2), s.f64(3)});
+  }
+  return out;
+}
+
 std::vector<ContextRow> AtomIndex::search(const std::string& query, std::int64_t limit) const {
   Stmt s(impl_->db,
          "SELECT c.atom, c.top_rank, c.activation, c.row, c.focus, c.text, c.tokens FROM contexts_fts f "
@@ -429,6 +439,7 @@ std::vector<AtomRow> AtomIndex::atoms(const std::string&, std::int64_t) const { 
 std::optional<AtomRow> AtomIndex::atom(std::int64_t) const { return std::nullopt; }
 std::vector<ContextRow> AtomIndex::contexts(std::int64_t) const { return {}; }
 std::vector<PromotedToken> AtomIndex::promoted(std::int64_t) const { return {}; }
+std::map<std::int64_t, std::vector<PromotedToken>> AtomIndex::promotedByAtom(std::int64_t) const { return {}; }
 std::vector<ContextRow> AtomIndex::search(const std::string&, std::int64_t) const { return {}; }
 
 #endif

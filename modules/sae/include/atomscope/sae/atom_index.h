@@ -15,6 +15,7 @@
 //   contexts_fts  FTS5 over contexts.text (external content)
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -63,6 +64,9 @@ class AtomIndex {
   std::optional<AtomRow> atom(std::int64_t id) const;
   std::vector<ContextRow> contexts(std::int64_t atom) const;  // by rank
   std::vector<PromotedToken> promoted(std::int64_t atom) const;
+  // Every atom's first `perAtom` promoted tokens in one query (a list of 16k atoms asks one by one
+  // 16k times): atom id -> tokens by rank. Atoms without promoted tokens are absent.
+  std::map<std::int64_t, std::vector<PromotedToken>> promotedByAtom(std::int64_t perAtom) const;
   // FTS5 query over the context texts (SQLite's FTS5 syntax: words, "phrases", prefix*, AND/OR/NOT),
   // best matches first. Throws SaeError on a malformed query.
   std::vector<ContextRow> search(const std::string& query, std::int64_t limit = 50) const;
