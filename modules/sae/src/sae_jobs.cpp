@@ -114,6 +114,7 @@ void addTrainingParams(ParamSchema& s) {
   s.addFloat("controller_rate", 0.02, 0.0, 1.0, "How fast lambda follows the L0 error per step.").markAdvanced();
   s.addBool("calibrate_l0", true, "Threshold SAE: at 80% of the steps and at the end, scale every threshold by one factor so the L0 on fresh training batches equals the target (frozen in between).").markAdvanced();
   s.addFloat("calibration_tolerance", 0.05, 0.0, 100.0, "Threshold SAE: calibrate (and freeze) only when that L0 is off the target by more than this fraction; on target the controller carries on.").markAdvanced();
+  s.addInt("refit_batches", 0, 0, 100000, "After training, refit the decoder by least squares on this many fresh batches with the codes fixed (0: off).").markAdvanced();
   s.addInt("resample_every", 250, 0, 100000000, "Resample dead latents every N steps (0: never).").markAdvanced();
   s.addInt("dead_window", 100000, 1, std::nullopt, "A latent that fired on none of this many recent samples is dead.").markAdvanced();
   s.addFloat("eval_fraction", 0.1, 0.0, 0.9, "The last fraction of the rows is held out for evaluation.");
@@ -134,6 +135,7 @@ TrainOptions trainOptionsFrom(const core::Params& p, std::int64_t trainEnd, std:
   o.controllerRate = p.getFloat("controller_rate");
   o.calibrateL0 = p.getBool("calibrate_l0");
   o.calibrationTolerance = p.getFloat("calibration_tolerance");
+  o.refitBatches = p.getInt("refit_batches");
   o.resampleEvery = p.getInt("resample_every");
   o.deadWindow = p.getInt("dead_window");
   o.logEvery = p.getInt("log_every");

@@ -78,6 +78,43 @@ double l0CalibrationShift(const torch::Tensor& pre, const torch::Tensor& logThet
   return 0.5 * (lo + hi);
 }
 
+// Refit draws come after the training (steps) and calibration draws.
+constexpr std::uint64_t kRefitDrawOffset = 1000000;
+
+// Least squares for the decoder with the codes fixed: [M; c] = argmin sum ||x - z M - c||² over
+// `batches` batches (raw space, float64 normal equations), then W_dec = M A and b_dec = c A. Latents
+// that never fire on those batches keep their rows. b_enc absorbs the change of b_dec so that
+// pre = (x A - b_dec) W_enc + b_enc, and with it every code, is unchanged; the rows are then
+// renormalised (normaliseDecoder rescales the encoder to match).
+void refitDecoder(SaeImpl& sae, const BatchFn& nextBatch, std::uint64_t firstDraw, std::int64_t batches,
+                  torch::Device device) {
+  torch::NoGradGuard g;
+  const auto n = sae.dSae(), d = sae.dIn();
+  const auto f64 = torch::TensorOptions().dtype(torch::kFloat64).device(device);
+  auto gram = torch::zeros({n + 1, n + 1}, f64), cross = torch::zeros({n + 1, d}, f64);
+  for (std::int64_t b = 0; b < batches; ++b) {
+    const auto x = nextBatch(firstDraw + static_cast<std::uint64_t>(b)).to(device);
+    const auto z = sae.encode(x).to(torch::kFloat64);
+    const auto z1 = torch::cat({z, torch::ones({z.size(0), 1}, f64)}, 1);
+    gram += torch::matmul(z1.t(), z1);
+    cross += torch::matmul(z1.t(), x.to(torch::kFloat64));
+  }
+  const auto fired = torch::cat({gram.diagonal().slice(0, 0, n) > 0, torch::ones({1}, torch::TensorOptions().dtype(torch::kBool).device(device))});
+  const auto keep = fired.nonzero().squeeze(1);
+  const auto gk = gram.index_select(0, keep).index_select(1, keep);
+  // A ridge of 1e-9 of the mean diagonal only guards against exactly collinear codes.
+  const auto ridge = 1e-9 * gk.diagonal().mean() * torch::eye(gk.size(0), f64);
+  const auto solution = torch::linalg_solve(gk + ridge, cross.index_select(0, keep));  // [k, d] raw space
+  const auto A = sae.A.to(torch::kFloat64), rows = solution.slice(0, 0, solution.size(0) - 1);
+  const auto latentIds = keep.slice(0, 0, keep.size(0) - 1);
+  const auto oldBias = sae.b_dec.to(torch::kFloat64);
+  const auto newBias = torch::matmul(solution.slice(0, solution.size(0) - 1), A).squeeze(0);
+  sae.W_dec.index_copy_(0, latentIds, torch::matmul(rows, A).to(sae.W_dec.dtype()));
+  sae.b_enc.add_(torch::matmul(newBias - oldBias, sae.W_enc.to(torch::kFloat64)).to(sae.b_enc.dtype()));
+  sae.b_dec.copy_(newBias);
+  sae.normaliseDecoder();
+}
+
 Sae trainImpl(const BatchFn& nextBatch, const Moments& moments, std::int64_t d, const TrainOptions& o,
               torch::Device device, core::Feedback& fb, TrainReport* report) {
   if (o.steps <= 0 || o.batch <= 0) throw SaeError("steps and batch must be positive");
@@ -284,6 +321,11 @@ Sae trainImpl(const BatchFn& nextBatch, const Moments& moments, std::int64_t d, 
       rep.calibrationL0Before = rep.calibrationL0After = now;
     }
   }
+  if (o.refitBatches > 0) {
+    fb.setProgress(1.0, "refitting the decoder on " + std::to_string(o.refitBatches) + " batches");
+    refitDecoder(*sae, nextBatch, static_cast<std::uint64_t>(o.steps) + kRefitDrawOffset, o.refitBatches, device);
+    fb.info("decoder refitted by least squares on " + std::to_string(o.refitBatches * o.batch) + " rows");
+  }
   rep.steps = o.steps;
   rep.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   rep.samplesPerSecond = static_cast<double>(o.steps * o.batch) / std::max(1e-9, rep.seconds);
@@ -291,7 +333,8 @@ Sae trainImpl(const BatchFn& nextBatch, const Moments& moments, std::int64_t d, 
   sae->info["training"] = Json{{"kind", toString(o.kind)}, {"whiten", o.whiten}, {"target_l0", o.targetL0},
                                {"steps", o.steps}, {"batch", o.batch}, {"lr", o.lr}, {"bandwidth", o.bandwidth},
                                {"lambda", rep.lambda}, {"resampled", rep.resampled}, {"seed", o.seed},
-                               {"threshold_factor", rep.thresholdFactor}, {"calibration_l0_before", rep.calibrationL0Before}};
+                               {"threshold_factor", rep.thresholdFactor}, {"calibration_l0_before", rep.calibrationL0Before},
+                               {"refit_batches", o.refitBatches}};
   return sae;
 }
 

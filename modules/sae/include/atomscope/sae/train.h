@@ -55,6 +55,11 @@ struct TrainOptions {
   // the controller lands on target, freezing the thresholds through the decay only costs R² (layer 0 of
   // stories260K at target 16: 0.970 at L0 16.4 with the controller alone, 0.963 at 16.7 frozen).
   double calibrationTolerance = 0.05;
+  // After training (and the calibration), the decoder and b_dec refitted by least squares on this many
+  // fresh batches with the codes held fixed: the decoder that minimises the raw-space error (what R²
+  // measures) for the encoder as trained. Rows renormalised after; b_enc compensates the new b_dec,
+  // so the codes do not change. 0: off.
+  std::int64_t refitBatches = 0;
   double bandwidth = 0.05;        // STE kernel width eps, in units of the transformed data (unit scale per dimension)
   std::int64_t resampleEvery = 250;  // 0: never
   std::int64_t deadWindow = 100000;  // samples without an activation that make a latent dead
