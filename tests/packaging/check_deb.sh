@@ -6,6 +6,8 @@ set -euo pipefail
 BUILD=$1
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
+# The installed app keeps its settings (recent files, preferences) here, not in the user's own.
+export XDG_CONFIG_HOME="$TMP/config"
 (cd "$BUILD" && cpack -G DEB -B "$TMP/pkg" > "$TMP/cpack.log" 2>&1) || { cat "$TMP/cpack.log"; exit 1; }
 DEB=$(ls "$TMP"/pkg/*.deb)
 echo "package: $(basename "$DEB") ($(du -h "$DEB" | cut -f1))"
