@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "atomscope/forcefield/error.h"
+#include "atomscope/forcefield/training.h"
 #include "ff_test_util.h"
 
 using namespace atomscope;
@@ -251,4 +252,49 @@ TEST(Ponita, SelfInteractionIsOnForNewModelsAndOffForOldConfigs) {
   m->zeroReadouts();
   const auto z = run(m, s);
   EXPECT_EQ(z.forces.abs().max().item<double>(), 0.0);
+}
+
+// The reference PONITA's first-step calibration (ebekkers/ponita, nn/conv.py: kernels scaled by
+// std(input) / std(output) once): after calibrateKernels every layer's convolutions keep their input's
+// standard deviation on that batch, so calibrating again on the same batch is a fixed point (factors
+// 1 to rounding), while the first calibration does change the weights. Both variants.
+TEST(Ponita, KernelCalibrationIsAFixedPointOnItsBatch) {
+  for (const std::string variant : {"po", "pointcloud"}) {
+    SCOPED_TRACE(variant);
+    auto m = smallPonita(variant, "fibonacci", variant == "po" ? 8 : 1);
+    std::vector<const Structure*> frames{&bpaFrames()[0], &bpaFrames()[1], &bpaFrames()[2]};
+    const auto g = makeGraphBatch(frames, m->config.cutoff, torch::kFloat64);
+    auto kernels = [&] {
+      std::vector<torch::Tensor> w;
+      for (const auto& item : m->named_parameters())
+        if (item.key().find("kernel.weight") != std::string::npos) w.push_back(item.value().detach().clone());
+      return w;
+    };
+    const auto initial = kernels();
+    // A spatial and a fiber kernel per layer (the point-cloud variant leaves its fiber kernels unused).
+    ASSERT_EQ(initial.size(), static_cast<std::size_t>(m->config.layers * 2));
+    m->calibrateKernels(g);
+    const auto once = kernels();
+    m->calibrateKernels(g);
+    const auto twice = kernels();
+    double changed = 0;
+    for (std::size_t k = 0; k < initial.size(); ++k) {
+      changed = std::max(changed, ((once[k] - initial[k]).abs().max() / initial[k].abs().max()).item<double>());
+      EXPECT_TRUE(torch::allclose(twice[k], once[k], 1e-9, 0)) << "kernel " << k;
+    }
+    EXPECT_GT(changed, 0.05) << "the calibration left every kernel as it was";
+  }
+}
+
+// Training's augmentation: proper rotations (R R^T = I, det +1), reproducible from the seed, and
+// uniform: the Haar measure on SO(3) has mean zero (4,000 draws: each entry's standard error is
+// 0.577 / sqrt(4000) = 0.009).
+TEST(Ponita, RandomRotationsAreProperReproducibleAndUniform) {
+  const auto R = forcefield::randomRotations(4000, 7);
+  const auto eye = torch::eye(3, torch::kFloat64).expand({4000, 3, 3});
+  EXPECT_LT((torch::matmul(R, R.transpose(1, 2)) - eye).abs().max().item<double>(), 1e-12);
+  EXPECT_LT((torch::linalg_det(R) - 1).abs().max().item<double>(), 1e-12);
+  EXPECT_LT(R.mean(0).abs().max().item<double>(), 0.05);
+  EXPECT_TRUE(torch::equal(forcefield::randomRotations(5, 7), R.slice(0, 0, 5)));
+  EXPECT_FALSE(torch::allclose(forcefield::randomRotations(5, 8), R.slice(0, 0, 5)));
 }

@@ -104,6 +104,8 @@ class TrainJob : public core::Job {
     s.addFloat("max_seconds", 0.0, 0.0, std::nullopt, "Stop after this many seconds of training, with a checkpoint (0: no limit; counts resumed time).");
     s.addChoice("lr_schedule", {"constant", "cosine"}, "constant", "Learning rate: constant, or cosine decay to 1% over the steps or max_seconds.");
     s.addChoice("dtype", {"float32", "float64"}, "float32", "Precision of training.");
+    s.addBool("rotate", false, "Turn every training structure by a random rotation each step (the reference PONITA's augmentation).");
+    s.addBool("calibrate", false, "Before the first step, scale each layer's kernels so its convolutions keep the input's standard deviation (the reference PONITA's first-step calibration).").markAdvanced();
     s.addDevice();
     return s;
   }
@@ -181,6 +183,8 @@ class TrainJob : public core::Job {
     o.maxSeconds = p.getFloat("max_seconds");
     o.cosineSchedule = p.getString("lr_schedule") == "cosine";
     o.dtype = core::torchDtype(p.getString("dtype"));
+    o.rotate = p.getBool("rotate");
+    o.calibrate = p.getBool("calibrate");
     o.device = device;
     o.comm = comm;
     ctx.feedback().info("training on " + std::to_string(train.size()) + " frames, validating on " + std::to_string(valid.size()));

@@ -246,6 +246,17 @@ torch::Tensor PonitaImpl::edgeKernel(int l, const torch::Tensor& r) {
   return layers[l]->as<PonitaLayerImpl>()->kernel->forward(kernelBasisOf(r));
 }
 
+namespace {
+// Scales `weight` (in place) by std(want) / std(got) and returns that factor.
+double calibrateWeight(torch::Tensor& weight, const torch::Tensor& want, const torch::Tensor& got) {
+  torch::NoGradGuard g;
+  const double sw = want.std().item<double>(), sg = got.std().item<double>();
+  const double f = sg > 0 && sw > 0 ? sw / sg : 1.0;
+  weight.mul_(f);
+  return f;
+}
+}  // namespace
+
 torch::Tensor PonitaImpl::atomEnergies(const GraphBatch& g, const torch::Tensor& positions, const torch::Tensor& cell,
                                         bool memoryBounded) {
   const auto dtype = positions.scalar_type();
@@ -283,7 +294,12 @@ torch::Tensor PonitaImpl::atomEnergies(const GraphBatch& g, const torch::Tensor&
       y = torch::zeros_like(x).index_add(0, iIdx, msg) / config.avgNeighbors;                  // [N, O, C]
     }
     if (config.selfInteraction) y = y + x * layer.kernel->forward(selfBasis) / config.avgNeighbors;  // [1, O, C]
-    if (po) y = torch::einsum("noc,poc->npc", {y, layer.fiberKernel->forward(fiberBasis)}) / static_cast<double>(O);
+    if (calibrating_) y = y * calibrateWeight(layer.kernel->weight, input, y);  // y is linear in the kernel
+    if (po) {
+      auto y2 = torch::einsum("noc,poc->npc", {y, layer.fiberKernel->forward(fiberBasis)}) / static_cast<double>(O);
+      if (calibrating_) y2 = y2 * calibrateWeight(layer.fiberKernel->weight, y, y2);
+      y = y2;
+    }
     y = y + layer.bias;
     y = layer.linear2->forward(torch::gelu(layer.linear1->forward(layer.norm->forward(y))));
     if (layer.scale.defined()) y = y * layer.scale;
@@ -292,6 +308,18 @@ torch::Tensor PonitaImpl::atomEnergies(const GraphBatch& g, const torch::Tensor&
       out = out + readouts[ro++]->as<torch::nn::LinearImpl>()->forward(x).mean(1).squeeze(-1);
   }
   return out * config.scale;
+}
+
+void PonitaImpl::calibrateKernels(const GraphBatch& g) {
+  torch::NoGradGuard ng;
+  calibrating_ = true;
+  try {
+    atomEnergies(g, g.positions, g.cell, false);
+  } catch (...) {
+    calibrating_ = false;
+    throw;
+  }
+  calibrating_ = false;
 }
 
 EnergyOutput PonitaImpl::compute(const GraphBatch& g, bool forces, bool stress, bool createGraph) {

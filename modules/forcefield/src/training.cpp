@@ -189,6 +189,24 @@ void saveCheckpoint(const fs::path& file, Ponita& model, torch::optim::AdamW& op
 
 }  // namespace
 
+torch::Tensor randomRotations(std::int64_t count, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> normal;
+  auto out = torch::empty({count, 3, 3}, torch::kFloat64);
+  auto m = out.accessor<double, 3>();
+  for (std::int64_t b = 0; b < count; ++b) {
+    double w = normal(rng), x = normal(rng), y = normal(rng), z = normal(rng);
+    const double n = std::sqrt(w * w + x * x + y * y + z * z);
+    w /= n, x /= n, y /= n, z /= n;
+    const double r[3][3] = {{1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)},
+                            {2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)},
+                            {2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)}};
+    for (int i = 0; i < 3; ++i)
+      for (int j = 0; j < 3; ++j) m[b][i][j] = r[i][j];
+  }
+  return out;
+}
+
 TrainResult trainPonita(core::Context& ctx, Ponita& model, const std::vector<chem::Structure>& train,
                         const std::vector<chem::Structure>& valid, const TrainOptions& o) {
   if (train.empty()) throw ForceFieldError("ff.train: no training frames");
@@ -204,6 +222,14 @@ TrainResult trainPonita(core::Context& ctx, Ponita& model, const std::vector<che
     throw ForceFieldError("ff.train: batch_size " + std::to_string(o.batchSize) + " does not split evenly over " +
                           std::to_string(world) + " processes; use a multiple of " + std::to_string(world));
   const long long share = o.batchSize / world, firstRow = comm ? comm->rank() * share : 0;
+  if (o.calibrate && !ctx.resumeCheckpoint()) {
+    // On the first batch_size frames (not a random batch, so every rank calibrates alike; rank 0's
+    // weights are broadcast next anyway).
+    std::vector<const chem::Structure*> first;
+    for (std::size_t i = 0; i < train.size() && static_cast<long long>(first.size()) < o.batchSize; ++i) first.push_back(&train[i]);
+    model->calibrateKernels(makeGraphBatch(first, model->config.cutoff, o.dtype).to(device, o.dtype));
+    fb.info("kernels calibrated on " + std::to_string(first.size()) + " frames");
+  }
   if (comm) comm->broadcastParameters(params);
   torch::optim::AdamW opt(params, torch::optim::AdamWOptions(o.lr).weight_decay(o.weightDecay));
   std::vector<torch::Tensor> ema;
@@ -267,8 +293,19 @@ TrainResult trainPonita(core::Context& ctx, Ponita& model, const std::vector<che
       for (const auto* s : batch) batchAtoms += static_cast<double>(s->size());
       batch = std::vector<const chem::Structure*>(batch.begin() + firstRow, batch.begin() + firstRow + share);
     }
-    const auto g = makeGraphBatch(batch, model->config.cutoff, o.dtype).to(device, o.dtype);
-    const auto lab = labelsOf(batch, device, o.dtype);
+    auto g = makeGraphBatch(batch, model->config.cutoff, o.dtype).to(device, o.dtype);
+    auto lab = labelsOf(batch, device, o.dtype);
+    if (o.rotate) {
+      // One rotation per structure of the whole batch, from (seed, step): the same on every rank and
+      // after a resume. Neighbour lists are unchanged (distances and integer images are invariant).
+      auto R = randomRotations(o.batchSize, ctx.seed() * 0x9E3779B97F4A7C15ULL + static_cast<std::uint64_t>(step))
+                   .slice(0, firstRow, firstRow + static_cast<long long>(batch.size()))
+                   .to(device, o.dtype);
+      const auto perAtom = R.index_select(0, g.batch);
+      g.positions = torch::einsum("nkj,nj->nk", {perAtom, g.positions});
+      lab.forces = torch::einsum("nkj,nj->nk", {perAtom, lab.forces});
+      g.cell = torch::einsum("bkj,bij->bik", {R, g.cell});
+    }
     if (o.cosineSchedule) {
       // Progress is the larger of the step and time fractions, so a time-budgeted run still anneals.
       const double elapsed = (comm ? agreedSeconds : std::chrono::duration<double>(Clock::now() - t0).count()) + secondsBefore;

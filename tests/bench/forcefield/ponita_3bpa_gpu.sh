@@ -13,7 +13,8 @@
 # LAYERS (5), ORIENT (20), DEGREE (3, the reference's), CUTOFF (5.0), MD_STEPS (20000 = 10 ps at 0.5 fs), SIZES (atoms),
 # INFER_STEPS (20), PONITA_SRC (a checkout of ebekkers/ponita: the reference is timed on the same boxes),
 # OUT (/tmp/ponita-bench), MODEL (skip training, use this PONITA file), RESUME (a
-# ff.train run folder to continue instead of a fresh run).
+# ff.train run folder to continue instead of a fresh run), ROTATE and CALIBRATE (false: ff.train's
+# rotation augmentation and first-step kernel calibration, the reference's recipe).
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../../.." && pwd)
 DEVICE=${DEVICE:-cuda}
@@ -27,6 +28,8 @@ LAYERS=${LAYERS:-5}
 ORIENT=${ORIENT:-20}
 DEGREE=${DEGREE:-3}
 CUTOFF=${CUTOFF:-5.0}
+ROTATE=${ROTATE:-false}
+CALIBRATE=${CALIBRATE:-false}
 MD_STEPS=${MD_STEPS:-20000}
 SIZES=${SIZES:-"100 300 1000 3000 10000 30000 100000"}
 INFER_STEPS=${INFER_STEPS:-20}
@@ -83,6 +86,7 @@ if [[ -z "${MODEL:-}" ]]; then
       --param basis="$BASIS" --param layers="$LAYERS" --param degree="$DEGREE" --param cutoff="$CUTOFF" \
       --param steps="$STEPS" --param max_seconds="$TIME_BUDGET" --param lr_schedule=cosine \
       --param batch_size="$BATCH" --param lr="$LR" --param eval_every=500 --param checkpoint_every=500 \
+      --param rotate="$ROTATE" --param calibrate="$CALIBRATE" \
       > "$OUT/train.log" 2>&1 || echo "training stopped (time budget or error): see $OUT/train.log"
     TRAIN_RUN=$(latest_run ff.train)
   fi

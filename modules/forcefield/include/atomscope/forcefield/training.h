@@ -46,6 +46,11 @@ struct TrainOptions {
   double maxSeconds = 0;             // stop (with a checkpoint) after this much training time (0: no limit)
   bool cosineSchedule = false;       // lr decays to 1% by cosine over the run (by steps or by maxSeconds, whichever ends first)
   torch::Dtype dtype = torch::kFloat32;
+  // Each structure of each batch turned by a random rotation (positions, cell, forces), as the
+  // reference PONITA trains: the orientation grid makes the model equivariant only approximately.
+  bool rotate = false;
+  // Before the first step of a new run, PonitaImpl::calibrateKernels on the first batch_size frames.
+  bool calibrate = false;
   std::optional<torch::Device> device;  // empty: the context's device
   // Data parallel (distributed.h): each rank takes its share of every batch's structures, gradients
   // are averaged over ranks in the backward pass, and only rank 0 writes checkpoints and validates.
@@ -70,6 +75,10 @@ struct TrainResult {
 // Trains `model` (species, E0s and scale already set) on `train`; streams metrics through ctx,
 // checkpoints into ctx.run() and resumes from ctx.resumeCheckpoint(). On return the model holds
 // the EMA weights.
+// Uniformly random rotation matrices [count, 3, 3] (float64, CPU) from a seed: unit quaternions of
+// four normal draws.
+torch::Tensor randomRotations(std::int64_t count, std::uint64_t seed);
+
 TrainResult trainPonita(core::Context& ctx, Ponita& model, const std::vector<chem::Structure>& train,
                         const std::vector<chem::Structure>& valid, const TrainOptions& options);
 
