@@ -7,7 +7,8 @@
 #
 #   BUILD=build/dev bash tests/bench/forcefield/recipe_cpu.sh
 # Environment: STEPS (600), EVAL (100), BATCH (5), LR (1e-3), HIDDEN (32), BASIS (32), LAYERS (3),
-# ORIENT (8), DEGREE (3), CUTOFF (5.0), SEED (1), VARIANTS ("base rotate calibrate both"), OUT.
+# ORIENT (8), DEGREE (3), CUTOFF (5.0), SEED (1), VARIANTS ("base rotate calibrate both"), OUT,
+# EXTRA (more ff.train arguments for every variant, e.g. "--param ema_decay=0").
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../../.." && pwd)
 STEPS=${STEPS:-600}
@@ -41,7 +42,7 @@ run_variant() {
     --param isolated_atoms="$DATA/3bpa_iso_atoms.xyz" --param orientations="$ORIENT" --param hidden="$HIDDEN" \
     --param basis="$BASIS" --param layers="$LAYERS" --param degree="$DEGREE" --param cutoff="$CUTOFF" \
     --param steps="$STEPS" --param batch_size="$BATCH" --param lr="$LR" --param eval_every="$EVAL" \
-    --param checkpoint_every="$STEPS" --param rotate="$rotate" --param calibrate="$calibrate" > "$OUT/$v.log" 2>&1
+    --param checkpoint_every="$STEPS" --param rotate="$rotate" --param calibrate="$calibrate" ${EXTRA:-} > "$OUT/$v.log" 2>&1
 }
 start=$(date +%s)
 set -- $VARIANTS
