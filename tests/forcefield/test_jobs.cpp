@@ -196,3 +196,28 @@ TEST(ForcefieldJobs, TrainStopsAtItsTimeBudgetWithACheckpoint) {
   for (const auto& e : fs::directory_iterator(run.runDir / "checkpoints")) checkpoints += e.path().extension() == ".pt";
   EXPECT_EQ(checkpoints, 1u);
 }
+
+// zero_readouts (default true) starts the readouts at zero; false keeps PyTorch's initialisation, as
+// the reference PONITA does. One step at lr 0 leaves the initial weights in model.pt.
+TEST(ForcefieldJobs, ZeroReadoutsOptionChoosesTheReadoutInitialisation) {
+  test::ScopedTempDir dir("ff_train_readouts");
+  {
+    std::ofstream out(dir / "bpa4.xyz");
+    for (std::size_t k = 0; k < 4; ++k) chem::writeExtXyz(out, bpaFrames()[k]);
+  }
+  auto readoutMax = [&](bool zero) {
+    const auto run = runJob("ff.train", Json{{"train", (dir / "bpa4.xyz").string()}, {"valid_count", 1},
+                                             {"orientations", 4}, {"hidden", 8}, {"basis", 8}, {"layers", 2},
+                                             {"steps", 1}, {"batch_size", 1}, {"lr", 0.0}, {"eval_every", 0},
+                                             {"zero_readouts", zero}},
+                            dir.path());
+    EXPECT_EQ(run.status, core::RunStatus::Completed) << run.error;
+    auto m = forcefield::loadPonita(run.runDir / "artifacts" / "model.pt");
+    double mx = 0;
+    for (const auto& item : m->named_parameters())
+      if (item.key().rfind("readouts.", 0) == 0) mx = std::max(mx, item.value().abs().max().item<double>());
+    return mx;
+  };
+  EXPECT_EQ(readoutMax(true), 0.0);
+  EXPECT_GT(readoutMax(false), 0.0);
+}

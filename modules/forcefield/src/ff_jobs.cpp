@@ -105,6 +105,7 @@ class TrainJob : public core::Job {
     s.addChoice("lr_schedule", {"constant", "cosine"}, "constant", "Learning rate: constant, or cosine decay to 1% over the steps or max_seconds.");
     s.addChoice("dtype", {"float32", "float64"}, "float32", "Precision of training.");
     s.addBool("rotate", false, "Turn every training structure by a random rotation each step (the reference PONITA's augmentation).");
+    s.addBool("zero_readouts", true, "Start the readouts at zero (the model starts at E0 + shift with zero forces); false: PyTorch's default initialisation, as the reference.").markAdvanced();
     s.addBool("calibrate", false, "Before the first step, scale each layer's kernels so its convolutions keep the input's standard deviation (the reference PONITA's first-step calibration).").markAdvanced();
     s.addDevice();
     return s;
@@ -171,7 +172,7 @@ class TrainJob : public core::Job {
     c.scale = nf > 0 ? std::max(1e-3, std::sqrt(f2 / nf)) : 1.0;
     torch::manual_seed(ctx.seed());
     Ponita model(c);
-    model->zeroReadouts();  // a resumed run loads its weights over these
+    if (p.getBool("zero_readouts")) model->zeroReadouts();  // a resumed run loads its weights over these
     TrainOptions o;
     o.steps = p.getInt("steps");
     o.batchSize = p.getInt("batch_size");
