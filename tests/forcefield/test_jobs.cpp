@@ -198,8 +198,9 @@ TEST(ForcefieldJobs, TrainStopsAtItsTimeBudgetWithACheckpoint) {
 }
 
 // zero_readouts (default true) starts the readouts at zero; false keeps PyTorch's initialisation, as
-// the reference PONITA does. One step at lr 0 leaves the initial weights in model.pt.
-TEST(ForcefieldJobs, ZeroReadoutsOptionChoosesTheReadoutInitialisation) {
+// the reference PONITA does. One step at lr 0 leaves the initial weights in model.pt, and the
+// invariant_length given to ff.train is the saved model's.
+TEST(ForcefieldJobs, InitialisationOptionsReachTheSavedModel) {
   test::ScopedTempDir dir("ff_train_readouts");
   {
     std::ofstream out(dir / "bpa4.xyz");
@@ -209,10 +210,11 @@ TEST(ForcefieldJobs, ZeroReadoutsOptionChoosesTheReadoutInitialisation) {
     const auto run = runJob("ff.train", Json{{"train", (dir / "bpa4.xyz").string()}, {"valid_count", 1},
                                              {"orientations", 4}, {"hidden", 8}, {"basis", 8}, {"layers", 2},
                                              {"steps", 1}, {"batch_size", 1}, {"lr", 0.0}, {"eval_every", 0},
-                                             {"zero_readouts", zero}},
+                                             {"zero_readouts", zero}, {"invariant_length", zero ? 1.0 : 2.5}},
                             dir.path());
     EXPECT_EQ(run.status, core::RunStatus::Completed) << run.error;
     auto m = forcefield::loadPonita(run.runDir / "artifacts" / "model.pt");
+    EXPECT_EQ(m->config.invariantLength, zero ? 1.0 : 2.5);
     double mx = 0;
     for (const auto& item : m->named_parameters())
       if (item.key().rfind("readouts.", 0) == 0) mx = std::max(mx, item.value().abs().max().item<double>());

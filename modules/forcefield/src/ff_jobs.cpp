@@ -93,6 +93,7 @@ class TrainJob : public core::Job {
     s.addInt("layers", 5, 1, 64, "ConvNeXt layers.");
     s.addInt("degree", 2, 1, 4, "Polynomial degree of the kernel features.").markAdvanced();
     s.addFloat("cutoff", 5.0, 0.5, 20.0, "Radius of the graph (A).");
+    s.addFloat("invariant_length", 1.0, 0.0, 100.0, "Length (A) the kernels' invariants are measured in (0: the cutoff); 1 feeds them in Angstrom, as the reference does.").markAdvanced();
     s.addBool("self_interaction", true, "Each atom also convolves with itself (the kernel at r = 0), as the reference's self-loops do.").markAdvanced();
     s.addInt("steps", 1000, 1, std::nullopt, "Optimizer steps.");
     s.addInt("batch_size", 5, 1, std::nullopt, "Structures per batch.");
@@ -143,6 +144,7 @@ class TrainJob : public core::Job {
     c.degree = static_cast<int>(p.getInt("degree"));
     c.cutoff = p.getFloat("cutoff");
     c.selfInteraction = p.getBool("self_interaction");
+    c.invariantLength = p.getFloat("invariant_length");
     std::set<int> zs;
     for (const auto& s : train)
       for (int z : s.numbers) zs.insert(z);
