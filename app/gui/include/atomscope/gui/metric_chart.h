@@ -1,6 +1,6 @@
 #pragma once
 // A live line chart of job metrics (one line per metric name) in Qt Charts. Points are kept
-// decimated (at most 600 per line, more than a docked chart has pixels) so a long run or a fast-reporting job stays cheap to draw.
+// decimated (at most 300 per line, about one per pixel of a docked chart) so a long run or a fast-reporting job stays cheap to draw.
 #include <QChartView>
 #include <QHash>
 #include <QList>
@@ -20,7 +20,7 @@ namespace atomscope::gui {
 class MetricChart : public QChartView {
   Q_OBJECT
  public:
-  static constexpr int kMaxPointsPerSeries = 600;
+  static constexpr int kMaxPointsPerSeries = 300;
   static constexpr int kMinRedrawMs = 250;  // points arriving faster are drawn together
 
   explicit MetricChart(QWidget* parent = nullptr);
