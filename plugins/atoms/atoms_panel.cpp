@@ -21,7 +21,6 @@
 #include <QSplitter>
 #include <QTabWidget>
 #include <QTableWidget>
-#include <QTimer>
 #include <QTextBrowser>
 #include <QUrl>
 #include <QVBoxLayout>

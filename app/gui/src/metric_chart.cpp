@@ -182,15 +182,15 @@ void MetricChart::updateAxes() {
       }
     if (lo > hi) return;
     const double shown = axis->max() - axis->min();
-    const bool filled = lo == hi ? shown <= std::max(1e-9, std::abs(lo) * 0.2) : (hi - lo) >= 0.6 * shown;
+    const bool spans = shown > 0 && (hi - lo) >= 0.6 * shown;  // the data fill most of the axis
+    const bool filled = lo == hi ? shown <= std::max(1e-9, std::abs(lo) * 0.2) : spans;
     if (lo >= axis->min() && hi <= axis->max() && shown > 0 && filled) return;
     double pad = (hi - lo) * 0.06;
     if (pad == 0) pad = std::max(1e-9, std::abs(lo) * 0.05);
     // Data that left the axis on one side (a falling loss) will likely go on: give that side 25%
     // headroom so the axis is refitted a few times per run rather than on every redraw.
-    const bool grew = shown > 0 && (hi - lo) >= 0.6 * shown;
-    const double below = grew && lo < axis->min() ? (hi - lo) * 0.25 : pad;
-    const double above = grew && hi > axis->max() ? (hi - lo) * 0.25 : pad;
+    const double below = spans && lo < axis->min() ? (hi - lo) * 0.25 : pad;
+    const double above = spans && hi > axis->max() ? (hi - lo) * 0.25 : pad;
     setRangeIfChanged(axis, lo - below, hi + above);
   };
   fit(ay_, false);

@@ -7,7 +7,7 @@
 namespace atomscope::gui {
 
 // A panel that opens on a run finished elsewhere builds itself, loads the run and is first drawn:
-// 20-70 ms each on a laptop core. A zero timer runs them in the same loop iteration as the other
+// 20-70 ms each on the 2-core test machine (perf, session 12). A zero timer runs them in the same loop iteration as the other
 // panels' reactions and the paint; 50 ms apart they stay below the 100 ms a user notices
 // (gui.JobResponsivenessTest measures it).
 constexpr int kOwnTurnDelayMs = 50;

@@ -72,13 +72,13 @@ struct TrainResult {
   Metrics valid;  // of the EMA weights on the validation frames (empty set: zeros)
 };
 
-// Trains `model` (species, E0s and scale already set) on `train`; streams metrics through ctx,
-// checkpoints into ctx.run() and resumes from ctx.resumeCheckpoint(). On return the model holds
-// the EMA weights.
 // Uniformly random rotation matrices [count, 3, 3] (float64, CPU) from a seed: unit quaternions of
 // four normal draws.
 torch::Tensor randomRotations(std::int64_t count, std::uint64_t seed);
 
+// Trains `model` (species, E0s and scale already set) on `train`; streams metrics through ctx,
+// checkpoints into ctx.run() and resumes from ctx.resumeCheckpoint(). On return the model holds
+// the EMA weights.
 TrainResult trainPonita(core::Context& ctx, Ponita& model, const std::vector<chem::Structure>& train,
                         const std::vector<chem::Structure>& valid, const TrainOptions& options);
 
