@@ -8,7 +8,9 @@
 #   BUILD=<dir with atomscope-cli> DATA=<shared data> bash tests/bench/sae/wide_model_gpu.sh
 # Environment: DEVICE (cuda), PY (python3 with torch), BENCH_STEPS (2000), OUT (/tmp/out: tables and logs), WORK (/tmp/sae_wide: model, activations, runs), DIM (512),
 # LAYERS (6), TRAIN_STEPS (600), MAX_ACTIVATIONS (1000000), STEPS (2000), BATCH (1024), BENCH_BATCH (4096),
-# DEADLINE (epoch seconds: the analysis is skipped when it would not finish).
+# DEADLINE (epoch seconds: the analysis is skipped when it would not finish), BENCH (1; 0 skips the throughput
+# comparison), and for the analysis TARGETS (2,4,8,16: target L0s), EXPANSION (4: latents per dimension) and
+# REFIT (0: sae.analyze's refit_batches, the decoder's least-squares refit).
 set -uo pipefail
 SRC=$(cd "$(dirname "$0")/../../.." && pwd)
 BUILD=${BUILD:-/tmp/atomscope-gpu}
@@ -52,6 +54,7 @@ SITE=resid_post.$MID
 
 # 3. Throughput: sae.train and the PyTorch reference, same activations, same sizes, no analysis.
 BB=${BENCH_BATCH:-4096}
+if [ "${BENCH:-1}" != 0 ]; then
 run=$("$CLI" run sae.train --device "$DEVICE" --out "$WORK/runs" --quiet --param activations="$WORK/acts" --param site="$SITE" \
       --param kind=jumprelu --param steps="${BENCH_STEPS:-2000}" --param batch="$BB" --param eval_rows=20000 2>>"$WORK/train_sae.err" | tail -1)
 ours=$(summary "$run" samples_per_s)
@@ -61,12 +64,13 @@ echo "| SAE training, d = $DIM, 4x latents, batch $BB, ${BENCH_STEPS:-2000} step
 echo "|---|---|---|---|"
 echo "| Atomscope sae.train (jumprelu) | $ours | $(summary "$run" eval_r2) | $(summary "$run" eval_l0) |"
 echo "| PyTorch reference (sae_reference.py) | $(echo "$ref" | "$PY" -c 'import json,sys; r=json.loads(sys.stdin.read().strip() or "{}"); print(r.get("samples_per_s","failed"), "|", r.get("r2",""), "|", r.get("l0",""))') |"
+fi
 
 # 4. Atoms vs features vs neurons on the wide model.
 if [ -n "${DEADLINE:-}" ] && [ $(( DEADLINE - $(date +%s) )) -lt 200 ]; then echo "analysis skipped: out of time"; exit 0; fi
 run=$("$CLI" run sae.analyze --device "$DEVICE" --out "$WORK/runs" --quiet --seed 1 --param activations="$WORK/acts" \
-      --param sites="$SITE" --param targets=2,4,8,16 --param steps="${STEPS:-2000}" --param batch="${BATCH:-1024}" \
-      --param eval_rows=100000 2>>"$WORK/analyze.err" | tail -1)
+      --param sites="$SITE" --param targets="${TARGETS:-2,4,8,16}" --param steps="${STEPS:-2000}" --param batch="${BATCH:-1024}" \
+      --param expansion="${EXPANSION:-4}" --param refit_batches="${REFIT:-0}" --param eval_rows=100000 2>>"$WORK/analyze.err" | tail -1)
 echo
 "$PY" - "$run" <<'PY'
 import csv, sys
