@@ -16,7 +16,7 @@
 # Environment: DEVICE (cuda), TIME_BUDGET (seconds per contender, 600), the space LAYERS (5,6,7),
 # HEADS (6,8,12), EMBED (192,288,384: the paper's 384,576,768 halved), MLP_RATIO (2,3,4); CONTEXT (256),
 # BATCH (32), LR (1e-3), SAMPLES (random-search architectures, 4), VAL_BATCHES (20), VAL_EVERY (50),
-# METHODS (gdas darts; an entry method:p adds nas.search's param_penalty p, method:p:t also its time_penalty t), ARCH_LR (3e-3), ATOMS (empty: dense; e.g. 1,2,5 adds MASA's S to the space),
+# METHODS (darts:0:0.1, DARTS with time penalty 0.1, the setting measured in session 13; an entry method:p adds nas.search's param_penalty p, method:p:t also its time_penalty t), ARCH_LR (3e-3), ATOMS (empty: dense; e.g. 1,2,5 adds MASA's S to the space),
 # SHARED (the shared data folder), CORPUS (tinystories: both TinyStories heads, 2.9 MB; all: every shared text,
 # about 14 MB), DATA (a text file instead of CORPUS),
 # TOKENIZER (its tok512.bin),
@@ -35,7 +35,7 @@ LR=${LR:-1e-3}
 SAMPLES=${SAMPLES:-4}
 VAL_BATCHES=${VAL_BATCHES:-20}
 VAL_EVERY=${VAL_EVERY:-50}
-METHODS=${METHODS:-gdas darts}
+METHODS=${METHODS:-darts:0:0.1}
 ARCH_LR=${ARCH_LR:-3e-3}
 ATOMS=${ATOMS:-}
 SEED_BASE=${SEED_BASE:-0}  # the runs use seeds SEED_BASE + 1..5 (another base: other random samples and searches)
