@@ -199,7 +199,7 @@ TEST(ForcefieldJobs, TrainStopsAtItsTimeBudgetWithACheckpoint) {
 
 // zero_readouts (default true) starts the readouts at zero; false keeps PyTorch's initialisation, as
 // the reference PONITA does. One step at lr 0 leaves the initial weights in model.pt, and the
-// invariant_length given to ff.train is the saved model's.
+// invariant_length and a2_root given to ff.train are the saved model's.
 TEST(ForcefieldJobs, InitialisationOptionsReachTheSavedModel) {
   test::ScopedTempDir dir("ff_train_readouts");
   {
@@ -210,11 +210,12 @@ TEST(ForcefieldJobs, InitialisationOptionsReachTheSavedModel) {
     const auto run = runJob("ff.train", Json{{"train", (dir / "bpa4.xyz").string()}, {"valid_count", 1},
                                              {"orientations", 4}, {"hidden", 8}, {"basis", 8}, {"layers", 2},
                                              {"steps", 1}, {"batch_size", 1}, {"lr", 0.0}, {"eval_every", 0},
-                                             {"zero_readouts", zero}, {"invariant_length", zero ? 1.0 : 2.5}},
+                                             {"zero_readouts", zero}, {"invariant_length", zero ? 1.0 : 2.5}, {"a2_root", !zero}},
                             dir.path());
     EXPECT_EQ(run.status, core::RunStatus::Completed) << run.error;
     auto m = forcefield::loadPonita(run.runDir / "artifacts" / "model.pt");
     EXPECT_EQ(m->config.invariantLength, zero ? 1.0 : 2.5);
+    EXPECT_EQ(m->config.a2Root, !zero);
     double mx = 0;
     for (const auto& item : m->named_parameters())
       if (item.key().rfind("readouts.", 0) == 0) mx = std::max(mx, item.value().abs().max().item<double>());

@@ -254,6 +254,39 @@ TEST(Ponita, SelfInteractionIsOnForNewModelsAndOffForOldConfigs) {
   EXPECT_EQ(z.forces.abs().max().item<double>(), 0.0);
 }
 
+// a2_root feeds the kernels a2 (smoothed) instead of a2^2. The invariants stay invariants: the icosahedral
+// rotations are still exact symmetries; forces stay minus the energy's gradient (central differences,
+// h = 1e-5 A); the option changes the energy of the same weights; configs without the key feed a2^2.
+TEST(Ponita, A2RootKeepsTheSymmetriesAndTheGradient) {
+  auto m = smallPonita("po", "icosahedron", 12);
+  const auto& s = bpaFrames()[3];
+  const double squared = run(m, s).energy.item<double>();
+  m->config.a2Root = true;
+  const double root = run(m, s).energy.item<double>();
+  EXPECT_GT(std::abs(root - squared), 1e-6 * std::abs(squared));
+  std::mt19937 rng(9);
+  const double phi = (1 + std::sqrt(5.0)) / 2;
+  for (const auto& R : {axisRotation({0, 1, phi}, 2 * M_PI / 5), axisRotation({1, 1, 1}, 2 * M_PI / 3)}) {
+    const auto [eErr, fErr] = symmetryError(m, s, R, {0.3, 4.0, -1.0}, randomPermutation(s.size(), rng));
+    EXPECT_LT(eErr, 1e-10);
+    EXPECT_LT(fErr, 1e-9);
+  }
+  const auto forces = run(m, s).forces;
+  const auto f = forces.accessor<double, 2>();
+  const double h = 1e-5;
+  for (int c = 0; c < 3; ++c) {
+    auto sp = s, sm = s;
+    sp.positions[5][c] += h;
+    sm.positions[5][c] -= h;
+    const double num = -(run(m, sp).energy.item<double>() - run(m, sm).energy.item<double>()) / (2 * h);
+    EXPECT_NEAR(f[5][c], num, 1e-6 * std::max(1.0, std::abs(num))) << "axis " << c;
+  }
+  EXPECT_TRUE(forcefield::PonitaConfig::fromJson(m->config.toJson()).a2Root);
+  auto old = m->config.toJson();
+  old.erase("a2_root");
+  EXPECT_FALSE(forcefield::PonitaConfig::fromJson(old).a2Root);
+}
+
 // The reference PONITA's first-step calibration (ebekkers/ponita, nn/conv.py: kernels scaled by
 // std(input) / std(output) once): after calibrateKernels every layer's convolutions keep their input's
 // standard deviation on that batch, so calibrating again on the same batch is a fixed point (factors

@@ -94,6 +94,7 @@ class TrainJob : public core::Job {
     s.addInt("degree", 2, 1, 4, "Polynomial degree of the kernel features.").markAdvanced();
     s.addFloat("cutoff", 5.0, 0.5, 20.0, "Radius of the graph (A).");
     s.addFloat("invariant_length", 1.0, 0.0, 100.0, "Length (A) the kernels' invariants are measured in (0: the cutoff); 1 feeds them in Angstrom, as the reference does.").markAdvanced();
+    s.addBool("a2_root", false, "Feed the kernels a2 (smoothed) as the reference does, not a2 squared.").markAdvanced();
     s.addBool("self_interaction", true, "Each atom also convolves with itself (the kernel at r = 0), as the reference's self-loops do.").markAdvanced();
     s.addInt("steps", 1000, 1, std::nullopt, "Optimizer steps.");
     s.addInt("batch_size", 5, 1, std::nullopt, "Structures per batch.");
@@ -145,6 +146,7 @@ class TrainJob : public core::Job {
     c.cutoff = p.getFloat("cutoff");
     c.selfInteraction = p.getBool("self_interaction");
     c.invariantLength = p.getFloat("invariant_length");
+    c.a2Root = p.getBool("a2_root");
     std::set<int> zs;
     for (const auto& s : train)
       for (int z : s.numbers) zs.insert(z);

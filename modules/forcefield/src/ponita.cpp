@@ -12,7 +12,7 @@ namespace fs = std::filesystem;
 Json PonitaConfig::toJson() const {
   return Json{{"variant", variant},   {"grid", grid},       {"orientations", orientations},
               {"hidden", hidden},     {"basis", basis},     {"layers", layers},
-              {"degree", degree},     {"widening", widening}, {"cutoff", cutoff}, {"invariant_length", invariantLength},
+              {"degree", degree},     {"widening", widening}, {"cutoff", cutoff}, {"invariant_length", invariantLength}, {"a2_root", a2Root},
               {"layer_scale", layerScale}, {"avg_neighbors", avgNeighbors},
               {"multiple_readouts", multipleReadouts}, {"self_interaction", selfInteraction}, {"species", species}, {"e0", e0}, {"scale", scale}, {"shift", shift}};
 }
@@ -30,6 +30,7 @@ PonitaConfig PonitaConfig::fromJson(const Json& j) {
     c.widening = j.value("widening", c.widening);
     c.cutoff = j.value("cutoff", c.cutoff);
     c.invariantLength = j.value("invariant_length", c.invariantLength);
+    c.a2Root = j.value("a2_root", false);  // absent: a model from before the option
     c.layerScale = j.value("layer_scale", c.layerScale);
     c.avgNeighbors = j.value("avg_neighbors", c.avgNeighbors);
     c.multipleReadouts = j.value("multiple_readouts", c.multipleReadouts);
@@ -235,7 +236,12 @@ torch::Tensor PonitaImpl::kernelBasisOf(const torch::Tensor& r) {
     const double L = invariantLength();
     const auto a1 = torch::matmul(r, grid.t()) / L;                          // [E, O]
     const auto a2sq = (d2.unsqueeze(1) / (L * L) - a1 * a1).clamp_min(0.0);  // [E, O]
-    inv = torch::stack({a1, a2sq}, -1);                                      // [E, O, 2]
+    if (config.a2Root) {
+      constexpr double e = 0.01;  // in invariant lengths: |d2 a2 / d r^2| <= 1 / e
+      inv = torch::stack({a1, torch::sqrt(a2sq + e * e) - e}, -1);
+    } else {
+      inv = torch::stack({a1, a2sq}, -1);  // [E, O, 2]
+    }
   } else {
     inv = (d / invariantLength()).view({-1, 1, 1});                     // [E, 1, 1]
   }

@@ -44,6 +44,11 @@ struct PonitaConfig {
   // frame, 150 steps, lr 5e-3): force RMSE 0.89 -> 0.031 eV/A with 1 A, -> 0.55 with the 4 A cutoff;
   // 0.5 A and 2 A fit worse (0.19, 0.17). Models saved with 0 keep meaning the cutoff.
   double invariantLength = 1.0;
+  // Feed a2 itself (smoothed: sqrt(a2^2 + e^2) - e, e = 0.01 invariant lengths), as the reference does,
+  // instead of a2^2. At degree 3 a2^2's polynomial features reach a2^8 (4e5 at a 5 A cutoff, in A), which
+  // the basis MLP sees at a bad scale; the smoothing keeps second derivatives bounded where r is parallel to o.
+  // Configs saved before this option feed a2^2.
+  bool a2Root = false;
   double layerScale = 0.0;        // 0: no layer scale
   double avgNeighbors = 10.0;     // sums over neighbours are divided by this
   bool multipleReadouts = true;
