@@ -224,3 +224,40 @@ TEST(ForcefieldJobs, InitialisationOptionsReachTheSavedModel) {
   EXPECT_EQ(readoutMax(true), 0.0);
   EXPECT_GT(readoutMax(false), 0.0);
 }
+
+// init continues a saved model: at lr 0 one step leaves exactly the init file's weights in model.pt, the
+// architecture is the file's whatever the parameters say, calibrate is skipped (it would rescale trained
+// kernels), and training data with an element the model lacks (Zr in mlip_train.xyz) is refused
+// with a message naming the file and the element.
+TEST(ForcefieldJobs, InitContinuesASavedModel) {
+  test::ScopedTempDir dir("ff_train_init");
+  {
+    std::ofstream out(dir / "bpa4.xyz");
+    for (std::size_t k = 0; k < 4; ++k) chem::writeExtXyz(out, bpaFrames()[k]);
+  }
+  const Json base{{"train", (dir / "bpa4.xyz").string()}, {"valid_count", 1}, {"batch_size", 1}, {"eval_every", 0}};
+  auto first = base;
+  first.update(Json{{"orientations", 4}, {"hidden", 8}, {"basis", 8}, {"layers", 2}, {"steps", 3}, {"lr", 1e-2}});
+  const auto a = runJob("ff.train", first, dir.path());
+  ASSERT_EQ(a.status, core::RunStatus::Completed) << a.error;
+  const auto initFile = a.runDir / "artifacts" / "model.pt";
+  auto cont = base;
+  cont.update(Json{{"init", initFile.string()}, {"hidden", 16}, {"steps", 1}, {"lr", 0.0}, {"calibrate", true}});
+  const auto b = runJob("ff.train", cont, dir.path());
+  ASSERT_EQ(b.status, core::RunStatus::Completed) << b.error;
+  auto before = forcefield::loadPonita(initFile), after = forcefield::loadPonita(b.runDir / "artifacts" / "model.pt");
+  EXPECT_EQ(after->config.hidden, 8);
+  EXPECT_EQ(after->config.toJson(), before->config.toJson());
+  const auto pa = before->named_parameters(), pb = after->named_parameters();
+  ASSERT_EQ(pa.size(), pb.size());
+  for (const auto& item : pa)  // equal up to the float32 rounding of the EMA update
+    EXPECT_LT((item.value() - pb[item.key()]).abs().max().item<double>(), 1e-6 * (1 + item.value().abs().max().item<double>()))
+        << item.key();
+
+  auto foreign = base;
+  foreign.update(Json{{"train", sharedData("md_forces/mlip_train.xyz").string()}, {"init", initFile.string()}});
+  const auto c = runJob("ff.train", foreign, dir.path());
+  EXPECT_EQ(c.status, core::RunStatus::Failed);
+  EXPECT_NE(c.error.find("Z=40"), std::string::npos) << c.error;
+  EXPECT_NE(c.error.find(initFile.string()), std::string::npos) << c.error;
+}

@@ -109,6 +109,10 @@ class TrainJob : public core::Job {
     s.addBool("rotate", false, "Turn every training structure by a random rotation each step (the reference PONITA's augmentation).");
     s.addBool("zero_readouts", true, "Start the readouts at zero (the model starts at E0 + shift with zero forces); false: PyTorch's default initialisation, as the reference.").markAdvanced();
     s.addBool("calibrate", false, "Before the first step, scale each layer's kernels so its convolutions keep the input's standard deviation (the reference PONITA's first-step calibration).").markAdvanced();
+    s.addOptionalPath("init", "Continue training this PONITA model file (from an earlier run, e.g. on another machine): "
+                      "its architecture, elements, E0s and scale are kept and the architecture parameters here are "
+                      "ignored; the optimiser and the schedule start afresh. Empty: a new model.",
+                      "PONITA model (*.pt)");
     s.addDevice();
     return s;
   }
@@ -175,8 +179,18 @@ class TrainJob : public core::Job {
       }
     c.scale = nf > 0 ? std::max(1e-3, std::sqrt(f2 / nf)) : 1.0;
     torch::manual_seed(ctx.seed());
-    Ponita model(c);
-    if (p.getBool("zero_readouts")) model->zeroReadouts();  // a resumed run loads its weights over these
+    const std::string init = p.getString("init");
+    Ponita model = init.empty() ? Ponita(c) : loadPonita(init, torch::kCPU, torch::kFloat32);
+    if (!init.empty()) {
+      const auto& known = model->config.species;
+      for (int z : zs)
+        if (std::find(known.begin(), known.end(), z) == known.end())
+          throw ForceFieldError("ff.train: the model in 'init' (" + init + ") does not know element Z=" + std::to_string(z) +
+                                " of the training data");
+      ctx.feedback().info("continuing " + init + " (its architecture, E0s and scale; fresh optimiser and schedule)");
+    } else if (p.getBool("zero_readouts")) {
+      model->zeroReadouts();  // a resumed run loads its weights over these
+    }
     TrainOptions o;
     o.steps = p.getInt("steps");
     o.batchSize = p.getInt("batch_size");
@@ -189,7 +203,7 @@ class TrainJob : public core::Job {
     o.cosineSchedule = p.getString("lr_schedule") == "cosine";
     o.dtype = core::torchDtype(p.getString("dtype"));
     o.rotate = p.getBool("rotate");
-    o.calibrate = p.getBool("calibrate");
+    o.calibrate = p.getBool("calibrate") && init.empty();  // trained kernels keep their scale
     o.device = device;
     o.comm = comm;
     ctx.feedback().info("training on " + std::to_string(train.size()) + " frames, validating on " + std::to_string(valid.size()));
@@ -205,9 +219,9 @@ class TrainJob : public core::Job {
     ctx.run().setSummary("steps_done", r.steps);
     ctx.run().setSummary("stopped_by_time", r.steps < o.steps);  // max_seconds ended it early
     ctx.run().setSummary("steps_per_s", r.stepsPerSecond);
-    ctx.run().setSummary("avg_neighbors", c.avgNeighbors);
-    ctx.run().setSummary("energy_shift_eV_per_atom", c.shift);
-    ctx.run().setSummary("force_scale_eV_per_A", c.scale);
+    ctx.run().setSummary("avg_neighbors", model->config.avgNeighbors);
+    ctx.run().setSummary("energy_shift_eV_per_atom", model->config.shift);
+    ctx.run().setSummary("force_scale_eV_per_A", model->config.scale);
     ctx.run().setSummary("valid_energy_mae_eV", r.valid.energyMae);
     ctx.run().setSummary("valid_energy_rmse_eV", r.valid.energyRmse);
     ctx.run().setSummary("valid_force_mae_eV_per_A", r.valid.forceMae);

@@ -14,7 +14,9 @@
 # INFER_STEPS (20), PONITA_SRC (a checkout of ebekkers/ponita: the reference is timed on the same boxes),
 # OUT (/tmp/ponita-bench), MODEL (skip training, use this PONITA file), RESUME (a
 # ff.train run folder to continue instead of a fresh run), ROTATE and CALIBRATE (false: ff.train's
-# rotation augmentation and first-step kernel calibration, the reference's recipe).
+# rotation augmentation and first-step kernel calibration, the reference's recipe), INIT (a PONITA model.pt
+# from an earlier visit to continue: ff.train's init, fresh optimiser and schedule; the model is copied to
+# $OUT/model.pt after training, to carry to the next visit).
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../../.." && pwd)
 DEVICE=${DEVICE:-cuda}
@@ -86,7 +88,7 @@ if [[ -z "${MODEL:-}" ]]; then
       --param basis="$BASIS" --param layers="$LAYERS" --param degree="$DEGREE" --param cutoff="$CUTOFF" \
       --param steps="$STEPS" --param max_seconds="$TIME_BUDGET" --param lr_schedule=cosine \
       --param batch_size="$BATCH" --param lr="$LR" --param eval_every=500 --param checkpoint_every=500 \
-      --param rotate="$ROTATE" --param calibrate="$CALIBRATE" \
+      --param rotate="$ROTATE" --param calibrate="$CALIBRATE" ${INIT:+--param init="$INIT"} \
       > "$OUT/train.log" 2>&1 || echo "training stopped (time budget or error): see $OUT/train.log"
     TRAIN_RUN=$(latest_run ff.train)
   fi
@@ -95,6 +97,7 @@ if [[ -z "${MODEL:-}" ]]; then
     # Out of time before the end: export is only written at the end; evaluate the newest checkpoint's run later.
     echo "no model.pt yet; resume with RESUME=$TRAIN_RUN" >&2; exit 2
   fi
+  cp "$MODEL" "$OUT/model.pt"
 fi
 
 "$CLI" run ff.evaluate --out "$RUNS" --device "$DEVICE" --quiet --param model="$MODEL" --param data="$OUT/test50.xyz" > "$OUT/eval.log" 2>&1
