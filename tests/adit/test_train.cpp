@@ -89,6 +89,39 @@ TEST(AditTrain, TinyVaeOverfitsTwentyMolecules) {
   EXPECT_NE(c.error.find("without any crystal"), std::string::npos) << c.error;
 }
 
+// init continues a saved DiT (across machines, where resume needs the run folder): one step at lr 0 leaves
+// its weights in the new dit.pt (up to the float32 rounding of the EMA update), with its size and latent
+// scale whatever 'size' says.
+TEST(AditTrain, DitInitContinuesTheSavedDit) {
+  test::ScopedTempDir root("adit_init");
+  const auto data = qm9Data(root.path());
+  auto vae = runJob("adit.train_vae", Json{{"data", data.string()}, {"size", "tiny"}, {"steps", 5}, {"batch_size", 4}},
+                    root.path());
+  ASSERT_EQ(vae.status, core::RunStatus::Completed) << vae.error;
+  const Json base{{"data", data.string()}, {"vae", (vae.runDir / "artifacts" / "vae.pt").string()}, {"batch_size", 4}};
+  auto first = base;
+  first.update(Json{{"size", "tiny"}, {"steps", 5}, {"lr", 1e-3}});
+  auto a = runJob("adit.train_dit", first, root.path());
+  ASSERT_EQ(a.status, core::RunStatus::Completed) << a.error;
+  const auto initFile = a.runDir / "artifacts" / "dit.pt";
+  auto cont = base;
+  cont.update(Json{{"init", initFile.string()}, {"size", "small"}, {"steps", 1}, {"lr", 0.0}});
+  auto b = runJob("adit.train_dit", cont, root.path());
+  ASSERT_EQ(b.status, core::RunStatus::Completed) << b.error;
+  const auto before = adit::loadDit(initFile), after = adit::loadDit(b.runDir / "artifacts" / "dit.pt");
+  EXPECT_EQ(after.dit->config.toJson(), before.dit->config.toJson());
+  EXPECT_DOUBLE_EQ(after.latentScale, before.latentScale);
+  const auto pa = before.dit->named_parameters(), pb = after.dit->named_parameters();
+  ASSERT_EQ(pa.size(), pb.size());
+  for (const auto& item : pa)
+    EXPECT_LT((item.value() - pb[item.key()]).abs().max().item<double>(), 1e-6 * (1 + item.value().abs().max().item<double>()))
+        << item.key();
+  cont["init"] = (root / "missing.pt").string();
+  auto c = runJob("adit.train_dit", cont, root.path());
+  EXPECT_EQ(c.status, core::RunStatus::Failed);
+  EXPECT_NE(c.error.find("missing.pt"), std::string::npos) << c.error;
+}
+
 TEST(AditTrain, ResumeGivesTheSameNextLoss) {
   test::ScopedTempDir root("adit_resume");
   const auto data = qm9Data(root.path());

@@ -316,6 +316,9 @@ class TrainDitJob : public core::Job {
     s.addFloat("self_condition_rate", 0.5, 0.0, 1.0,
                "Share of steps trained with self-conditioning (a first, gradient-free prediction fed back).")
         .markAdvanced();
+    s.addOptionalPath("init", "Continue training this DiT file (dit.pt from an earlier run with the same VAE): its size and "
+                      "latent scale are kept, 'size' is ignored, and the optimiser and schedule start afresh. Empty: a new DiT.",
+                      "ADiT DiT (*.pt)");
     addTrainParams(s, 5000, 1e-4);
     return s;
   }
@@ -330,19 +333,37 @@ class TrainDitJob : public core::Job {
     auto vae = loadVae(p.getString("vae"), device);
     ctx.feedback().setStage("encoding the data set");
     auto latents = encodeRecords(vae, data, 256, device, &ctx.feedback());
+    const std::string init = p.getString("init");
     DitBundle bundle;
-    // The latents are scaled to unit standard deviation for the flow (the decoder gets them back).
-    bundle.latentScale = std::max(1e-6, latents.std().item<double>());
+    if (!init.empty()) {
+      bundle = loadDit(init, device);
+      if (bundle.dit->config.latent != vae->config.latent)
+        throw AditError("adit.train_dit: the DiT in 'init' (" + init + ") has latent width " +
+                        std::to_string(bundle.dit->config.latent) + ", the VAE " + std::to_string(vae->config.latent));
+      // The network learned on the latents scaled by its own factor: keep it (the same VAE and data give the same).
+      const double scale = latents.std().item<double>();
+      if (std::abs(scale / bundle.latentScale - 1.0) > 0.05)
+        ctx.feedback().warn("the latents' scale here (" + std::to_string(scale) + ") differs from the one '" + init +
+                               "' was trained on (" + std::to_string(bundle.latentScale) + "): is it the same VAE?");
+      bundle.dit->train();
+      ctx.feedback().info("continuing " + init);
+    } else {
+      // The latents are scaled to unit standard deviation for the flow (the decoder gets them back).
+      bundle.latentScale = std::max(1e-6, latents.std().item<double>());
+    }
     latents = latents / bundle.latentScale;
     bundle.atomCounts = atomCountHistogram(data);
     bundle.spaceGroups.assign(kNumSpaceGroups + 1, 0);
     for (std::int64_t i = 0; i < data.size(); ++i)
       if (data.kind[i].item<std::int64_t>() == 1) ++bundle.spaceGroups[std::clamp<std::int64_t>(data.spaceGroup[i].item<std::int64_t>(), 0, kNumSpaceGroups)];
-    auto cfg = DitConfig::preset(p.getString("size"));
-    cfg.latent = vae->config.latent;
-    cfg.classDropout = p.getFloat("class_dropout");
     torch::manual_seed(ctx.seed());
-    bundle.dit = Dit(cfg);
+    if (init.empty()) {
+      auto cfg = DitConfig::preset(p.getString("size"));
+      cfg.latent = vae->config.latent;
+      cfg.classDropout = p.getFloat("class_dropout");
+      bundle.dit = Dit(cfg);
+    }
+    bundle.dit->config.classDropout = p.getFloat("class_dropout");  // a training setting, not the architecture
     bundle.dit->to(device);
     // Latents and labels uploaded once, padded to the largest record: a batch is a gather on the device.
     const auto padded = padRecords(data, device);

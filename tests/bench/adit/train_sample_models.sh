@@ -26,7 +26,9 @@
 # (small), DIT_SIZE (small), BATCH (256), LR (3e-4), LATENT_NOISE (0.1), CRYSTAL_REPEAT (10: the MP-20 set
 # listed that many times in the joint set), COUNT (1000), STEPS (sampling steps, 100), GUIDANCE (2),
 # SAMPLER (euler), SAVE_DTYPE (float16), OUT (/tmp/adit-samples), MODELS (where vae.pt and dit.pt are
-# copied, $OUT/models), CLI (built with the gpu-headless preset when unset).
+# copied, $OUT/models), CLI (built with the gpu-headless preset when unset), and to continue a model over
+# visits: VAE (a trained vae.pt: no VAE training, the whole budget goes to the DiT), INIT_DIT (a dit.pt trained
+# with that VAE: adit.train_dit's init), NPROC (DiT data parallel over this many GPUs, 1).
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../../.." && pwd)
 DEVICE=${DEVICE:-cuda}
@@ -90,13 +92,20 @@ vae_s=$(( TIME_BUDGET * 3 / 10 ))
 dit_s=$(( TIME_BUDGET - vae_s ))
 common=(--device "$DEVICE" --param data="$DATA" --param batch_size="$BATCH" --param lr="$LR" --param steps=10000000
         --param checkpoint_every=2000 --param save_dtype="$SAVE_DTYPE" --param warmup_steps=200)
-run adit.train_vae train_vae "${common[@]}" --param size="$VAE_SIZE" --param max_seconds="$vae_s" \
-  --param latent_noise="$LATENT_NOISE"
-VAE_RUN=$(latest_run adit.train_vae)
-run adit.train_dit train_dit "${common[@]}" --param size="$DIT_SIZE" --param max_seconds="$dit_s" \
-  --param vae="$VAE_RUN/artifacts/vae.pt"
+if [[ -n "${VAE:-}" ]]; then
+  vae_s=0 dit_s=$TIME_BUDGET VAE_FILE=$VAE VAE_RUN=""
+else
+  run adit.train_vae train_vae "${common[@]}" --param size="$VAE_SIZE" --param max_seconds="$vae_s" \
+    --param latent_noise="$LATENT_NOISE"
+  VAE_RUN=$(latest_run adit.train_vae)
+  VAE_FILE=$VAE_RUN/artifacts/vae.pt
+fi
+"$CLI" run adit.train_dit --out "$RUNS" --quiet --nproc "${NPROC:-1}" "${common[@]}" --param size="$DIT_SIZE" \
+  --param max_seconds="$dit_s" --param vae="$VAE_FILE" ${INIT_DIT:+--param init="$INIT_DIT"} > "$OUT/train_dit.log" 2>&1 \
+  || { echo "adit.train_dit failed: see $OUT/train_dit.log" >&2; tail -5 "$OUT/train_dit.log" >&2; exit 1; }
 DIT_RUN=$(latest_run adit.train_dit)
-cp "$VAE_RUN/artifacts/vae.pt" "$DIT_RUN/artifacts/dit.pt" "$MODELS/"
+[[ "$VAE_FILE" -ef "$MODELS/vae.pt" ]] || cp "$VAE_FILE" "$MODELS/vae.pt"
+cp "$DIT_RUN/artifacts/dit.pt" "$MODELS/"
 
 # ---- sampling and evaluation -----------------------------------------------------------------------
 samp=(--device "$DEVICE" --param vae="$MODELS/vae.pt" --param dit="$MODELS/dit.pt" --param count="$COUNT"
@@ -111,7 +120,8 @@ fi
 
 py_summary() { python3 -c 'import json,sys; s=json.load(open(sys.argv[1]+"/run.json"))["summary"]; print(" ".join("%s=%s" % (k, s.get(k)) for k in sys.argv[2:]))' "$@"; }
 echo
-echo "VAE: $(py_summary "$VAE_RUN" steps_done steps_per_s final_loss reconstruction_rmsd atom_type_accuracy)"
+[[ -n "$VAE_RUN" ]] && echo "VAE: $(py_summary "$VAE_RUN" steps_done steps_per_s final_loss reconstruction_rmsd atom_type_accuracy)"
+[[ -z "$VAE_RUN" ]] && echo "VAE: $VAE_FILE (given)"
 echo "DiT: $(py_summary "$DIT_RUN" steps_done steps_per_s final_loss latent_scale)"
 ls -l "$MODELS"
 echo "model files: $(du -cb "$MODELS"/*.pt | tail -1 | cut -f1) bytes"
