@@ -115,6 +115,31 @@ TEST(AditPrepare, BatchPadsAndMasks) {
   EXPECT_TRUE(torch::equal(g.kind, ref.kind));
 }
 
+#ifdef ATOMSCOPE_HAS_CHEM_TOOLKITS
+// SMILES are embedded by a pool of threads, each with its fixed seed, and appended in file order: one thread
+// and three give the same records, and every line is accounted for (kept, dropped as charged or radical, or
+// failed to embed). The first 40 SMILES of the shared QM9 list.
+TEST(AditPrepare, SmilesGiveTheSameRecordsForAnyNumberOfThreads) {
+  test::ScopedTempDir dir("adit_prepare_smiles");
+  const auto smiles = sharedData("smiles/graph_hdc_QM9Smiles_train_smile.txt");
+  adit::PrepareOptions o;
+  o.limit = 40;
+  o.threads = 1;
+  const auto one = adit::prepareDataset({{smiles.string(), "molecule"}}, dir / "one", o);
+  o.threads = 3;
+  const auto three = adit::prepareDataset({{smiles.string(), "molecule"}}, dir / "three", o);
+  EXPECT_EQ(one.records + one.dropped + one.failed, 40u);
+  EXPECT_GT(one.records, 30u);
+  EXPECT_EQ(three.records, one.records);
+  EXPECT_EQ(three.dropped, one.dropped);
+  EXPECT_EQ(three.failed, one.failed);
+  const auto a = adit::loadDataset(dir / "one"), b = adit::loadDataset(dir / "three");
+  ASSERT_EQ(a.size(), b.size());
+  EXPECT_TRUE(torch::equal(a.numbers, b.numbers));
+  EXPECT_TRUE(torch::equal(a.positions, b.positions));
+}
+#endif
+
 TEST(AditPrepare, BadInputsGiveClearErrors) {
   test::ScopedTempDir dir("adit_prepare");
   try {

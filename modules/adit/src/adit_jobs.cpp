@@ -148,6 +148,7 @@ class PrepareJob : public core::Job {
     s.addInt("shard_size", 20000, 1, std::nullopt, "Records per shard.").markAdvanced();
     s.addBool("niggli", true, "Niggli-reduce crystals (spglib).");
     s.addInt("embed_attempts", 0, 0, std::nullopt, "ETKDG attempts per SMILES (0: RDKit's default).").markAdvanced();
+    s.addInt("threads", 0, 0, 1024, "Threads embedding SMILES (0: every core); the result is the same for any number.").markAdvanced();
     return s;
   }
   void run(Context& ctx) override {
@@ -160,6 +161,7 @@ class PrepareJob : public core::Job {
     o.shardSize = static_cast<std::size_t>(p.getInt("shard_size"));
     o.niggli = p.getBool("niggli");
     o.maxEmbedAttempts = static_cast<unsigned>(p.getInt("embed_attempts"));
+    o.threads = static_cast<unsigned>(p.getInt("threads"));
     o.seed = static_cast<int>(ctx.seed() % 2147483647ULL);
     const auto dir = ctx.run().addArtifact("data", "adit_data", "ADiT training data (shards + manifest.json)");
     const auto rep = prepareDataset(src, dir, o, &ctx.feedback());

@@ -3,9 +3,12 @@
 #include "atomscope/chem/molecule_perception.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <fstream>
 #include <iterator>
+#include <optional>
+#include <thread>
 
 #include "atomscope/chem/cdvae_csv.h"
 #include "atomscope/chem/cell_parameters.h"
@@ -232,29 +235,52 @@ Records readSource(const PrepareSource& src, const PrepareOptions& o, PrepareRep
     chem::SmilesOptions so;
     so.seed = o.seed;
     so.maxEmbedAttempts = o.maxEmbedAttempts;
+    // Embedding (ETKDG + MMFF) is nearly all the time and each SMILES is independent with its own fixed
+    // seed: rounds of SMILES are embedded by a pool of threads and appended in file order, so the output
+    // is the same for any number of threads. Cancel and progress are checked between rounds.
+    const unsigned threads = o.threads > 0 ? o.threads : std::max(1u, std::thread::hardware_concurrency());
+    const std::size_t round = 16 * threads;
     chem::Trajectory t;
-    for (std::size_t i = 0; i < lines.size(); ++i) {
+    std::vector<std::optional<chem::Structure>> done;
+    std::vector<std::string> errors;
+    for (std::size_t begin = 0; begin < lines.size(); begin += round) {
       if (fb) {
         fb->throwIfCancelled();
-        if (i % 50 == 0)
-          fb->setProgress(static_cast<double>(i) / static_cast<double>(lines.size()),
-                          "embedding " + std::to_string(i) + " of " + std::to_string(lines.size()) + " SMILES");
+        fb->setProgress(static_cast<double>(begin) / static_cast<double>(lines.size()),
+                        "embedding " + std::to_string(begin) + " of " + std::to_string(lines.size()) + " SMILES");
       }
-      if (o.dropCharged && chem::smilesHasCharge(lines[i])) {
-        ++rep.dropped;
-        continue;
-      }
-      try {
-        auto s = chem::smilesToStructure(lines[i], so);
+      const std::size_t end = std::min(lines.size(), begin + round);
+      done.assign(end - begin, std::nullopt);
+      errors.assign(end - begin, {});
+      std::atomic<std::size_t> next{begin};
+      auto work = [&] {
+        for (std::size_t i; (i = next++) < end;) {
+          if (o.dropCharged && chem::smilesHasCharge(lines[i])) continue;
+          try {
+            done[i - begin] = chem::smilesToStructure(lines[i], so);
+          } catch (const std::exception& e) {
+            errors[i - begin] = e.what();
+          }
+        }
+      };
+      std::vector<std::thread> pool;
+      for (unsigned k = 1; k < std::min<std::size_t>(threads, end - begin); ++k) pool.emplace_back(work);
+      work();
+      for (auto& th : pool) th.join();
+      for (std::size_t i = begin; i < end; ++i) {
+        auto& s = done[i - begin];
+        if (!s) {
+          if (errors[i - begin].empty()) ++rep.dropped;  // charged: skipped before embedding
+          else note(src.path + ":" + lines[i] + ": " + errors[i - begin]);
+          continue;
+        }
         int electrons = 0;
-        for (int z : s.numbers) electrons += z;
+        for (int z : s->numbers) electrons += z;
         if (o.dropCharged && electrons % 2 != 0) {  // odd electron count of a neutral molecule: a radical
           ++rep.dropped;
           continue;
         }
-        t.push_back(std::move(s));
-      } catch (const std::exception& e) {
-        note(src.path + ":" + lines[i] + ": " + e.what());
+        t.push_back(std::move(*s));
       }
     }
     return recordsFromStructures(t, Kind::Molecule, false, false);

@@ -56,6 +56,7 @@ struct PrepareOptions {
   bool dropCharged = true;          // SMILES with formal charges or radicals are dropped
   int seed = 42;
   unsigned maxEmbedAttempts = 0;    // ETKDG attempts (0: RDKit default)
+  unsigned threads = 0;             // threads embedding SMILES (0: every core); the output does not depend on it
 };
 
 struct PrepareReport {
