@@ -315,6 +315,11 @@ QWidget* GeneratePanel::buildTrainingTab() {
   trainLr_->setSingleStep(1e-4);
   trainLr_->setValue(1e-4);
   form->addRow(tr("Learning rate"), trainLr_);
+  continueDit_ = new QCheckBox(tr("Continue the Generate tab's DiT"), box);
+  continueDit_->setObjectName(QStringLiteral("generateContinueDit"));
+  continueDit_->setToolTip(tr("Train DiT goes on training that DiT (its size is kept; it must have been trained with "
+                              "the same VAE) instead of starting a new one."));
+  form->addRow(QString(), continueDit_);
   trainDevice_ = new QComboBox(box);
   trainDevice_->addItems({QStringLiteral("auto"), QStringLiteral("cpu"), QStringLiteral("cuda")});
   form->addRow(tr("Device"), trainDevice_);
@@ -771,6 +776,7 @@ bool GeneratePanel::openInStructures(int index) {
 void GeneratePanel::showTraining() { tabs_->setCurrentIndex(1); }
 void GeneratePanel::setTrainData(const QString& path) { trainData_->setText(path); }
 void GeneratePanel::setTrainSize(const QString& size) { trainSize_->setCurrentText(size); }
+void GeneratePanel::setContinueDit(bool on) { continueDit_->setChecked(on); }
 void GeneratePanel::setTrainSteps(int steps) { trainSteps_->setValue(steps); }
 void GeneratePanel::setTrainBatch(int batch) { trainBatch_->setValue(batch); }
 void GeneratePanel::setTrainLr(double lr) { trainLr_->setValue(lr); }
@@ -815,6 +821,11 @@ bool GeneratePanel::startTraining(Phase phase) {
         return refuse(tr("Train DiT needs a VAE file (train one first, or choose one in the Generate tab)"));
       job = QStringLiteral("adit.train_dit");
       params["vae"] = vae().toStdString();
+      if (continueDit_->isChecked()) {
+        if (dit().isEmpty() || !QFileInfo(dit()).isFile())
+          return refuse(tr("Continue needs a DiT file: choose one in the Generate tab"));
+        params["init"] = dit().toStdString();
+      }
       ditChart_->clearData();
     }
   }

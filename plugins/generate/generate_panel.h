@@ -105,6 +105,8 @@ class GeneratePanel : public QWidget {
   Q_INVOKABLE void setTrainSteps(int steps);
   Q_INVOKABLE void setTrainBatch(int batch);
   Q_INVOKABLE void setTrainLr(double lr);
+  // Train DiT continues the Generate tab's DiT (adit.train_dit's init) instead of starting a new one.
+  Q_INVOKABLE void setContinueDit(bool on);
   Q_INVOKABLE void setPrepareLimit(int limit);
   Q_INVOKABLE bool trainVae();
   Q_INVOKABLE bool trainDit();
@@ -166,6 +168,7 @@ class GeneratePanel : public QWidget {
   QSpinBox* trainSteps_ = nullptr;
   QSpinBox* trainBatch_ = nullptr;
   QDoubleSpinBox* trainLr_ = nullptr;
+  QCheckBox* continueDit_ = nullptr;
   QComboBox* trainDevice_ = nullptr;
   QPushButton* trainVaeButton_ = nullptr;
   QPushButton* trainDitButton_ = nullptr;

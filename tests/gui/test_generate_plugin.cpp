@@ -32,6 +32,7 @@
 #include "atomscope/chem/xyz.h"
 #include "atomscope/core/job.h"
 #include "atomscope/core/json.h"
+#include "atomscope/core/run_dir.h"
 #include "atomscope/gui/job_manager.h"
 #include "atomscope/gui/main_window.h"
 #include "atomscope/gui/metric_chart.h"
@@ -510,6 +511,38 @@ TEST(GeneratePlugin, TrainingTabChartsTheStreamedLoss) {
   EXPECT_TRUE(QFileInfo(vae).isFile()) << vae.toStdString();
   EXPECT_EQ(w.text("vae"), vae);
   EXPECT_TRUE(w.window.grab().save(test::outputDir(QStringLiteral("generate")) + QStringLiteral("/generate_training.png")));
+}
+
+
+// "Continue the Generate tab's DiT": Train DiT hands that DiT to adit.train_dit as init (read back from the run's
+// record), the size box is ignored (the continued DiT keeps the tiny size), and the new DiT becomes the Generate
+// tab's model. Without a DiT file the panel refuses with a message and starts nothing.
+TEST(GeneratePlugin, TrainDitCanContinueTheChosenDit) {
+  auto& t = tinyModel();
+  ASSERT_TRUE(t.ok) << t.error.toStdString();
+  GenerateBench w;
+  ASSERT_NE(w.panel, nullptr);
+  w.useModel(t);
+  QMetaObject::invokeMethod(w.panel, "showTraining");
+  w.set("setTrainData", t.data);
+  w.set("setTrainSize", QStringLiteral("B"));
+  w.setInt("setTrainSteps", 4);
+  w.setInt("setTrainBatch", 8);
+  QMetaObject::invokeMethod(w.panel, "setContinueDit", Q_ARG(bool, true));
+  ASSERT_TRUE(w.call<bool>("trainDit")) << w.text("lastError").toStdString();
+  ASSERT_TRUE(waitUntil([&] { return !w.call<bool>("isTraining"); }, 60000));
+  const QString trained = w.text("trainedDit");
+  ASSERT_TRUE(QFileInfo(trained).isFile()) << trained.toStdString();
+  EXPECT_EQ(w.text("dit"), trained);
+  const auto record = core::RunDir::open(QFileInfo(trained).dir().absoluteFilePath(QStringLiteral("..")).toStdString()).record();
+  EXPECT_EQ(record["params"]["init"].get<std::string>(), t.dit.toStdString());
+  EXPECT_EQ(adit::loadDit(trained.toStdString()).dit->config.toJson(), adit::loadDit(t.dit.toStdString()).dit->config.toJson());
+  EXPECT_TRUE(w.window.grab().save(test::outputDir(QStringLiteral("generate")) + QStringLiteral("/generate_continue.png")));
+
+  w.set("setDit", QStringLiteral("/nonexistent/dit.pt"));
+  EXPECT_FALSE(w.call<bool>("trainDit"));
+  EXPECT_NE(w.text("lastError").indexOf(QStringLiteral("DiT file")), -1) << w.text("lastError").toStdString();
+  EXPECT_FALSE(w.call<bool>("isTraining"));
 }
 
 }  // namespace
