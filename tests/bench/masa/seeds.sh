@@ -6,12 +6,14 @@
 #   CLI=<atomscope-cli> SHARED=<shared data> CORPUS=all SEEDS="1 2 3 4" LR=1e-3 BATCH=64 WARMUP=40 \
 #     VARIANTS="masa-qkvo repeat-all-over" BASELINES="repeat-all-over" bash tests/bench/masa/seeds.sh 380 12
 # Environment: as from_scratch.sh (CLI, SHARED, OUT, DEVICE, CORPUS, LR, BATCH, WARMUP, VAL_EVERY,
-# VARIANTS), plus SEEDS (1 2 3 4) and BASELINES (repeat-all-over sequential low-rank dense; those run).
+# VARIANTS), plus SEEDS (1 2 3 4; empty: only the summary of the runs already in OUT), BASELINES
+# (repeat-all-over sequential low-rank dense; those run) and GPUS (empty: every seed on the visible GPUs as
+# they are; "0 1": seed k runs on GPU k mod 2, through CUDA_VISIBLE_DEVICES).
 set -uo pipefail
 SRC=$(cd "$(dirname "$0")/../../.." && pwd)
 STEPS=${1:-380}
 LAYERS=${2:-12}
-SEEDS=${SEEDS-"1 2 3 4"}  # empty: no runs, only the summary of the runs already in OUT
+SEEDS=${SEEDS-"1 2 3 4"}
 BASELINES=${BASELINES:-"repeat-all-over sequential low-rank dense"}
 OUT=${OUT:-/tmp/out}
 LR=${LR:-1e-3}
@@ -22,12 +24,16 @@ if [[ -n "${CORPUS:-}" ]]; then  # made once here, not by each seed's run at the
   [[ -f "$OUT/corpus_$CORPUS.txt" ]] || python3 "$SRC/tests/bench/make_corpus.py" "$DATA_DIR/text" "$OUT/corpus_$CORPUS.txt" "$CORPUS" > /dev/null
 fi
 PIDS=()
+read -r -a GPU_LIST <<< "${GPUS:-}"
+k=0
 for seed in $SEEDS; do
+  if (( ${#GPU_LIST[@]} )); then export CUDA_VISIBLE_DEVICES=${GPU_LIST[k % ${#GPU_LIST[@]}]}; fi
   SEED=$seed OUT=$OUT bash "$SRC/tests/bench/masa/from_scratch.sh" "$STEPS" "$LAYERS" > "$OUT/table_seed$seed.md" 2>&1 &
   PIDS+=($!)
+  k=$((k + 1))
 done
 wait "${PIDS[@]}"
-cat "$OUT"/table_seed*.md
+cat "$OUT"/table_seed*.md 2>/dev/null
 python3 - "$OUT" "${CORPUS:-}" "$LR" "$BATCH" "$STEPS" "$BASELINES" <<'PY'
 import glob, json, math, os, re, statistics as st, sys
 out, corpus, lr, batch, steps, baselines = sys.argv[1:7]
