@@ -346,7 +346,7 @@ class TrainDitJob : public core::Job {
       const double scale = latents.std().item<double>();
       if (std::abs(scale / bundle.latentScale - 1.0) > 0.05)
         ctx.feedback().warn("the latents' scale here (" + std::to_string(scale) + ") differs from the one '" + init +
-                               "' was trained on (" + std::to_string(bundle.latentScale) + "): is it the same VAE?");
+                            "' was trained on (" + std::to_string(bundle.latentScale) + "): is it the same VAE?");
       bundle.dit->train();
       ctx.feedback().info("continuing " + init);
     } else {

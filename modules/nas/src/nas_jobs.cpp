@@ -8,6 +8,7 @@
 #include <functional>
 #include <limits>
 #include <cmath>
+#include <map>
 #include <fstream>
 #include <random>
 #include <set>
@@ -374,6 +375,30 @@ Json readJson(const fs::path& path) {
   }
 }
 
+// Every architecture's step time (seconds) from the "step_times" of an earlier search's arch.json, in the
+// space's order; each architecture of the space must be there.
+std::vector<double> stepSecondsFrom(const SearchSpace& space, const fs::path& file) {
+  const Json j = readJson(file);
+  if (!j.contains("step_times") || !j["step_times"].is_array())
+    throw NasError("'" + file.string() + "' has no step_times (the arch.json of a nas.search run with a time penalty)");
+  std::map<std::string, double> ms;
+  try {
+    for (const auto& e : j["step_times"]) ms[Architecture::fromJson(e.at("architecture")).toString()] = e.at("step_ms").get<double>();
+  } catch (const Json::exception& e) {
+    throw NasError("'" + file.string() + "': a step_times entry is malformed: " + e.what());
+  }
+  std::vector<double> out;
+  for (std::int64_t i = 0; i < space.numArchitectures(); ++i) {
+    const auto name = space.at(i).toString();
+    const auto it = ms.find(name);
+    if (it == ms.end()) throw NasError("'" + file.string() + "' has no step time for " + name + " (another search space?)");
+    if (!(it->second > 0) || !std::isfinite(it->second))
+      throw NasError("'" + file.string() + "': the step time of " + name + " is not a positive number");
+    out.push_back(it->second / 1e3);
+  }
+  return out;
+}
+
 // ------------------------------------------------------------------------------------- nas.search
 
 class SearchJob : public core::Job {
@@ -407,6 +432,11 @@ class SearchJob : public core::Job {
                "training-step time / the largest architecture's) to the architecture loss; every architecture's step "
                "time is measured on this device at the start (from the two smallest depths; counted in the time "
                "budget). 0: off.");
+    s.addOptionalPath("step_times",
+                      "With time_penalty: every architecture's step time from this arch.json of an earlier nas.search over "
+                      "the same space on the same device, instead of measuring them (a reproducible search, no timing). "
+                      "Empty: measure.",
+                      "NAS architecture (arch.json)");
     s.addFloat("tau_max", 10.0, 1e-3, 1e3, "GDAS: Gumbel-softmax temperature at the start (annealed linearly).");
     s.addFloat("tau_min", 0.1, 1e-3, 1e3, "GDAS: temperature at the end.");
     s.addInt("log_every", 10, 1, std::nullopt, "Report losses and architecture weights every N steps.");
@@ -489,14 +519,16 @@ class SearchJob : public core::Job {
 
     const auto t0 = Clock::now();
     if (timePenalty > 0) {
-      fb.setStage("timing architectures");
-      stepSeconds = architectureStepSeconds(space, device, s.B, s.T, s.autocast);
+      const std::string timesFile = p.getString("step_times");
+      fb.setStage(timesFile.empty() ? "timing architectures" : "reading step times");
+      stepSeconds = timesFile.empty() ? architectureStepSeconds(space, device, s.B, s.T, s.autocast)
+                                      : stepSecondsFrom(space, timesFile);
       timeTable = onDevice(stepSeconds);
       // The largest architecture's time, the normaliser, is the table's maximum: the last entry of a space
       // ordered by size is not always the slowest.
       largestSeconds = *std::max_element(stepSeconds.begin(), stepSeconds.end());
       const auto fastest = std::min_element(stepSeconds.begin(), stepSeconds.end()) - stepSeconds.begin();
-      fb.info("step times measured in " + std::to_string(secondsSince(t0)) + " s: " +
+      fb.info("step times " + std::string(timesFile.empty() ? "measured" : "read") + " in " + std::to_string(secondsSince(t0)) + " s: " +
               std::to_string(1e3 * stepSeconds[static_cast<std::size_t>(fastest)]) + " ms (" +
               space.at(fastest).toString() + ") to " + std::to_string(1e3 * largestSeconds) + " ms");
       fb.setStage("searching");
