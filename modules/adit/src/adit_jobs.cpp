@@ -336,6 +336,7 @@ class TrainDitJob : public core::Job {
     ctx.feedback().setStage("encoding the data set");
     auto latents = encodeRecords(vae, data, 256, device, &ctx.feedback());
     const std::string init = p.getString("init");
+    const double scale = std::max(1e-6, latents.std().item<double>());
     DitBundle bundle;
     if (!init.empty()) {
       bundle = loadDit(init, device);
@@ -343,7 +344,6 @@ class TrainDitJob : public core::Job {
         throw AditError("adit.train_dit: the DiT in 'init' (" + init + ") has latent width " +
                         std::to_string(bundle.dit->config.latent) + ", the VAE " + std::to_string(vae->config.latent));
       // The network learned on the latents scaled by its own factor: keep it (the same VAE and data give the same).
-      const double scale = latents.std().item<double>();
       if (std::abs(scale / bundle.latentScale - 1.0) > 0.05)
         ctx.feedback().warn("the latents' scale here (" + std::to_string(scale) + ") differs from the one '" + init +
                             "' was trained on (" + std::to_string(bundle.latentScale) + "): is it the same VAE?");
@@ -351,7 +351,7 @@ class TrainDitJob : public core::Job {
       ctx.feedback().info("continuing " + init);
     } else {
       // The latents are scaled to unit standard deviation for the flow (the decoder gets them back).
-      bundle.latentScale = std::max(1e-6, latents.std().item<double>());
+      bundle.latentScale = scale;
     }
     latents = latents / bundle.latentScale;
     bundle.atomCounts = atomCountHistogram(data);
@@ -362,7 +362,6 @@ class TrainDitJob : public core::Job {
     if (init.empty()) {
       auto cfg = DitConfig::preset(p.getString("size"));
       cfg.latent = vae->config.latent;
-      cfg.classDropout = p.getFloat("class_dropout");
       bundle.dit = Dit(cfg);
     }
     bundle.dit->config.classDropout = p.getFloat("class_dropout");  // a training setting, not the architecture

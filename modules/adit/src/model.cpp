@@ -5,6 +5,8 @@
 
 #include <torch/version.h>
 
+#include "atomscope/core/torch_rotations.h"
+
 namespace atomscope::adit {
 
 namespace nn = torch::nn;
@@ -279,13 +281,7 @@ torch::Tensor DitImpl::forward(const torch::Tensor& xt, const torch::Tensor& t, 
 }
 
 torch::Tensor randomRotations(std::int64_t B, torch::Generator* gen, const torch::Device& d) {
-  auto q = randn({B, 4}, gen, d);
-  q = q / q.norm(2, -1, true).clamp_min(1e-12);
-  auto w = q.select(1, 0), x = q.select(1, 1), y = q.select(1, 2), z = q.select(1, 3);
-  auto r = torch::stack({1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),
-                         2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
-                         2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)}, 1);
-  return r.view({B, 3, 3});
+  return core::rotationsFromQuaternions(randn({B, 4}, gen, d));
 }
 
 torch::Tensor centredNoise(const torch::IntArrayRef shape, const torch::Tensor& mask, torch::Generator* gen) {

@@ -7,6 +7,7 @@
 #include "atomscope/chem/neighbors.h"
 #include "atomscope/chem/xyz.h"
 #include "atomscope/core/torch_device.h"
+#include "atomscope/core/torch_rotations.h"
 #include "atomscope/forcefield/error.h"
 #include "atomscope/forcefield/ponita_calculator.h"
 
@@ -190,21 +191,13 @@ void saveCheckpoint(const fs::path& file, Ponita& model, torch::optim::AdamW& op
 }  // namespace
 
 torch::Tensor randomRotations(std::int64_t count, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
+  std::mt19937_64 rng(seed);  // on the host, so every rank and device draws the same
   std::normal_distribution<double> normal;
-  auto out = torch::empty({count, 3, 3}, torch::kFloat64);
-  auto m = out.accessor<double, 3>();
-  for (std::int64_t b = 0; b < count; ++b) {
-    double w = normal(rng), x = normal(rng), y = normal(rng), z = normal(rng);
-    const double n = std::sqrt(w * w + x * x + y * y + z * z);
-    w /= n, x /= n, y /= n, z /= n;
-    const double r[3][3] = {{1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)},
-                            {2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)},
-                            {2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)}};
-    for (int i = 0; i < 3; ++i)
-      for (int j = 0; j < 3; ++j) m[b][i][j] = r[i][j];
-  }
-  return out;
+  auto q = torch::empty({count, 4}, torch::kFloat64);
+  auto a = q.accessor<double, 2>();
+  for (std::int64_t b = 0; b < count; ++b)
+    for (int k = 0; k < 4; ++k) a[b][k] = normal(rng);
+  return core::rotationsFromQuaternions(q);
 }
 
 TrainResult trainPonita(core::Context& ctx, Ponita& model, const std::vector<chem::Structure>& train,
