@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <numeric>
+#include <set>
 
 #include "adit_test_util.h"
 #include "atomscope/adit/training.h"
@@ -120,6 +122,69 @@ TEST(AditTrain, DitInitContinuesTheSavedDit) {
   auto c = runJob("adit.train_dit", cont, root.path());
   EXPECT_EQ(c.status, core::RunStatus::Failed);
   EXPECT_NE(c.error.find("missing.pt"), std::string::npos) << c.error;
+}
+
+// CUDA graphs (the GPU machine runs this; skipped without CUDA): the captured training step trains as
+// the eager one does (the VAE overfits 20 molecules either way, to the CPU test's bounds), a DiT run
+// under graphs lowers its loss, and a graph-mode run cut after a checkpoint resumes to the end.
+TEST(AditTrain, CudaGraphStepsTrainAsEagerStepsDo) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  test::ScopedTempDir root("adit_graphs");
+  const auto data = qm9Data(root.path());
+  auto onCuda = [&](const std::string& job, const Json& params, core::Feedback* fb = nullptr) {
+    core::Feedback local;
+    return core::runJob(registry(), core::RunRequest{job, params, "cuda", 1, root.path(), 2.0}, fb ? *fb : local);
+  };
+  fs::path vaeFile;
+  for (bool graph : {false, true}) {
+    auto out = onCuda("adit.train_vae", Json{{"data", data.string()}, {"size", "tiny"}, {"steps", 400}, {"batch_size", 20},
+                                             {"lr", 2e-3}, {"ema_decay", 0.9}, {"checkpoint_every", 400}, {"log_every", 1},
+                                             {"cuda_graph", graph}});
+    ASSERT_EQ(out.status, core::RunStatus::Completed) << out.error;
+    const auto s = summary(out);
+    EXPECT_EQ(s["cuda_graphs"].get<bool>(), graph);
+    EXPECT_LT(s["reconstruction_rmsd"].get<double>(), 0.1) << "cuda_graph " << graph;
+    EXPECT_EQ(s["atom_type_accuracy"].get<double>(), 1.0) << "cuda_graph " << graph;
+    const auto l = losses(out.runDir);
+    EXPECT_LT(l.at(400), 0.1 * l.at(1)) << "cuda_graph " << graph;
+    vaeFile = out.runDir / "artifacts" / "vae.pt";
+  }
+  const Json ditParams{{"data", data.string()}, {"vae", vaeFile.string()}, {"size", "tiny"}, {"steps", 150},
+                       {"batch_size", 20}, {"lr", 1e-3}, {"checkpoint_every", 50}, {"log_every", 1}};
+  auto dit = onCuda("adit.train_dit", ditParams);
+  ASSERT_EQ(dit.status, core::RunStatus::Completed) << dit.error;
+  EXPECT_TRUE(summary(dit)["cuda_graphs"].get<bool>());
+  const auto dl = losses(dit.runDir);
+  double first = 0, last = 0;
+  for (int i = 1; i <= 20; ++i) first += dl.at(i), last += dl.at(151 - i);
+  EXPECT_LT(last, 0.8 * first);
+  // Each replay draws its step's batch and noise: at lr 0 (fixed weights) the replayed steps' losses differ
+  // from step to step, as the eager steps' do, at the same level.
+  auto frozen = ditParams;
+  frozen.update(Json{{"steps", 40}, {"lr", 0.0}, {"checkpoint_every", 40}});
+  std::map<bool, std::vector<double>> atLrZero;
+  for (bool graph : {false, true}) {
+    frozen["cuda_graph"] = graph;
+    auto z = onCuda("adit.train_dit", frozen);
+    ASSERT_EQ(z.status, core::RunStatus::Completed) << z.error;
+    for (const auto& [step, value] : losses(z.runDir))
+      if (step > 5) atLrZero[graph].push_back(value);
+  }
+  std::set<double> distinct(atLrZero[true].begin(), atLrZero[true].end());
+  EXPECT_GT(distinct.size(), 30u) << "replayed steps repeat their random draws";
+  auto mean = [](const std::vector<double>& v) { return std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size()); };
+  EXPECT_NEAR(mean(atLrZero[true]), mean(atLrZero[false]), 0.25 * mean(atLrZero[false]));
+  core::Feedback fb;
+  fb.addSink(std::make_shared<CancelAt>(fb, 60));
+  auto cut = onCuda("adit.train_dit", ditParams, &fb);
+  ASSERT_EQ(cut.status, core::RunStatus::Cancelled) << cut.error;
+  core::Feedback fb2;
+  auto resumed = core::resumeJob(registry(), cut.runDir, fb2);
+  ASSERT_EQ(resumed.status, core::RunStatus::Completed) << resumed.error;
+  const auto rl = losses(cut.runDir);
+  double resumedLast = 0;
+  for (int i = 1; i <= 20; ++i) resumedLast += rl.at(151 - i);
+  EXPECT_LT(resumedLast, 0.8 * first);
 }
 
 TEST(AditTrain, ResumeGivesTheSameNextLoss) {

@@ -2,6 +2,7 @@
 // the same model and gradients (the reference: torch::nn::utils::clip_grad_norm_ and torch::optim::AdamW).
 #include <gtest/gtest.h>
 
+#include "atomscope/lm/cuda_graph.h"
 #include "atomscope/lm/model.h"
 #include "atomscope/lm/training.h"
 
@@ -93,4 +94,53 @@ TEST(LmTraining, FusedAdamWOnCudaMatchesPlainAdamW) {
   backwardOnce(*b, 1);
   stepper.step();
   EXPECT_TRUE(stepper.fused());
+}
+
+// The AdamW step with a device learning rate, captured once in a CUDA graph and replayed (as ADiT's
+// graph-mode training does), gives LibTorch's per-parameter AdamW's parameters, follows an lr change
+// made between replays, and after setStepCount a further plain step continues the same trajectory.
+TEST(LmTraining, CapturedAdamWStepWithTensorLrMatchesPlainAdamW) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  const torch::Device cuda(torch::kCUDA);
+  auto a = tinyLlama(cuda), b = tinyLlama(cuda);
+  const auto options = torch::optim::AdamWOptions(1e-2).betas({0.9, 0.95}).weight_decay(0.1);
+  torch::optim::AdamW optA(a->parameters(), options), optB(b->parameters(), options);
+  ASSERT_TRUE(AdamWStepper::canStepWithTensorLr(optB));
+  AdamWStepper stepper(optB);
+  CapturedStep graph(cuda);
+  auto lr = torch::full({}, 1e-2, torch::TensorOptions().dtype(torch::kFloat32).device(cuda));
+  for (int s = 0; s < 6; ++s) {
+    const double rate = s < 3 ? 1e-2 : 5e-3;
+    for (auto* opt : {&optA, &optB})
+      for (auto& g : opt->param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(rate);
+    optA.zero_grad();
+    backwardOnce(*a, 100 + s);
+    optA.step();
+    for (auto& p : b->parameters())  // zeroed in place: the gradients keep the storage the graph reads
+      if (p.grad().defined()) p.mutable_grad().zero_();
+    backwardOnce(*b, 100 + s);
+    lr.fill_(rate);
+    if (s == 0) {
+      stepper.step(lr);  // eager: creates the optimizer state before capture
+    } else {
+      if (!graph.captured()) graph.capture([&] {
+        stepper.step(lr);
+        return lr;
+      });
+      graph.replay();
+    }
+  }
+  torch::cuda::synchronize();
+  expectSameParameters(*a, *b, 1e-5);
+  stepper.setStepCount(6);
+  for (const auto& [key, state] : optB.state())
+    EXPECT_EQ(static_cast<const torch::optim::AdamWParamState&>(*state).step(), 6);
+  optA.zero_grad();
+  backwardOnce(*a, 200);
+  optA.step();
+  optB.zero_grad();
+  backwardOnce(*b, 200);
+  stepper.step();  // the options' lr, 5e-3 for both
+  torch::cuda::synchronize();
+  expectSameParameters(*a, *b, 1e-5);
 }

@@ -47,6 +47,7 @@ TrainSettings trainSettings(const core::Params& p, const torch::Device& d) {
   const auto ac = p.getString("autocast");
   s.autocast = ac == "bf16" || (ac == "auto" && d.is_cuda());
   if (s.autocast && !d.is_cuda()) throw AditError("bf16 autocast is available on CUDA devices only");
+  s.cudaGraph = p.getBool("cuda_graph");
   return s;
 }
 
@@ -59,6 +60,10 @@ void addTrainParams(ParamSchema& s, long long steps, double lr) {
   s.addInt("checkpoint_every", 100, 1, std::nullopt, "Resumable checkpoint every N steps.");
   s.addFloat("grad_clip", 1.0, 0.0, std::nullopt, "Gradient 2-norm clip (0: none).").markAdvanced();
   s.addChoice("autocast", {"auto", "off", "bf16"}, "auto", "bf16 autocast: auto = on for CUDA, off on the CPU.");
+  s.addBool("cuda_graph", true,
+            "On CUDA in one process: capture the training step as CUDA graphs after 3 eager steps and replay them "
+            "(one launch per step). Random draws then differ from an eager run's, reproducibly. Ignored on the CPU.")
+      .markAdvanced();
   s.addInt("log_every", 20, 1, std::nullopt,
            "Report the loss (mean since the last report) every N steps and at checkpoints; reading it back "
            "synchronises the GPU, so not every step.").markAdvanced();
@@ -77,6 +82,7 @@ void summariseTraining(Context& ctx, const TrainResult& r) {
   ctx.run().setSummary("steps_per_s", r.stepsPerSecond);
   ctx.run().setSummary("steps_done", r.steps);
   ctx.run().setSummary("stopped_by_time", r.stoppedByTime);
+  ctx.run().setSummary("cuda_graphs", r.cudaGraphs);
 }
 
 // Batch indices drawn on the generator's device (no host round trip).
@@ -373,17 +379,21 @@ class TrainDitJob : public core::Job {
     const auto seed = ctx.seed();
     // Data parallel: every rank draws the whole batch and trains on its rows of it (BatchRows).
     const BatchRows rows = par.comm ? BatchRows{share.first, share.size} : BatchRows{};
+    // The self-conditioning coin is a host hash of (seed, step): reproducible and sync-free; with CUDA
+    // graphs each side of it is its own graph.
+    auto selfCondAt = [&](long long step) {
+      return static_cast<double>(stepHash(seed, step, 1) >> 11) * 0x1.0p-53 < selfCondRate;
+    };
     auto loss = [&](long long step, torch::Generator& gen) {
       auto idx = drawIndices(padded.size(), settings.batchSize, gen, device);
       DitCondition cond{padded.kind.index_select(0, idx), padded.spaceGroup.index_select(0, idx),
                         padded.natoms.index_select(0, idx)};
-      // The self-conditioning coin is a host hash of (seed, step): reproducible and sync-free.
-      const bool selfCond = static_cast<double>(stepHash(seed, step, 1) >> 11) * 0x1.0p-53 < selfCondRate;
       return ditTrainingLoss(bundle.dit, paddedLatents.index_select(0, idx), cond, padded.mask.index_select(0, idx),
-                             &gen, selfCond, rows);
+                             &gen, selfCondAt(step), rows);
     };
     std::vector<torch::Tensor> ema;
-    const auto r = trainLoop(ctx, *bundle.dit, loss, settings, ema, par.comm);
+    const auto r = trainLoop(ctx, *bundle.dit, loss, settings, ema, par.comm,
+                             [&](long long step) { return selfCondAt(step) ? 1 : 0; });
     if (par.comm) ctx.run().setSummary("processes", share.world);
     if (!par.lead()) return;  // rank 0 exports
     applyEma(*bundle.dit, ema);

@@ -13,8 +13,11 @@
 #endif
 #include <mutex>
 
+#include <optional>
+
 #include "atomscope/core/code_files.h"
 #include "atomscope/core/torch_autocast.h"
+#include "atomscope/lm/cuda_graph.h"
 #include "atomscope/lm/training.h"
 
 namespace atomscope::adit {
@@ -89,7 +92,8 @@ std::uint64_t stepHash(unsigned long long seed, long long step, std::uint64_t sa
 }
 
 TrainResult trainLoop(core::Context& ctx, torch::nn::Module& module, const StepLoss& lossFn, const TrainSettings& s,
-                      std::vector<torch::Tensor>& ema, std::shared_ptr<core::Communicator> comm) {
+                      std::vector<torch::Tensor>& ema, std::shared_ptr<core::Communicator> comm,
+                      const StepVariant& variant) {
   auto& fb = ctx.feedback();
   auto params = module.parameters();
   const auto device = params.empty() ? torch::Device(torch::kCPU) : params[0].device();
@@ -120,8 +124,15 @@ TrainResult trainLoop(core::Context& ctx, torch::nn::Module& module, const StepL
     step = st.item<std::int64_t>();
     fb.info("resumed at step " + std::to_string(step));
   }
+  // CUDA graphs: one process on CUDA with the fused, tensor-lr AdamW; else the eager step.
+  const bool graphs = s.cudaGraph && !comm && device.is_cuda() && lm::CapturedStep::available(device) &&
+                      lm::AdamWStepper::canStepWithTensorLr(optimizer);
+  if (s.cudaGraph && device.is_cuda() && !graphs)
+    fb.info(comm ? "CUDA graphs are not used with several processes: eager steps"
+                 : "CUDA graphs are not available in this build: eager steps");
   auto save = [&](long long at) {
     torch::NoGradGuard g;
+    if (graphs) stepper.setStepCount(at);  // replays advance only the device counters
     torch::serialize::OutputArchive out;
     module.save(out);
     torch::serialize::OutputArchive opt;
@@ -136,36 +147,84 @@ TrainResult trainLoop(core::Context& ctx, torch::nn::Module& module, const StepL
   const auto t0 = Clock::now();
   const long long first = step;
   TrainResult r;
+  r.cudaGraphs = graphs;
   // Loss and gradient-norm sums of the current reporting window stay on the device.
   auto lossSum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat32).device(device));
   auto gradSum = torch::zeros_like(lossSum);
   long long window = 0;
   double lastReported = std::numeric_limits<double>::quiet_NaN();
+  // The step after the loss: backward, clipping, AdamW (lr: the options' when undefined), EMA and the
+  // window's sums; all on the device, so it can be captured.
+  bool agreedOutOfTime = false;  // data parallel: any rank out of time, agreed after the backward pass
+  auto finishStep = [&](const torch::Tensor& loss, const torch::Tensor& lrTensor) {
+    if (sync) sync->arm();
+    loss.backward();
+    if (sync)
+      agreedOutOfTime = synchroniseStep(*sync, fb, s.maxSeconds > 0 &&
+          std::chrono::duration<double>(Clock::now() - t0).count() >= s.maxSeconds);
+    const auto gradNorm = lm::clipGradNorm(params, s.gradClip > 0 ? s.gradClip : 1e30);
+    if (lrTensor.defined())
+      stepper.step(lrTensor);
+    else
+      stepper.step();
+    torch::NoGradGuard g;
+    at::_foreach_mul_(ema, s.emaDecay);
+    at::_foreach_add_(ema, params, 1.0 - s.emaDecay);
+    lossSum.add_(loss.detach().to(torch::kFloat32));
+    gradSum.add_(gradNorm.to(lossSum.device(), torch::kFloat32));
+  };
+  // Graph mode: the side stream (current from here on), the lr read by the captured AdamW, and
+  // autocast without its weight-cast cache (a cached cast would outlive the capture).
+  constexpr long long kEagerWarmup = 3;  // lazy initialisation (cuBLAS, optimizer state) before capture
+  std::optional<lm::CapturedStep> captured;
+  torch::Tensor lrTensor;
+  const bool autocastCache = at::autocast::is_autocast_cache_enabled();
+  if (graphs) {
+    captured.emplace(device);
+    lrTensor = torch::full({}, s.lr, torch::TensorOptions().dtype(torch::kFloat32).device(device));
+    at::autocast::set_autocast_cache_enabled(false);
+  }
+  struct RestoreCache {
+    bool on, value;
+    ~RestoreCache() {
+      if (on) at::autocast::set_autocast_cache_enabled(value);
+    }
+  } restoreCache{graphs, autocastCache};
   while (step < s.steps) {
     if (!comm) fb.throwIfCancelled();  // distributed: every rank stops at the same step instead
     ++step;
     const double lr = s.warmup > 0 && step <= s.warmup ? s.lr * static_cast<double>(step) / static_cast<double>(s.warmup) : s.lr;
     for (auto& g : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
-    for (auto& p : params) p.mutable_grad() = torch::Tensor();  // set_to_none: no zero-fill kernels
     auto gen = stepGenerator(ctx.seed(), step, device);
-    torch::Tensor loss;
-    {
-      core::CudaAutocast ac(s.autocast);
-      loss = lossFn(step, gen);
-    }
-    if (sync) sync->arm();
-    loss.backward();
-    bool agreedOutOfTime = false;
-    if (comm) agreedOutOfTime = synchroniseStep(*sync, fb, s.maxSeconds > 0 &&
-        std::chrono::duration<double>(Clock::now() - t0).count() >= s.maxSeconds);
-    const auto gradNorm = lm::clipGradNorm(params, s.gradClip > 0 ? s.gradClip : 1e30);
-    stepper.step();
-    {
-      torch::NoGradGuard g;
-      at::_foreach_mul_(ema, s.emaDecay);
-      at::_foreach_add_(ema, params, 1.0 - s.emaDecay);
-      lossSum.add_(loss.detach().to(torch::kFloat32));
-      gradSum.add_(gradNorm.to(lossSum.device(), torch::kFloat32));
+    if (graphs && step - first > kEagerWarmup) {
+      lrTensor.fill_(lr);
+      const int key = variant ? variant(step) : 0;
+      if (!captured->captured(key)) {
+        stepper.setStepCount(step - 1);
+        // Each graph owns its gradients (allocated in its pool by the captured backward).
+        for (auto& p : params) p.mutable_grad() = torch::Tensor();
+        captured->capture(
+            [&] {
+              torch::Tensor loss;
+              {
+                core::CudaAutocast ac(s.autocast);
+                loss = lossFn(step, gen);
+              }
+              finishStep(loss, lrTensor);
+              return loss;
+            },
+            key);
+        gen = stepGenerator(ctx.seed(), step, device);  // the replay below draws from step's seed
+      }
+      captured->replay(key);
+    } else {
+      for (auto& p : params) p.mutable_grad() = torch::Tensor();  // set_to_none: no zero-fill kernels
+      torch::Tensor loss;
+      {
+        core::CudaAutocast ac(s.autocast);
+        loss = lossFn(step, gen);
+      }
+      finishStep(loss, torch::Tensor());
     }
     ++window;
     const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -202,6 +261,8 @@ TrainResult trainLoop(core::Context& ctx, torch::nn::Module& module, const StepL
       break;
     }
   }
+  if (graphs) stepper.setStepCount(step);
+  captured.reset();  // waits for the side stream; the default stream is current again
   r.steps = step;
   return r;
 }

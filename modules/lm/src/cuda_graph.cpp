@@ -1,4 +1,6 @@
-#include "cuda_graph.h"
+#include "atomscope/lm/cuda_graph.h"
+
+#include <map>
 
 #include "atomscope/lm/tokenizer.h"  // LmError
 
@@ -8,7 +10,7 @@
 #include <c10/cuda/CUDAGuard.h>
 #endif
 
-namespace atomscope::lm::detail {
+namespace atomscope::lm {
 
 #ifdef ATOMSCOPE_TORCH_CUDA
 struct CapturedStep::Impl {
@@ -17,39 +19,45 @@ struct CapturedStep::Impl {
         guard(stream) {}
   at::cuda::CUDAStream stream;
   c10::cuda::CUDAStreamGuard guard;
-  at::cuda::CUDAGraph graph;
-  bool captured = false;
+  std::map<int, std::unique_ptr<at::cuda::CUDAGraph>> graphs;
 };
 
 bool CapturedStep::available(const torch::Device& device) { return device.is_cuda() && torch::cuda::is_available(); }
 
 CapturedStep::CapturedStep(const torch::Device& device) {
   if (!available(device)) throw LmError("CUDA graphs need a CUDA device");
+  torch::cuda::synchronize(device.index() < 0 ? -1 : device.index());  // the side stream sees earlier work
   impl_ = std::make_unique<Impl>(device);
-  impl_->stream.synchronize();
 }
 
 CapturedStep::~CapturedStep() {
   if (impl_) impl_->stream.synchronize();
 }
 
-torch::Tensor CapturedStep::capture(const std::function<torch::Tensor()>& fn) {
-  if (impl_->captured) throw LmError("a step is already captured");
+torch::Tensor CapturedStep::capture(const std::function<torch::Tensor()>& fn, int key) {
+  if (captured(key)) throw LmError("a step is already captured under key " + std::to_string(key));
   impl_->stream.synchronize();
-  impl_->graph.capture_begin();
+  auto graph = std::make_unique<at::cuda::CUDAGraph>();
+  graph->capture_begin();
   torch::Tensor out;
   try {
     out = fn();
   } catch (...) {
-    try { impl_->graph.capture_end(); } catch (...) {}
+    try { graph->capture_end(); } catch (...) {}
     throw;
   }
-  impl_->graph.capture_end();
-  impl_->captured = true;
+  graph->capture_end();
+  impl_->graphs[key] = std::move(graph);
   return out;
 }
 
-void CapturedStep::replay() { impl_->graph.replay(); }
+bool CapturedStep::captured(int key) const { return impl_->graphs.count(key) > 0; }
+
+void CapturedStep::replay(int key) {
+  auto it = impl_->graphs.find(key);
+  if (it == impl_->graphs.end()) throw LmError("no step captured under key " + std::to_string(key));
+  it->second->replay();
+}
 
 #else
 struct CapturedStep::Impl {};
@@ -58,8 +66,9 @@ CapturedStep::CapturedStep(const torch::Device&) {
   throw LmError("this build of Atomscope has no CUDA (LibTorch without CUDA): no CUDA graphs");
 }
 CapturedStep::~CapturedStep() = default;
-torch::Tensor CapturedStep::capture(const std::function<torch::Tensor()>&) { return {}; }
-void CapturedStep::replay() {}
+torch::Tensor CapturedStep::capture(const std::function<torch::Tensor()>&, int) { return {}; }
+bool CapturedStep::captured(int) const { return false; }
+void CapturedStep::replay(int) {}
 #endif
 
-}  // namespace atomscope::lm::detail
+}  // namespace atomscope::lm

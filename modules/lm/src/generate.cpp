@@ -5,7 +5,7 @@
 #include <numeric>
 #include <optional>
 
-#include "cuda_graph.h"
+#include "atomscope/lm/cuda_graph.h"
 
 namespace atomscope::lm {
 
@@ -117,8 +117,8 @@ std::vector<GenerationResult> generate(CausalLMImpl& model, const std::vector<st
   std::string decoding = o.decoding;
   if (decoding != "auto" && decoding != "dynamic" && decoding != "static" && decoding != "cuda-graph")
     throw LmError("unknown decoding '" + decoding + "': use auto, dynamic, static or cuda-graph");
-  if (decoding == "auto") decoding = detail::CapturedStep::available(device) ? "cuda-graph" : "dynamic";
-  if (decoding == "cuda-graph" && !detail::CapturedStep::available(device))
+  if (decoding == "auto") decoding = CapturedStep::available(device) ? "cuda-graph" : "dynamic";
+  if (decoding == "cuda-graph" && !CapturedStep::available(device))
     throw LmError("decoding 'cuda-graph' needs a CUDA device and a LibTorch with CUDA");
   // A static cache holds the prompt and every new token; sized to a multiple of 16 (aligned attention masks).
   std::int64_t capacity = ((T0 + o.maxNewTokens + 15) / 16) * 16;
@@ -127,7 +127,7 @@ std::vector<GenerationResult> generate(CausalLMImpl& model, const std::vector<st
   const bool fixedShape = decoding == "static" || decoding == "cuda-graph";
 
   KVCache cache;
-  std::optional<detail::CapturedStep> graph;  // keeps a side stream current while decoding on CUDA
+  std::optional<CapturedStep> graph;  // keeps a side stream current while decoding on CUDA
   if (decoding == "cuda-graph") graph.emplace(device);
   torch::Tensor logits = o.useCache ? model.forward(all, &cache, mask).select(1, -1) : model.forward(all, nullptr, mask).select(1, -1);
   torch::Tensor stepIds;  // [B, 1] on the device: the fixed-shape step's input

@@ -9,7 +9,8 @@
 #   DEVICE=cpu SIZE=tiny STEPS=20 BATCH=16 CLI=build/adit/app/cli/atomscope-cli bash tests/bench/adit/train_bench_gpu.sh
 # Environment: DEVICE (cuda), SIZE (S), STEPS (300), BATCH (256), LOG_EVERY (20), DATA (an adit.prepare
 # folder; default: prepared here from qm9_reduced_100.xyz), CLI (default: built with the gpu-headless
-# preset into $BUILD), OUT (where runs and logs go, default /tmp/adit-bench).
+# preset into $BUILD), OUT (where runs and logs go, default /tmp/adit-bench), EXTRA (more --param options for
+# both of our jobs, e.g. "--param cuda_graph=false" for eager steps), REFERENCE (0: skip the PyTorch reference).
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../../.." && pwd)
 DEVICE=${DEVICE:-cuda}
@@ -45,6 +46,8 @@ fi
 
 common=(--out "$RUNS" --device "$DEVICE" --quiet --param data="$DATA" --param size="$SIZE" --param steps="$STEPS"
         --param batch_size="$BATCH" --param log_every="$LOG_EVERY" --param checkpoint_every="$STEPS")
+# shellcheck disable=SC2206  # EXTRA is a list of words on purpose
+common+=(${EXTRA:-})
 "$CLI" run adit.train_vae "${common[@]}" > "$OUT/train_vae.log" 2>&1
 VAE_RUN=$(latest_run adit.train_vae)
 "$CLI" run adit.train_dit "${common[@]}" --param vae="$VAE_RUN/artifacts/vae.pt" > "$OUT/train_dit.log" 2>&1
@@ -55,7 +58,9 @@ ours_dit=$(summary "$DIT_RUN" steps_per_s)
 ref_vae=skipped
 ref_dit=skipped
 note=""
-if python3 -c 'import torch' 2>/dev/null; then
+if [[ "${REFERENCE:-1}" == 0 ]]; then
+  note="The PyTorch reference was not run (REFERENCE=0)."
+elif python3 -c 'import torch' 2>/dev/null; then
   ref() {
     python3 "$SRC/tests/bench/adit/adit_reference.py" --model "$1" --size "$SIZE" --steps "$STEPS" --batch "$BATCH" \
       --log-every "$LOG_EVERY" --data "$DATA" --device "$DEVICE" 2>>"$OUT/reference.err" | tail -1 |
@@ -75,7 +80,7 @@ try: print("%.2f" % float(sys.argv[1]))
 except Exception: print(sys.argv[1])' "$1"; }
 
 echo
-echo "ADiT training throughput, size $SIZE, batch $BATCH, $STEPS steps, device $DEVICE ($(date -u +%Y-%m-%d), $(hostname))"
+echo "ADiT training throughput, size $SIZE, batch $BATCH, $STEPS steps, device $DEVICE ${EXTRA:-} ($(date -u +%Y-%m-%d), $(hostname))"
 echo
 echo "| network | Atomscope steps/s | PyTorch reference steps/s | ratio |"
 echo "|---|---|---|---|"

@@ -26,17 +26,26 @@ struct TrainSettings {
   long long logEvery = 20;  // the loss is read back (a device sync) and reported every N steps and at checkpoints
   double maxSeconds = 0;    // > 0: stop cleanly with a checkpoint once training has run this long
   bool autocast = false;    // bf16 on CUDA
+  // CUDA, one process: after a few eager steps, capture the whole step (loss, backward, clipping,
+  // AdamW, EMA) as CUDA graphs and replay them: one launch per step instead of thousands. Needs a
+  // loss without host reads or data-dependent shapes; its random draws then come from the graph's
+  // own offsets of the step's seed (reproducible run to run, not equal to the eager draws).
+  bool cudaGraph = false;
 };
 
 // One step's loss. gen lives on the training device and is seeded from the run seed and the step
 // only, so a resumed run draws exactly what an uninterrupted one does.
 using StepLoss = std::function<torch::Tensor(long long step, torch::Generator& gen)>;
+// The control-flow variant of step s's loss (e.g. whether it uses self-conditioning): with CUDA
+// graphs one graph is captured per variant, and step s replays graph variant(s). Empty: one variant.
+using StepVariant = std::function<int(long long step)>;
 
 struct TrainResult {
   double lastLoss = 0;  // mean loss of the last reporting window
   long long steps = 0;
   double stepsPerSecond = 0;
   bool stoppedByTime = false;
+  bool cudaGraphs = false;  // whether steps were replayed from CUDA graphs
 };
 
 // A deterministic 64-bit hash of (seed, step, salt): host-side coin flips (e.g. whether a DiT step
@@ -49,7 +58,8 @@ std::uint64_t stepHash(unsigned long long seed, long long step, std::uint64_t sa
 // then be this rank's part of the batch loss times the number of ranks (the mean over ranks of the
 // losses, and so of their gradients, is the whole batch's); the reported loss is that mean.
 TrainResult trainLoop(core::Context& ctx, torch::nn::Module& module, const StepLoss& loss, const TrainSettings& s,
-                      std::vector<torch::Tensor>& ema, std::shared_ptr<core::Communicator> comm = nullptr);
+                      std::vector<torch::Tensor>& ema, std::shared_ptr<core::Communicator> comm = nullptr,
+                      const StepVariant& variant = {});
 
 // Model files: torch archives holding the config (JSON text), the weights and, for the DiT, the
 // atom-count histogram and the latent scale it was trained with.

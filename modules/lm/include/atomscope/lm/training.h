@@ -29,9 +29,18 @@ class AdamWStepper {
   explicit AdamWStepper(torch::optim::AdamW& optimizer, bool allowFused = true);
   ~AdamWStepper();
   void step();
+  // The fused step with the learning rate read from `lr` (a float32 0-dim tensor on the parameters'
+  // device) instead of the options: nothing is read on the host, so the step can be captured in a
+  // CUDA graph and replayed with a changing lr. Needs the fused kernel (CUDA, LibTorch >= 2.4).
+  void step(const torch::Tensor& lr);
+  static bool canStepWithTensorLr(const torch::optim::AdamW& optimizer);
+  // After graph replays (which advance only the device step counters): the optimizer state's host
+  // step count, which checkpoints save, set to n, as the device counters are.
+  void setStepCount(std::int64_t n);
   bool fused() const;  // whether the last step() used the fused kernel
 
  private:
+  void fusedStep(const torch::Tensor& lr);  // lr undefined: the options' lr
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
