@@ -254,6 +254,16 @@ TEST(ForcefieldJobs, InitContinuesASavedModel) {
     EXPECT_LT((item.value() - pb[item.key()]).abs().max().item<double>(), 1e-6 * (1 + item.value().abs().max().item<double>()))
         << item.key();
 
+  // warmup_steps: the reported lr rises linearly to lr over the first N steps, then follows the schedule.
+  auto warm = base;
+  warm.update(Json{{"init", initFile.string()}, {"steps", 6}, {"lr", 1e-3}, {"warmup_steps", 4}});
+  const auto w = runJob("ff.train", warm, dir.path());
+  ASSERT_EQ(w.status, core::RunStatus::Completed) << w.error;
+  const std::vector<double> expected{2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-3, 1e-3};
+  const auto points = core::RunDir::open(w.runDir).readMetrics();
+  ASSERT_EQ(points.size(), expected.size());
+  for (std::size_t i = 0; i < points.size(); ++i) EXPECT_NEAR(points[i].values.at("lr"), expected[i], 1e-12) << "step " << i + 1;
+
   auto foreign = base;
   foreign.update(Json{{"train", sharedData("md_forces/mlip_train.xyz").string()}, {"init", initFile.string()}});
   const auto c = runJob("ff.train", foreign, dir.path());

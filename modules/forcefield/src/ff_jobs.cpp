@@ -105,6 +105,9 @@ class TrainJob : public core::Job {
     s.addInt("eval_every", 100, 0, std::nullopt, "Validation every N steps (0: at the end only).");
     s.addFloat("max_seconds", 0.0, 0.0, std::nullopt, "Stop after this many seconds of training, with a checkpoint (0: no limit; counts resumed time).");
     s.addChoice("lr_schedule", {"constant", "cosine"}, "constant", "Learning rate: constant, or cosine decay to 1% over the steps or max_seconds.");
+    s.addInt("warmup_steps", 0, 0, std::nullopt,
+             "Raise the learning rate linearly over the first N steps of this run. Useful with 'init': without it Adam's "
+             "first steps move every weight of the trained model by about the full learning rate.");
     s.addChoice("dtype", {"float32", "float64"}, "float32", "Precision of training.");
     s.addBool("rotate", false, "Turn every training structure by a random rotation each step (the reference PONITA's augmentation).");
     s.addBool("zero_readouts", true, "Start the readouts at zero (the model starts at E0 + shift with zero forces); false: PyTorch's default initialisation, as the reference.").markAdvanced();
@@ -201,6 +204,7 @@ class TrainJob : public core::Job {
     o.evalEvery = p.getInt("eval_every");
     o.maxSeconds = p.getFloat("max_seconds");
     o.cosineSchedule = p.getString("lr_schedule") == "cosine";
+    o.warmupSteps = p.getInt("warmup_steps");
     o.dtype = core::torchDtype(p.getString("dtype"));
     o.rotate = p.getBool("rotate");
     o.calibrate = p.getBool("calibrate") && init.empty();  // trained kernels keep their scale

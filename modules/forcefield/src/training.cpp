@@ -299,15 +299,17 @@ TrainResult trainPonita(core::Context& ctx, Ponita& model, const std::vector<che
       lab.forces = torch::einsum("nkj,nj->nk", {perAtom, lab.forces});
       g.cell = torch::einsum("bkj,bij->bik", {R, g.cell});
     }
+    double lr = o.lr;
     if (o.cosineSchedule) {
       // Progress is the larger of the step and time fractions, so a time-budgeted run still anneals.
       const double elapsed = (comm ? agreedSeconds : std::chrono::duration<double>(Clock::now() - t0).count()) + secondsBefore;
       double frac = static_cast<double>(step - 1) / static_cast<double>(o.steps);
       if (o.maxSeconds > 0) frac = std::max(frac, elapsed / o.maxSeconds);
       frac = std::min(1.0, frac);
-      const double lr = o.lr * (0.01 + 0.99 * 0.5 * (1.0 + std::cos(M_PI * frac)));
-      for (auto& group : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+      lr = o.lr * (0.01 + 0.99 * 0.5 * (1.0 + std::cos(M_PI * frac)));
     }
+    if (o.warmupSteps > 0 && step <= o.warmupSteps) lr *= static_cast<double>(step) / static_cast<double>(o.warmupSteps);
+    for (auto& group : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
     opt.zero_grad();
     auto out = model->compute(g, true, false, true);
     // Data parallel: this rank's part of the whole batch's mean squared errors (sums over its
@@ -350,6 +352,7 @@ TrainResult trainPonita(core::Context& ctx, Ponita& model, const std::vector<che
                                      {"energy_rmse_batch", std::sqrt(comm ? eMse : eLoss.item<double>())},
                                      {"force_rmse_batch", std::sqrt(comm ? fMse : fLoss.item<double>())},
                                      {"grad_norm", gn},
+                                     {"lr", lr},
                                      {"steps_per_s", r.stepsPerSecond}};
     if (lead && o.evalEvery > 0 && (step % o.evalEvery == 0 || step == o.steps) && !valid.empty()) {
       const auto m = validate();

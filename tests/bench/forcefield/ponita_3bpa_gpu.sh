@@ -16,7 +16,7 @@
 # ff.train run folder to continue instead of a fresh run), ROTATE and CALIBRATE (false: ff.train's
 # rotation augmentation and first-step kernel calibration, the reference's recipe), INIT (a PONITA model.pt
 # from an earlier visit to continue: ff.train's init, fresh optimiser and schedule; the model is copied to
-# $OUT/model.pt after training, to carry to the next visit).
+# $OUT/model.pt after training, to carry to the next visit), WARMUP (ff.train's warmup_steps: 200 with INIT, else 0).
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../../.." && pwd)
 DEVICE=${DEVICE:-cuda}
@@ -89,6 +89,7 @@ if [[ -z "${MODEL:-}" ]]; then
       --param steps="$STEPS" --param max_seconds="$TIME_BUDGET" --param lr_schedule=cosine \
       --param batch_size="$BATCH" --param lr="$LR" --param eval_every=500 --param checkpoint_every=500 \
       --param rotate="$ROTATE" --param calibrate="$CALIBRATE" ${INIT:+--param init="$INIT"} \
+      --param warmup_steps="${WARMUP:-$([[ -n "${INIT:-}" ]] && echo 200 || echo 0)}" \
       > "$OUT/train.log" 2>&1 || echo "training stopped (time budget or error): see $OUT/train.log"
     TRAIN_RUN=$(latest_run ff.train)
   fi

@@ -45,6 +45,9 @@ struct TrainOptions {
   double gradClip = 10.0;
   double maxSeconds = 0;             // stop (with a checkpoint) after this much training time (0: no limit)
   bool cosineSchedule = false;       // lr decays to 1% by cosine over the run (by steps or by maxSeconds, whichever ends first)
+  // The lr rises linearly over the first N steps of this run (times the schedule's value). With init,
+  // Adam's first steps would otherwise move every weight of a trained model by about the full lr.
+  long long warmupSteps = 0;
   torch::Dtype dtype = torch::kFloat32;
   // Each structure of each batch turned by a random rotation (positions, cell, forces), as the
   // reference PONITA trains: the orientation grid makes the model equivariant only approximately.
