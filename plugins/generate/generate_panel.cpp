@@ -156,8 +156,9 @@ QWidget* GeneratePanel::buildGenerateTab() {
   guidance_ = new QDoubleSpinBox(genBox);
   guidance_->setRange(0.0, 20.0);
   guidance_->setSingleStep(0.25);
-  guidance_->setValue(2.0);
-  guidance_->setToolTip(tr("Classifier-free guidance scale (the paper: 2; 1 = none)."));
+  guidance_->setValue(1.0);
+  guidance_->setToolTip(tr("Classifier-free guidance scale (1 = none, twice as fast; the paper: 2). On the sample model 1 "
+                           "gives more valid and more unique structures."));
   form->addRow(tr("Guidance"), guidance_);
   seed_ = new QSpinBox(genBox);
   seed_->setRange(0, 2147483647);

@@ -448,7 +448,9 @@ class SampleJob : public core::Job {
     s.addInt("count", 100, 1, std::nullopt, "Number of structures.");
     s.addInt("batch_size", 256, 1, std::nullopt, "Structures per batch.").markAdvanced();
     s.addInt("steps", 100, 1, 100000, "Integration steps (the paper: 100).");
-    s.addFloat("guidance", 2.0, 0.0, std::nullopt, "Classifier-free guidance scale (the paper: 2; 1 = none).");
+    s.addFloat("guidance", 1.0, 0.0, std::nullopt,
+               "Classifier-free guidance scale (1 = none, one DiT pass per step; the paper: 2). On the sample model 1 gives more "
+               "valid and more unique structures than 2 (tests/bench/RESULTS.md).");
     s.addChoice("sampler", {"euler", "heun"}, "euler", "Integrator.");
     s.addBool("evaluate", false, "Also compute validity and uniqueness of the samples.");
     s.addString("relax_model", "",

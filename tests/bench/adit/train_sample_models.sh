@@ -24,7 +24,7 @@
 #
 # Environment: DEVICE (cuda), TIME_BUDGET (seconds of training in all, 420; 30% VAE, 70% DiT), VAE_SIZE
 # (small), DIT_SIZE (small), BATCH (256), LR (3e-4), LATENT_NOISE (0.1), CRYSTAL_REPEAT (10: the MP-20 set
-# listed that many times in the joint set), COUNT (1000), STEPS (sampling steps, 100), GUIDANCE (2),
+# listed that many times in the joint set), COUNT (1000), STEPS (sampling steps, 100), GUIDANCE (1, adit.sample's default; the paper's is 2),
 # SAMPLER (euler), SAVE_DTYPE (float16), OUT (/tmp/adit-samples), MODELS (where vae.pt and dit.pt are
 # copied, $OUT/models), CLI (built with the gpu-headless preset when unset), and to continue a model over
 # visits: VAE (a trained vae.pt: no VAE training, the whole budget goes to the DiT), INIT_DIT (a dit.pt trained
@@ -41,7 +41,7 @@ LATENT_NOISE=${LATENT_NOISE:-0.1}
 CRYSTAL_REPEAT=${CRYSTAL_REPEAT:-10}
 COUNT=${COUNT:-1000}
 STEPS=${STEPS:-100}
-GUIDANCE=${GUIDANCE:-2}
+GUIDANCE=${GUIDANCE:-1}
 SAMPLER=${SAMPLER:-euler}
 SAVE_DTYPE=${SAVE_DTYPE:-float16}
 OUT=${OUT:-/tmp/adit-samples}

@@ -89,7 +89,7 @@ struct SampleOptions {
   int spaceGroup = 0;  // 0: unconditioned
   long long count = 10, batchSize = 256;
   int steps = 100;
-  double guidance = 2.0;
+  double guidance = 1.0;  // 1: no guidance (the paper samples at 2)
   bool heun = false;
   unsigned long long seed = 0;
 };
