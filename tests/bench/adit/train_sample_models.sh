@@ -14,8 +14,9 @@
 #     --param limit=20000            -> artifacts/data, copied to .gpu/adit-data/qm9
 #   atomscope-cli run adit.prepare --param "sources=../shared/data/crystals/mp_20_subset_train.csv;../shared/data/crystals/mp_20_subset_val.csv"
 #                                    -> .gpu/adit-data/mp20
-# More molecules (the sample model memorises its 18k past ~60k DiT steps): a second chunk of the QM9 SMILES,
-# given as DATA_QM9="<qm9 folder>;<qm9b folder>":
+# More molecules (the sample model memorises its 18k past ~60k DiT steps): further chunks of the QM9 SMILES,
+# given as DATA_QM9="<folder>;<folder>;...". SMILES 20,001-60,000 (36,633 molecules; 60,001-75,000 likewise with
+# lines 60002-75001: 13,739):
 #   (echo smiles; sed -n '20002,60001p' ../shared/data/smiles/graph_hdc_QM9Smiles_train_smile.txt) > qm9_20001_60000.txt
 #   atomscope-cli run adit.prepare --seed 42 --param sources=qm9_20001_60000.txt --param kind=molecule
 # Without DATA_QM9 / DATA_MP20 the script prepares qm9_reduced_100.xyz (no RDKit needed) and, when the
