@@ -153,6 +153,10 @@ TrainResult trainLoop(core::Context& ctx, torch::nn::Module& module, const StepL
   auto gradSum = torch::zeros_like(lossSum);
   long long window = 0;
   double lastReported = std::numeric_limits<double>::quiet_NaN();
+  auto lossAt = [&](long long at, torch::Generator& gen) {  // the loss under the run's autocast
+    core::CudaAutocast ac(s.autocast);
+    return lossFn(at, gen);
+  };
   // The step after the loss: backward, clipping, AdamW (lr: the options' when undefined), EMA and the
   // window's sums; all on the device, so it can be captured.
   bool agreedOutOfTime = false;  // data parallel: any rank out of time, agreed after the backward pass
@@ -205,11 +209,7 @@ TrainResult trainLoop(core::Context& ctx, torch::nn::Module& module, const StepL
         for (auto& p : params) p.mutable_grad() = torch::Tensor();
         captured->capture(
             [&] {
-              torch::Tensor loss;
-              {
-                core::CudaAutocast ac(s.autocast);
-                loss = lossFn(step, gen);
-              }
+              auto loss = lossAt(step, gen);
               finishStep(loss, lrTensor);
               return loss;
             },
@@ -219,12 +219,7 @@ TrainResult trainLoop(core::Context& ctx, torch::nn::Module& module, const StepL
       captured->replay(key);
     } else {
       for (auto& p : params) p.mutable_grad() = torch::Tensor();  // set_to_none: no zero-fill kernels
-      torch::Tensor loss;
-      {
-        core::CudaAutocast ac(s.autocast);
-        loss = lossFn(step, gen);
-      }
-      finishStep(loss, torch::Tensor());
+      finishStep(lossAt(step, gen), torch::Tensor());
     }
     ++window;
     const double secs = std::chrono::duration<double>(Clock::now() - t0).count();

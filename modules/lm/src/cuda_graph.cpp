@@ -26,7 +26,7 @@ bool CapturedStep::available(const torch::Device& device) { return device.is_cud
 
 CapturedStep::CapturedStep(const torch::Device& device) {
   if (!available(device)) throw LmError("CUDA graphs need a CUDA device");
-  torch::cuda::synchronize(device.index() < 0 ? -1 : device.index());  // the side stream sees earlier work
+  torch::cuda::synchronize(device.index());  // the side stream sees earlier work (-1: the current device)
   impl_ = std::make_unique<Impl>(device);
 }
 
