@@ -3,7 +3,6 @@
 #include <QFileInfo>
 #include <QStringList>
 #include <algorithm>
-#include <numeric>
 
 #include "atomscope/chem/error.h"
 #include "atomscope/chem/formats.h"
@@ -36,8 +35,8 @@ Verdict judge(const chem::Structure& s) {
     v.reason = std::to_string(p.fragments) + " fragments";
   } else {
     v.valid = true;
-    const int electrons = std::accumulate(s.numbers.begin(), s.numbers.end(), 0);
-    v.neutral = !chem::smilesHasCharge(p.smiles) && electrons % 2 == 0;
+    v.neutral = chem::validAndNeutral(p);
+    if (!v.neutral) v.reason = "not neutral: " + p.strictError;
   }
 #else
   v.reason = "molecule validity needs a build with the chemistry toolkits";

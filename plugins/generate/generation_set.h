@@ -13,8 +13,8 @@
 namespace atomscope::gui::generate {
 
 // One structure's verdict. Molecules: Open Babel bond perception then RDKit sanitisation from the
-// coordinates, one fragment (chem::perceiveMolecule, as adit.evaluate's 'valid'); 'neutral' adds no
-// charged atom and an even electron count. Crystals: chem::crystalValidity (composition and
+// coordinates, one fragment (chem::perceiveMolecule, as adit.evaluate's 'valid'); 'neutral' adds a
+// neutral closed shell under Open Babel's bonds alone (chem::validAndNeutral). Crystals: chem::crystalValidity (composition and
 // distances; 'neutral' = valid).
 struct Verdict {
   bool valid = false;

@@ -84,6 +84,37 @@ TEST(AditEvaluate, AllHundredQm9MoleculesCountedBothWays) {
   ASSERT_GT(stripped.size(), 90u);
   const auto bad = adit::evaluateMolecules(stripped, {});
   EXPECT_EQ(bad.validNeutral, 0u);
+
+  // Remove two hydrogens of one heavy atom: the electron count stays even, but that atom is left two
+  // bonds short (a carbene or diradical). RDKit's PDB reader fills the gap with implicit hydrogens, so
+  // ADiT's 'valid' still passes many of them; 'valid and neutral' must pass none.
+  chem::Trajectory twoShort;
+  for (auto m : mols) {
+    for (std::size_t heavy = 0; heavy < m.size() && twoShort.size() < 60; ++heavy) {
+      if (m.numbers[heavy] == 1) continue;
+      std::vector<std::size_t> hs;
+      for (std::size_t j = 0; j < m.size(); ++j) {
+        const double d = std::sqrt(std::pow(m.positions[j][0] - m.positions[heavy][0], 2) +
+                                   std::pow(m.positions[j][1] - m.positions[heavy][1], 2) +
+                                   std::pow(m.positions[j][2] - m.positions[heavy][2], 2));
+        if (m.numbers[j] == 1 && d < 1.2) hs.push_back(j);
+      }
+      if (hs.size() < 2) continue;
+      for (std::size_t k : {hs[1], hs[0]}) {  // the later index first
+        m.numbers.erase(m.numbers.begin() + static_cast<std::ptrdiff_t>(k));
+        m.positions.erase(m.positions.begin() + static_cast<std::ptrdiff_t>(k));
+      }
+      twoShort.push_back(m);
+      break;
+    }
+  }
+  ASSERT_GE(twoShort.size(), 50u);
+  const auto shortRow = adit::evaluateMolecules(twoShort, {});
+  EXPECT_GE(shortRow.valid, 25u);  // the lenient protocol is fooled by the filled-in hydrogens...
+  EXPECT_EQ(shortRow.validNeutral, 0u);  // ...the strict one is not
+  const auto p = chem::perceiveMolecule(twoShort[0]);
+  EXPECT_FALSE(p.neutralClosedShell);
+  EXPECT_FALSE(p.strictError.empty());
 }
 #endif
 

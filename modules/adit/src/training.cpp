@@ -479,11 +479,7 @@ EvaluationRow evaluateMolecules(const chem::Trajectory& molecules, const chem::T
       const auto p = chem::perceiveMolecule(m);
       if (p.valid && p.fragments == 1) {
         smi = p.largestFragmentSmiles;
-        int electrons = 0;
-        for (int z : m.numbers) electrons += z;
-        // Charge 0 overall was imposed by perception; an atom charge shows in the SMILES, and an odd
-        // electron count of a neutral molecule means a radical.
-        neutral = !chem::smilesHasCharge(p.smiles) && electrons % 2 == 0;
+        neutral = chem::validAndNeutral(p);
       }
     }
     smiles.push_back(smi);

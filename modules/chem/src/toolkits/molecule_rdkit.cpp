@@ -50,9 +50,47 @@ std::string perceivedPdb(const Structure& s) {
   return conv.WriteString(&mol);
 }
 
+namespace {
+
+// The strict reading (PerceivedMolecule::neutralClosedShell): empty when the molecule passes, else why
+// not. It goes through a MOL block, not the PDB: Open Babel writes a water molecule as residue HOH with
+// no CONECT records, and a MOL block carries every bond, its order and any charge or radical as they are.
+std::string strictClosedShellProblem(const Structure& s) {
+  OpenBabel::OBMol ob;
+  buildObMol(s, ob);
+  OpenBabel::OBConversion conv;
+  if (!conv.SetOutFormat("mol")) return "Open Babel has no MOL writer";
+  const std::string block = conv.WriteString(&ob);
+  std::unique_ptr<RDKit::RWMol> mol;
+  try {
+    mol.reset(RDKit::MolBlockToMol(block, /*sanitize=*/true, /*removeHs=*/false));
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  if (!mol) return "RDKit could not build the molecule from Open Babel's bonds";
+  if (mol->getNumAtoms() != s.size()) return "RDKit read a different number of atoms";
+  if (RDKit::MolOps::getMolFrags(*mol, /*sanitizeFrags=*/false).size() != 1) return "more than one fragment";
+  for (const RDKit::Atom* a : mol->atoms()) {
+    const std::string where = a->getSymbol() + std::to_string(a->getIdx() + 1);
+    if (a->getFormalCharge() != 0) return where + " is charged";
+    if (a->getNumRadicalElectrons() != 0) return where + " has a radical electron";
+    // Every hydrogen is an atom of the structure; one RDKit adds (implicit, or an aromatic [nH]) is missing.
+    if (const unsigned h = a->getTotalNumHs(/*includeNeighbors=*/false))
+      return where + " lacks " + std::to_string(h) + " hydrogen(s)";
+  }
+  return {};
+}
+
+}  // namespace
+
 PerceivedMolecule perceiveMolecule(const Structure& s, const PerceptionOptions& options) {
   PerceivedMolecule out;
   const std::string pdb = perceivedPdb(s);
+  {
+    RDLog::LogStateSetter silence;
+    out.strictError = strictClosedShellProblem(s);
+    out.neutralClosedShell = out.strictError.empty();
+  }
   RDLog::LogStateSetter silence;  // RDKit's sanitisation messages: we report them in `error`
   std::unique_ptr<RDKit::RWMol> mol;
   try {

@@ -112,8 +112,8 @@ struct EvaluationRow {
   std::size_t latticeRejected = 0;
 };
 
-// Molecules: 'valid' = sanitizes and one fragment; 'validNeutral' = also every atom uncharged and no
-// radical electrons. Crystals: chem::crystalValidity (validNeutral = valid). Reference: training
+// Molecules: 'valid' = sanitizes and one fragment (ADiT's protocol); 'validNeutral' = also a neutral
+// closed shell with the atoms as given (chem::validAndNeutral: no charge, no radical, no missing H). Crystals: chem::crystalValidity (validNeutral = valid). Reference: training
 // structures for novelty (may be empty); referenceSmiles: more training molecules as SMILES (a QM9
 // list). Novelty compares canonical SMILES without stereo (SMILES lists such as QM9's carry none).
 EvaluationRow evaluateMolecules(const chem::Trajectory& molecules, const chem::Trajectory& reference,

@@ -22,6 +22,13 @@ struct PerceivedMolecule {
   int fragments = 0;
   int bonds = 0;
   std::string error;                  // why it is invalid (RDKit's message when it gave one)
+  // Stricter than 'valid', and not part of ADiT's protocol: the atoms as given form one neutral,
+  // closed-shell molecule under Open Babel's bonds alone. RDKit reads them as a MOL block (no proximity
+  // bonds of its own, which add bonds Open Babel left out for valence) and every atom must be
+  // uncharged, have no radical electron and need no hydrogen beyond the structure's (the PDB reader
+  // fills missing hydrogens in silently, so a molecule short of two H still "sanitises").
+  bool neutralClosedShell = false;
+  std::string strictError;            // why it is not (empty when it is)
 };
 
 struct PerceptionOptions {
@@ -30,6 +37,11 @@ struct PerceptionOptions {
 
 // Throws ChemError only for an empty structure; chemistry failures come back as valid = false.
 PerceivedMolecule perceiveMolecule(const Structure& molecule, const PerceptionOptions& options = {});
+
+// 'valid' in ADiT's sense (sanitises, one fragment) and also a neutral closed shell: what adit.evaluate
+// and the Generate panel call "valid and neutral". (An odd electron count can never pass: every atom
+// sits at its neutral default valence, whose sum is even.)
+inline bool validAndNeutral(const PerceivedMolecule& p) { return p.valid && p.fragments == 1 && p.neutralClosedShell; }
 
 // The PDB text Open Babel writes for the molecule after perception (the intermediate ADiT uses).
 std::string perceivedPdb(const Structure& molecule);
