@@ -99,12 +99,15 @@ class ValidityJob : public core::Job {
     } else {
 #ifdef ATOMSCOPE_HAS_CHEM_TOOLKITS
       std::vector<std::string> largest;
-      out << "index,formula,valid,smiles,largest_fragment_smiles,error\n";
+      std::size_t neutral = 0;
+      out << "index,formula,valid,valid_and_neutral,smiles,largest_fragment_smiles,error,not_neutral_because\n";
       for (std::size_t i = 0; i < frames.size(); ++i) {
         const PerceivedMolecule pm = perceiveMolecule(frames[i]);
         largest.push_back(pm.valid ? pm.largestFragmentSmiles : "");
-        out << i << "," << frames[i].formula() << "," << pm.valid << "," << csvField(pm.smiles) << ","
-            << csvField(pm.largestFragmentSmiles) << "," << csvField(pm.error) << "\n";
+        neutral += validAndNeutral(pm);
+        out << i << "," << frames[i].formula() << "," << pm.valid << "," << validAndNeutral(pm) << ","
+            << csvField(pm.smiles) << "," << csvField(pm.largestFragmentSmiles) << "," << csvField(pm.error) << ","
+            << csvField(pm.strictError) << "\n";
         if (i % 16 == 0) {
           fb.throwIfCancelled();
           fb.setProgress(0.05 + 0.8 * i / frames.size(), "perceiving molecules");
@@ -116,6 +119,7 @@ class ValidityJob : public core::Job {
         if (pm.valid) refSmiles.insert(pm.largestFragmentSmiles);
       }
       m = moleculeSetMetrics(largest, refPath.empty() ? nullptr : &refSmiles);
+      ctx.run().setSummary("valid_and_neutral", static_cast<long long>(neutral));
 #else
       throw ChemError("molecule validity needs the chemistry toolkits (RDKit, Open Babel)");
 #endif
