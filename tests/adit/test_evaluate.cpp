@@ -75,8 +75,7 @@ TEST(AditEvaluate, AllHundredQm9MoleculesCountedBothWays) {
   for (auto m : mols) {
     for (std::size_t i = 0; i < m.size(); ++i)
       if (m.numbers[i] == 1) {
-        m.numbers.erase(m.numbers.begin() + static_cast<std::ptrdiff_t>(i));
-        m.positions.erase(m.positions.begin() + static_cast<std::ptrdiff_t>(i));
+        m.removeAtom(i);
         stripped.push_back(m);
         break;
       }
@@ -100,10 +99,8 @@ TEST(AditEvaluate, AllHundredQm9MoleculesCountedBothWays) {
         if (m.numbers[j] == 1 && d < 1.2) hs.push_back(j);
       }
       if (hs.size() < 2) continue;
-      for (std::size_t k : {hs[1], hs[0]}) {  // the later index first
-        m.numbers.erase(m.numbers.begin() + static_cast<std::ptrdiff_t>(k));
-        m.positions.erase(m.positions.begin() + static_cast<std::ptrdiff_t>(k));
-      }
+      m.removeAtom(hs[1]);  // the later index first
+      m.removeAtom(hs[0]);
       twoShort.push_back(m);
       break;
     }

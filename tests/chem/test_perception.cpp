@@ -84,8 +84,7 @@ TEST(Perception, Qm9MoleculesAreNeutralClosedShellsWithTheirOwnHydrogens) {
     Structure m = molecules[i];
     for (std::size_t k = 0; k < m.size(); ++k)
       if (m.numbers[k] == 1) {
-        m.numbers.erase(m.numbers.begin() + static_cast<std::ptrdiff_t>(k));
-        m.positions.erase(m.positions.begin() + static_cast<std::ptrdiff_t>(k));
+        m.removeAtom(k);
         const PerceivedMolecule q = perceiveMolecule(m);
         EXPECT_FALSE(q.neutralClosedShell) << "QM9 entry " << i << " without a hydrogen: " << q.smiles;
         EXPECT_FALSE(q.strictError.empty());

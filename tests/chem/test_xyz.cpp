@@ -11,6 +11,7 @@
 #include <string>
 
 #include "atomscope/chem/elements.h"
+#include "atomscope/chem/error.h"
 #include "atomscope/chem/xyz.h"
 #include "chem_test_util.h"
 
@@ -64,6 +65,25 @@ TEST(Xyz, EthanolEnergiesAndForcesAsInTheFileText) {
   EXPECT_DOUBLE_EQ(f->at(0, 2), -8.174049461946362);
   EXPECT_EQ(s.numbers[0], 1);
   EXPECT_DOUBLE_EQ(s.positions[0][0], 0.16712676);
+}
+
+TEST(Xyz, RemoveAtomTakesItsRowOfEveryPerAtomArray) {
+  // Ethanol frame 0 of the file: atom 0 is the H whose forces the test above reads; removing it leaves
+  // atom 1's row first, and the structure still passes the reader's invariants.
+  Structure s = readXyz(sharedData("md_forces/rmd17_ethanol_reduced_100.xyz")).front();
+  const Structure before = s;
+  s.removeAtom(0);
+  EXPECT_EQ(s.size(), 8u);
+  EXPECT_EQ(s.formula(), "C2H5O");
+  EXPECT_NO_THROW(s.validate());
+  EXPECT_EQ(s.numbers[0], before.numbers[1]);
+  EXPECT_EQ(s.positions[0], before.positions[1]);
+  ASSERT_NE(s.forces(), nullptr);
+  EXPECT_EQ(s.forces()->atomCount(), 8u);
+  for (int c = 0; c < 3; ++c) EXPECT_DOUBLE_EQ(s.forces()->at(0, c), before.forces()->at(1, c));
+  s.removeAtom(7);  // the last
+  EXPECT_EQ(s.positions.back(), before.positions[7]);
+  EXPECT_THROW(s.removeAtom(7), ChemError);
 }
 
 TEST(Xyz, PeriodicMlipFrameLatticeStressAndForcesAsInTheFileText) {

@@ -14,6 +14,25 @@ void Structure::addAtom(int z, const Vec3& position) {
   positions.push_back(position);
 }
 
+void Structure::removeAtom(std::size_t i) {
+  if (i >= numbers.size())
+    throw ChemError("remove atom " + std::to_string(i) + ": the structure has " + std::to_string(numbers.size()) + " atoms");
+  const auto at = [i](auto& v, std::size_t width) {
+    const auto first = v.begin() + static_cast<std::ptrdiff_t>(i * width);
+    v.erase(first, first + static_cast<std::ptrdiff_t>(width));
+  };
+  at(numbers, 1);
+  at(positions, 1);
+  for (auto& [name, p] : atomProperties) {
+    const auto width = static_cast<std::size_t>(std::max(p.columns, 1));
+    if (p.type == AtomProperty::Type::String) {
+      if (p.strings.size() >= (i + 1) * width) at(p.strings, width);
+    } else if (p.values.size() >= (i + 1) * width) {
+      at(p.values, width);
+    }
+  }
+}
+
 std::vector<std::string> Structure::symbols() const {
   std::vector<std::string> out;
   out.reserve(numbers.size());

@@ -48,6 +48,8 @@ struct Structure {
   bool isPeriodic() const { return lattice.has_value() && (pbc[0] || pbc[1] || pbc[2]); }
 
   void addAtom(int z, const Vec3& position);
+  // Removes atom i with its rows of every per-atom array; throws ChemError when i is out of range.
+  void removeAtom(std::size_t i);
 
   // Hill formula as ASE's Atoms.get_chemical_formula('hill'): C, then H, then the rest
   // alphabetically; without carbon everything alphabetically. "C2H6O", "H2O", "C2H4O2Zr".
