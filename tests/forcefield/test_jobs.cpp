@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdio>
 #include <fstream>
+#include <set>
 
 #include "atomscope/core/run_dir.h"
 #include "atomscope/core/runner.h"
@@ -195,6 +196,48 @@ TEST(ForcefieldJobs, TrainStopsAtItsTimeBudgetWithACheckpoint) {
   std::size_t checkpoints = 0;
   for (const auto& e : fs::directory_iterator(run.runDir / "checkpoints")) checkpoints += e.path().extension() == ".pt";
   EXPECT_EQ(checkpoints, 1u);
+}
+
+// A cancel (Ctrl-C, or the end of a GPU visit under `timeout -s INT`) keeps the steps since the last
+// checkpoint: the run writes one at the step it stopped, and a resume continues from that step to the end.
+TEST(ForcefieldJobs, CancelledTrainingCheckpointsWhereItStoppedAndResumesThere) {
+  test::ScopedTempDir dir("ff_train_cancel");
+  {
+    std::ofstream out(dir / "bpa4.xyz");
+    for (std::size_t k = 0; k < 4; ++k) chem::writeExtXyz(out, bpaFrames()[k]);
+  }
+  struct CancelAt : core::FeedbackSink {
+    CancelAt(core::Feedback& f, long long s) : fb(f), at(s) {}
+    void onMetrics(const core::MetricPoint& p) override {
+      if (p.step >= at) fb.requestCancel();
+    }
+    core::Feedback& fb;
+    long long at;
+  };
+  core::Feedback fb;
+  fb.addSink(std::make_shared<CancelAt>(fb, 7));
+  const Json params{{"train", (dir / "bpa4.xyz").string()}, {"valid_count", 1}, {"orientations", 4}, {"hidden", 8},
+                    {"basis", 8}, {"layers", 1}, {"steps", 12}, {"batch_size", 1}, {"eval_every", 0},
+                    {"checkpoint_every", 1000}};
+  const auto cut = core::runJob(registry(), core::RunRequest{"ff.train", params, "cpu", 1, dir.path(), 2.0}, fb);
+  ASSERT_EQ(cut.status, core::RunStatus::Cancelled) << cut.error;
+  std::vector<fs::path> checkpoints;
+  for (const auto& e : fs::directory_iterator(cut.runDir / "checkpoints"))
+    if (e.path().extension() == ".pt") checkpoints.push_back(e.path());
+  ASSERT_EQ(checkpoints.size(), 1u);  // checkpoint_every 1000: this one is the cancel's
+  core::Feedback fb2;
+  const auto resumed = core::resumeJob(registry(), cut.runDir, fb2);
+  ASSERT_EQ(resumed.status, core::RunStatus::Completed) << resumed.error;
+  EXPECT_EQ(summary(resumed)["steps_done"].get<long long>(), 12);
+  // The resumed part starts right after the cancel's step (7), not from step 1.
+  long long firstResumed = 0;
+  std::set<long long> seen;
+  for (const auto& m : core::RunDir::open(resumed.runDir).readMetrics()) {
+    if (!seen.insert(m.step).second && firstResumed == 0) firstResumed = m.step;
+  }
+  EXPECT_EQ(firstResumed, 0) << "a step was trained twice: " << firstResumed;
+  EXPECT_EQ(seen.size(), 12u);
+  EXPECT_TRUE(fs::exists(resumed.runDir / "artifacts" / "model.pt"));
 }
 
 // zero_readouts (default true) starts the readouts at zero; false keeps PyTorch's initialisation, as

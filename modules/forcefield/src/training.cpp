@@ -276,8 +276,16 @@ TrainResult trainPonita(core::Context& ctx, Ponita& model, const std::vector<che
   TrainResult r;
   double agreedSeconds = 0;  // data parallel: rank 0's training time at the last step, which every rank uses
   model->train();
+  long long lastSaved = step;
   while (step < o.steps) {
-    if (!comm) fb.throwIfCancelled();  // distributed: every rank stops at the same step instead
+    if (!comm && fb.isCancelled()) {  // distributed: every rank stops at the same step instead
+      // Keep the steps since the last checkpoint: a cancelled run resumes from here (Ctrl-C, or the end of a
+      // GPU visit), not from up to checkpoint_every steps back.
+      if (step > lastSaved)
+        saveCheckpoint(ctx.run().checkpointPath(step), model, opt, ema, step,
+                       std::chrono::duration<double>(Clock::now() - t0).count() + secondsBefore);
+      throw core::Cancelled();
+    }
     ++step;
     std::vector<const chem::Structure*> batch;
     for (long long b = 0; b < o.batchSize; ++b) batch.push_back(&train[pick(rng)]);
@@ -362,8 +370,10 @@ TrainResult trainPonita(core::Context& ctx, Ponita& model, const std::vector<che
     }
     fb.reportMetrics(step, mt);
     const bool outOfTime = o.maxSeconds > 0 && (comm ? agreedSeconds : secs) + secondsBefore >= o.maxSeconds;
-    if (lead && (step % o.checkpointEvery == 0 || step == o.steps || outOfTime))
+    if (lead && (step % o.checkpointEvery == 0 || step == o.steps || outOfTime)) {
       saveCheckpoint(ctx.run().checkpointPath(step), model, opt, ema, step, secs + secondsBefore);
+      lastSaved = step;
+    }
     fb.setProgress(static_cast<double>(step) / static_cast<double>(o.steps), "step " + std::to_string(step) + ", loss " + std::to_string(lv));
     if (outOfTime) {
       fb.info("ff.train: time budget of " + std::to_string(o.maxSeconds) + " s used at step " + std::to_string(step));

@@ -17,6 +17,10 @@
 # rotation augmentation and first-step kernel calibration, the reference's recipe), INIT (a PONITA model.pt
 # from an earlier visit to continue: ff.train's init, fresh optimiser and schedule; the model is copied to
 # $OUT/model.pt after training, to carry to the next visit), WARMUP (ff.train's warmup_steps: 200 with INIT, else 0).
+# One schedule over several visits: STEPS (the run's total steps, for the cosine schedule; default TIME_BUDGET x
+# STEPS_PER_S_GUESS) with STOP_AFTER (seconds: the run is then interrupted as Ctrl-C would, keeping its last
+# checkpoint, and max_seconds is not set); carry $OUT/runs/<the ff.train run> to the next visit and continue it
+# there with RESUME=<that folder> STOP_AFTER=<seconds>. The evaluation runs once the run has finished.
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../../.." && pwd)
 DEVICE=${DEVICE:-cuda}
@@ -77,16 +81,19 @@ PYEOF
 done
 
 if [[ -z "${MODEL:-}" ]]; then
-  STEPS=$(( TIME_BUDGET * STEPS_PER_S_GUESS ))
+  STEPS=${STEPS:-$(( TIME_BUDGET * STEPS_PER_S_GUESS ))}
+  # STOP_AFTER: interrupt (SIGINT, a clean cancel with a checkpoint) instead of max_seconds.
+  stopper=(timeout "$(( TIME_BUDGET + 600 ))") max_seconds=$TIME_BUDGET
+  [[ -n "${STOP_AFTER:-}" ]] && stopper=(timeout -s INT "$STOP_AFTER") max_seconds=0
   if [[ -n "${RESUME:-}" ]]; then
-    "$CLI" resume "$RESUME" --device "$DEVICE" > "$OUT/train.log" 2>&1
+    "${stopper[@]}" "$CLI" resume "$RESUME" --device "$DEVICE" > "$OUT/train.log" 2>&1 || echo "training stopped: see $OUT/train.log"
     TRAIN_RUN=$RESUME
   else
-    timeout "$(( TIME_BUDGET + 600 ))" "$CLI" run ff.train --out "$RUNS" --device "$DEVICE" --seed 1 --quiet \
+    "${stopper[@]}" "$CLI" run ff.train --out "$RUNS" --device "$DEVICE" --seed 1 --quiet \
       --param train="$DATA/3bpa_train_300K.xyz" --param valid_count=50 \
       --param isolated_atoms="$DATA/3bpa_iso_atoms.xyz" --param orientations="$ORIENT" --param hidden="$HIDDEN" \
       --param basis="$BASIS" --param layers="$LAYERS" --param degree="$DEGREE" --param cutoff="$CUTOFF" \
-      --param steps="$STEPS" --param max_seconds="$TIME_BUDGET" --param lr_schedule=cosine \
+      --param steps="$STEPS" --param max_seconds="$max_seconds" --param lr_schedule=cosine \
       --param batch_size="$BATCH" --param lr="$LR" --param eval_every=500 --param checkpoint_every=500 \
       --param rotate="$ROTATE" --param calibrate="$CALIBRATE" ${INIT:+--param init="$INIT"} \
       --param warmup_steps="${WARMUP:-$([[ -n "${INIT:-}" ]] && echo 200 || echo 0)}" \
