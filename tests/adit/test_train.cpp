@@ -198,10 +198,12 @@ TEST(AditTrain, ResumeGivesTheSameNextLoss) {
   fb.addSink(std::make_shared<CancelAt>(fb, 4));
   auto cut = runJob("adit.train_vae", params, root.path(), &fb);
   ASSERT_EQ(cut.status, core::RunStatus::Cancelled) << cut.error;
+  // The cancel came after step 4 was reported: a checkpoint is written there (not only the step-3 one).
+  EXPECT_TRUE(fs::exists(core::RunDir::open(cut.runDir).checkpointPath(4)));
   core::Feedback fb2;
   auto resumed = core::resumeJob(registry(), cut.runDir, fb2);
   ASSERT_EQ(resumed.status, core::RunStatus::Completed) << resumed.error;
-  // The resumed run restarts from the step-3 checkpoint; steps 4..8 equal the uninterrupted run's.
+  // The resumed run continues from the step-4 checkpoint; steps 5..8 equal the uninterrupted run's.
   const auto a = losses(whole.runDir), b = losses(cut.runDir);
   for (long long s = 4; s <= 8; ++s) EXPECT_NEAR(b.at(s), a.at(s), 1e-6 * std::abs(a.at(s))) << "step " << s;
 }

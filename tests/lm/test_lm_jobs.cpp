@@ -170,14 +170,15 @@ TEST(LmJobs, TrainLowersLossAndResumesToTheSameResult) {
   auto m = lm::loadHfModel(exported);
   EXPECT_EQ(m->config().vocabSize, 512);
 
-  // Cancel during step 15, resume from the step-10 checkpoint, finish: the same final loss.
+  // Cancel after step 15 (checkpoint_every 10): the cancel writes a checkpoint at step 15, so no step is
+  // lost; resume from it and finish: the same final loss.
   Feedback fb;
   fb.addSink(std::make_shared<CancelAt>(fb, 15));
   const auto cut = runJob(lmRegistry(), RunRequest{"lm.train", tinyTrain(30), "cpu", 123ULL, jobsDir("train-cut")}, fb);
   ASSERT_EQ(cut.status, RunStatus::Cancelled) << cut.error;
   const auto latest = RunDir::open(cut.runDir).latestCheckpoint();
   ASSERT_TRUE(latest);
-  EXPECT_EQ(RunDir::checkpointStep(*latest), 10);
+  EXPECT_EQ(RunDir::checkpointStep(*latest), 15);
   Feedback fb2;
   const auto resumed = resumeJob(lmRegistry(), cut.runDir, fb2);
   ASSERT_EQ(resumed.status, RunStatus::Completed) << resumed.error;

@@ -194,8 +194,13 @@ TrainResult trainLoop(core::Context& ctx, torch::nn::Module& module, const StepL
       if (on) at::autocast::set_autocast_cache_enabled(value);
     }
   } restoreCache{graphs, autocastCache};
+  long long lastSaved = step;
   while (step < s.steps) {
-    if (!comm) fb.throwIfCancelled();  // distributed: every rank stops at the same step instead
+    if (!comm && fb.isCancelled()) {  // distributed: every rank stops at the same step instead
+      // Keep the steps since the last checkpoint: a cancelled run resumes from here.
+      if (lead && step > lastSaved) save(step);
+      throw core::Cancelled();
+    }
     ++step;
     const double lr = s.warmup > 0 && step <= s.warmup ? s.lr * static_cast<double>(step) / static_cast<double>(s.warmup) : s.lr;
     for (auto& g : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
@@ -246,7 +251,10 @@ TrainResult trainLoop(core::Context& ctx, torch::nn::Module& module, const StepL
       gradSum.zero_();
       window = 0;
     }
-    if (checkpoint && lead) save(step);
+    if (checkpoint && lead) {
+      save(step);
+      lastSaved = step;
+    }
     fb.setProgress(static_cast<double>(step) / static_cast<double>(s.steps),
                    "step " + std::to_string(step) + " of " + std::to_string(s.steps) +
                        (std::isfinite(lastReported) ? ", loss " + std::to_string(lastReported) : std::string()));

@@ -842,7 +842,12 @@ class TrainJob : public core::Job {
       optimizer.zero_grad();
       double loss = 0;
       for (std::int64_t micro = 0; micro < accum; ++micro) {
-        if (!comm) fb.throwIfCancelled();
+        if (!comm && fb.isCancelled()) {
+          // The weights are those after step - 1: keep the steps since the last checkpoint, so a
+          // cancelled run resumes from here.
+          if (lead && step - 1 > lastGood) saveCheckpoint(step - 1);
+          throw core::Cancelled();
+        }
         auto ids = sampleBatch(*train, B, T, seed, step, micro).narrow(0, first, share).to(device);
         torch::Tensor l;
         {
@@ -886,7 +891,6 @@ class TrainJob : public core::Job {
       fb.setProgress(static_cast<double>(step) / static_cast<double>(steps),
                      "step " + std::to_string(step) + " of " + std::to_string(steps) + ", loss " + std::to_string(loss));
     }
-    (void)lastGood;
     ctx.run().setSummary("final_loss", lastLoss);
     if (!std::isnan(lastVal)) ctx.run().setSummary("final_val_loss", lastVal);
     ctx.run().setSummary("steps", steps);
