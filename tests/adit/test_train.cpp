@@ -7,6 +7,7 @@
 #include <set>
 
 #include "adit_test_util.h"
+#include "cancel_at.h"
 #include "atomscope/adit/training.h"
 #include "atomscope/chem/xyz.h"
 
@@ -27,15 +28,6 @@ std::map<long long, double> losses(const fs::path& runDir) {
   return out;
 }
 
-// Cancels the job once it has reported step `at`.
-struct CancelAt : core::FeedbackSink {
-  CancelAt(core::Feedback& f, long long s) : fb(f), at(s) {}
-  void onMetrics(const core::MetricPoint& p) override {
-    if (p.step >= at) fb.requestCancel();
-  }
-  core::Feedback& fb;
-  long long at;
-};
 
 }  // namespace
 
@@ -175,7 +167,7 @@ TEST(AditTrain, CudaGraphStepsTrainAsEagerStepsDo) {
   auto mean = [](const std::vector<double>& v) { return std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size()); };
   EXPECT_NEAR(mean(atLrZero[true]), mean(atLrZero[false]), 0.25 * mean(atLrZero[false]));
   core::Feedback fb;
-  fb.addSink(std::make_shared<CancelAt>(fb, 60));
+  test::CancelAtStep::install(fb, 60);
   auto cut = onCuda("adit.train_dit", ditParams, &fb);
   ASSERT_EQ(cut.status, core::RunStatus::Cancelled) << cut.error;
   core::Feedback fb2;
@@ -195,7 +187,7 @@ TEST(AditTrain, ResumeGivesTheSameNextLoss) {
   auto whole = runJob("adit.train_vae", params, root.path());
   ASSERT_EQ(whole.status, core::RunStatus::Completed) << whole.error;
   core::Feedback fb;
-  fb.addSink(std::make_shared<CancelAt>(fb, 4));
+  test::CancelAtStep::install(fb, 4);
   auto cut = runJob("adit.train_vae", params, root.path(), &fb);
   ASSERT_EQ(cut.status, core::RunStatus::Cancelled) << cut.error;
   // The cancel came after step 4 was reported: a checkpoint is written there (not only the step-3 one).

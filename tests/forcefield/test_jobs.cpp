@@ -12,6 +12,7 @@
 #include "atomscope/forcefield/ff_jobs.h"
 #include "atomscope/forcefield/torchscript_calculator.h"
 #include "atomscope/forcefield/xtb_calculator.h"
+#include "cancel_at.h"
 #include "ff_test_util.h"
 
 using namespace atomscope;
@@ -206,16 +207,9 @@ TEST(ForcefieldJobs, CancelledTrainingCheckpointsWhereItStoppedAndResumesThere) 
     std::ofstream out(dir / "bpa4.xyz");
     for (std::size_t k = 0; k < 4; ++k) chem::writeExtXyz(out, bpaFrames()[k]);
   }
-  struct CancelAt : core::FeedbackSink {
-    CancelAt(core::Feedback& f, long long s) : fb(f), at(s) {}
-    void onMetrics(const core::MetricPoint& p) override {
-      if (p.step >= at) fb.requestCancel();
-    }
-    core::Feedback& fb;
-    long long at;
-  };
+
   core::Feedback fb;
-  fb.addSink(std::make_shared<CancelAt>(fb, 7));
+  test::CancelAtStep::install(fb, 7);
   const Json params{{"train", (dir / "bpa4.xyz").string()}, {"valid_count", 1}, {"orientations", 4}, {"hidden", 8},
                     {"basis", 8}, {"layers", 1}, {"steps", 12}, {"batch_size", 1}, {"eval_every", 0},
                     {"checkpoint_every", 1000}};

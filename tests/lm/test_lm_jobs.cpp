@@ -12,6 +12,7 @@
 #include "atomscope/lm/lm_jobs.h"
 #include "atomscope/lm/model_io.h"
 #include "atomscope/lm/token_shards.h"
+#include "cancel_at.h"
 
 using namespace atomscope;
 using namespace atomscope::core;
@@ -49,18 +50,6 @@ fs::path runArtifact(const RunDir& run, const std::string& name) {
   return {};
 }
 
-// Cancels the run once it reports a given step.
-class CancelAt : public FeedbackSink {
- public:
-  CancelAt(Feedback& fb, long long step) : fb_(fb), step_(step) {}
-  void onMetrics(const MetricPoint& p) override {
-    if (p.step >= step_) fb_.requestCancel();
-  }
-
- private:
-  Feedback& fb_;
-  long long step_;
-};
 
 Json tinyTrain(int steps) {
   return Json{{"data", kSample5}, {"tokenizer", kTok512Bin}, {"family", "llama"}, {"dim", 32}, {"n_layers", 2},
@@ -173,7 +162,7 @@ TEST(LmJobs, TrainLowersLossAndResumesToTheSameResult) {
   // Cancel after step 15 (checkpoint_every 10): the cancel writes a checkpoint at step 15, so no step is
   // lost; resume from it and finish: the same final loss.
   Feedback fb;
-  fb.addSink(std::make_shared<CancelAt>(fb, 15));
+  test::CancelAtStep::install(fb, 15);
   const auto cut = runJob(lmRegistry(), RunRequest{"lm.train", tinyTrain(30), "cpu", 123ULL, jobsDir("train-cut")}, fb);
   ASSERT_EQ(cut.status, RunStatus::Cancelled) << cut.error;
   const auto latest = RunDir::open(cut.runDir).latestCheckpoint();
