@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 
 #include <fstream>
 #include <random>
@@ -93,9 +94,8 @@ TEST(AditEvaluate, AllHundredQm9MoleculesCountedBothWays) {
       if (m.numbers[heavy] == 1) continue;
       std::vector<std::size_t> hs;
       for (std::size_t j = 0; j < m.size(); ++j) {
-        const double d = std::sqrt(std::pow(m.positions[j][0] - m.positions[heavy][0], 2) +
-                                   std::pow(m.positions[j][1] - m.positions[heavy][1], 2) +
-                                   std::pow(m.positions[j][2] - m.positions[heavy][2], 2));
+        const double d = std::hypot(m.positions[j][0] - m.positions[heavy][0], m.positions[j][1] - m.positions[heavy][1],
+                                    m.positions[j][2] - m.positions[heavy][2]);
         if (m.numbers[j] == 1 && d < 1.2) hs.push_back(j);
       }
       if (hs.size() < 2) continue;
@@ -107,7 +107,9 @@ TEST(AditEvaluate, AllHundredQm9MoleculesCountedBothWays) {
   }
   ASSERT_GE(twoShort.size(), 50u);
   const auto shortRow = adit::evaluateMolecules(twoShort, {});
-  EXPECT_GE(shortRow.valid, 25u);  // the lenient protocol is fooled by the filled-in hydrogens...
+  std::printf("two H short: %zu of %zu valid, %zu valid and neutral\n", shortRow.valid, twoShort.size(), shortRow.validNeutral);
+  // The lenient protocol is fooled by the filled-in hydrogens (measured: 59 of the 60 pass it)...
+  EXPECT_GE(shortRow.valid, 50u);
   EXPECT_EQ(shortRow.validNeutral, 0u);  // ...the strict one is not
   const auto p = chem::perceiveMolecule(twoShort[0]);
   EXPECT_FALSE(p.neutralClosedShell);

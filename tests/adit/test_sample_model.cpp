@@ -98,10 +98,6 @@ TEST(AditSampleModel, ABadRelaxationModelFailsBeforeSampling) {
   EXPECT_FALSE(fs::exists(out.runDir / "artifacts" / "samples.extxyz"));
 }
 
-}  // namespace atomscope::adit_test
-
-namespace atomscope::adit_test {
-
 // adit.reconstruct with the shipped VAE on QM9 entries 1-20 (DFT geometries from qm9_reduced_100.xyz; the VAE
 // was trained on RDKit conformers of other SMILES). Measured on all 100 entries (tests/bench/RESULTS.md,
 // session 15): every atom type right and 0.071 A position RMSD at latent_noise 0; 56% of types right at

@@ -550,8 +550,8 @@ class ReconstructJob : public core::Job {
     if (all.empty()) throw AditError("adit.reconstruct: '" + file + "' holds no structures");
     const auto kindName = p.getString("kind");
     const bool crystals = kindName == "crystal" || (kindName == "auto" && all.front().isPeriodic());
-    for (std::size_t i = 0; i < all.size(); ++i)
-      if (crystals && !all[i].lattice)
+    for (std::size_t i = 0; crystals && i < all.size(); ++i)
+      if (!all[i].lattice)
         throw AditError("adit.reconstruct: structure " + std::to_string(i) + " of '" + file + "' has no cell (kind crystal)");
     const auto records = recordsFromStructures(all, crystals ? Kind::Crystal : Kind::Molecule, crystals, false);
     const double noise = p.getFloat("latent_noise");
@@ -588,10 +588,11 @@ class ReconstructJob : public core::Job {
     }
     chem::writeXyz(ctx.run().addArtifact("reconstructed.extxyz", "structures", "the structures after encoding and decoding"), out);
     ctx.run().setSummary("count", out.size());
-    ctx.run().setSummary("atom_type_accuracy", typeRight / std::max(1.0, atoms));
+    const double accuracy = typeRight / std::max(1.0, atoms);
+    ctx.run().setSummary("atom_type_accuracy", accuracy);
     ctx.run().setSummary("all_types_right_rate", static_cast<double>(allRight) / static_cast<double>(out.size()));
     if (!crystals) ctx.run().setSummary("position_rmsd", std::sqrt(sq / std::max(1.0, molAtoms)));
-    ctx.feedback().info("atom types right: " + std::to_string(typeRight / std::max(1.0, atoms)) + "; structures with all right: " +
+    ctx.feedback().info("atom types right: " + std::to_string(accuracy) + "; structures with all right: " +
                         std::to_string(allRight) + " of " + std::to_string(out.size()));
     if (p.getBool("evaluate")) {
       const auto row = crystals ? evaluateCrystals(out, {}, &ctx.feedback()) : evaluateMolecules(out, {}, &ctx.feedback());

@@ -38,16 +38,25 @@ void buildObMol(const Structure& s, OpenBabel::OBMol& mol) {
   mol.EndModify();
 }
 
+// The structure after Open Babel's perception (throws ChemError for an empty one).
+void perceive(const Structure& s, OpenBabel::OBMol& mol) {
+  if (s.empty()) throw ChemError("molecule perception: the structure has no atoms");
+  OpenBabel::obErrorLog.StopLogging();
+  buildObMol(s, mol);
+}
+
+std::string written(OpenBabel::OBMol& mol, const std::string& format) {
+  OpenBabel::OBConversion conv;
+  if (!conv.SetOutFormat(format.c_str())) throw ChemError("molecule perception: Open Babel has no " + format + " writer");
+  return conv.WriteString(&mol);
+}
+
 }  // namespace
 
 std::string perceivedPdb(const Structure& s) {
-  if (s.empty()) throw ChemError("molecule perception: the structure has no atoms");
-  OpenBabel::obErrorLog.StopLogging();
   OpenBabel::OBMol mol;
-  buildObMol(s, mol);
-  OpenBabel::OBConversion conv;
-  if (!conv.SetOutFormat("pdb")) throw ChemError("molecule perception: Open Babel has no PDB writer");
-  return conv.WriteString(&mol);
+  perceive(s, mol);
+  return written(mol, "pdb");
 }
 
 namespace {
@@ -55,12 +64,7 @@ namespace {
 // The strict reading (PerceivedMolecule::neutralClosedShell): empty when the molecule passes, else why
 // not. It goes through a MOL block, not the PDB: Open Babel writes a water molecule as residue HOH with
 // no CONECT records, and a MOL block carries every bond, its order and any charge or radical as they are.
-std::string strictClosedShellProblem(const Structure& s) {
-  OpenBabel::OBMol ob;
-  buildObMol(s, ob);
-  OpenBabel::OBConversion conv;
-  if (!conv.SetOutFormat("mol")) return "Open Babel has no MOL writer";
-  const std::string block = conv.WriteString(&ob);
+std::string strictClosedShellProblem(const std::string& block, std::size_t atoms) {
   std::unique_ptr<RDKit::RWMol> mol;
   try {
     mol.reset(RDKit::MolBlockToMol(block, /*sanitize=*/true, /*removeHs=*/false));
@@ -68,7 +72,7 @@ std::string strictClosedShellProblem(const Structure& s) {
     return e.what();
   }
   if (!mol) return "RDKit could not build the molecule from Open Babel's bonds";
-  if (mol->getNumAtoms() != s.size()) return "RDKit read a different number of atoms";
+  if (mol->getNumAtoms() != atoms) return "RDKit read a different number of atoms";
   if (RDKit::MolOps::getMolFrags(*mol, /*sanitizeFrags=*/false).size() != 1) return "more than one fragment";
   for (const RDKit::Atom* a : mol->atoms()) {
     const std::string where = a->getSymbol() + std::to_string(a->getIdx() + 1);
@@ -85,13 +89,12 @@ std::string strictClosedShellProblem(const Structure& s) {
 
 PerceivedMolecule perceiveMolecule(const Structure& s, const PerceptionOptions& options) {
   PerceivedMolecule out;
-  const std::string pdb = perceivedPdb(s);
-  {
-    RDLog::LogStateSetter silence;
-    out.strictError = strictClosedShellProblem(s);
-    out.neutralClosedShell = out.strictError.empty();
-  }
-  RDLog::LogStateSetter silence;  // RDKit's sanitisation messages: we report them in `error`
+  OpenBabel::OBMol ob;  // perceived once, written as the PDB (ADiT's path) and as a MOL block (the strict one)
+  perceive(s, ob);
+  const std::string pdb = written(ob, "pdb");
+  RDLog::LogStateSetter silence;  // RDKit's sanitisation messages: we report them in `error` / `strictError`
+  out.strictError = strictClosedShellProblem(written(ob, "mol"), s.size());
+  out.neutralClosedShell = out.strictError.empty();
   std::unique_ptr<RDKit::RWMol> mol;
   try {
     mol.reset(RDKit::PDBBlockToMol(pdb, /*sanitize=*/true, options.removeHs));
