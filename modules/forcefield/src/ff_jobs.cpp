@@ -112,6 +112,9 @@ class TrainJob : public core::Job {
     s.addBool("rotate", false, "Turn every training structure by a random rotation each step (the reference PONITA's augmentation).");
     s.addBool("zero_readouts", true, "Start the readouts at zero (the model starts at E0 + shift with zero forces); false: PyTorch's default initialisation, as the reference.").markAdvanced();
     s.addBool("calibrate", false, "Before the first step, scale each layer's kernels so its convolutions keep the input's standard deviation (the reference PONITA's first-step calibration).").markAdvanced();
+    s.addBool("resident", true, "When every frame has the same number of atoms, keep the frames on the device and make batches by gathers (no neighbour lists per step).").markAdvanced();
+    s.addBool("cuda_graph", true, "On CUDA, with resident frames and float32: capture the training step as a CUDA graph and replay it (a small molecule's step is bound by kernel launches).").markAdvanced();
+    s.addInt("log_every", 1, 1, std::nullopt, "Report the training metrics (means over the window) every N steps; more than 1 spares a host synchronisation per step.").markAdvanced();
     s.addOptionalPath("init", "Continue training this PONITA model file (from an earlier run, e.g. on another machine): "
                       "its architecture, elements, E0s and scale are kept and the architecture parameters here are "
                       "ignored; the optimiser and the schedule start afresh. Empty: a new model.",
@@ -208,6 +211,9 @@ class TrainJob : public core::Job {
     o.dtype = core::torchDtype(p.getString("dtype"));
     o.rotate = p.getBool("rotate");
     o.calibrate = p.getBool("calibrate") && init.empty();  // trained kernels keep their scale
+    o.resident = p.getBool("resident");
+    o.cudaGraph = p.getBool("cuda_graph");
+    o.logEvery = p.getInt("log_every");
     o.device = device;
     o.comm = comm;
     ctx.feedback().info("training on " + std::to_string(train.size()) + " frames, validating on " + std::to_string(valid.size()));
@@ -223,6 +229,8 @@ class TrainJob : public core::Job {
     ctx.run().setSummary("steps_done", r.steps);
     ctx.run().setSummary("stopped_by_time", r.steps < o.steps);  // max_seconds ended it early
     ctx.run().setSummary("steps_per_s", r.stepsPerSecond);
+    ctx.run().setSummary("resident_frames", r.residentFrames);
+    ctx.run().setSummary("cuda_graphs", r.cudaGraphs);
     ctx.run().setSummary("avg_neighbors", model->config.avgNeighbors);
     ctx.run().setSummary("energy_shift_eV_per_atom", model->config.shift);
     ctx.run().setSummary("force_scale_eV_per_A", model->config.scale);

@@ -17,6 +17,8 @@ GraphBatch GraphBatch::to(const torch::Device& device, torch::Dtype dtype) const
   g.unitShifts = unitShifts.to(device, dtype);
   g.cell = cell.to(device, dtype);
   g.periodic = periodic.to(device);
+  if (edgeWeight.defined()) g.edgeWeight = edgeWeight.to(device, dtype);
+  if (speciesIndex.defined()) g.speciesIndex = speciesIndex.to(device);
   return g;
 }
 

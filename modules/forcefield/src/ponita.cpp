@@ -142,10 +142,19 @@ void PonitaImpl::zeroReadouts() {
   }
 }
 
+const torch::Tensor& PonitaImpl::gridOn(const torch::Device& device, torch::Dtype dtype) const {
+  if (!gridCache_.defined() || gridCache_.device() != device || gridCache_.scalar_type() != dtype)
+    gridCache_ = grid_.to(device, dtype);
+  return gridCache_;
+}
+
 torch::Tensor PonitaImpl::e0Sum(const GraphBatch& g) const {
-  const auto idx = speciesIndex(g.numbers);
-  const auto e0 = torch::tensor(config.e0, torch::kFloat64).to(idx.device());
-  return torch::zeros({g.numGraphs}, e0.options()).index_add(0, g.batch, e0.index_select(0, idx) + config.shift);
+  const auto idx = g.speciesIndex.defined() ? g.speciesIndex : speciesIndex(g.numbers);
+  if (!e0Cache_.defined() || e0Cache_.device() != idx.device() || e0CachedFrom_ != config.e0) {
+    e0Cache_ = torch::tensor(config.e0, torch::kFloat64).to(idx.device());
+    e0CachedFrom_ = config.e0;  // config is public: a changed E0 list is copied again
+  }
+  return torch::zeros({g.numGraphs}, e0Cache_.options()).index_add(0, g.batch, e0Cache_.index_select(0, idx) + config.shift);
 }
 
 torch::Tensor PonitaImpl::speciesIndex(const torch::Tensor& numbers) const {
@@ -220,19 +229,20 @@ struct ChunkedSpatialConv : torch::autograd::Function<ChunkedSpatialConv> {
 };
 }  // namespace
 
-torch::Tensor PonitaImpl::kernelBasisOf(const torch::Tensor& r) {
+torch::Tensor PonitaImpl::kernelBasisOf(const torch::Tensor& r, const torch::Tensor& edgeWeight) {
   const auto dtype = r.scalar_type();
   const double rc = config.cutoff;
   const auto d2 = (r * r).sum(-1);
   const auto d = torch::sqrt(d2);
   // Smooth cosine cutoff: 1 at 0, 0 with zero slope at rc (edges come from a list with d < rc).
-  const auto fc = 0.5 * (torch::cos(d * (std::numbers::pi / rc)) + 1.0) * (d < rc).to(dtype);
+  auto fc = 0.5 * (torch::cos(d * (std::numbers::pi / rc)) + 1.0) * (d < rc).to(dtype);
+  if (edgeWeight.defined()) fc = fc * edgeWeight;
   torch::Tensor inv;
   if (config.variant == "po") {
     // a1 and a2^2 = |r|^2 - a1^2 (not a2: sqrt has unbounded second derivatives where r || o,
     // which force training differentiates through). Polynomial features of a2^2 span even
     // polynomials of a2, the same invariant information.
-    const auto grid = grid_.to(r.device(), dtype);
+    const auto& grid = gridOn(r.device(), dtype);
     const double L = invariantLength();
     const auto a1 = torch::matmul(r, grid.t()) / L;                          // [E, O]
     const auto a2sq = (d2.unsqueeze(1) / (L * L) - a1 * a1).clamp_min(0.0);  // [E, O]
@@ -268,20 +278,22 @@ torch::Tensor PonitaImpl::atomEnergies(const GraphBatch& g, const torch::Tensor&
   const auto dtype = positions.scalar_type();
   const auto N = positions.size(0);
   const bool po = config.variant == "po";
-  const auto grid = grid_.to(positions.device(), dtype);
+  const auto& grid = gridOn(positions.device(), dtype);
   const auto O = grid.size(0);
 
   const auto r = edgeVectors(g, positions, cell);  // [E, 3]
-  const bool bounded = memoryBounded && r.size(0) * O * std::max(config.basis, config.hidden) > boundedAbove;
+  // (Weighted edges are training's padded batches: the direct path.)
+  const bool bounded = memoryBounded && !g.edgeWeight.defined() &&
+                       r.size(0) * O * std::max(config.basis, config.hidden) > boundedAbove;
   torch::Tensor kernelBasis;  // [E, O, basis]; made chunk by chunk on the memory-bounded path
-  if (!bounded) kernelBasis = kernelBasisOf(r);
+  if (!bounded) kernelBasis = kernelBasisOf(r, g.edgeWeight);
   // The kernel basis at r = 0 (the self-edge): the same for every orientation and every atom.
   torch::Tensor selfBasis;
   if (config.selfInteraction) selfBasis = kernelBasisOf(torch::zeros({1, 3}, positions.options()));
   torch::Tensor fiberBasis;
   if (po) fiberBasis = fiberBasisFn->forward(polynomial(torch::matmul(grid, grid.t()).unsqueeze(-1)));  // [O, O, basis]
 
-  const auto species = speciesIndex(g.numbers);
+  const auto species = g.speciesIndex.defined() ? g.speciesIndex : speciesIndex(g.numbers);
   const auto onehot = torch::one_hot(species, static_cast<std::int64_t>(config.species.size())).to(dtype);
   auto x = embed->forward(onehot).unsqueeze(1).expand({N, O, config.hidden}).contiguous();  // [N, O, C]
   const auto iIdx = g.edgeIndex[0], jIdx = g.edgeIndex[1];

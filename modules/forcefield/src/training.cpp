@@ -1,7 +1,9 @@
 #include "atomscope/forcefield/training.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <optional>
 #include <random>
 
 #include "atomscope/chem/neighbors.h"
@@ -10,6 +12,9 @@
 #include "atomscope/core/torch_rotations.h"
 #include "atomscope/forcefield/error.h"
 #include "atomscope/forcefield/ponita_calculator.h"
+#include "atomscope/forcefield/resident_frames.h"
+#include "atomscope/lm/cuda_graph.h"
+#include "atomscope/lm/training.h"
 
 namespace atomscope::forcefield {
 
@@ -225,6 +230,7 @@ TrainResult trainPonita(core::Context& ctx, Ponita& model, const std::vector<che
   }
   if (comm) comm->broadcastParameters(params);
   torch::optim::AdamW opt(params, torch::optim::AdamWOptions(o.lr).weight_decay(o.weightDecay));
+  lm::AdamWStepper stepper(opt);  // the fused CUDA kernel where LibTorch has it
   std::vector<torch::Tensor> ema;
   for (const auto& p : params) ema.push_back(p.detach().clone());
   long long step = 0;
@@ -247,6 +253,27 @@ TrainResult trainPonita(core::Context& ctx, Ponita& model, const std::vector<che
   }
   std::unique_ptr<core::GradientSynchronizer> sync;
   if (comm) sync = std::make_unique<core::GradientSynchronizer>(comm, params);
+
+  // One process: the frames live on the device when they have one size (batches by gathers), and on
+  // CUDA the whole step (batch, forces, loss, backward, clipping, AdamW, EMA) is then a CUDA graph.
+  std::optional<ResidentFrames> resident;
+  if (o.resident && !comm && ResidentFrames::canHold(train)) {
+    try {
+      resident.emplace(train, *model, device, o.dtype, o.residentMaxBytes);
+      fb.info("training frames on the device: " + std::to_string(resident->frames()) + " x " +
+              std::to_string(resident->atomsPerFrame()) + " atoms, " + std::to_string(resident->edgesPerFrame()) +
+              " edges each after padding, " + std::to_string(resident->bytes() >> 20) + " MiB");
+    } catch (const ResidentFrames::TooLarge& e) {
+      fb.info(std::string("batches made per step: ") + e.what());
+    }
+  }
+  const bool graphs = resident && o.cudaGraph && device.is_cuda() && lm::CapturedStep::available(device) &&
+                      lm::AdamWStepper::canStepWithTensorLr(opt);
+  if (o.cudaGraph && device.is_cuda() && !graphs)
+    fb.info(std::string("CUDA graphs not used: ") +
+            (comm ? "several processes" : !resident ? "frames of different sizes (or too many to keep on the device)"
+                                                     : "this build or dtype has no capturable AdamW"));
+
   std::mt19937_64 rng(ctx.seed());
   rng.discard(static_cast<unsigned long long>(step) * static_cast<unsigned long long>(o.batchSize));
   std::uniform_int_distribution<std::size_t> pick(0, train.size() - 1);
@@ -271,42 +298,80 @@ TrainResult trainPonita(core::Context& ctx, Ponita& model, const std::vector<che
     model->train();
     return m;
   };
+  auto save = [&](long long at, double seconds) {
+    if (graphs) stepper.setStepCount(at);  // replays advance only the device step counters
+    saveCheckpoint(ctx.run().checkpointPath(at), model, opt, ema, at, seconds);
+  };
+
+  // The window's sums since the last report, on the device (one process): loss, energy and force
+  // MSE, gradient norm. Data parallel: host sums of the all-reduced values.
+  const auto f32 = torch::TensorOptions().dtype(torch::kFloat32).device(device);
+  auto sums = torch::zeros({4}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
+  double hostSums[4] = {0, 0, 0, 0};
+  long long window = 0;
+  // Energy and force MSE of a batch. Data parallel: this rank's part of the whole batch's (sums over its
+  // structures and force components over the whole batch's counts), so the all-reduced gradient is one
+  // process's.
+  auto losses = [&](const LabelledBatch& b, double batchAtoms) {
+    auto out = model->compute(b.graph, true, false, true);
+    const auto eLoss = comm ? (out.energy - b.energy).pow(2).sum() / static_cast<double>(o.batchSize)
+                            : (out.energy - b.energy).pow(2).mean();
+    const auto fLoss = comm ? (out.forces - b.forces).pow(2).sum() / (3.0 * batchAtoms)
+                            : (out.forces - b.forces).pow(2).mean();
+    return std::make_pair(eLoss, fLoss);
+  };
+  // Backward, clipping, AdamW (lr: the options' when undefined), EMA and the window's sums: all on the
+  // device without a host read, so it can be captured.
+  auto finishStep = [&](const torch::Tensor& eLoss, const torch::Tensor& fLoss, const torch::Tensor& lrTensor) {
+    const auto loss = o.energyWeight * eLoss.to(o.dtype) + fLoss;
+    loss.backward();
+    const auto gn = lm::clipGradNorm(params, o.gradClip > 0 ? o.gradClip : 1e30);
+    if (lrTensor.defined())
+      stepper.step(lrTensor);
+    else
+      stepper.step();
+    torch::NoGradGuard ng;
+    at::_foreach_mul_(ema, o.emaDecay);
+    at::_foreach_add_(ema, params, 1.0 - o.emaDecay);
+    sums.add_(torch::stack({loss.detach().to(torch::kFloat64), eLoss.detach().to(torch::kFloat64),
+                            fLoss.detach().to(torch::kFloat64), gn.to(torch::kFloat64)}));
+  };
+
+  // Graph mode: the side stream is current from here on; a few eager steps first (cuBLAS and the
+  // optimiser state are made lazily), then one captured step replayed with new inputs.
+  constexpr long long kEagerWarmup = 3;
+  std::optional<lm::CapturedStep> captured;
+  torch::Tensor lrTensor, idxStatic, rotStatic;
+  if (graphs) {
+    captured.emplace(device);
+    lrTensor = torch::full({}, o.lr, f32);
+    idxStatic = torch::zeros({o.batchSize}, torch::TensorOptions().dtype(torch::kInt64).device(device));
+    if (o.rotate) rotStatic = torch::zeros({o.batchSize, 3, 3}, torch::TensorOptions().dtype(o.dtype).device(device));
+  }
+
   const auto t0 = Clock::now();
   const long long first = step;
   TrainResult r;
+  r.cudaGraphs = graphs;
+  r.residentFrames = resident.has_value();
   double agreedSeconds = 0;  // data parallel: rank 0's training time at the last step, which every rank uses
   model->train();
   long long lastSaved = step;
+  const long long logEvery = std::max<long long>(1, o.logEvery);
   while (step < o.steps) {
     if (!comm && fb.isCancelled()) {  // distributed: every rank stops at the same step instead
       // Keep the steps since the last checkpoint: a cancelled run resumes from here (Ctrl-C, or the end of a
       // GPU visit), not from up to checkpoint_every steps back.
-      if (step > lastSaved)
-        saveCheckpoint(ctx.run().checkpointPath(step), model, opt, ema, step,
-                       std::chrono::duration<double>(Clock::now() - t0).count() + secondsBefore);
+      if (step > lastSaved) save(step, std::chrono::duration<double>(Clock::now() - t0).count() + secondsBefore);
       throw core::Cancelled();
     }
     ++step;
-    std::vector<const chem::Structure*> batch;
-    for (long long b = 0; b < o.batchSize; ++b) batch.push_back(&train[pick(rng)]);
-    double batchAtoms = 0;  // of the whole batch: the force loss's normaliser on every rank
-    if (comm) {
-      for (const auto* s : batch) batchAtoms += static_cast<double>(s->size());
-      batch = std::vector<const chem::Structure*>(batch.begin() + firstRow, batch.begin() + firstRow + share);
-    }
-    auto g = makeGraphBatch(batch, model->config.cutoff, o.dtype).to(device, o.dtype);
-    auto lab = labelsOf(batch, device, o.dtype);
-    if (o.rotate) {
-      // One rotation per structure of the whole batch, from (seed, step): the same on every rank and
-      // after a resume. Neighbour lists are unchanged (distances and integer images are invariant).
-      auto R = randomRotations(o.batchSize, ctx.seed() * 0x9E3779B97F4A7C15ULL + static_cast<std::uint64_t>(step))
-                   .slice(0, firstRow, firstRow + static_cast<long long>(batch.size()))
-                   .to(device, o.dtype);
-      const auto perAtom = R.index_select(0, g.batch);
-      g.positions = torch::einsum("nkj,nj->nk", {perAtom, g.positions});
-      lab.forces = torch::einsum("nkj,nj->nk", {perAtom, lab.forces});
-      g.cell = torch::einsum("bkj,bij->bik", {R, g.cell});
-    }
+    std::vector<std::int64_t> picks;
+    for (long long b = 0; b < o.batchSize; ++b) picks.push_back(static_cast<std::int64_t>(pick(rng)));
+    // One rotation per structure of the whole batch, from (seed, step): the same on every rank and after
+    // a resume.
+    torch::Tensor R;
+    if (o.rotate) R = randomRotations(o.batchSize, ctx.seed() * 0x9E3779B97F4A7C15ULL + static_cast<std::uint64_t>(step));
     double lr = o.lr;
     if (o.cosineSchedule) {
       // Progress is the larger of the step and time fractions, so a time-budgeted run still anneals.
@@ -318,69 +383,115 @@ TrainResult trainPonita(core::Context& ctx, Ponita& model, const std::vector<che
     }
     if (o.warmupSteps > 0 && step <= o.warmupSteps) lr *= static_cast<double>(step) / static_cast<double>(o.warmupSteps);
     for (auto& group : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
-    opt.zero_grad();
-    auto out = model->compute(g, true, false, true);
-    // Data parallel: this rank's part of the whole batch's mean squared errors (sums over its
-    // structures and force components over the whole batch's counts); the all-reduced gradient is
-    // then the one-process gradient.
-    const auto eLoss = comm ? (out.energy - lab.energy).pow(2).sum() / static_cast<double>(o.batchSize)
-                            : (out.energy - lab.energy).pow(2).mean();
-    const auto fLoss = comm ? (out.forces - lab.forces).pow(2).sum() / (3.0 * batchAtoms)
-                            : (out.forces - lab.forces).pow(2).mean();
-    auto loss = o.energyWeight * eLoss.to(o.dtype) + fLoss;
-    double eMse = 0, fMse = 0;  // the whole batch's, data parallel
-    if (comm) {
-      loss = loss * static_cast<double>(world);  // the synchroniser averages over ranks
-      sync->arm();
+    const auto idxHost = torch::tensor(picks, torch::kInt64);
+
+    if (graphs && step - first > kEagerWarmup) {
+      idxStatic.copy_(idxHost);
+      if (o.rotate) rotStatic.copy_(R);
+      lrTensor.fill_(lr);
+      if (!captured->captured()) {
+        stepper.setStepCount(step - 1);
+        for (auto& p : params) p.mutable_grad() = torch::Tensor();  // the graph owns its gradients
+        captured->capture([&] {
+          const auto [eLoss, fLoss] = losses(resident->batch(idxStatic, rotStatic), 0.0);
+          finishStep(eLoss, fLoss, lrTensor);
+          return eLoss;
+        });
+      }
+      captured->replay();
+    } else {
+      for (auto& p : params) p.mutable_grad() = torch::Tensor();  // set_to_none: no zero-fill kernels
+      LabelledBatch b;
+      double batchAtoms = 0;  // of the whole batch: the force loss's normaliser on every rank
+      if (resident) {
+        b = resident->batch(idxHost.to(device), R.defined() ? R.to(device, o.dtype) : R);
+      } else {
+        std::vector<const chem::Structure*> batch;
+        for (auto k : picks) batch.push_back(&train[static_cast<std::size_t>(k)]);
+        if (comm) {
+          for (const auto* s : batch) batchAtoms += static_cast<double>(s->size());
+          batch = std::vector<const chem::Structure*>(batch.begin() + firstRow, batch.begin() + firstRow + share);
+        }
+        b.graph = makeGraphBatch(batch, model->config.cutoff, o.dtype).to(device, o.dtype);
+        const auto lab = labelsOf(batch, device, o.dtype);
+        b.energy = lab.energy;
+        b.forces = lab.forces;
+        if (R.defined()) rotateBatch(b, R.slice(0, firstRow, firstRow + static_cast<long long>(batch.size())).to(device, o.dtype));
+      }
+      auto [eLoss, fLoss] = losses(b, batchAtoms);
+      if (comm) {
+        // The synchroniser averages over ranks; one small all-reduce then carries the step's bookkeeping:
+        // cancel, rank 0's clock, the whole batch's errors.
+        sync->arm();
+        (static_cast<double>(world) * (o.energyWeight * eLoss.to(o.dtype) + fLoss)).backward();
+        const auto v = sync->finishAndSum({fb.isCancelled() ? 1.0 : 0.0,
+                                           lead ? std::chrono::duration<double>(Clock::now() - t0).count() : 0.0,
+                                           eLoss.item<double>(), fLoss.item<double>()});
+        if (v[0] > 0) throw core::Cancelled();
+        agreedSeconds = v[1];
+        const double gn = torch::nn::utils::clip_grad_norm_(params, o.gradClip > 0 ? o.gradClip : 1e30);
+        stepper.step();
+        {
+          torch::NoGradGuard ng;
+          at::_foreach_mul_(ema, o.emaDecay);
+          at::_foreach_add_(ema, params, 1.0 - o.emaDecay);
+        }
+        hostSums[0] += o.energyWeight * v[2] + v[3];
+        hostSums[1] += v[2];
+        hostSums[2] += v[3];
+        hostSums[3] += gn;
+      } else {
+        finishStep(eLoss, fLoss, torch::Tensor());
+      }
     }
-    loss.backward();
-    if (comm) {
-      // One small all-reduce with the gradients' bookkeeping: cancel, rank 0's clock, the batch's errors.
-      const auto v = sync->finishAndSum({fb.isCancelled() ? 1.0 : 0.0,
-                                         lead ? std::chrono::duration<double>(Clock::now() - t0).count() : 0.0,
-                                         eLoss.item<double>(), fLoss.item<double>()});
-      if (v[0] > 0) throw core::Cancelled();
-      agreedSeconds = v[1];
-      eMse = v[2];
-      fMse = v[3];
-    }
-    const double gn = torch::nn::utils::clip_grad_norm_(params, o.gradClip > 0 ? o.gradClip : 1e30);
-    const double lv = comm ? o.energyWeight * eMse + fMse : loss.item<double>();
-    if (!std::isfinite(lv) || !std::isfinite(gn))
-      throw ForceFieldError("ff.train: loss or gradient is NaN/inf at step " + std::to_string(step) + "; lower the learning rate");
-    opt.step();
-    {
-      torch::NoGradGuard ng;
-      for (std::size_t i = 0; i < ema.size(); ++i) ema[i].mul_(o.emaDecay).add_(params[i].detach(), 1.0 - o.emaDecay);
-    }
+    ++window;
     const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-    r.stepsPerSecond = static_cast<double>(step - first) / std::max(1e-9, secs);
-    r.lastLoss = lv;
-    std::map<std::string, double> mt{{"loss", lv},
-                                     {"energy_rmse_batch", std::sqrt(comm ? eMse : eLoss.item<double>())},
-                                     {"force_rmse_batch", std::sqrt(comm ? fMse : fLoss.item<double>())},
-                                     {"grad_norm", gn},
-                                     {"lr", lr},
-                                     {"steps_per_s", r.stepsPerSecond}};
-    if (lead && o.evalEvery > 0 && (step % o.evalEvery == 0 || step == o.steps) && !valid.empty()) {
-      const auto m = validate();
-      mt["valid_energy_mae"] = m.energyMae;
-      mt["valid_force_mae"] = m.forceMae;
-      mt["valid_force_rmse"] = m.forceRmse;
-    }
-    fb.reportMetrics(step, mt);
     const bool outOfTime = o.maxSeconds > 0 && (comm ? agreedSeconds : secs) + secondsBefore >= o.maxSeconds;
-    if (lead && (step % o.checkpointEvery == 0 || step == o.steps || outOfTime)) {
-      saveCheckpoint(ctx.run().checkpointPath(step), model, opt, ema, step, secs + secondsBefore);
+    const bool evalNow = lead && o.evalEvery > 0 && (step % o.evalEvery == 0 || step == o.steps) && !valid.empty();
+    const bool checkpointNow = lead && (step % o.checkpointEvery == 0 || step == o.steps || outOfTime);
+    if (step % logEvery == 0 || evalNow || checkpointNow || outOfTime) {
+      double m[4];
+      if (comm) {
+        std::copy(hostSums, hostSums + 4, m);
+        std::fill(hostSums, hostSums + 4, 0.0);
+      } else {
+        const auto h = sums.to(torch::kCPU);  // the one host synchronisation of a window
+        std::copy(h.data_ptr<double>(), h.data_ptr<double>() + 4, m);
+        sums.zero_();
+      }
+      for (double& v : m) v /= static_cast<double>(window);
+      window = 0;
+      if (!std::isfinite(m[0]) || !std::isfinite(m[3]))
+        throw ForceFieldError("ff.train: loss or gradient is NaN/inf by step " + std::to_string(step) + "; lower the learning rate");
+      r.stepsPerSecond = static_cast<double>(step - first) / std::max(1e-9, secs);
+      r.lastLoss = m[0];
+      std::map<std::string, double> mt{{"loss", m[0]},
+                                       {"energy_rmse_batch", std::sqrt(m[1])},
+                                       {"force_rmse_batch", std::sqrt(m[2])},
+                                       {"grad_norm", m[3]},
+                                       {"lr", lr},
+                                       {"steps_per_s", r.stepsPerSecond}};
+      if (evalNow) {
+        const auto v = validate();
+        mt["valid_energy_mae"] = v.energyMae;
+        mt["valid_force_mae"] = v.forceMae;
+        mt["valid_force_rmse"] = v.forceRmse;
+      }
+      fb.reportMetrics(step, mt);
+      fb.setProgress(static_cast<double>(step) / static_cast<double>(o.steps), "step " + std::to_string(step) + ", loss " + std::to_string(m[0]));
+    }
+    if (checkpointNow) {
+      save(step, secs + secondsBefore);
       lastSaved = step;
     }
-    fb.setProgress(static_cast<double>(step) / static_cast<double>(o.steps), "step " + std::to_string(step) + ", loss " + std::to_string(lv));
     if (outOfTime) {
       fb.info("ff.train: time budget of " + std::to_string(o.maxSeconds) + " s used at step " + std::to_string(step));
       break;
     }
   }
   r.steps = step;
+  if (graphs) stepper.setStepCount(step);
+  captured.reset();  // waits for the side stream; the default stream is current again
   {
     torch::NoGradGuard g;
     for (std::size_t i = 0; i < ema.size(); ++i) params[i].copy_(ema[i]);

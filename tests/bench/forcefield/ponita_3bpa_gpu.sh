@@ -21,6 +21,8 @@
 # STEPS_PER_S_GUESS) with STOP_AFTER (seconds: the run is then interrupted as Ctrl-C would, keeping its last
 # checkpoint, and max_seconds is not set); carry $OUT/runs/<the ff.train run> to the next visit and continue it
 # there with RESUME=<that folder> STOP_AFTER=<seconds>. The evaluation runs once the run has finished.
+# EVAL_EVERY and CHECKPOINT_EVERY (500), LOG_EVERY (1) and CUDA_GRAPH (true): ff.train's eval_every,
+# checkpoint_every, log_every and cuda_graph.
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../../.." && pwd)
 DEVICE=${DEVICE:-cuda}
@@ -94,7 +96,8 @@ if [[ -z "${MODEL:-}" ]]; then
       --param isolated_atoms="$DATA/3bpa_iso_atoms.xyz" --param orientations="$ORIENT" --param hidden="$HIDDEN" \
       --param basis="$BASIS" --param layers="$LAYERS" --param degree="$DEGREE" --param cutoff="$CUTOFF" \
       --param steps="$STEPS" --param max_seconds="$max_seconds" --param lr_schedule=cosine \
-      --param batch_size="$BATCH" --param lr="$LR" --param eval_every=500 --param checkpoint_every=500 \
+      --param batch_size="$BATCH" --param lr="$LR" --param eval_every="${EVAL_EVERY:-500}" \
+      --param checkpoint_every="${CHECKPOINT_EVERY:-500}" --param log_every="${LOG_EVERY:-1}" --param cuda_graph="${CUDA_GRAPH:-true}" \
       --param rotate="$ROTATE" --param calibrate="$CALIBRATE" ${INIT:+--param init="$INIT"} \
       --param warmup_steps="${WARMUP:-$([[ -n "${INIT:-}" ]] && echo 200 || echo 0)}" \
       > "$OUT/train.log" 2>&1 || echo "training stopped (time budget or error): see $OUT/train.log"

@@ -22,6 +22,11 @@ struct GraphBatch {
   torch::Tensor cell;       // [B, 3, 3] rows a, b, c (zeros for a molecule)
   torch::Tensor periodic;   // [B] bool: has a lattice and some periodic axis
   std::int64_t numGraphs = 0;
+  // Optional. edgeWeight [E] (the float dtype) multiplies each edge's kernel: 0 marks the padding edges
+  // of fixed-size batches (resident_frames.h). speciesIndex [N] int64: each atom's index in the model's
+  // species list, already checked, so the model skips its per-call check (a host synchronisation).
+  torch::Tensor edgeWeight;
+  torch::Tensor speciesIndex;
 
   std::int64_t numAtoms() const { return positions.size(0); }
   std::int64_t numEdges() const { return edgeIndex.size(1); }

@@ -122,8 +122,9 @@ class PonitaImpl : public torch::nn::Module {
   std::int64_t chunkElements = std::int64_t{1} << 27;
 
   // Kernel basis of edge vectors r [E, 3] (polynomial features of the invariants through the basis MLP,
-  // times the smooth cutoff): [E, O, basis]; and layer l's spatial kernel of them: [E, O, C].
-  torch::Tensor kernelBasisOf(const torch::Tensor& r);
+  // times the smooth cutoff and the optional edge weights [E]): [E, O, basis]; and layer l's spatial
+  // kernel of them: [E, O, C].
+  torch::Tensor kernelBasisOf(const torch::Tensor& r, const torch::Tensor& edgeWeight = {});
   double invariantLength() const { return config.invariantLength > 0 ? config.invariantLength : config.cutoff; }
   torch::Tensor edgeKernel(int l, const torch::Tensor& r);
 
@@ -133,6 +134,11 @@ class PonitaImpl : public torch::nn::Module {
   torch::nn::Linear embed{nullptr};
   torch::nn::ModuleList layers{nullptr}, readouts{nullptr};
   torch::Tensor grid_, lookup_;  // float64 grid; Z -> species index (-1 unknown); not buffers
+  // The grid and E0s on the device and dtype of the last call: copied once, not at every call (a copy
+  // from the host cannot be captured in a CUDA graph, and costs a synchronisation each time).
+  const torch::Tensor& gridOn(const torch::Device& device, torch::Dtype dtype) const;
+  mutable torch::Tensor gridCache_, e0Cache_;
+  mutable std::vector<double> e0CachedFrom_;
   bool calibrating_ = false;     // atomEnergies rescales the kernels as it goes (calibrateKernels)
 };
 TORCH_MODULE(Ponita);

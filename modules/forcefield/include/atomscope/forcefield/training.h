@@ -54,6 +54,13 @@ struct TrainOptions {
   bool rotate = false;
   // Before the first step of a new run, PonitaImpl::calibrateKernels on the first batch_size frames.
   bool calibrate = false;
+  // One process, frames of one size: keep the frames on the device (resident_frames.h), up to this
+  // much device memory; and on CUDA capture the step as a CUDA graph and replay it.
+  bool resident = true;
+  std::size_t residentMaxBytes = std::size_t{2} << 30;
+  bool cudaGraph = true;
+  // Metrics (window means) every N steps; more than 1 spares the host read of every step.
+  long long logEvery = 1;
   std::optional<torch::Device> device;  // empty: the context's device
   // Data parallel (distributed.h): each rank takes its share of every batch's structures, gradients
   // are averaged over ranks in the backward pass, and only rank 0 writes checkpoints and validates.
@@ -72,6 +79,7 @@ struct Metrics {
 struct TrainResult {
   long long steps = 0;
   double lastLoss = 0, stepsPerSecond = 0;
+  bool cudaGraphs = false, residentFrames = false;  // how the steps ran
   Metrics valid;  // of the EMA weights on the validation frames (empty set: zeros)
 };
 

@@ -1,0 +1,229 @@
+// Resident training frames (resident_frames.h): a batch gathered from device tensors with padded
+// edges must give the same energies, forces and training gradients as the batch makeGraphBatch builds
+// from the structures, and ff.train must train the same model either way.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "atomscope/core/run_dir.h"
+#include "atomscope/core/runner.h"
+#include "atomscope/forcefield/error.h"
+#include "atomscope/forcefield/ff_jobs.h"
+#include "atomscope/forcefield/resident_frames.h"
+#include "atomscope/forcefield/training.h"
+#include "ff_test_util.h"
+
+using namespace atomscope;
+using namespace atomscope::ff_test;
+using forcefield::LabelledBatch;
+using forcefield::ResidentFrames;
+
+namespace {
+
+// 3BPA frames in ff.train's form: "energy" in info and "forces" per atom (loadLabelled's conversion).
+std::vector<Structure> labelled(const std::vector<Structure>& in) {
+  std::vector<Structure> out;
+  for (auto s : in) {
+    s.info["energy"] = *s.energy();
+    auto f = *s.forces();
+    s.atomProperties["forces"] = f;
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+LabelledBatch assembled(const std::vector<Structure>& frames, const std::vector<std::int64_t>& idx, double cutoff) {
+  std::vector<const Structure*> ptrs;
+  for (auto k : idx) ptrs.push_back(&frames[static_cast<std::size_t>(k)]);
+  LabelledBatch b;
+  b.graph = forcefield::makeGraphBatch(ptrs, cutoff, torch::kFloat64);
+  std::vector<double> e, f;
+  for (const auto* s : ptrs) {
+    e.push_back(s->info.at("energy").get<double>());
+    const auto& v = s->atomProperty("forces")->values;
+    f.insert(f.end(), v.begin(), v.end());
+  }
+  b.energy = torch::tensor(e, torch::kFloat64);
+  b.forces = torch::tensor(f, torch::kFloat64).view({-1, 3});
+  return b;
+}
+
+// The training loss of a batch and its gradient with respect to every parameter (ff.train's loss).
+std::pair<double, std::vector<torch::Tensor>> lossAndGrads(forcefield::Ponita& m, const LabelledBatch& b) {
+  m->zero_grad();
+  const auto out = m->compute(b.graph, true, false, true);
+  const auto loss = (out.energy - b.energy).pow(2).mean() / 500.0 + (out.forces - b.forces).pow(2).mean();
+  loss.backward();
+  std::vector<torch::Tensor> g;
+  for (const auto& p : m->parameters()) g.push_back(p.grad().defined() ? p.grad().clone() : torch::zeros_like(p));
+  return {loss.item<double>(), g};
+}
+
+// Frames of one periodic structure (Zr/O/... from mlip_test.xyz) with displaced atoms, so each has its
+// own neighbour count, and made-up labels (only the two paths' agreement is tested).
+std::vector<Structure> periodicFrames(int count) {
+  const auto base = chem::readXyz(mlipTestFile())[0];
+  std::mt19937 rng(3);
+  std::normal_distribution<double> shake(0.0, 0.15);
+  std::vector<Structure> out;
+  for (int k = 0; k < count; ++k) {
+    auto s = base;
+    for (auto& p : s.positions)
+      for (auto& x : p) x += shake(rng);
+    s.info["energy"] = -10.0 * k;
+    chem::AtomProperty f;
+    f.type = chem::AtomProperty::Type::Real;
+    f.columns = 3;
+    for (std::size_t a = 0; a < s.size() * 3; ++a) f.values.push_back(shake(rng));
+    s.atomProperties["forces"] = f;
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+}  // namespace
+
+// 3BPA (a molecule, 27 atoms): energies, forces, the loss and all parameter gradients of a batch with
+// repeats and random rotations agree with the assembled batch to float64 rounding, though the resident
+// one carries padding edges (weight 0) after every frame's own.
+TEST(ResidentFrames, BatchesEqualAssembledOnesWithPaddingAndRotations) {
+  std::vector<Structure> raw(bpaFrames().begin(), bpaFrames().begin() + 12);
+  const auto frames = labelled(raw);
+  auto m = smallPonita("po", "fibonacci", 8);
+  m->train();
+  const ResidentFrames res(frames, *m, torch::kCPU, torch::kFloat64);
+  ASSERT_EQ(res.frames(), 12);
+  ASSERT_EQ(res.atomsPerFrame(), 27);
+  std::int64_t fewest = res.edgesPerFrame();
+  for (const auto& s : frames) fewest = std::min(fewest, forcefield::makeGraphBatch(s, m->config.cutoff).numEdges());
+  ASSERT_LT(fewest, res.edgesPerFrame()) << "no frame needed padding: the test would not exercise it";
+
+  const std::vector<std::int64_t> idx{3, 0, 11, 3, 7};
+  const auto R = forcefield::randomRotations(5, 99);
+  auto a = assembled(frames, idx, m->config.cutoff);
+  forcefield::rotateBatch(a, R);
+  const auto b = res.batch(torch::tensor(idx), R);
+  EXPECT_EQ(b.graph.numEdges(), 5 * res.edgesPerFrame());
+  EXPECT_GT(b.graph.numEdges(), a.graph.numEdges());
+  EXPECT_TRUE(torch::allclose(b.graph.positions, a.graph.positions, 0, 1e-13));
+  EXPECT_TRUE(torch::allclose(b.forces, a.forces, 0, 1e-13));
+  EXPECT_TRUE(torch::equal(b.energy, a.energy));
+  EXPECT_TRUE(torch::equal(b.graph.batch, a.graph.batch));
+  EXPECT_TRUE(torch::equal(b.graph.ptr, a.graph.ptr));
+
+  const auto [la, ga] = lossAndGrads(m, a);
+  const auto [lb, gb] = lossAndGrads(m, b);
+  EXPECT_NEAR(lb, la, 1e-12 * la);
+  ASSERT_EQ(ga.size(), gb.size());
+  for (std::size_t k = 0; k < ga.size(); ++k)
+    EXPECT_TRUE(torch::allclose(gb[k], ga[k], 1e-9, 1e-12)) << "parameter " << k << ": max difference "
+                                                            << (gb[k] - ga[k]).abs().max().item<double>();
+}
+
+// Periodic frames: images (unit shifts) and cells are gathered and turned like the positions.
+TEST(ResidentFrames, PeriodicFramesKeepTheirImagesAndCells) {
+  const auto frames = periodicFrames(4);
+  std::vector<int> species;
+  for (int z : frames[0].numbers)
+    if (std::find(species.begin(), species.end(), z) == species.end()) species.push_back(z);
+  auto m = smallPonita("po", "fibonacci", 6, species);
+  const ResidentFrames res(frames, *m, torch::kCPU, torch::kFloat64);
+  const std::vector<std::int64_t> idx{2, 1, 2};
+  const auto R = forcefield::randomRotations(3, 5);
+  auto a = assembled(frames, idx, m->config.cutoff);
+  ASSERT_GT(a.graph.unitShifts.abs().sum().item<double>(), 0.0);  // edges cross the cell
+  forcefield::rotateBatch(a, R);
+  const auto b = res.batch(torch::tensor(idx), R);
+  EXPECT_TRUE(torch::allclose(b.graph.cell, a.graph.cell, 0, 1e-12));
+  const auto ea = m->compute(a.graph, true, true), eb = m->compute(b.graph, true, true);
+  EXPECT_TRUE(torch::allclose(eb.energy, ea.energy, 1e-12, 1e-10));
+  EXPECT_TRUE(torch::allclose(eb.forces, ea.forces, 1e-9, 1e-12));
+  EXPECT_TRUE(torch::allclose(eb.stress, ea.stress, 1e-9, 1e-12));
+}
+
+// Frames of different sizes do not qualify; an element the model lacks is named once, up front; the
+// memory limit is checked before anything reaches the device.
+TEST(ResidentFrames, RefusesWhatItCannotHold) {
+  auto frames = labelled({bpaFrames()[0], bpaFrames()[1]});
+  EXPECT_TRUE(ResidentFrames::canHold(frames));
+  auto other = frames;
+  other.push_back(periodicFrames(1)[0]);
+  EXPECT_FALSE(ResidentFrames::canHold(other));
+  EXPECT_FALSE(ResidentFrames::canHold({}));
+  auto m = smallPonita("po", "fibonacci", 4, {1, 6, 8});  // no nitrogen
+  try {
+    ResidentFrames res(frames, *m, torch::kCPU, torch::kFloat64);
+    FAIL() << "no error for nitrogen";
+  } catch (const forcefield::ForceFieldError& e) {
+    EXPECT_NE(std::string(e.what()).find("Z=7"), std::string::npos) << e.what();
+  }
+  auto full = smallPonita("po", "fibonacci", 4);
+  EXPECT_THROW(ResidentFrames(frames, *full, torch::kCPU, torch::kFloat64, 1024), ResidentFrames::TooLarge);
+}
+
+// ff.train with resident frames (the default) and with batches made per step (resident false) trains
+// the same model: same seed, batches, rotations and calibration; float32 rounding apart.
+TEST(ResidentFrames, TrainingMatchesBatchesMadePerStep) {
+  test::ScopedTempDir dir("ff_resident");
+  {
+    std::ofstream out(dir / "bpa10.xyz");
+    for (std::size_t k = 0; k < 10; ++k) chem::writeExtXyz(out, bpaFrames()[k]);
+  }
+  core::JobRegistry reg;
+  forcefield::registerForceFieldJobs(reg);
+  auto train = [&](bool resident) {
+    core::Feedback fb;
+    const Json params{{"train", (dir / "bpa10.xyz").string()}, {"valid_count", 2}, {"orientations", 6}, {"hidden", 12},
+                      {"basis", 12}, {"layers", 2}, {"cutoff", 4.0}, {"steps", 20}, {"batch_size", 3}, {"lr", 3e-3},
+                      {"rotate", true}, {"calibrate", true}, {"eval_every", 0}, {"resident", resident}};
+    const auto o = core::runJob(reg, core::RunRequest{"ff.train", params, "cpu", 4, dir.path(), 2.0}, fb);
+    EXPECT_EQ(o.status, core::RunStatus::Completed) << o.error;
+    EXPECT_EQ(core::RunDir::open(o.runDir).record()["summary"]["resident_frames"].get<bool>(), resident);
+    return forcefield::loadPonita(o.runDir / "artifacts" / "model.pt");
+  };
+  auto a = train(true), b = train(false);
+  const auto pa = a->named_parameters(), pb = b->named_parameters();
+  double moved = 0;
+  for (const auto& item : pa) {
+    const auto d = (item.value() - pb[item.key()]).abs().max().item<double>();
+    EXPECT_LT(d, 1e-5 * (1 + item.value().abs().max().item<double>())) << item.key();
+    moved = std::max(moved, d);
+  }
+  std::cout << "largest parameter difference after 20 steps: " << moved << "\n";
+}
+
+// On CUDA the step is captured as a CUDA graph and replayed (cuda_graph, on by default): 40 steps of it
+// train the same model as 40 eager steps on the same resident batches (float32 rounding and the
+// order of atomic adds apart), with validation and a checkpoint in between.
+TEST(ResidentFrames, CudaGraphTrainingMatchesEagerStepsOnCuda) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  test::ScopedTempDir dir("ff_cuda_graph");
+  {
+    std::ofstream out(dir / "bpa12.xyz");
+    for (std::size_t k = 0; k < 12; ++k) chem::writeExtXyz(out, bpaFrames()[k]);
+  }
+  core::JobRegistry reg;
+  forcefield::registerForceFieldJobs(reg);
+  auto train = [&](bool graph) {
+    core::Feedback fb;
+    const Json params{{"train", (dir / "bpa12.xyz").string()}, {"valid_count", 2}, {"orientations", 8}, {"hidden", 16},
+                      {"basis", 16}, {"layers", 2}, {"steps", 40}, {"batch_size", 4}, {"lr", 2e-3},
+                      {"lr_schedule", "cosine"}, {"rotate", true}, {"eval_every", 20}, {"checkpoint_every", 25},
+                      {"log_every", 10}, {"cuda_graph", graph}};
+    const auto o = core::runJob(reg, core::RunRequest{"ff.train", params, "cuda", 4, dir.path(), 2.0}, fb);
+    EXPECT_EQ(o.status, core::RunStatus::Completed) << o.error;
+    const auto rec = core::RunDir::open(o.runDir).record();
+    EXPECT_EQ(rec["summary"]["cuda_graphs"].get<bool>(), graph);
+    std::cout << (graph ? "graph" : "eager") << ": " << rec["summary"]["steps_per_s"] << " steps/s, valid force RMSE "
+              << rec["summary"]["valid_force_rmse_eV_per_A"] << "\n";
+    return std::make_pair(forcefield::loadPonita(o.runDir / "artifacts" / "model.pt"),
+                          rec["summary"]["valid_force_rmse_eV_per_A"].get<double>());
+  };
+  auto [a, va] = train(true);
+  auto [b, vb] = train(false);
+  EXPECT_NEAR(va, vb, 1e-3 * vb);
+  const auto pa = a->named_parameters(), pb = b->named_parameters();
+  for (const auto& item : pa)
+    EXPECT_LT((item.value() - pb[item.key()]).abs().max().item<double>(), 1e-4 * (1 + item.value().abs().max().item<double>()))
+        << item.key();
+}
