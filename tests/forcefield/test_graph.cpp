@@ -59,3 +59,72 @@ TEST(ForcefieldGraph, EmptyStructureIsAnError) {
     EXPECT_NE(std::string(e.what()).find("structure 1"), std::string::npos) << e.what();
   }
 }
+
+namespace {
+// The cache's graph must be makeGraphBatch's: same edges in the same order, same images and positions.
+void expectSameGraph(const forcefield::GraphBatch& got, const forcefield::GraphBatch& want, const std::string& where) {
+  ASSERT_EQ(got.numEdges(), want.numEdges()) << where;
+  EXPECT_TRUE(torch::equal(got.edgeIndex, want.edgeIndex)) << where;
+  EXPECT_TRUE(torch::equal(got.unitShifts, want.unitShifts)) << where;
+  EXPECT_TRUE(torch::equal(got.positions, want.positions)) << where;
+  EXPECT_TRUE(torch::equal(got.cell, want.cell)) << where;
+  EXPECT_TRUE(torch::equal(got.numbers, want.numbers)) << where;
+  EXPECT_TRUE(torch::equal(got.periodic, want.periodic)) << where;
+}
+}  // namespace
+
+// A random walk of 150 small steps (0.02 A per coordinate, as MD moves atoms in a few fs), on 3BPA and on
+// the periodic mlip_test cell: at every step the cached graph equals a fresh one, while the list is
+// made again only when some atom has moved more than skin / 2 (here 0.5 A at skin 1).
+TEST(ForcefieldGraph, NeighborCacheEqualsFreshListsAlongAWalk) {
+  std::mt19937 rng(11);
+  std::normal_distribution<double> step(0.0, 0.02);
+  for (auto s : {bpaFrames()[0], chem::readXyz(mlipTestFile())[0]}) {
+    forcefield::NeighborCache cache(4.0, 1.0);
+    const auto start = s.positions;
+    double moved = 0;
+    for (int t = 0; t < 150; ++t) {
+      for (auto& p : s.positions)
+        for (auto& x : p) x += step(rng);
+      expectSameGraph(cache.graph(s, torch::kCPU, torch::kFloat64), makeGraphBatch(s, 4.0, torch::kFloat64),
+                      s.formula() + " step " + std::to_string(t));
+    }
+    for (std::size_t a = 0; a < s.size(); ++a)
+      moved = std::max(moved, std::hypot(s.positions[a][0] - start[a][0], s.positions[a][1] - start[a][1], s.positions[a][2] - start[a][2]));
+    std::cout << s.formula() << ": " << cache.lists() << " lists for 150 steps, largest move " << moved << " A\n";
+    EXPECT_GE(cache.lists(), 2u);  // the walk takes some atom past 0.5 A (max move printed above)
+    EXPECT_LE(cache.lists(), 30u);
+    // float32 graphs from the same cache: the float64 graph, rounded.
+    const auto g32 = cache.graph(s, torch::kCPU, torch::kFloat32);
+    EXPECT_EQ(g32.positions.scalar_type(), torch::kFloat32);
+    EXPECT_TRUE(torch::equal(g32.positions, makeGraphBatch(s, 4.0, torch::kFloat64).positions.to(torch::kFloat32)));
+  }
+}
+
+// Anything but a small move makes the list again: another element, another cell, a jump past skin / 2;
+// and a structure with a NaN coordinate is refused, not passed on.
+TEST(ForcefieldGraph, NeighborCacheRemakesItsListWhenItMust) {
+  auto s = chem::readXyz(mlipTestFile())[0];
+  forcefield::NeighborCache cache(4.0, 1.0);
+  cache.graph(s, torch::kCPU, torch::kFloat64);
+  cache.graph(s, torch::kCPU, torch::kFloat64);
+  EXPECT_EQ(cache.lists(), 1u);
+  auto t = s;
+  t.positions[3][0] += 0.45;  // under skin / 2: kept
+  expectSameGraph(cache.graph(t, torch::kCPU, torch::kFloat64), makeGraphBatch(t, 4.0, torch::kFloat64), "0.45 A");
+  EXPECT_EQ(cache.lists(), 1u);
+  t.positions[3][0] += 0.1;  // 0.55 A from where the list was made
+  expectSameGraph(cache.graph(t, torch::kCPU, torch::kFloat64), makeGraphBatch(t, 4.0, torch::kFloat64), "0.55 A");
+  EXPECT_EQ(cache.lists(), 2u);
+  auto u = t;
+  (*u.lattice)[0][0] *= 1.01;
+  expectSameGraph(cache.graph(u, torch::kCPU, torch::kFloat64), makeGraphBatch(u, 4.0, torch::kFloat64), "strained cell");
+  EXPECT_EQ(cache.lists(), 3u);
+  auto v = u;
+  v.numbers[0] = v.numbers[0] == 8 ? 1 : 8;
+  expectSameGraph(cache.graph(v, torch::kCPU, torch::kFloat64), makeGraphBatch(v, 4.0, torch::kFloat64), "element");
+  EXPECT_EQ(cache.lists(), 4u);
+  auto w = v;
+  w.positions[0][1] = std::nan("");
+  EXPECT_THROW(cache.graph(w, torch::kCPU, torch::kFloat64), std::exception);
+}

@@ -14,7 +14,7 @@ namespace atomscope::forcefield {
 namespace fs = std::filesystem;
 
 PonitaCalculator::PonitaCalculator(Ponita model, std::string label, torch::Device device, torch::Dtype dtype)
-    : model_(std::move(model)), label_(std::move(label)), device_(device), dtype_(dtype) {
+    : model_(std::move(model)), label_(std::move(label)), device_(device), dtype_(dtype), pairs_(model_->config.cutoff) {
   model_->to(device_, dtype_);
   model_->eval();
 }
@@ -22,7 +22,7 @@ PonitaCalculator::PonitaCalculator(Ponita model, std::string label, torch::Devic
 CalcResult PonitaCalculator::compute(const chem::Structure& s, bool stress) {
   GraphBatch g;
   try {
-    g = makeGraphBatch(s, model_->config.cutoff, dtype_).to(device_, dtype_);
+    g = pairs_.graph(s, device_, dtype_);
   } catch (const std::exception& e) {
     throw ForceFieldError(name() + " on " + s.formula() + ": " + e.what());
   }

@@ -1,5 +1,6 @@
 #include "atomscope/forcefield/graph.h"
 
+#include <cmath>
 #include <string>
 
 #include "atomscope/chem/neighbors.h"
@@ -76,6 +77,55 @@ GraphBatch makeGraphBatch(const std::vector<const chem::Structure*>& structures,
 
 GraphBatch makeGraphBatch(const chem::Structure& structure, double cutoff, torch::Dtype dtype) {
   return makeGraphBatch(std::vector<const chem::Structure*>{&structure}, cutoff, dtype);
+}
+
+NeighborCache::NeighborCache(double cutoff, double skin) : cutoff_(cutoff), skin_(skin) {
+  if (!(cutoff > 0) || !std::isfinite(cutoff)) throw ForceFieldError("neighbour cache: the cutoff must be positive");
+  if (!(skin >= 0) || !std::isfinite(skin)) throw ForceFieldError("neighbour cache: the skin must be 0 or positive");
+}
+
+bool NeighborCache::stillValid(const chem::Structure& s, const torch::Device& device) const {
+  if (lists_ == 0 || candidates_.positions.device() != device || s.numbers != numbers_ || s.pbc != pbc_ ||
+      s.lattice != lattice_)
+    return false;
+  const double limit = 0.25 * skin_ * skin_;  // (skin / 2)^2
+  for (std::size_t a = 0; a < s.size(); ++a) {
+    const double dx = s.positions[a][0] - made_[a][0], dy = s.positions[a][1] - made_[a][1],
+                 dz = s.positions[a][2] - made_[a][2];
+    if (!(dx * dx + dy * dy + dz * dz <= limit)) return false;  // also NaN: remade, and rejected there
+  }
+  return true;
+}
+
+GraphBatch NeighborCache::graph(const chem::Structure& s, const torch::Device& device, torch::Dtype dtype) {
+  if (!stillValid(s, device)) {
+    candidates_ = makeGraphBatch(s, cutoff_ + skin_, torch::kFloat64).to(device, torch::kFloat64);
+    // Each candidate's image offset S . cell, fixed while the list is (the cell is).
+    imageOffsets_ = s.isPeriodic() && candidates_.numEdges() > 0
+                        ? torch::matmul(candidates_.unitShifts, candidates_.cell[0])
+                        : torch::Tensor();
+    numbers_ = s.numbers;
+    made_ = s.positions;
+    lattice_ = s.lattice;
+    pbc_ = s.pbc;
+    ++lists_;
+  }
+  std::vector<double> flat;
+  flat.reserve(3 * s.size());
+  for (const auto& p : s.positions) flat.insert(flat.end(), p.begin(), p.end());
+  const auto pos = torch::from_blob(flat.data(), {static_cast<std::int64_t>(s.size()), 3}, torch::kFloat64).to(device, torch::kFloat64, false, /*copy=*/true);  // never a view of flat
+  // The candidates now closer than the cutoff (and apart: neighborList lists no zero-length pair).
+  const auto& e = candidates_.edgeIndex;
+  auto r = pos.index_select(0, e[1]) - pos.index_select(0, e[0]);
+  if (imageOffsets_.defined()) r = r + imageOffsets_;
+  const auto d2 = r.pow(2).sum(1);
+  const auto keep = torch::nonzero((d2 < cutoff_ * cutoff_).logical_and(d2 > 0)).squeeze(1);
+  GraphBatch g = candidates_;
+  g.positions = pos.to(dtype);
+  g.edgeIndex = candidates_.edgeIndex.index_select(1, keep);
+  g.unitShifts = candidates_.unitShifts.index_select(0, keep).to(dtype);
+  g.cell = candidates_.cell.to(dtype);
+  return g;
 }
 
 StrainedGeometry applyStrain(const GraphBatch& g, const torch::Tensor& positions, const torch::Tensor& strain) {

@@ -60,7 +60,13 @@ TorchScriptCalculator::TorchScriptCalculator(const fs::path& file, const std::st
 }
 
 CalcResult TorchScriptCalculator::compute(const chem::Structure& s, bool stress) {
-  auto g = makeGraphBatch(s, rMax_, dtype_).to(device_, dtype_);
+  if (!pairs_) pairs_.emplace(rMax_);
+  GraphBatch g;
+  try {
+    g = pairs_->graph(s, device_, dtype_);
+  } catch (const std::exception& e) {
+    throw ForceFieldError(name() + " on " + s.formula() + ": " + e.what());
+  }
   const auto N = g.numAtoms();
   // One-hot over the model's element table, in its order.
   auto lookup = torch::full({119}, -1, torch::kInt64);

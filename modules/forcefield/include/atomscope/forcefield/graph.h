@@ -6,6 +6,8 @@
 // are differentiable with respect to both (forces by autograd, stress through a strain).
 #include <torch/torch.h>
 
+#include <array>
+#include <optional>
 #include <vector>
 
 #include "atomscope/chem/structure.h"
@@ -38,6 +40,32 @@ struct GraphBatch {
 GraphBatch makeGraphBatch(const std::vector<const chem::Structure*>& structures, double cutoff,
                           torch::Dtype dtype = torch::kFloat64);
 GraphBatch makeGraphBatch(const chem::Structure& structure, double cutoff, torch::Dtype dtype = torch::kFloat64);
+
+// Neighbour lists reused from call to call, as molecular dynamics and optimisers need them: pairs
+// closer than cutoff + skin are listed once (chem::neighborList, on the host) and kept on the device;
+// each call keeps those now closer than the cutoff, on the device. The list is made again only when
+// an atom has moved more than skin / 2 since it was made (no pair can then have come from beyond
+// cutoff + skin), or the atoms, elements, cell or periodic axes changed. graph(s) is
+// makeGraphBatch(s, cutoff).to(device, dtype): the same edges in the same order.
+class NeighborCache {
+ public:
+  explicit NeighborCache(double cutoff, double skin = 1.0);
+  GraphBatch graph(const chem::Structure& s, const torch::Device& device, torch::Dtype dtype);
+  std::size_t lists() const { return lists_; }  // neighbour lists made so far
+  double cutoff() const { return cutoff_; }
+
+ private:
+  bool stillValid(const chem::Structure& s, const torch::Device& device) const;
+  double cutoff_, skin_;
+  std::size_t lists_ = 0;
+  // What the list was made for, and the candidates on the device (float64 positions, cells, shifts).
+  std::vector<int> numbers_;
+  std::vector<chem::Vec3> made_;
+  std::optional<chem::Mat3> lattice_;
+  std::array<bool, 3> pbc_{false, false, false};
+  GraphBatch candidates_;
+  torch::Tensor imageOffsets_;  // [E, 3] S . cell of each candidate (periodic structures)
+};
 
 // Displaced geometry for stress: positions (I + eps) and cells (I + eps) with eps symmetrised per
 // structure ([B, 3, 3], usually zeros that require grad; dE/deps / V is the stress).

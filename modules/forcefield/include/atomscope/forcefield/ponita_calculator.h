@@ -17,6 +17,7 @@ class PonitaCalculator : public Calculator {
   std::string label_;
   torch::Device device_;
   torch::Dtype dtype_;
+  NeighborCache pairs_;  // MD and optimisers move atoms a little per call: the list is reused
 };
 
 }  // namespace atomscope::forcefield

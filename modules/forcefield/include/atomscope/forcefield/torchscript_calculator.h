@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "atomscope/forcefield/calculator.h"
+#include "atomscope/forcefield/graph.h"
 
 namespace atomscope::forcefield {
 
@@ -39,6 +40,7 @@ class TorchScriptCalculator : public Calculator {
   torch::Dtype dtype_ = torch::kFloat64;
   std::vector<int> z_;
   double rMax_ = 0.0;
+  std::optional<NeighborCache> pairs_;  // made once r_max is read
   std::vector<std::string> forwardArgs_;
 };
 
