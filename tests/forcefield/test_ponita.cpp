@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <numeric>
+#include <random>
 
 #include "atomscope/forcefield/error.h"
+#include "atomscope/forcefield/ponita_calculator.h"
 #include "atomscope/forcefield/training.h"
 #include "ff_test_util.h"
 
@@ -330,4 +332,62 @@ TEST(Ponita, RandomRotationsAreProperReproducibleAndUniform) {
   EXPECT_LT(R.mean(0).abs().max().item<double>(), 0.05);
   EXPECT_TRUE(torch::equal(forcefield::randomRotations(5, 7), R.slice(0, 0, 5)));
   EXPECT_FALSE(torch::allclose(forcefield::randomRotations(5, 8), R.slice(0, 0, 5)));
+}
+
+// The candidate graph of a neighbour cache (every pair within cutoff + skin) gives the energies, forces
+// and stress of the graph within the cutoff: the smooth cutoff is exactly zero beyond it, with zero
+// slope. Captured CUDA graphs of small systems rely on this (PonitaCalculator::cudaGraph).
+TEST(Ponita, PairsBeyondTheCutoffContributeNothing) {
+  struct Case {
+    forcefield::Ponita model;
+    Structure structure;
+  };
+  std::vector<Case> cases;
+  cases.push_back({smallPonita("po", "fibonacci", 6, {1, 6, 8, 40}), chem::readXyz(mlipTestFile())[0]});
+  cases.push_back({smallPonita("po", "fibonacci", 8), bpaFrames()[5]});
+  for (auto& c : cases) {
+    auto& m = c.model;
+    forcefield::NeighborCache cache(m->config.cutoff, 1.5);
+    const auto all = cache.candidates(c.structure, torch::kCPU, torch::kFloat64);
+    const auto within = makeGraphBatch(c.structure, m->config.cutoff, torch::kFloat64);
+    ASSERT_GT(all.numEdges(), within.numEdges() + 20) << "the skin must add pairs for the test to mean anything";
+    const bool stress = c.structure.isPeriodic();
+    const auto a = m->compute(all, true, stress), b = m->compute(within, true, stress);
+    EXPECT_NEAR(a.energy.item<double>(), b.energy.item<double>(), 1e-12 * std::abs(b.energy.item<double>()));
+    EXPECT_LT((a.forces - b.forces).abs().max().item<double>(), 1e-12 * b.forces.abs().max().item<double>());
+    if (stress) EXPECT_LT((a.stress - b.stress).abs().max().item<double>(), 1e-12 * b.stress.abs().max().item<double>());
+  }
+}
+
+// On CUDA, small systems run as a replayed CUDA graph (PonitaCalculator::cudaGraph, on by default). Along
+// 40 steps of NVE MD of 3BPA, with a jump that forces a new neighbour list (and a new capture) halfway,
+// energies and forces equal those of the eager calculator.
+TEST(Ponita, CudaGraphCallsEqualEagerOnesOnCuda) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  auto m = smallPonita("po", "fibonacci", 8);
+  forcefield::PonitaCalculator graphed(m, "graphed", torch::kCUDA, torch::kFloat32);
+  auto m2 = smallPonita("po", "fibonacci", 8);
+  forcefield::PonitaCalculator eager(m2, "eager", torch::kCUDA, torch::kFloat32);
+  eager.cudaGraph = false;
+  auto s = bpaFrames()[0];
+  std::mt19937 rng(2);
+  std::normal_distribution<double> step(0.0, 0.01);
+  int graphedCalls = 0;
+  for (int t = 0; t < 40; ++t) {
+    for (auto& p : s.positions)
+      for (auto& x : p) x += step(rng);
+    if (t == 20) s.positions[4][0] += 0.8;  // past skin / 2: a new list
+    const auto a = graphed.compute(s), b = eager.compute(s);
+    graphedCalls += graphed.lastCallGraphed();
+    EXPECT_FALSE(eager.lastCallGraphed());
+    EXPECT_NEAR(a.energy, b.energy, 1e-5 * std::abs(b.energy)) << "step " << t;
+    double worst = 0, scale = 0;
+    for (std::size_t k = 0; k < s.size(); ++k)
+      for (int c = 0; c < 3; ++c) {
+        worst = std::max(worst, std::abs(a.forces[k][c] - b.forces[k][c]));
+        scale = std::max(scale, std::abs(b.forces[k][c]));
+      }
+    EXPECT_LT(worst, 1e-4 * scale) << "step " << t;
+  }
+  EXPECT_EQ(graphedCalls, 40);
 }

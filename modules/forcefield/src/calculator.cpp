@@ -2,12 +2,14 @@
 
 #include <fstream>
 #include <iterator>
+#include <limits>
 
 #include "atomscope/core/code_files.h"
 #include "atomscope/forcefield/error.h"
 #include "atomscope/forcefield/ponita_calculator.h"
 #include "atomscope/forcefield/torchscript_calculator.h"
 #include "atomscope/forcefield/xtb_calculator.h"
+#include "atomscope/lm/cuda_graph.h"
 
 namespace atomscope::forcefield {
 
@@ -17,23 +19,81 @@ PonitaCalculator::PonitaCalculator(Ponita model, std::string label, torch::Devic
     : model_(std::move(model)), label_(std::move(label)), device_(device), dtype_(dtype), pairs_(model_->config.cutoff) {
   model_->to(device_, dtype_);
   model_->eval();
+  // On a GPU the direct path is tried at any size and the memory-bounded one taken when it does not fit
+  // (compute() below); on the host a fixed threshold keeps a large system out of swap.
+  if (device_.is_cuda()) model_->boundedAbove = std::numeric_limits<std::int64_t>::max();
 }
 
-CalcResult PonitaCalculator::compute(const chem::Structure& s, bool stress) {
-  GraphBatch g;
-  try {
-    g = pairs_.graph(s, device_, dtype_);
-  } catch (const std::exception& e) {
-    throw ForceFieldError(name() + " on " + s.formula() + ": " + e.what());
-  }
-  const bool wantStress = stress && s.isPeriodic();
-  auto out = model_->compute(g, true, wantStress);
+PonitaCalculator::~PonitaCalculator() = default;
+
+CalcResult PonitaCalculator::fromTensors(const chem::Structure& s, const torch::Tensor& energy, const torch::Tensor& forces) const {
   CalcResult r;
-  r.energy = out.energy[0].item<double>();
-  const auto f = out.forces.to(torch::kCPU, torch::kFloat64).contiguous();
+  r.energy = energy.item<double>();
+  const auto f = forces.to(torch::kCPU, torch::kFloat64).contiguous();
   auto fa = f.accessor<double, 2>();
   r.forces.resize(s.size());
   for (std::size_t a = 0; a < s.size(); ++a) r.forces[a] = {fa[a][0], fa[a][1], fa[a][2]};
+  return r;
+}
+
+CalcResult PonitaCalculator::compute(const chem::Structure& s, bool stress) {
+  const bool wantStress = stress && s.isPeriodic();
+  const bool graphable = cudaGraph && !wantStress && device_.is_cuda() && lm::GraphedCall::available(device_);
+  GraphBatch g;
+  try {
+    g = graphable ? pairs_.candidates(s, device_, dtype_) : pairs_.graph(s, device_, dtype_);
+  } catch (const std::exception& e) {
+    throw ForceFieldError(name() + " on " + s.formula() + ": " + e.what());
+  }
+  // The atoms' species indices, checked once per list of elements (the check reads the device).
+  if (s.numbers != speciesOf_) {
+    species_ = model_->speciesIndex(g.numbers);
+    speciesOf_ = s.numbers;
+  }
+  g.speciesIndex = species_;
+  const auto perEdge = model_->config.numOrientations() * std::max(model_->config.basis, model_->config.hidden);
+  lastGraphed_ = graphable && g.numEdges() * perEdge <= graphMaxElements;
+  if (lastGraphed_) {
+    if (!graphed_ || graphList_ != pairs_.lists()) {  // a new list: new shapes, a new capture
+      graphed_.reset();
+      graphOutput_ = torch::Tensor();
+      graphInput_ = g;
+      graphInput_.positions = g.positions.clone();
+      try {
+        graphed_ = std::make_unique<lm::GraphedCall>(device_);
+        graphOutput_ = graphed_->capture([this] {
+          const auto o = model_->compute(graphInput_, true, false);
+          return torch::cat({o.energy.to(torch::kFloat64), o.forces.to(torch::kFloat64).flatten()});
+        });
+        graphList_ = pairs_.lists();
+      } catch (const std::exception&) {
+        // A capture this LibTorch or driver refuses: the eager calls from now on, which give the same numbers.
+        graphed_.reset();
+        cudaGraph = lastGraphed_ = false;
+      }
+    }
+    if (lastGraphed_) {
+      graphInput_.positions.copy_(g.positions);
+      graphed_->replay();
+      const auto out = graphOutput_.to(torch::kCPU);
+      return fromTensors(s, out[0], out.slice(0, 1).view({-1, 3}));
+    }
+  }
+  if (graphable) {  // too large for a graph: the pairs within the cutoff only
+    g = pairs_.graph(s, device_, dtype_);
+    g.speciesIndex = species_;
+  }
+  EnergyOutput out;
+  try {
+    out = model_->compute(g, true, wantStress);
+  } catch (const c10::OutOfMemoryError&) {
+    // The per-edge, per-orientation tensors did not fit: the memory-bounded path from this size on.
+    const auto elements = g.numEdges() * perEdge;
+    if (model_->boundedAbove < elements) throw;  // it was bounded already
+    model_->boundedAbove = elements - 1;
+    out = model_->compute(g, true, wantStress);
+  }
+  auto r = fromTensors(s, out.energy[0], out.forces);
   if (wantStress) {
     const auto st = out.stress.to(torch::kCPU, torch::kFloat64)[0];
     chem::Mat3 m{};

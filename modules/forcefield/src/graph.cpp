@@ -97,7 +97,7 @@ bool NeighborCache::stillValid(const chem::Structure& s, const torch::Device& de
   return true;
 }
 
-GraphBatch NeighborCache::graph(const chem::Structure& s, const torch::Device& device, torch::Dtype dtype) {
+torch::Tensor NeighborCache::refresh(const chem::Structure& s, const torch::Device& device) {
   if (!stillValid(s, device)) {
     candidates_ = makeGraphBatch(s, cutoff_ + skin_, torch::kFloat64).to(device, torch::kFloat64);
     // Each candidate's image offset S . cell, fixed while the list is (the cell is).
@@ -113,7 +113,12 @@ GraphBatch NeighborCache::graph(const chem::Structure& s, const torch::Device& d
   std::vector<double> flat;
   flat.reserve(3 * s.size());
   for (const auto& p : s.positions) flat.insert(flat.end(), p.begin(), p.end());
-  const auto pos = torch::from_blob(flat.data(), {static_cast<std::int64_t>(s.size()), 3}, torch::kFloat64).to(device, torch::kFloat64, false, /*copy=*/true);  // never a view of flat
+  return torch::from_blob(flat.data(), {static_cast<std::int64_t>(s.size()), 3}, torch::kFloat64)
+      .to(device, torch::kFloat64, false, /*copy=*/true);  // never a view of flat
+}
+
+GraphBatch NeighborCache::graph(const chem::Structure& s, const torch::Device& device, torch::Dtype dtype) {
+  const auto pos = refresh(s, device);
   // The candidates now closer than the cutoff (and apart: neighborList lists no zero-length pair).
   const auto& e = candidates_.edgeIndex;
   auto r = pos.index_select(0, e[1]) - pos.index_select(0, e[0]);
@@ -124,6 +129,15 @@ GraphBatch NeighborCache::graph(const chem::Structure& s, const torch::Device& d
   g.positions = pos.to(dtype);
   g.edgeIndex = candidates_.edgeIndex.index_select(1, keep);
   g.unitShifts = candidates_.unitShifts.index_select(0, keep).to(dtype);
+  g.cell = candidates_.cell.to(dtype);
+  return g;
+}
+
+GraphBatch NeighborCache::candidates(const chem::Structure& s, const torch::Device& device, torch::Dtype dtype) {
+  const auto pos = refresh(s, device);
+  GraphBatch g = candidates_;
+  g.positions = pos.to(dtype);
+  g.unitShifts = candidates_.unitShifts.to(dtype);
   g.cell = candidates_.cell.to(dtype);
   return g;
 }

@@ -59,7 +59,69 @@ void CapturedStep::replay(int key) {
   it->second->replay();
 }
 
+struct GraphedCall::Impl {
+  explicit Impl(const torch::Device& device)
+      : index(device.index() < 0 ? at::cuda::current_device() : device.index()), stream(at::cuda::getStreamFromPool(false, index)) {}
+  c10::DeviceIndex index;
+  at::cuda::CUDAStream stream;
+  std::unique_ptr<at::cuda::CUDAGraph> graph;
+};
+
+bool GraphedCall::available(const torch::Device& device) { return CapturedStep::available(device); }
+
+GraphedCall::GraphedCall(const torch::Device& device) {
+  if (!available(device)) throw LmError("CUDA graphs need a CUDA device");
+  impl_ = std::make_unique<Impl>(device);
+}
+
+GraphedCall::~GraphedCall() {
+  if (impl_) impl_->stream.synchronize();
+}
+
+torch::Tensor GraphedCall::capture(const std::function<torch::Tensor()>& fn) {
+  if (impl_->graph) throw LmError("this call is already captured");
+  at::cuda::getCurrentCUDAStream(impl_->index).synchronize();  // the side stream sees the caller's inputs
+  torch::Tensor out;
+  {
+    c10::cuda::CUDAStreamGuard onSide(impl_->stream);
+    fn();  // warm-up on the side stream, where the replays will run
+    impl_->stream.synchronize();
+    auto graph = std::make_unique<at::cuda::CUDAGraph>();
+    graph->capture_begin();
+    try {
+      out = fn();
+    } catch (...) {
+      try { graph->capture_end(); } catch (...) {}
+      throw;
+    }
+    graph->capture_end();
+    impl_->graph = std::move(graph);
+  }
+  return out;
+}
+
+bool GraphedCall::captured() const { return impl_->graph != nullptr; }
+
+void GraphedCall::replay() {
+  if (!impl_->graph) throw LmError("nothing captured to replay");
+  at::cuda::getCurrentCUDAStream(impl_->index).synchronize();  // the inputs the caller just copied in
+  {
+    c10::cuda::CUDAStreamGuard onSide(impl_->stream);
+    impl_->graph->replay();
+  }
+  impl_->stream.synchronize();
+}
+
 #else
+struct GraphedCall::Impl {};
+bool GraphedCall::available(const torch::Device&) { return false; }
+GraphedCall::GraphedCall(const torch::Device&) {
+  throw LmError("this build of Atomscope has no CUDA (LibTorch without CUDA): no CUDA graphs");
+}
+GraphedCall::~GraphedCall() = default;
+torch::Tensor GraphedCall::capture(const std::function<torch::Tensor()>&) { return {}; }
+void GraphedCall::replay() {}
+bool GraphedCall::captured() const { return false; }
 struct CapturedStep::Impl {};
 bool CapturedStep::available(const torch::Device&) { return false; }
 CapturedStep::CapturedStep(const torch::Device&) {

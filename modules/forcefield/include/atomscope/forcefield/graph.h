@@ -51,11 +51,16 @@ class NeighborCache {
  public:
   explicit NeighborCache(double cutoff, double skin = 1.0);
   GraphBatch graph(const chem::Structure& s, const torch::Device& device, torch::Dtype dtype);
+  // Every listed pair, those beyond the cutoff included: a graph whose shape changes only when the list
+  // is remade (lists() counts up), for captured computations. A model whose kernels vanish beyond the
+  // cutoff (PONITA's smooth cutoff is exactly zero there, with zero slope) gives graph()'s results.
+  GraphBatch candidates(const chem::Structure& s, const torch::Device& device, torch::Dtype dtype);
   std::size_t lists() const { return lists_; }  // neighbour lists made so far
   double cutoff() const { return cutoff_; }
 
  private:
   bool stillValid(const chem::Structure& s, const torch::Device& device) const;
+  torch::Tensor refresh(const chem::Structure& s, const torch::Device& device);  // positions [N, 3] float64
   double cutoff_, skin_;
   std::size_t lists_ = 0;
   // What the list was made for, and the candidates on the device (float64 positions, cells, shifts).

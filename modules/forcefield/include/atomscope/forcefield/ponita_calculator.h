@@ -1,23 +1,50 @@
 #pragma once
 // A trained PONITA model behind the Calculator interface.
+#include <memory>
+
 #include "atomscope/forcefield/calculator.h"
 #include "atomscope/forcefield/ponita.h"
+
+namespace atomscope::lm {
+class GraphedCall;
+}
 
 namespace atomscope::forcefield {
 
 class PonitaCalculator : public Calculator {
  public:
   PonitaCalculator(Ponita model, std::string label, torch::Device device = torch::kCPU, torch::Dtype dtype = torch::kFloat32);
+  ~PonitaCalculator() override;
   std::string name() const override { return "ponita:" + label_; }
   CalcResult compute(const chem::Structure& structure, bool stress = false) override;
   Ponita& model() { return model_; }
 
+  // Small systems on CUDA (energy and forces, no stress) run as a CUDA graph replayed once per call:
+  // such a step is bound by its hundreds of kernel launches. The graph covers every pair of the
+  // neighbour list, the skin's included (their kernels are exactly zero), so its shapes hold until the
+  // list is remade, and it is captured again then. Used while the listed pairs times orientations
+  // times max(basis, hidden) stay at most graphMaxElements (a few hundred atoms); larger systems are
+  // bound by arithmetic, where the skin's extra pairs would cost more than launches.
+  bool cudaGraph = true;
+  std::int64_t graphMaxElements = std::int64_t{1} << 26;
+  bool lastCallGraphed() const { return lastGraphed_; }
+
  private:
+  CalcResult fromTensors(const chem::Structure& s, const torch::Tensor& energy, const torch::Tensor& forces) const;
   Ponita model_;
   std::string label_;
   torch::Device device_;
   torch::Dtype dtype_;
   NeighborCache pairs_;  // MD and optimisers move atoms a little per call: the list is reused
+  std::vector<int> speciesOf_;
+  torch::Tensor species_;
+  // The captured call: its graph, static input (the candidate graph, positions copied in per call),
+  // packed output [energy, forces...] (float64), and the list it was captured for.
+  std::unique_ptr<lm::GraphedCall> graphed_;
+  GraphBatch graphInput_;
+  torch::Tensor graphOutput_;
+  std::size_t graphList_ = 0;
+  bool lastGraphed_ = false;
 };
 
 }  // namespace atomscope::forcefield

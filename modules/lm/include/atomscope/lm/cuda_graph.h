@@ -31,4 +31,27 @@ class CapturedStep {
   std::unique_ptr<Impl> impl_;
 };
 
+// A computation captured once and replayed on demand, for callers without a loop of their own (a
+// force-field calculator called once per MD step by code that knows nothing of streams). capture()
+// and replay() each run on a side stream only for their own duration and wait for it: the caller's
+// current stream is the same before and after, and the results can be read at once.
+class GraphedCall {
+ public:
+  static bool available(const torch::Device& device);  // this build and device can capture
+  explicit GraphedCall(const torch::Device& device);
+  ~GraphedCall();
+  GraphedCall(const GraphedCall&) = delete;
+  GraphedCall& operator=(const GraphedCall&) = delete;
+  // Runs fn once (warm-up: lazily made handles and caches), then records it; returns the recorded
+  // output, which every replay() overwrites. fn's inputs must be tensors whose storage stays put:
+  // the caller copies new values into them before each replay().
+  torch::Tensor capture(const std::function<torch::Tensor()>& fn);
+  void replay();
+  bool captured() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 }  // namespace atomscope::lm
