@@ -391,3 +391,25 @@ TEST(Ponita, CudaGraphCallsEqualEagerOnesOnCuda) {
   }
   EXPECT_EQ(graphedCalls, 40);
 }
+
+// tf32 (a calculator option; ff.md's "tf32"): on CUDA the products run in TF32 during compute() and the
+// process's setting is back afterwards. On 3BPA the forces stay within 1% of the FP32 ones (TF32 keeps 10
+// mantissa bits: ~1e-3 per product).
+TEST(Ponita, Tf32IsScopedToTheCalculatorOnCuda) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  const bool before = at::globalContext().allowTF32CuBLAS();
+  auto m = smallPonita("po", "fibonacci", 8);
+  forcefield::PonitaCalculator fast(m, "tf32", torch::kCUDA, torch::kFloat32), exact(smallPonita("po", "fibonacci", 8), "fp32", torch::kCUDA, torch::kFloat32);
+  fast.tf32 = true;
+  const auto a = fast.compute(bpaFrames()[2]), b = exact.compute(bpaFrames()[2]);
+  EXPECT_EQ(at::globalContext().allowTF32CuBLAS(), before);
+  double worst = 0, scale = 0;
+  for (std::size_t k = 0; k < a.forces.size(); ++k)
+    for (int c = 0; c < 3; ++c) {
+      worst = std::max(worst, std::abs(a.forces[k][c] - b.forces[k][c]));
+      scale = std::max(scale, std::abs(b.forces[k][c]));
+    }
+  std::cout << "TF32 against FP32: largest force difference " << worst << " of " << scale << " eV/A\n";
+  EXPECT_LT(worst, 1e-2 * scale);
+  EXPECT_NEAR(a.energy, b.energy, 1e-4 * std::abs(b.energy));
+}

@@ -10,6 +10,7 @@
 #include "atomscope/forcefield/torchscript_calculator.h"
 #include "atomscope/forcefield/xtb_calculator.h"
 #include "atomscope/lm/cuda_graph.h"
+#include "tf32_scope.h"
 
 namespace atomscope::forcefield {
 
@@ -37,6 +38,7 @@ CalcResult PonitaCalculator::fromTensors(const chem::Structure& s, const torch::
 }
 
 CalcResult PonitaCalculator::compute(const chem::Structure& s, bool stress) {
+  const Tf32Scope precision(tf32 && device_.is_cuda());
   const bool wantStress = stress && s.isPeriodic();
   const bool graphable = cudaGraph && !wantStress && device_.is_cuda() && lm::GraphedCall::available(device_);
   GraphBatch g;

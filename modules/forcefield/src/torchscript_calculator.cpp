@@ -6,6 +6,7 @@
 
 #include "atomscope/forcefield/error.h"
 #include "atomscope/forcefield/graph.h"
+#include "tf32_scope.h"
 
 namespace atomscope::forcefield {
 
@@ -60,6 +61,7 @@ TorchScriptCalculator::TorchScriptCalculator(const fs::path& file, const std::st
 }
 
 CalcResult TorchScriptCalculator::compute(const chem::Structure& s, bool stress) {
+  const Tf32Scope precision(tf32 && device_.is_cuda());
   if (!pairs_) pairs_.emplace(rMax_);
   GraphBatch g;
   try {
