@@ -166,14 +166,8 @@ TrainResult trainLoop(core::Context& ctx, torch::nn::Module& module, const StepL
     if (sync)
       agreedOutOfTime = synchroniseStep(*sync, fb, s.maxSeconds > 0 &&
           std::chrono::duration<double>(Clock::now() - t0).count() >= s.maxSeconds);
-    const auto gradNorm = lm::clipGradNorm(params, s.gradClip > 0 ? s.gradClip : 1e30);
-    if (lrTensor.defined())
-      stepper.step(lrTensor);
-    else
-      stepper.step();
+    const auto gradNorm = lm::clipStepAndAverage(params, s.gradClip > 0 ? s.gradClip : 1e30, stepper, lrTensor, ema, s.emaDecay);
     torch::NoGradGuard g;
-    at::_foreach_mul_(ema, s.emaDecay);
-    at::_foreach_add_(ema, params, 1.0 - s.emaDecay);
     lossSum.add_(loss.detach().to(torch::kFloat32));
     gradSum.add_(gradNorm.to(lossSum.device(), torch::kFloat32));
   };

@@ -325,14 +325,8 @@ TrainResult trainPonita(core::Context& ctx, Ponita& model, const std::vector<che
   auto finishStep = [&](const torch::Tensor& eLoss, const torch::Tensor& fLoss, const torch::Tensor& lrTensor) {
     const auto loss = o.energyWeight * eLoss.to(o.dtype) + fLoss;
     loss.backward();
-    const auto gn = lm::clipGradNorm(params, o.gradClip > 0 ? o.gradClip : 1e30);
-    if (lrTensor.defined())
-      stepper.step(lrTensor);
-    else
-      stepper.step();
+    const auto gn = lm::clipStepAndAverage(params, o.gradClip > 0 ? o.gradClip : 1e30, stepper, lrTensor, ema, o.emaDecay);
     torch::NoGradGuard ng;
-    at::_foreach_mul_(ema, o.emaDecay);
-    at::_foreach_add_(ema, params, 1.0 - o.emaDecay);
     sums.add_(torch::stack({loss.detach().to(torch::kFloat64), eLoss.detach().to(torch::kFloat64),
                             fLoss.detach().to(torch::kFloat64), gn.to(torch::kFloat64)}));
   };
@@ -429,13 +423,8 @@ TrainResult trainPonita(core::Context& ctx, Ponita& model, const std::vector<che
                                            eLoss.item<double>(), fLoss.item<double>()});
         if (v[0] > 0) throw core::Cancelled();
         agreedSeconds = v[1];
-        const double gn = torch::nn::utils::clip_grad_norm_(params, o.gradClip > 0 ? o.gradClip : 1e30);
-        stepper.step();
-        {
-          torch::NoGradGuard ng;
-          at::_foreach_mul_(ema, o.emaDecay);
-          at::_foreach_add_(ema, params, 1.0 - o.emaDecay);
-        }
+        const double gn =
+            lm::clipStepAndAverage(params, o.gradClip > 0 ? o.gradClip : 1e30, stepper, torch::Tensor(), ema, o.emaDecay).item<double>();
         hostSums[0] += o.energyWeight * v[2] + v[3];
         hostSums[1] += v[2];
         hostSums[2] += v[3];

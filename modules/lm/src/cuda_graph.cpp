@@ -13,6 +13,22 @@
 namespace atomscope::lm {
 
 #ifdef ATOMSCOPE_TORCH_CUDA
+namespace {
+// Records fn on the current stream (which must not be the default one) into a new graph; out is fn's output.
+std::unique_ptr<at::cuda::CUDAGraph> record(const std::function<torch::Tensor()>& fn, torch::Tensor& out) {
+  auto graph = std::make_unique<at::cuda::CUDAGraph>();
+  graph->capture_begin();
+  try {
+    out = fn();
+  } catch (...) {
+    try { graph->capture_end(); } catch (...) {}
+    throw;
+  }
+  graph->capture_end();
+  return graph;
+}
+}  // namespace
+
 struct CapturedStep::Impl {
   explicit Impl(const torch::Device& device)
       : stream(at::cuda::getStreamFromPool(false, device.index() < 0 ? at::cuda::current_device() : device.index())),
@@ -37,17 +53,8 @@ CapturedStep::~CapturedStep() {
 torch::Tensor CapturedStep::capture(const std::function<torch::Tensor()>& fn, int key) {
   if (captured(key)) throw LmError("a step is already captured under key " + std::to_string(key));
   impl_->stream.synchronize();
-  auto graph = std::make_unique<at::cuda::CUDAGraph>();
-  graph->capture_begin();
   torch::Tensor out;
-  try {
-    out = fn();
-  } catch (...) {
-    try { graph->capture_end(); } catch (...) {}
-    throw;
-  }
-  graph->capture_end();
-  impl_->graphs[key] = std::move(graph);
+  impl_->graphs[key] = record(fn, out);
   return out;
 }
 
@@ -86,16 +93,7 @@ torch::Tensor GraphedCall::capture(const std::function<torch::Tensor()>& fn) {
     c10::cuda::CUDAStreamGuard onSide(impl_->stream);
     fn();  // warm-up on the side stream, where the replays will run
     impl_->stream.synchronize();
-    auto graph = std::make_unique<at::cuda::CUDAGraph>();
-    graph->capture_begin();
-    try {
-      out = fn();
-    } catch (...) {
-      try { graph->capture_end(); } catch (...) {}
-      throw;
-    }
-    graph->capture_end();
-    impl_->graph = std::move(graph);
+    impl_->graph = record(fn, out);
   }
   return out;
 }

@@ -170,4 +170,17 @@ void AdamWStepper::setStepCount(std::int64_t n) {
 #endif
 }
 
+torch::Tensor clipStepAndAverage(const std::vector<torch::Tensor>& params, double maxNorm, AdamWStepper& stepper,
+                                 const torch::Tensor& lr, std::vector<torch::Tensor>& ema, double emaDecay) {
+  const auto norm = clipGradNorm(params, maxNorm);
+  if (lr.defined())
+    stepper.step(lr);
+  else
+    stepper.step();
+  torch::NoGradGuard g;
+  at::_foreach_mul_(ema, emaDecay);
+  at::_foreach_add_(ema, params, 1.0 - emaDecay);
+  return norm;
+}
+
 }  // namespace atomscope::lm

@@ -45,4 +45,10 @@ class AdamWStepper {
   std::unique_ptr<Impl> impl_;
 };
 
+// The end of a training step after backward, with no host read (capturable): clipping to maxNorm,
+// the AdamW step (lr from the tensor when defined, else from the options) and the EMA of the weights
+// (ema = decay * ema + (1 - decay) * params). Returns the gradient norm before clipping (clipGradNorm).
+torch::Tensor clipStepAndAverage(const std::vector<torch::Tensor>& params, double maxNorm, AdamWStepper& stepper,
+                                 const torch::Tensor& lr, std::vector<torch::Tensor>& ema, double emaDecay);
+
 }  // namespace atomscope::lm
