@@ -360,7 +360,7 @@ TEST(Ponita, PairsBeyondTheCutoffContributeNothing) {
 }
 
 // On CUDA, small systems run as a replayed CUDA graph (PonitaCalculator::cudaGraph, on by default). Along
-// 40 steps of NVE MD of 3BPA, with a jump that forces a new neighbour list (and a new capture) halfway,
+// 40 steps of a random walk of 3BPA, with a jump that forces a new neighbour list (and a new capture) halfway,
 // energies and forces equal those of the eager calculator.
 TEST(Ponita, CudaGraphCallsEqualEagerOnesOnCuda) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
@@ -389,7 +389,7 @@ TEST(Ponita, CudaGraphCallsEqualEagerOnesOnCuda) {
       }
     EXPECT_LT(worst, 1e-4 * scale) << "step " << t;
   }
-  EXPECT_EQ(graphedCalls, 40);
+  EXPECT_EQ(graphedCalls, 38);  // all but the first call on each of the two lists
 }
 
 // tf32 (a calculator option; ff.md's "tf32"): on CUDA the products run in TF32 during compute() and the

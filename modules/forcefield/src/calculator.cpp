@@ -54,7 +54,14 @@ CalcResult PonitaCalculator::compute(const chem::Structure& s, bool stress) {
   }
   g.speciesIndex = species_;
   const auto perEdge = model_->config.numOrientations() * std::max(model_->config.basis, model_->config.hidden);
-  lastGraphed_ = graphable && g.numEdges() * perEdge <= graphMaxElements;
+  // A list's first call runs eagerly: only a list used again (MD, optimisation) is worth a capture, not
+  // the one-off frames of an evaluation.
+  if (pairs_.lists() != listSeen_) {
+    listSeen_ = pairs_.lists();
+    callsOnList_ = 0;
+  }
+  ++callsOnList_;
+  lastGraphed_ = graphable && callsOnList_ >= 2 && g.numEdges() * perEdge <= graphMaxElements;
   if (lastGraphed_) {
     if (!graphed_ || graphList_ != pairs_.lists()) {  // a new list: new shapes, a new capture
       graphed_.reset();

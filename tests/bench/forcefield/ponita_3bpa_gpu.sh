@@ -22,7 +22,8 @@
 # checkpoint, and max_seconds is not set); carry $OUT/runs/<the ff.train run> to the next visit and continue it
 # there with RESUME=<that folder> STOP_AFTER=<seconds>. The evaluation runs once the run has finished.
 # EVAL_EVERY and CHECKPOINT_EVERY (500), LOG_EVERY (1) and CUDA_GRAPH (true): ff.train's eval_every,
-# checkpoint_every, log_every and cuda_graph.
+# checkpoint_every, log_every and cuda_graph. TF32 (false): the inference timings with matrix products in
+# TF32, ours (ff.md's tf32) and the reference's (torch.backends.cuda.matmul.allow_tf32) alike.
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../../.." && pwd)
 DEVICE=${DEVICE:-cuda}
@@ -133,7 +134,8 @@ if [[ -n "${PONITA_SRC:-}" ]] && "$PY" -c 'import torch, torch_geometric' 2>/dev
   for b in "${boxes[@]}"; do  # one process per size: an out-of-memory at one size leaves the others clean;
     # only the JSON lines count (the reference prints its kernel calibration on stdout)
     "$PY" "$SRC/tests/bench/forcefield/ponita_reference.py" --ponita-src "$PONITA_SRC" --boxes "$b" --steps "$INFER_STEPS" \
-      --cutoff "$CUTOFF" --device "$DEVICE" 2>> "$OUT/reference.err" | grep '^{' >> "$OUT/reference.jsonl" || true
+      --cutoff "$CUTOFF" --device "$DEVICE" $([[ "${TF32:-false}" == true ]] && echo --tf32) 2>> "$OUT/reference.err" \
+      | grep '^{' >> "$OUT/reference.jsonl" || true
   done
   while IFS= read -r line; do
     n=$("$PY" -c 'import json,sys; print(json.loads(sys.argv[1])["atoms"])' "$line")
@@ -145,7 +147,8 @@ echo "|---|---|---|---|"
 for size in $SIZES; do
   n=$(head -1 "$OUT/box_$size.xyz")
   if "$CLI" run ff.md --out "$RUNS" --device "$DEVICE" --quiet --param model="$MODEL" --param structure="$OUT/box_$size.xyz" \
-       --param ensemble=nve --param timestep=0.5 --param steps="$INFER_STEPS" --param sample_every="$INFER_STEPS" > "$OUT/infer_$size.log" 2>&1; then
+       --param ensemble=nve --param timestep=0.5 --param steps="$INFER_STEPS" --param sample_every="$INFER_STEPS" \
+       --param tf32="${TF32:-false}" > "$OUT/infer_$size.log" 2>&1; then
     ours=$(summary "$(latest_run ff.md)" atom_steps_per_s)
   else
     ours="failed: $(tail -1 "$OUT/infer_$size.log")"

@@ -93,6 +93,7 @@ def main():
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--cutoff", type=float, default=5.0)
     ap.add_argument("--device", default="cuda")
+    ap.add_argument("--tf32", action="store_true", help="matrix products in TF32 (PyTorch's default is FP32)")
     args = ap.parse_args()
     if not args.ponita_src:
         sys.exit("set PONITA_SRC or --ponita-src to a checkout of ebekkers/ponita")
@@ -104,6 +105,7 @@ def main():
     from ponita.models.ponita import Ponita
 
     dev = torch.device(args.device)
+    torch.backends.cuda.matmul.allow_tf32 = args.tf32
     elements = ["H", "C", "N", "O"]  # 3BPA
     torch.manual_seed(0)
     model = Ponita(len(elements), 128, 1, 5, output_dim_vec=0, radius=None, num_ori=20, basis_dim=256, degree=3,
@@ -140,7 +142,7 @@ def main():
             dt = time.perf_counter() - t0
             peak = torch.cuda.max_memory_allocated() / 2**30 if dev.type == "cuda" else float("nan")
             print(json.dumps({"atoms": n, "atom_steps_per_s": n * args.steps / dt, "ms_per_step": 1000 * dt / args.steps,
-                              "peak_gib": peak, "finite": bool(torch.isfinite(f).all()), "scatter_shim": shim}),
+                              "peak_gib": peak, "finite": bool(torch.isfinite(f).all()), "scatter_shim": shim, "tf32": args.tf32}),
                   flush=True)
         except RuntimeError as e:  # out of memory, mostly
             print(json.dumps({"atoms": n, "error": str(e).splitlines()[0][:200]}), flush=True)

@@ -24,7 +24,8 @@ class PonitaCalculator : public Calculator {
   // neighbour list, the skin's included (their kernels are exactly zero), so its shapes hold until the
   // list is remade, and it is captured again then. Used while the listed pairs times orientations
   // times max(basis, hidden) stay at most graphMaxElements (a few hundred atoms); larger systems are
-  // bound by arithmetic, where the skin's extra pairs would cost more than launches.
+  // bound by arithmetic, where the skin's extra pairs would cost more than launches. The first call on a
+  // new list runs eagerly; the capture comes with the second.
   bool cudaGraph = true;
   std::int64_t graphMaxElements = std::int64_t{1} << 26;
   bool lastCallGraphed() const { return lastGraphed_; }
@@ -44,6 +45,8 @@ class PonitaCalculator : public Calculator {
   GraphBatch graphInput_;
   torch::Tensor graphOutput_;
   std::size_t graphList_ = 0;
+  std::size_t listSeen_ = 0;  // the neighbour list of the last call, and the calls made on it
+  int callsOnList_ = 0;
   bool lastGraphed_ = false;
 };
 
