@@ -24,6 +24,7 @@
 #include "atomscope/core/run_dir.h"
 #include "atomscope/gui/structure_view.h"  // QPointer<StructureView> needs the complete type
 
+class QCheckBox;
 class QComboBox;
 class QDoubleSpinBox;
 class QLabel;
@@ -53,6 +54,7 @@ class ForceFieldPanel : public QWidget {
   Q_INVOKABLE void setModel(const QString& spec);  // "xtb" or a model file
   Q_INVOKABLE QString model() const;
   Q_INVOKABLE void setDevice(const QString& device);
+  Q_INVOKABLE void setTf32(bool on);  // TF32 matrix products on CUDA (the jobs' tf32)
   Q_INVOKABLE void setOptimizer(const QString& method);  // "fire" or "lbfgs"
   Q_INVOKABLE void setFmax(double fmax);
   Q_INVOKABLE void setOptimizeSteps(int steps);
@@ -112,6 +114,7 @@ class ForceFieldPanel : public QWidget {
   QTabWidget* tabs_ = nullptr;
   QComboBox* model_ = nullptr;
   QComboBox* device_ = nullptr;
+  QCheckBox* tf32_ = nullptr;
   QComboBox* optimizer_ = nullptr;
   QDoubleSpinBox* fmax_ = nullptr;
   QSpinBox* optSteps_ = nullptr;

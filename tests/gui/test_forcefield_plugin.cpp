@@ -30,6 +30,7 @@
 
 #include "atomscope/chem/xyz.h"
 #include "atomscope/core/json.h"
+#include "atomscope/core/run_dir.h"
 #include "atomscope/gui/job_manager.h"
 #include "atomscope/gui/main_window.h"
 #include "atomscope/gui/metric_chart.h"
@@ -169,6 +170,17 @@ TEST(ForceFieldPlugin, PredictShowsXtbEnergyAndOneArrowPerAtom) {
   EXPECT_EQ(view->structure()->size(), shown.size());
   EXPECT_EQ(view->vectorProperty(), QStringLiteral("forces"));
   EXPECT_EQ(view->drawnVectorCount(), static_cast<int>(shown.size()));
+
+  // The TF32 box reaches the job as its tf32 parameter (off unless ticked).
+  auto tf32Of = [&](const QString& runDir) {
+    return core::RunDir::open(runDir.toStdString()).record()["params"].value("tf32", false);
+  };
+  EXPECT_FALSE(tf32Of(run));
+  QMetaObject::invokeMethod(w.panel, "setTf32", Q_ARG(bool, true));
+  ASSERT_TRUE(w.call<bool>("predict")) << w.text("lastError").toStdString();
+  ASSERT_TRUE(w.idle());
+  EXPECT_NE(w.text("lastRun"), run);
+  EXPECT_TRUE(tf32Of(w.text("lastRun")));
 }
 
 TEST(ForceFieldPlugin, FiveStepOptimisationChartsFallingEnergyAndPlaysTrajectory) {
