@@ -64,24 +64,7 @@ while i < len(lines):
 open(out + "/test50.xyz", "w").write("\n".join(l for f in frames[450:] for l in f) + "\n")
 open(out + "/start.xyz", "w").write("\n".join(frames[450]) + "\n")
 PYEOF
-for size in $SIZES; do
-  "$PY" - "$DATA/3bpa_train_300K.xyz" "$OUT/box_$size.xyz" "$size" <<'PYEOF'
-import sys, math
-src, dst, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
-lines = open(src).read().splitlines()
-n = int(lines[0]); atoms = [l.split()[:4] for l in lines[2:2 + n]]
-xyz = [[float(v) for v in a[1:4]] for a in atoms]
-lo = [min(p[k] for p in xyz) for k in range(3)]
-span = [max(p[k] for p in xyz) - lo[k] + 3.0 for k in range(3)]
-mols = max(1, round(size / n)); side = math.ceil(mols ** (1 / 3))
-out = []
-for m in range(mols):
-    i, j, k = m % side, (m // side) % side, m // (side * side)
-    for a, p in zip(atoms, xyz):
-        out.append(f"{a[0]} {p[0]-lo[0]+i*span[0]:.6f} {p[1]-lo[1]+j*span[1]:.6f} {p[2]-lo[2]+k*span[2]:.6f}")
-open(dst, "w").write(f"{len(out)}\nbox of {mols} 3BPA molecules\n" + "\n".join(out) + "\n")
-PYEOF
-done
+[[ -n "$SIZES" ]] && "$PY" "$SRC/tests/bench/forcefield/make_boxes.py" "$DATA/3bpa_train_300K.xyz" "$OUT/box" $SIZES
 
 if [[ -z "${MODEL:-}" ]]; then
   STEPS=${STEPS:-$(( TIME_BUDGET * STEPS_PER_S_GUESS ))}

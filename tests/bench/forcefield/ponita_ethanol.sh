@@ -5,7 +5,8 @@
 # then 2,000 steps of NVE from the first test frame. Prints a markdown table. Builds nothing.
 #   BUILD=build/dev DEVICE=cpu TIME_BUDGET=1200 bash tests/bench/forcefield/ponita_ethanol.sh
 # Environment: DEVICE (cuda), TIME_BUDGET (s, 600), STEPS (4000; the cosine schedule's length), BATCH (10),
-# LR (5e-4), HIDDEN, BASIS, LAYERS, ORIENT (the reference's), MD_STEPS (2000), OUT (/tmp/ponita-ethanol).
+# LR (5e-4), HIDDEN, BASIS, LAYERS, ORIENT (the reference's), MD_STEPS (2000), OUT (/tmp/ponita-ethanol),
+# ROTATE and CALIBRATE (false; the reference's recipe: true), LOG_EVERY (1).
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../../.." && pwd)
 DEVICE=${DEVICE:-cuda}; TIME_BUDGET=${TIME_BUDGET:-600}; STEPS=${STEPS:-4000}; BATCH=${BATCH:-10}; LR=${LR:-5e-4}
@@ -29,7 +30,8 @@ PY
   --param energy_unit=kcal/mol --param orientations="$ORIENT" --param hidden="$HIDDEN" --param basis="$BASIS" \
   --param layers="$LAYERS" --param degree=3 --param cutoff=5.0 --param steps="$STEPS" --param max_seconds="$TIME_BUDGET" \
   --param lr_schedule=cosine --param batch_size="$BATCH" --param lr="$LR" --param eval_every=200 \
-  --param checkpoint_every=500 > "$OUT/train.log" 2>&1 || echo "training stopped: see $OUT/train.log"
+  --param checkpoint_every=500 --param rotate="${ROTATE:-false}" --param calibrate="${CALIBRATE:-false}" \
+  --param log_every="${LOG_EVERY:-1}" > "$OUT/train.log" 2>&1 || echo "training stopped: see $OUT/train.log"
 TRAIN=$(latest_run ff.train); MODEL=$TRAIN/artifacts/model.pt
 # The test file keeps kcal/mol: ff.evaluate converts it the same way.
 "$CLI" run ff.evaluate --out "$RUNS" --device "$DEVICE" --quiet --param model="$MODEL" --param data="$OUT/test20.xyz" \
