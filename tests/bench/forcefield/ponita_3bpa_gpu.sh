@@ -23,7 +23,8 @@
 # there with RESUME=<that folder> STOP_AFTER=<seconds>. The evaluation runs once the run has finished.
 # EVAL_EVERY and CHECKPOINT_EVERY (500), LOG_EVERY (1) and CUDA_GRAPH (true): ff.train's eval_every,
 # checkpoint_every, log_every and cuda_graph. TF32 (false): the inference timings with matrix products in
-# TF32, ours (ff.md's tf32) and the reference's (torch.backends.cuda.matmul.allow_tf32) alike.
+# TF32, ours (ff.md's tf32) and the reference's (torch.backends.cuda.matmul.allow_tf32) alike. INFER_GRAPH (true):
+# ff.md's cuda_graph (small systems' calls as replayed CUDA graphs).
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../../.." && pwd)
 DEVICE=${DEVICE:-cuda}
@@ -131,7 +132,7 @@ for size in $SIZES; do
   n=$(head -1 "$OUT/box_$size.xyz")
   if "$CLI" run ff.md --out "$RUNS" --device "$DEVICE" --quiet --param model="$MODEL" --param structure="$OUT/box_$size.xyz" \
        --param ensemble=nve --param timestep=0.5 --param steps="$INFER_STEPS" --param sample_every="$INFER_STEPS" \
-       --param tf32="${TF32:-false}" > "$OUT/infer_$size.log" 2>&1; then
+       --param tf32="${TF32:-false}" --param cuda_graph="${INFER_GRAPH:-true}" > "$OUT/infer_$size.log" 2>&1; then
     ours=$(summary "$(latest_run ff.md)" atom_steps_per_s)
   else
     ours="failed: $(tail -1 "$OUT/infer_$size.log")"
