@@ -124,6 +124,15 @@ TEST(ForcefieldGraph, NeighborCacheRemakesItsListWhenItMust) {
   v.numbers[0] = v.numbers[0] == 8 ? 1 : 8;
   expectSameGraph(cache.graph(v, torch::kCPU, torch::kFloat64), makeGraphBatch(v, 4.0, torch::kFloat64), "element");
   EXPECT_EQ(cache.lists(), 4u);
+  // Skin 0 (ff.md's neighbor_skin=0): a list at every call that moves an atom, the same graphs.
+  cache.setSkin(0.0);
+  auto x = v;
+  for (int t = 0; t < 3; ++t) {
+    x.positions[1][2] += 0.01;
+    expectSameGraph(cache.graph(x, torch::kCPU, torch::kFloat64), makeGraphBatch(x, 4.0, torch::kFloat64), "skin 0");
+  }
+  EXPECT_EQ(cache.lists(), 7u);
+  EXPECT_THROW(cache.setSkin(-1.0), forcefield::ForceFieldError);
   auto w = v;
   w.positions[0][1] = std::nan("");
   EXPECT_THROW(cache.graph(w, torch::kCPU, torch::kFloat64), std::exception);

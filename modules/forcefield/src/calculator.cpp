@@ -39,6 +39,7 @@ CalcResult PonitaCalculator::fromTensors(const chem::Structure& s, const torch::
 
 CalcResult PonitaCalculator::compute(const chem::Structure& s, bool stress) {
   const Tf32Scope precision(tf32 && device_.is_cuda());
+  if (pairs_.skin() != neighborSkin) pairs_.setSkin(neighborSkin);
   const bool wantStress = stress && s.isPeriodic();
   const bool graphable = cudaGraph && !wantStress && device_.is_cuda() && lm::GraphedCall::available(device_);
   GraphBatch g;

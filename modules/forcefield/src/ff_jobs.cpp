@@ -44,6 +44,8 @@ void addModelParam(ParamSchema& s) {
 void addPrecisionParam(ParamSchema& s) {
   s.addBool("tf32", false, "On CUDA, matrix products in TF32 (tensor cores): several times faster on large systems; "
             "energies and forces move by about 1e-3 relative.").markAdvanced();
+  s.addFloat("neighbor_skin", 1.0, 0.0, 10.0, "Neighbour lists hold pairs within cutoff + skin (A) and are reused until "
+             "an atom has moved skin / 2; 0 makes a list at every call.").markAdvanced();
   s.addBool("cuda_graph", true, "On CUDA, run a PONITA model's calls on small systems (a few hundred atoms) as a replayed "
             "CUDA graph; the same numbers, without the launch overhead of hundreds of kernels.").markAdvanced();
 }
@@ -53,6 +55,7 @@ std::unique_ptr<Calculator> calculatorOf(Context& ctx) {
   if (spec.empty()) throw ForceFieldError("'model' is empty: give a model file or 'xtb'");
   auto calc = makeCalculator(spec, core::toTorchDevice(ctx.device()).str(), true);
   calc->tf32 = ctx.params().has("tf32") && ctx.params().getBool("tf32");
+  if (ctx.params().has("neighbor_skin")) calc->neighborSkin = ctx.params().getFloat("neighbor_skin");
   if (auto* ponita = dynamic_cast<PonitaCalculator*>(calc.get()); ponita && ctx.params().has("cuda_graph"))
     ponita->cudaGraph = ctx.params().getBool("cuda_graph");
   return calc;
@@ -126,7 +129,9 @@ class TrainJob : public core::Job {
     s.addBool("zero_readouts", true, "Start the readouts at zero (the model starts at E0 + shift with zero forces); false: PyTorch's default initialisation, as the reference.").markAdvanced();
     s.addBool("calibrate", false, "Before the first step, scale each layer's kernels so its convolutions keep the input's standard deviation (the reference PONITA's first-step calibration).").markAdvanced();
     s.addBool("resident", true, "When every frame has the same number of atoms, keep the frames on the device and make batches by gathers (no neighbour lists per step).").markAdvanced();
-    s.addBool("cuda_graph", true, "On CUDA, with resident frames and float32: capture the training step as a CUDA graph and replay it (a small molecule's step is bound by kernel launches).").markAdvanced();
+    s.addFloat("neighbor_skin", 1.0, 0.0, 10.0, "Neighbour lists hold pairs within cutoff + skin (A) and are reused until "
+             "an atom has moved skin / 2; 0 makes a list at every call.").markAdvanced();
+  s.addBool("cuda_graph", true, "On CUDA, with resident frames and float32: capture the training step as a CUDA graph and replay it (a small molecule's step is bound by kernel launches).").markAdvanced();
     s.addInt("log_every", 1, 1, std::nullopt, "Report the training metrics (means over the window) every N steps; more than 1 spares a host synchronisation per step.").markAdvanced();
     s.addOptionalPath("init", "Continue training this PONITA model file (from an earlier run, e.g. on another machine): "
                       "its architecture, elements, E0s and scale are kept and the architecture parameters here are "

@@ -84,8 +84,14 @@ NeighborCache::NeighborCache(double cutoff, double skin) : cutoff_(cutoff), skin
   if (!(skin >= 0) || !std::isfinite(skin)) throw ForceFieldError("neighbour cache: the skin must be 0 or positive");
 }
 
+void NeighborCache::setSkin(double skin) {
+  if (!(skin >= 0) || !std::isfinite(skin)) throw ForceFieldError("neighbour cache: the skin must be 0 or positive");
+  skin_ = skin;
+  stale_ = true;
+}
+
 bool NeighborCache::stillValid(const chem::Structure& s, const torch::Device& device) const {
-  if (lists_ == 0 || candidates_.positions.device() != device || s.numbers != numbers_ || s.pbc != pbc_ ||
+  if (stale_ || candidates_.positions.device() != device || s.numbers != numbers_ || s.pbc != pbc_ ||
       s.lattice != lattice_)
     return false;
   const double limit = 0.25 * skin_ * skin_;  // (skin / 2)^2
@@ -109,6 +115,7 @@ torch::Tensor NeighborCache::refresh(const chem::Structure& s, const torch::Devi
     lattice_ = s.lattice;
     pbc_ = s.pbc;
     ++lists_;
+    stale_ = false;
   }
   std::vector<double> flat;
   flat.reserve(3 * s.size());

@@ -62,7 +62,8 @@ TorchScriptCalculator::TorchScriptCalculator(const fs::path& file, const std::st
 
 CalcResult TorchScriptCalculator::compute(const chem::Structure& s, bool stress) {
   const Tf32Scope precision(tf32 && device_.is_cuda());
-  if (!pairs_) pairs_.emplace(rMax_);
+  if (!pairs_) pairs_.emplace(rMax_, neighborSkin);
+  if (pairs_->skin() != neighborSkin) pairs_->setSkin(neighborSkin);
   GraphBatch g;
   try {
     g = pairs_->graph(s, device_, dtype_);

@@ -27,6 +27,9 @@ class Calculator {
   // Neural calculators on CUDA: matrix products in TF32 (tensor cores, 10-bit mantissa) during compute().
   // Several times the FP32 speed of large systems' products; results move by about 1e-3 relative.
   bool tf32 = false;
+  // Neural calculators: pairs within cutoff + skin are listed once and reused until an atom has moved
+  // skin / 2 (NeighborCache); 0 makes a list at every call.
+  double neighborSkin = 1.0;
 };
 
 // "ponita:<file>", "torchscript:<file>" (MACE, NequIP-style), "xtb" (GFN2); a bare path is guessed

@@ -57,12 +57,15 @@ class NeighborCache {
   GraphBatch candidates(const chem::Structure& s, const torch::Device& device, torch::Dtype dtype);
   std::size_t lists() const { return lists_; }  // neighbour lists made so far
   double cutoff() const { return cutoff_; }
+  double skin() const { return skin_; }
+  void setSkin(double skin);  // the next call makes a new list
 
  private:
   bool stillValid(const chem::Structure& s, const torch::Device& device) const;
   torch::Tensor refresh(const chem::Structure& s, const torch::Device& device);  // positions [N, 3] float64
   double cutoff_, skin_;
   std::size_t lists_ = 0;
+  bool stale_ = true;
   // What the list was made for, and the candidates on the device (float64 positions, cells, shifts).
   std::vector<int> numbers_;
   std::vector<chem::Vec3> made_;
