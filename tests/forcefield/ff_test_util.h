@@ -19,6 +19,7 @@ using chem::Vec3;
 inline fs::path sharedData(const std::string& rel) { return fs::path(ATOMSCOPE_SHARED_DATA_DIR) / rel; }
 inline fs::path bpaFile() { return sharedData("md_forces/3bpa_train_300K.xyz"); }
 inline fs::path mlipTestFile() { return sharedData("md_forces/mlip_test.xyz"); }
+inline fs::path mlipTrainFile() { return sharedData("md_forces/mlip_train.xyz"); }
 inline fs::path maceModel() { return sharedData("mlip_models/mace_toy_test_compiled.model"); }
 
 // The first `n` frames of 3BPA (27 atoms: C, H, N, O; energies in eV, forces in eV/A).

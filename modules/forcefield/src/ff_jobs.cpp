@@ -25,6 +25,8 @@ namespace {
 void addDataParams(ParamSchema& s) {
   s.addString("energy_key", "", "Energy key in the extxyz info (empty: energy, REF_energy, dft_energy, ...).").markAdvanced();
   s.addString("forces_key", "", "Per-atom forces key (empty: forces, REF_forces, dft_forces, ...).").markAdvanced();
+  s.addString("stress_key", "", "Stress key of periodic frames, 6 (Voigt) or 9 values in the energy unit per A^3 "
+              "(empty: stress, REF_stress, dft_stress).").markAdvanced();
   s.addChoice("energy_unit", {"eV", "kcal/mol", "kJ/mol", "Hartree"}, "eV", "Unit of energies in the file (forces: that unit per A).");
 }
 
@@ -32,6 +34,7 @@ DataOptions dataOptions(const core::Params& p) {
   DataOptions o;
   o.energyKey = p.getString("energy_key");
   o.forcesKey = p.getString("forces_key");
+  o.stressKey = p.getString("stress_key");
   o.energyUnit = p.getString("energy_unit");
   return o;
 }
@@ -116,6 +119,8 @@ class TrainJob : public core::Job {
     s.addInt("batch_size", 5, 1, std::nullopt, "Structures per batch.");
     s.addFloat("lr", 5e-4, 0.0, 1.0, "AdamW learning rate.");
     s.addFloat("energy_weight", 0.002, 0.0, std::nullopt, "Weight of the energy MSE (force MSE has weight 1).");
+    s.addFloat("stress_weight", 0.0, 0.0, std::nullopt, "Weight of the stress MSE ((eV/A^3)^2) over the periodic frames with a "
+               "stress label; 0: stress is not trained. One process only.");
     s.addFloat("ema_decay", 0.99, 0.0, 1.0, "EMA of the weights.");
     s.addInt("checkpoint_every", 200, 1, std::nullopt, "Checkpoint every N steps.");
     s.addInt("eval_every", 100, 0, std::nullopt, "Validation every N steps (0: at the end only).");
@@ -220,6 +225,7 @@ class TrainJob : public core::Job {
     o.batchSize = p.getInt("batch_size");
     o.lr = p.getFloat("lr");
     o.energyWeight = p.getFloat("energy_weight");
+    o.stressWeight = p.getFloat("stress_weight");
     o.emaDecay = p.getFloat("ema_decay");
     o.checkpointEvery = p.getInt("checkpoint_every");
     o.evalEvery = p.getInt("eval_every");

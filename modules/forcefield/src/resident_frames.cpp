@@ -6,12 +6,21 @@
 
 namespace atomscope::forcefield {
 
+std::pair<std::array<double, 9>, bool> stressLabel(const chem::Structure& s) {
+  std::array<double, 9> v{};
+  const auto it = s.info.find("stress");
+  if (it == s.info.end() || !it->is_array() || it->size() != 9) return {v, false};
+  for (std::size_t k = 0; k < 9; ++k) v[k] = (*it)[k].get<double>();
+  return {v, true};
+}
+
 void rotateBatch(LabelledBatch& b, const torch::Tensor& R) {
   auto& g = b.graph;
   const auto perAtom = R.index_select(0, g.batch);
   g.positions = torch::einsum("nkj,nj->nk", {perAtom, g.positions});
   b.forces = torch::einsum("nkj,nj->nk", {perAtom, b.forces});
   g.cell = torch::einsum("bkj,bij->bik", {R, g.cell});  // lattice rows turn as positions do
+  if (b.stress.defined()) b.stress = torch::matmul(torch::matmul(R, b.stress), R.transpose(1, 2));
 }
 
 bool ResidentFrames::canHold(const std::vector<chem::Structure>& frames) {
@@ -43,6 +52,7 @@ ResidentFrames::ResidentFrames(const std::vector<chem::Structure>& frames, const
   auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
   auto positions = torch::empty({F, n, 3}, f64), forces = torch::empty({F, n, 3}, f64);
   auto energies = torch::empty({F}, f64), cells = torch::empty({F, 3, 3}, f64);
+  auto stress = torch::zeros({F, 3, 3}, f64), stressMask = torch::zeros({F}, f64);
   auto numbers = torch::empty({F, n}, i64), periodic = torch::empty({F}, torch::kBool);
   // Padding: edge 0 -> 1 with weight 0 (any two distinct atoms: a zero-length edge would put
   // sqrt's infinite slope into the force gradient).
@@ -59,6 +69,10 @@ ResidentFrames::ResidentFrames(const std::vector<chem::Structure>& frames, const
     positions[f].copy_(g.positions);
     forces[f].copy_(torch::tensor(fp->values, f64).view({n, 3}));
     energies[f] = s.info.at("energy").get<double>();
+    if (const auto [st, labelled] = stressLabel(s); labelled) {
+      stress[f].copy_(torch::tensor(std::vector<double>(st.begin(), st.end()), f64).view({3, 3}));
+      stressMask[f] = 1.0;
+    }
     cells[f].copy_(g.cell[0]);
     periodic[f] = g.periodic[0];
     numbers[f].copy_(g.numbers);
@@ -72,13 +86,15 @@ ResidentFrames::ResidentFrames(const std::vector<chem::Structure>& frames, const
   auto species = model.speciesIndex(numbers.view({-1})).view({F, n});  // throws for an unknown element, once
   const auto fsize = static_cast<std::size_t>(torch::elementSize(dtype));
   bytes_ = static_cast<std::size_t>(F) * (static_cast<std::size_t>(n) * (6 * fsize + 16) + 8 + 9 * fsize + 1 +
-                                          static_cast<std::size_t>(eMax) * (16 + 4 * fsize));
+                                          static_cast<std::size_t>(eMax) * (16 + 4 * fsize)) + static_cast<std::size_t>(F) * 10 * fsize;
   if (maxBytes > 0 && bytes_ > maxBytes)
     throw TooLarge(std::to_string(F) + " frames with up to " + std::to_string(eMax) + " edges each would take " +
                    std::to_string(bytes_ >> 20) + " MiB of device memory, more than the " + std::to_string(maxBytes >> 20) + " MiB allowed");
   positions_ = positions.to(device, dtype);
   forces_ = forces.to(device, dtype);
   energies_ = energies.to(device);
+  stress_ = stress.to(device, dtype);
+  stressMask_ = stressMask.to(device, dtype);
   numbers_ = numbers.to(device);
   species_ = species.to(device);
   edges_ = edges.to(device);
@@ -107,6 +123,8 @@ LabelledBatch ResidentFrames::batch(const torch::Tensor& idx, const torch::Tenso
   g.numGraphs = B;
   out.energy = energies_.index_select(0, idx);
   out.forces = forces_.index_select(0, idx).reshape({B * n, 3});
+  out.stress = stress_.index_select(0, idx);
+  out.stressMask = stressMask_.index_select(0, idx);
   if (rotations.defined()) rotateBatch(out, rotations);
   return out;
 }

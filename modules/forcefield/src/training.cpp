@@ -52,6 +52,28 @@ std::vector<chem::Structure> loadLabelled(const fs::path& file, const DataOption
     s.atomProperties.erase(o.forcesKey.empty() ? "forces" : o.forcesKey);
     s.atomProperties["forces"] = forces;
     s.info["energy"] = *e * unit;
+    // Stress: 6 Voigt values (xx yy zz yz xz xy) or 9, stored as 9 in eV/A^3; periodic frames only.
+    std::vector<double> st;
+    for (const char* key : {"stress", "REF_stress", "dft_stress"}) {
+      const std::string k = o.stressKey.empty() ? key : o.stressKey;
+      if (!s.info.contains(k)) {
+        if (!o.stressKey.empty()) break;
+        continue;
+      }
+      const auto& v = s.info.at(k);
+      if (!v.is_array() || (v.size() != 6 && v.size() != 9))
+        throw ForceFieldError(where + ": stress '" + k + "' needs 6 (Voigt) or 9 numbers");
+      std::vector<double> x;
+      for (const auto& n : v) {
+        if (!n.is_number()) throw ForceFieldError(where + ": stress '" + k + "' holds a non-number");
+        x.push_back(n.get<double>() * unit);
+      }
+      st = x.size() == 9 ? x : std::vector<double>{x[0], x[5], x[4], x[5], x[1], x[3], x[4], x[3], x[2]};
+      if (k != "stress") s.info.erase(k);
+      break;
+    }
+    if (!st.empty() && s.isPeriodic()) s.info["stress"] = st;
+    else s.info.erase("stress");
     out.push_back(std::move(s));
   }
   if (out.empty()) throw ForceFieldError(file.string() + ": no frames selected");
@@ -159,21 +181,21 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-struct Labels {
-  torch::Tensor energy;  // [B] float64 (eV)
-  torch::Tensor forces;  // [N, 3]
-};
-
-Labels labelsOf(const std::vector<const chem::Structure*>& batch, const torch::Device& d, torch::Dtype dtype) {
-  std::vector<double> e, f;
+LabelledBatch labelsOf(const std::vector<const chem::Structure*>& batch, const torch::Device& d, torch::Dtype dtype) {
+  std::vector<double> e, f, st, mask;
   for (const auto* s : batch) {
     e.push_back(s->info.at("energy").get<double>());
     const auto* fp = s->atomProperty("forces");
     f.insert(f.end(), fp->values.begin(), fp->values.end());
+    const auto [values, labelled] = stressLabel(*s);
+    st.insert(st.end(), values.begin(), values.end());
+    mask.push_back(labelled ? 1.0 : 0.0);
   }
-  Labels l;
+  LabelledBatch l;
   l.energy = torch::tensor(e, torch::kFloat64).to(d);
   l.forces = torch::tensor(f, torch::kFloat64).view({-1, 3}).to(d, dtype);
+  l.stress = torch::tensor(st, torch::kFloat64).view({-1, 3, 3}).to(d, dtype);
+  l.stressMask = torch::tensor(mask, torch::kFloat64).to(d, dtype);
   return l;
 }
 
@@ -306,29 +328,36 @@ TrainResult trainPonita(core::Context& ctx, Ponita& model, const std::vector<che
   // The window's sums since the last report, on the device (one process): loss, energy and force
   // MSE, gradient norm. Data parallel: host sums of the all-reduced values.
   const auto f32 = torch::TensorOptions().dtype(torch::kFloat32).device(device);
-  auto sums = torch::zeros({4}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
-  double hostSums[4] = {0, 0, 0, 0};
+  auto sums = torch::zeros({5}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
+  double hostSums[5] = {0, 0, 0, 0, 0};
   long long window = 0;
   // Energy and force MSE of a batch. Data parallel: this rank's part of the whole batch's (sums over its
   // structures and force components over the whole batch's counts), so the all-reduced gradient is one
   // process's.
+  const bool trainStress = o.stressWeight > 0;
+  if (trainStress && comm) throw ForceFieldError("ff.train: stress_weight needs one process (no --nproc)");
   auto losses = [&](const LabelledBatch& b, double batchAtoms) {
-    auto out = model->compute(b.graph, true, false, true);
+    auto out = model->compute(b.graph, true, trainStress, true);
     const auto eLoss = comm ? (out.energy - b.energy).pow(2).sum() / static_cast<double>(o.batchSize)
                             : (out.energy - b.energy).pow(2).mean();
     const auto fLoss = comm ? (out.forces - b.forces).pow(2).sum() / (3.0 * batchAtoms)
                             : (out.forces - b.forces).pow(2).mean();
-    return std::make_pair(eLoss, fLoss);
+    // Stress MSE over the labelled periodic structures of the batch (zero when there are none).
+    torch::Tensor sLoss = torch::zeros({}, fLoss.options());
+    if (trainStress)
+      sLoss = ((out.stress - b.stress).pow(2) * b.stressMask.view({-1, 1, 1})).sum() / (9.0 * b.stressMask.sum()).clamp_min(9.0);
+    return std::make_tuple(eLoss, fLoss, sLoss);
   };
   // Backward, clipping, AdamW (lr: the options' when undefined), EMA and the window's sums: all on the
   // device without a host read, so it can be captured.
-  auto finishStep = [&](const torch::Tensor& eLoss, const torch::Tensor& fLoss, const torch::Tensor& lrTensor) {
-    const auto loss = o.energyWeight * eLoss.to(o.dtype) + fLoss;
+  auto finishStep = [&](const torch::Tensor& eLoss, const torch::Tensor& fLoss, const torch::Tensor& sLoss,
+                        const torch::Tensor& lrTensor) {
+    const auto loss = o.energyWeight * eLoss.to(o.dtype) + fLoss + o.stressWeight * sLoss;
     loss.backward();
     const auto gn = lm::clipStepAndAverage(params, o.gradClip > 0 ? o.gradClip : 1e30, stepper, lrTensor, ema, o.emaDecay);
     torch::NoGradGuard ng;
     sums.add_(torch::stack({loss.detach().to(torch::kFloat64), eLoss.detach().to(torch::kFloat64),
-                            fLoss.detach().to(torch::kFloat64), gn.to(torch::kFloat64)}));
+                            fLoss.detach().to(torch::kFloat64), gn.to(torch::kFloat64), sLoss.detach().to(torch::kFloat64)}));
   };
 
   // Graph mode: the side stream is current from here on; a few eager steps first (cuBLAS and the
@@ -387,8 +416,8 @@ TrainResult trainPonita(core::Context& ctx, Ponita& model, const std::vector<che
         stepper.setStepCount(step - 1);
         for (auto& p : params) p.mutable_grad() = torch::Tensor();  // the graph owns its gradients
         captured->capture([&] {
-          const auto [eLoss, fLoss] = losses(resident->batch(idxStatic, rotStatic), 0.0);
-          finishStep(eLoss, fLoss, lrTensor);
+          const auto [eLoss, fLoss, sLoss] = losses(resident->batch(idxStatic, rotStatic), 0.0);
+          finishStep(eLoss, fLoss, sLoss, lrTensor);
           return eLoss;
         });
       }
@@ -406,13 +435,12 @@ TrainResult trainPonita(core::Context& ctx, Ponita& model, const std::vector<che
           for (const auto* s : batch) batchAtoms += static_cast<double>(s->size());
           batch = std::vector<const chem::Structure*>(batch.begin() + firstRow, batch.begin() + firstRow + share);
         }
-        b.graph = makeGraphBatch(batch, model->config.cutoff, o.dtype).to(device, o.dtype);
         const auto lab = labelsOf(batch, device, o.dtype);
-        b.energy = lab.energy;
-        b.forces = lab.forces;
+        b = lab;
+        b.graph = makeGraphBatch(batch, model->config.cutoff, o.dtype).to(device, o.dtype);
         if (R.defined()) rotateBatch(b, R.slice(0, firstRow, firstRow + static_cast<long long>(batch.size())).to(device, o.dtype));
       }
-      auto [eLoss, fLoss] = losses(b, batchAtoms);
+      auto [eLoss, fLoss, sLoss] = losses(b, batchAtoms);
       if (comm) {
         // The synchroniser averages over ranks; one small all-reduce then carries the step's bookkeeping:
         // cancel, rank 0's clock, the whole batch's errors.
@@ -430,7 +458,7 @@ TrainResult trainPonita(core::Context& ctx, Ponita& model, const std::vector<che
         hostSums[2] += v[3];
         hostSums[3] += gn;
       } else {
-        finishStep(eLoss, fLoss, torch::Tensor());
+        finishStep(eLoss, fLoss, sLoss, torch::Tensor());
       }
     }
     ++window;
@@ -439,13 +467,13 @@ TrainResult trainPonita(core::Context& ctx, Ponita& model, const std::vector<che
     const bool evalNow = lead && o.evalEvery > 0 && (step % o.evalEvery == 0 || step == o.steps) && !valid.empty();
     const bool checkpointNow = lead && (step % o.checkpointEvery == 0 || step == o.steps || outOfTime);
     if (step % logEvery == 0 || evalNow || checkpointNow || outOfTime) {
-      double m[4];
+      double m[5];
       if (comm) {
-        std::copy(hostSums, hostSums + 4, m);
-        std::fill(hostSums, hostSums + 4, 0.0);
+        std::copy(hostSums, hostSums + 5, m);
+        std::fill(hostSums, hostSums + 5, 0.0);
       } else {
         const auto h = sums.to(torch::kCPU);  // the one host synchronisation of a window
-        std::copy(h.data_ptr<double>(), h.data_ptr<double>() + 4, m);
+        std::copy(h.data_ptr<double>(), h.data_ptr<double>() + 5, m);
         sums.zero_();
       }
       for (double& v : m) v /= static_cast<double>(window);
@@ -460,6 +488,7 @@ TrainResult trainPonita(core::Context& ctx, Ponita& model, const std::vector<che
                                        {"grad_norm", m[3]},
                                        {"lr", lr},
                                        {"steps_per_s", r.stepsPerSecond}};
+      if (trainStress) mt["stress_rmse_batch"] = std::sqrt(m[4]);
       if (evalNow) {
         const auto v = validate();
         mt["valid_energy_mae"] = v.energyMae;

@@ -7,6 +7,8 @@
 // unchanged) and padded to the longest one with edges of weight 0, which add exact zeros.
 #include <torch/torch.h>
 
+#include <array>
+#include <utility>
 #include <vector>
 
 #include "atomscope/chem/structure.h"
@@ -16,15 +18,21 @@
 
 namespace atomscope::forcefield {
 
-// A training batch: the graph and its labels, energies [B] (float64, eV) and forces [N, 3] (eV/A).
+// A training batch: the graph and its labels, energies [B] (float64, eV), forces [N, 3] (eV/A), and
+// stresses [B, 3, 3] (eV/A^3) with stressMask [B] (1 where the structure has a stress label, else 0).
 struct LabelledBatch {
   GraphBatch graph;
   torch::Tensor energy;
   torch::Tensor forces;
+  torch::Tensor stress;
+  torch::Tensor stressMask;
 };
 
+// A frame's stress label (info "stress", 9 values, as loadLabelled stores it) and whether it has one.
+std::pair<std::array<double, 9>, bool> stressLabel(const chem::Structure& s);
+
 // Turns structure b of the batch by rotations[b] ([B, 3, 3], rows act on column vectors): positions,
-// cell and forces. Neighbour lists stay valid (distances and integer images do not change).
+// cell, forces and stress (R s R^T). Neighbour lists stay valid (distances and integer images do not change).
 void rotateBatch(LabelledBatch& batch, const torch::Tensor& rotations);
 
 class ResidentFrames {
@@ -52,6 +60,7 @@ class ResidentFrames {
 
  private:
   torch::Tensor positions_, forces_, energies_;  // [F, n, 3], [F, n, 3], [F] float64
+  torch::Tensor stress_, stressMask_;            // [F, 3, 3], [F]
   torch::Tensor numbers_, species_;              // [F, n] int64
   torch::Tensor edges_, weights_, shifts_;       // [F, e, 2] int64 (i, j), [F, e], [F, e, 3]
   torch::Tensor cells_, periodic_;               // [F, 3, 3], [F] bool

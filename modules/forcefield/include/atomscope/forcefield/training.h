@@ -17,13 +17,15 @@ namespace atomscope::forcefield {
 struct DataOptions {
   std::string energyKey;          // empty: Structure::energy() (energy, free_energy, REF_energy, ...)
   std::string forcesKey;          // empty: Structure::forces() (forces, REF_forces, ...)
+  std::string stressKey;          // empty: stress, REF_stress, dft_stress; 6 (Voigt xx yy zz yz xz xy) or 9 values, energy unit per A^3
   std::string energyUnit = "eV";  // eV, kcal/mol, kJ/mol, Hartree; forces are in that unit per A
   std::size_t limit = 0;          // first N frames (0: all)
   std::size_t skip = 0;           // frames skipped before reading
 };
 
 // Frames with "energy" (eV) in info and "forces" (eV/A) as per-atom array, converted from the file's
-// keys and unit. Throws ForceFieldError naming the file and frame when a label is missing.
+// keys and unit, and "stress" (eV/A^3, 9 values row by row, ASE's sign) for periodic frames that have
+// one. Throws ForceFieldError naming the file and frame when a label is missing or malformed.
 std::vector<chem::Structure> loadLabelled(const std::filesystem::path& file, const DataOptions& options);
 double energyUnitInEv(const std::string& unit);  // throws ForceFieldError for an unknown unit
 
@@ -39,6 +41,9 @@ struct TrainOptions {
   double lr = 5e-4;
   double weightDecay = 0.0;
   double energyWeight = 1.0 / 500.0;  // PONITA's rMD17 recipe: MSE_E / 500 + MSE_F
+  // Weight of the stress MSE (eV/A^3)^2 over the periodic frames with a stress label (0: stress not trained).
+  // One process only.
+  double stressWeight = 0.0;
   double emaDecay = 0.99;
   long long checkpointEvery = 200;
   long long evalEvery = 100;         // validation metrics every N steps (0: never)
