@@ -279,9 +279,21 @@ TEST(ResidentFrames, StressIsReadAndTrained) {
     }
     return std::sqrt(se / (9.0 * six.size()));
   };
-  const double without = stressRmse(train(0.0, true, 150)), with = stressRmse(train(1e5, true, 150));
+  const double without = stressRmse(train(0.0, true, 150));
+  auto stressTrained = train(1e5, true, 150);
+  const double with = stressRmse(stressTrained);
   std::cout << "training-frame stress RMSE after 150 steps: " << without << " eV/A^3 without stress_weight, " << with << " with 1e5\n";
   EXPECT_LT(with, 0.8 * without);
+  // ff.evaluate reports the same stress error (float32 there) for frames with a stress label.
+  forcefield::savePonita(dir / "stress_model.pt", stressTrained);
+  core::Feedback fb;
+  const auto ev = core::runJob(reg, core::RunRequest{"ff.evaluate", Json{{"model", (dir / "stress_model.pt").string()},
+                                                                           {"data", (dir / "mof6.xyz").string()}},
+                                                     "cpu", 1, dir.path(), 2.0}, fb);
+  ASSERT_EQ(ev.status, core::RunStatus::Completed) << ev.error;
+  const auto sum = core::RunDir::open(ev.runDir).record()["summary"];
+  EXPECT_EQ(sum["stress_frames"].get<int>(), 6);
+  EXPECT_NEAR(sum["stress_rmse_eV_per_A3"].get<double>(), with, 1e-3 * with);
   auto a = train(1e5, true, 10, true), b = train(1e5, false, 10, true);  // rotated stress labels alike
   const auto pa = a->named_parameters(), pb = b->named_parameters();
   for (const auto& item : pa)

@@ -125,13 +125,19 @@ double meanNeighbors(const std::vector<chem::Structure>& frames, double cutoff) 
 }
 
 Json Metrics::toJson() const {
-  return Json{{"frames", frames},
+  Json j{{"frames", frames},
               {"energy_mae_eV", energyMae},
               {"energy_rmse_eV", energyRmse},
               {"energy_mae_per_atom_eV", energyMaePerAtom},
               {"energy_rmse_per_atom_eV", energyRmsePerAtom},
               {"force_mae_eV_per_A", forceMae},
               {"force_rmse_eV_per_A", forceRmse}};
+  if (stressFrames > 0) {  // only where some frame had a stress label: no zeros that look like a result
+    j["stress_frames"] = stressFrames;
+    j["stress_mae_eV_per_A3"] = stressMae;
+    j["stress_rmse_eV_per_A3"] = stressRmse;
+  }
+  return j;
 }
 
 std::vector<Prediction> predictAll(Calculator& calc, const std::vector<chem::Structure>& frames,
@@ -139,8 +145,16 @@ std::vector<Prediction> predictAll(Calculator& calc, const std::vector<chem::Str
   std::vector<Prediction> out;
   for (std::size_t k = 0; k < frames.size(); ++k) {
     const auto& s = frames[k];
-    const auto r = calc.compute(s);
-    Prediction p{r.energy, s.info.value("energy", 0.0), r.forces, {}, s.size()};
+    const auto [label, hasStress] = stressLabel(s);
+    const auto r = calc.compute(s, hasStress && s.isPeriodic());
+    Prediction p{r.energy, s.info.value("energy", 0.0), r.forces, {}, s.size(), {}, {}};
+    if (hasStress && r.stress) {
+      p.stress = r.stress;
+      chem::Mat3 ref{};
+      for (int a = 0; a < 3; ++a)
+        for (int b = 0; b < 3; ++b) ref[a][b] = label[3 * a + b];
+      p.refStress = ref;
+    }
     if (const auto* f = s.atomProperty("forces"))
       for (std::size_t a = 0; a < s.size(); ++a) p.refForces.push_back({f->at(a, 0), f->at(a, 1), f->at(a, 2)});
     out.push_back(std::move(p));
@@ -174,6 +188,21 @@ Metrics metricsOf(const std::vector<Prediction>& ps) {
   m.energyRmsePerAtom = std::sqrt(m.energyRmsePerAtom / n);
   m.forceMae = nf > 0 ? fa / nf : 0;
   m.forceRmse = nf > 0 ? std::sqrt(fs2 / nf) : 0;
+  double sa = 0, ss2 = 0;
+  for (const auto& p : ps) {
+    if (!p.stress || !p.refStress) continue;
+    ++m.stressFrames;
+    for (int a = 0; a < 3; ++a)
+      for (int b = 0; b < 3; ++b) {
+        const double d = (*p.stress)[a][b] - (*p.refStress)[a][b];
+        sa += std::abs(d);
+        ss2 += d * d;
+      }
+  }
+  if (m.stressFrames > 0) {
+    m.stressMae = sa / (9.0 * m.stressFrames);
+    m.stressRmse = std::sqrt(ss2 / (9.0 * m.stressFrames));
+  }
   return m;
 }
 

@@ -77,6 +77,8 @@ struct Metrics {
   double energyMae = 0, energyRmse = 0;          // eV per structure
   double energyMaePerAtom = 0, energyRmsePerAtom = 0;
   double forceMae = 0, forceRmse = 0;            // eV/A per component
+  double stressMae = 0, stressRmse = 0;          // eV/A^3 per component, over stressFrames frames
+  std::size_t stressFrames = 0;
   std::size_t frames = 0;
   Json toJson() const;
 };
@@ -105,6 +107,7 @@ struct Prediction {
   double energy, refEnergy;
   std::vector<chem::Vec3> forces, refForces;
   std::size_t atoms;
+  std::optional<chem::Mat3> stress, refStress;  // periodic frames with a stress label (eV/A^3)
 };
 std::vector<Prediction> predictAll(Calculator& calc, const std::vector<chem::Structure>& frames,
                                    const std::function<void(std::size_t)>& progress = {});
