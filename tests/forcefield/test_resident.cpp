@@ -82,6 +82,45 @@ std::vector<Structure> periodicFrames(int count) {
   return out;
 }
 
+// The ff jobs, for the tests that run them.
+const core::JobRegistry& ffJobs() {
+  static const core::JobRegistry* r = [] {
+    auto* reg = new core::JobRegistry;
+    forcefield::registerForceFieldJobs(*reg);
+    return reg;
+  }();
+  return *r;
+}
+
+// Runs job in dir and expects it to complete.
+core::RunOutcome runFf(const std::string& job, const Json& params, const fs::path& dir, const std::string& device = "cpu",
+                       unsigned long long seed = 4) {
+  core::Feedback fb;
+  auto o = core::runJob(ffJobs(), core::RunRequest{job, params, device, seed, dir, 2.0}, fb);
+  EXPECT_EQ(o.status, core::RunStatus::Completed) << job << ": " << o.error;
+  return o;
+}
+
+// The first n frames of `frames` written to dir/name (extended XYZ); returns the path.
+fs::path writeFrames(const fs::path& dir, const std::string& name, const chem::Trajectory& frames, std::size_t n) {
+  const auto file = dir / name;
+  std::ofstream out(file);
+  for (std::size_t k = 0; k < n; ++k) chem::writeExtXyz(out, frames[k]);
+  return file;
+}
+
+// Every parameter of b within rel * (1 + max |a|) of a's; returns the largest difference.
+double expectSameParameters(forcefield::Ponita& a, forcefield::Ponita& b, double rel) {
+  const auto pa = a->named_parameters(), pb = b->named_parameters();
+  double largest = 0;
+  for (const auto& item : pa) {
+    const auto d = (item.value() - pb[item.key()]).abs().max().item<double>();
+    EXPECT_LT(d, rel * (1 + item.value().abs().max().item<double>())) << item.key();
+    largest = std::max(largest, d);
+  }
+  return largest;
+}
+
 }  // namespace
 
 // 3BPA (a molecule, 27 atoms): energies, forces, the loss and all parameter gradients of a batch with
@@ -166,31 +205,17 @@ TEST(ResidentFrames, RefusesWhatItCannotHold) {
 // the same model: same seed, batches, rotations and calibration; float32 rounding apart.
 TEST(ResidentFrames, TrainingMatchesBatchesMadePerStep) {
   test::ScopedTempDir dir("ff_resident");
-  {
-    std::ofstream out(dir / "bpa10.xyz");
-    for (std::size_t k = 0; k < 10; ++k) chem::writeExtXyz(out, bpaFrames()[k]);
-  }
-  core::JobRegistry reg;
-  forcefield::registerForceFieldJobs(reg);
+  const auto data = writeFrames(dir.path(), "bpa10.xyz", bpaFrames(), 10);
   auto train = [&](bool resident) {
-    core::Feedback fb;
-    const Json params{{"train", (dir / "bpa10.xyz").string()}, {"valid_count", 2}, {"orientations", 6}, {"hidden", 12},
+    const Json params{{"train", data.string()}, {"valid_count", 2}, {"orientations", 6}, {"hidden", 12},
                       {"basis", 12}, {"layers", 2}, {"cutoff", 4.0}, {"steps", 20}, {"batch_size", 3}, {"lr", 3e-3},
                       {"rotate", true}, {"calibrate", true}, {"eval_every", 0}, {"resident", resident}};
-    const auto o = core::runJob(reg, core::RunRequest{"ff.train", params, "cpu", 4, dir.path(), 2.0}, fb);
-    EXPECT_EQ(o.status, core::RunStatus::Completed) << o.error;
+    const auto o = runFf("ff.train", params, dir.path());
     EXPECT_EQ(core::RunDir::open(o.runDir).record()["summary"]["resident_frames"].get<bool>(), resident);
     return forcefield::loadPonita(o.runDir / "artifacts" / "model.pt");
   };
   auto a = train(true), b = train(false);
-  const auto pa = a->named_parameters(), pb = b->named_parameters();
-  double moved = 0;
-  for (const auto& item : pa) {
-    const auto d = (item.value() - pb[item.key()]).abs().max().item<double>();
-    EXPECT_LT(d, 1e-5 * (1 + item.value().abs().max().item<double>())) << item.key();
-    moved = std::max(moved, d);
-  }
-  std::cout << "largest parameter difference after 20 steps: " << moved << "\n";
+  std::cout << "largest parameter difference after 20 steps: " << expectSameParameters(a, b, 1e-5) << "\n";
 }
 
 // On CUDA the step is captured as a CUDA graph and replayed (cuda_graph, on by default): 40 steps of it
@@ -199,20 +224,13 @@ TEST(ResidentFrames, TrainingMatchesBatchesMadePerStep) {
 TEST(ResidentFrames, CudaGraphTrainingMatchesEagerStepsOnCuda) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
   test::ScopedTempDir dir("ff_cuda_graph");
-  {
-    std::ofstream out(dir / "bpa12.xyz");
-    for (std::size_t k = 0; k < 12; ++k) chem::writeExtXyz(out, bpaFrames()[k]);
-  }
-  core::JobRegistry reg;
-  forcefield::registerForceFieldJobs(reg);
+  const auto data = writeFrames(dir.path(), "bpa12.xyz", bpaFrames(), 12);
   auto train = [&](bool graph) {
-    core::Feedback fb;
-    const Json params{{"train", (dir / "bpa12.xyz").string()}, {"valid_count", 2}, {"orientations", 8}, {"hidden", 16},
+    const Json params{{"train", data.string()}, {"valid_count", 2}, {"orientations", 8}, {"hidden", 16},
                       {"basis", 16}, {"layers", 2}, {"steps", 40}, {"batch_size", 4}, {"lr", 2e-3},
                       {"lr_schedule", "cosine"}, {"rotate", true}, {"eval_every", 20}, {"checkpoint_every", 25},
                       {"log_every", 10}, {"cuda_graph", graph}};
-    const auto o = core::runJob(reg, core::RunRequest{"ff.train", params, "cuda", 4, dir.path(), 2.0}, fb);
-    EXPECT_EQ(o.status, core::RunStatus::Completed) << o.error;
+    const auto o = runFf("ff.train", params, dir.path(), "cuda");
     const auto rec = core::RunDir::open(o.runDir).record();
     EXPECT_EQ(rec["summary"]["cuda_graphs"].get<bool>(), graph);
     std::cout << (graph ? "graph" : "eager") << ": " << rec["summary"]["steps_per_s"] << " steps/s, valid force RMSE "
@@ -223,10 +241,7 @@ TEST(ResidentFrames, CudaGraphTrainingMatchesEagerStepsOnCuda) {
   auto [a, va] = train(true);
   auto [b, vb] = train(false);
   EXPECT_NEAR(va, vb, 1e-3 * vb);
-  const auto pa = a->named_parameters(), pb = b->named_parameters();
-  for (const auto& item : pa)
-    EXPECT_LT((item.value() - pb[item.key()]).abs().max().item<double>(), 1e-4 * (1 + item.value().abs().max().item<double>()))
-        << item.key();
+  expectSameParameters(a, b, 1e-4);
 }
 
 // Stress labels (issue 8 item 5, "optional stress"): loadLabelled reads mlip_train.xyz's dft_stress (6 Voigt
@@ -251,20 +266,12 @@ TEST(ResidentFrames, StressIsReadAndTrained) {
   EXPECT_DOUBLE_EQ(st[3], -0.003292566962664794);
 
   test::ScopedTempDir dir("ff_stress");
-  {
-    std::ofstream out(dir / "mof6.xyz");
-    const auto raw = chem::readXyz(mlipTrainFile());
-    for (std::size_t k = 0; k < 6; ++k) chem::writeExtXyz(out, raw[k]);
-  }
-  core::JobRegistry reg;
-  forcefield::registerForceFieldJobs(reg);
+  const auto data = writeFrames(dir.path(), "mof6.xyz", chem::readXyz(mlipTrainFile()), 6);
   auto train = [&](double weight, bool resident, int steps, bool rotate = false) {
-    core::Feedback fb;
-    const Json params{{"train", (dir / "mof6.xyz").string()}, {"valid_count", 0}, {"orientations", 4}, {"hidden", 16},
+    const Json params{{"train", data.string()}, {"valid_count", 0}, {"orientations", 4}, {"hidden", 16},
                       {"basis", 16}, {"layers", 2}, {"cutoff", 4.0}, {"steps", steps}, {"batch_size", 3}, {"lr", 3e-3},
                       {"eval_every", 0}, {"stress_weight", weight}, {"resident", resident}, {"rotate", rotate}, {"ema_decay", 0.0}};
-    const auto o = core::runJob(reg, core::RunRequest{"ff.train", params, "cpu", 3, dir.path(), 2.0}, fb);
-    EXPECT_EQ(o.status, core::RunStatus::Completed) << o.error;
+    const auto o = runFf("ff.train", params, dir.path(), "cpu", 3);
     return forcefield::loadPonita(o.runDir / "artifacts" / "model.pt", torch::kCPU, torch::kFloat64);
   };
   const auto six = std::vector<Structure>(frames.begin(), frames.begin() + 6);
@@ -286,17 +293,11 @@ TEST(ResidentFrames, StressIsReadAndTrained) {
   EXPECT_LT(with, 0.8 * without);
   // ff.evaluate reports the same stress error (float32 there) for frames with a stress label.
   forcefield::savePonita(dir / "stress_model.pt", stressTrained);
-  core::Feedback fb;
-  const auto ev = core::runJob(reg, core::RunRequest{"ff.evaluate", Json{{"model", (dir / "stress_model.pt").string()},
-                                                                           {"data", (dir / "mof6.xyz").string()}},
-                                                     "cpu", 1, dir.path(), 2.0}, fb);
-  ASSERT_EQ(ev.status, core::RunStatus::Completed) << ev.error;
+  const auto ev = runFf("ff.evaluate", Json{{"model", (dir / "stress_model.pt").string()}, {"data", data.string()}}, dir.path());
+  ASSERT_EQ(ev.status, core::RunStatus::Completed);
   const auto sum = core::RunDir::open(ev.runDir).record()["summary"];
   EXPECT_EQ(sum["stress_frames"].get<int>(), 6);
   EXPECT_NEAR(sum["stress_rmse_eV_per_A3"].get<double>(), with, 1e-3 * with);
   auto a = train(1e5, true, 10, true), b = train(1e5, false, 10, true);  // rotated stress labels alike
-  const auto pa = a->named_parameters(), pb = b->named_parameters();
-  for (const auto& item : pa)
-    EXPECT_LT((item.value() - pb[item.key()]).abs().max().item<double>(), 1e-4 * (1 + item.value().abs().max().item<double>()))
-        << item.key();
+  expectSameParameters(a, b, 1e-4);
 }

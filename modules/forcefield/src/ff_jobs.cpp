@@ -134,9 +134,7 @@ class TrainJob : public core::Job {
     s.addBool("zero_readouts", true, "Start the readouts at zero (the model starts at E0 + shift with zero forces); false: PyTorch's default initialisation, as the reference.").markAdvanced();
     s.addBool("calibrate", false, "Before the first step, scale each layer's kernels so its convolutions keep the input's standard deviation (the reference PONITA's first-step calibration).").markAdvanced();
     s.addBool("resident", true, "When every frame has the same number of atoms, keep the frames on the device and make batches by gathers (no neighbour lists per step).").markAdvanced();
-    s.addFloat("neighbor_skin", 1.0, 0.0, 10.0, "Neighbour lists hold pairs within cutoff + skin (A) and are reused until "
-             "an atom has moved skin / 2; 0 makes a list at every call.").markAdvanced();
-  s.addBool("cuda_graph", true, "On CUDA, with resident frames and float32: capture the training step as a CUDA graph and replay it (a small molecule's step is bound by kernel launches).").markAdvanced();
+    s.addBool("cuda_graph", true, "On CUDA, with resident frames and float32: capture the training step as a CUDA graph and replay it (a small molecule's step is bound by kernel launches).").markAdvanced();
     s.addInt("log_every", 1, 1, std::nullopt, "Report the training metrics (means over the window) every N steps; more than 1 spares a host synchronisation per step.").markAdvanced();
     s.addOptionalPath("init", "Continue training this PONITA model file (from an earlier run, e.g. on another machine): "
                       "its architecture, elements, E0s and scale are kept and the architecture parameters here are "

@@ -84,9 +84,12 @@ ResidentFrames::ResidentFrames(const std::vector<chem::Structure>& frames, const
     }
   }
   auto species = model.speciesIndex(numbers.view({-1})).view({F, n});  // throws for an unknown element, once
+  // Device bytes: float tensors in dtype, the rest as they are.
   const auto fsize = static_cast<std::size_t>(torch::elementSize(dtype));
-  bytes_ = static_cast<std::size_t>(F) * (static_cast<std::size_t>(n) * (6 * fsize + 16) + 8 + 9 * fsize + 1 +
-                                          static_cast<std::size_t>(eMax) * (16 + 4 * fsize)) + static_cast<std::size_t>(F) * 10 * fsize;
+  bytes_ = 0;
+  for (const auto* t : {&positions, &forces, &stress, &stressMask, &weights, &shifts, &cells})
+    bytes_ += static_cast<std::size_t>(t->numel()) * fsize;
+  for (const auto* t : {&energies, &numbers, &species, &edges, &periodic}) bytes_ += static_cast<std::size_t>(t->nbytes());
   if (maxBytes > 0 && bytes_ > maxBytes)
     throw TooLarge(std::to_string(F) + " frames with up to " + std::to_string(eMax) + " edges each would take " +
                    std::to_string(bytes_ >> 20) + " MiB of device memory, more than the " + std::to_string(maxBytes >> 20) + " MiB allowed");

@@ -54,12 +54,10 @@ std::vector<chem::Structure> loadLabelled(const fs::path& file, const DataOption
     s.info["energy"] = *e * unit;
     // Stress: 6 Voigt values (xx yy zz yz xz xy) or 9, stored as 9 in eV/A^3; periodic frames only.
     std::vector<double> st;
-    for (const char* key : {"stress", "REF_stress", "dft_stress"}) {
-      const std::string k = o.stressKey.empty() ? key : o.stressKey;
-      if (!s.info.contains(k)) {
-        if (!o.stressKey.empty()) break;
-        continue;
-      }
+    const auto stressKeys = o.stressKey.empty() ? std::vector<std::string>{"stress", "REF_stress", "dft_stress"}
+                                                : std::vector<std::string>{o.stressKey};
+    for (const auto& k : stressKeys) {
+      if (!s.info.contains(k)) continue;
       const auto& v = s.info.at(k);
       if (!v.is_array() || (v.size() != 6 && v.size() != 9))
         throw ForceFieldError(where + ": stress '" + k + "' needs 6 (Voigt) or 9 numbers");
