@@ -308,3 +308,28 @@ TEST(ForcefieldJobs, InitContinuesASavedModel) {
   EXPECT_NE(c.error.find("Z=40"), std::string::npos) << c.error;
   EXPECT_NE(c.error.find(initFile.string()), std::string::npos) << c.error;
 }
+
+// The sample PONITA model (samples/models/ponita_3bpa, trained on the H200 from the first 450 frames of 3BPA
+// 300 K: tests/bench/RESULTS.md, session 17) evaluated on the last 50 frames on the CPU gives the errors the
+// GPU measured after training: force RMSE 22.09 meV/A, energy MAE 8.24 meV.
+TEST(ForcefieldJobs, SamplePonitaModelKeepsItsTestError) {
+  test::ScopedTempDir dir("ff_sample");
+  {  // the file's last 50 frames, line for line
+    std::ifstream in(bpaFile());
+    std::ofstream out(dir / "test50.xyz");
+    std::string line;
+    for (int frame = 0; std::getline(in, line); ++frame) {
+      const int n = std::stoi(line);
+      std::string block = line + "\n";
+      for (int k = 0; k < n + 1 && std::getline(in, line); ++k) block += line + "\n";
+      if (frame >= 450) out << block;
+    }
+  }
+  const auto ev = runJob("ff.evaluate", Json{{"model", std::string(ATOMSCOPE_SAMPLES_DIR) + "/models/ponita_3bpa/model.pt"},
+                                             {"data", (dir / "test50.xyz").string()}},
+                         dir.path());
+  ASSERT_EQ(ev.status, core::RunStatus::Completed) << ev.error;
+  EXPECT_EQ(summary(ev)["frames"].get<int>(), 50);
+  EXPECT_NEAR(summary(ev)["force_rmse_eV_per_A"].get<double>(), 0.02209, 5e-5);
+  EXPECT_NEAR(summary(ev)["energy_mae_eV"].get<double>(), 0.00824, 5e-5);
+}

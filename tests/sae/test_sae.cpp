@@ -46,7 +46,7 @@ Sae randomSae(SaeKind kind, std::int64_t d, std::int64_t n, bool transform) {
   if (transform) {  // a symmetric positive definite A and its inverse
     auto M = torch::randn({d, d}, torch::kFloat64);
     auto A = torch::matmul(M, M.t()) / d + torch::eye(d, torch::kFloat64);
-    sae->setInputTransform(A, torch::linalg::inv(A));
+    sae->setInputTransform(A, torch::linalg_inv(A));
     sae->setWhitened(true);
   }
   sae->info = Json{{"site", "resid_post.2"}, {"model", "stories260K"}};

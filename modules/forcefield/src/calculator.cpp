@@ -76,8 +76,9 @@ CalcResult PonitaCalculator::compute(const chem::Structure& s, bool stress) {
           return torch::cat({o.energy.to(torch::kFloat64), o.forces.to(torch::kFloat64).flatten()});
         });
         graphList_ = pairs_.lists();
-      } catch (const std::exception&) {
+      } catch (const std::exception& e) {
         // A capture this LibTorch or driver refuses: the eager calls from now on, which give the same numbers.
+        captureError_ = e.what();
         graphed_.reset();
         cudaGraph = lastGraphed_ = false;
       }
@@ -85,6 +86,7 @@ CalcResult PonitaCalculator::compute(const chem::Structure& s, bool stress) {
     if (lastGraphed_) {
       graphInput_.positions.copy_(g.positions);
       graphed_->replay();
+      ++graphedCalls_;
       const auto out = graphOutput_.to(torch::kCPU);
       return fromTensors(s, out[0], out.slice(0, 1).view({-1, 3}));
     }

@@ -74,6 +74,7 @@ class CancellableCalculator : public Calculator {
     fb_.throwIfCancelled();
     return inner_->compute(structure, stress);
   }
+  Calculator& inner() { return *inner_; }
 
  private:
   std::unique_ptr<Calculator> inner_;
@@ -470,6 +471,12 @@ class MdJob : public core::Job {
     for (const auto& x : r.samples) tMean += x.temperature;
     ctx.run().setSummary("mean_temperature_K", tMean / std::max<std::size_t>(1, r.samples.size()));
     ctx.run().setSummary("atom_steps_per_s", static_cast<double>(start.size()) * o.steps / std::max(1e-9, secs));
+    if (const auto* ponita = dynamic_cast<const PonitaCalculator*>(&calc->inner()); ponita && core::toTorchDevice(ctx.device()).is_cuda()) {
+      // Whether the steps ran as replayed CUDA graphs, and why not when a capture failed.
+      ctx.run().setSummary("cuda_graph_calls", static_cast<double>(ponita->graphedCalls()));
+      if (!ponita->graphCaptureError().empty())
+        ctx.feedback().warn("CUDA graph capture failed, the steps ran eagerly: " + ponita->graphCaptureError());
+    }
     ctx.feedback().setProgress(1.0, "done");
   }
 };

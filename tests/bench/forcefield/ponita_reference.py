@@ -94,6 +94,8 @@ def main():
     ap.add_argument("--cutoff", type=float, default=5.0)
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--tf32", action="store_true", help="matrix products in TF32 (PyTorch's default is FP32)")
+    ap.add_argument("--profile", action="store_true",
+                    help="also run 3 steps under torch.profiler and print its CUDA-time table to stderr")
     args = ap.parse_args()
     if not args.ponita_src:
         sys.exit("set PONITA_SRC or --ponita-src to a checkout of ebekkers/ponita")
@@ -141,6 +143,14 @@ def main():
                 torch.cuda.synchronize()
             dt = time.perf_counter() - t0
             peak = torch.cuda.max_memory_allocated() / 2**30 if dev.type == "cuda" else float("nan")
+            if args.profile:
+                from torch.profiler import profile, ProfilerActivity
+                with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+                    for _ in range(3):
+                        step()
+                    torch.cuda.synchronize()
+                print(f"profile of 3 steps at {n} atoms", file=sys.stderr)
+                print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=30), file=sys.stderr)
             print(json.dumps({"atoms": n, "atom_steps_per_s": n * args.steps / dt, "ms_per_step": 1000 * dt / args.steps,
                               "peak_gib": peak, "finite": bool(torch.isfinite(f).all()), "scatter_shim": shim, "tf32": args.tf32}),
                   flush=True)

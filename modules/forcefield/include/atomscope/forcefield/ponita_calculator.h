@@ -29,6 +29,9 @@ class PonitaCalculator : public Calculator {
   bool cudaGraph = true;
   std::int64_t graphMaxElements = std::int64_t{1} << 26;
   bool lastCallGraphed() const { return lastGraphed_; }
+  std::size_t graphedCalls() const { return graphedCalls_; }  // calls answered by a replay so far
+  // Why the last capture failed (then cudaGraph is off and the calls run eagerly); empty if none did.
+  const std::string& graphCaptureError() const { return captureError_; }
 
  private:
   CalcResult fromTensors(const chem::Structure& s, const torch::Tensor& energy, const torch::Tensor& forces) const;
@@ -48,6 +51,8 @@ class PonitaCalculator : public Calculator {
   std::size_t listSeen_ = 0;  // the neighbour list of the last call, and the calls made on it
   int callsOnList_ = 0;
   bool lastGraphed_ = false;
+  std::size_t graphedCalls_ = 0;
+  std::string captureError_;
 };
 
 }  // namespace atomscope::forcefield
