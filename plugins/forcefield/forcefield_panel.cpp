@@ -34,6 +34,7 @@
 #include "atomscope/gui/escape_cancels.h"
 #include "atomscope/gui/job_manager.h"
 #include "atomscope/gui/metric_chart.h"
+#include "atomscope/gui/samples.h"
 #include "atomscope/gui/structure_view.h"
 #include "atomscope/gui/workbench.h"
 #include "parity_chart.h"
@@ -159,8 +160,14 @@ QWidget* ForceFieldPanel::buildRunTab() {
   model_->setObjectName(QStringLiteral("ffModel"));
   model_->setToolTip(tr("xtb (GFN2-xTB), a PONITA model from ff.train, or a TorchScript MLIP (MACE)"));
   model_->addItem(tr("xtb (GFN2)"), kXtb);
+  // The bundled PONITA model (3BPA: C, H, N, O), so that a new user has a learned force field at once.
+  if (const QString sample = findSample(QStringLiteral("models/ponita_3bpa/model.pt")); !sample.isEmpty()) {
+    model_->addItem(tr("PONITA 3BPA (sample)"), sample);
+    model_->setItemData(model_->count() - 1, tr("%1\nPONITA trained on 3BPA at 300 K (C, H, N, O); see samples/README.md").arg(sample),
+                        Qt::ToolTipRole);
+  }
   for (const QString& f : QSettings().value(kRecentKey).toStringList())
-    if (QFileInfo::exists(f)) model_->addItem(QFileInfo(f).fileName(), f);
+    if (QFileInfo::exists(f) && model_->findData(f) < 0) model_->addItem(QFileInfo(f).fileName(), f);
   model_->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
   model_->setMinimumContentsLength(8);
   auto* browse = new QToolButton(row);

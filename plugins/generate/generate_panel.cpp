@@ -30,6 +30,7 @@
 #include "atomscope/chem/xyz.h"
 #include "atomscope/core/job.h"
 #include "atomscope/gui/escape_cancels.h"
+#include "atomscope/gui/samples.h"
 #include "atomscope/gui/job_manager.h"
 #include "atomscope/gui/metric_chart.h"
 #include "atomscope/gui/workbench.h"
@@ -42,20 +43,6 @@ namespace {
 constexpr int kValidRole = Qt::UserRole + 1;
 const QColor kValidColour(56, 142, 60, 110);
 const QColor kInvalidColour(198, 40, 40, 110);
-
-// Folders the samples may be in: $ATOMSCOPE_SAMPLES_DIR, the installed share folder, the build's
-// source tree (development builds).
-QStringList sampleRoots() {
-  QStringList roots;
-  const QByteArray env = qgetenv("ATOMSCOPE_SAMPLES_DIR");
-  if (!env.isEmpty()) roots << QString::fromLocal8Bit(env);
-  const QString app = QCoreApplication::applicationDirPath();
-  roots << app + QStringLiteral("/../share/atomscope/samples") << app + QStringLiteral("/../samples");
-#ifdef ATOMSCOPE_GENERATE_SOURCE_SAMPLES
-  roots << QStringLiteral(ATOMSCOPE_GENERATE_SOURCE_SAMPLES);
-#endif
-  return roots;
-}
 
 QString artifact(const QString& runDir, const QString& name) { return runDir + QStringLiteral("/artifacts/") + name; }
 
@@ -363,7 +350,7 @@ QWidget* GeneratePanel::buildTrainingTab() {
 }
 
 void GeneratePanel::findSampleModel() {
-  for (const QString& root : sampleRoots()) {
+  for (const QString& root : gui::sampleRoots()) {
     const QDir models(root + QStringLiteral("/models"));
     if (!models.exists()) continue;
     for (const QString& sub : models.entryList(QDir::Dirs | QDir::NoDotAndDotDot, QDir::Name)) {

@@ -183,6 +183,35 @@ TEST(ForceFieldPlugin, PredictShowsXtbEnergyAndOneArrowPerAtom) {
   EXPECT_TRUE(tf32Of(w.text("lastRun")));
 }
 
+// The bundled PONITA model (samples/models/ponita_3bpa) is offered in the model list, and predicting with it
+// runs ff.predict on that file: energy and one force arrow per atom on ethanol (C, H, O: elements it knows).
+TEST(ForceFieldPlugin, SamplePonitaModelIsOfferedAndPredicts) {
+  ForceFieldBench w;
+  ASSERT_NE(w.panel, nullptr);
+  ASSERT_TRUE(w.open(kEthanol));
+  auto* models = w.panel->findChild<QComboBox*>(QStringLiteral("ffModel"));
+  ASSERT_NE(models, nullptr);
+  const int i = models->findText(QStringLiteral("PONITA 3BPA (sample)"));
+  ASSERT_GE(i, 0) << "the sample model is not in the list";
+  const QString sample = QDir::cleanPath(QStringLiteral(ATOMSCOPE_SAMPLES_DIR "/models/ponita_3bpa/model.pt"));
+  EXPECT_EQ(QDir::cleanPath(models->itemData(i).toString()), sample);
+  models->setCurrentIndex(i);
+  w.set("setDevice", QStringLiteral("cpu"));
+  ASSERT_TRUE(w.call<bool>("predict")) << w.text("lastError").toStdString();
+  ASSERT_TRUE(w.idle()) << w.text("statusText").toStdString();
+  ASSERT_TRUE(w.text("lastError").isEmpty()) << w.text("lastError").toStdString();
+  const QString run = w.text("lastRun");
+  EXPECT_EQ(QDir::cleanPath(QString::fromStdString(
+                core::RunDir::open(run.toStdString()).record()["params"]["model"].get<std::string>())),
+            sample);
+  const auto predicted = chem::readXyz((run + QStringLiteral("/artifacts/predicted.xyz")).toStdString());
+  ASSERT_EQ(predicted.size(), 1u);
+  ASSERT_TRUE(predicted.front().energy().has_value());
+  EXPECT_DOUBLE_EQ(w.call<double>("energy"), *predicted.front().energy());
+  ASSERT_NE(w.currentView(), nullptr);
+  EXPECT_EQ(w.currentView()->drawnVectorCount(), 9);  // ethanol's 9 atoms
+}
+
 TEST(ForceFieldPlugin, FiveStepOptimisationChartsFallingEnergyAndPlaysTrajectory) {
   REQUIRE_XTB();
   ForceFieldBench w;
