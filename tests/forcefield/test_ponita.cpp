@@ -202,10 +202,11 @@ TEST(Ponita, UnknownElementAndBadFileAreClearErrors) {
   }
 }
 
-// The memory-bounded path (per-edge work a chunk of edges at a time, remade in the backward pass) computes
-// the same function as the direct path: energy, forces and stress of a periodic DFT frame and of a 3BPA
-// molecule, with chunks of 7 edges so that every chunk boundary case occurs. Reference: the direct path.
-TEST(Ponita, MemoryBoundedPathEqualsDirectPath) {
+// Inference (compute without createGraph: two passes, per-edge work a chunk at a time) computes the same function
+// as autograd through the whole network (compute with createGraph, training's path): energy, forces and stress of
+// a periodic DFT frame and of a 3BPA molecule, with the layers' kernels kept, with only the kernel basis kept, and
+// with nothing kept, in chunks of 7 edges so that every chunk boundary case occurs. Reference: autograd.
+TEST(Ponita, InferenceEqualsAutogradInEveryMemoryMode) {
   struct Case {
     forcefield::Ponita model;
     Structure structure;
@@ -216,16 +217,32 @@ TEST(Ponita, MemoryBoundedPathEqualsDirectPath) {
   cases.push_back({smallPonita("pointcloud", "fibonacci", 1), bpaFrames()[3], false});
   for (auto& c : cases) {
     auto& m = c.model;
-    const auto direct = run(m, c.structure, c.stress);
-    m->boundedAbove = 0;
-    m->chunkElements = 7 * m->config.numOrientations() * std::max(m->config.basis, m->config.hidden);
-    const auto bounded = run(m, c.structure, c.stress);
-    EXPECT_NEAR(bounded.energy.item<double>(), direct.energy.item<double>(), 1e-10 * std::abs(direct.energy.item<double>()));
-    EXPECT_LT((bounded.forces - direct.forces).abs().max().item<double>(), 1e-10 * direct.forces.abs().max().item<double>());
-    if (c.stress) EXPECT_LT((bounded.stress - direct.stress).abs().max().item<double>(), 1e-10 * direct.stress.abs().max().item<double>());
-    // Training differentiates the forces again, down to the kernel weights: it must keep the direct path
-    // whatever the size (the bounded path gives the weights no gradient).
     const auto g = makeGraphBatch(c.structure, m->config.cutoff, torch::kFloat64);
+    const auto ref = m->compute(g, true, c.stress, /*createGraph=*/true);
+    const std::int64_t E = g.numEdges(), O = m->config.numOrientations();
+    const std::int64_t kernels = E * O * m->config.layers * m->config.hidden, basis = E * O * m->config.basis;
+    m->chunkElements = 7 * O * std::max<std::int64_t>(m->config.basis, m->config.layers * m->config.hidden);
+    for (const std::int64_t keep : {kernels, basis, std::int64_t{0}}) {
+      m->keepEdgeElements = keep;
+      const auto got = m->compute(g, true, c.stress);
+      const double e = ref.energy.item<double>();
+      EXPECT_NEAR(got.energy.item<double>(), e, 1e-10 * std::abs(e)) << "keep " << keep;
+      EXPECT_LT((got.forces - ref.forces).abs().max().item<double>(), 1e-10 * ref.forces.abs().max().item<double>())
+          << "keep " << keep;
+      if (c.stress)
+        EXPECT_LT((got.stress - ref.stress).abs().max().item<double>(), 1e-10 * ref.stress.abs().max().item<double>())
+            << "keep " << keep;
+    }
+    // After an out-of-memory the calculator keeps less, one level at a time, then makes chunks smaller, then gives up.
+    m->keepEdgeElements = std::numeric_limits<std::int64_t>::max();
+    m->chunkElements = std::int64_t{1} << 22;
+    ASSERT_TRUE(m->lowerEdgeMemory(E));
+    EXPECT_EQ(m->keepEdgeElements, kernels - 1);
+    ASSERT_TRUE(m->lowerEdgeMemory(E));
+    EXPECT_EQ(m->keepEdgeElements, std::min(kernels, basis) - 1);
+    while (m->lowerEdgeMemory(E)) EXPECT_GE(m->chunkElements, std::int64_t{1} << 18);
+    EXPECT_LE(m->chunkElements, std::int64_t{1} << 20);
+    // Training differentiates the forces again, down to the kernel weights: its path gives them a gradient.
     m->zero_grad();
     m->compute(g, true, false, true).forces.pow(2).sum().backward();
     const auto kernelGrad = m->named_parameters()["layers.0.kernel.weight"].grad();

@@ -20,9 +20,9 @@ PonitaCalculator::PonitaCalculator(Ponita model, std::string label, torch::Devic
     : model_(std::move(model)), label_(std::move(label)), device_(device), dtype_(dtype), pairs_(model_->config.cutoff) {
   model_->to(device_, dtype_);
   model_->eval();
-  // On a GPU the direct path is tried at any size and the memory-bounded one taken when it does not fit
-  // (compute() below); on the host a fixed threshold keeps a large system out of swap.
-  if (device_.is_cuda()) model_->boundedAbove = std::numeric_limits<std::int64_t>::max();
+  // On a GPU keep every per-edge kernel the memory allows (the fastest way; an out-of-memory in compute()
+  // keeps less from then on); on the host the model's fixed limit keeps a large system out of swap.
+  if (device_.is_cuda()) model_->keepEdgeElements = std::numeric_limits<std::int64_t>::max();
 }
 
 PonitaCalculator::~PonitaCalculator() = default;
@@ -96,14 +96,14 @@ CalcResult PonitaCalculator::compute(const chem::Structure& s, bool stress) {
     g.speciesIndex = species_;
   }
   EnergyOutput out;
-  try {
-    out = model_->compute(g, true, wantStress);
-  } catch (const c10::OutOfMemoryError&) {
-    // The per-edge, per-orientation tensors did not fit: the memory-bounded path from this size on.
-    const auto elements = g.numEdges() * perEdge;
-    if (model_->boundedAbove < elements) throw;  // it was bounded already
-    model_->boundedAbove = elements - 1;
-    out = model_->compute(g, true, wantStress);
+  for (;;) {
+    try {
+      out = model_->compute(g, true, wantStress);
+      break;
+    } catch (const c10::OutOfMemoryError&) {
+      // The kept per-edge tensors did not fit: keep less (then remake more per chunk) from this size on.
+      if (!model_->lowerEdgeMemory(g.numEdges())) throw;
+    }
   }
   auto r = fromTensors(s, out.energy[0], out.forces);
   if (wantStress) {

@@ -178,57 +178,6 @@ torch::Tensor PonitaImpl::polynomial(const torch::Tensor& x) const {
   return torch::cat(terms, -1);
 }
 
-namespace {
-// Spatial convolution of one layer, y_i = sum over edges e = (i, j) of x_j * k_l(r_e), a chunk of edges at a
-// time. No per-edge tensor is kept: backward remakes each chunk's kernel, so memory is bounded by the chunk
-// whatever the number of atoms. Gradients flow to x and to the edge vectors r (so to positions and strain),
-// not to the weights: this path serves energies, forces and stress, not training.
-struct ChunkedSpatialConv : torch::autograd::Function<ChunkedSpatialConv> {
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& r,
-                               const torch::Tensor& iIdx, const torch::Tensor& jIdx, std::int64_t model,
-                               std::int64_t layer, std::int64_t chunk) {
-    ctx->save_for_backward({x, r, iIdx, jIdx});
-    ctx->saved_data["model"] = model;
-    ctx->saved_data["layer"] = layer;
-    ctx->saved_data["chunk"] = chunk;
-    auto* m = reinterpret_cast<PonitaImpl*>(model);
-    torch::NoGradGuard ng;
-    auto y = torch::zeros_like(x);
-    for (std::int64_t a = 0; a < r.size(0); a += chunk) {
-      const auto b = std::min<std::int64_t>(a + chunk, r.size(0));
-      const auto k = m->edgeKernel(static_cast<int>(layer), r.slice(0, a, b));
-      y.index_add_(0, iIdx.slice(0, a, b), x.index_select(0, jIdx.slice(0, a, b)) * k);
-    }
-    return y;
-  }
-  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
-    const auto saved = ctx->get_saved_variables();
-    const auto &x = saved[0], &r = saved[1], &iIdx = saved[2], &jIdx = saved[3];
-    auto* m = reinterpret_cast<PonitaImpl*>(ctx->saved_data["model"].toInt());
-    const int layer = static_cast<int>(ctx->saved_data["layer"].toInt());
-    const auto chunk = ctx->saved_data["chunk"].toInt();
-    const auto& gy = grads[0];
-    const bool wantX = ctx->needs_input_grad(0), wantR = ctx->needs_input_grad(1);
-    torch::Tensor gx = wantX ? torch::zeros_like(x) : torch::Tensor();
-    torch::Tensor gr = wantR ? torch::zeros_like(r) : torch::Tensor();
-    torch::AutoGradMode on(true);
-    for (std::int64_t a = 0; a < r.size(0); a += chunk) {
-      const auto b = std::min<std::int64_t>(a + chunk, r.size(0));
-      const auto ic = iIdx.slice(0, a, b), jc = jIdx.slice(0, a, b);
-      auto rc = r.slice(0, a, b).detach().requires_grad_(wantR);
-      const auto k = m->edgeKernel(layer, rc);
-      const auto gyi = gy.index_select(0, ic);
-      if (wantR) {
-        const auto part = (k * (x.index_select(0, jc) * gyi)).sum();
-        gr.slice(0, a, b).copy_(torch::autograd::grad({part}, {rc}, {}, false, false, true)[0]);
-      }
-      if (wantX) gx.index_add_(0, jc, k.detach() * gyi);
-    }
-    return {gx, gr, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
-  }
-};
-}  // namespace
-
 torch::Tensor PonitaImpl::kernelBasisOf(const torch::Tensor& r, const torch::Tensor& edgeWeight) {
   const auto dtype = r.scalar_type();
   const double rc = config.cutoff;
@@ -258,9 +207,6 @@ torch::Tensor PonitaImpl::kernelBasisOf(const torch::Tensor& r, const torch::Ten
   return basisFn->forward(polynomial(inv)) * fc.view({-1, 1, 1});            // [E, O, basis]
 }
 
-torch::Tensor PonitaImpl::edgeKernel(int l, const torch::Tensor& r) {
-  return layers[l]->as<PonitaLayerImpl>()->kernel->forward(kernelBasisOf(r));
-}
 
 namespace {
 // Scales `weight` (in place) by std(want) / std(got) and returns that factor.
@@ -273,44 +219,43 @@ double calibrateWeight(torch::Tensor& weight, const torch::Tensor& want, const t
 }
 }  // namespace
 
-torch::Tensor PonitaImpl::atomEnergies(const GraphBatch& g, const torch::Tensor& positions, const torch::Tensor& cell,
-                                        bool memoryBounded) {
-  const auto dtype = positions.scalar_type();
-  const auto N = positions.size(0);
-  const bool po = config.variant == "po";
-  const auto& grid = gridOn(positions.device(), dtype);
-  const auto O = grid.size(0);
+torch::Tensor PonitaImpl::atomEnergies(const GraphBatch& g, const torch::Tensor& positions, const torch::Tensor& cell) {
+  const auto r = edgeVectors(g, positions, cell);           // [E, 3]
+  const auto kernelBasis = kernelBasisOf(r, g.edgeWeight);  // [E, O, basis]
+  const auto iIdx = g.edgeIndex[0], jIdx = g.edgeIndex[1];
+  return network(g, positions.options(), [&](int l, const torch::Tensor& x) {
+    const auto msg = x.index_select(0, jIdx) * layers[l]->as<PonitaLayerImpl>()->kernel->forward(kernelBasis);  // [E, O, C]
+    return torch::zeros_like(x).index_add(0, iIdx, msg);                                                     // [N, O, C]
+  });
+}
 
-  const auto r = edgeVectors(g, positions, cell);  // [E, 3]
-  // (Weighted edges are training's padded batches: the direct path.)
-  const bool bounded = memoryBounded && !g.edgeWeight.defined() &&
-                       r.size(0) * O * std::max(config.basis, config.hidden) > boundedAbove;
-  torch::Tensor kernelBasis;  // [E, O, basis]; made chunk by chunk on the memory-bounded path
-  if (!bounded) kernelBasis = kernelBasisOf(r, g.edgeWeight);
+torch::Tensor PonitaImpl::network(const GraphBatch& g, const torch::TensorOptions& options, const EdgeSumFn& edgeSum,
+                                  torch::Tensor* leaf, std::vector<torch::Tensor>* layerInputs) {
+  const auto dtype = options.dtype().toScalarType();
+  const auto N = g.positions.size(0);
+  const bool po = config.variant == "po";
+  const auto& grid = gridOn(options.device(), dtype);
+  const auto O = grid.size(0);
   // The kernel basis at r = 0 (the self-edge): the same for every orientation and every atom.
   torch::Tensor selfBasis;
-  if (config.selfInteraction) selfBasis = kernelBasisOf(torch::zeros({1, 3}, positions.options()));
+  if (config.selfInteraction) selfBasis = kernelBasisOf(torch::zeros({1, 3}, options));
   torch::Tensor fiberBasis;
   if (po) fiberBasis = fiberBasisFn->forward(polynomial(torch::matmul(grid, grid.t()).unsqueeze(-1)));  // [O, O, basis]
 
   const auto species = g.speciesIndex.defined() ? g.speciesIndex : speciesIndex(g.numbers);
   const auto onehot = torch::one_hot(species, static_cast<std::int64_t>(config.species.size())).to(dtype);
   auto x = embed->forward(onehot).unsqueeze(1).expand({N, O, config.hidden}).contiguous();  // [N, O, C]
-  const auto iIdx = g.edgeIndex[0], jIdx = g.edgeIndex[1];
-  auto out = torch::zeros({N}, positions.options());
+  if (leaf) {
+    x = x.detach().requires_grad_(true);
+    *leaf = x;
+  }
+  auto out = torch::zeros({N}, options);
   std::size_t ro = 0;
   for (int l = 0; l < config.layers; ++l) {
     auto& layer = *layers[l]->as<PonitaLayerImpl>();
     const auto input = x;
-    torch::Tensor y;
-    if (bounded) {
-      const auto chunk = std::max<std::int64_t>(1, chunkElements / (O * std::max(config.basis, config.hidden)));
-      y = ChunkedSpatialConv::apply(x, r, iIdx, jIdx, reinterpret_cast<std::int64_t>(this), std::int64_t{l}, chunk) /
-          config.avgNeighbors;
-    } else {
-      const auto msg = x.index_select(0, jIdx) * layer.kernel->forward(kernelBasis);          // [E, O, C]
-      y = torch::zeros_like(x).index_add(0, iIdx, msg) / config.avgNeighbors;                  // [N, O, C]
-    }
+    if (layerInputs) layerInputs->push_back(x.detach());
+    auto y = edgeSum(l, x) / config.avgNeighbors;
     if (config.selfInteraction) y = y + x * layer.kernel->forward(selfBasis) / config.avgNeighbors;  // [1, O, C]
     if (calibrating_) y = y * calibrateWeight(layer.kernel->weight, input, y);  // y is linear in the kernel
     if (po) {
@@ -328,11 +273,176 @@ torch::Tensor PonitaImpl::atomEnergies(const GraphBatch& g, const torch::Tensor&
   return out * config.scale;
 }
 
+namespace {
+// What the two passes of computeInference share: each layer's spatial kernels on the edges (kept, or remade
+// a chunk of edges at a time) and the gradients that reach the layers' edge sums.
+struct EdgePass {
+  PonitaImpl* model = nullptr;
+  torch::Tensor r, edgeWeight, iIdx, jIdx;  // [E, 3], [E] or undefined, [E], [E]
+  std::int64_t chunk = 1;                   // edges per chunk
+  std::int64_t C = 0;
+  std::vector<torch::Tensor> weights;       // layer l's kernel weight W_l [C, basis]
+  torch::Tensor keptKernels;                // [E, O, L * C] when kept
+  torch::Tensor keptBasis;                  // [E, O, basis] when kept (and the kernels not)
+  std::vector<torch::Tensor> gradients;     // d energy / d (layer l's edge sum), [N, O, C]
+
+  std::int64_t edges() const { return r.size(0); }
+  torch::Tensor basis(std::int64_t a, std::int64_t b) const {
+    if (keptBasis.defined()) return keptBasis.slice(0, a, b);
+    return model->kernelBasisOf(r.slice(0, a, b), edgeWeight.defined() ? edgeWeight.slice(0, a, b) : torch::Tensor());
+  }
+  torch::Tensor kernel(int l, std::int64_t a, std::int64_t b) const {  // [b - a, O, C]
+    if (keptKernels.defined()) return keptKernels.slice(0, a, b).narrow(2, l * C, C);
+    return torch::matmul(basis(a, b), weights[l].t());
+  }
+};
+
+// Layer l's edge sum y_i = sum over edges e = (i, j) of x_j * K_l(e) as one autograd step: its backward
+// gives gx_j = sum gy_i * K_l(e) and keeps gy for the edge pass. No per-edge tensor outlives a chunk.
+struct EdgeSum : torch::autograd::Function<EdgeSum> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, std::int64_t pass,
+                               std::int64_t layer) {
+    ctx->saved_data["pass"] = pass;
+    ctx->saved_data["layer"] = layer;
+    const auto& p = *reinterpret_cast<EdgePass*>(pass);
+    auto y = torch::zeros_like(x);
+    for (std::int64_t a = 0; a < p.edges(); a += p.chunk) {
+      const auto b = std::min(a + p.chunk, p.edges());
+      auto m = x.index_select(0, p.jIdx.slice(0, a, b));
+      m.mul_(p.kernel(static_cast<int>(layer), a, b));
+      y.index_add_(0, p.iIdx.slice(0, a, b), m);
+    }
+    return y;
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
+    auto& p = *reinterpret_cast<EdgePass*>(ctx->saved_data["pass"].toInt());
+    const int layer = static_cast<int>(ctx->saved_data["layer"].toInt());
+    const auto gy = grads[0].contiguous();
+    p.gradients[layer] = gy;
+    auto gx = torch::zeros_like(gy);
+    for (std::int64_t a = 0; a < p.edges(); a += p.chunk) {
+      const auto b = std::min(a + p.chunk, p.edges());
+      auto m = gy.index_select(0, p.iIdx.slice(0, a, b));
+      m.mul_(p.kernel(layer, a, b));
+      gx.index_add_(0, p.jIdx.slice(0, a, b), m);
+    }
+    return {gx, torch::Tensor(), torch::Tensor()};
+  }
+};
+}  // namespace
+
+EnergyOutput PonitaImpl::computeInference(const GraphBatch& g, bool forces, bool stress) {
+  const auto options = g.positions.options();
+  const auto O = config.numOrientations();
+  const std::int64_t L = config.layers, C = config.hidden;
+  EdgePass p;
+  p.model = this;
+  p.C = C;
+  p.iIdx = g.edgeIndex[0];
+  p.jIdx = g.edgeIndex[1];
+  p.gradients.resize(static_cast<std::size_t>(L));
+  torch::Tensor stacked;  // [L * C, basis]: every layer's kernel weights, K_all = B stacked^T
+  {
+    torch::NoGradGuard ng;
+    p.r = edgeVectors(g, g.positions, g.cell);
+    p.edgeWeight = g.edgeWeight;
+    for (int l = 0; l < L; ++l) p.weights.push_back(layers[l]->as<PonitaLayerImpl>()->kernel->weight.detach());
+    stacked = torch::cat(p.weights, 0);
+    const auto E = p.r.size(0);
+    p.chunk = std::max<std::int64_t>(1, chunkElements / (O * std::max<std::int64_t>(config.basis, L * C)));
+    if (E * O * L * C <= keepEdgeElements) {
+      p.keptKernels = torch::empty({E, O, L * C}, options);
+      for (std::int64_t a = 0; a < E; a += p.chunk) {
+        const auto b = std::min(a + p.chunk, E);
+        auto out = p.keptKernels.slice(0, a, b).view({-1, L * C});
+        torch::mm_out(out, p.basis(a, b).reshape({-1, static_cast<std::int64_t>(config.basis)}), stacked.t());
+      }
+
+    } else if (E * O * config.basis <= keepEdgeElements) {
+      auto kept = torch::empty({E, O, static_cast<std::int64_t>(config.basis)}, options);
+      for (std::int64_t a = 0; a < E; a += p.chunk) {
+        const auto b = std::min(a + p.chunk, E);
+        kept.slice(0, a, b).copy_(p.basis(a, b));  // remade: nothing is kept yet
+      }
+      p.keptBasis = kept;
+    }
+  }
+  // Pass 1: the network on the atoms' features under autograd, each layer's edge sum one EdgeSum step;
+  // its backward (to the embedding, a leaf) leaves d energy / d edge sum of every layer in p.gradients.
+  const bool derivatives = forces || stress;
+  torch::Tensor leaf, netE;
+  std::vector<torch::Tensor> inputs;
+  {
+    torch::AutoGradMode on(derivatives);
+    const auto atomE = network(g, options, [&](int l, const torch::Tensor& x) {
+      return EdgeSum::apply(x, reinterpret_cast<std::int64_t>(&p), std::int64_t{l});
+    }, derivatives ? &leaf : nullptr, &inputs);
+    netE = torch::zeros({g.numGraphs}, options).index_add(0, g.batch, atomE);
+    if (derivatives) torch::autograd::grad({netE.sum()}, {leaf}, {}, false, false, true);
+  }
+  EnergyOutput o;
+  o.energy = netE.detach().to(torch::kFloat64) + e0Sum(g);
+  if (!derivatives) return o;
+  // Pass 2, a chunk of edges at a time: d energy / d K_l(e) = gy_l[i] * x_l[j], so d energy / d basis =
+  // [those of every layer] . stacked, then back through the basis MLP and the invariants to the edge vector.
+  torch::NoGradGuard ng;
+  const auto E = p.edges();
+  auto edgeGrad = torch::zeros_like(p.r);  // d energy / d r_e, [E, 3]
+  for (std::int64_t a = 0; a < E; a += p.chunk) {
+    const auto b = std::min(a + p.chunk, E);
+    const auto ic = p.iIdx.slice(0, a, b), jc = p.jIdx.slice(0, a, b);
+    auto G = torch::empty({b - a, O, L * C}, options);
+    for (int l = 0; l < L; ++l) {
+      auto gy = p.gradients[l].defined() ? p.gradients[l] : torch::zeros_like(inputs[l]);
+      auto part = G.narrow(2, l * C, C);
+      torch::mul_out(part, gy.index_select(0, ic), inputs[l].index_select(0, jc));
+    }
+    const auto gBasis = torch::matmul(G, stacked);  // [b - a, O, basis]
+    auto rc = p.r.slice(0, a, b).detach().requires_grad_(true);
+    torch::AutoGradMode on(true);
+    const auto basis = kernelBasisOf(rc, p.edgeWeight.defined() ? p.edgeWeight.slice(0, a, b) : torch::Tensor());
+    const auto gr = torch::autograd::grad({basis}, {rc}, {gBasis}, false, false, true)[0];
+    if (gr.defined()) edgeGrad.slice(0, a, b).copy_(gr);
+  }
+  // r_e = x_j - x_i + image offset: forces = -d energy / d x.
+  if (forces)
+    o.forces = torch::zeros_like(g.positions).index_add(0, p.iIdx, edgeGrad).index_add(0, p.jIdx, -edgeGrad);
+  if (stress) {
+    // Strain x -> x (I + eps) takes r_e -> r_e (I + eps): d energy / d eps = sum_e r_e^T (d energy / d r_e),
+    // symmetrised, over the cell volume (molecules get zeros).
+    const auto perEdge = p.r.unsqueeze(2) * edgeGrad.unsqueeze(1);  // [E, 3, 3]
+    const auto dE = torch::zeros({g.numGraphs, 3, 3}, options).index_add(0, g.batch.index_select(0, p.iIdx), perEdge);
+    const auto sym = 0.5 * (dE + dE.transpose(1, 2));
+    const auto vol = cellVolumes(g.cell);
+    const auto safe = torch::where(g.periodic, vol, torch::ones_like(vol));
+    o.stress = sym / safe.view({-1, 1, 1}) * g.periodic.to(sym.scalar_type()).view({-1, 1, 1});
+  }
+  return o;
+}
+
+bool PonitaImpl::lowerEdgeMemory(std::int64_t edges) {
+  const std::int64_t O = config.numOrientations();
+  const std::int64_t kernels = edges * O * config.layers * config.hidden, basis = edges * O * config.basis;
+  if (kernels <= keepEdgeElements) {
+    keepEdgeElements = kernels - 1;  // the kernel basis at most
+    return true;
+  }
+  if (basis <= keepEdgeElements) {
+    keepEdgeElements = basis - 1;  // nothing kept
+    return true;
+  }
+  if (chunkElements > (std::int64_t{1} << 20)) {
+    chunkElements /= 4;
+    return true;
+  }
+  return false;
+}
+
 void PonitaImpl::calibrateKernels(const GraphBatch& g) {
   torch::NoGradGuard ng;
   calibrating_ = true;
   try {
-    atomEnergies(g, g.positions, g.cell, false);
+    atomEnergies(g, g.positions, g.cell);
   } catch (...) {
     calibrating_ = false;
     throw;
@@ -341,6 +451,7 @@ void PonitaImpl::calibrateKernels(const GraphBatch& g) {
 }
 
 EnergyOutput PonitaImpl::compute(const GraphBatch& g, bool forces, bool stress, bool createGraph) {
+  if (!createGraph) return computeInference(g, forces, stress);
   auto pos = g.positions;
   torch::Tensor strain;
   if (forces) pos = pos.detach().requires_grad_(true);
@@ -352,8 +463,7 @@ EnergyOutput PonitaImpl::compute(const GraphBatch& g, bool forces, bool stress, 
     p = s.positions;
     cell = s.cell;
   }
-  // Without createGraph only first derivatives are needed, so big systems may take the memory-bounded path.
-  const auto atomE = atomEnergies(g, p, cell, !createGraph);
+  const auto atomE = atomEnergies(g, p, cell);
   EnergyOutput o;
   const auto netE = torch::zeros({g.numGraphs}, atomE.options()).index_add(0, g.batch, atomE);
   o.energy = netE.to(torch::kFloat64) + e0Sum(g);

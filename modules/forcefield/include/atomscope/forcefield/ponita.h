@@ -21,6 +21,7 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -92,14 +93,18 @@ class PonitaImpl : public torch::nn::Module {
   explicit PonitaImpl(PonitaConfig config);
 
   // Network part of the per-atom energies [N] (scale applied, without E0) for the given (possibly
-  // strained) geometry, in the positions' dtype.
-  // memoryBounded: the per-edge, per-orientation tensors are made a chunk of edges at a time and remade in the
-  // backward pass instead of kept (first derivatives only: not for training on forces).
-  torch::Tensor atomEnergies(const GraphBatch& g, const torch::Tensor& positions, const torch::Tensor& cell,
-                             bool memoryBounded = false);
+  // strained) geometry, in the positions' dtype, under autograd as it stands (training differentiates it twice).
+  torch::Tensor atomEnergies(const GraphBatch& g, const torch::Tensor& positions, const torch::Tensor& cell);
   // Energy per structure, forces and (for periodic structures) stress. createGraph keeps the graph
-  // of the derivatives (training on forces).
+  // of the derivatives (training on forces); without it, computeInference.
   EnergyOutput compute(const GraphBatch& g, bool forces, bool stress, bool createGraph = false);
+  // The same numbers in two passes, for inference: the network on the atoms' features under autograd with each
+  // layer's edge sum as one step, whose backward keeps d energy / d edge sum; then the edges' gradient a chunk
+  // at a time (d energy / d kernel = gy_i * x_j, one product with every layer's kernel weights, then back
+  // through the basis MLP). Per-edge tensors: the layers' kernels [E, O, L * C] are kept when they fit in
+  // keepEdgeElements, else the kernel basis [E, O, basis], else both are remade a chunk at a time; nothing of
+  // autograd's per-edge bookkeeping is kept. Forces and stress come from d energy / d edge vector.
+  EnergyOutput computeInference(const GraphBatch& g, bool forces, bool stress);
 
   // Index of each atomic number in config.species; throws ForceFieldError for one it does not know.
   torch::Tensor speciesIndex(const torch::Tensor& numbers) const;
@@ -116,19 +121,25 @@ class PonitaImpl : public torch::nn::Module {
   void zeroReadouts();
 
   PonitaConfig config;
-  // Elements of one per-edge, per-orientation tensor above which compute() without createGraph takes the
-  // memory-bounded path, and the chunk size there (in such elements). Tests lower them.
-  std::int64_t boundedAbove = std::int64_t{1} << 31;
+  // computeInference's memory: the most elements of per-edge tensors it keeps for a call, and the elements of
+  // one chunk's per-edge tensors. Tests lower them; PonitaCalculator lowers keepEdgeElements on out-of-memory.
+  std::int64_t keepEdgeElements = std::int64_t{1} << 30;
   std::int64_t chunkElements = std::int64_t{1} << 27;
+  // Lowers keepEdgeElements (then chunkElements) one level for a graph of `edges` edges, after an out-of-memory;
+  // false when nothing is left to lower.
+  bool lowerEdgeMemory(std::int64_t edges);
 
   // Kernel basis of edge vectors r [E, 3] (polynomial features of the invariants through the basis MLP,
-  // times the smooth cutoff and the optional edge weights [E]): [E, O, basis]; and layer l's spatial
-  // kernel of them: [E, O, C].
+  // times the smooth cutoff and the optional edge weights [E]): [E, O, basis].
   torch::Tensor kernelBasisOf(const torch::Tensor& r, const torch::Tensor& edgeWeight = {});
   double invariantLength() const { return config.invariantLength > 0 ? config.invariantLength : config.cutoff; }
-  torch::Tensor edgeKernel(int l, const torch::Tensor& r);
 
  private:
+  // The network on the atoms' features: edgeSum(l, x) gives layer l's sum over edges of x_j * K_l(e). leaf: the
+  // embedded features made a leaf that requires grad (set to it); layerInputs: each layer's input, detached.
+  using EdgeSumFn = std::function<torch::Tensor(int, const torch::Tensor&)>;
+  torch::Tensor network(const GraphBatch& g, const torch::TensorOptions& options, const EdgeSumFn& edgeSum,
+                        torch::Tensor* leaf = nullptr, std::vector<torch::Tensor>* layerInputs = nullptr);
   torch::Tensor polynomial(const torch::Tensor& x) const;
   torch::nn::Sequential basisFn{nullptr}, fiberBasisFn{nullptr};
   torch::nn::Linear embed{nullptr};
