@@ -5,6 +5,12 @@
 
 #include "atomscope/forcefield/error.h"
 
+#ifdef ATOMSCOPE_FORCEFIELD_CUDA
+#include <ATen/cuda/CUDAContext.h>
+
+#include "ponita_edge_kernels.h"
+#endif
+
 namespace atomscope::forcefield {
 
 namespace fs = std::filesystem;
@@ -285,6 +291,11 @@ struct EdgePass {
   torch::Tensor keptKernels;                // [E, O, L * C] when kept
   torch::Tensor keptBasis;                  // [E, O, basis] when kept (and the kernels not)
   std::vector<torch::Tensor> gradients;     // d energy / d (layer l's edge sum), [N, O, C]
+  // On CUDA with kept kernels: the fused edge kernels, over edges sorted by their first atom. rowStart[a]: the
+  // first edge of atom a (as first atom); byFirstOther: the edges in order of their second atom, and
+  // otherStart[a] the first of atom a there. [N + 1], [E], [N + 1].
+  bool fused = false;
+  torch::Tensor rowStart, bySecond, secondStart;
 
   std::int64_t edges() const { return r.size(0); }
   torch::Tensor basis(std::int64_t a, std::int64_t b) const {
@@ -297,6 +308,60 @@ struct EdgePass {
   }
 };
 
+// The edge sum of layer l with the fused CUDA kernel: forward, out_i = sum over i's edges of in_j * K_l(e);
+// backward (transposed), out_j = sum over the edges whose second atom is j of in_i * K_l(e).
+torch::Tensor fusedSum(const EdgePass& p, const torch::Tensor& in, int layer, bool transposed) {
+#ifdef ATOMSCOPE_FORCEFIELD_CUDA
+  auto out = torch::empty_like(in);
+  const int O = static_cast<int>(in.size(1)), C = static_cast<int>(p.C);
+  const std::int64_t perEdge = p.keptKernels.size(1) * p.keptKernels.size(2);  // O * L * C
+  const std::int64_t* start = (transposed ? p.secondStart : p.rowStart).data_ptr<std::int64_t>();
+  const std::int64_t* order = transposed ? p.bySecond.data_ptr<std::int64_t>() : nullptr;
+  const std::int64_t* other = (transposed ? p.iIdx : p.jIdx).data_ptr<std::int64_t>();
+  void* stream = at::cuda::getCurrentCUDAStream().stream();
+  if (in.scalar_type() == torch::kFloat64)
+    edgecuda::segmentSum<double>(in.data_ptr<double>(), p.keptKernels.data_ptr<double>() + layer * p.C, perEdge,
+                                 p.keptKernels.size(2), start, order, other, out.data_ptr<double>(), in.size(0), O, C, stream);
+  else
+    edgecuda::segmentSum<float>(in.data_ptr<float>(), p.keptKernels.data_ptr<float>() + layer * p.C, perEdge,
+                                p.keptKernels.size(2), start, order, other, out.data_ptr<float>(), in.size(0), O, C, stream);
+  return out;
+#else
+  (void)p, (void)layer, (void)transposed;
+  throw ForceFieldError("PONITA: this build has no fused CUDA edge kernels");
+  return in;
+#endif
+}
+
+// Pass 2's products for edges [a, b) into G [b - a, O, L * C] with the fused CUDA kernel.
+void fusedProducts(const EdgePass& p, const std::vector<torch::Tensor>& gy, const std::vector<torch::Tensor>& x,
+                   std::int64_t a, std::int64_t b, torch::Tensor& G) {
+#ifdef ATOMSCOPE_FORCEFIELD_CUDA
+  const int L = static_cast<int>(gy.size()), O = static_cast<int>(G.size(1)), C = static_cast<int>(p.C);
+  void* stream = at::cuda::getCurrentCUDAStream().stream();
+  if (G.scalar_type() == torch::kFloat64) {
+    std::vector<const double*> g, v;
+    for (int l = 0; l < L; ++l) {
+      g.push_back(gy[l].data_ptr<double>());
+      v.push_back(x[l].data_ptr<double>());
+    }
+    edgecuda::edgeProducts<double>(g.data(), v.data(), L, p.iIdx.data_ptr<std::int64_t>(), p.jIdx.data_ptr<std::int64_t>(),
+                                   a, b - a, O, C, G.data_ptr<double>(), stream);
+  } else {
+    std::vector<const float*> g, v;
+    for (int l = 0; l < L; ++l) {
+      g.push_back(gy[l].data_ptr<float>());
+      v.push_back(x[l].data_ptr<float>());
+    }
+    edgecuda::edgeProducts<float>(g.data(), v.data(), L, p.iIdx.data_ptr<std::int64_t>(), p.jIdx.data_ptr<std::int64_t>(),
+                                  a, b - a, O, C, G.data_ptr<float>(), stream);
+  }
+#else
+  (void)p, (void)gy, (void)x, (void)a, (void)b, (void)G;
+  throw ForceFieldError("PONITA: this build has no fused CUDA edge kernels");
+#endif
+}
+
 // Layer l's edge sum y_i = sum over edges e = (i, j) of x_j * K_l(e) as one autograd step: its backward
 // gives gx_j = sum gy_i * K_l(e) and keeps gy for the edge pass. No per-edge tensor outlives a chunk.
 struct EdgeSum : torch::autograd::Function<EdgeSum> {
@@ -305,6 +370,7 @@ struct EdgeSum : torch::autograd::Function<EdgeSum> {
     ctx->saved_data["pass"] = pass;
     ctx->saved_data["layer"] = layer;
     const auto& p = *reinterpret_cast<EdgePass*>(pass);
+    if (p.fused) return fusedSum(p, x.contiguous(), static_cast<int>(layer), false);
     auto y = torch::zeros_like(x);
     for (std::int64_t a = 0; a < p.edges(); a += p.chunk) {
       const auto b = std::min(a + p.chunk, p.edges());
@@ -319,6 +385,7 @@ struct EdgeSum : torch::autograd::Function<EdgeSum> {
     const int layer = static_cast<int>(ctx->saved_data["layer"].toInt());
     const auto gy = grads[0].contiguous();
     p.gradients[layer] = gy;
+    if (p.fused) return {fusedSum(p, gy, layer, true), torch::Tensor(), torch::Tensor()};
     auto gx = torch::zeros_like(gy);
     for (std::int64_t a = 0; a < p.edges(); a += p.chunk) {
       const auto b = std::min(a + p.chunk, p.edges());
@@ -350,7 +417,23 @@ EnergyOutput PonitaImpl::computeInference(const GraphBatch& g, bool forces, bool
     stacked = torch::cat(p.weights, 0);
     const auto E = p.r.size(0);
     p.chunk = std::max<std::int64_t>(1, chunkElements / (O * std::max<std::int64_t>(config.basis, L * C)));
-    if (E * O * L * C <= keepEdgeElements) {
+    const bool keepKernels = E * O * L * C <= keepEdgeElements;
+    p.fused = fusedKernels && hasFusedKernels() && keepKernels && p.r.is_cuda() && E > 0 && L <= 16 &&
+              (p.r.scalar_type() == torch::kFloat32 || p.r.scalar_type() == torch::kFloat64);
+    lastFused_ = p.fused;
+    if (p.fused) {
+      // Edges in order of their first atom, so that each atom's edges are one run; and the order by the second.
+      const auto byFirst = std::get<1>(torch::sort(p.iIdx, /*stable=*/true, 0, false));
+      p.iIdx = p.iIdx.index_select(0, byFirst);
+      p.jIdx = p.jIdx.index_select(0, byFirst);
+      p.r = p.r.index_select(0, byFirst);
+      if (p.edgeWeight.defined()) p.edgeWeight = p.edgeWeight.index_select(0, byFirst);
+      const auto atoms = torch::arange(g.positions.size(0) + 1, p.iIdx.options());
+      p.rowStart = torch::searchsorted(p.iIdx, atoms);
+      p.bySecond = std::get<1>(torch::sort(p.jIdx, /*stable=*/true, 0, false));
+      p.secondStart = torch::searchsorted(p.jIdx.index_select(0, p.bySecond), atoms);
+    }
+    if (keepKernels) {
       p.keptKernels = torch::empty({E, O, L * C}, options);
       for (std::int64_t a = 0; a < E; a += p.chunk) {
         const auto b = std::min(a + p.chunk, E);
@@ -388,14 +471,22 @@ EnergyOutput PonitaImpl::computeInference(const GraphBatch& g, bool forces, bool
   torch::NoGradGuard ng;
   const auto E = p.edges();
   auto edgeGrad = torch::zeros_like(p.r);  // d energy / d r_e, [E, 3]
+  std::vector<torch::Tensor> gy;
+  for (int l = 0; l < L; ++l) {
+    gy.push_back(p.gradients[l].defined() ? p.gradients[l].contiguous() : torch::zeros_like(inputs[l]));
+    inputs[l] = inputs[l].contiguous();
+  }
   for (std::int64_t a = 0; a < E; a += p.chunk) {
     const auto b = std::min(a + p.chunk, E);
-    const auto ic = p.iIdx.slice(0, a, b), jc = p.jIdx.slice(0, a, b);
     auto G = torch::empty({b - a, O, L * C}, options);
-    for (int l = 0; l < L; ++l) {
-      auto gy = p.gradients[l].defined() ? p.gradients[l] : torch::zeros_like(inputs[l]);
-      auto part = G.narrow(2, l * C, C);
-      torch::mul_out(part, gy.index_select(0, ic), inputs[l].index_select(0, jc));
+    if (p.fused) {
+      fusedProducts(p, gy, inputs, a, b, G);
+    } else {
+      const auto ic = p.iIdx.slice(0, a, b), jc = p.jIdx.slice(0, a, b);
+      for (int l = 0; l < L; ++l) {
+        auto part = G.narrow(2, l * C, C);
+        torch::mul_out(part, gy[l].index_select(0, ic), inputs[l].index_select(0, jc));
+      }
     }
     const auto gBasis = torch::matmul(G, stacked);  // [b - a, O, basis]
     auto rc = p.r.slice(0, a, b).detach().requires_grad_(true);
@@ -418,6 +509,14 @@ EnergyOutput PonitaImpl::computeInference(const GraphBatch& g, bool forces, bool
     o.stress = sym / safe.view({-1, 1, 1}) * g.periodic.to(sym.scalar_type()).view({-1, 1, 1});
   }
   return o;
+}
+
+bool PonitaImpl::hasFusedKernels() {
+#ifdef ATOMSCOPE_FORCEFIELD_CUDA
+  return true;
+#else
+  return false;
+#endif
 }
 
 bool PonitaImpl::lowerEdgeMemory(std::int64_t edges) {

@@ -128,6 +128,11 @@ class PonitaImpl : public torch::nn::Module {
   // Lowers keepEdgeElements (then chunkElements) one level for a graph of `edges` edges, after an out-of-memory;
   // false when nothing is left to lower.
   bool lowerEdgeMemory(std::int64_t edges);
+  // On CUDA with the kernels kept, computeInference sums over edges with fused CUDA kernels (one pass, no
+  // atomics) when this build has them (LibTorch with CUDA and a CUDA compiler); false: ATen's ops. Same numbers.
+  bool fusedKernels = true;
+  static bool hasFusedKernels();
+  bool lastInferenceFused() const { return lastFused_; }  // whether computeInference's last call used them
 
   // Kernel basis of edge vectors r [E, 3] (polynomial features of the invariants through the basis MLP,
   // times the smooth cutoff and the optional edge weights [E]): [E, O, basis].
@@ -150,6 +155,7 @@ class PonitaImpl : public torch::nn::Module {
   const torch::Tensor& gridOn(const torch::Device& device, torch::Dtype dtype) const;
   mutable torch::Tensor gridCache_, e0Cache_;
   mutable std::vector<double> e0CachedFrom_;
+  bool lastFused_ = false;
   bool calibrating_ = false;     // atomEnergies rescales the kernels as it goes (calibrateKernels)
 };
 TORCH_MODULE(Ponita);

@@ -1,0 +1,99 @@
+#include "ponita_edge_kernels.h"
+
+#include <cuda_runtime.h>
+
+#include <stdexcept>
+#include <string>
+
+namespace atomscope::forcefield::edgecuda {
+
+namespace {
+
+void check(const char* what) {
+  const cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess) throw std::runtime_error(std::string("PONITA edge kernel ") + what + ": " + cudaGetErrorString(e));
+}
+
+// One block per row; its threads stride over the row's O * C features (coalesced along C), each summing over
+// the row's edges. The edge and neighbour indices are the same for every thread of the block.
+template <class T>
+__global__ void segmentSumKernel(const T* __restrict__ feat, const T* __restrict__ kern, std::int64_t kernEdge,
+                                 std::int64_t kernO, const std::int64_t* __restrict__ start,
+                                 const std::int64_t* __restrict__ order, const std::int64_t* __restrict__ other,
+                                 T* __restrict__ out, int O, int C) {
+  const std::int64_t row = blockIdx.x;
+  const std::int64_t k0 = start[row], k1 = start[row + 1];
+  const int width = O * C;
+  for (int t = threadIdx.x; t < width; t += blockDim.x) {
+    const int o = t / C, c = t - o * C;
+    const std::int64_t kOffset = o * kernO + c;
+    T acc = 0;
+    for (std::int64_t k = k0; k < k1; ++k) {
+      const std::int64_t e = order ? order[k] : k;
+      acc += feat[other[e] * width + t] * kern[e * kernEdge + kOffset];
+    }
+    out[row * width + t] = acc;
+  }
+}
+
+template <class T>
+struct LayerPointers {
+  const T* gy[kMaxLayers];
+  const T* x[kMaxLayers];
+};
+
+// One block per edge; its threads stride over the O * layers * C products.
+template <class T>
+__global__ void edgeProductsKernel(LayerPointers<T> p, int layers, const std::int64_t* __restrict__ iIdx,
+                                   const std::int64_t* __restrict__ jIdx, std::int64_t first, int O, int C,
+                                   T* __restrict__ G) {
+  const std::int64_t e = first + blockIdx.x;
+  const std::int64_t i = iIdx[e], j = jIdx[e];
+  const int LC = layers * C, width = O * LC, nodeWidth = O * C;
+  T* row = G + static_cast<std::int64_t>(blockIdx.x) * width;
+  for (int t = threadIdx.x; t < width; t += blockDim.x) {
+    const int o = t / LC, rest = t - o * LC, l = rest / C, c = rest - l * C;
+    const int f = o * C + c;
+    row[t] = p.gy[l][i * nodeWidth + f] * p.x[l][j * nodeWidth + f];
+  }
+}
+
+int threadsFor(int width) { return width >= 256 ? 256 : ((width + 31) / 32) * 32; }
+
+}  // namespace
+
+template <class T>
+void segmentSum(const T* feat, const T* kern, std::int64_t kernEdge, std::int64_t kernO, const std::int64_t* start,
+                const std::int64_t* order, const std::int64_t* other, T* out, std::int64_t rows, int O, int C,
+                void* stream) {
+  if (rows <= 0) return;
+  segmentSumKernel<T><<<static_cast<unsigned>(rows), threadsFor(O * C), 0, static_cast<cudaStream_t>(stream)>>>(
+      feat, kern, kernEdge, kernO, start, order, other, out, O, C);
+  check("segmentSum");
+}
+
+template <class T>
+void edgeProducts(const T* const* gy, const T* const* x, int layers, const std::int64_t* iIdx, const std::int64_t* jIdx,
+                  std::int64_t first, std::int64_t count, int O, int C, T* G, void* stream) {
+  if (count <= 0) return;
+  if (layers < 1 || layers > kMaxLayers) throw std::runtime_error("PONITA edge kernel: unsupported number of layers");
+  LayerPointers<T> p{};
+  for (int l = 0; l < layers; ++l) {
+    p.gy[l] = gy[l];
+    p.x[l] = x[l];
+  }
+  edgeProductsKernel<T><<<static_cast<unsigned>(count), threadsFor(O * layers * C), 0, static_cast<cudaStream_t>(stream)>>>(
+      p, layers, iIdx, jIdx, first, O, C, G);
+  check("edgeProducts");
+}
+
+template void segmentSum<float>(const float*, const float*, std::int64_t, std::int64_t, const std::int64_t*,
+                                const std::int64_t*, const std::int64_t*, float*, std::int64_t, int, int, void*);
+template void segmentSum<double>(const double*, const double*, std::int64_t, std::int64_t, const std::int64_t*,
+                                 const std::int64_t*, const std::int64_t*, double*, std::int64_t, int, int, void*);
+template void edgeProducts<float>(const float* const*, const float* const*, int, const std::int64_t*,
+                                  const std::int64_t*, std::int64_t, std::int64_t, int, int, float*, void*);
+template void edgeProducts<double>(const double* const*, const double* const*, int, const std::int64_t*,
+                                   const std::int64_t*, std::int64_t, std::int64_t, int, int, double*, void*);
+
+}  // namespace atomscope::forcefield::edgecuda

@@ -1,0 +1,23 @@
+#pragma once
+// Fused per-edge CUDA kernels of PONITA's inference (PonitaImpl::computeInference on a GPU). ATen does each
+// layer's edge sum as a gather, a product and an atomic scatter, three passes over [edges, O, C] tensors; these
+// do it in one, as a sum over each atom's run of edges, with no atomics. Plain pointers and no LibTorch, so nvcc
+// compiles only this file. Built where LibTorch has CUDA and a CUDA compiler is found (ATOMSCOPE_FORCEFIELD_CUDA).
+#include <cstdint>
+
+namespace atomscope::forcefield::edgecuda {
+
+// out[r, o, c] = sum over k in [start[r], start[r + 1]) of feat[other[e], o, c] * kern[e * kernEdge + o * kernO + c],
+// with e = order ? order[k] : k. feat and out are [rows, O, C] contiguous. Every row of out is written.
+template <class T>
+void segmentSum(const T* feat, const T* kern, std::int64_t kernEdge, std::int64_t kernO, const std::int64_t* start,
+                const std::int64_t* order, const std::int64_t* other, T* out, std::int64_t rows, int O, int C, void* stream);
+
+// For edges e = first .. first + count - 1 and layers l < layers:
+// G[e - first, o, l * C + c] = gy[l][iIdx[e], o, c] * x[l][jIdx[e], o, c] (gy[l], x[l]: [N, O, C] contiguous).
+constexpr int kMaxLayers = 16;
+template <class T>
+void edgeProducts(const T* const* gy, const T* const* x, int layers, const std::int64_t* iIdx, const std::int64_t* jIdx,
+                  std::int64_t first, std::int64_t count, int O, int C, T* G, void* stream);
+
+}  // namespace atomscope::forcefield::edgecuda
