@@ -22,7 +22,11 @@ PonitaCalculator::PonitaCalculator(Ponita model, std::string label, torch::Devic
   model_->eval();
   // On a GPU keep every per-edge kernel the memory allows (the fastest way; an out-of-memory in compute()
   // keeps less from then on); on the host the model's fixed limit keeps a large system out of swap.
-  if (device_.is_cuda()) model_->keepEdgeElements = std::numeric_limits<std::int64_t>::max();
+  // Chunks of 2^29 elements (2 GiB in float32): few enough launches at 100,000 atoms, small beside the kept kernels.
+  if (device_.is_cuda()) {
+    model_->keepEdgeElements = std::numeric_limits<std::int64_t>::max();
+    model_->chunkElements = std::int64_t{1} << 29;
+  }
 }
 
 PonitaCalculator::~PonitaCalculator() = default;

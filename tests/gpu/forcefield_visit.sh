@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# One GPU-machine lease for the force-field work of issue 8, in phases (each phase one device `run` call of at
+# most 10 minutes; call the next phase within the machine's 30 s warm period so the build and any background
+# training survive). Prepare once per checkout, here:
+#   mkdir -p .deps/include && cp -r /usr/include/nlohmann .deps/include/
+#   mkdir -p .gpu/shared-data && cp -r ../shared/data/{md_forces,mlip_models,lm,qm9} .gpu/shared-data/
+#   mkdir -p .gpu/ponita-src && git --git-dir=<fetched ebekkers/ponita mirror> archive HEAD | tar -x -C .gpu/ponita-src
+# carry: .deps .gpu/shared-data .gpu/ponita-src
+# Phases:
+#   A   build (gpu-headless, every target), the CUDA tests of forcefield and lm, then the inference table against
+#       the reference PONITA (an untrained model of the rMD17 size; INFER_STEPS, SIZES; TF32=true for both sides in
+#       TF32), an ncu kernel-time summary of ours and a torch.profiler table of the reference at ~10k atoms.
+#   T   start 3BPA training in the background (setsid: it outlives the call while the machine is held) from
+#       INIT (default the sample model) with STEPS, LR, WARMUP; returns after WAIT seconds (default 560) with the
+#       training log so far.
+#   W   waits (at most WAIT s) for that training to end (test-set evaluation and 1 ps of NVE follow it), then
+#       returns the model as $OUT/ponita_3bpa.pt and the logs.
+# Every phase leaves its logs in $OUT/rest.tar.gz and prints a short table last.
+set -uo pipefail
+PHASE=${1:?usage: forcefield_visit.sh A|T|W}
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$SRC"
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1 PYTHONUNBUFFERED=1
+B=/tmp/atomscope-gpu
+SHARED=$SRC/.gpu/shared-data
+DATA=$SHARED/md_forces
+W=/tmp/ff-visit; mkdir -p "$W"
+T0=$(date +%s)
+say() { echo "[$(( $(date +%s) - T0 )) s] $*"; }
+cli() { find "$B" -name atomscope-cli -type f -perm -u+x | head -1; }
+pack() { (cd "$W" && tar czf "$OUT/rest.tar.gz" --exclude='*.pt' --exclude='runs' --exclude='box_*.xyz' .); }
+build() {
+  local prefix
+  prefix=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
+  cmake -S "$SRC" -B "$B" -G Ninja --preset gpu-headless -DCMAKE_PREFIX_PATH="$prefix" \
+    -DATOMSCOPE_EXTRA_INCLUDE="$SRC/.deps/include" -DATOMSCOPE_SHARED_DATA_DIR_OVERRIDE="$SHARED" > "$W/configure.log" 2>&1 \
+    || { tail -20 "$W/configure.log"; exit 1; }
+  grep -E "PONITA" "$W/configure.log"
+  ninja -C "$B" -k 0 -j"$(nproc)" > "$W/build.log" 2>&1 || grep -B2 -A8 "error" "$W/build.log" | head -60
+  say "built"
+}
+case $PHASE in
+A)
+  build
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+  (cd "$B" && ctest -R "Cuda|Gpu" --output-on-failure -j4 --timeout 300 > "$W/ctest_cuda.log" 2>&1)
+  say "CUDA tests rc=$?"
+  grep -E "tests passed|\(Failed\)|capture error|Failure" "$W/ctest_cuda.log" | head -20
+  "$(cli)" run ff.train --out "$W/runs" --device cuda --seed 1 --quiet --param train="$DATA/3bpa_train_300K.xyz" \
+    --param valid_count=50 --param isolated_atoms="$DATA/3bpa_iso_atoms.xyz" --param orientations=20 --param hidden=128 \
+    --param basis=256 --param layers=5 --param degree=3 --param cutoff=5.0 --param steps=20 --param batch_size=10 \
+    > "$W/untrained.log" 2>&1
+  cp "$(ls -1dt "$W"/runs/*ff.train*/artifacts/model.pt | head -1)" "$W/untrained.pt"
+  timeout "${INFER_TIMEOUT:-300}" env BUILD="$B" DATA="$DATA" OUT="$W/infer" MODEL="$W/untrained.pt" MD_STEPS=20 \
+    INFER_STEPS="${INFER_STEPS:-10}" PONITA_SRC="$SRC/.gpu/ponita-src" TF32="${TF32:-false}" \
+    SIZES="${SIZES:-100 300 1000 3000 10000 30000 100000}" \
+    bash tests/bench/forcefield/ponita_3bpa_gpu.sh > "$W/infer_table.md" 2>&1
+  say "inference table rc=$?"
+  grep -h "cuda_graph_calls\|capture failed" "$W"/infer/*.log 2>/dev/null | sort | uniq -c | head
+  if [[ "${PROFILE:-true}" == true ]]; then
+    timeout 100 ncu --clock-control none --csv --metrics gpu__time_duration.sum "$(cli)" run ff.md --out "$W/runs" \
+      --device cuda --quiet --param model="$W/untrained.pt" --param structure="$W/infer/box_10000.xyz" --param ensemble=nve \
+      --param timestep=0.5 --param steps=3 --param sample_every=3 > "$W/ncu_ours.csv" 2> "$W/ncu_ours.err"
+    python3 - "$W/ncu_ours.csv" > "$W/ncu_summary.txt" <<'PY'
+import collections, csv, sys
+rows = [r for r in csv.reader(l for l in open(sys.argv[1]) if l.startswith('"'))]
+if not rows: sys.exit(print("no ncu rows"))
+h = rows[0]; ki, vi, ui = h.index("Kernel Name"), h.index("Metric Value"), h.index("Metric Unit")
+scale = {"ns": 1e-6, "nsecond": 1e-6, "us": 1e-3, "usecond": 1e-3, "ms": 1.0, "msecond": 1.0}
+tot, cnt = collections.defaultdict(float), collections.Counter()
+for r in rows[1:]:
+    tot[r[ki][:100]] += float(r[vi].replace(",", "")) * scale.get(r[ui], 1e3); cnt[r[ki][:100]] += 1
+print(f"{sum(cnt.values())} kernels, {sum(tot.values()):.1f} ms (set-up + 4 force calls)")
+for k, v in sorted(tot.items(), key=lambda kv: -kv[1])[:25]: print(f"{v:9.2f} ms {cnt[k]:6d}x  {k}")
+PY
+    head -14 "$W/ncu_summary.txt"
+    timeout 90 python3 tests/bench/forcefield/ponita_reference.py --ponita-src "$SRC/.gpu/ponita-src" \
+      --boxes "$W/infer/box_10000.xyz" --steps 5 --profile > "$W/ref_profile.out" 2> "$W/ref_profile.txt"
+    grep -A14 "profile of" "$W/ref_profile.txt" | cut -c1-60,120-200
+  fi
+  cp "$W"/infer/*.log "$W/" 2>/dev/null
+  pack
+  tail -12 "$W/infer_table.md" ;;
+T)
+  [[ -x "$(cli)" ]] || build
+  setsid nohup env BUILD="$B" DATA="$DATA" OUT="$W/train" SIZES="" MD_STEPS=2000 STEPS="${STEPS:-40000}" \
+    STOP_AFTER="${STOP_AFTER:-1150}" LR="${LR:-3e-4}" WARMUP="${WARMUP:-1000}" INIT="${INIT-$SRC/samples/models/ponita_3bpa/model.pt}" \
+    ROTATE=true CALIBRATE=true LOG_EVERY=100 EVAL_EVERY=5000 CHECKPOINT_EVERY=5000 \
+    bash tests/bench/forcefield/ponita_3bpa_gpu.sh > "$W/train_table.md" 2>&1 < /dev/null &
+  while (( $(date +%s) - T0 < ${WAIT:-560} )); do sleep 10; done
+  run=$(ls -1dt "$W"/train/runs/*ff.train* 2>/dev/null | head -1)
+  [[ -n "$run" ]] && tail -3 "$run/metrics.jsonl" | cut -c1-300
+  pack ;;
+W)
+  while pgrep -f ponita_3bpa_gpu.sh > /dev/null && (( $(date +%s) - T0 < ${WAIT:-570} )); do sleep 5; done
+  say "training script done"
+  cp "$W/train/model.pt" "$OUT/ponita_3bpa.pt" 2>/dev/null
+  run=$(ls -1dt "$W"/train/runs/*ff.train* 2>/dev/null | head -1)
+  [[ -n "$run" ]] && cp "$run/run.json" "$run/metrics.jsonl" "$W/" 2>/dev/null
+  cp "$W"/train/*.log "$W/" 2>/dev/null
+  pack
+  cat "$W/train_table.md" ;;
+esac
+say "phase $PHASE done"
