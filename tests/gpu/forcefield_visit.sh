@@ -9,7 +9,8 @@
 # Phases:
 #   A   build (gpu-headless, every target), the CUDA tests of forcefield and lm, then the inference table against
 #       the reference PONITA (an untrained model of the rMD17 size; INFER_STEPS, SIZES; TF32=true for both sides in
-#       TF32), an ncu kernel-time summary of ours and a torch.profiler table of the reference at ~10k atoms.
+#       TF32), an ncu kernel-time summary of ours and a torch.profiler table of the reference at ~10k atoms
+#       (PROFILE=false skips them), and the sample PONITA model against the shared MACE model (MACE=false skips).
 #   T   start 3BPA training in the background (setsid: it outlives the call while the machine is held) from
 #       INIT (default the sample model) with STEPS, LR, WARMUP; returns after WAIT seconds (default 560) with the
 #       training log so far.
@@ -78,6 +79,11 @@ PY
     timeout 90 python3 tests/bench/forcefield/ponita_reference.py --ponita-src "$SRC/.gpu/ponita-src" \
       --boxes "$W/infer/box_10000.xyz" --steps 5 --profile > "$W/ref_profile.out" 2> "$W/ref_profile.txt"
     grep -A14 "profile of" "$W/ref_profile.txt" | cut -c1-60,120-200
+  fi
+  if [[ "${MACE:-true}" == true ]]; then  # the sample PONITA model against the shared MACE TorchScript model
+    timeout 120 env BUILD="$B" SHARED="$SHARED" OUT="$W/mace" PONITA="$SRC/samples/models/ponita_3bpa/model.pt" \
+      STEPS=10 TF32="${TF32:-false}" bash tests/bench/forcefield/mace_vs_ponita_gpu.sh > "$W/mace_table.md" 2>&1
+    say "MACE vs PONITA rc=$?"; tail -8 "$W/mace_table.md"
   fi
   cp "$W"/infer/*.log "$W/" 2>/dev/null
   pack
