@@ -33,6 +33,7 @@
 #include <map>
 
 #include "atomscope/gui/job_manager.h"
+#include "atomscope/gui/samples.h"
 #include "atomscope/gui/workbench.h"
 #include "attention_heatmap.h"
 #include "run_results.h"
@@ -108,15 +109,7 @@ int blockOf(const QString& name, QString* rest) {
 
 // A text file in the samples folder to evaluate on by default (TinyStories if there is one).
 QString defaultTextFile() {
-  QStringList roots;
-  const QByteArray env = qgetenv("ATOMSCOPE_SAMPLES_DIR");
-  if (!env.isEmpty()) roots << QString::fromLocal8Bit(env);
-  const QString app = QCoreApplication::applicationDirPath();
-  roots << app + QStringLiteral("/../share/atomscope/samples") << app + QStringLiteral("/../samples");
-#ifdef ATOMSCOPE_MODELS_SOURCE_SAMPLES
-  roots << QStringLiteral(ATOMSCOPE_MODELS_SOURCE_SAMPLES);
-#endif
-  for (const QString& root : roots) {
+  for (const QString& root : sampleRoots()) {
     if (!QFileInfo(root).isDir()) continue;
     QDirIterator it(root, {QStringLiteral("*tinystories*.txt"), QStringLiteral("*TinyStories*.txt")}, QDir::Files,
                     QDirIterator::Subdirectories);

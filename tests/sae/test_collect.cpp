@@ -91,7 +91,14 @@ TEST(SaeCollect, JobWritesThePlannedShards) {
   EXPECT_EQ(reader.position(63), 0);  // the next window (the story's continuation) has no BOS
   auto loaded = lm::loadModel(storiesModel());
   auto direct = captureSites(*loaded.model, torch::tensor(window).unsqueeze(0), {Site::parse("mlp_out.3")});
-  EXPECT_TRUE(torch::allclose(reader.rows("mlp_out.3", 0, 63), direct.at("mlp_out.3")[0].narrow(0, 1, 63), 1e-5, 1e-6));
+  {
+    const auto got = reader.rows("mlp_out.3", 0, 63), want = direct.at("mlp_out.3")[0].narrow(0, 1, 63);
+    const double diff = (got - want).abs().max().item<double>(), scale = want.abs().max().item<double>();
+    std::cout << "collected against direct: largest difference " << diff << " of " << scale << "\n";
+    // The same float32 products, blocked differently for a batch than for one window (and by the BLAS the CPU
+    // gets): rounding-level differences, measured at 1.2e-6 of the largest activation on an AVX-512 EPYC.
+    EXPECT_LT(diff, 1e-5 * scale);
+  }
   for (std::int64_t r = 0; r < 63; ++r) EXPECT_EQ(reader.position(r), r + 1);
   // Random batches are reproducible and come from the rows.
   auto b1 = reader.randomBatch("mlp_out.1", 32, 0, reader.rows(), 9, 4);

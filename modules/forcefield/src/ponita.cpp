@@ -308,54 +308,51 @@ struct EdgePass {
   }
 };
 
+#ifdef ATOMSCOPE_FORCEFIELD_CUDA
+template <class T>
+void fusedSumOf(const EdgePass& p, const torch::Tensor& in, int layer, bool transposed, torch::Tensor& out) {
+  const std::int64_t perEdge = p.keptKernels.size(1) * p.keptKernels.size(2);  // O * L * C
+  edgecuda::segmentSum<T>(in.data_ptr<T>(), p.keptKernels.data_ptr<T>() + layer * p.C, perEdge, p.keptKernels.size(2),
+                          (transposed ? p.secondStart : p.rowStart).data_ptr<std::int64_t>(),
+                          transposed ? p.bySecond.data_ptr<std::int64_t>() : nullptr,
+                          (transposed ? p.iIdx : p.jIdx).data_ptr<std::int64_t>(), out.data_ptr<T>(), in.size(0),
+                          static_cast<int>(in.size(1)), static_cast<int>(p.C), at::cuda::getCurrentCUDAStream().stream());
+}
+
+template <class T>
+void fusedProductsOf(const EdgePass& p, const std::vector<torch::Tensor>& gy, const std::vector<torch::Tensor>& x,
+                     std::int64_t a, std::int64_t b, torch::Tensor& G) {
+  std::vector<const T*> g, v;
+  for (std::size_t l = 0; l < gy.size(); ++l) {
+    g.push_back(gy[l].data_ptr<T>());
+    v.push_back(x[l].data_ptr<T>());
+  }
+  edgecuda::edgeProducts<T>(g.data(), v.data(), static_cast<int>(gy.size()), p.iIdx.data_ptr<std::int64_t>(),
+                            p.jIdx.data_ptr<std::int64_t>(), a, b - a, static_cast<int>(G.size(1)), static_cast<int>(p.C),
+                            G.data_ptr<T>(), at::cuda::getCurrentCUDAStream().stream());
+}
+#endif
+
 // The edge sum of layer l with the fused CUDA kernel: forward, out_i = sum over i's edges of in_j * K_l(e);
 // backward (transposed), out_j = sum over the edges whose second atom is j of in_i * K_l(e).
 torch::Tensor fusedSum(const EdgePass& p, const torch::Tensor& in, int layer, bool transposed) {
-#ifdef ATOMSCOPE_FORCEFIELD_CUDA
   auto out = torch::empty_like(in);
-  const int O = static_cast<int>(in.size(1)), C = static_cast<int>(p.C);
-  const std::int64_t perEdge = p.keptKernels.size(1) * p.keptKernels.size(2);  // O * L * C
-  const std::int64_t* start = (transposed ? p.secondStart : p.rowStart).data_ptr<std::int64_t>();
-  const std::int64_t* order = transposed ? p.bySecond.data_ptr<std::int64_t>() : nullptr;
-  const std::int64_t* other = (transposed ? p.iIdx : p.jIdx).data_ptr<std::int64_t>();
-  void* stream = at::cuda::getCurrentCUDAStream().stream();
-  if (in.scalar_type() == torch::kFloat64)
-    edgecuda::segmentSum<double>(in.data_ptr<double>(), p.keptKernels.data_ptr<double>() + layer * p.C, perEdge,
-                                 p.keptKernels.size(2), start, order, other, out.data_ptr<double>(), in.size(0), O, C, stream);
-  else
-    edgecuda::segmentSum<float>(in.data_ptr<float>(), p.keptKernels.data_ptr<float>() + layer * p.C, perEdge,
-                                p.keptKernels.size(2), start, order, other, out.data_ptr<float>(), in.size(0), O, C, stream);
-  return out;
+#ifdef ATOMSCOPE_FORCEFIELD_CUDA
+  if (in.scalar_type() == torch::kFloat64) fusedSumOf<double>(p, in, layer, transposed, out);
+  else fusedSumOf<float>(p, in, layer, transposed, out);
 #else
   (void)p, (void)layer, (void)transposed;
   throw ForceFieldError("PONITA: this build has no fused CUDA edge kernels");
-  return in;
 #endif
+  return out;
 }
 
 // Pass 2's products for edges [a, b) into G [b - a, O, L * C] with the fused CUDA kernel.
 void fusedProducts(const EdgePass& p, const std::vector<torch::Tensor>& gy, const std::vector<torch::Tensor>& x,
                    std::int64_t a, std::int64_t b, torch::Tensor& G) {
 #ifdef ATOMSCOPE_FORCEFIELD_CUDA
-  const int L = static_cast<int>(gy.size()), O = static_cast<int>(G.size(1)), C = static_cast<int>(p.C);
-  void* stream = at::cuda::getCurrentCUDAStream().stream();
-  if (G.scalar_type() == torch::kFloat64) {
-    std::vector<const double*> g, v;
-    for (int l = 0; l < L; ++l) {
-      g.push_back(gy[l].data_ptr<double>());
-      v.push_back(x[l].data_ptr<double>());
-    }
-    edgecuda::edgeProducts<double>(g.data(), v.data(), L, p.iIdx.data_ptr<std::int64_t>(), p.jIdx.data_ptr<std::int64_t>(),
-                                   a, b - a, O, C, G.data_ptr<double>(), stream);
-  } else {
-    std::vector<const float*> g, v;
-    for (int l = 0; l < L; ++l) {
-      g.push_back(gy[l].data_ptr<float>());
-      v.push_back(x[l].data_ptr<float>());
-    }
-    edgecuda::edgeProducts<float>(g.data(), v.data(), L, p.iIdx.data_ptr<std::int64_t>(), p.jIdx.data_ptr<std::int64_t>(),
-                                  a, b - a, O, C, G.data_ptr<float>(), stream);
-  }
+  if (G.scalar_type() == torch::kFloat64) fusedProductsOf<double>(p, gy, x, a, b, G);
+  else fusedProductsOf<float>(p, gy, x, a, b, G);
 #else
   (void)p, (void)gy, (void)x, (void)a, (void)b, (void)G;
   throw ForceFieldError("PONITA: this build has no fused CUDA edge kernels");

@@ -8,6 +8,8 @@
 #include <ATen/cuda/CUDAContext.h>
 #include <ATen/cuda/CUDAGraph.h>
 #include <c10/cuda/CUDAGuard.h>
+#include <cuda_runtime_api.h>
+#include <torch/version.h>
 #endif
 
 namespace atomscope::lm {
@@ -15,9 +17,17 @@ namespace atomscope::lm {
 #ifdef ATOMSCOPE_TORCH_CUDA
 namespace {
 // Records fn on the current stream (which must not be the default one) into a new graph; out is fn's output.
-std::unique_ptr<at::cuda::CUDAGraph> record(const std::function<torch::Tensor()>& fn, torch::Tensor& out) {
+// relaxed: capture in cudaStreamCaptureModeRelaxed, where calls that are unsafe during a capture (a
+// cudaMalloc, say) from other threads, such as autograd's device threads, do not break it.
+std::unique_ptr<at::cuda::CUDAGraph> record(const std::function<torch::Tensor()>& fn, torch::Tensor& out,
+                                            bool relaxed = false) {
   auto graph = std::make_unique<at::cuda::CUDAGraph>();
+#if TORCH_VERSION_MAJOR >= 2
+  graph->capture_begin({0, 0}, relaxed ? cudaStreamCaptureModeRelaxed : cudaStreamCaptureModeGlobal);
+#else
+  if (relaxed) throw LmError("this LibTorch cannot capture in relaxed mode");
   graph->capture_begin();
+#endif
   try {
     out = fn();
   } catch (...) {
@@ -93,7 +103,19 @@ torch::Tensor GraphedCall::capture(const std::function<torch::Tensor()>& fn) {
     c10::cuda::CUDAStreamGuard onSide(impl_->stream);
     fn();  // warm-up on the side stream, where the replays will run
     impl_->stream.synchronize();
-    impl_->graph = record(fn, out);
+    try {
+      impl_->graph = record(fn, out);
+    } catch (const std::exception& global) {
+      // Autograd's backward runs on its own threads; a relaxed capture tolerates what they do meanwhile.
+      const std::string first = global.what();
+      (void)cudaGetLastError();
+      impl_->stream.synchronize();
+      try {
+        impl_->graph = record(fn, out, true);
+      } catch (const std::exception& relaxed) {
+        throw LmError("CUDA graph capture failed: " + first + "; relaxed capture: " + relaxed.what());
+      }
+    }
   }
   return out;
 }

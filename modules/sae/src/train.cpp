@@ -277,8 +277,16 @@ Sae trainImpl(const BatchFn& nextBatch, const Moments& moments, std::int64_t d, 
         sae->W_enc.index_copy_(1, dead, r.t().contiguous());
         sae->b_enc.index_fill_(0, dead, 0.0);
         if (o.kind == SaeKind::JumpRelu) {
+          // Each new latent starts at the average firing rate (L0 / latents of this batch) and at no more than
+          // half of its source row's pre-activation: a lower threshold would have it fire on much of the batch,
+          // raise the L0, and set the sparsity controller against the resampling.
           auto preNew = ((xt.index_select(0, pick) - sae->b_dec) * r).sum(-1);
-          sae->logThreshold.index_copy_(0, dead, (0.5 * preNew).clamp_min(1e-3).log());
+          const double rate = std::clamp((o.targetL0 > 0 ? o.targetL0 : l0.item<double>()) /
+                                             static_cast<double>(sae->W_dec.size(0)), 1e-6, 1.0);
+          const auto preBatch = torch::matmul(xt - sae->b_dec, r.t());  // [batch, dead]
+          const auto atRate = std::get<0>(preBatch.kthvalue(
+              std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil((1.0 - rate) * preBatch.size(0)))), 0));
+          sae->logThreshold.index_copy_(0, dead, torch::maximum(0.5 * preNew, atRate).clamp_min(1e-3).log());
           adam.resetMoments(thresholdParam, 0, dead);
         }
         adam.resetMoments(0, 1, dead);
