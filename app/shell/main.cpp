@@ -12,12 +12,14 @@
 #ifdef ATOMSCOPE_HAVE_ALL_JOBS
 #include "atomscope/all_jobs.h"
 #endif
+#include "atomscope/core/memory_limits.h"
 #include "atomscope/gui/main_window.h"
 #include "atomscope/gui/style.h"
 
 using namespace atomscope;
 
 int main(int argc, char** argv) {
+  core::keepFreedHostMemory();  // before any thread allocates: tensors reuse freed pages
   // VTK's render window inside a QOpenGLWidget needs an OpenGL 3.2 core context; the default
   // format must be set before the QApplication exists (STACK.md).
   QSurfaceFormat format;

@@ -4,9 +4,11 @@
 // own (np.save / np.savez from /usr/bin/python3) and the shared GPT-2 safetensors.
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "atomscope/core/memory_limits.h"
@@ -88,3 +90,42 @@ TEST(MemoryLimits, SafetensorsLargerThanMemoryAreRefusedFromTheHeader) {
   // Zero-copy loading maps the file and allocates nothing: still allowed.
   EXPECT_EQ(core::loadSafetensors(file, core::TensorLoadOptions{true}).size(), reader.tensors().size());
 }
+
+#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__)  // ASan has its own allocator
+namespace {
+long minorFaults() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_minflt;
+}
+long residentPages() {
+  long size = 0, resident = 0;
+  std::ifstream("/proc/self/statm") >> size >> resident;
+  return resident;
+}
+// Allocates and writes `bytes`, returns the page faults that took; frees the block.
+long faultsToFill(std::size_t bytes) {
+  const long before = minorFaults();
+  auto* p = static_cast<volatile char*>(std::malloc(bytes));
+  for (std::size_t k = 0; k < bytes; k += 4096) p[k] = 1;
+  const long taken = minorFaults() - before;
+  std::free(const_cast<char*>(p));
+  return taken;
+}
+}  // namespace
+
+// keepFreedHostMemory: a 256 MiB block freed and allocated again reuses its pages (glibc would otherwise
+// map it anew and the kernel fault in and zero all 65,536 pages); releaseFreedHostMemory gives them back.
+TEST(HostMemory, FreedBlocksAreReusedUntilReleased) {
+  constexpr std::size_t kBytes = std::size_t{256} << 20;
+  const long pages = static_cast<long>(kBytes / 4096);
+  EXPECT_GT(faultsToFill(kBytes), pages / 2);  // glibc's default: a fresh mapping each time
+  EXPECT_GT(faultsToFill(kBytes), pages / 2);
+  core::keepFreedHostMemory();
+  faultsToFill(kBytes);                        // the first fill under the new policy grows the heap
+  EXPECT_LT(faultsToFill(kBytes), pages / 20);  // the second reuses those pages
+  const long kept = residentPages();
+  core::releaseFreedHostMemory();
+  EXPECT_LT(residentPages(), kept - pages / 2);  // the freed block went back to the system
+}
+#endif

@@ -1,6 +1,9 @@
 #include "atomscope/core/memory_limits.h"
 
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <cstdio>
 #include <cstdlib>
@@ -60,6 +63,19 @@ void requireMemory(std::uint64_t bytes, const std::string& what) {
               " are available (MemAvailable in /proc/meminfo" +
               (std::getenv("ATOMSCOPE_MEMORY_LIMIT") ? std::string(", capped by ATOMSCOPE_MEMORY_LIMIT") : std::string()) +
               "); nothing was allocated. Free memory, or use a smaller model or dataset.");
+}
+
+void keepFreedHostMemory() {
+#ifdef __GLIBC__
+  mallopt(M_MMAP_MAX, 0);                                      // every block from the heap, none mapped on its own
+  mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());  // and the heap's top kept when freed
+#endif
+}
+
+void releaseFreedHostMemory() {
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
 }
 
 }  // namespace atomscope::core

@@ -9,6 +9,7 @@
 #include <random>
 #include <thread>
 
+#include "atomscope/core/memory_limits.h"
 #include "atomscope/core/error.h"
 
 namespace fs = std::filesystem;
@@ -98,6 +99,7 @@ RunOutcome execute(Job& job, RunDir& run, const Params& params, const DeviceSpec
     outcome.status = RunStatus::Failed;
     outcome.error = "unknown error";
   }
+  releaseFreedHostMemory();
   run.setStatus(outcome.status, outcome.error);
   if (outcome.status == RunStatus::Completed) feedback.setProgress(1.0, "done");
   return outcome;
