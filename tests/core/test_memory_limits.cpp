@@ -116,11 +116,15 @@ long faultsToFill(std::size_t bytes) {
 
 // keepFreedHostMemory: a 256 MiB block freed and allocated again reuses its pages (glibc would otherwise
 // map it anew and the kernel fault in and zero all 65,536 pages); releaseFreedHostMemory gives them back.
+// ATOMSCOPE_HOST_MEMORY=release leaves glibc's policy as it is.
 TEST(HostMemory, FreedBlocksAreReusedUntilReleased) {
   constexpr std::size_t kBytes = std::size_t{256} << 20;
   const long pages = static_cast<long>(kBytes / 4096);
+  setenv("ATOMSCOPE_HOST_MEMORY", "release", 1);
+  core::keepFreedHostMemory();
   EXPECT_GT(faultsToFill(kBytes), pages / 2);  // glibc's default: a fresh mapping each time
   EXPECT_GT(faultsToFill(kBytes), pages / 2);
+  unsetenv("ATOMSCOPE_HOST_MEMORY");
   core::keepFreedHostMemory();
   faultsToFill(kBytes);                        // the first fill under the new policy grows the heap
   EXPECT_LT(faultsToFill(kBytes), pages / 20);  // the second reuses those pages

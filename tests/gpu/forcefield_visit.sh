@@ -16,9 +16,11 @@
 #       training log so far.
 #   W   waits (at most WAIT s) for that training to end (test-set evaluation and 1 ps of NVE follow it), then
 #       returns the model as $OUT/ponita_3bpa.pt and the logs.
+#   E   PONITA on rMD17 ethanol (80 frames train, 20 test; the 3BPA recipe) for TIME_BUDGET seconds (default 420),
+#       then the test-set errors and 1 ps of NVE; returns the model as $OUT/ponita_ethanol.pt.
 # Every phase leaves its logs in $OUT/rest.tar.gz and prints a short table last.
 set -uo pipefail
-PHASE=${1:?usage: forcefield_visit.sh A|T|W}
+PHASE=${1:?usage: forcefield_visit.sh A|T|W|E}
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$SRC"
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
@@ -107,5 +109,14 @@ W)
   cp "$W"/train/*.log "$W/" 2>/dev/null
   pack
   cat "$W/train_table.md" ;;
+E)
+  [[ -x "$(cli)" ]] || build
+  env BUILD="$B" DATA="$DATA" OUT="$W/ethanol" TIME_BUDGET="${TIME_BUDGET:-420}" STEPS="${STEPS:-20000}" \
+    ROTATE=true CALIBRATE=true LOG_EVERY=100 bash tests/bench/forcefield/ponita_ethanol.sh > "$W/ethanol_table.md" 2>&1
+  say "ethanol rc=$?"
+  run=$(ls -1dt "$W"/ethanol/runs/*ff.train* 2>/dev/null | head -1)
+  [[ -n "$run" ]] && cp "$run/artifacts/model.pt" "$OUT/ponita_ethanol.pt" && cp "$run/metrics.jsonl" "$W/ethanol_metrics.jsonl"
+  pack
+  cat "$W/ethanol_table.md" ;;
 esac
 say "phase $PHASE done"

@@ -67,6 +67,7 @@ void requireMemory(std::uint64_t bytes, const std::string& what) {
 
 void keepFreedHostMemory() {
 #ifdef __GLIBC__
+  if (const char* v = std::getenv("ATOMSCOPE_HOST_MEMORY"); v && std::string(v) == "release") return;  // glibc's own
   mallopt(M_MMAP_MAX, 0);                                      // every block from the heap, none mapped on its own
   mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());  // and the heap's top kept when freed
 #endif

@@ -20,7 +20,8 @@ void requireMemory(std::uint64_t bytes, const std::string& what);
 // at first touch. On a CPU that zeroing took a quarter of PONITA's MD time (perf, 999 atoms); keeping the
 // freed blocks made ff.md 2.3x faster there. keepFreedHostMemory() makes glibc keep them (call it once at
 // start-up, before other threads allocate); releaseFreedHostMemory() returns what is kept to the system
-// (after each job, so an idle workbench does not hold a finished job's peak). No-ops without glibc.
+// (after each job, so an idle workbench does not hold a finished job's peak). No-ops without glibc; with
+// ATOMSCOPE_HOST_MEMORY=release in the environment, keepFreedHostMemory leaves glibc's defaults.
 void keepFreedHostMemory();
 void releaseFreedHostMemory();
 
