@@ -9,8 +9,9 @@
 # Phases:
 #   A   build (gpu-headless, every target), the CUDA tests of forcefield and lm, then the inference table against
 #       the reference PONITA (an untrained model of the rMD17 size; INFER_STEPS, SIZES; TF32=true for both sides in
-#       TF32), an ncu kernel-time summary of ours and a torch.profiler table of the reference at ~10k atoms
-#       (PROFILE=false skips them), and the sample PONITA model against the shared MACE model (MACE=false skips).
+#       TF32), an ncu kernel-time summary of ours at ~10k atoms (PROFILE=false skips it); REF_PROFILE=true adds
+#       the reference's torch.profiler table, MACE=true the sample PONITA against the shared MACE model. With the
+#       defaults the phase takes about 8 minutes (a call may take 10).
 #   T   start 3BPA training in the background (setsid: it outlives the call while the machine is held) from
 #       INIT (default the sample model) with STEPS, LR, WARMUP; returns after WAIT seconds (default 560) with the
 #       training log so far.
@@ -55,14 +56,14 @@ A)
     --param basis=256 --param layers=5 --param degree=3 --param cutoff=5.0 --param steps=20 --param batch_size=10 \
     > "$W/untrained.log" 2>&1
   cp "$(ls -1dt "$W"/runs/*ff.train*/artifacts/model.pt | head -1)" "$W/untrained.pt"
-  timeout "${INFER_TIMEOUT:-300}" env BUILD="$B" DATA="$DATA" OUT="$W/infer" MODEL="$W/untrained.pt" MD_STEPS=20 \
+  timeout "${INFER_TIMEOUT:-240}" env BUILD="$B" DATA="$DATA" OUT="$W/infer" MODEL="$W/untrained.pt" MD_STEPS=20 \
     INFER_STEPS="${INFER_STEPS:-10}" PONITA_SRC="$SRC/.gpu/ponita-src" TF32="${TF32:-false}" \
     SIZES="${SIZES:-100 300 1000 3000 10000 30000 100000}" \
     bash tests/bench/forcefield/ponita_3bpa_gpu.sh > "$W/infer_table.md" 2>&1
   say "inference table rc=$?"
   grep -h "cuda_graph_calls\|capture failed" "$W"/infer/*.log 2>/dev/null | sort | uniq -c | head
   if [[ "${PROFILE:-true}" == true ]]; then
-    timeout 100 ncu --clock-control none --csv --metrics gpu__time_duration.sum "$(cli)" run ff.md --out "$W/runs" \
+    timeout 80 ncu --clock-control none --csv --metrics gpu__time_duration.sum "$(cli)" run ff.md --out "$W/runs" \
       --device cuda --quiet --param model="$W/untrained.pt" --param structure="$W/infer/box_10000.xyz" --param ensemble=nve \
       --param timestep=0.5 --param steps=3 --param sample_every=3 > "$W/ncu_ours.csv" 2> "$W/ncu_ours.err"
     python3 - "$W/ncu_ours.csv" > "$W/ncu_summary.txt" <<'PY'
@@ -78,11 +79,13 @@ print(f"{sum(cnt.values())} kernels, {sum(tot.values()):.1f} ms (set-up + 4 forc
 for k, v in sorted(tot.items(), key=lambda kv: -kv[1])[:25]: print(f"{v:9.2f} ms {cnt[k]:6d}x  {k}")
 PY
     head -14 "$W/ncu_summary.txt"
+  fi
+  if [[ "${REF_PROFILE:-false}" == true ]]; then  # the reference's profile (session 17 has it in RESULTS.md)
     timeout 90 python3 tests/bench/forcefield/ponita_reference.py --ponita-src "$SRC/.gpu/ponita-src" \
       --boxes "$W/infer/box_10000.xyz" --steps 5 --profile > "$W/ref_profile.out" 2> "$W/ref_profile.txt"
     grep -A14 "profile of" "$W/ref_profile.txt" | cut -c1-60,120-200
   fi
-  if [[ "${MACE:-true}" == true ]]; then  # the sample PONITA model against the shared MACE TorchScript model
+  if [[ "${MACE:-false}" == true ]]; then  # the sample PONITA model against the shared MACE TorchScript model
     timeout 120 env BUILD="$B" SHARED="$SHARED" OUT="$W/mace" PONITA="$SRC/samples/models/ponita_3bpa/model.pt" \
       STEPS=10 TF32="${TF32:-false}" bash tests/bench/forcefield/mace_vs_ponita_gpu.sh > "$W/mace_table.md" 2>&1
     say "MACE vs PONITA rc=$?"; tail -8 "$W/mace_table.md"
