@@ -4,8 +4,10 @@
 // own (np.save / np.savez from /usr/bin/python3) and the shared GPT-2 safetensors.
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -107,6 +109,9 @@ long residentPages() {
 long faultsToFill(std::size_t bytes) {
   const long before = minorFaults();
   auto* p = static_cast<volatile char*>(std::malloc(bytes));
+  // Small pages whatever the kernel's transparent-huge-page setting, so that a fresh block faults page by page.
+  const auto first = (reinterpret_cast<std::uintptr_t>(p) + 4095) & ~std::uintptr_t{4095};
+  madvise(reinterpret_cast<void*>(first), (bytes - 4096) & ~std::size_t{4095}, MADV_NOHUGEPAGE);
   for (std::size_t k = 0; k < bytes; k += 4096) p[k] = 1;
   const long taken = minorFaults() - before;
   std::free(const_cast<char*>(p));
