@@ -9,8 +9,8 @@
 #include <random>
 #include <thread>
 
-#include "atomscope/core/memory_limits.h"
 #include "atomscope/core/error.h"
+#include "atomscope/core/memory_limits.h"
 
 namespace fs = std::filesystem;
 

@@ -7,9 +7,8 @@
 
 #ifdef ATOMSCOPE_FORCEFIELD_CUDA
 #include <ATen/cuda/CUDAContext.h>
-
-#include "ponita_edge_kernels.h"
 #endif
+#include "ponita_edge_kernels.h"
 
 namespace atomscope::forcefield {
 
@@ -213,7 +212,6 @@ torch::Tensor PonitaImpl::kernelBasisOf(const torch::Tensor& r, const torch::Ten
   return basisFn->forward(polynomial(inv)) * fc.view({-1, 1, 1});            // [E, O, basis]
 }
 
-
 namespace {
 // Scales `weight` (in place) by std(want) / std(got) and returns that factor.
 double calibrateWeight(torch::Tensor& weight, const torch::Tensor& want, const torch::Tensor& got) {
@@ -280,6 +278,15 @@ torch::Tensor PonitaImpl::network(const GraphBatch& g, const torch::TensorOption
 }
 
 namespace {
+// Stress [B, 3, 3] (eV / A^3, ASE's sign) from d energy / d strain [B, 3, 3]: symmetrised, over the cell volume;
+// molecules (no volume) get zeros.
+torch::Tensor stressFromStrainGradient(const GraphBatch& g, const torch::Tensor& dE) {
+  const auto sym = 0.5 * (dE + dE.transpose(1, 2));
+  const auto vol = cellVolumes(g.cell);
+  const auto safe = torch::where(g.periodic, vol, torch::ones_like(vol));
+  return sym / safe.view({-1, 1, 1}) * g.periodic.to(sym.scalar_type()).view({-1, 1, 1});
+}
+
 // What the two passes of computeInference share: each layer's spatial kernels on the edges (kept, or remade
 // a chunk of edges at a time) and the gradients that reach the layers' edge sums.
 struct EdgePass {
@@ -292,8 +299,8 @@ struct EdgePass {
   torch::Tensor keptBasis;                  // [E, O, basis] when kept (and the kernels not)
   std::vector<torch::Tensor> gradients;     // d energy / d (layer l's edge sum), [N, O, C]
   // On CUDA with kept kernels: the fused edge kernels, over edges sorted by their first atom. rowStart[a]: the
-  // first edge of atom a (as first atom); byFirstOther: the edges in order of their second atom, and
-  // otherStart[a] the first of atom a there. [N + 1], [E], [N + 1].
+  // first edge of atom a (as first atom); bySecond: the edges in order of their second atom, and secondStart[a]
+  // the first of atom a there. [N + 1], [E], [N + 1].
   bool fused = false;
   torch::Tensor rowStart, bySecond, secondStart;
 
@@ -415,7 +422,7 @@ EnergyOutput PonitaImpl::computeInference(const GraphBatch& g, bool forces, bool
     const auto E = p.r.size(0);
     p.chunk = std::max<std::int64_t>(1, chunkElements / (O * std::max<std::int64_t>(config.basis, L * C)));
     const bool keepKernels = E * O * L * C <= keepEdgeElements;
-    p.fused = fusedKernels && hasFusedKernels() && keepKernels && p.r.is_cuda() && E > 0 && L <= 16 &&
+    p.fused = fusedKernels && hasFusedKernels() && keepKernels && p.r.is_cuda() && E > 0 && L <= edgecuda::kMaxLayers &&
               (p.r.scalar_type() == torch::kFloat32 || p.r.scalar_type() == torch::kFloat64);
     lastFused_ = p.fused;
     if (p.fused) {
@@ -437,7 +444,6 @@ EnergyOutput PonitaImpl::computeInference(const GraphBatch& g, bool forces, bool
         auto out = p.keptKernels.slice(0, a, b).view({-1, L * C});
         torch::mm_out(out, p.basis(a, b).reshape({-1, static_cast<std::int64_t>(config.basis)}), stacked.t());
       }
-
     } else if (E * O * config.basis <= keepEdgeElements) {
       auto kept = torch::empty({E, O, static_cast<std::int64_t>(config.basis)}, options);
       for (std::int64_t a = 0; a < E; a += p.chunk) {
@@ -496,14 +502,10 @@ EnergyOutput PonitaImpl::computeInference(const GraphBatch& g, bool forces, bool
   if (forces)
     o.forces = torch::zeros_like(g.positions).index_add(0, p.iIdx, edgeGrad).index_add(0, p.jIdx, -edgeGrad);
   if (stress) {
-    // Strain x -> x (I + eps) takes r_e -> r_e (I + eps): d energy / d eps = sum_e r_e^T (d energy / d r_e),
-    // symmetrised, over the cell volume (molecules get zeros).
+    // Strain x -> x (I + eps) takes r_e -> r_e (I + eps): d energy / d eps = sum_e r_e^T (d energy / d r_e).
     const auto perEdge = p.r.unsqueeze(2) * edgeGrad.unsqueeze(1);  // [E, 3, 3]
-    const auto dE = torch::zeros({g.numGraphs, 3, 3}, options).index_add(0, g.batch.index_select(0, p.iIdx), perEdge);
-    const auto sym = 0.5 * (dE + dE.transpose(1, 2));
-    const auto vol = cellVolumes(g.cell);
-    const auto safe = torch::where(g.periodic, vol, torch::ones_like(vol));
-    o.stress = sym / safe.view({-1, 1, 1}) * g.periodic.to(sym.scalar_type()).view({-1, 1, 1});
+    o.stress = stressFromStrainGradient(
+        g, torch::zeros({g.numGraphs, 3, 3}, options).index_add(0, g.batch.index_select(0, p.iIdx), perEdge));
   }
   return o;
 }
@@ -571,14 +573,7 @@ EnergyOutput PonitaImpl::compute(const GraphBatch& g, bool forces, bool stress, 
     std::size_t k = 0;
     if (forces) o.forces = grads[k].defined() ? -grads[k] : torch::zeros_like(pos);
     ++k;
-    if (stress) {
-      const auto vol = cellVolumes(g.cell);
-      auto dE = grads[k].defined() ? grads[k] : torch::zeros_like(strain);
-      auto sym = 0.5 * (dE + dE.transpose(1, 2));
-      // Molecules (no volume) get zeros.
-      const auto safe = torch::where(g.periodic, vol, torch::ones_like(vol));
-      o.stress = sym / safe.view({-1, 1, 1}) * g.periodic.to(sym.scalar_type()).view({-1, 1, 1});
-    }
+    if (stress) o.stress = stressFromStrainGradient(g, grads[k].defined() ? grads[k] : torch::zeros_like(strain));
   }
   if (!createGraph) {
     o.energy = o.energy.detach();

@@ -277,13 +277,13 @@ Sae trainImpl(const BatchFn& nextBatch, const Moments& moments, std::int64_t d, 
         sae->W_enc.index_copy_(1, dead, r.t().contiguous());
         sae->b_enc.index_fill_(0, dead, 0.0);
         if (o.kind == SaeKind::JumpRelu) {
-          // Each new latent starts at the average firing rate (L0 / latents of this batch) and at no more than
-          // half of its source row's pre-activation: a lower threshold would have it fire on much of the batch,
+          // Each new latent's threshold: at least half its source row's pre-activation, and high enough that it
+          // fires on the batch at the average rate (L0 / latents). Lower, it would fire on much of the batch,
           // raise the L0, and set the sparsity controller against the resampling.
-          auto preNew = ((xt.index_select(0, pick) - sae->b_dec) * r).sum(-1);
+          const auto preBatch = torch::matmul(xt - sae->b_dec, r.t());  // [batch, dead]
+          const auto preNew = preBatch.gather(0, pick.unsqueeze(0)).squeeze(0);  // each latent's source row
           const double rate = std::clamp((o.targetL0 > 0 ? o.targetL0 : l0.item<double>()) /
                                              static_cast<double>(sae->W_dec.size(0)), 1e-6, 1.0);
-          const auto preBatch = torch::matmul(xt - sae->b_dec, r.t());  // [batch, dead]
           const auto atRate = std::get<0>(preBatch.kthvalue(
               std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil((1.0 - rate) * preBatch.size(0)))), 0));
           sae->logThreshold.index_copy_(0, dead, torch::maximum(0.5 * preNew, atRate).clamp_min(1e-3).log());
