@@ -137,3 +137,17 @@ TEST(ForcefieldGraph, NeighborCacheRemakesItsListWhenItMust) {
   w.positions[0][1] = std::nan("");
   EXPECT_THROW(cache.graph(w, torch::kCPU, torch::kFloat64), std::exception);
 }
+
+// A device named with its index ("cpu:0", as "cuda" and "cuda:0" on a GPU) is the device its tensors report
+// without one: the list is kept. Session 18 found on the H200 that a calculator made for "cuda" remade its
+// list on every call (the tensors said cuda:0), so no call was ever captured as a CUDA graph.
+TEST(ForcefieldGraph, NeighborCacheKeepsItsListOnADeviceNamedWithItsIndex) {
+  const auto s = chem::readXyz(mlipTestFile())[0];
+  forcefield::NeighborCache cache(4.0, 1.0);
+  const torch::Device indexed(torch::kCPU, 0);
+  for (int call = 0; call < 3; ++call) cache.candidates(s, indexed, torch::kFloat32);
+  EXPECT_EQ(cache.lists(), 1u);
+  cache.graph(s, torch::kCPU, torch::kFloat32);  // another name for the device: made again, once
+  cache.graph(s, torch::kCPU, torch::kFloat32);
+  EXPECT_EQ(cache.lists(), 2u);
+}

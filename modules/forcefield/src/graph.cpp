@@ -91,7 +91,9 @@ void NeighborCache::setSkin(double skin) {
 }
 
 bool NeighborCache::stillValid(const chem::Structure& s, const torch::Device& device) const {
-  if (stale_ || candidates_.positions.device() != device || s.numbers != numbers_ || s.pbc != pbc_ ||
+  // The device as asked for, not the tensors' own: "cuda" and "cuda:0" differ as Devices, and a list must
+  // not be remade on every call for that.
+  if (stale_ || device_ != device || s.numbers != numbers_ || s.pbc != pbc_ ||
       s.lattice != lattice_)
     return false;
   const double limit = 0.25 * skin_ * skin_;  // (skin / 2)^2
@@ -110,6 +112,7 @@ torch::Tensor NeighborCache::refresh(const chem::Structure& s, const torch::Devi
     imageOffsets_ = s.isPeriodic() && candidates_.numEdges() > 0
                         ? torch::matmul(candidates_.unitShifts, candidates_.cell[0])
                         : torch::Tensor();
+    device_ = device;
     numbers_ = s.numbers;
     made_ = s.positions;
     lattice_ = s.lattice;

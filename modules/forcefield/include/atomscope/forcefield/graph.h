@@ -67,6 +67,7 @@ class NeighborCache {
   std::size_t lists_ = 0;
   bool stale_ = true;
   // What the list was made for, and the candidates on the device (float64 positions, cells, shifts).
+  torch::Device device_ = torch::kCPU;
   std::vector<int> numbers_;
   std::vector<chem::Vec3> made_;
   std::optional<chem::Mat3> lattice_;
