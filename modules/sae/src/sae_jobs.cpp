@@ -118,7 +118,9 @@ void addTrainingParams(ParamSchema& s) {
   s.addInt("resample_every", 250, 0, 100000000, "Resample dead latents every N steps (0: never).").markAdvanced();
   s.addInt("dead_window", 100000, 1, std::nullopt, "A latent that fired on none of this many recent samples is dead.").markAdvanced();
   s.addFloat("eval_fraction", 0.1, 0.0, 0.9, "The last fraction of the rows is held out for evaluation.");
-  s.addInt("eval_rows", 100000, 0, std::nullopt, "At most this many held-out rows are evaluated (evenly spaced; 0: all).");
+  s.addInt("train_rows", 0, 0, std::nullopt, "Train on the first this many rows only (0: every row before the held-out ones). The paper's R^2 near 1 comes once the dictionary's capacity matches the rows it is fitted to.");
+  s.addChoice("evaluate_on", {"held_out", "training"}, "held_out", "Rows to measure on: the held-out ones, or the rows trained on (the paper's faithfulness of a dictionary on its own data).");
+  s.addInt("eval_rows", 100000, 0, std::nullopt, "At most this many rows are evaluated (evenly spaced; 0: all).");
   s.addInt("log_every", 50, 1, 1000000, "Metrics every N steps.").markAdvanced();
 }
 
@@ -144,12 +146,25 @@ TrainOptions trainOptionsFrom(const core::Params& p, std::int64_t trainEnd, std:
   return o;
 }
 
-std::int64_t trainRows(const ActivationReader& r, double evalFraction) {
+// The rows a job trains on, [0, trainEnd), and those it measures on: the held-out rows [heldOutBegin, rows)
+// (all rows when none are held out), or the training rows themselves.
+struct RowSplit {
+  std::int64_t trainEnd = 0, heldOutBegin = 0;
+  EvalRange measured;
+};
+
+RowSplit splitRows(const ActivationReader& r, const core::Params& p) {
   const auto n = r.rows();
-  auto train = static_cast<std::int64_t>(std::floor(static_cast<double>(n) * (1.0 - evalFraction)));
-  if (evalFraction > 0 && train == n) train = n - 1;
-  if (train < 2) throw SaeError("too few activations (" + std::to_string(n) + ") to train on");
-  return train;
+  const double evalFraction = p.getFloat("eval_fraction");
+  RowSplit s;
+  s.heldOutBegin = static_cast<std::int64_t>(std::floor(static_cast<double>(n) * (1.0 - evalFraction)));
+  if (evalFraction > 0 && s.heldOutBegin == n) s.heldOutBegin = n - 1;
+  s.trainEnd = s.heldOutBegin;
+  if (const auto cap = p.getInt("train_rows"); cap > 0) s.trainEnd = std::min<std::int64_t>(s.trainEnd, cap);
+  if (s.trainEnd < 2) throw SaeError("too few activations (" + std::to_string(s.trainEnd) + " of " + std::to_string(n) + ") to train on");
+  if (p.getString("evaluate_on") == "training") s.measured = {0, s.trainEnd, p.getInt("eval_rows")};
+  else s.measured = {s.heldOutBegin < n ? s.heldOutBegin : 0, n, p.getInt("eval_rows")};
+  return s;
 }
 
 // ------------------------------------------------------------------------------------ sae.collect
@@ -279,7 +294,7 @@ class TrainJob : public core::Job {
             "L0 penalty) or a standard ReLU SAE (L1 penalty) on stored activations, with unit-norm decoder rows, "
             "optional whitening by S = E[x x^T]^-1, a target L0 reached by tuning the sparsity coefficient, and "
             "dead-latent resampling. MSE, R^2, L0 and the dead fraction stream as metrics; the SAE is saved in "
-            "SAELens' layout (sae_weights.safetensors + cfg.json) and evaluated on held-out rows.",
+            "SAELens' layout (sae_weights.safetensors + cfg.json) and evaluated on held-out rows (or its training rows: evaluate_on).",
             false};
   }
   ParamSchema schema() const override {
@@ -298,7 +313,8 @@ class TrainJob : public core::Job {
     const auto& p = ctx.params();
     const auto reader = openActivations(p.getString("activations"));
     const auto site = chooseSite(reader, p.getString("site"));
-    const auto trainEnd = trainRows(reader, p.getFloat("eval_fraction"));
+    const auto split = splitRows(reader, p);
+    const auto trainEnd = split.trainEnd;
     auto o = trainOptionsFrom(p, trainEnd, ctx.seed());
     o.kind = saeKindFromString(p.getString("kind"));
     o.whiten = p.getBool("whiten");
@@ -306,9 +322,8 @@ class TrainJob : public core::Job {
     TrainReport rep;
     auto sae = trainSae(reader, site, o, core::toTorchDevice(ctx.device()), fb, &rep);
     fb.setProgress(1.0, "evaluating");
-    Json eval;
-    if (trainEnd < reader.rows()) eval = evaluateSae(*sae, reader, site, trainEnd, reader.rows(), p.getInt("eval_rows"), &fb);
-    else eval = evaluateSae(*sae, reader, site, 0, reader.rows(), p.getInt("eval_rows"), &fb);
+    const auto& m = split.measured;
+    Json eval = evaluateSae(*sae, reader, site, m.begin, m.end, m.maxRows, &fb);
     sae->info["evaluation"] = eval;
     const auto cfg = ctx.run().addArtifact("sae/cfg.json", "sae", "the SAE in SAELens' layout (sae_weights.safetensors + cfg.json)");
     saveSae(*sae, cfg.parent_path());
@@ -321,7 +336,8 @@ class TrainJob : public core::Job {
     if (rep.calibrationL0Before > 0) ctx.run().setSummary("threshold_factor", rep.thresholdFactor);
     ctx.run().setSummary("samples_per_s", rep.samplesPerSecond);
     ctx.run().setSummary("site", site);
-    fb.info("held-out R2 " + std::to_string(eval["r2"].get<double>()) + ", L0 " + std::to_string(eval["l0"].get<double>()) +
+    ctx.run().setSummary("evaluated_on", p.getString("evaluate_on"));
+    fb.info(p.getString("evaluate_on") + " R2 " + std::to_string(eval["r2"].get<double>()) + ", L0 " + std::to_string(eval["l0"].get<double>()) +
             ", dead " + std::to_string(eval["dead_fraction"].get<double>()));
     fb.setProgress(1.0, "done");
   }
@@ -340,7 +356,7 @@ class AnalyzeJob : public core::Job {
   JobInfo info() const override {
     return {"sae.analyze", "Atoms vs features vs neurons", "Sparse autoencoders",
             "For each site and each target L0, trains a threshold SAE (whitened: atoms) and a standard ReLU SAE "
-            "(features) and measures, on held-out activations, R^2, L0, coherence under the atomic inner product "
+            "(features) and measures, on held-out activations (or the training rows: evaluate_on), R^2, L0, coherence under the atomic inner product "
             "and the Euclidean geometry, the RIP and uniqueness fractions and q* (also by number of active "
             "latents) for the atoms, the features and the neurons (the K largest |x - mean| coordinates, K = the "
             "target L0). Writes results.json, results.csv (the R^2 vs q* trade-off) and by_k.csv.",
@@ -354,7 +370,7 @@ class AnalyzeJob : public core::Job {
     s.addString("targets", "2,4,8,16", "Target L0 values (comma-separated).");
     s.addBool("whiten_threshold", true, "Whiten the threshold SAE's input (atoms under the AIP), as the paper does.");
     s.addBool("whiten_relu", false, "Whiten the ReLU SAE's input too (standard SAEs are not whitened).");
-    s.addInt("moment_rows", 262144, 0, std::nullopt, "Rows used to estimate S = E[x x^T]^-1 for the AIP (0: all held-out rows).").markAdvanced();
+    s.addInt("moment_rows", 262144, 0, std::nullopt, "Rows used to estimate S = E[x x^T]^-1 for the AIP (0: all the measured rows).").markAdvanced();
     addTrainingParams(s);
     return s;
   }
@@ -369,8 +385,9 @@ class AnalyzeJob : public core::Job {
       if (t < 1 || t > reader.d()) throw SaeError("target L0 " + std::to_string(t) + " must be in [1, " + std::to_string(reader.d()) + "]");
       targets.push_back(static_cast<double>(t));
     }
-    const auto trainEnd = trainRows(reader, p.getFloat("eval_fraction"));
-    const EvalRange range{trainEnd < reader.rows() ? trainEnd : 0, reader.rows(), p.getInt("eval_rows")};
+    const auto split = splitRows(reader, p);
+    const auto trainEnd = split.trainEnd;
+    const EvalRange range = split.measured;
     const auto device = core::toTorchDevice(ctx.device());
     Json results = Json::array();
     std::ofstream csv(ctx.run().addArtifact("results.csv", "csv", "R^2 vs q* per site, basis and target L0"));
@@ -401,7 +418,7 @@ class AnalyzeJob : public core::Job {
               fmt(r["l0"]) + ", q*(AIP) " + fmt(a["q_star"]));
     };
     for (const auto& site : sites) {
-      // One S per site, on the held-out rows every basis is measured on.
+      // One S per site, on the rows every basis is measured on.
       const auto m = estimateMoments(reader, site, range.begin, range.end, p.getInt("moment_rows"), &fb);
       const auto S = whiteningFromSecondMoment(m.secondMoment).S;
       for (double target : targets) {
@@ -452,7 +469,8 @@ class AnalyzeJob : public core::Job {
       }
     }
     core::writeFileAtomically(ctx.run().addArtifact("results.json", "json", "every measurement (see sae.analyze's help)"),
-                              Json{{"results", results}, {"eval_rows", range.end - range.begin}, {"train_rows", trainEnd}}.dump(1) + "\n");
+                              Json{{"results", results}, {"eval_rows", range.end - range.begin}, {"train_rows", trainEnd},
+                                   {"evaluated_on", p.getString("evaluate_on")}}.dump(1) + "\n");
     // Summary: per basis, the mean over sites and targets.
     std::map<std::string, std::array<double, 3>> agg;
     for (const auto& r : results) {
