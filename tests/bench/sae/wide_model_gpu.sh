@@ -10,7 +10,9 @@
 # LAYERS (6), TRAIN_STEPS (600), MAX_ACTIVATIONS (1000000), STEPS (2000), BATCH (1024), BENCH_BATCH (4096),
 # DEADLINE (epoch seconds: the analysis is skipped when it would not finish), BENCH (1; 0 skips the throughput
 # comparison), and for the analysis TARGETS (2,4,8,16: target L0s), EXPANSION (4: latents per dimension) and
-# REFIT (0: sae.analyze's refit_batches, the decoder's least-squares refit).
+# REFIT (0: sae.analyze's refit_batches, the decoder's least-squares refit), LATENTS (0: EXPANSION x width),
+# TRAIN_ROWS (0: all but the held-out tenth; the paper's regime fits a dictionary whose capacity matches its rows)
+# and EVALUATE_ON (held_out, or training: measure on the rows trained on, as the paper's faithfulness does).
 set -uo pipefail
 SRC=$(cd "$(dirname "$0")/../../.." && pwd)
 BUILD=${BUILD:-/tmp/atomscope-gpu}
@@ -70,7 +72,9 @@ fi
 if [ -n "${DEADLINE:-}" ] && [ $(( DEADLINE - $(date +%s) )) -lt 200 ]; then echo "analysis skipped: out of time"; exit 0; fi
 run=$("$CLI" run sae.analyze --device "$DEVICE" --out "$WORK/runs" --quiet --seed 1 --param activations="$WORK/acts" \
       --param sites="$SITE" --param targets="${TARGETS:-2,4,8,16}" --param steps="${STEPS:-2000}" --param batch="${BATCH:-1024}" \
-      --param expansion="${EXPANSION:-4}" --param refit_batches="${REFIT:-0}" --param eval_rows=100000 2>>"$WORK/analyze.err" | tail -1)
+      --param expansion="${EXPANSION:-4}" --param latents="${LATENTS:-0}" --param refit_batches="${REFIT:-0}" \
+      --param train_rows="${TRAIN_ROWS:-0}" --param evaluate_on="${EVALUATE_ON:-held_out}" --param eval_rows=100000 \
+      2>>"$WORK/analyze.err" | tail -1)
 echo
 "$PY" - "$run" <<'PY'
 import csv, sys
