@@ -4,14 +4,16 @@
 # training survive). Prepare once per checkout, here:
 #   mkdir -p .deps/include && cp -r /usr/include/nlohmann .deps/include/
 #   mkdir -p .gpu/shared-data && cp -r ../shared/data/{md_forces,mlip_models,lm,qm9} .gpu/shared-data/
+#   (qm9 too: the ADiT CUDA test reads it; session 18's visit lacked it)
 #   mkdir -p .gpu/ponita-src && git --git-dir=<fetched ebekkers/ponita mirror> archive HEAD | tar -x -C .gpu/ponita-src
 # carry: .deps .gpu/shared-data .gpu/ponita-src
 # Phases:
 #   A   build (gpu-headless, every target), the CUDA tests of forcefield and lm, then the inference table against
 #       the reference PONITA (an untrained model of the rMD17 size; INFER_STEPS, SIZES; TF32=true for both sides in
 #       TF32), an ncu kernel-time summary of ours at ~10k atoms (PROFILE=false skips it); REF_PROFILE=true adds
-#       the reference's torch.profiler table, MACE=true the sample PONITA against the shared MACE model. With the
-#       defaults the phase takes about 8 minutes (a call may take 10).
+#       the reference's torch.profiler table, MACE=true the sample PONITA against the shared MACE model; a second
+#       table with TF32 matrix products on both sides follows (TF32_TABLE=false skips it). With the defaults the
+#       phase takes about 8 minutes (a call may take 10).
 #   T   start 3BPA training in the background (setsid: it outlives the call while the machine is held) from
 #       INIT (default the sample model) with STEPS, LR, WARMUP; returns after WAIT seconds (default 560) with the
 #       training log so far.
@@ -61,6 +63,13 @@ A)
     SIZES="${SIZES:-100 300 1000 3000 10000 30000 100000}" \
     bash tests/bench/forcefield/ponita_3bpa_gpu.sh > "$W/infer_table.md" 2>&1
   say "inference table rc=$?"
+  if [[ "${TF32_TABLE:-true}" == true && "${TF32:-false}" != true ]]; then  # both sides again with TF32 matrix products
+    timeout "${INFER_TIMEOUT:-240}" env BUILD="$B" DATA="$DATA" OUT="$W/infer_tf32" MODEL="$W/untrained.pt" MD_STEPS=20 \
+      INFER_STEPS="${INFER_STEPS:-10}" PONITA_SRC="$SRC/.gpu/ponita-src" TF32=true \
+      SIZES="${SIZES:-100 300 1000 3000 10000 30000 100000}" \
+      bash tests/bench/forcefield/ponita_3bpa_gpu.sh > "$W/infer_table_tf32.md" 2>&1
+    say "TF32 inference table rc=$?"
+  fi
   grep -h "cuda_graph_calls\|capture failed" "$W"/infer/*.log 2>/dev/null | sort | uniq -c | head
   if [[ "${PROFILE:-true}" == true ]]; then
     timeout 80 ncu --clock-control none --csv --metrics gpu__time_duration.sum "$(cli)" run ff.md --out "$W/runs" \
@@ -92,7 +101,8 @@ PY
   fi
   cp "$W"/infer/*.log "$W/" 2>/dev/null
   pack
-  tail -12 "$W/infer_table.md" ;;
+  tail -9 "$W/infer_table.md"
+  [[ -f "$W/infer_table_tf32.md" ]] && { echo "TF32:"; tail -8 "$W/infer_table_tf32.md"; } ;;
 T)
   [[ -x "$(cli)" ]] || build
   setsid nohup env BUILD="$B" DATA="$DATA" OUT="$W/train" SIZES="" MD_STEPS=2000 STEPS="${STEPS:-40000}" \
