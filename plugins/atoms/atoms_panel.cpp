@@ -677,7 +677,14 @@ void AtomsPanel::drawAnalysis() {
   }
   if (!analysis_.is_object()) return;
   const std::string site = siteBox_->currentText().toStdString();
-  chart->setTitle(tr("R\u00b2 vs q* (AIP) at %1, one point per target L0").arg(siteBox_->currentText()));
+  // Which rows were measured matters as much as the numbers: a dictionary fitted to few rows reconstructs those
+  // almost exactly and held-out ones poorly.
+  const bool onTraining = analysis_.value("evaluated_on", "held_out") == "training";
+  const auto& all = analysis_["results"];
+  const auto measured = all.empty() ? std::int64_t{0} : all[0].value("rows", std::int64_t{0});
+  const QString rows = onTraining ? tr("on %1 of its %2 training rows").arg(measured).arg(analysis_.value("train_rows", std::int64_t{0}))
+                                  : tr("on %1 held-out rows").arg(measured);
+  chart->setTitle(tr("R\u00b2 vs q* (AIP) at %1 %2, one point per target L0").arg(siteBox_->currentText(), rows));
   // basis -> target -> (q*, R^2)
   std::map<std::string, std::map<double, QPointF>> pts;
   for (const auto& r : analysis_["results"])

@@ -427,6 +427,10 @@ TEST(AtomsPlugin, AnalyzeRunsFinishedElsewhereDrawTheirR2QStarPointsPerBasis) {
         QPointF(r["aip"]["q_star"].get<double>(), r["r2"].get<double>());
   ASSERT_EQ(expected.size(), 3u);  // neurons, features, atoms
   ASSERT_EQ(view->chart()->series().size(), 3);
+  // The title says which rows were measured: the held-out ones, as many as the run measured.
+  const auto measured = results["results"][0]["rows"].get<std::int64_t>();
+  EXPECT_TRUE(view->chart()->title().contains(QStringLiteral("on %1 held-out rows").arg(measured)))
+      << view->chart()->title().toStdString();
   for (QAbstractSeries* series : view->chart()->series()) {
     auto* line = qobject_cast<QLineSeries*>(series);
     ASSERT_NE(line, nullptr);
