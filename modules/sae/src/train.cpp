@@ -275,19 +275,22 @@ Sae trainImpl(const BatchFn& nextBatch, const Moments& moments, std::int64_t d, 
         r = r / r.norm(2, 1, true).clamp_min(1e-12);
         sae->W_dec.index_copy_(0, dead, r);
         sae->W_enc.index_copy_(1, dead, r.t().contiguous());
-        sae->b_enc.index_fill_(0, dead, 0.0);
+        // Each new latent fires on the batch at about the average rate (L0 / latents): with a plain zero bias
+        // (ReLU) or threshold it would fire on about half the batch, so many resampled at once raise the L0 far
+        // above the target, the sparsity controller answers by silencing everything, and more latents die.
+        const auto preBatch = torch::matmul(xt - sae->b_dec, r.t());  // [batch, dead]
+        const double rate = std::clamp((o.targetL0 > 0 ? o.targetL0 : l0.item<double>()) /
+                                           static_cast<double>(sae->W_dec.size(0)), 1e-6, 1.0);
+        const auto atRate = std::get<0>(preBatch.kthvalue(
+            std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil((1.0 - rate) * preBatch.size(0)))), 0));
         if (o.kind == SaeKind::JumpRelu) {
-          // Each new latent's threshold: at least half its source row's pre-activation, and high enough that it
-          // fires on the batch at the average rate (L0 / latents). Lower, it would fire on much of the batch,
-          // raise the L0, and set the sparsity controller against the resampling.
-          const auto preBatch = torch::matmul(xt - sae->b_dec, r.t());  // [batch, dead]
+          // The threshold: also at least half its source row's pre-activation.
+          sae->b_enc.index_fill_(0, dead, 0.0);
           const auto preNew = preBatch.gather(0, pick.unsqueeze(0)).squeeze(0);  // each latent's source row
-          const double rate = std::clamp((o.targetL0 > 0 ? o.targetL0 : l0.item<double>()) /
-                                             static_cast<double>(sae->W_dec.size(0)), 1e-6, 1.0);
-          const auto atRate = std::get<0>(preBatch.kthvalue(
-              std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil((1.0 - rate) * preBatch.size(0)))), 0));
           sae->logThreshold.index_copy_(0, dead, torch::maximum(0.5 * preNew, atRate).clamp_min(1e-3).log());
           adam.resetMoments(thresholdParam, 0, dead);
+        } else {
+          sae->b_enc.index_copy_(0, dead, -atRate.clamp_min(0.0));
         }
         adam.resetMoments(0, 1, dead);
         adam.resetMoments(1, 0, dead);
