@@ -146,24 +146,24 @@ TrainOptions trainOptionsFrom(const core::Params& p, std::int64_t trainEnd, std:
   return o;
 }
 
-// The rows a job trains on, [0, trainEnd), and those it measures on: the held-out rows [heldOutBegin, rows)
-// (all rows when none are held out), or the training rows themselves.
+// The rows a job trains on, [0, trainEnd), and those it measures on: the held-out rows (the last eval_fraction;
+// all rows when none are held out), or the training rows themselves.
 struct RowSplit {
-  std::int64_t trainEnd = 0, heldOutBegin = 0;
+  std::int64_t trainEnd = 0;
   EvalRange measured;
 };
 
 RowSplit splitRows(const ActivationReader& r, const core::Params& p) {
   const auto n = r.rows();
   const double evalFraction = p.getFloat("eval_fraction");
+  auto heldOutBegin = static_cast<std::int64_t>(std::floor(static_cast<double>(n) * (1.0 - evalFraction)));
+  if (evalFraction > 0 && heldOutBegin == n) heldOutBegin = n - 1;
   RowSplit s;
-  s.heldOutBegin = static_cast<std::int64_t>(std::floor(static_cast<double>(n) * (1.0 - evalFraction)));
-  if (evalFraction > 0 && s.heldOutBegin == n) s.heldOutBegin = n - 1;
-  s.trainEnd = s.heldOutBegin;
+  s.trainEnd = heldOutBegin;
   if (const auto cap = p.getInt("train_rows"); cap > 0) s.trainEnd = std::min<std::int64_t>(s.trainEnd, cap);
   if (s.trainEnd < 2) throw SaeError("too few activations (" + std::to_string(s.trainEnd) + " of " + std::to_string(n) + ") to train on");
   if (p.getString("evaluate_on") == "training") s.measured = {0, s.trainEnd, p.getInt("eval_rows")};
-  else s.measured = {s.heldOutBegin < n ? s.heldOutBegin : 0, n, p.getInt("eval_rows")};
+  else s.measured = {heldOutBegin < n ? heldOutBegin : 0, n, p.getInt("eval_rows")};
   return s;
 }
 
