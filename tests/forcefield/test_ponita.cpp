@@ -411,8 +411,10 @@ TEST(Ponita, CudaGraphCallsEqualEagerOnesOnCuda) {
 }
 
 // On CUDA the edge sums of inference run as fused kernels (one pass over each atom's run of edges, no atomics)
-// where the build has them. Reference: ATen's gathers, products and scatters (fusedKernels = false) on the same
-// GPU, float64: energy, forces and stress of a periodic DFT frame, and a batch of two 3BPA frames.
+// where the build has them, and so does the sphere convolution (edgecuda::sphereMix, grids of 6, 8 and 20
+// orientations: its 8- and 24-wide instances). Reference: ATen's gathers, products and scatters and cuBLAS's
+// batched product (fusedKernels = false) on the same GPU, float64: energy, forces and stress of a periodic DFT
+// frame, a batch of two 3BPA frames, and one 3BPA frame.
 TEST(Ponita, FusedEdgeKernelsEqualAtenOnCuda) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
   if (!forcefield::PonitaImpl::hasFusedKernels()) GTEST_SKIP() << "built without a CUDA compiler: no fused kernels";
@@ -424,6 +426,7 @@ TEST(Ponita, FusedEdgeKernelsEqualAtenOnCuda) {
   std::vector<Case> cases;
   cases.push_back({smallPonita("po", "fibonacci", 6, {1, 6, 8, 40}), {chem::readXyz(mlipTestFile())[0]}, true});
   cases.push_back({smallPonita("po", "fibonacci", 8), {bpaFrames()[1], bpaFrames()[5]}, false});
+  cases.push_back({smallPonita("po", "fibonacci", 20), {bpaFrames()[2]}, false});  // the rMD17 grid size
   for (auto& c : cases) {
     auto& m = c.model;
     m->to(torch::kCUDA);

@@ -233,8 +233,56 @@ torch::Tensor PonitaImpl::atomEnergies(const GraphBatch& g, const torch::Tensor&
   });
 }
 
+namespace {
+#ifdef ATOMSCOPE_FORCEFIELD_CUDA
+// in [N, S, C] -> [N, Q, C] through the sphere kernel (see edgecuda::sphereMix), on the current stream.
+torch::Tensor sphereMixCuda(const torch::Tensor& in, const torch::Tensor& kern, std::int64_t kq, std::int64_t ks,
+                            std::int64_t Q, const torch::Tensor& bias) {
+  auto out = torch::empty({in.size(0), Q, in.size(2)}, in.options());
+  const auto S = static_cast<int>(in.size(1)), C = static_cast<int>(in.size(2));
+  const auto stream = at::cuda::getCurrentCUDAStream().stream();
+  if (in.scalar_type() == torch::kFloat64)
+    edgecuda::sphereMix<double>(in.data_ptr<double>(), kern.data_ptr<double>(), kq, ks,
+                                bias.defined() ? bias.data_ptr<double>() : nullptr, out.data_ptr<double>(), in.size(0),
+                                S, static_cast<int>(Q), C, stream);
+  else
+    edgecuda::sphereMix<float>(in.data_ptr<float>(), kern.data_ptr<float>(), kq, ks,
+                               bias.defined() ? bias.data_ptr<float>() : nullptr, out.data_ptr<float>(), in.size(0), S,
+                               static_cast<int>(Q), C, stream);
+  return out;
+}
+#endif
+
+// y2[n, p, c] = sum_o y[n, o, c] K[p, o, c] + bias[c] as one autograd step whose backward gives d / d y only
+// (K and bias are constants here: inference).
+struct SphereMix : torch::autograd::Function<SphereMix> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& y, const torch::Tensor& K,
+                               const torch::Tensor& bias) {
+#ifdef ATOMSCOPE_FORCEFIELD_CUDA
+    const auto k = K.detach().contiguous();
+    ctx->save_for_backward({k});
+    const auto P = k.size(0), O = k.size(1), C = k.size(2);
+    return sphereMixCuda(y.contiguous(), k, O * C, C, P, bias.detach().contiguous());
+#else
+    (void)ctx, (void)y, (void)K, (void)bias;
+    throw ForceFieldError("PONITA: this build has no fused CUDA kernels");
+#endif
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
+#ifdef ATOMSCOPE_FORCEFIELD_CUDA
+    const auto k = ctx->get_saved_variables()[0];
+    const auto O = k.size(1), C = k.size(2);
+    return {sphereMixCuda(grads[0].contiguous(), k, C, O * C, O, torch::Tensor()), torch::Tensor(), torch::Tensor()};
+#else
+    (void)ctx, (void)grads;
+    throw ForceFieldError("PONITA: this build has no fused CUDA kernels");
+#endif
+  }
+};
+}  // namespace
+
 torch::Tensor PonitaImpl::network(const GraphBatch& g, const torch::TensorOptions& options, const EdgeSumFn& edgeSum,
-                                  torch::Tensor* leaf, std::vector<torch::Tensor>* layerInputs) {
+                                  torch::Tensor* leaf, std::vector<torch::Tensor>* layerInputs, bool fusedSphere) {
   const auto dtype = options.dtype().toScalarType();
   const auto N = g.positions.size(0);
   const bool po = config.variant == "po";
@@ -270,17 +318,23 @@ torch::Tensor PonitaImpl::network(const GraphBatch& g, const torch::TensorOption
     }
     if (calibrating_) y = y * calibrateWeight(layer.kernel->weight, input, y);  // y is linear in the kernel
     if (po) {
-      // The sphere convolution, per channel: y2[n, p, c] = sum_o y[n, o, c] K[p, o, c] / O, as one product
-      // batched over channels on contiguous [C, N, O] x [C, O, P]. (einsum's strided batches ran as an unaligned
-      // GEMM, ~5 ms a layer at 10,000 atoms on the H200 by ncu: many times the two copies this costs.)
+      // The sphere convolution, per channel: y2[n, p, c] = sum_o y[n, o, c] K[p, o, c] / O. In inference on a GPU
+      // our kernel on [N, O, C] as it lies; otherwise one product batched over channels on [C, N, O] x [C, O, P]
+      // (cuBLAS runs both that and einsum's strided batches as a 256x128-tile GEMM 20 wide: ~4.8 ms a layer at
+      // 10,000 atoms on the H200 by ncu, against ~0.1 ms of memory traffic).
       const auto K = layer.fiberKernel->forward(fiberBasis) * (pending / static_cast<double>(O));  // [P, O, C]
-      auto y2 = torch::bmm(y.permute({2, 0, 1}).contiguous(), K.permute({2, 1, 0}).contiguous())  // [C, N, P]
-                    .permute({1, 2, 0})
-                    .contiguous();
-      if (calibrating_) y2 = y2 * calibrateWeight(layer.fiberKernel->weight, y, y2);
-      y = y2;
+      if (fusedSphere && !calibrating_ && y.is_cuda() && O <= edgecuda::kMaxSphere) {
+        y = SphereMix::apply(y, K, layer.bias);  // the bias too
+      } else {
+        auto y2 = torch::bmm(y.permute({2, 0, 1}).contiguous(), K.permute({2, 1, 0}).contiguous())  // [C, N, P]
+                      .permute({1, 2, 0})
+                      .contiguous();
+        if (calibrating_) y2 = y2 * calibrateWeight(layer.fiberKernel->weight, y, y2);
+        y = y2 + layer.bias;
+      }
+    } else {
+      y = y + layer.bias;
     }
-    y = y + layer.bias;
     y = layer.linear2->forward(torch::gelu(layer.linear1->forward(layer.norm->forward(y))));
     x = layer.scale.defined() ? torch::addcmul(input, y, layer.scale) : input + y;
     if (config.multipleReadouts || l == config.layers - 1)
@@ -474,7 +528,7 @@ EnergyOutput PonitaImpl::computeInference(const GraphBatch& g, bool forces, bool
     torch::AutoGradMode on(derivatives);
     const auto atomE = network(g, options, [&](int l, const torch::Tensor& x) {
       return EdgeSum::apply(x, reinterpret_cast<std::int64_t>(&p), std::int64_t{l});
-    }, derivatives ? &leaf : nullptr, &inputs);
+    }, derivatives ? &leaf : nullptr, &inputs, p.fused);
     netE = torch::zeros({g.numGraphs}, options).index_add(0, g.batch, atomE);
     if (derivatives) torch::autograd::grad({netE.sum()}, {leaf}, {}, false, false, true);
   }

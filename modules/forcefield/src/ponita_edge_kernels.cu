@@ -2,6 +2,7 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
@@ -58,6 +59,33 @@ __global__ void edgeProductsKernel(LayerPointers<T> p, int layers, const std::in
   }
 }
 
+// One thread per (row, channel), channels fastest so that every load is coalesced; the row's S inputs of its
+// channel sit in registers (MaxS a compile-time bound, S the actual count).
+template <class T, int MaxS>
+__global__ void sphereMixKernel(const T* __restrict__ in, const T* __restrict__ kern, std::int64_t kq, std::int64_t ks,
+                                const T* __restrict__ bias, T* __restrict__ out, std::int64_t rows, int S, int Q, int C) {
+  const std::int64_t total = rows * C;
+  for (std::int64_t t = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; t < total;
+       t += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    const std::int64_t r = t / C;
+    const int c = static_cast<int>(t - r * C);
+    T v[MaxS];
+    const T* row = in + r * S * C + c;
+#pragma unroll
+    for (int s = 0; s < MaxS; ++s) v[s] = s < S ? row[s * C] : T(0);
+    const T b = bias ? bias[c] : T(0);
+    T* dst = out + r * Q * C + c;
+    for (int q = 0; q < Q; ++q) {
+      const T* k = kern + q * kq + c;
+      T acc = b;
+#pragma unroll
+      for (int s = 0; s < MaxS; ++s)
+        if (s < S) acc += k[s * ks] * v[s];
+      dst[q * C] = acc;
+    }
+  }
+}
+
 int threadsFor(int width) { return width >= 256 ? 256 : ((width + 31) / 32) * 32; }
 
 }  // namespace
@@ -87,6 +115,26 @@ void edgeProducts(const T* const* gy, const T* const* x, int layers, const std::
   check("edgeProducts");
 }
 
+template <class T>
+void sphereMix(const T* in, const T* kern, std::int64_t kq, std::int64_t ks, const T* bias, T* out, std::int64_t rows,
+               int S, int Q, int C, void* stream) {
+  if (rows <= 0 || Q <= 0 || C <= 0) return;
+  if (S < 1 || S > kMaxSphere) throw std::runtime_error("PONITA sphere kernel: unsupported number of orientations");
+  const std::int64_t total = rows * C;
+  const unsigned threads = 256;
+  const unsigned blocks = static_cast<unsigned>(std::min<std::int64_t>((total + threads - 1) / threads, 1 << 20));
+  const auto s = static_cast<cudaStream_t>(stream);
+  if (S <= 8) sphereMixKernel<T, 8><<<blocks, threads, 0, s>>>(in, kern, kq, ks, bias, out, rows, S, Q, C);
+  else if (S <= 16) sphereMixKernel<T, 16><<<blocks, threads, 0, s>>>(in, kern, kq, ks, bias, out, rows, S, Q, C);
+  else if (S <= 24) sphereMixKernel<T, 24><<<blocks, threads, 0, s>>>(in, kern, kq, ks, bias, out, rows, S, Q, C);
+  else sphereMixKernel<T, 32><<<blocks, threads, 0, s>>>(in, kern, kq, ks, bias, out, rows, S, Q, C);
+  check("sphereMix");
+}
+
+template void sphereMix<float>(const float*, const float*, std::int64_t, std::int64_t, const float*, float*,
+                               std::int64_t, int, int, int, void*);
+template void sphereMix<double>(const double*, const double*, std::int64_t, std::int64_t, const double*, double*,
+                                std::int64_t, int, int, int, void*);
 template void segmentSum<float>(const float*, const float*, std::int64_t, std::int64_t, const std::int64_t*,
                                 const std::int64_t*, const std::int64_t*, float*, std::int64_t, int, int, void*);
 template void segmentSum<double>(const double*, const double*, std::int64_t, std::int64_t, const std::int64_t*,

@@ -142,9 +142,12 @@ class PonitaImpl : public torch::nn::Module {
  private:
   // The network on the atoms' features: edgeSum(l, x) gives layer l's sum over edges of x_j * K_l(e). leaf: the
   // embedded features made a leaf that requires grad (set to it); layerInputs: each layer's input, detached.
+  // fusedSphere: the sphere convolution as this build's CUDA kernel (inference only: it has no double backward
+  // and gives no gradient to the sphere kernel's weights).
   using EdgeSumFn = std::function<torch::Tensor(int, const torch::Tensor&)>;
   torch::Tensor network(const GraphBatch& g, const torch::TensorOptions& options, const EdgeSumFn& edgeSum,
-                        torch::Tensor* leaf = nullptr, std::vector<torch::Tensor>* layerInputs = nullptr);
+                        torch::Tensor* leaf = nullptr, std::vector<torch::Tensor>* layerInputs = nullptr,
+                        bool fusedSphere = false);
   torch::Tensor polynomial(const torch::Tensor& x) const;
   torch::nn::Sequential basisFn{nullptr}, fiberBasisFn{nullptr};
   torch::nn::Linear embed{nullptr};
