@@ -110,6 +110,8 @@ int polynomialSize(int inputs, int degree) {
   }
   return n;
 }
+// Zero columns that round n up to a multiple of 4 (16 bytes of float32: what cuBLAS's aligned kernels need).
+std::int64_t alignedPadding(std::int64_t n) { return (4 - n % 4) % 4; }
 torch::nn::Sequential basisMlp(int inputs, const PonitaConfig& c) {
   return torch::nn::Sequential(torch::nn::Linear(polynomialSize(inputs, c.degree), c.hidden), torch::nn::GELU(),
                                torch::nn::Linear(c.hidden, c.basis), torch::nn::GELU());
@@ -177,10 +179,30 @@ torch::Tensor PonitaImpl::speciesIndex(const torch::Tensor& numbers) const {
 }
 
 torch::Tensor PonitaImpl::polynomial(const torch::Tensor& x) const {
-  // [..., k] -> [x, x (x) x, x (x) x (x) x, ...] flattened: all products up to degree + 1 factors.
+  // [..., k] -> [x, x (x) x, x (x) x (x) x, ...] flattened: all products up to degree + 1 factors, then zeros to
+  // a multiple of 4 columns (see basisOf).
   std::vector<torch::Tensor> terms{x};
   for (int d = 1; d <= config.degree; ++d) terms.push_back((terms.back().unsqueeze(-1) * x.unsqueeze(-2)).flatten(-2, -1));
+  const auto pad = alignedPadding(polynomialSize(static_cast<int>(x.size(-1)), config.degree));
+  if (pad > 0) {
+    auto shape = x.sizes().vec();
+    shape.back() = pad;
+    terms.push_back(torch::zeros(shape, x.options()));
+  }
   return torch::cat(terms, -1);
+}
+
+torch::Tensor PonitaImpl::basisOf(torch::nn::Sequential& mlp, const torch::Tensor& invariants) const {
+  // The first layer's inputs padded with zero columns (and its weight with zero columns) to a multiple of 4:
+  // with 30 features (2 invariants, degree 3) cuBLAS ran this product and its backward as unaligned FP32
+  // kernels (cutlass ..._align1, ~7 ms a force call at 10,000 atoms on the H200 by ncu). Same numbers.
+  auto* first = mlp->ptr(0)->as<torch::nn::LinearImpl>();
+  const auto pad = alignedPadding(first->weight.size(1));
+  auto h = torch::nn::functional::linear(polynomial(invariants),
+                                         pad > 0 ? torch::constant_pad_nd(first->weight, {0, pad}) : first->weight,
+                                         first->bias);
+  for (auto layer = mlp->begin() + 1; layer != mlp->end(); ++layer) h = layer->forward(h);
+  return h;
 }
 
 torch::Tensor PonitaImpl::kernelBasisOf(const torch::Tensor& r, const torch::Tensor& edgeWeight) {
@@ -209,7 +231,7 @@ torch::Tensor PonitaImpl::kernelBasisOf(const torch::Tensor& r, const torch::Ten
   } else {
     inv = (d / invariantLength()).view({-1, 1, 1});                     // [E, 1, 1]
   }
-  return basisFn->forward(polynomial(inv)) * fc.view({-1, 1, 1});            // [E, O, basis]
+  return basisOf(basisFn, inv) * fc.view({-1, 1, 1});                       // [E, O, basis]
 }
 
 namespace {
@@ -292,7 +314,7 @@ torch::Tensor PonitaImpl::network(const GraphBatch& g, const torch::TensorOption
   torch::Tensor selfBasis;
   if (config.selfInteraction) selfBasis = kernelBasisOf(torch::zeros({1, 3}, options));
   torch::Tensor fiberBasis;
-  if (po) fiberBasis = fiberBasisFn->forward(polynomial(torch::matmul(grid, grid.t()).unsqueeze(-1)));  // [O, O, basis]
+  if (po) fiberBasis = basisOf(fiberBasisFn, torch::matmul(grid, grid.t()).unsqueeze(-1));  // [O, O, basis]
 
   const auto species = g.speciesIndex.defined() ? g.speciesIndex : speciesIndex(g.numbers);
   const auto onehot = torch::one_hot(species, static_cast<std::int64_t>(config.species.size())).to(dtype);
@@ -338,7 +360,9 @@ torch::Tensor PonitaImpl::network(const GraphBatch& g, const torch::TensorOption
     y = layer.linear2->forward(torch::gelu(layer.linear1->forward(layer.norm->forward(y))));
     x = layer.scale.defined() ? torch::addcmul(input, y, layer.scale) : input + y;
     if (config.multipleReadouts || l == config.layers - 1)
-      out = out + readouts[ro++]->as<torch::nn::LinearImpl>()->forward(x).mean(1).squeeze(-1);
+      // The sphere mean before the (linear) readout: the same sum, and no [N * O, C] x [C, 1] product, whose
+      // backward cuBLAS ran as an unaligned K = 1 GEMM (~4.8 ms a layer at 10,000 atoms on the H200 by ncu).
+      out = out + readouts[ro++]->as<torch::nn::LinearImpl>()->forward(x.mean(1)).squeeze(-1);
   }
   return out * config.scale;
 }

@@ -149,6 +149,8 @@ class PonitaImpl : public torch::nn::Module {
                         torch::Tensor* leaf = nullptr, std::vector<torch::Tensor>* layerInputs = nullptr,
                         bool fusedSphere = false);
   torch::Tensor polynomial(const torch::Tensor& x) const;
+  // A basis MLP (basisFn, fiberBasisFn) on the polynomial features of invariants [..., k].
+  torch::Tensor basisOf(torch::nn::Sequential& mlp, const torch::Tensor& invariants) const;
   torch::nn::Sequential basisFn{nullptr}, fiberBasisFn{nullptr};
   torch::nn::Linear embed{nullptr};
   torch::nn::ModuleList layers{nullptr}, readouts{nullptr};
