@@ -202,12 +202,20 @@ Sae trainImpl(const BatchFn& nextBatch, const Moments& moments, std::int64_t d, 
   };
   const auto offTarget = [&](double l0) { return std::abs(l0 - o.targetL0) > o.calibrationTolerance * o.targetL0; };
   // At the start of the learning-rate decay, if the L0 is off target, the thresholds are calibrated
-  // once and then frozen, so the encoder and decoder spend the decay adapting to the gating they will
-  // be used with; on target, the controller carries on.
+  // and then frozen, so the encoder and decoder spend the decay adapting to the gating they will be used
+  // with; on target, the controller carries on. Frozen thresholds leave the L0 to the encoder alone (on
+  // 512 rows with 16x latents the one calibration at the end then cut R^2 from 0.978 to 0.655), so they
+  // are calibrated again kRecalibrations times through the decay, the encoder and decoder following each.
   const std::int64_t freezeAt = calibrate ? static_cast<std::int64_t>(kDecayStart * static_cast<double>(o.steps)) : -1;
+  constexpr std::int64_t kRecalibrations = 10;
+  const std::int64_t recalibrateEvery = std::max<std::int64_t>(1, (o.steps - freezeAt) / (kRecalibrations + 1));
   bool thresholdsFrozen = false;
   for (std::int64_t step = 0; step < o.steps; ++step) {
     fb.throwIfCancelled();
+    if (thresholdsFrozen && step > freezeAt && (step - freezeAt) % recalibrateEvery == 0 &&
+        o.steps - step >= recalibrateEvery) {
+      scaleTo(calibrationPre());
+    }
     if (step == freezeAt && step > 0) {
       const auto pre = calibrationPre();
       const double now = meanL0(pre, sae->logThreshold);
