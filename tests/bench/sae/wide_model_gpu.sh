@@ -12,11 +12,12 @@
 # comparison), and for the analysis TARGETS (2,4,8,16: target L0s), EXPANSION (4: latents per dimension) and
 # REFIT (0: sae.analyze's refit_batches, the decoder's least-squares refit), LATENTS (0: EXPANSION x width),
 # TRAIN_ROWS (0: all but the held-out tenth; the paper's regime fits a dictionary whose capacity matches its rows)
-# and EVALUATE_ON (held_out, or training: measure on the rows trained on, as the paper's faithfulness does).
+# EVALUATE_ON (held_out, or training: measure on the rows trained on, as the paper's faithfulness does) and
+# THRESHOLD_LR_SCALE (sae.analyze's threshold_lr_scale; empty: the job's default).
 set -uo pipefail
 SRC=$(cd "$(dirname "$0")/../../.." && pwd)
 BUILD=${BUILD:-/tmp/atomscope-gpu}
-DATA=${DATA:-$SRC/../shared/data}
+DATA=$(cd "${DATA:-$SRC/../shared/data}" && pwd)  # absolute: the text folder below links into it
 OUT=${OUT:-/tmp/out}
 WORK=${WORK:-/tmp/sae_wide}
 DIM=${DIM:-512}
@@ -74,7 +75,7 @@ run=$("$CLI" run sae.analyze --device "$DEVICE" --out "$WORK/runs" --quiet --see
       --param sites="$SITE" --param targets="${TARGETS:-2,4,8,16}" --param steps="${STEPS:-2000}" --param batch="${BATCH:-1024}" \
       --param expansion="${EXPANSION:-4}" --param latents="${LATENTS:-0}" --param refit_batches="${REFIT:-0}" \
       --param train_rows="${TRAIN_ROWS:-0}" --param evaluate_on="${EVALUATE_ON:-held_out}" --param eval_rows=100000 \
-      2>>"$WORK/analyze.err" | tail -1)
+      ${THRESHOLD_LR_SCALE:+--param threshold_lr_scale="$THRESHOLD_LR_SCALE"} 2>>"$WORK/analyze.err" | tail -1)
 echo
 "$PY" - "$run" <<'PY'
 import csv, sys
