@@ -22,8 +22,8 @@ void edgeProducts(const T* const* gy, const T* const* x, int layers, const std::
 
 // The sphere convolution's product per channel: out[r, q, c] = sum over s < S of kern[q * kq + s * ks + c] * in[r, s, c]
 // (+ bias[c] when bias is given). in: [rows, S, C], out: [rows, Q, C], contiguous. Forward on [N, O, C] with the
-// kernel [P, O, C]: kq = O * C, ks = C; its transpose (the backward): kq = C, ks = O * C. cuBLAS ran this as a
-// batch of C products 20 wide, on a 256x128 tile (~4.8 ms a layer at 10,000 atoms); it is a few FMAs per value.
+// kernel [P, O, C]: kq = O * C, ks = C; its transpose (the backward): kq = C, ks = O * C. On [N, O, C] as it lies:
+// cuBLAS's batched product needs [C, N, O] and back, two copies each way, for a few FMAs per value.
 constexpr int kMaxSphere = 32;  // S at most this (the orientations of the sphere grid)
 template <class T>
 void sphereMix(const T* in, const T* kern, std::int64_t kq, std::int64_t ks, const T* bias, T* out, std::int64_t rows,
