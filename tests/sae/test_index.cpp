@@ -52,7 +52,9 @@ TEST(SaeIndex, MatchesNumpyAndSearches) {
     SCOPED_TRACE("atom " + std::to_string(a.id));
     const auto j = static_cast<std::size_t>(a.id);
     EXPECT_NEAR(a.frequency, r["frequency"][j].get<double>(), 2.0 / 6000);  // float32 vs float64: a row may flip
-    EXPECT_NEAR(a.meanActivation, r["mean_activation"][j].get<double>(), 1e-3 * (1 + a.meanActivation));
+    // A flipped row (at most two, as above) moves the mean of the rows that fire by up to max / count.
+    const double flips = 2.0 * a.maxActivation / std::max(1.0, a.frequency * 6000 - 2.0);
+    EXPECT_NEAR(a.meanActivation, r["mean_activation"][j].get<double>(), 1e-3 * (1 + a.meanActivation) + flips);
     EXPECT_NEAR(a.maxActivation, r["max_activation"][j].get<double>(), 1e-3 * (1 + a.maxActivation));
     // Histogram: counts of nonzero activations = frequency * rows.
     std::int64_t hc = 0;

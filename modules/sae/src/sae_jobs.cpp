@@ -108,7 +108,7 @@ void addTrainingParams(ParamSchema& s) {
   s.addInt("steps", 2000, 1, 100000000, "Training steps.");
   s.addInt("batch", 1024, 1, 1 << 20, "Activations per step.");
   s.addFloat("lr", 1e-3, 1e-7, 1.0, "Adam learning rate (decays linearly to 0 over the last 20% of steps).");
-  s.addFloat("threshold_lr_scale", 10, 0.0, 1e4, "The thresholds' learning rate as a multiple of lr (JumpReLU).").markAdvanced();
+  s.addFloat("threshold_lr_scale", 3, 0.0, 1e4, "The thresholds' learning rate as a multiple of lr (JumpReLU).").markAdvanced();
   s.addFloat("bandwidth", 0.05, 1e-6, 10.0, "Width of the JumpReLU straight-through kernel, in units of the normalised data.").markAdvanced();
   s.addFloat("sparsity_init", 0.1, 0.0, 1e4, "Sparsity coefficient lambda at the start (the controller tunes it).").markAdvanced();
   s.addFloat("controller_rate", 0.02, 0.0, 1.0, "How fast lambda follows the L0 error per step.").markAdvanced();
