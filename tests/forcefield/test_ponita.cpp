@@ -204,8 +204,9 @@ TEST(Ponita, UnknownElementAndBadFileAreClearErrors) {
 
 // Inference (compute without createGraph: two passes, per-edge work a chunk at a time) computes the same function
 // as autograd through the whole network (compute with createGraph, training's path): energy, forces and stress of
-// a periodic DFT frame and of a 3BPA molecule, with the layers' kernels kept, with only the kernel basis kept, and
-// with nothing kept, in chunks of 7 edges so that every chunk boundary case occurs. Reference: autograd.
+// a periodic DFT frame and of 3BPA molecules (one model with degree 3 and a2 under a root), with the layers' kernels
+// kept, with only the kernel basis kept (each with and without the basis MLP's pre-activations), and with nothing
+// kept, in chunks of 7 edges so that every chunk boundary case occurs. Pass 2's gradient through the basis MLP is written by hand (kernelBasisGradient). Reference: autograd.
 TEST(Ponita, InferenceEqualsAutogradInEveryMemoryMode) {
   struct Case {
     forcefield::Ponita model;
@@ -215,14 +216,24 @@ TEST(Ponita, InferenceEqualsAutogradInEveryMemoryMode) {
   std::vector<Case> cases;
   cases.push_back({smallPonita("po", "fibonacci", 6, {1, 6, 8, 40}), chem::readXyz(mlipTestFile())[0], true});
   cases.push_back({smallPonita("pointcloud", "fibonacci", 1), bpaFrames()[3], false});
+  {  // the rMD17 model's options: degree 3 (30 polynomial features, padded to 32) and a2 under a root
+    auto c = smallPonita("po", "fibonacci", 8)->config;
+    c.degree = 3;
+    c.a2Root = true;
+    torch::manual_seed(11);
+    forcefield::Ponita m(c);
+    m->to(torch::kFloat64);
+    cases.push_back({m, bpaFrames()[2], false});
+  }
   for (auto& c : cases) {
     auto& m = c.model;
     const auto g = makeGraphBatch(c.structure, m->config.cutoff, torch::kFloat64);
     const auto ref = m->compute(g, true, c.stress, /*createGraph=*/true);
     const std::int64_t E = g.numEdges(), O = m->config.numOrientations();
     const std::int64_t kernels = E * O * m->config.layers * m->config.hidden, basis = E * O * m->config.basis;
+    const std::int64_t activations = E * O * (m->config.hidden + m->config.basis);  // the basis MLP's pre-activations
     m->chunkElements = 7 * O * std::max<std::int64_t>(m->config.basis, m->config.layers * m->config.hidden);
-    for (const std::int64_t keep : {kernels, basis, std::int64_t{0}}) {
+    for (const std::int64_t keep : {kernels + activations, kernels, basis + activations, basis, std::int64_t{0}}) {
       m->keepEdgeElements = keep;
       const auto got = m->compute(g, true, c.stress);
       const double e = ref.energy.item<double>();
@@ -236,6 +247,8 @@ TEST(Ponita, InferenceEqualsAutogradInEveryMemoryMode) {
     // After an out-of-memory the calculator keeps less, one level at a time, then makes chunks smaller, then gives up.
     m->keepEdgeElements = std::numeric_limits<std::int64_t>::max();
     m->chunkElements = std::int64_t{1} << 22;
+    ASSERT_TRUE(m->lowerEdgeMemory(E));
+    EXPECT_EQ(m->keepEdgeElements, kernels + activations - 1);
     ASSERT_TRUE(m->lowerEdgeMemory(E));
     EXPECT_EQ(m->keepEdgeElements, kernels - 1);
     ASSERT_TRUE(m->lowerEdgeMemory(E));
@@ -411,8 +424,9 @@ TEST(Ponita, CudaGraphCallsEqualEagerOnesOnCuda) {
 }
 
 // On CUDA the edge sums of inference run as fused kernels (one pass over each atom's run of edges, no atomics)
-// where the build has them, and so does the sphere convolution (edgecuda::sphereMix, grids of 6, 8 and 20
-// orientations: its 8- and 24-wide instances). Reference: ATen's gathers, products and scatters and cuBLAS's
+// where the build has them, and so do the sphere convolution (edgecuda::sphereMix, grids of 6, 8 and 20
+// orientations: its 8- and 24-wide instances) and pass 2's backward through the basis MLP's last GELU and the cutoff
+// (edgecuda::basisBackward). Reference: ATen's gathers, products and scatters and cuBLAS's
 // batched product (fusedKernels = false) on the same GPU, float64: energy, forces and stress of a periodic DFT
 // frame, a batch of two 3BPA frames, and one 3BPA frame.
 TEST(Ponita, FusedEdgeKernelsEqualAtenOnCuda) {

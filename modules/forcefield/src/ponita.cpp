@@ -223,8 +223,8 @@ torch::Tensor PonitaImpl::kernelBasisOf(const torch::Tensor& r, const torch::Ten
     const auto a1 = torch::matmul(r, grid.t()) / L;                          // [E, O]
     const auto a2sq = (d2.unsqueeze(1) / (L * L) - a1 * a1).clamp_min(0.0);  // [E, O]
     if (config.a2Root) {
-      constexpr double e = 0.01;  // in invariant lengths: |d2 a2 / d r^2| <= 1 / e
-      inv = torch::stack({a1, torch::sqrt(a2sq + e * e) - e}, -1);
+      // kA2Offset, in invariant lengths: |d2 a2 / d r^2| <= 1 / kA2Offset
+      inv = torch::stack({a1, torch::sqrt(a2sq + kA2Offset * kA2Offset) - kA2Offset}, -1);
     } else {
       inv = torch::stack({a1, a2sq}, -1);  // [E, O, 2]
     }
@@ -232,6 +232,136 @@ torch::Tensor PonitaImpl::kernelBasisOf(const torch::Tensor& r, const torch::Ten
     inv = (d / invariantLength()).view({-1, 1, 1});                     // [E, 1, 1]
   }
   return basisOf(basisFn, inv) * fc.view({-1, 1, 1});                       // [E, O, basis]
+}
+
+namespace {
+#ifdef ATOMSCOPE_FORCEFIELD_CUDA
+// gH2 = gBasis * fc[e] * gelu'(h2) and gFc[e] = sum over (o, k) of gBasis * gelu(h2), in one pass (edgecuda::basisBackward).
+void basisBackwardCuda(const torch::Tensor& gBasis, const torch::Tensor& h2, const torch::Tensor& fc, torch::Tensor& gH2,
+                       torch::Tensor& gFc) {
+  const auto E = fc.size(0), perEdge = h2.numel() / std::max<std::int64_t>(1, E);
+  const auto stream = at::cuda::getCurrentCUDAStream().stream();
+  if (h2.scalar_type() == torch::kFloat64)
+    edgecuda::basisBackward<double>(gBasis.data_ptr<double>(), h2.data_ptr<double>(), fc.data_ptr<double>(), E, perEdge,
+                                    gH2.data_ptr<double>(), gFc.data_ptr<double>(), stream);
+  else
+    edgecuda::basisBackward<float>(gBasis.data_ptr<float>(), h2.data_ptr<float>(), fc.data_ptr<float>(), E, perEdge,
+                                   gH2.data_ptr<float>(), gFc.data_ptr<float>(), stream);
+}
+#endif
+}  // namespace
+
+PonitaImpl::BasisInputs PonitaImpl::basisInputsOf(const torch::Tensor& r, const torch::Tensor& edgeWeight) const {
+  // kernelBasisOf's steps before the MLP, in its order, keeping what the backward needs.
+  BasisInputs in;
+  const auto dtype = r.scalar_type();
+  const double rc = config.cutoff, L = invariantLength();
+  in.d2 = (r * r).sum(-1);
+  in.d = torch::sqrt(in.d2);
+  in.inside = (in.d < rc).to(dtype);
+  in.phase = in.d * (std::numbers::pi / rc);
+  in.fc = 0.5 * (torch::cos(in.phase) + 1.0) * in.inside;
+  if (edgeWeight.defined()) in.fc = in.fc * edgeWeight;
+  if (config.variant == "po") {
+    in.a1 = torch::matmul(r, gridOn(r.device(), dtype).t()) / L;
+    in.a2sqRaw = in.d2.unsqueeze(1) / (L * L) - in.a1 * in.a1;
+    in.a2sq = in.a2sqRaw.clamp_min(0.0);
+    in.inv = config.a2Root ? torch::stack({in.a1, torch::sqrt(in.a2sq + kA2Offset * kA2Offset) - kA2Offset}, -1)
+                           : torch::stack({in.a1, in.a2sq}, -1);
+  } else {
+    in.inv = (in.d / L).view({-1, 1, 1});
+  }
+  in.terms = {in.inv};  // polynomial(): x, x (x) x, ...
+  for (int m = 1; m <= config.degree; ++m)
+    in.terms.push_back((in.terms.back().unsqueeze(-1) * in.inv.unsqueeze(-2)).flatten(-2, -1));
+  return in;
+}
+
+std::pair<torch::Tensor, torch::Tensor> PonitaImpl::basisPreActivations(const BasisInputs& in) const {
+  auto* first = basisFn->ptr(0)->as<torch::nn::LinearImpl>();
+  auto* second = basisFn->ptr(2)->as<torch::nn::LinearImpl>();
+  const auto rows = in.inv.size(0) * in.inv.size(1), features = first->weight.size(1), pad = alignedPadding(features);
+  auto poly = torch::cat(in.terms, -1).view({rows, features});
+  if (pad > 0) poly = torch::constant_pad_nd(poly, {0, pad});
+  const auto w1 = pad > 0 ? torch::constant_pad_nd(first->weight, {0, pad}) : first->weight;
+  auto h1 = torch::addmm(first->bias, poly, w1.t());                       // [E * O, hidden]
+  auto h2 = torch::addmm(second->bias, torch::gelu(h1), second->weight.t());  // [E * O, basis]
+  return {h1, h2};
+}
+
+torch::Tensor PonitaImpl::inferenceBasis(const torch::Tensor& r, const torch::Tensor& edgeWeight, torch::Tensor h1Out,
+                                         torch::Tensor h2Out) const {
+  torch::NoGradGuard ng;
+  const auto in = basisInputsOf(r, edgeWeight);
+  const auto [h1, h2] = basisPreActivations(in);
+  if (h1Out.defined()) h1Out.copy_(h1);
+  if (h2Out.defined()) h2Out.copy_(h2);
+  const auto E = in.inv.size(0), O = in.inv.size(1);
+  return torch::gelu(h2).view({E, O, -1}) * in.fc.view({-1, 1, 1});
+}
+
+torch::Tensor PonitaImpl::kernelBasisGradient(const torch::Tensor& r, const torch::Tensor& edgeWeight,
+                                              const torch::Tensor& gBasis, const torch::Tensor& keptH1,
+                                              const torch::Tensor& keptH2) {
+  torch::NoGradGuard ng;
+  const auto dtype = r.scalar_type();
+  const double rc = config.cutoff, L = invariantLength();
+  const auto in = basisInputsOf(r, edgeWeight);
+  const auto E = r.size(0), O = in.inv.size(1), k = in.inv.size(2);
+  torch::Tensor h1 = keptH1, h2 = keptH2;
+  if (!h1.defined() || !h2.defined()) std::tie(h1, h2) = basisPreActivations(in);
+  auto* first = basisFn->ptr(0)->as<torch::nn::LinearImpl>();
+  auto* second = basisFn->ptr(2)->as<torch::nn::LinearImpl>();
+  const auto features = first->weight.size(1), pad = alignedPadding(features);
+  const auto w1 = pad > 0 ? torch::constant_pad_nd(first->weight, {0, pad}) : first->weight;
+  const auto B = h2.size(1);
+  // basis = gelu(h2) * fc[e]: d / d h2 and d / d fc.
+  const auto gB = gBasis.reshape({E * O, B}).contiguous();
+  torch::Tensor gH2, gFc;
+#ifdef ATOMSCOPE_FORCEFIELD_CUDA
+  if (fusedKernels && h2.is_cuda()) {  // fusedKernels false: ATen's ops below (the CUDA test compares the two)
+    gH2 = torch::empty_like(h2);
+    gFc = torch::empty({E}, h2.options());
+    basisBackwardCuda(gB, h2.contiguous(), in.fc.contiguous(), gH2, gFc);
+  }
+#endif
+  if (!gH2.defined()) {
+    gFc = torch::bmm(gB.view({E, 1, O * B}), torch::gelu(h2).view({E, O * B, 1})).view({E});
+    gH2 = torch::gelu_backward(gB * in.fc.repeat_interleave(O).unsqueeze(1), h2);
+  }
+  const auto gH1 = torch::gelu_backward(torch::mm(gH2, second->weight), h1);  // [E * O, hidden]
+  const auto gPoly = torch::mm(gH1, w1).view({E, O, features + pad});          // padding columns unused
+  // Through the polynomial features to the invariants: term m = term m-1 (x) x.
+  std::vector<torch::Tensor> gTerms;
+  std::int64_t at = 0;
+  for (const auto& t : in.terms) {
+    gTerms.push_back(gPoly.narrow(2, at, t.size(2)));
+    at += t.size(2);
+  }
+  auto gInv = torch::zeros_like(in.inv);
+  for (int m = config.degree; m >= 1; --m) {
+    const auto g = gTerms[m].view({E, O, in.terms[m - 1].size(2), k});
+    gTerms[m - 1] = gTerms[m - 1] + (g * in.inv.unsqueeze(-2)).sum(-1);
+    gInv += (g * in.terms[m - 1].unsqueeze(-1)).sum(-2);
+  }
+  gInv += gTerms[0];
+  // Through the invariants and the cutoff to r.
+  auto gD = gFc * (edgeWeight.defined() ? edgeWeight : torch::ones_like(gFc)) * in.inside *
+            (-0.5 * std::numbers::pi / rc) * torch::sin(in.phase);
+  auto gD2 = torch::zeros_like(in.d2);
+  auto gr = torch::zeros_like(r);
+  if (config.variant == "po") {
+    auto gA1 = gInv.select(2, 0);
+    auto gA2sq = config.a2Root ? gInv.select(2, 1) * 0.5 / torch::sqrt(in.a2sq + kA2Offset * kA2Offset) : gInv.select(2, 1);
+    gA2sq = gA2sq * (in.a2sqRaw >= 0.0).to(dtype);  // clamp_min's gradient, as autograd has it
+    gD2 = gD2 + gA2sq.sum(1) / (L * L);
+    gA1 = gA1 - 2.0 * in.a1 * gA2sq;
+    gr = gr + torch::matmul(gA1, gridOn(r.device(), dtype)) / L;
+  } else {
+    gD = gD + gInv.view({E}) / L;
+  }
+  gD2 = gD2 + gD / (2.0 * in.d);
+  return gr + 2.0 * r * gD2.unsqueeze(1);
 }
 
 namespace {
@@ -386,6 +516,9 @@ struct EdgePass {
   std::vector<torch::Tensor> weights;       // layer l's kernel weight W_l [C, basis]
   torch::Tensor keptKernels;                // [E, O, L * C] when kept
   torch::Tensor keptBasis;                  // [E, O, basis] when kept (and the kernels not)
+  // The basis MLP's pre-activations [E * O, hidden], [E * O, basis], kept with the kernels or the basis when memory
+  // allows and forces are asked: pass 2 then goes back through the MLP without making them again.
+  torch::Tensor keptH1, keptH2;
   std::vector<torch::Tensor> gradients;     // d energy / d (layer l's edge sum), [N, O, C]
   // On CUDA with kept kernels: the fused edge kernels, over edges sorted by their first atom. rowStart[a]: the
   // first edge of atom a (as first atom); bySecond: the edges in order of their second atom, and secondStart[a]
@@ -396,7 +529,14 @@ struct EdgePass {
   std::int64_t edges() const { return r.size(0); }
   torch::Tensor basis(std::int64_t a, std::int64_t b) const {
     if (keptBasis.defined()) return keptBasis.slice(0, a, b);
-    return model->kernelBasisOf(r.slice(0, a, b), edgeWeight.defined() ? edgeWeight.slice(0, a, b) : torch::Tensor());
+    return makeBasis(a, b);
+  }
+  // The basis of edges [a, b), filling the kept pre-activations' rows when they are kept.
+  torch::Tensor makeBasis(std::int64_t a, std::int64_t b) const {
+    const auto O = model->config.numOrientations();
+    return model->inferenceBasis(r.slice(0, a, b), edgeWeight.defined() ? edgeWeight.slice(0, a, b) : torch::Tensor(),
+                                 keptH1.defined() ? keptH1.slice(0, a * O, b * O) : torch::Tensor(),
+                                 keptH2.defined() ? keptH2.slice(0, a * O, b * O) : torch::Tensor());
   }
   torch::Tensor kernel(int l, std::int64_t a, std::int64_t b) const {  // [b - a, O, C]
     if (keptKernels.defined()) return keptKernels.slice(0, a, b).narrow(2, l * C, C);
@@ -511,6 +651,11 @@ EnergyOutput PonitaImpl::computeInference(const GraphBatch& g, bool forces, bool
     const auto E = p.r.size(0);
     p.chunk = std::max<std::int64_t>(1, chunkElements / (O * std::max<std::int64_t>(config.basis, L * C)));
     const bool keepKernels = E * O * L * C <= keepEdgeElements;
+    const std::int64_t keptElements = keepKernels ? E * O * L * C : E * O * config.basis <= keepEdgeElements ? E * O * config.basis : -1;
+    if ((forces || stress) && keptElements >= 0 && keptElements + E * O * (config.hidden + config.basis) <= keepEdgeElements) {
+      p.keptH1 = torch::empty({E * O, static_cast<std::int64_t>(config.hidden)}, options);
+      p.keptH2 = torch::empty({E * O, static_cast<std::int64_t>(config.basis)}, options);
+    }
     p.fused = fusedKernels && hasFusedKernels() && keepKernels && p.r.is_cuda() && E > 0 && L <= edgecuda::kMaxLayers &&
               (p.r.scalar_type() == torch::kFloat32 || p.r.scalar_type() == torch::kFloat64);
     lastFused_ = p.fused;
@@ -531,13 +676,13 @@ EnergyOutput PonitaImpl::computeInference(const GraphBatch& g, bool forces, bool
       for (std::int64_t a = 0; a < E; a += p.chunk) {
         const auto b = std::min(a + p.chunk, E);
         auto out = p.keptKernels.slice(0, a, b).view({-1, L * C});
-        torch::mm_out(out, p.basis(a, b).reshape({-1, static_cast<std::int64_t>(config.basis)}), stacked.t());
+        torch::mm_out(out, p.makeBasis(a, b).reshape({-1, static_cast<std::int64_t>(config.basis)}), stacked.t());
       }
     } else if (E * O * config.basis <= keepEdgeElements) {
       auto kept = torch::empty({E, O, static_cast<std::int64_t>(config.basis)}, options);
       for (std::int64_t a = 0; a < E; a += p.chunk) {
         const auto b = std::min(a + p.chunk, E);
-        kept.slice(0, a, b).copy_(p.basis(a, b));  // remade: nothing is kept yet
+        kept.slice(0, a, b).copy_(p.makeBasis(a, b));
       }
       p.keptBasis = kept;
     }
@@ -581,11 +726,10 @@ EnergyOutput PonitaImpl::computeInference(const GraphBatch& g, bool forces, bool
       }
     }
     const auto gBasis = torch::matmul(G, stacked);  // [b - a, O, basis]
-    auto rc = p.r.slice(0, a, b).detach().requires_grad_(true);
-    torch::AutoGradMode on(true);
-    const auto basis = kernelBasisOf(rc, p.edgeWeight.defined() ? p.edgeWeight.slice(0, a, b) : torch::Tensor());
-    const auto gr = torch::autograd::grad({basis}, {rc}, {gBasis}, false, false, true)[0];
-    if (gr.defined()) edgeGrad.slice(0, a, b).copy_(gr);
+    edgeGrad.slice(0, a, b).copy_(kernelBasisGradient(
+        p.r.slice(0, a, b), p.edgeWeight.defined() ? p.edgeWeight.slice(0, a, b) : torch::Tensor(), gBasis,
+        p.keptH1.defined() ? p.keptH1.slice(0, a * O, b * O) : torch::Tensor(),
+        p.keptH2.defined() ? p.keptH2.slice(0, a * O, b * O) : torch::Tensor()));
   }
   // r_e = x_j - x_i + image offset: forces = -d energy / d x.
   if (forces)
@@ -610,6 +754,11 @@ bool PonitaImpl::hasFusedKernels() {
 bool PonitaImpl::lowerEdgeMemory(std::int64_t edges) {
   const std::int64_t O = config.numOrientations();
   const std::int64_t kernels = edges * O * config.layers * config.hidden, basis = edges * O * config.basis;
+  const std::int64_t activations = edges * O * (config.hidden + config.basis);
+  if (kernels + activations <= keepEdgeElements) {
+    keepEdgeElements = kernels + activations - 1;  // the kernels without the basis MLP's pre-activations
+    return true;
+  }
   if (kernels <= keepEdgeElements) {
     keepEdgeElements = kernels - 1;  // the kernel basis at most
     return true;

@@ -88,7 +88,42 @@ __global__ void sphereMixKernel(const T* __restrict__ in, const T* __restrict__ 
 
 int threadsFor(int width) { return width >= 256 ? 256 : ((width + 31) / 32) * 32; }
 
+// One block per edge: its threads stride over the edge's perEdge values, then reduce their partial sums of
+// gBasis * gelu(h2) in shared memory. GELU and its derivative as ATen's exact (erf) GELU computes them.
+template <class T>
+__global__ void basisBackwardKernel(const T* __restrict__ gBasis, const T* __restrict__ h2, const T* __restrict__ fc,
+                                   std::int64_t perEdge, T* __restrict__ gH2, T* __restrict__ gFc) {
+  __shared__ T partial[256];
+  const std::int64_t e = blockIdx.x, base = e * perEdge;
+  const T f = fc[e];
+  const T sqrtHalf = static_cast<T>(0.70710678118654752440), pdfScale = static_cast<T>(0.39894228040143267794);
+  T acc = 0;
+  for (std::int64_t i = threadIdx.x; i < perEdge; i += blockDim.x) {
+    const T x = h2[base + i], g = gBasis[base + i];
+    const T cdf = static_cast<T>(0.5) * (static_cast<T>(1) + erf(x * sqrtHalf));
+    const T pdf = exp(static_cast<T>(-0.5) * x * x) * pdfScale;
+    acc += g * (x * cdf);
+    gH2[base + i] = g * f * (cdf + x * pdf);
+  }
+  partial[threadIdx.x] = acc;
+  __syncthreads();
+  for (int half = blockDim.x / 2; half > 0; half /= 2) {
+    if (threadIdx.x < half) partial[threadIdx.x] += partial[threadIdx.x + half];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) gFc[e] = partial[0];
+}
+
 }  // namespace
+
+template <class T>
+void basisBackward(const T* gBasis, const T* h2, const T* fc, std::int64_t edges, std::int64_t perEdge, T* gH2, T* gFc,
+                   void* stream) {
+  if (edges <= 0) return;
+  basisBackwardKernel<T><<<static_cast<unsigned>(edges), 256, 0, static_cast<cudaStream_t>(stream)>>>(gBasis, h2, fc, perEdge,
+                                                                                                     gH2, gFc);
+  check("basisBackward");
+}
 
 template <class T>
 void segmentSum(const T* feat, const T* kern, std::int64_t kernEdge, std::int64_t kernO, const std::int64_t* start,
@@ -144,4 +179,8 @@ template void edgeProducts<float>(const float* const*, const float* const*, int,
 template void edgeProducts<double>(const double* const*, const double* const*, int, const std::int64_t*,
                                    const std::int64_t*, std::int64_t, std::int64_t, int, int, double*, void*);
 
+template void basisBackward<float>(const float*, const float*, const float*, std::int64_t, std::int64_t, float*, float*,
+                                   void*);
+template void basisBackward<double>(const double*, const double*, const double*, std::int64_t, std::int64_t, double*,
+                                    double*, void*);
 }  // namespace atomscope::forcefield::edgecuda

@@ -29,4 +29,11 @@ template <class T>
 void sphereMix(const T* in, const T* kern, std::int64_t kq, std::int64_t ks, const T* bias, T* out, std::int64_t rows,
                int S, int Q, int C, void* stream);
 
+// The backward of basis = gelu(h2) * fc[e] (the kernel basis MLP's last step, inference's pass 2) in one pass: for
+// edges e < edges and i < perEdge (= O * basis), gH2[e, i] = gBasis[e, i] * fc[e] * gelu'(h2[e, i]) and
+// gFc[e] = sum over i of gBasis[e, i] * gelu(h2[e, i]). gBasis, h2, gH2: [edges, perEdge] contiguous.
+template <class T>
+void basisBackward(const T* gBasis, const T* h2, const T* fc, std::int64_t edges, std::int64_t perEdge, T* gH2, T* gFc,
+                   void* stream);
+
 }  // namespace atomscope::forcefield::edgecuda

@@ -129,7 +129,8 @@ class PonitaImpl : public torch::nn::Module {
   // false when nothing is left to lower.
   bool lowerEdgeMemory(std::int64_t edges);
   // On CUDA with the kernels kept, computeInference sums over edges with fused CUDA kernels (one pass, no
-  // atomics) when this build has them (LibTorch with CUDA and a CUDA compiler); false: ATen's ops. Same numbers.
+  // atomics) when this build has them (LibTorch with CUDA and a CUDA compiler), and kernelBasisGradient's
+  // elementwise backward is one fused kernel; false: ATen's ops. Same numbers.
   bool fusedKernels = true;
   static bool hasFusedKernels();
   bool lastInferenceFused() const { return lastFused_; }  // whether computeInference's last call used them
@@ -138,6 +139,17 @@ class PonitaImpl : public torch::nn::Module {
   // times the smooth cutoff and the optional edge weights [E]): [E, O, basis].
   torch::Tensor kernelBasisOf(const torch::Tensor& r, const torch::Tensor& edgeWeight = {});
   double invariantLength() const { return config.invariantLength > 0 ? config.invariantLength : config.cutoff; }
+  // d energy / d r [E, 3] from d energy / d kernel basis gBasis [E, O, basis]: what autograd gives through
+  // kernelBasisOf(r, edgeWeight), by hand and without a graph (inference's pass 2). The MLP's biases go into its
+  // products, and on CUDA one fused kernel does the backward's elementwise work over [E, O, basis].
+  // keptH1, keptH2: the basis MLP's two pre-activations [E * O, hidden] and [E * O, basis] for these edges, as
+  // inferenceBasis left them; undefined: made again here.
+  torch::Tensor kernelBasisGradient(const torch::Tensor& r, const torch::Tensor& edgeWeight, const torch::Tensor& gBasis,
+                                    const torch::Tensor& keptH1 = {}, const torch::Tensor& keptH2 = {});
+  // kernelBasisOf's numbers without autograd (inference), the MLP's biases in its products; its pre-activations are
+  // copied into h1Out and h2Out when those are given (views of kept tensors, for kernelBasisGradient).
+  torch::Tensor inferenceBasis(const torch::Tensor& r, const torch::Tensor& edgeWeight, torch::Tensor h1Out = {},
+                               torch::Tensor h2Out = {}) const;
 
  private:
   // The network on the atoms' features: edgeSum(l, x) gives layer l's sum over edges of x_j * K_l(e). leaf: the
@@ -149,6 +161,17 @@ class PonitaImpl : public torch::nn::Module {
                         torch::Tensor* leaf = nullptr, std::vector<torch::Tensor>* layerInputs = nullptr,
                         bool fusedSphere = false);
   torch::Tensor polynomial(const torch::Tensor& x) const;
+  // What kernelBasisOf computes before its MLP, and what the hand-written backward needs of it.
+  struct BasisInputs {
+    torch::Tensor d2, d, inside, phase, fc;  // [E]: |r|^2, |r|, d < cutoff, pi d / cutoff, cutoff (x edge weight)
+    torch::Tensor a1, a2sqRaw, a2sq;         // [E, O] (position-orientation only); a2sqRaw before clamping at 0
+    torch::Tensor inv;                       // [E, O, k] invariants
+    std::vector<torch::Tensor> terms;        // polynomial terms of inv, degree 1 .. degree + 1
+  };
+  static constexpr double kA2Offset = 0.01;  // a2Root: a2 = sqrt(a2^2 + e^2) - e
+  BasisInputs basisInputsOf(const torch::Tensor& r, const torch::Tensor& edgeWeight) const;
+  // The basis MLP's pre-activations h1 = poly W1^T + b1, h2 = gelu(h1) W2^T + b2 ([E * O, hidden], [E * O, basis]).
+  std::pair<torch::Tensor, torch::Tensor> basisPreActivations(const BasisInputs& in) const;
   // A basis MLP (basisFn, fiberBasisFn) on the polynomial features of invariants [..., k].
   torch::Tensor basisOf(torch::nn::Sequential& mlp, const torch::Tensor& invariants) const;
   torch::nn::Sequential basisFn{nullptr}, fiberBasisFn{nullptr};
