@@ -221,6 +221,26 @@ TEST(SaeTrain, ThresholdsRecalibratedThroughTheDecayKeepTheFitAtTheTargetL0) {
   EXPECT_GT(s["eval_r2"].get<double>(), 0.8);
 }
 
+// When the L0 controller reaches its bound (the thresholds cannot follow: here they may not move at all, the target
+// lies below the L0 they start at, and the controller runs 50x faster), the job says so and records the step; with
+// the defaults over the same 100 steps the controller stays inside its range and nothing is recorded.
+TEST(SaeTrain, SaturatedL0ControllerIsReported) {
+  test::ScopedTempDir dir("sae_saturated");
+  const Json base{{"activations", storiesActivations().string()}, {"site", "resid_post.0"}, {"kind", "jumprelu"},
+                  {"steps", 100}, {"batch", 256}, {"target_l0", 0.05}, {"eval_rows", 1000}};
+  auto stuck = base;
+  stuck.update(Json{{"threshold_lr_scale", 0.0}, {"controller_rate", 1.0}});
+  const auto a = runJob("sae.train", stuck, dir.path());
+  ASSERT_EQ(a.status, core::RunStatus::Completed) << a.error;
+  ASSERT_TRUE(summary(a).contains("controller_saturated_at"));
+  EXPECT_GE(summary(a)["controller_saturated_at"].get<double>(), 50);
+  EXPECT_EQ(summary(a)["threshold_lr_scale"].get<double>(), 0.0);
+  const auto b = runJob("sae.train", base, dir.path());
+  ASSERT_EQ(b.status, core::RunStatus::Completed) << b.error;
+  EXPECT_FALSE(summary(b).contains("controller_saturated_at"));
+  EXPECT_EQ(summary(b)["threshold_lr_scale"].get<double>(), 3.0);
+}
+
 TEST(SaeAnalyze, TabulatesThreeBases) {
   test::ScopedTempDir dir("sae_analyze");
   auto out = runJob("sae.analyze",

@@ -333,6 +333,8 @@ class TrainJob : public core::Job {
     ctx.run().setSummary("train_l0", rep.l0);
     ctx.run().setSummary("lambda", rep.lambda);
     ctx.run().setSummary("resampled", rep.resampled);
+    if (o.kind == SaeKind::JumpRelu) ctx.run().setSummary("threshold_lr_scale", rep.thresholdLrScale);
+    if (rep.controllerSaturatedAt > 0) ctx.run().setSummary("controller_saturated_at", rep.controllerSaturatedAt);
     if (rep.calibrationL0Before > 0) ctx.run().setSummary("threshold_factor", rep.thresholdFactor);
     ctx.run().setSummary("samples_per_s", rep.samplesPerSecond);
     ctx.run().setSummary("site", site);

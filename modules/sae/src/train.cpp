@@ -169,7 +169,7 @@ Sae trainImpl(const BatchFn& nextBatch, const Moments& moments, std::int64_t d, 
   const auto fopts = torch::TensorOptions().dtype(torch::kFloat32).device(device);
   // lambda = scale * sinh(u): multiplicative steps while |lambda| >> scale, and free to cross zero when
   // the data's own L0 (no penalty) lies below the target and firing must be rewarded instead.
-  const double lambdaScale = 1e-4;
+  const double lambdaScale = 1e-4, lambdaUBound = 30.0;
   auto lambdaU = torch::full({}, std::asinh(o.sparsityInit / lambdaScale), fopts);
   auto lambda = lambdaScale * torch::sinh(lambdaU);
   auto lastFired = torch::zeros({n}, torch::TensorOptions().dtype(torch::kLong).device(device));
@@ -262,7 +262,7 @@ Sae trainImpl(const BatchFn& nextBatch, const Moments& moments, std::int64_t d, 
     torch::NoGradGuard g;
     sae->W_dec.div_(sae->W_dec.norm(2, 1, true).clamp_min(1e-12));
     if (o.targetL0 > 0 && !thresholdsFrozen) {  // at most a factor exp(rate) per step, so Adam can follow
-      lambdaU.add_(((l0 + 1e-3) / o.targetL0).log().clamp(-1.0, 1.0) * o.controllerRate).clamp_(-30.0, 30.0);
+      lambdaU.add_(((l0 + 1e-3) / o.targetL0).log().clamp(-1.0, 1.0) * o.controllerRate).clamp_(-lambdaUBound, lambdaUBound);
       lambda = lambdaScale * torch::sinh(lambdaU);
     }
     auto fired = (z.detach() > 0).any(0);
@@ -319,6 +319,17 @@ Sae trainImpl(const BatchFn& nextBatch, const Moments& moments, std::int64_t d, 
       rep.r2 = r2;
       rep.deadFraction = dead;
       rep.lambda = lam;
+      // The controller at its upper bound: the thresholds lose the race against the encoder, and R^2 swings (a
+      // 512-wide model at target L0 2, RESULTS.md session 21). Said once. Calibrating there and restarting the
+      // controller was tried and made it worse (R^2 0.92 -> 0.34 within 100 steps).
+      if (o.kind == SaeKind::JumpRelu && o.targetL0 > 0 && !thresholdsFrozen && frac < kDecayStart &&
+          lambdaU.item<double>() >= lambdaUBound - 1e-3) {
+        if (rep.controllerSaturatedAt == 0)
+          fb.warn("step " + std::to_string(step + 1) + ": L0 " + std::to_string(l) + " stays above the target " +
+                  std::to_string(o.targetL0) + " at the largest sparsity coefficient: the thresholds (at " +
+                  std::to_string(o.thresholdLrScale) + "x lr) cannot keep up with the encoder; a larger threshold_lr_scale may");
+        rep.controllerSaturatedAt = step + 1;
+      }
       accMse.zero_();
       accSse.zero_();
       accL0.zero_();
@@ -346,6 +357,7 @@ Sae trainImpl(const BatchFn& nextBatch, const Moments& moments, std::int64_t d, 
     fb.info("decoder refitted by least squares on " + std::to_string(o.refitBatches * o.batch) + " rows");
   }
   rep.steps = o.steps;
+  rep.thresholdLrScale = o.kind == SaeKind::JumpRelu ? o.thresholdLrScale : 0;
   rep.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   rep.samplesPerSecond = static_cast<double>(o.steps * o.batch) / std::max(1e-9, rep.seconds);
   if (report) *report = rep;
@@ -353,6 +365,8 @@ Sae trainImpl(const BatchFn& nextBatch, const Moments& moments, std::int64_t d, 
                                {"steps", o.steps}, {"batch", o.batch}, {"lr", o.lr}, {"bandwidth", o.bandwidth},
                                {"lambda", rep.lambda}, {"resampled", rep.resampled}, {"seed", o.seed},
                                {"threshold_factor", rep.thresholdFactor}, {"calibration_l0_before", rep.calibrationL0Before},
+                               {"controller_saturated_at", rep.controllerSaturatedAt},
+                               {"threshold_lr_scale", rep.thresholdLrScale},
                                {"refit_batches", o.refitBatches}};
   return sae;
 }

@@ -43,7 +43,9 @@ struct TrainOptions {
   // log(theta)'s learning rate as a multiple of lr: its gradient reaches it only through the kernel window.
   // It was 10, set before the calibration fixed the L0 level; at 10 the thresholds jitter. At 3, on 512 rows
   // with 1,024 latents (stories260K), R^2 at the target L0 rose from 0.36-0.94 to 0.95-0.995 on the rows fitted,
-  // and held out (layer 0, 1.2M rows, L0 8 and 20) R^2 moved by under 0.001 (RESULTS.md, session 20).
+  // and held out (layer 0, 1.2M rows, L0 8 and 20) R^2 moved by under 0.001 (RESULTS.md, session 20). At width
+  // 512 with 4,096 latents on 2,048 rows neither 3 nor 10 keeps the L0 controller off its bound at target 2
+  // (RESULTS.md, session 21): the job warns when that happens.
   double thresholdLrScale = 3;
   // JumpReLU: at the start of the learning-rate decay (80% of the steps) scale every threshold by one
   // common factor so that the mean L0 over calibrationBatches fresh training batches equals targetL0,
@@ -77,6 +79,8 @@ struct TrainReport {
   double calibrationL0Before = 0, calibrationL0After = 0;  // mean L0 on the calibration batches (0: not calibrated)
   double thresholdFactor = 1;                              // the common factor the thresholds were scaled by
   std::int64_t resampled = 0;
+  std::int64_t controllerSaturatedAt = 0;  // JumpReLU: the last step the L0 controller was at its bound (0: never)
+  double thresholdLrScale = 0;             // JumpReLU: the thresholds' learning rate as a multiple of lr
   double seconds = 0;
   double samplesPerSecond = 0;
 };
