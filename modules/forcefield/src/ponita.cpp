@@ -178,11 +178,16 @@ torch::Tensor PonitaImpl::speciesIndex(const torch::Tensor& numbers) const {
   return idx;
 }
 
-torch::Tensor PonitaImpl::polynomial(const torch::Tensor& x) const {
-  // [..., k] -> [x, x (x) x, x (x) x (x) x, ...] flattened: all products up to degree + 1 factors, then zeros to
-  // a multiple of 4 columns (see basisOf).
+std::vector<torch::Tensor> PonitaImpl::polynomialTerms(const torch::Tensor& x) const {
+  // [..., k] -> x, x (x) x, x (x) x (x) x, ... flattened: all products up to degree + 1 factors.
   std::vector<torch::Tensor> terms{x};
   for (int d = 1; d <= config.degree; ++d) terms.push_back((terms.back().unsqueeze(-1) * x.unsqueeze(-2)).flatten(-2, -1));
+  return terms;
+}
+
+torch::Tensor PonitaImpl::polynomial(const torch::Tensor& x) const {
+  // The terms side by side, then zeros to a multiple of 4 columns (see basisOf).
+  auto terms = polynomialTerms(x);
   const auto pad = alignedPadding(polynomialSize(static_cast<int>(x.size(-1)), config.degree));
   if (pad > 0) {
     auto shape = x.sizes().vec();
@@ -206,32 +211,8 @@ torch::Tensor PonitaImpl::basisOf(torch::nn::Sequential& mlp, const torch::Tenso
 }
 
 torch::Tensor PonitaImpl::kernelBasisOf(const torch::Tensor& r, const torch::Tensor& edgeWeight) {
-  const auto dtype = r.scalar_type();
-  const double rc = config.cutoff;
-  const auto d2 = (r * r).sum(-1);
-  const auto d = torch::sqrt(d2);
-  // Smooth cosine cutoff: 1 at 0, 0 with zero slope at rc (edges come from a list with d < rc).
-  auto fc = 0.5 * (torch::cos(d * (std::numbers::pi / rc)) + 1.0) * (d < rc).to(dtype);
-  if (edgeWeight.defined()) fc = fc * edgeWeight;
-  torch::Tensor inv;
-  if (config.variant == "po") {
-    // a1 and a2^2 = |r|^2 - a1^2 (not a2: sqrt has unbounded second derivatives where r || o,
-    // which force training differentiates through). Polynomial features of a2^2 span even
-    // polynomials of a2, the same invariant information.
-    const auto& grid = gridOn(r.device(), dtype);
-    const double L = invariantLength();
-    const auto a1 = torch::matmul(r, grid.t()) / L;                          // [E, O]
-    const auto a2sq = (d2.unsqueeze(1) / (L * L) - a1 * a1).clamp_min(0.0);  // [E, O]
-    if (config.a2Root) {
-      // kA2Offset, in invariant lengths: |d2 a2 / d r^2| <= 1 / kA2Offset
-      inv = torch::stack({a1, torch::sqrt(a2sq + kA2Offset * kA2Offset) - kA2Offset}, -1);
-    } else {
-      inv = torch::stack({a1, a2sq}, -1);  // [E, O, 2]
-    }
-  } else {
-    inv = (d / invariantLength()).view({-1, 1, 1});                     // [E, 1, 1]
-  }
-  return basisOf(basisFn, inv) * fc.view({-1, 1, 1});                       // [E, O, basis]
+  const auto in = basisInputsOf(r, edgeWeight);
+  return basisOf(basisFn, in.inv) * in.fc.view({-1, 1, 1});  // [E, O, basis]
 }
 
 namespace {
@@ -252,28 +233,28 @@ void basisBackwardCuda(const torch::Tensor& gBasis, const torch::Tensor& h2, con
 }  // namespace
 
 PonitaImpl::BasisInputs PonitaImpl::basisInputsOf(const torch::Tensor& r, const torch::Tensor& edgeWeight) const {
-  // kernelBasisOf's steps before the MLP, in its order, keeping what the backward needs.
   BasisInputs in;
   const auto dtype = r.scalar_type();
   const double rc = config.cutoff, L = invariantLength();
   in.d2 = (r * r).sum(-1);
   in.d = torch::sqrt(in.d2);
+  // Smooth cosine cutoff: 1 at 0, 0 with zero slope at rc (edges come from a list with d < rc).
   in.inside = (in.d < rc).to(dtype);
   in.phase = in.d * (std::numbers::pi / rc);
   in.fc = 0.5 * (torch::cos(in.phase) + 1.0) * in.inside;
   if (edgeWeight.defined()) in.fc = in.fc * edgeWeight;
   if (config.variant == "po") {
-    in.a1 = torch::matmul(r, gridOn(r.device(), dtype).t()) / L;
+    // a1 and a2^2 = |r|^2 - a1^2 (not a2: sqrt has unbounded second derivatives where r || o, which force training
+    // differentiates through; a2Root softens it by kA2Offset, in invariant lengths: |d2 a2 / d r^2| <= 1 / offset).
+    // Polynomial features of a2^2 span even polynomials of a2, the same invariant information.
+    in.a1 = torch::matmul(r, gridOn(r.device(), dtype).t()) / L;  // [E, O]
     in.a2sqRaw = in.d2.unsqueeze(1) / (L * L) - in.a1 * in.a1;
-    in.a2sq = in.a2sqRaw.clamp_min(0.0);
+    in.a2sq = in.a2sqRaw.clamp_min(0.0);                           // [E, O]
     in.inv = config.a2Root ? torch::stack({in.a1, torch::sqrt(in.a2sq + kA2Offset * kA2Offset) - kA2Offset}, -1)
-                           : torch::stack({in.a1, in.a2sq}, -1);
+                           : torch::stack({in.a1, in.a2sq}, -1);  // [E, O, 2]
   } else {
-    in.inv = (in.d / L).view({-1, 1, 1});
+    in.inv = (in.d / L).view({-1, 1, 1});  // [E, 1, 1]
   }
-  in.terms = {in.inv};  // polynomial(): x, x (x) x, ...
-  for (int m = 1; m <= config.degree; ++m)
-    in.terms.push_back((in.terms.back().unsqueeze(-1) * in.inv.unsqueeze(-2)).flatten(-2, -1));
   return in;
 }
 
@@ -281,8 +262,7 @@ std::pair<torch::Tensor, torch::Tensor> PonitaImpl::basisPreActivations(const Ba
   auto* first = basisFn->ptr(0)->as<torch::nn::LinearImpl>();
   auto* second = basisFn->ptr(2)->as<torch::nn::LinearImpl>();
   const auto rows = in.inv.size(0) * in.inv.size(1), features = first->weight.size(1), pad = alignedPadding(features);
-  auto poly = torch::cat(in.terms, -1).view({rows, features});
-  if (pad > 0) poly = torch::constant_pad_nd(poly, {0, pad});
+  const auto poly = polynomial(in.inv).view({rows, features + pad});
   const auto w1 = pad > 0 ? torch::constant_pad_nd(first->weight, {0, pad}) : first->weight;
   auto h1 = torch::addmm(first->bias, poly, w1.t());                       // [E * O, hidden]
   auto h2 = torch::addmm(second->bias, torch::gelu(h1), second->weight.t());  // [E * O, basis]
@@ -332,17 +312,18 @@ torch::Tensor PonitaImpl::kernelBasisGradient(const torch::Tensor& r, const torc
   const auto gH1 = torch::gelu_backward(torch::mm(gH2, second->weight), h1);  // [E * O, hidden]
   const auto gPoly = torch::mm(gH1, w1).view({E, O, features + pad});          // padding columns unused
   // Through the polynomial features to the invariants: term m = term m-1 (x) x.
+  const auto terms = polynomialTerms(in.inv);
   std::vector<torch::Tensor> gTerms;
   std::int64_t at = 0;
-  for (const auto& t : in.terms) {
+  for (const auto& t : terms) {
     gTerms.push_back(gPoly.narrow(2, at, t.size(2)));
     at += t.size(2);
   }
   auto gInv = torch::zeros_like(in.inv);
   for (int m = config.degree; m >= 1; --m) {
-    const auto g = gTerms[m].view({E, O, in.terms[m - 1].size(2), k});
+    const auto g = gTerms[m].view({E, O, terms[m - 1].size(2), k});
     gTerms[m - 1] = gTerms[m - 1] + (g * in.inv.unsqueeze(-2)).sum(-1);
-    gInv += (g * in.terms[m - 1].unsqueeze(-1)).sum(-2);
+    gInv += (g * terms[m - 1].unsqueeze(-1)).sum(-2);
   }
   gInv += gTerms[0];
   // Through the invariants and the cutoff to r.

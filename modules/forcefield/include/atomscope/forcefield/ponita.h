@@ -160,13 +160,14 @@ class PonitaImpl : public torch::nn::Module {
   torch::Tensor network(const GraphBatch& g, const torch::TensorOptions& options, const EdgeSumFn& edgeSum,
                         torch::Tensor* leaf = nullptr, std::vector<torch::Tensor>* layerInputs = nullptr,
                         bool fusedSphere = false);
+  // Polynomial features of x [..., k]: its terms of degree 1 .. degree + 1, and them side by side, zero-padded.
+  std::vector<torch::Tensor> polynomialTerms(const torch::Tensor& x) const;
   torch::Tensor polynomial(const torch::Tensor& x) const;
-  // What kernelBasisOf computes before its MLP, and what the hand-written backward needs of it.
+  // What kernelBasisOf computes before its MLP (under autograd or not), and what the hand-written backward needs.
   struct BasisInputs {
     torch::Tensor d2, d, inside, phase, fc;  // [E]: |r|^2, |r|, d < cutoff, pi d / cutoff, cutoff (x edge weight)
     torch::Tensor a1, a2sqRaw, a2sq;         // [E, O] (position-orientation only); a2sqRaw before clamping at 0
     torch::Tensor inv;                       // [E, O, k] invariants
-    std::vector<torch::Tensor> terms;        // polynomial terms of inv, degree 1 .. degree + 1
   };
   static constexpr double kA2Offset = 0.01;  // a2Root: a2 = sqrt(a2^2 + e^2) - e
   BasisInputs basisInputsOf(const torch::Tensor& r, const torch::Tensor& edgeWeight) const;
