@@ -258,24 +258,26 @@ PonitaImpl::BasisInputs PonitaImpl::basisInputsOf(const torch::Tensor& r, const 
   return in;
 }
 
-std::pair<torch::Tensor, torch::Tensor> PonitaImpl::basisPreActivations(const BasisInputs& in) const {
+std::pair<torch::Tensor, torch::Tensor> PonitaImpl::basisPreActivations(const BasisInputs& in, torch::Tensor h1Out,
+                                                                         torch::Tensor h2Out) const {
   auto* first = basisFn->ptr(0)->as<torch::nn::LinearImpl>();
   auto* second = basisFn->ptr(2)->as<torch::nn::LinearImpl>();
   const auto rows = in.inv.size(0) * in.inv.size(1), features = first->weight.size(1), pad = alignedPadding(features);
   const auto poly = polynomial(in.inv).view({rows, features + pad});
   const auto w1 = pad > 0 ? torch::constant_pad_nd(first->weight, {0, pad}) : first->weight;
-  auto h1 = torch::addmm(first->bias, poly, w1.t());                       // [E * O, hidden]
-  auto h2 = torch::addmm(second->bias, torch::gelu(h1), second->weight.t());  // [E * O, basis]
-  return {h1, h2};
+  // Into the kept tensors when given: no copy of [E * O, hidden + basis] afterwards.
+  auto h1 = h1Out.defined() ? torch::addmm_out(h1Out, first->bias, poly, w1.t()) : torch::addmm(first->bias, poly, w1.t());
+  const auto a1 = torch::gelu(h1);
+  auto h2 = h2Out.defined() ? torch::addmm_out(h2Out, second->bias, a1, second->weight.t())
+                            : torch::addmm(second->bias, a1, second->weight.t());
+  return {h1, h2};  // [E * O, hidden], [E * O, basis]
 }
 
 torch::Tensor PonitaImpl::inferenceBasis(const torch::Tensor& r, const torch::Tensor& edgeWeight, torch::Tensor h1Out,
                                          torch::Tensor h2Out) const {
   torch::NoGradGuard ng;
   const auto in = basisInputsOf(r, edgeWeight);
-  const auto [h1, h2] = basisPreActivations(in);
-  if (h1Out.defined()) h1Out.copy_(h1);
-  if (h2Out.defined()) h2Out.copy_(h2);
+  const auto [h1, h2] = basisPreActivations(in, h1Out, h2Out);
   const auto E = in.inv.size(0), O = in.inv.size(1);
   return torch::gelu(h2).view({E, O, -1}) * in.fc.view({-1, 1, 1});
 }

@@ -171,8 +171,10 @@ class PonitaImpl : public torch::nn::Module {
   };
   static constexpr double kA2Offset = 0.01;  // a2Root: a2 = sqrt(a2^2 + e^2) - e
   BasisInputs basisInputsOf(const torch::Tensor& r, const torch::Tensor& edgeWeight) const;
-  // The basis MLP's pre-activations h1 = poly W1^T + b1, h2 = gelu(h1) W2^T + b2 ([E * O, hidden], [E * O, basis]).
-  std::pair<torch::Tensor, torch::Tensor> basisPreActivations(const BasisInputs& in) const;
+  // The basis MLP's pre-activations h1 = poly W1^T + b1, h2 = gelu(h1) W2^T + b2 ([E * O, hidden], [E * O, basis]),
+  // written into h1Out and h2Out when those are given (contiguous).
+  std::pair<torch::Tensor, torch::Tensor> basisPreActivations(const BasisInputs& in, torch::Tensor h1Out = {},
+                                                              torch::Tensor h2Out = {}) const;
   // A basis MLP (basisFn, fiberBasisFn) on the polynomial features of invariants [..., k].
   torch::Tensor basisOf(torch::nn::Sequential& mlp, const torch::Tensor& invariants) const;
   torch::nn::Sequential basisFn{nullptr}, fiberBasisFn{nullptr};
