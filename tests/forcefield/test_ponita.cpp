@@ -206,7 +206,8 @@ TEST(Ponita, UnknownElementAndBadFileAreClearErrors) {
 // as autograd through the whole network (compute with createGraph, training's path): energy, forces and stress of
 // a periodic DFT frame and of 3BPA molecules (one model with degree 3 and a2 under a root), with the layers' kernels
 // kept, with only the kernel basis kept (each with and without the basis MLP's pre-activations), and with nothing
-// kept, in chunks of 7 edges so that every chunk boundary case occurs. Pass 2's gradient through the basis MLP is written by hand (kernelBasisGradient). Reference: autograd.
+// kept, in chunks of 7 edges so that every chunk boundary case occurs. Pass 2's gradient through the basis MLP is
+// written by hand (kernelBasisGradient). Reference: autograd.
 TEST(Ponita, InferenceEqualsAutogradInEveryMemoryMode) {
   struct Case {
     forcefield::Ponita model;

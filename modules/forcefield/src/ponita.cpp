@@ -112,6 +112,11 @@ int polynomialSize(int inputs, int degree) {
 }
 // Zero columns that round n up to a multiple of 4 (16 bytes of float32: what cuBLAS's aligned kernels need).
 std::int64_t alignedPadding(std::int64_t n) { return (4 - n % 4) % 4; }
+// A basis MLP's first weight [out, in] with zero columns to polynomial()'s padded width.
+torch::Tensor paddedFirstWeight(const torch::Tensor& w) {
+  const auto pad = alignedPadding(w.size(1));
+  return pad > 0 ? torch::constant_pad_nd(w, {0, pad}) : w;
+}
 torch::nn::Sequential basisMlp(int inputs, const PonitaConfig& c) {
   return torch::nn::Sequential(torch::nn::Linear(polynomialSize(inputs, c.degree), c.hidden), torch::nn::GELU(),
                                torch::nn::Linear(c.hidden, c.basis), torch::nn::GELU());
@@ -198,14 +203,11 @@ torch::Tensor PonitaImpl::polynomial(const torch::Tensor& x) const {
 }
 
 torch::Tensor PonitaImpl::basisOf(torch::nn::Sequential& mlp, const torch::Tensor& invariants) const {
-  // The first layer's inputs padded with zero columns (and its weight with zero columns) to a multiple of 4:
-  // with 30 features (2 invariants, degree 3) cuBLAS ran this product and its backward as unaligned FP32
-  // kernels (cutlass ..._align1, ~7 ms a force call at 10,000 atoms on the H200 by ncu). Same numbers.
+  // The first layer's inputs padded with zero columns (and its weight with zero columns) to a multiple of 4, so
+  // cuBLAS may pick its aligned kernels. Same numbers; on the H200 FP32 products ran equally fast either way
+  // (RESULTS.md, session 21).
   auto* first = mlp->ptr(0)->as<torch::nn::LinearImpl>();
-  const auto pad = alignedPadding(first->weight.size(1));
-  auto h = torch::nn::functional::linear(polynomial(invariants),
-                                         pad > 0 ? torch::constant_pad_nd(first->weight, {0, pad}) : first->weight,
-                                         first->bias);
+  auto h = torch::nn::functional::linear(polynomial(invariants), paddedFirstWeight(first->weight), first->bias);
   for (auto layer = mlp->begin() + 1; layer != mlp->end(); ++layer) h = layer->forward(h);
   return h;
 }
@@ -262,9 +264,8 @@ std::pair<torch::Tensor, torch::Tensor> PonitaImpl::basisPreActivations(const Ba
                                                                          torch::Tensor h2Out) const {
   auto* first = basisFn->ptr(0)->as<torch::nn::LinearImpl>();
   auto* second = basisFn->ptr(2)->as<torch::nn::LinearImpl>();
-  const auto rows = in.inv.size(0) * in.inv.size(1), features = first->weight.size(1), pad = alignedPadding(features);
-  const auto poly = polynomial(in.inv).view({rows, features + pad});
-  const auto w1 = pad > 0 ? torch::constant_pad_nd(first->weight, {0, pad}) : first->weight;
+  const auto w1 = paddedFirstWeight(first->weight);
+  const auto poly = polynomial(in.inv).view({in.inv.size(0) * in.inv.size(1), w1.size(1)});
   // Into the kept tensors when given: no copy of [E * O, hidden + basis] afterwards.
   auto h1 = h1Out.defined() ? torch::addmm_out(h1Out, first->bias, poly, w1.t()) : torch::addmm(first->bias, poly, w1.t());
   const auto a1 = torch::gelu(h1);
@@ -294,8 +295,7 @@ torch::Tensor PonitaImpl::kernelBasisGradient(const torch::Tensor& r, const torc
   if (!h1.defined() || !h2.defined()) std::tie(h1, h2) = basisPreActivations(in);
   auto* first = basisFn->ptr(0)->as<torch::nn::LinearImpl>();
   auto* second = basisFn->ptr(2)->as<torch::nn::LinearImpl>();
-  const auto features = first->weight.size(1), pad = alignedPadding(features);
-  const auto w1 = pad > 0 ? torch::constant_pad_nd(first->weight, {0, pad}) : first->weight;
+  const auto w1 = paddedFirstWeight(first->weight);
   const auto B = h2.size(1);
   // basis = gelu(h2) * fc[e]: d / d h2 and d / d fc.
   const auto gB = gBasis.reshape({E * O, B}).contiguous();
@@ -312,7 +312,7 @@ torch::Tensor PonitaImpl::kernelBasisGradient(const torch::Tensor& r, const torc
     gH2 = torch::gelu_backward(gB * in.fc.repeat_interleave(O).unsqueeze(1), h2);
   }
   const auto gH1 = torch::gelu_backward(torch::mm(gH2, second->weight), h1);  // [E * O, hidden]
-  const auto gPoly = torch::mm(gH1, w1).view({E, O, features + pad});          // padding columns unused
+  const auto gPoly = torch::mm(gH1, w1).view({E, O, w1.size(1)});              // padding columns unused
   // Through the polynomial features to the invariants: term m = term m-1 (x) x.
   const auto terms = polynomialTerms(in.inv);
   std::vector<torch::Tensor> gTerms;
@@ -329,8 +329,8 @@ torch::Tensor PonitaImpl::kernelBasisGradient(const torch::Tensor& r, const torc
   }
   gInv += gTerms[0];
   // Through the invariants and the cutoff to r.
-  auto gD = gFc * (edgeWeight.defined() ? edgeWeight : torch::ones_like(gFc)) * in.inside *
-            (-0.5 * std::numbers::pi / rc) * torch::sin(in.phase);
+  auto gD = (edgeWeight.defined() ? gFc * edgeWeight : gFc) * in.inside * (-0.5 * std::numbers::pi / rc) *
+            torch::sin(in.phase);
   auto gD2 = torch::zeros_like(in.d2);
   auto gr = torch::zeros_like(r);
   if (config.variant == "po") {
@@ -516,10 +516,15 @@ struct EdgePass {
   }
   // The basis of edges [a, b), filling the kept pre-activations' rows when they are kept.
   torch::Tensor makeBasis(std::int64_t a, std::int64_t b) const {
+    return model->inferenceBasis(r.slice(0, a, b), weightsOf(a, b), keptRows(keptH1, a, b), keptRows(keptH2, a, b));
+  }
+  torch::Tensor weightsOf(std::int64_t a, std::int64_t b) const {  // edges [a, b)'s weights, or undefined
+    return edgeWeight.defined() ? edgeWeight.slice(0, a, b) : torch::Tensor();
+  }
+  // Edges [a, b)'s rows of a kept [E * O, ...] pre-activation, or undefined when it is not kept.
+  torch::Tensor keptRows(const torch::Tensor& kept, std::int64_t a, std::int64_t b) const {
     const auto O = model->config.numOrientations();
-    return model->inferenceBasis(r.slice(0, a, b), edgeWeight.defined() ? edgeWeight.slice(0, a, b) : torch::Tensor(),
-                                 keptH1.defined() ? keptH1.slice(0, a * O, b * O) : torch::Tensor(),
-                                 keptH2.defined() ? keptH2.slice(0, a * O, b * O) : torch::Tensor());
+    return kept.defined() ? kept.slice(0, a * O, b * O) : torch::Tensor();
   }
   torch::Tensor kernel(int l, std::int64_t a, std::int64_t b) const {  // [b - a, O, C]
     if (keptKernels.defined()) return keptKernels.slice(0, a, b).narrow(2, l * C, C);
@@ -709,10 +714,8 @@ EnergyOutput PonitaImpl::computeInference(const GraphBatch& g, bool forces, bool
       }
     }
     const auto gBasis = torch::matmul(G, stacked);  // [b - a, O, basis]
-    edgeGrad.slice(0, a, b).copy_(kernelBasisGradient(
-        p.r.slice(0, a, b), p.edgeWeight.defined() ? p.edgeWeight.slice(0, a, b) : torch::Tensor(), gBasis,
-        p.keptH1.defined() ? p.keptH1.slice(0, a * O, b * O) : torch::Tensor(),
-        p.keptH2.defined() ? p.keptH2.slice(0, a * O, b * O) : torch::Tensor()));
+    edgeGrad.slice(0, a, b).copy_(kernelBasisGradient(p.r.slice(0, a, b), p.weightsOf(a, b), gBasis,
+                                                       p.keptRows(p.keptH1, a, b), p.keptRows(p.keptH2, a, b)));
   }
   // r_e = x_j - x_i + image offset: forces = -d energy / d x.
   if (forces)

@@ -327,7 +327,7 @@ Sae trainImpl(const BatchFn& nextBatch, const Moments& moments, std::int64_t d, 
         if (rep.controllerSaturatedAt == 0)
           fb.warn("step " + std::to_string(step + 1) + ": L0 " + std::to_string(l) + " stays above the target " +
                   std::to_string(o.targetL0) + " at the largest sparsity coefficient: the thresholds (at " +
-                  std::to_string(o.thresholdLrScale) + "x lr) cannot keep up with the encoder; a larger threshold_lr_scale may");
+                  std::to_string(o.thresholdLrScale) + "x lr) cannot keep up with the encoder, and R^2 may swing");
         rep.controllerSaturatedAt = step + 1;
       }
       accMse.zero_();

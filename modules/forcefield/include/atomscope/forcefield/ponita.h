@@ -147,7 +147,7 @@ class PonitaImpl : public torch::nn::Module {
   torch::Tensor kernelBasisGradient(const torch::Tensor& r, const torch::Tensor& edgeWeight, const torch::Tensor& gBasis,
                                     const torch::Tensor& keptH1 = {}, const torch::Tensor& keptH2 = {});
   // kernelBasisOf's numbers without autograd (inference), the MLP's biases in its products; its pre-activations are
-  // copied into h1Out and h2Out when those are given (views of kept tensors, for kernelBasisGradient).
+  // written into h1Out and h2Out when those are given (contiguous views of kept tensors, for kernelBasisGradient).
   torch::Tensor inferenceBasis(const torch::Tensor& r, const torch::Tensor& edgeWeight, torch::Tensor h1Out = {},
                                torch::Tensor h2Out = {}) const;
 
