@@ -425,11 +425,12 @@ TEST(Ponita, CudaGraphCallsEqualEagerOnesOnCuda) {
 }
 
 // On CUDA the edge sums of inference run as fused kernels (one pass over each atom's run of edges, no atomics)
-// where the build has them, and so do the sphere convolution (edgecuda::sphereMix, grids of 6, 8 and 20
-// orientations: its 8- and 24-wide instances) and pass 2's backward through the basis MLP's last GELU and the cutoff
-// (edgecuda::basisBackward). Reference: ATen's gathers, products and scatters and cuBLAS's
-// batched product (fusedKernels = false) on the same GPU, float64: energy, forces and stress of a periodic DFT
-// frame, a batch of two 3BPA frames, and one 3BPA frame.
+// where the build has them, and so do the sphere convolution (edgecuda::sphereMix, four rows a thread, grids of 6,
+// 8, 20 and 28 orientations: its 8-, 24- and 32-wide instances), the basis MLP's polynomial features
+// (edgecuda::polynomial, one and two invariants, degrees 2 and 3), its last GELU times the cutoff
+// (edgecuda::basisForward) and pass 2's backward through them (edgecuda::basisBackward). Reference: ATen's
+// gathers, products, scatters and concatenations and cuBLAS's batched product (fusedKernels = false) on the same
+// GPU, float64: energy, forces and stress of a periodic DFT frame, a batch of two 3BPA frames, and 3BPA frames.
 TEST(Ponita, FusedEdgeKernelsEqualAtenOnCuda) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
   if (!forcefield::PonitaImpl::hasFusedKernels()) GTEST_SKIP() << "built without a CUDA compiler: no fused kernels";
@@ -442,6 +443,18 @@ TEST(Ponita, FusedEdgeKernelsEqualAtenOnCuda) {
   cases.push_back({smallPonita("po", "fibonacci", 6, {1, 6, 8, 40}), {chem::readXyz(mlipTestFile())[0]}, true});
   cases.push_back({smallPonita("po", "fibonacci", 8), {bpaFrames()[1], bpaFrames()[5]}, false});
   cases.push_back({smallPonita("po", "fibonacci", 20), {bpaFrames()[2]}, false});  // the rMD17 grid size
+  // One invariant (the polynomial kernel's k = 1), and degree 3 with a2 under a root on 28 orientations (30 polynomial
+  // features padded to 32; the sphere kernel's widest register bound).
+  cases.push_back({smallPonita("pointcloud", "fibonacci", 1), {bpaFrames()[3]}, false});
+  {
+    auto c = smallPonita("po", "fibonacci", 28)->config;
+    c.degree = 3;
+    c.a2Root = true;
+    torch::manual_seed(11);
+    forcefield::Ponita m(c);
+    m->to(torch::kFloat64);
+    cases.push_back({m, {bpaFrames()[4]}, false});
+  }
   for (auto& c : cases) {
     auto& m = c.model;
     m->to(torch::kCUDA);

@@ -8,12 +8,16 @@
 #   mkdir -p .gpu/ponita-src && git --git-dir=<fetched ebekkers/ponita mirror> archive HEAD | tar -x -C .gpu/ponita-src
 # carry: .deps .gpu/shared-data .gpu/ponita-src
 # Phases:
-#   A   build (gpu-headless, every target), the CUDA tests of forcefield and lm, then the inference table against
+#   A   build (gpu-headless, every target), the FP32 matrix-product probe (gemm_probe.py), the CUDA tests of forcefield and lm, then the inference table against
 #       the reference PONITA (an untrained model of the rMD17 size; INFER_STEPS, SIZES; TF32=true for both sides in
 #       TF32), an ncu kernel-time summary of ours at ~10k atoms (PROFILE=false skips it); REF_PROFILE=true adds
 #       the reference's torch.profiler table, MACE=true the sample PONITA against the shared MACE model; a second
 #       table with TF32 matrix products on both sides follows (TF32_TABLE=false skips it). With the defaults the
 #       phase takes about 8 minutes (a call may take 10).
+#   Q   a quick A: atomscope-cli and the force-field tests only, the PONITA CUDA tests, the FP32 inference table
+#       (TF32_TABLE=true adds the TF32 one). About 5 minutes.
+#   G   FP32 product rates: gemm_probe.py and bench_gemm_probe (C++), the kernels each picks (ncu), and ff.md with
+#       the sample model at 3,000 and 10,000 atoms.
 #   T   start 3BPA training in the background (setsid: it outlives the call while the machine is held) from
 #       INIT (default the sample model) with STEPS, LR, WARMUP; returns after WAIT seconds (default 560) with the
 #       training log so far.
@@ -23,7 +27,7 @@
 #       then the test-set errors and 1 ps of NVE; returns the model as $OUT/ponita_ethanol.pt.
 # Every phase leaves its logs in $OUT/rest.tar.gz and prints a short table last.
 set -uo pipefail
-PHASE=${1:?usage: forcefield_visit.sh A|T|W|E}
+PHASE=${1:?usage: forcefield_visit.sh A|Q|G|T|W|E}
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$SRC"
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
@@ -46,13 +50,16 @@ build() {
   ninja -C "$B" -k 0 -j"$(nproc)" > "$W/build.log" 2>&1 || grep -B2 -A8 "error" "$W/build.log" | head -60
   say "built"
 }
-case $PHASE in
-A)
-  build
-  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-  (cd "$B" && ctest -R "Cuda|Gpu" --output-on-failure -j4 --timeout 300 > "$W/ctest_cuda.log" 2>&1)
-  say "CUDA tests rc=$?"
-  grep -E "tests passed|\(Failed\)|capture error|Failure" "$W/ctest_cuda.log" | head -20
+build_targets() {  # only the named targets (a quick visit)
+  local prefix
+  prefix=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
+  cmake -S "$SRC" -B "$B" -G Ninja --preset gpu-headless -DCMAKE_PREFIX_PATH="$prefix" \
+    -DATOMSCOPE_EXTRA_INCLUDE="$SRC/.deps/include" -DATOMSCOPE_SHARED_DATA_DIR_OVERRIDE="$SHARED" > "$W/configure.log" 2>&1 \
+    || { tail -20 "$W/configure.log"; exit 1; }
+  ninja -C "$B" -j"$(nproc)" "$@" > "$W/build.log" 2>&1 || { grep -B2 -A8 "error" "$W/build.log" | head -60; exit 1; }
+  say "built $*"
+}
+inference_tables() {  # an untrained model of the rMD17 size, then ours against the reference in FP32 (and TF32)
   "$(cli)" run ff.train --out "$W/runs" --device cuda --seed 1 --quiet --param train="$DATA/3bpa_train_300K.xyz" \
     --param valid_count=50 --param isolated_atoms="$DATA/3bpa_iso_atoms.xyz" --param orientations=20 --param hidden=128 \
     --param basis=256 --param layers=5 --param degree=3 --param cutoff=5.0 --param steps=20 --param batch_size=10 \
@@ -70,6 +77,16 @@ A)
       bash tests/bench/forcefield/ponita_3bpa_gpu.sh > "$W/infer_table_tf32.md" 2>&1
     say "TF32 inference table rc=$?"
   fi
+}
+case $PHASE in
+A)
+  build
+  nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm,power.limit --format=csv,noheader
+  timeout 60 python3 tests/bench/forcefield/gemm_probe.py > "$W/gemm_probe.md" 2>&1; cat "$W/gemm_probe.md"
+  (cd "$B" && ctest -R "Cuda|Gpu" --output-on-failure -j4 --timeout 300 > "$W/ctest_cuda.log" 2>&1)
+  say "CUDA tests rc=$?"
+  grep -E "tests passed|\(Failed\)|capture error|Failure" "$W/ctest_cuda.log" | head -20
+  inference_tables
   grep -h "cuda_graph_calls\|capture failed" "$W"/infer/*.log 2>/dev/null | sort | uniq -c | head
   if [[ "${PROFILE:-true}" == true ]]; then
     timeout 80 ncu --clock-control none --csv --metrics gpu__time_duration.sum "$(cli)" run ff.md --out "$W/runs" \
@@ -103,6 +120,47 @@ PY
   pack
   tail -9 "$W/infer_table.md"
   [[ -f "$W/infer_table_tf32.md" ]] && { echo "TF32:"; tail -8 "$W/infer_table_tf32.md"; } ;;
+Q)
+  # A quick phase A: the force-field targets only, the PONITA CUDA tests, the FP32 table (TF32_TABLE=false by
+  # default here). About 5 minutes.
+  build_targets atomscope-cli atomscope_forcefield_tests
+  "$B/tests/forcefield/atomscope_forcefield_tests" --gtest_filter='Ponita.*Cuda*:Ponita.InferenceEquals*' > "$W/ponita_cuda_tests.log" 2>&1
+  say "PONITA CUDA tests rc=$?"
+  grep -E "^\[  (PASSED|FAILED) |^\[       OK|^\[  FAILED" "$W/ponita_cuda_tests.log" | head -12
+  TF32_TABLE=${TF32_TABLE:-false} inference_tables
+  cp "$W"/infer/*.log "$W/" 2>/dev/null
+  pack
+  tail -9 "$W/infer_table.md"
+  [[ -f "$W/infer_table_tf32.md" ]] && { echo "TF32:"; tail -8 "$W/infer_table_tf32.md"; } ;;
+G)
+  # FP32 product rates: both probes, the kernels each picks (ncu), and ff.md on two boxes (ATOMSCOPE_BLAS was a
+  # switch to cuBLASLt, taken out after session 22 found it changed nothing). About 2 minutes.
+  build_targets atomscope-cli bench_gemm_probe
+  timeout 60 python3 tests/bench/forcefield/gemm_probe.py > "$W/gemm_probe.md" 2>&1
+  timeout 60 "$B/tests/bench/forcefield/bench_gemm_probe" > "$W/gemm_probe_cpp.md" 2>&1
+  python3 tests/bench/forcefield/make_boxes.py "$DATA/3bpa_train_300K.xyz" "$W/box" 3000 10000
+  for size in 3000 10000; do
+    for blas in cublas; do
+      "$(cli)" run ff.md --out "$W/runs" --device cuda --quiet \
+        --param model="$SRC/samples/models/ponita_3bpa/model.pt" --param structure="$W/box_$size.xyz" --param ensemble=nve \
+        --param timestep=0.5 --param steps=20 --param sample_every=20 > "$W/md_${size}_$blas.log" 2>&1
+      echo "| $size | $blas | $(grep -o 'atom_steps_per_s = [0-9.]*' "$W/md_${size}_$blas.log" | cut -d' ' -f3) |" >> "$W/md_blas.md"
+    done
+  done
+  kern() { python3 -c '
+import collections, csv, sys
+rows = [r for r in csv.reader(l for l in open(sys.argv[1]) if l.startswith("\""))]
+h = rows[0]; k, v, g = h.index("Kernel Name"), h.index("Metric Value"), h.index("Grid Size")
+for r in rows[1:]:
+    if "gemm" in r[k] or "Kernel2" in r[k]: print(r[v], r[g], r[k][:90])' "$1" | sort | uniq -c | sort -rn | head -12; }
+  timeout 60 ncu --clock-control none --csv --metrics gpu__time_duration.sum python3 tests/bench/forcefield/gemm_probe.py \
+    > "$W/ncu_probe_py.csv" 2> /dev/null; kern "$W/ncu_probe_py.csv" > "$W/ncu_probe_py.txt"
+  timeout 60 ncu --clock-control none --csv --metrics gpu__time_duration.sum "$B/tests/bench/forcefield/bench_gemm_probe" \
+    > "$W/ncu_probe_cpp.csv" 2> /dev/null; kern "$W/ncu_probe_cpp.csv" > "$W/ncu_probe_cpp.txt"
+  pack
+  cat "$W/gemm_probe.md" "$W/gemm_probe_cpp.md"; echo "ncu, Python probe:"; head -12 "$W/ncu_probe_py.txt"
+  echo "ncu, C++ probe:"; head -12 "$W/ncu_probe_cpp.txt"
+  echo "| atoms | BLAS | ff.md atom-steps/s (sample model, 20 steps) |"; cat "$W/md_blas.md" ;;
 T)
   [[ -x "$(cli)" ]] || build
   setsid nohup env BUILD="$B" DATA="$DATA" OUT="$W/train" SIZES="" MD_STEPS=2000 STEPS="${STEPS:-40000}" \

@@ -219,6 +219,31 @@ torch::Tensor PonitaImpl::kernelBasisOf(const torch::Tensor& r, const torch::Ten
 
 namespace {
 #ifdef ATOMSCOPE_FORCEFIELD_CUDA
+// The polynomial features of inv [E, O, k] as [E * O, width] in one pass (edgecuda::polynomial).
+torch::Tensor polynomialCuda(const torch::Tensor& inv, int degree, std::int64_t width) {
+  const auto rows = inv.size(0) * inv.size(1);
+  const auto k = static_cast<int>(inv.size(2));
+  auto out = torch::empty({rows, width}, inv.options());
+  const auto stream = at::cuda::getCurrentCUDAStream().stream();
+  if (inv.scalar_type() == torch::kFloat64)
+    edgecuda::polynomial<double>(inv.data_ptr<double>(), rows, k, degree, static_cast<int>(width), out.data_ptr<double>(), stream);
+  else
+    edgecuda::polynomial<float>(inv.data_ptr<float>(), rows, k, degree, static_cast<int>(width), out.data_ptr<float>(), stream);
+  return out;
+}
+
+// basis = gelu(h2) * fc[e] in one pass (edgecuda::basisForward): [E * O, basis] -> the same shape.
+torch::Tensor basisForwardCuda(const torch::Tensor& h2, const torch::Tensor& fc) {
+  auto basis = torch::empty_like(h2);
+  const auto E = fc.size(0), perEdge = h2.numel() / std::max<std::int64_t>(1, E);
+  const auto stream = at::cuda::getCurrentCUDAStream().stream();
+  if (h2.scalar_type() == torch::kFloat64)
+    edgecuda::basisForward<double>(h2.data_ptr<double>(), fc.data_ptr<double>(), E, perEdge, basis.data_ptr<double>(), stream);
+  else
+    edgecuda::basisForward<float>(h2.data_ptr<float>(), fc.data_ptr<float>(), E, perEdge, basis.data_ptr<float>(), stream);
+  return basis;
+}
+
 // gH2 = gBasis * fc[e] * gelu'(h2) and gFc[e] = sum over (o, k) of gBasis * gelu(h2), in one pass (edgecuda::basisBackward).
 void basisBackwardCuda(const torch::Tensor& gBasis, const torch::Tensor& h2, const torch::Tensor& fc, torch::Tensor& gH2,
                        torch::Tensor& gFc) {
@@ -265,7 +290,11 @@ std::pair<torch::Tensor, torch::Tensor> PonitaImpl::basisPreActivations(const Ba
   auto* first = basisFn->ptr(0)->as<torch::nn::LinearImpl>();
   auto* second = basisFn->ptr(2)->as<torch::nn::LinearImpl>();
   const auto w1 = paddedFirstWeight(first->weight);
-  const auto poly = polynomial(in.inv).view({in.inv.size(0) * in.inv.size(1), w1.size(1)});
+  torch::Tensor poly;
+#ifdef ATOMSCOPE_FORCEFIELD_CUDA
+  if (fusedKernels && in.inv.is_cuda()) poly = polynomialCuda(in.inv.contiguous(), config.degree, w1.size(1));
+#endif
+  if (!poly.defined()) poly = polynomial(in.inv).view({in.inv.size(0) * in.inv.size(1), w1.size(1)});
   // Into the kept tensors when given: no copy of [E * O, hidden + basis] afterwards.
   auto h1 = h1Out.defined() ? torch::addmm_out(h1Out, first->bias, poly, w1.t()) : torch::addmm(first->bias, poly, w1.t());
   const auto a1 = torch::gelu(h1);
@@ -280,6 +309,9 @@ torch::Tensor PonitaImpl::inferenceBasis(const torch::Tensor& r, const torch::Te
   const auto in = basisInputsOf(r, edgeWeight);
   const auto [h1, h2] = basisPreActivations(in, h1Out, h2Out);
   const auto E = in.inv.size(0), O = in.inv.size(1);
+#ifdef ATOMSCOPE_FORCEFIELD_CUDA
+  if (fusedKernels && h2.is_cuda()) return basisForwardCuda(h2.contiguous(), in.fc.contiguous()).view({E, O, -1});
+#endif
   return torch::gelu(h2).view({E, O, -1}) * in.fc.view({-1, 1, 1});
 }
 

@@ -29,6 +29,17 @@ template <class T>
 void sphereMix(const T* in, const T* kern, std::int64_t kq, std::int64_t ks, const T* bias, T* out, std::int64_t rows,
                int S, int Q, int C, void* stream);
 
+// The kernel basis MLP's polynomial features of the invariants x [rows, k]: out [rows, width] holds the terms x,
+// x (x) x, ... up to degree + 1 factors, flattened side by side (PonitaImpl::polynomialTerms' order), then zeros to
+// width. One pass, where ATen takes an outer product per term, a zero tensor and a concatenation.
+template <class T>
+void polynomial(const T* x, std::int64_t rows, int k, int degree, int width, T* out, void* stream);
+
+// basis = gelu(h2) * fc[e], the kernel basis MLP's last step (inference's set-up), in one pass: for edges e < edges and
+// i < perEdge (= O * basis), basis[e, i] = gelu(h2[e, i]) * fc[e]. h2, basis: [edges, perEdge] contiguous.
+template <class T>
+void basisForward(const T* h2, const T* fc, std::int64_t edges, std::int64_t perEdge, T* basis, void* stream);
+
 // The backward of basis = gelu(h2) * fc[e] (the kernel basis MLP's last step, inference's pass 2) in one pass: for
 // edges e < edges and i < perEdge (= O * basis), gH2[e, i] = gBasis[e, i] * fc[e] * gelu'(h2[e, i]) and
 // gFc[e] = sum over i of gBasis[e, i] * gelu(h2[e, i]). gBasis, h2, gH2: [edges, perEdge] contiguous.
