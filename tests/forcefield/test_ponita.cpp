@@ -425,10 +425,11 @@ TEST(Ponita, CudaGraphCallsEqualEagerOnesOnCuda) {
 }
 
 // On CUDA the edge sums of inference run as fused kernels (one pass over each atom's run of edges, no atomics)
-// where the build has them, and so do the sphere convolution (edgecuda::sphereMix, four rows a thread, grids of 6,
+// where the build has them, and so do the sphere convolution (edgecuda::sphereMix, grids of 6,
 // 8, 20 and 28 orientations: its 8-, 24- and 32-wide instances), the basis MLP's polynomial features
 // (edgecuda::polynomial, one and two invariants, degrees 2 and 3), its last GELU times the cutoff
-// (edgecuda::basisForward) and pass 2's backward through them (edgecuda::basisBackward). Reference: ATen's
+// (edgecuda::basisForward), pass 2's edge products (edgecuda::edgeProducts) and its backward through the basis
+// (edgecuda::basisBackward, edgecuda::polynomialBackward). Reference: ATen's
 // gathers, products, scatters and concatenations and cuBLAS's batched product (fusedKernels = false) on the same
 // GPU, float64: energy, forces and stress of a periodic DFT frame, a batch of two 3BPA frames, and 3BPA frames.
 TEST(Ponita, FusedEdgeKernelsEqualAtenOnCuda) {

@@ -59,12 +59,16 @@ build_targets() {  # only the named targets (a quick visit)
   ninja -C "$B" -j"$(nproc)" "$@" > "$W/build.log" 2>&1 || { grep -B2 -A8 "error" "$W/build.log" | head -60; exit 1; }
   say "built $*"
 }
-inference_tables() {  # an untrained model of the rMD17 size, then ours against the reference in FP32 (and TF32)
+untrained_model() {  # an untrained PONITA of the rMD17 size, $W/untrained.pt (timings only)
+  [[ -f "$W/untrained.pt" ]] && return
   "$(cli)" run ff.train --out "$W/runs" --device cuda --seed 1 --quiet --param train="$DATA/3bpa_train_300K.xyz" \
     --param valid_count=50 --param isolated_atoms="$DATA/3bpa_iso_atoms.xyz" --param orientations=20 --param hidden=128 \
     --param basis=256 --param layers=5 --param degree=3 --param cutoff=5.0 --param steps=20 --param batch_size=10 \
     > "$W/untrained.log" 2>&1
   cp "$(ls -1dt "$W"/runs/*ff.train*/artifacts/model.pt | head -1)" "$W/untrained.pt"
+}
+inference_tables() {  # ours against the reference in FP32 (and TF32), on the untrained model
+  untrained_model
   timeout "${INFER_TIMEOUT:-240}" env BUILD="$B" DATA="$DATA" OUT="$W/infer" MODEL="$W/untrained.pt" MD_STEPS=20 \
     INFER_STEPS="${INFER_STEPS:-10}" PONITA_SRC="$SRC/.gpu/ponita-src" TF32="${TF32:-false}" \
     SIZES="${SIZES:-100 300 1000 3000 10000 30000 100000}" \

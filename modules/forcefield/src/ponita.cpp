@@ -232,6 +232,21 @@ torch::Tensor polynomialCuda(const torch::Tensor& inv, int degree, std::int64_t 
   return out;
 }
 
+// d energy / d invariants [E, O, k] from d energy / d polynomial features [E, O, width] (edgecuda::polynomialBackward).
+torch::Tensor polynomialBackwardCuda(const torch::Tensor& inv, const torch::Tensor& gPoly, int degree) {
+  auto gInv = torch::empty_like(inv);
+  const auto rows = inv.size(0) * inv.size(1);
+  const auto k = static_cast<int>(inv.size(2)), width = static_cast<int>(gPoly.size(2));
+  const auto stream = at::cuda::getCurrentCUDAStream().stream();
+  if (inv.scalar_type() == torch::kFloat64)
+    edgecuda::polynomialBackward<double>(inv.data_ptr<double>(), gPoly.data_ptr<double>(), rows, k, degree, width,
+                                         gInv.data_ptr<double>(), stream);
+  else
+    edgecuda::polynomialBackward<float>(inv.data_ptr<float>(), gPoly.data_ptr<float>(), rows, k, degree, width,
+                                        gInv.data_ptr<float>(), stream);
+  return gInv;
+}
+
 // basis = gelu(h2) * fc[e] in one pass (edgecuda::basisForward): [E * O, basis] -> the same shape.
 torch::Tensor basisForwardCuda(const torch::Tensor& h2, const torch::Tensor& fc) {
   auto basis = torch::empty_like(h2);
@@ -346,20 +361,27 @@ torch::Tensor PonitaImpl::kernelBasisGradient(const torch::Tensor& r, const torc
   const auto gH1 = torch::gelu_backward(torch::mm(gH2, second->weight), h1);  // [E * O, hidden]
   const auto gPoly = torch::mm(gH1, w1).view({E, O, w1.size(1)});              // padding columns unused
   // Through the polynomial features to the invariants: term m = term m-1 (x) x.
-  const auto terms = polynomialTerms(in.inv);
-  std::vector<torch::Tensor> gTerms;
-  std::int64_t at = 0;
-  for (const auto& t : terms) {
-    gTerms.push_back(gPoly.narrow(2, at, t.size(2)));
-    at += t.size(2);
+  torch::Tensor gInv;
+#ifdef ATOMSCOPE_FORCEFIELD_CUDA
+  if (fusedKernels && gPoly.is_cuda() && k <= edgecuda::kMaxInvariants && config.degree <= edgecuda::kMaxPolynomialDegree)
+    gInv = polynomialBackwardCuda(in.inv.contiguous(), gPoly, config.degree);
+#endif
+  if (!gInv.defined()) {
+    const auto terms = polynomialTerms(in.inv);
+    std::vector<torch::Tensor> gTerms;
+    std::int64_t at = 0;
+    for (const auto& t : terms) {
+      gTerms.push_back(gPoly.narrow(2, at, t.size(2)));
+      at += t.size(2);
+    }
+    gInv = torch::zeros_like(in.inv);
+    for (int m = config.degree; m >= 1; --m) {
+      const auto g = gTerms[m].view({E, O, terms[m - 1].size(2), k});
+      gTerms[m - 1] = gTerms[m - 1] + (g * in.inv.unsqueeze(-2)).sum(-1);
+      gInv += (g * terms[m - 1].unsqueeze(-1)).sum(-2);
+    }
+    gInv += gTerms[0];
   }
-  auto gInv = torch::zeros_like(in.inv);
-  for (int m = config.degree; m >= 1; --m) {
-    const auto g = gTerms[m].view({E, O, terms[m - 1].size(2), k});
-    gTerms[m - 1] = gTerms[m - 1] + (g * in.inv.unsqueeze(-2)).sum(-1);
-    gInv += (g * terms[m - 1].unsqueeze(-1)).sum(-2);
-  }
-  gInv += gTerms[0];
   // Through the invariants and the cutoff to r.
   auto gD = (edgeWeight.defined() ? gFc * edgeWeight : gFc) * in.inside * (-0.5 * std::numbers::pi / rc) *
             torch::sin(in.phase);

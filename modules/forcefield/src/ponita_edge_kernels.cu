@@ -43,26 +43,30 @@ struct LayerPointers {
   const T* x[kMaxLayers];
 };
 
-// One block per edge; its threads stride over the O * layers * C products.
+// One block per edge; its threads stride over the channels of each (orientation, layer), so that no index is
+// divided in the loop (a flat loop over O * layers * C took two integer divisions a value).
 template <class T>
 __global__ void edgeProductsKernel(LayerPointers<T> p, int layers, const std::int64_t* __restrict__ iIdx,
                                    const std::int64_t* __restrict__ jIdx, std::int64_t first, int O, int C,
                                    T* __restrict__ G) {
   const std::int64_t e = first + blockIdx.x;
   const std::int64_t i = iIdx[e], j = jIdx[e];
-  const int LC = layers * C, width = O * LC, nodeWidth = O * C;
-  T* row = G + static_cast<std::int64_t>(blockIdx.x) * width;
-  for (int t = threadIdx.x; t < width; t += blockDim.x) {
-    const int o = t / LC, rest = t - o * LC, l = rest / C, c = rest - l * C;
-    const int f = o * C + c;
-    row[t] = p.gy[l][i * nodeWidth + f] * p.x[l][j * nodeWidth + f];
-  }
+  const std::int64_t nodeWidth = static_cast<std::int64_t>(O) * C;
+  const int LC = layers * C;
+  T* row = G + static_cast<std::int64_t>(blockIdx.x) * O * LC;
+  for (int o = 0; o < O; ++o)
+    for (int l = 0; l < layers; ++l) {
+      const T* __restrict__ gy = p.gy[l] + i * nodeWidth + o * C;
+      const T* __restrict__ x = p.x[l] + j * nodeWidth + o * C;
+      T* __restrict__ dst = row + o * LC + l * C;
+      for (int c = threadIdx.x; c < C; c += blockDim.x) dst[c] = gy[c] * x[c];
+    }
 }
 
 // One thread per (group of R rows, channel), channels fastest so that every load is coalesced; the R rows' S inputs
 // of its channel sit in registers (MaxS a compile-time bound, S the actual count), and each kernel value loaded
-// serves R rows. With one row a thread (R = 1) the kernel's S * Q loads per row bound it: ncu at 3,000 atoms on the
-// H200 gave 0.22 ms a pass over [N, O, C], about ten times what its bytes take.
+// serves R rows.
+constexpr int kSphereRows = 1;  // R (see sphereMix)
 template <class T, int MaxS, int R>
 __global__ void sphereMixKernel(const T* __restrict__ in, const T* __restrict__ kern, std::int64_t kq, std::int64_t ks,
                                 const T* __restrict__ bias, T* __restrict__ out, std::int64_t rows, int S, int Q, int C) {
@@ -160,6 +164,35 @@ __global__ void polynomialKernel(const T* __restrict__ x, std::int64_t rows, int
   }
 }
 
+// One thread per row: the gradient of the polynomial features (polynomialKernel's columns) with respect to the
+// row's k invariants. Column m of term d is the product of x over the base-k digits m_0 .. m_d of m, so its
+// derivative along factor f is the product of the other d factors; d out / d x[q] sums them over the factors with
+// digit q.
+template <class T>
+__global__ void polynomialBackwardKernel(const T* __restrict__ x, const T* __restrict__ gPoly, std::int64_t rows, int k,
+                                         int degree, int width, T* __restrict__ gX) {
+  for (std::int64_t row = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; row < rows;
+       row += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    const T* xr = x + row * k;
+    const T* gr = gPoly + row * width;
+    T g[kMaxInvariants] = {};
+    int col = 0, size = k;
+    for (int d = 0; d <= degree; ++d, size *= k)
+      for (int m = 0; m < size; ++m, ++col) {
+        int digit[kMaxPolynomialDegree + 1];
+        for (int f = d, rest = m; f >= 0; --f, rest /= k) digit[f] = rest % k;
+        const T gc = gr[col];
+        for (int f = 0; f <= d; ++f) {
+          T others = gc;
+          for (int f2 = 0; f2 <= d; ++f2)
+            if (f2 != f) others *= xr[digit[f2]];
+          g[digit[f]] += others;
+        }
+      }
+    for (int q = 0; q < k; ++q) gX[row * k + q] = g[q];
+  }
+}
+
 // One block per edge: basis = gelu(h2) * fc[e] over the edge's perEdge values, GELU as ATen's exact (erf) one
 // computes it. ATen takes two passes over [E * O, basis] (GELU, then the broadcast product, which it runs unvectorised).
 template <class T>
@@ -185,6 +218,17 @@ void polynomial(const T* x, std::int64_t rows, int k, int degree, int width, T* 
   const unsigned blocks = static_cast<unsigned>(std::min<std::int64_t>((total + threads - 1) / threads, 1 << 20));
   polynomialKernel<T><<<blocks, threads, 0, static_cast<cudaStream_t>(stream)>>>(x, rows, k, degree, width, out);
   check("polynomial");
+}
+
+template <class T>
+void polynomialBackward(const T* x, const T* gPoly, std::int64_t rows, int k, int degree, int width, T* gX, void* stream) {
+  if (rows <= 0) return;
+  if (k < 1 || k > kMaxInvariants || degree < 0 || degree > kMaxPolynomialDegree)
+    throw std::runtime_error("PONITA polynomial kernel: unsupported invariants or degree");
+  const unsigned threads = 256;
+  const unsigned blocks = static_cast<unsigned>(std::min<std::int64_t>((rows + threads - 1) / threads, 1 << 20));
+  polynomialBackwardKernel<T><<<blocks, threads, 0, static_cast<cudaStream_t>(stream)>>>(x, gPoly, rows, k, degree, width, gX);
+  check("polynomialBackward");
 }
 
 template <class T>
@@ -223,7 +267,7 @@ void edgeProducts(const T* const* gy, const T* const* x, int layers, const std::
     p.gy[l] = gy[l];
     p.x[l] = x[l];
   }
-  edgeProductsKernel<T><<<static_cast<unsigned>(count), threadsFor(O * layers * C), 0, static_cast<cudaStream_t>(stream)>>>(
+  edgeProductsKernel<T><<<static_cast<unsigned>(count), threadsFor(C), 0, static_cast<cudaStream_t>(stream)>>>(
       p, layers, iIdx, jIdx, first, O, C, G);
   check("edgeProducts");
 }
@@ -233,9 +277,11 @@ void sphereMix(const T* in, const T* kern, std::int64_t kq, std::int64_t ks, con
                int S, int Q, int C, void* stream) {
   if (rows <= 0 || Q <= 0 || C <= 0) return;
   if (S < 1 || S > kMaxSphere) throw std::runtime_error("PONITA sphere kernel: unsupported number of orientations");
-  constexpr int R = 4;  // rows a thread
+  // One row a thread: 2 and 4 (fewer kernel loads a row, more registers) measured the same in ff.md on the H200
+  // (session 22: 77,400-78,900 atom-steps/s at 3,000 atoms and 82,900-83,800 at 10,000 for 1, 2 and 4).
+  constexpr int R = kSphereRows;
+  const unsigned threads = 128;
   const std::int64_t total = (rows + R - 1) / R * C;
-  const unsigned threads = 256;
   const unsigned blocks = static_cast<unsigned>(std::min<std::int64_t>((total + threads - 1) / threads, 1 << 20));
   const auto s = static_cast<cudaStream_t>(stream);
   if (S <= 8) sphereMixKernel<T, 8, R><<<blocks, threads, 0, s>>>(in, kern, kq, ks, bias, out, rows, S, Q, C);
@@ -260,6 +306,8 @@ template void edgeProducts<double>(const double* const*, const double* const*, i
 
 template void polynomial<float>(const float*, std::int64_t, int, int, int, float*, void*);
 template void polynomial<double>(const double*, std::int64_t, int, int, int, double*, void*);
+template void polynomialBackward<float>(const float*, const float*, std::int64_t, int, int, int, float*, void*);
+template void polynomialBackward<double>(const double*, const double*, std::int64_t, int, int, int, double*, void*);
 template void basisForward<float>(const float*, const float*, std::int64_t, std::int64_t, float*, void*);
 template void basisForward<double>(const double*, const double*, std::int64_t, std::int64_t, double*, void*);
 template void basisBackward<float>(const float*, const float*, const float*, std::int64_t, std::int64_t, float*, float*,

@@ -35,6 +35,12 @@ void sphereMix(const T* in, const T* kern, std::int64_t kq, std::int64_t ks, con
 template <class T>
 void polynomial(const T* x, std::int64_t rows, int k, int degree, int width, T* out, void* stream);
 
+// The gradient of those features: gX [rows, k] from gPoly [rows, width] (d energy / d each column; padding columns
+// ignored), for k <= kMaxInvariants and degree <= kMaxPolynomialDegree (else it throws: use ATen's ops).
+constexpr int kMaxInvariants = 4, kMaxPolynomialDegree = 7;
+template <class T>
+void polynomialBackward(const T* x, const T* gPoly, std::int64_t rows, int k, int degree, int width, T* gX, void* stream);
+
 // basis = gelu(h2) * fc[e], the kernel basis MLP's last step (inference's set-up), in one pass: for edges e < edges and
 // i < perEdge (= O * basis), basis[e, i] = gelu(h2[e, i]) * fc[e]. h2, basis: [edges, perEdge] contiguous.
 template <class T>
