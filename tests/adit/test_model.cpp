@@ -120,6 +120,51 @@ TEST(AditModel, DitStartsAtZeroAndCentredNoiseIsCentred) {
   EXPECT_EQ(y.abs().sum().item<float>(), 0.f);
 }
 
+// Composition conditioning: element fractions of the real atoms; a zero-initialised projection, so a new conditioned
+// DiT predicts what it would without a composition until training moves it; the config keeps the switch and files
+// without the key read as unconditioned.
+TEST(AditModel, CompositionFractionsAndAZeroStart) {
+  const auto numbers = torch::tensor({6, 1, 1, 0, 8, 8, 0, 0}, torch::kInt64).view({2, 4});
+  const auto mask = numbers > 0;
+  const auto f = compositionFractions(numbers, mask);
+  ASSERT_EQ(f.sizes(), (std::vector<std::int64_t>{2, kCompositionElements}));
+  EXPECT_NEAR(f[0][5].item<float>(), 1.0f / 3, 1e-6);  // C
+  EXPECT_NEAR(f[0][0].item<float>(), 2.0f / 3, 1e-6);  // H
+  EXPECT_NEAR(f[1][7].item<float>(), 1.0f, 1e-6);      // O
+  EXPECT_NEAR(f.sum().item<float>(), 2.0f, 1e-6);
+
+  torch::manual_seed(2);
+  auto cfg = DitConfig::preset("tiny");
+  cfg.compositionCondition = true;
+  EXPECT_TRUE(DitConfig::fromJson(cfg.toJson()).compositionCondition);
+  auto j = cfg.toJson();
+  j.erase("composition_condition");
+  EXPECT_FALSE(DitConfig::fromJson(j).compositionCondition);
+  Dit dit(cfg);
+  {
+    torch::NoGradGuard g;
+    dit->out->weight.normal_(0, 0.1);                // a non-zero prediction to compare,
+    dit->finalModulation->weight.normal_(0, 0.1);    // and one the conditioning reaches (adaLN-Zero starts at zero)
+  }
+  auto gen = at::detail::createCPUGenerator(3);
+  const auto x = centredNoise({2, 4, cfg.latent}, mask, &gen);
+  DitCondition plain{torch::tensor({0, 0}, torch::kInt64), torch::tensor({0, 0}, torch::kInt64),
+                     torch::tensor({3, 2}, torch::kInt64)};
+  auto withComposition = plain;
+  withComposition.composition = f;
+  const auto t = torch::tensor({0.4f, 0.6f});
+  const auto a = dit->forward(x, t, plain, mask, torch::zeros_like(x));
+  const auto b = dit->forward(x, t, withComposition, mask, torch::zeros_like(x));
+  EXPECT_GT(a.abs().sum().item<float>(), 0.f);
+  EXPECT_TRUE(torch::equal(a, b));
+  {
+    torch::NoGradGuard g;
+    dit->compositionProj->weight.normal_(0, 0.1);
+  }
+  const auto c = dit->forward(x, t, withComposition, mask, torch::zeros_like(x));
+  EXPECT_GT((c - a).abs().max().item<float>(), 1e-4);
+}
+
 TEST(AditModel, ConfigsAndBadSizes) {
   const auto s = DitConfig::preset("S");
   EXPECT_EQ(s.width, 384);  // the paper's DiT-S: width 384, 12 blocks, 6 heads (issue 7)

@@ -83,6 +83,82 @@ TEST(AditTrain, TinyVaeOverfitsTwentyMolecules) {
   EXPECT_NE(c.error.find("without any crystal"), std::string::npos) << c.error;
 }
 
+// A DiT conditioned on composition (the default for a new one) keeps the training compositions in its file and
+// samples them, or every sample of a formula given; a DiT without it refuses a formula, and a bad formula fails
+// clearly.
+TEST(AditTrain, CompositionConditionedDitSamplesCompositionsAndFormulas) {
+  test::ScopedTempDir root("adit_composition");
+  const auto data = qm9Data(root.path());
+  auto vae = runJob("adit.train_vae", Json{{"data", data.string()}, {"size", "tiny"}, {"steps", 5}, {"batch_size", 4}},
+                    root.path());
+  ASSERT_EQ(vae.status, core::RunStatus::Completed) << vae.error;
+  const auto vaeFile = (vae.runDir / "artifacts" / "vae.pt").string();
+  const Json base{{"data", data.string()}, {"vae", vaeFile}, {"size", "tiny"}, {"steps", 5}, {"batch_size", 4}};
+  auto conditioned = runJob("adit.train_dit", base, root.path());
+  ASSERT_EQ(conditioned.status, core::RunStatus::Completed) << conditioned.error;
+  const auto ditFile = conditioned.runDir / "artifacts" / "dit.pt";
+  const auto bundle = adit::loadDit(ditFile);
+  EXPECT_TRUE(bundle.dit->config.compositionCondition);
+  const auto records = adit::loadDataset(data);
+  const auto expected = adit::compositionHistogram(records);
+  ASSERT_EQ(bundle.compositions.size(), expected.size());
+  EXPECT_EQ(bundle.compositions[0], expected[0]);
+  std::int64_t molecules = 0;
+  for (const auto& [key, n] : bundle.compositions[0]) molecules += n;
+  EXPECT_EQ(molecules, 20);
+
+  // From the training set: every sample's atom count is one of a training composition.
+  Json sp{{"vae", vaeFile}, {"dit", ditFile.string()}, {"count", 5}, {"steps", 4}, {"batch_size", 3}};
+  auto drawn = runJob("adit.sample", sp, root.path(), nullptr, 3);
+  ASSERT_EQ(drawn.status, core::RunStatus::Completed) << drawn.error;
+  std::set<std::size_t> trainingSizes;
+  for (const auto& [key, n] : expected[0]) {
+    std::size_t atoms = 0;
+    for (const auto& [z, count] : adit::compositionFromKey(key)) atoms += static_cast<std::size_t>(count);
+    trainingSizes.insert(atoms);
+  }
+  for (const auto& s : chem::readXyz(drawn.runDir / "artifacts" / "samples.extxyz"))
+    EXPECT_TRUE(trainingSizes.count(s.size())) << s.size() << " atoms";
+  // A formula: every sample has its 19 atoms.
+  sp["composition"] = "C7H10O2";
+  auto formula = runJob("adit.sample", sp, root.path(), nullptr, 3);
+  ASSERT_EQ(formula.status, core::RunStatus::Completed) << formula.error;
+  const auto fs19 = chem::readXyz(formula.runDir / "artifacts" / "samples.extxyz");
+  ASSERT_EQ(fs19.size(), 5u);
+  for (const auto& s : fs19) EXPECT_EQ(s.size(), 19u);
+  sp["composition"] = "C7Q";
+  auto bad = runJob("adit.sample", sp, root.path());
+  EXPECT_EQ(bad.status, core::RunStatus::Failed);
+  EXPECT_NE(bad.error.find("'C7Q'"), std::string::npos) << bad.error;
+
+  // Without the conditioning: no formula.
+  auto plainParams = base;
+  plainParams["composition_condition"] = false;
+  auto plain = runJob("adit.train_dit", plainParams, root.path());
+  ASSERT_EQ(plain.status, core::RunStatus::Completed) << plain.error;
+  EXPECT_FALSE(adit::loadDit(plain.runDir / "artifacts" / "dit.pt").dit->config.compositionCondition);
+  sp["dit"] = (plain.runDir / "artifacts" / "dit.pt").string();
+  sp["composition"] = "C7H10O2";
+  auto refused = runJob("adit.sample", sp, root.path());
+  EXPECT_EQ(refused.status, core::RunStatus::Failed);
+  EXPECT_NE(refused.error.find("without composition conditioning"), std::string::npos) << refused.error;
+}
+
+// Composition keys: "Z:count" pairs round-trip; malformed ones are refused with the key in the message.
+TEST(AditTrain, CompositionKeysRoundTripAndBadOnesAreRefused) {
+  const std::map<int, int> c{{1, 10}, {6, 7}, {8, 2}};
+  EXPECT_EQ(adit::compositionKey(c), "1:10,6:7,8:2");
+  EXPECT_EQ(adit::compositionFromKey("1:10,6:7,8:2"), c);
+  for (const char* bad : {"", "6", "6:", "6:x", "0:3", "6:0", "6:2,,8:1", "6:2x"}) {
+    try {
+      adit::compositionFromKey(bad);
+      ADD_FAILURE() << "accepted '" << bad << "'";
+    } catch (const adit::AditError& e) {
+      EXPECT_NE(std::string(e.what()).find(std::string("'") + bad + "'"), std::string::npos) << e.what();
+    }
+  }
+}
+
 // init continues a saved DiT (across machines, where resume needs the run folder): one step at lr 0 leaves
 // its weights in the new dit.pt (up to the float32 rounding of the EMA update), with its size and latent
 // scale whatever 'size' says.

@@ -2,6 +2,8 @@
 // table, IUPAC standard atomic weights; and, for all elements, against ASE 3.22's ase.data.
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "test_util.h"
 
 #include <cstdlib>
@@ -86,6 +88,23 @@ TEST(Elements, AllElementsAgreeWithAse) {
     }
   }
   atomscope::test::removeTree(dir);
+}
+
+// Plain formulas as chemists write them (adit.sample's composition): counts add up over repeated symbols; what is not
+// a formula is refused with the formula in the message.
+TEST(Elements, FormulasParseAndBadOnesAreRefused) {
+  EXPECT_EQ(parseFormula("C7H10O2"), (std::map<int, int>{{1, 10}, {6, 7}, {8, 2}}));
+  EXPECT_EQ(parseFormula("NaCl"), (std::map<int, int>{{11, 1}, {17, 1}}));
+  EXPECT_EQ(parseFormula("CH3CH2OH"), (std::map<int, int>{{1, 6}, {6, 2}, {8, 1}}));
+  EXPECT_EQ(parseFormula("Si12"), (std::map<int, int>{{14, 12}}));
+  for (const char* bad : {"", "c7", "Xx2", "C0", "C7 H10", "H2O+", "CL2"}) {
+    try {
+      parseFormula(bad);
+      ADD_FAILURE() << "accepted '" << bad << "'";
+    } catch (const ChemError& e) {
+      EXPECT_NE(std::string(e.what()).find(std::string("'") + bad + "'"), std::string::npos) << e.what();
+    }
+  }
 }
 
 }  // namespace

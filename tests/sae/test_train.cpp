@@ -2,6 +2,9 @@
 // metrics stream, and sae.analyze tabulates the three bases.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <iostream>
+
 #include "atomscope/sae/analysis.h"
 #include "atomscope/sae/train.h"
 #include "sae_test_util.h"
@@ -239,6 +242,30 @@ TEST(SaeTrain, SaturatedL0ControllerIsReported) {
   ASSERT_EQ(b.status, core::RunStatus::Completed) << b.error;
   EXPECT_FALSE(summary(b).contains("controller_saturated_at"));
   EXPECT_EQ(summary(b)["threshold_lr_scale"].get<double>(), 3.0);
+}
+
+// Threshold tracking (threshold_tracking): the thresholds follow the L0 error directly, every step. In the stuck set-up
+// above (thresholds that Adam may not move, a target far below the starting L0) the controller saturates without it;
+// with it the L0 of the last batches comes down to the target's neighbourhood (no calibration at the end to help) and
+// the controller stays inside its range.
+TEST(SaeTrain, ThresholdTrackingBringsTheL0DownWhereTheControllerSaturates) {
+  test::ScopedTempDir dir("sae_tracking");
+  const Json stuck{{"activations", storiesActivations().string()}, {"site", "resid_post.0"}, {"kind", "jumprelu"},
+                   {"steps", 100}, {"batch", 256}, {"target_l0", 0.5}, {"eval_rows", 1000}, {"threshold_lr_scale", 0.0},
+                   {"controller_rate", 1.0}, {"calibrate_l0", false}, {"log_every", 10}};
+  const auto a = runJob("sae.train", stuck, dir.path());
+  ASSERT_EQ(a.status, core::RunStatus::Completed) << a.error;
+  ASSERT_TRUE(summary(a).contains("controller_saturated_at"));
+  auto tracked = stuck;
+  tracked["threshold_tracking"] = 0.05;
+  const auto b = runJob("sae.train", tracked, dir.path());
+  ASSERT_EQ(b.status, core::RunStatus::Completed) << b.error;
+  EXPECT_FALSE(summary(b).contains("controller_saturated_at"));
+  EXPECT_EQ(summary(b)["threshold_tracking"].get<double>(), 0.05);
+  const double l0Stuck = summary(a)["train_l0"].get<double>(), l0Tracked = summary(b)["train_l0"].get<double>();
+  std::cout << "L0 of the last batches: " << l0Stuck << " stuck, " << l0Tracked << " tracked (target 0.5)\n";
+  EXPECT_GT(l0Stuck, 0.75);                      // 1.10 here: over twice the target
+  EXPECT_LT(std::abs(l0Tracked - 0.5), 0.1);      // 0.52 here
 }
 
 TEST(SaeAnalyze, TabulatesThreeBases) {

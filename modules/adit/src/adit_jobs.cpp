@@ -321,6 +321,9 @@ class TrainDitJob : public core::Job {
     s.addChoice("size", {"tiny", "small", "S", "B", "L"}, "S",
                 "DiT size (small 256/8/4, S 384/12/6, B 768/12/12, L 1024/24/16: width/blocks/heads).");
     s.addFloat("class_dropout", 0.1, 0.0, 1.0, "Share of labels dropped for classifier-free guidance.");
+    s.addBool("composition_condition", true,
+              "A new DiT is also conditioned on the composition (element fractions): samples then take compositions drawn "
+              "from the training set, or a formula. Ignored with 'init' (the file says).");
     s.addFloat("self_condition_rate", 0.5, 0.0, 1.0,
                "Share of steps trained with self-conditioning (a first, gradient-free prediction fed back).")
         .markAdvanced();
@@ -361,6 +364,7 @@ class TrainDitJob : public core::Job {
     }
     latents = latents / bundle.latentScale;
     bundle.atomCounts = atomCountHistogram(data);
+    bundle.compositions = compositionHistogram(data);
     bundle.spaceGroups.assign(kNumSpaceGroups + 1, 0);
     for (std::int64_t i = 0; i < data.size(); ++i)
       if (data.kind[i].item<std::int64_t>() == 1) ++bundle.spaceGroups[std::clamp<std::int64_t>(data.spaceGroup[i].item<std::int64_t>(), 0, kNumSpaceGroups)];
@@ -368,6 +372,7 @@ class TrainDitJob : public core::Job {
     if (init.empty()) {
       auto cfg = DitConfig::preset(p.getString("size"));
       cfg.latent = vae->config.latent;
+      cfg.compositionCondition = p.getBool("composition_condition");
       bundle.dit = Dit(cfg);
     }
     bundle.dit->config.classDropout = p.getFloat("class_dropout");  // a training setting, not the architecture
@@ -388,6 +393,8 @@ class TrainDitJob : public core::Job {
       auto idx = drawIndices(padded.size(), settings.batchSize, gen, device);
       DitCondition cond{padded.kind.index_select(0, idx), padded.spaceGroup.index_select(0, idx),
                         padded.natoms.index_select(0, idx)};
+      if (bundle.dit->config.compositionCondition)
+        cond.composition = compositionFractions(padded.numbers.index_select(0, idx), padded.mask.index_select(0, idx));
       return ditTrainingLoss(bundle.dit, paddedLatents.index_select(0, idx), cond, padded.mask.index_select(0, idx),
                              &gen, selfCondAt(step), rows);
     };
@@ -445,6 +452,9 @@ class SampleJob : public core::Job {
     s.addPath("dit", "", "DiT (dit.pt).", "ADiT DiT (*.pt)");
     s.addChoice("kind", {"molecule", "crystal"}, "molecule", "What to generate.");
     s.addInt("space_group", 0, 0, 230, "Space group to condition crystals on (0: none).");
+    s.addString("composition", "",
+                "A DiT conditioned on composition: every sample of this formula (e.g. C7H10O2). Empty: compositions drawn "
+                "from the training set. A DiT without it takes atom counts from the training set and no formula.");
     s.addInt("count", 100, 1, std::nullopt, "Number of structures.");
     s.addInt("batch_size", 256, 1, std::nullopt, "Structures per batch.").markAdvanced();
     s.addInt("steps", 100, 1, 100000, "Integration steps (the paper: 100).");
@@ -474,6 +484,7 @@ class SampleJob : public core::Job {
     SampleOptions o;
     o.kind = p.getString("kind") == "crystal" ? Kind::Crystal : Kind::Molecule;
     o.spaceGroup = static_cast<int>(p.getInt("space_group"));
+    o.composition = p.getString("composition");
     o.count = p.getInt("count");
     o.batchSize = p.getInt("batch_size");
     o.steps = static_cast<int>(p.getInt("steps"));

@@ -8,11 +8,13 @@
 #include <fstream>
 #include <iterator>
 #include <optional>
+#include <sstream>
 #include <thread>
 
 #include "atomscope/chem/cdvae_csv.h"
 #include "atomscope/chem/cell_parameters.h"
 #include "atomscope/chem/cif.h"
+#include "atomscope/chem/elements.h"
 #include "atomscope/chem/error.h"
 #include "atomscope/chem/smiles.h"
 #include "atomscope/chem/symmetry.h"
@@ -486,6 +488,55 @@ std::vector<std::vector<std::int64_t>> atomCountHistogram(const Records& r) {
     const auto n = static_cast<std::size_t>(r.atomsOf(i));
     if (h[k].size() <= n) h[k].resize(n + 1, 0);
     ++h[k][n];
+  }
+  return h;
+}
+
+std::string compositionKey(const std::map<int, int>& counts) {
+  std::string key;
+  for (const auto& [z, n] : counts) {
+    if (n <= 0) continue;
+    if (!key.empty()) key += ',';
+    key += std::to_string(z) + ':' + std::to_string(n);
+  }
+  return key;
+}
+
+std::map<int, int> compositionFromKey(const std::string& key) {
+  std::map<int, int> counts;
+  std::stringstream in(key);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    const auto colon = item.find(':');
+    int z = 0, n = 0;
+    try {
+      if (colon == std::string::npos) throw std::invalid_argument("no colon");
+      std::size_t used = 0;
+      z = std::stoi(item.substr(0, colon), &used);
+      if (used != colon) throw std::invalid_argument("trailing text");
+      n = std::stoi(item.substr(colon + 1), &used);
+      if (used != item.size() - colon - 1) throw std::invalid_argument("trailing text");
+    } catch (const std::exception&) {
+      throw AditError("composition '" + key + "': expected Z:count pairs separated by commas, got '" + item + "'");
+    }
+    if (z < 1 || z > chem::kMaxAtomicNumber || n < 1)
+      throw AditError("composition '" + key + "': no element " + std::to_string(z) + " or a count below 1");
+    counts[z] += n;
+  }
+  if (counts.empty()) throw AditError("composition '" + key + "' is empty");
+  return counts;
+}
+
+std::vector<std::map<std::string, std::int64_t>> compositionHistogram(const Records& r) {
+  std::vector<std::map<std::string, std::int64_t>> h(kNumKinds);
+  const auto numbers = r.numbers.to(torch::kCPU).contiguous();
+  const auto offsets = r.offsets.to(torch::kCPU).contiguous();
+  const auto* z = numbers.data_ptr<std::int64_t>();
+  const auto* off = offsets.data_ptr<std::int64_t>();
+  for (std::int64_t i = 0; i < r.size(); ++i) {
+    std::map<int, int> counts;
+    for (auto a = off[i]; a < off[i + 1]; ++a) ++counts[static_cast<int>(z[a])];
+    ++h[static_cast<std::size_t>(r.kind[i].item<std::int64_t>())][compositionKey(counts)];
   }
   return h;
 }

@@ -79,7 +79,8 @@ VaeConfig VaeConfig::preset(const std::string& name) {
 
 Json DitConfig::toJson() const {
   return {{"width", width}, {"heads", heads}, {"layers", layers}, {"latent", latent}, {"max_atoms", maxAtoms},
-          {"class_dropout", classDropout}, {"space_group_condition", spaceGroupCondition}};
+          {"class_dropout", classDropout}, {"space_group_condition", spaceGroupCondition},
+          {"composition_condition", compositionCondition}};
 }
 DitConfig DitConfig::fromJson(const Json& j) {
   DitConfig c;
@@ -90,6 +91,7 @@ DitConfig DitConfig::fromJson(const Json& j) {
   c.maxAtoms = j.value("max_atoms", c.maxAtoms);
   c.classDropout = j.value("class_dropout", c.classDropout);
   c.spaceGroupCondition = j.value("space_group_condition", c.spaceGroupCondition);
+  c.compositionCondition = j.value("composition_condition", false);
   if (c.width <= 0 || c.heads <= 0 || c.width % c.heads || c.latent <= 0)
     throw AditError("DiT config: width must be a positive multiple of heads, latent positive");
   return c;
@@ -255,6 +257,11 @@ DitImpl::DitImpl(const DitConfig& c) : config(c) {
   kindEmbed = register_module("kind_embed", nn::Embedding(kNumKinds + 1, c.width));      // 0: none
   groupEmbed = register_module("group_embed", nn::Embedding(kNumSpaceGroups + 1, c.width));  // 0: none
   natomsProj = register_module("natoms_proj", nn::Linear(c.width, c.width));
+  if (c.compositionCondition) {  // zero at the start: the model begins as the unconditioned one
+    compositionProj = register_module("composition_proj", nn::Linear(kCompositionElements, c.width));
+    nn::init::zeros_(compositionProj->weight);
+    nn::init::zeros_(compositionProj->bias);
+  }
   blocks = register_module("blocks", nn::ModuleList());
   for (int i = 0; i < c.layers; ++i) blocks->push_back(AdaLnBlock(c.width, c.heads));
   finalNorm = register_module("final_norm", nn::LayerNorm(nn::LayerNormOptions({c.width}).elementwise_affine(false)));
@@ -274,10 +281,20 @@ torch::Tensor DitImpl::forward(const torch::Tensor& xt, const torch::Tensor& t, 
   auto c = timeMlp->forward(sinusoidal(t * 1000.0, config.width)) + kindEmbed->forward(cond.kind + 1) +
            natomsProj->forward(sinusoidal(cond.natoms, config.width));
   if (config.spaceGroupCondition) c = c + groupEmbed->forward(cond.spaceGroup.clamp(0, kNumSpaceGroups));
+  if (config.compositionCondition && cond.composition.defined())
+    c = c + compositionProj->forward(cond.composition.to(c.scalar_type()));
   for (const auto& b : *blocks) x = b->as<AdaLnBlock>()->forward(x, c, mask);
   auto mod = finalModulation->forward(torch::silu(c)).unsqueeze(1).chunk(2, -1);
   x = finalNorm->forward(x) * (1 + mod[1]) + mod[0];
   return out->forward(x) * mask.unsqueeze(-1).to(x.dtype());
+}
+
+torch::Tensor compositionFractions(const torch::Tensor& numbers, const torch::Tensor& mask) {
+  const auto real = mask.to(torch::kFloat32);
+  const auto z = torch::where(mask, numbers, torch::zeros_like(numbers)).clamp(0, kCompositionElements + 1);
+  // Column 0 takes padding, column kCompositionElements + 1 the elements past the vector's range: both dropped.
+  const auto counts = torch::zeros({numbers.size(0), kCompositionElements + 2}, real.options()).scatter_add_(1, z, real);
+  return counts.narrow(1, 1, kCompositionElements) / real.sum(1, true).clamp_min(1.0);
 }
 
 torch::Tensor randomRotations(std::int64_t B, torch::Generator* gen, const torch::Device& d) {
@@ -319,6 +336,10 @@ torch::Tensor ditTrainingLoss(Dit& model, const torch::Tensor& x1All, DitConditi
   if (cond.natoms.defined()) cond.natoms = mine(cond.natoms);
   cond.kind = torch::where(dropKind, torch::full_like(cond.kind, -1), cond.kind);
   cond.spaceGroup = torch::where(dropGroup, torch::zeros_like(cond.spaceGroup), cond.spaceGroup);
+  if (cond.composition.defined()) {  // its own draw, made only here: unconditioned training draws as before
+    const auto dropComposition = mine(rand({B}, gen, d)) < p;
+    cond.composition = mine(cond.composition) * (~dropComposition).unsqueeze(1).to(cond.composition.scalar_type());
+  }
   auto sc = torch::zeros_like(x1);
   if (useSelfCond) {
     torch::NoGradGuard g;
@@ -360,6 +381,7 @@ X1Predictor ditPredictor(Dit& model, const DitCondition& cond, const torch::Tens
     DitCondition both{torch::cat({cond.kind, torch::full_like(cond.kind, -1)}),
                       torch::cat({cond.spaceGroup, torch::zeros_like(cond.spaceGroup)}),
                       torch::cat({cond.natoms, cond.natoms})};
+    if (cond.composition.defined()) both.composition = torch::cat({cond.composition, torch::zeros_like(cond.composition)});
     auto out = model->forward(torch::cat({xt, xt}), torch::cat({tt, tt}), both, torch::cat({mask, mask}),
                               torch::cat({sc, sc})).to(xt.dtype());
     auto c = out.narrow(0, 0, B), u = out.narrow(0, B, B);

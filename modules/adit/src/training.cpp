@@ -6,6 +6,7 @@
 #include <set>
 
 #include "atomscope/chem/cell_parameters.h"
+#include "atomscope/chem/elements.h"
 #include "atomscope/chem/structure_matcher.h"
 #include "atomscope/chem/validity.h"
 #ifdef ATOMSCOPE_HAS_CHEM_TOOLKITS
@@ -325,6 +326,7 @@ void saveDit(const fs::path& file, DitBundle& b, torch::Dtype dtype) {
   torch::serialize::OutputArchive out;
   saveModule(*b.dit, out, dtype);
   Json extra{{"atom_counts", b.atomCounts}, {"space_groups", b.spaceGroups}, {"latent_scale", b.latentScale}};
+  if (!b.compositions.empty()) extra["compositions"] = b.compositions;
   writeConfig(out, "adit_dit_config", b.dit->config.toJson());
   writeConfig(out, "adit_dit_data", extra);
   saveArchive(out, file);
@@ -343,6 +345,10 @@ DitBundle loadDit(const fs::path& file, const torch::Device& d) {
   b.atomCounts = extra.at("atom_counts").get<std::vector<std::vector<std::int64_t>>>();
   b.spaceGroups = extra.value("space_groups", std::vector<std::int64_t>{});
   b.latentScale = extra.value("latent_scale", 1.0);
+  if (extra.contains("compositions"))
+    b.compositions = extra.at("compositions").get<std::vector<std::map<std::string, std::int64_t>>>();
+  if (b.dit->config.compositionCondition && b.compositions.empty())
+    throw AditError("model file '" + file.string() + "': a DiT conditioned on composition without the training compositions");
   b.dit->to(d, torch::kFloat32);
   b.dit->eval();
   return b;
@@ -423,11 +429,35 @@ chem::Trajectory decodeToStructures(const VaeOutput& out, const torch::Tensor& m
 chem::Trajectory sampleStructures(Vae& vae, DitBundle& bundle, const SampleOptions& o, const torch::Device& d,
                                   core::Feedback* fb) {
   const int k = static_cast<int>(o.kind);
-  if (k >= static_cast<int>(bundle.atomCounts.size()) || bundle.atomCounts[k].empty())
-    throw AditError(std::string("the DiT was trained without any ") + (k ? "crystal" : "molecule") +
-                    ": no atom-count distribution to sample from");
-  const auto& hist = bundle.atomCounts[k];
-  auto weights = torch::tensor(hist, torch::kFloat64);
+  const bool byComposition = bundle.dit->config.compositionCondition;
+  if (!byComposition && !o.composition.empty())
+    throw AditError("this DiT was trained without composition conditioning: it cannot sample a given formula");
+  // What each sample is drawn from: atom counts, or (composition conditioning) whole compositions.
+  std::vector<std::map<int, int>> compositions;
+  torch::Tensor weights;
+  if (byComposition && !o.composition.empty()) {
+    try {
+      compositions.push_back(chem::parseFormula(o.composition));
+    } catch (const std::exception& e) {
+      throw AditError(std::string("adit.sample: ") + e.what());
+    }
+    weights = torch::ones({1}, torch::kFloat64);
+  } else if (byComposition) {
+    if (k >= static_cast<int>(bundle.compositions.size()) || bundle.compositions[k].empty())
+      throw AditError(std::string("the DiT was trained without any ") + (k ? "crystal" : "molecule") +
+                      ": no compositions to sample from");
+    std::vector<double> w;
+    for (const auto& [key, n] : bundle.compositions[k]) {
+      compositions.push_back(compositionFromKey(key));
+      w.push_back(static_cast<double>(n));
+    }
+    weights = torch::tensor(w, torch::kFloat64);
+  } else {
+    if (k >= static_cast<int>(bundle.atomCounts.size()) || bundle.atomCounts[k].empty())
+      throw AditError(std::string("the DiT was trained without any ") + (k ? "crystal" : "molecule") +
+                      ": no atom-count distribution to sample from");
+    weights = torch::tensor(bundle.atomCounts[k], torch::kFloat64);
+  }
   if (weights.sum().item<double>() <= 0) throw AditError("empty atom-count histogram");
   auto gen = at::detail::createCPUGenerator(o.seed);
   vae->eval();
@@ -437,10 +467,24 @@ chem::Trajectory sampleStructures(Vae& vae, DitBundle& bundle, const SampleOptio
     if (fb) fb->throwIfCancelled();
     const auto B = std::min(o.batchSize, o.count - done);
     auto natoms = at::multinomial(weights, B, true, gen);
+    torch::Tensor composition;
+    if (byComposition) {  // natoms drew composition indices: each sample's counts and fractions
+      const auto picks = natoms.clone();
+      composition = torch::zeros({B, kCompositionElements}, torch::kFloat32);
+      for (std::int64_t b = 0; b < B; ++b) {
+        const auto& c = compositions[static_cast<std::size_t>(picks[b].item<std::int64_t>())];
+        int total = 0;
+        for (const auto& [z, n] : c) total += n;
+        for (const auto& [z, n] : c)
+          if (z <= kCompositionElements) composition[b][z - 1] = static_cast<float>(n) / static_cast<float>(total);
+        natoms[b] = total;
+      }
+    }
     const auto N = std::max<std::int64_t>(1, natoms.max().item<std::int64_t>());
     auto mask = torch::arange(N).unsqueeze(0) < natoms.unsqueeze(1);
     DitCondition cond{torch::full({B}, k, torch::kInt64).to(d),
                       torch::full({B}, o.kind == Kind::Crystal ? o.spaceGroup : 0, torch::kInt64).to(d), natoms.to(d)};
+    if (byComposition) cond.composition = composition.to(d);
     auto x0 = centredNoise({B, N, bundle.dit->config.latent}, mask, &gen).to(d);
     auto maskD = mask.to(d);
     auto dit = ditPredictor(bundle.dit, cond, maskD, o.guidance);

@@ -162,4 +162,30 @@ int atomicNumber(std::string_view symbol) {
   return 0;
 }
 
+std::map<int, int> parseFormula(std::string_view formula) {
+  const std::string text(formula);
+  auto fail = [&](const std::string& why) { throw ChemError("formula '" + text + "': " + why); };
+  std::map<int, int> counts;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    if (!std::isupper(static_cast<unsigned char>(text[i])))
+      fail("expected an element symbol at position " + std::to_string(i + 1));
+    std::string symbol(1, text[i++]);
+    while (i < text.size() && std::islower(static_cast<unsigned char>(text[i]))) symbol += text[i++];
+    const int z = atomicNumber(symbol);
+    if (z == 0 || symbol != element(z).symbol) fail("unknown element '" + symbol + "'");
+    long long n = 0;
+    const std::size_t digits = i;
+    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
+      n = n * 10 + (text[i++] - '0');
+      if (n > 1000000) fail("count too large for '" + symbol + "'");
+    }
+    if (i == digits) n = 1;
+    if (n == 0) fail("zero count for '" + symbol + "'");
+    counts[z] += static_cast<int>(n);
+  }
+  if (counts.empty()) fail("no elements");
+  return counts;
+}
+
 }  // namespace atomscope::chem

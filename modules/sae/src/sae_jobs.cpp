@@ -109,6 +109,7 @@ void addTrainingParams(ParamSchema& s) {
   s.addInt("batch", 1024, 1, 1 << 20, "Activations per step.");
   s.addFloat("lr", 1e-3, 1e-7, 1.0, "Adam learning rate (decays linearly to 0 over the last 20% of steps).");
   s.addFloat("threshold_lr_scale", 3, 0.0, 1e4, "The thresholds' learning rate as a multiple of lr (JumpReLU).").markAdvanced();
+  s.addFloat("threshold_tracking", 0, 0.0, 1.0, "Threshold SAE: each step scale every threshold by exp(rate x clamp(log(L0 / target), -1, 1)), so the thresholds follow the encoder's scale while the L0 is off target (0: off).").markAdvanced();
   s.addFloat("bandwidth", 0.05, 1e-6, 10.0, "Width of the JumpReLU straight-through kernel, in units of the normalised data.").markAdvanced();
   s.addFloat("sparsity_init", 0.1, 0.0, 1e4, "Sparsity coefficient lambda at the start (the controller tunes it).").markAdvanced();
   s.addFloat("controller_rate", 0.02, 0.0, 1.0, "How fast lambda follows the L0 error per step.").markAdvanced();
@@ -133,6 +134,7 @@ TrainOptions trainOptionsFrom(const core::Params& p, std::int64_t trainEnd, std:
   o.lr = p.getFloat("lr");
   o.bandwidth = p.getFloat("bandwidth");
   o.thresholdLrScale = p.getFloat("threshold_lr_scale");
+  o.thresholdTracking = p.getFloat("threshold_tracking");
   o.sparsityInit = p.getFloat("sparsity_init");
   o.controllerRate = p.getFloat("controller_rate");
   o.calibrateL0 = p.getBool("calibrate_l0");
@@ -333,7 +335,10 @@ class TrainJob : public core::Job {
     ctx.run().setSummary("train_l0", rep.l0);
     ctx.run().setSummary("lambda", rep.lambda);
     ctx.run().setSummary("resampled", rep.resampled);
-    if (o.kind == SaeKind::JumpRelu) ctx.run().setSummary("threshold_lr_scale", rep.thresholdLrScale);
+    if (o.kind == SaeKind::JumpRelu) {
+      ctx.run().setSummary("threshold_lr_scale", rep.thresholdLrScale);
+      ctx.run().setSummary("threshold_tracking", o.thresholdTracking);
+    }
     if (rep.controllerSaturatedAt > 0) ctx.run().setSummary("controller_saturated_at", rep.controllerSaturatedAt);
     if (rep.calibrationL0Before > 0) ctx.run().setSummary("threshold_factor", rep.thresholdFactor);
     ctx.run().setSummary("samples_per_s", rep.samplesPerSecond);

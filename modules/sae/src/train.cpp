@@ -264,6 +264,8 @@ Sae trainImpl(const BatchFn& nextBatch, const Moments& moments, std::int64_t d, 
     if (o.targetL0 > 0 && !thresholdsFrozen) {  // at most a factor exp(rate) per step, so Adam can follow
       lambdaU.add_(((l0 + 1e-3) / o.targetL0).log().clamp(-1.0, 1.0) * o.controllerRate).clamp_(-lambdaUBound, lambdaUBound);
       lambda = lambdaScale * torch::sinh(lambdaU);
+      if (o.kind == SaeKind::JumpRelu && o.thresholdTracking > 0)
+        sae->logThreshold.add_(((l0 + 1e-3) / o.targetL0).log().clamp(-1.0, 1.0) * o.thresholdTracking);
     }
     auto fired = (z.detach() > 0).any(0);
     lastFired.masked_fill_(fired, step);
@@ -367,6 +369,7 @@ Sae trainImpl(const BatchFn& nextBatch, const Moments& moments, std::int64_t d, 
                                {"threshold_factor", rep.thresholdFactor}, {"calibration_l0_before", rep.calibrationL0Before},
                                {"controller_saturated_at", rep.controllerSaturatedAt},
                                {"threshold_lr_scale", rep.thresholdLrScale},
+                               {"threshold_tracking", o.kind == SaeKind::JumpRelu ? o.thresholdTracking : 0.0},
                                {"refit_batches", o.refitBatches}};
   return sae;
 }

@@ -24,7 +24,8 @@
 #
 # The lessons of issue 7 are parameters here: the decoder is trained with noisy latents (LATENT_NOISE),
 # the DiT learns the stored orientation only (no rotation augmentation; the VAE sees none either by default),
-# it is conditioned on the atom count, and sampling can use Heun steps (SAMPLER=heun); self-conditioning is
+# it is conditioned on the atom count and (a new DiT; COMPOSITION=false: not) the composition, samples taking
+# compositions drawn from the training set, and sampling can use Heun steps (SAMPLER=heun); self-conditioning is
 # trained on half of the steps and used at every sampling step.
 #
 # Environment: DEVICE (cuda), TIME_BUDGET (seconds of training in all, 420; 30% VAE, 70% DiT), VAE_SIZE
@@ -106,7 +107,8 @@ else
   VAE_FILE=$VAE_RUN/artifacts/vae.pt
 fi
 "$CLI" run adit.train_dit --out "$RUNS" --quiet --nproc "${NPROC:-1}" "${common[@]}" --param size="$DIT_SIZE" \
-  --param max_seconds="$dit_s" --param vae="$VAE_FILE" ${INIT_DIT:+--param init="$INIT_DIT"} > "$OUT/train_dit.log" 2>&1 \
+  --param max_seconds="$dit_s" --param vae="$VAE_FILE" --param composition_condition="${COMPOSITION:-true}" \
+  ${INIT_DIT:+--param init="$INIT_DIT"} > "$OUT/train_dit.log" 2>&1 \
   || { echo "adit.train_dit failed: see $OUT/train_dit.log" >&2; tail -5 "$OUT/train_dit.log" >&2; exit 1; }
 DIT_RUN=$(latest_run adit.train_dit)
 [[ "$VAE_FILE" -ef "$MODELS/vae.pt" ]] || cp "$VAE_FILE" "$MODELS/vae.pt"

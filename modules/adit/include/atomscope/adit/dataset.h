@@ -6,6 +6,7 @@
 // (facebookresearch/all-atom-diffusion-transformer, src/data). Stored as safetensors shards with a
 // JSON manifest (manifest.json: format atomscope.adit_data/1, shards, counts, atom-count histogram).
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -112,5 +113,12 @@ torch::Tensor denormaliseLattice(const torch::Tensor& features, const torch::Ten
 
 // Histogram of atom counts per kind: counts[kind][n].
 std::vector<std::vector<std::int64_t>> atomCountHistogram(const Records& r);
+
+// A composition as text, "Z:count" pairs by ascending Z joined by commas ("1:10,6:7,8:2"), and back (throws
+// AditError on a malformed key).
+std::string compositionKey(const std::map<int, int>& counts);
+std::map<int, int> compositionFromKey(const std::string& key);
+// Per kind, each composition of the records (compositionKey) and how many records have it.
+std::vector<std::map<std::string, std::int64_t>> compositionHistogram(const Records& r);
 
 }  // namespace atomscope::adit

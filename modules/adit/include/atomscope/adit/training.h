@@ -8,6 +8,8 @@
 // and novelty with modules/chem's ADiT metrics (validity.h, molecule_perception.h).
 #include <filesystem>
 #include <functional>
+#include <map>
+#include <string>
 
 #include "atomscope/adit/dataset.h"
 #include "atomscope/adit/model.h"
@@ -71,6 +73,9 @@ struct DitBundle {
   Dit dit{nullptr};
   std::vector<std::vector<std::int64_t>> atomCounts;  // histogram per kind (what sampling draws from)
   std::vector<std::int64_t> spaceGroups;              // crystal space-group histogram (index = number)
+  // Per kind, the training compositions (compositionKey) and how many records had each: what a DiT conditioned on
+  // composition samples from. Empty in files written before it.
+  std::vector<std::map<std::string, std::int64_t>> compositions;
   double latentScale = 1.0;                           // latents are divided by this for the DiT
 };
 void saveDit(const std::filesystem::path& file, DitBundle& dit, torch::Dtype dtype = torch::kFloat32);
@@ -87,6 +92,7 @@ std::pair<torch::Tensor, torch::Tensor> latentBatch(const torch::Tensor& latents
 struct SampleOptions {
   Kind kind = Kind::Molecule;
   int spaceGroup = 0;  // 0: unconditioned
+  std::string composition;  // a formula for every sample (DiTs conditioned on composition); empty: from the training set
   long long count = 10, batchSize = 256;
   int steps = 100;
   double guidance = 1.0;  // 1: no guidance (the paper samples at 2)

@@ -2,6 +2,7 @@
 // The periodic table as the viewer and the bond finder need it.
 #include <array>
 #include <cstdint>
+#include <map>
 #include <string_view>
 
 namespace atomscope::chem {
@@ -30,5 +31,8 @@ const Element& element(int z);
 bool isValidAtomicNumber(int z);
 // Atomic number of a symbol, case-insensitive ("C", "cl", "CL" -> 17); 0 if unknown.
 int atomicNumber(std::string_view symbol);
+// Element counts of a plain formula such as "C7H10O2" or "NaCl" (symbols case-sensitive, each followed by an
+// optional count; no brackets or charges): atomic number -> count. Throws ChemError naming what is wrong.
+std::map<int, int> parseFormula(std::string_view formula);
 
 }  // namespace atomscope::chem

@@ -47,6 +47,11 @@ struct TrainOptions {
   // 512 with 4,096 latents on 2,048 rows neither 3 nor 10 keeps the L0 controller off its bound at target 2
   // (RESULTS.md, session 21): the job warns when that happens.
   double thresholdLrScale = 3;
+  // JumpReLU with a target L0: each step every threshold is also scaled by exp(rate x clamp(log(L0 / target), -1, 1))
+  // while the thresholds are not frozen. Their gradient reaches them only through the kernel window, a few steps in
+  // a hundred for a rarely firing latent, and Adam's steps do not grow with lambda, so at width 512 the encoder
+  // outran them and the L0 controller saturated (RESULTS.md, session 21). 0: off.
+  double thresholdTracking = 0;
   // JumpReLU: at the start of the learning-rate decay (80% of the steps) scale every threshold by one
   // common factor so that the mean L0 over calibrationBatches fresh training batches equals targetL0,
   // freeze the thresholds (and the controller) for the decay, and scale once more at the end. The
