@@ -131,6 +131,12 @@ QWidget* GeneratePanel::buildGenerateTab() {
   form->addRow(tr("Space group"), spaceGroup_);
   connect(kind_, &QComboBox::currentIndexChanged, this, [this] { spaceGroup_->setEnabled(kind_->currentIndex() == 1); });
   spaceGroup_->setEnabled(false);
+  composition_ = new QLineEdit(genBox);
+  composition_->setObjectName(QStringLiteral("generateComposition"));
+  composition_->setPlaceholderText(tr("from the training set"));
+  composition_->setToolTip(tr("A formula every sample takes, e.g. C7H10O2 (DiTs trained with composition conditioning). "
+                              "Empty: compositions drawn from the training set, or atom counts for older DiTs."));
+  form->addRow(tr("Formula"), composition_);
   count_ = new QSpinBox(genBox);
   count_->setRange(1, 100000);
   count_->setValue(16);
@@ -379,6 +385,7 @@ void GeneratePanel::setKind(const QString& kind) {
   if (i >= 0) kind_->setCurrentIndex(i);
 }
 void GeneratePanel::setSpaceGroup(int sg) { spaceGroup_->setValue(sg); }
+void GeneratePanel::setComposition(const QString& formula) { composition_->setText(formula); }
 void GeneratePanel::setCount(int n) { count_->setValue(n); }
 void GeneratePanel::setSteps(int n) { steps_->setValue(n); }
 void GeneratePanel::setGuidance(double g) { guidance_->setValue(g); }
@@ -393,6 +400,7 @@ Json GeneratePanel::sampleParams() const {
               {"dit", dit().toStdString()},
               {"kind", kind_->currentData().toString().toStdString()},
               {"space_group", crystal ? spaceGroup_->value() : 0},
+              {"composition", composition_->text().trimmed().toStdString()},
               {"count", count_->value()},
               {"steps", steps_->value()},
               {"guidance", guidance_->value()},

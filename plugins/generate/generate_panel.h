@@ -55,6 +55,8 @@ class GeneratePanel : public QWidget {
   Q_INVOKABLE QString dit() const;
   Q_INVOKABLE void setKind(const QString& kind);  // "molecule" or "crystal"
   Q_INVOKABLE void setSpaceGroup(int spaceGroup);  // 0: none
+  // A formula every sample takes (a DiT conditioned on composition); "": compositions from the training set.
+  Q_INVOKABLE void setComposition(const QString& formula);
   Q_INVOKABLE void setCount(int count);
   Q_INVOKABLE void setSteps(int steps);
   Q_INVOKABLE void setGuidance(double guidance);
@@ -141,6 +143,7 @@ class GeneratePanel : public QWidget {
   QLabel* modelHint_ = nullptr;
   QComboBox* kind_ = nullptr;
   QSpinBox* spaceGroup_ = nullptr;
+  QLineEdit* composition_ = nullptr;
   QSpinBox* count_ = nullptr;
   QSpinBox* steps_ = nullptr;
   QDoubleSpinBox* guidance_ = nullptr;

@@ -456,6 +456,31 @@ TEST(GeneratePlugin, ExportWritesFilesChemReadsBackWithTheSameAtoms) {
 #endif
 }
 
+// The Formula field reaches adit.sample: with the tiny DiT (conditioned on composition, the default for a new one)
+// every sample of C7H10O2 has its 19 atoms, and a bad formula's error shows in the panel.
+TEST(GeneratePlugin, FormulaGivesEverySampleItsAtoms) {
+  auto& t = tinyModel();
+  ASSERT_TRUE(t.ok) << t.error.toStdString();
+  GenerateBench w;
+  ASSERT_NE(w.panel, nullptr);
+  w.useModel(t);
+  w.set("setKind", QStringLiteral("molecule"));
+  w.set("setComposition", QStringLiteral("C7H10O2"));
+  w.setInt("setCount", 4);
+  w.setInt("setSteps", 5);
+  ASSERT_TRUE(w.call<bool>("generate")) << w.text("lastError").toStdString();
+  ASSERT_TRUE(w.idle()) << w.text("statusText").toStdString();
+  ASSERT_TRUE(w.text("lastError").isEmpty()) << w.text("lastError").toStdString();
+  ASSERT_EQ(w.call<int>("itemCount"), 4);
+  QMetaObject::invokeMethod(w.panel, "setFilterAtoms", Q_ARG(int, 19), Q_ARG(int, 19));
+  EXPECT_EQ(w.call<int>("shownCount"), 4);
+  QMetaObject::invokeMethod(w.panel, "setFilterAtoms", Q_ARG(int, 0), Q_ARG(int, 1000000));
+  w.set("setComposition", QStringLiteral("C7Q"));
+  ASSERT_TRUE(w.call<bool>("generate"));
+  ASSERT_TRUE(w.idle());
+  EXPECT_TRUE(w.text("lastError").contains(QStringLiteral("C7Q"))) << w.text("lastError").toStdString();
+}
+
 TEST(GeneratePlugin, BadModelFileShowsAnErrorNamingTheFile) {
   auto& t = tinyModel();
   ASSERT_TRUE(t.ok) << t.error.toStdString();

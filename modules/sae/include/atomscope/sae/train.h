@@ -50,7 +50,9 @@ struct TrainOptions {
   // JumpReLU with a target L0: each step every threshold is also scaled by exp(rate x clamp(log(L0 / target), -1, 1))
   // while the thresholds are not frozen. Their gradient reaches them only through the kernel window, a few steps in
   // a hundred for a rarely firing latent, and Adam's steps do not grow with lambda, so at width 512 the encoder
-  // outran them and the L0 controller saturated (RESULTS.md, session 21). 0: off.
+  // outran them and the L0 controller saturated (RESULTS.md, session 21). At width 512 it kept the L0 on target and
+  // the controller off its bound, but ended at R^2 0.950-0.955 against 0.976 without it, and swung with resampling
+  // (RESULTS.md, session 22). 0: off, the default.
   double thresholdTracking = 0;
   // JumpReLU: at the start of the learning-rate decay (80% of the steps) scale every threshold by one
   // common factor so that the mean L0 over calibrationBatches fresh training batches equals targetL0,
