@@ -75,4 +75,16 @@ inline forcefield::Ponita smallPonita(const std::string& variant, const std::str
   return m;
 }
 
+// smallPonita with the rMD17 model's kernel options: degree 3 (30 polynomial features, padded to 32) and a2 under a
+// root, float64.
+inline forcefield::Ponita smallPonitaDegree3(int orientations) {
+  auto c = smallPonita("po", "fibonacci", orientations)->config;
+  c.degree = 3;
+  c.a2Root = true;
+  torch::manual_seed(11);
+  forcefield::Ponita m(c);
+  m->to(torch::kFloat64);
+  return m;
+}
+
 }  // namespace atomscope::ff_test

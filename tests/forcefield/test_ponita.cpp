@@ -217,15 +217,7 @@ TEST(Ponita, InferenceEqualsAutogradInEveryMemoryMode) {
   std::vector<Case> cases;
   cases.push_back({smallPonita("po", "fibonacci", 6, {1, 6, 8, 40}), chem::readXyz(mlipTestFile())[0], true});
   cases.push_back({smallPonita("pointcloud", "fibonacci", 1), bpaFrames()[3], false});
-  {  // the rMD17 model's options: degree 3 (30 polynomial features, padded to 32) and a2 under a root
-    auto c = smallPonita("po", "fibonacci", 8)->config;
-    c.degree = 3;
-    c.a2Root = true;
-    torch::manual_seed(11);
-    forcefield::Ponita m(c);
-    m->to(torch::kFloat64);
-    cases.push_back({m, bpaFrames()[2], false});
-  }
+  cases.push_back({smallPonitaDegree3(8), bpaFrames()[2], false});  // the rMD17 model's kernel options
   for (auto& c : cases) {
     auto& m = c.model;
     const auto g = makeGraphBatch(c.structure, m->config.cutoff, torch::kFloat64);
@@ -447,15 +439,7 @@ TEST(Ponita, FusedEdgeKernelsEqualAtenOnCuda) {
   // One invariant (the polynomial kernel's k = 1), and degree 3 with a2 under a root on 28 orientations (30 polynomial
   // features padded to 32; the sphere kernel's widest register bound).
   cases.push_back({smallPonita("pointcloud", "fibonacci", 1), {bpaFrames()[3]}, false});
-  {
-    auto c = smallPonita("po", "fibonacci", 28)->config;
-    c.degree = 3;
-    c.a2Root = true;
-    torch::manual_seed(11);
-    forcefield::Ponita m(c);
-    m->to(torch::kFloat64);
-    cases.push_back({m, {bpaFrames()[4]}, false});
-  }
+  cases.push_back({smallPonitaDegree3(28), {bpaFrames()[4]}, false});
   for (auto& c : cases) {
     auto& m = c.model;
     m->to(torch::kCUDA);
