@@ -55,7 +55,7 @@ xvfb() { xvfb-run -a -s "-screen 0 1280x800x24" "$@"; }
 
 # libFuzzer targets (tests/fuzz/README.md): a clang build of the readers with ASan+UBSan, then every
 # target for ATOMSCOPE_FUZZ_SECONDS (default 30) seconds. Fails if any target finds a crash.
-FUZZ_TARGETS=(fuzz_safetensors fuzz_npy fuzz_npz fuzz_tokenizer_files fuzz_poscar fuzz_xyz fuzz_cif fuzz_cdvae_csv
+FUZZ_TARGETS=(fuzz_safetensors fuzz_npy fuzz_npz fuzz_tokenizer_files fuzz_poscar fuzz_xyz fuzz_formula fuzz_cif fuzz_cdvae_csv
               fuzz_sae_formats fuzz_adit_shards fuzz_reference_smiles fuzz_llama2c fuzz_hf_config fuzz_job_params fuzz_run_json
               fuzz_code_files)
 fuzz() {

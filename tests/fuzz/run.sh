@@ -40,6 +40,8 @@ for name in sorted(os.listdir(sys.argv[1])):
                 open(os.path.join(sys.argv[2], f"{name}_{i}.cif"), "w").write(row["cif"])
 PY
 seed poscar "$fz"/poscar_*
+mkdir -p "$work/seeds_formula"
+for f in C7H10O2 NaCl CH3CH2OH Si12 LiFePO4; do printf '%s' "$f" > "$work/seeds_formula/$f"; done
 for f in "$shared"/smiles/*QM9*test*; do sed -n 2,12p "$f" > "$work/seeds_smiles/qm9"; done
 for f in "$shared"/smiles/*Zinc*test*; do sed -n 2,4p "$f" > "$work/seeds_smiles/zinc"; done
 # fuzz_openbabel: the first byte picks the format ('0' pdb, '1' sdf, '2' mol2).
@@ -83,7 +85,7 @@ seed code_files "$fz"/code_*
 
 status=0
 # fuzz_openbabel and fuzz_smiles exist only in a build configured with -DATOMSCOPE_CHEM_TOOLKITS=ON.
-for t in safetensors npy npz tokenizer_files poscar xyz cif cdvae_csv openbabel smiles sae_formats adit_shards reference_smiles llama2c hf_config \
+for t in safetensors npy npz tokenizer_files poscar xyz formula cif cdvae_csv openbabel smiles sae_formats adit_shards reference_smiles llama2c hf_config \
          job_params run_json code_files; do
   exe=$build/tests/fuzz/fuzz_$t
   if [ ! -x "$exe" ]; then
@@ -105,6 +107,7 @@ for t in safetensors npy npz tokenizer_files poscar xyz cif cdvae_csv openbabel 
     code_files) opts=(-max_len=1500000) ;;  # the seed model is 1.2 MB
     adit_shards) opts=(-max_len=16384 -dict="$root/tests/fuzz/safetensors.dict") ;;
     smiles) opts=(-max_len=200) ;;
+    formula) opts=(-max_len=256) ;;
   esac
   # Open Babel leaks on its own error paths; LSan still checks our code (openbabel_lsan.supp).
   supp=""

@@ -182,6 +182,7 @@ std::map<int, int> parseFormula(std::string_view formula) {
     }
     if (i == digits) n = 1;
     if (n == 0) fail("zero count for '" + symbol + "'");
+    if (counts[z] + n > 1000000) fail("count too large for '" + symbol + "'");
     counts[z] += static_cast<int>(n);
   }
   if (counts.empty()) fail("no elements");
