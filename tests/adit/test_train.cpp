@@ -142,6 +142,26 @@ TEST(AditTrain, CompositionConditionedDitSamplesCompositionsAndFormulas) {
   auto refused = runJob("adit.sample", sp, root.path());
   EXPECT_EQ(refused.status, core::RunStatus::Failed);
   EXPECT_NE(refused.error.find("without composition conditioning"), std::string::npos) << refused.error;
+
+  // Continued with the conditioning (one step at lr 0): the DiT gains it, its other weights stay, the new
+  // projection is zero, and it now samples the formula.
+  auto grownParams = base;
+  grownParams.update(Json{{"init", sp["dit"]}, {"steps", 1}, {"lr", 0.0}});
+  auto grown = runJob("adit.train_dit", grownParams, root.path());
+  ASSERT_EQ(grown.status, core::RunStatus::Completed) << grown.error;
+  const auto before = adit::loadDit(plain.runDir / "artifacts" / "dit.pt");
+  const auto after = adit::loadDit(grown.runDir / "artifacts" / "dit.pt");
+  EXPECT_TRUE(after.dit->config.compositionCondition);
+  const auto pb = before.dit->named_parameters(), pa = after.dit->named_parameters();
+  EXPECT_EQ(pa.size(), pb.size() + 2);  // composition_proj's weight and bias
+  for (const auto& item : pb)
+    EXPECT_LT((item.value() - pa[item.key()]).abs().max().item<double>(), 1e-6 * (1 + item.value().abs().max().item<double>()))
+        << item.key();
+  EXPECT_EQ(after.dit->compositionProj->weight.abs().max().item<double>(), 0.0);
+  sp["dit"] = (grown.runDir / "artifacts" / "dit.pt").string();
+  auto nowFormula = runJob("adit.sample", sp, root.path(), nullptr, 3);
+  ASSERT_EQ(nowFormula.status, core::RunStatus::Completed) << nowFormula.error;
+  for (const auto& s : chem::readXyz(nowFormula.runDir / "artifacts" / "samples.extxyz")) EXPECT_EQ(s.size(), 19u);
 }
 
 // Composition keys: "Z:count" pairs round-trip; malformed ones are refused with the key in the message.

@@ -322,8 +322,9 @@ class TrainDitJob : public core::Job {
                 "DiT size (small 256/8/4, S 384/12/6, B 768/12/12, L 1024/24/16: width/blocks/heads).");
     s.addFloat("class_dropout", 0.1, 0.0, 1.0, "Share of labels dropped for classifier-free guidance.");
     s.addBool("composition_condition", true,
-              "A new DiT is also conditioned on the composition (element fractions): samples then take compositions drawn "
-              "from the training set, or a formula. Ignored with 'init' (the file says).");
+              "Condition the DiT on the composition (element fractions) too: samples then take compositions drawn from "
+              "the training set, or a formula. With 'init', a DiT without it gains it (a new projection that starts at "
+              "zero); one with it keeps it either way.");
     s.addFloat("self_condition_rate", 0.5, 0.0, 1.0,
                "Share of steps trained with self-conditioning (a first, gradient-free prediction fed back).")
         .markAdvanced();
@@ -356,6 +357,19 @@ class TrainDitJob : public core::Job {
       if (std::abs(scale / bundle.latentScale - 1.0) > 0.05)
         ctx.feedback().warn("the latents' scale here (" + std::to_string(scale) + ") differs from the one '" + init +
                             "' was trained on (" + std::to_string(bundle.latentScale) + "): is it the same VAE?");
+      if (p.getBool("composition_condition") && !bundle.dit->config.compositionCondition) {
+        // The conditioning added to a DiT without it: its projection starts at zero, so the DiT starts as it was.
+        auto cfg = bundle.dit->config;
+        cfg.compositionCondition = true;
+        Dit grown(cfg);
+        torch::NoGradGuard g;
+        const auto before = bundle.dit->named_parameters();
+        for (auto& item : grown->named_parameters())
+          if (before.contains(item.key())) item.value().copy_(before[item.key()]);
+        grown->to(device);
+        bundle.dit = grown;
+        ctx.feedback().info("conditioning on composition added to " + init + " (a zero projection: the DiT starts as it was)");
+      }
       bundle.dit->train();
       ctx.feedback().info("continuing " + init);
     } else {
