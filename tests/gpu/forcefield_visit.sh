@@ -15,7 +15,7 @@
 #       table with TF32 matrix products on both sides follows (TF32_TABLE=false skips it). With the defaults the
 #       phase takes about 8 minutes (a call may take 10).
 #   Q   a quick A: atomscope-cli and the force-field tests only, the PONITA CUDA tests, the FP32 inference table
-#       (TF32_TABLE=true adds the TF32 one). About 5 minutes.
+#       (TF32_TABLE=true adds the TF32 one; MACE=true the sample PONITA against the shared MACE model). About 5 minutes.
 #   G   FP32 product rates: gemm_probe.py and bench_gemm_probe (C++), the kernels each picks (ncu), and ff.md with
 #       the sample model at 3,000 and 10,000 atoms.
 #   T   start 3BPA training in the background (setsid: it outlives the call while the machine is held) from
@@ -132,8 +132,14 @@ Q)
   say "PONITA CUDA tests rc=$?"
   grep -E "^\[  (PASSED|FAILED) |^\[       OK|^\[  FAILED" "$W/ponita_cuda_tests.log" | head -12
   TF32_TABLE=${TF32_TABLE:-false} inference_tables
+  if [[ "${MACE:-false}" == true ]]; then  # the sample PONITA model against the shared MACE model (about a minute)
+    timeout 150 env BUILD="$B" SHARED="$SHARED" OUT="$W/mace" PONITA="$SRC/samples/models/ponita_3bpa/model.pt" \
+      STEPS=10 TF32="${TF32:-false}" bash tests/bench/forcefield/mace_vs_ponita_gpu.sh > "$W/mace_table.md" 2>&1
+    say "MACE vs PONITA rc=$?"
+  fi
   cp "$W"/infer/*.log "$W/" 2>/dev/null
   pack
+  [[ -f "$W/mace_table.md" ]] && tail -8 "$W/mace_table.md"
   tail -9 "$W/infer_table.md"
   [[ -f "$W/infer_table_tf32.md" ]] && { echo "TF32:"; tail -8 "$W/infer_table_tf32.md"; } ;;
 G)
