@@ -432,7 +432,8 @@ chem::Trajectory sampleStructures(Vae& vae, DitBundle& bundle, const SampleOptio
   const bool byComposition = bundle.dit->config.compositionCondition;
   if (!byComposition && !o.composition.empty())
     throw AditError("this DiT was trained without composition conditioning: it cannot sample a given formula");
-  // What each sample is drawn from: atom counts, or (composition conditioning) whole compositions.
+  // What each sample is drawn from: atom counts, or (composition conditioning) whole compositions, each one's atom
+  // count and element fractions tabulated once here (rows of compositionTotals / compositionRows).
   std::vector<std::map<int, int>> compositions;
   torch::Tensor weights;
   if (byComposition && !o.composition.empty()) {
@@ -458,6 +459,16 @@ chem::Trajectory sampleStructures(Vae& vae, DitBundle& bundle, const SampleOptio
                       ": no atom-count distribution to sample from");
     weights = torch::tensor(bundle.atomCounts[k], torch::kFloat64);
   }
+  const auto K = static_cast<std::int64_t>(compositions.size());
+  auto compositionTotals = torch::zeros({K}, torch::kInt64);
+  auto compositionRows = torch::zeros({K, kCompositionElements}, torch::kFloat32);
+  for (std::int64_t c = 0; c < K; ++c) {
+    int total = 0;
+    for (const auto& [z, n] : compositions[static_cast<std::size_t>(c)]) total += n;
+    compositionTotals[c] = total;
+    for (const auto& [z, n] : compositions[static_cast<std::size_t>(c)])
+      if (z <= kCompositionElements) compositionRows[c][z - 1] = static_cast<float>(n) / static_cast<float>(total);
+  }
   if (weights.sum().item<double>() <= 0) throw AditError("empty atom-count histogram");
   auto gen = at::detail::createCPUGenerator(o.seed);
   vae->eval();
@@ -466,25 +477,13 @@ chem::Trajectory sampleStructures(Vae& vae, DitBundle& bundle, const SampleOptio
   for (long long done = 0; done < o.count;) {
     if (fb) fb->throwIfCancelled();
     const auto B = std::min(o.batchSize, o.count - done);
-    auto natoms = at::multinomial(weights, B, true, gen);
-    torch::Tensor composition;
-    if (byComposition) {  // natoms drew composition indices: each sample's counts and fractions
-      const auto picks = natoms.clone();
-      composition = torch::zeros({B, kCompositionElements}, torch::kFloat32);
-      for (std::int64_t b = 0; b < B; ++b) {
-        const auto& c = compositions[static_cast<std::size_t>(picks[b].item<std::int64_t>())];
-        int total = 0;
-        for (const auto& [z, n] : c) total += n;
-        for (const auto& [z, n] : c)
-          if (z <= kCompositionElements) composition[b][z - 1] = static_cast<float>(n) / static_cast<float>(total);
-        natoms[b] = total;
-      }
-    }
+    const auto drawn = at::multinomial(weights, B, true, gen);  // atom counts, or composition indices
+    const auto natoms = byComposition ? compositionTotals.index_select(0, drawn) : drawn;
     const auto N = std::max<std::int64_t>(1, natoms.max().item<std::int64_t>());
     auto mask = torch::arange(N).unsqueeze(0) < natoms.unsqueeze(1);
     DitCondition cond{torch::full({B}, k, torch::kInt64).to(d),
                       torch::full({B}, o.kind == Kind::Crystal ? o.spaceGroup : 0, torch::kInt64).to(d), natoms.to(d)};
-    if (byComposition) cond.composition = composition.to(d);
+    if (byComposition) cond.composition = compositionRows.index_select(0, drawn).to(d);
     auto x0 = centredNoise({B, N, bundle.dit->config.latent}, mask, &gen).to(d);
     auto maskD = mask.to(d);
     auto dit = ditPredictor(bundle.dit, cond, maskD, o.guidance);

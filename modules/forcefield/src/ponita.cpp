@@ -225,10 +225,10 @@ torch::Tensor polynomialCuda(const torch::Tensor& inv, int degree, std::int64_t 
   const auto k = static_cast<int>(inv.size(2));
   auto out = torch::empty({rows, width}, inv.options());
   const auto stream = at::cuda::getCurrentCUDAStream().stream();
-  if (inv.scalar_type() == torch::kFloat64)
-    edgecuda::polynomial<double>(inv.data_ptr<double>(), rows, k, degree, static_cast<int>(width), out.data_ptr<double>(), stream);
-  else
-    edgecuda::polynomial<float>(inv.data_ptr<float>(), rows, k, degree, static_cast<int>(width), out.data_ptr<float>(), stream);
+  AT_DISPATCH_FLOATING_TYPES(inv.scalar_type(), "polynomialCuda", [&] {
+    edgecuda::polynomial<scalar_t>(inv.data_ptr<scalar_t>(), rows, k, degree, static_cast<int>(width),
+                                   out.data_ptr<scalar_t>(), stream);
+  });
   return out;
 }
 
@@ -238,12 +238,10 @@ torch::Tensor polynomialBackwardCuda(const torch::Tensor& inv, const torch::Tens
   const auto rows = inv.size(0) * inv.size(1);
   const auto k = static_cast<int>(inv.size(2)), width = static_cast<int>(gPoly.size(2));
   const auto stream = at::cuda::getCurrentCUDAStream().stream();
-  if (inv.scalar_type() == torch::kFloat64)
-    edgecuda::polynomialBackward<double>(inv.data_ptr<double>(), gPoly.data_ptr<double>(), rows, k, degree, width,
-                                         gInv.data_ptr<double>(), stream);
-  else
-    edgecuda::polynomialBackward<float>(inv.data_ptr<float>(), gPoly.data_ptr<float>(), rows, k, degree, width,
-                                        gInv.data_ptr<float>(), stream);
+  AT_DISPATCH_FLOATING_TYPES(inv.scalar_type(), "polynomialBackwardCuda", [&] {
+    edgecuda::polynomialBackward<scalar_t>(inv.data_ptr<scalar_t>(), gPoly.data_ptr<scalar_t>(), rows, k, degree, width,
+                                           gInv.data_ptr<scalar_t>(), stream);
+  });
   return gInv;
 }
 
@@ -252,10 +250,10 @@ torch::Tensor basisForwardCuda(const torch::Tensor& h2, const torch::Tensor& fc)
   auto basis = torch::empty_like(h2);
   const auto E = fc.size(0), perEdge = h2.numel() / std::max<std::int64_t>(1, E);
   const auto stream = at::cuda::getCurrentCUDAStream().stream();
-  if (h2.scalar_type() == torch::kFloat64)
-    edgecuda::basisForward<double>(h2.data_ptr<double>(), fc.data_ptr<double>(), E, perEdge, basis.data_ptr<double>(), stream);
-  else
-    edgecuda::basisForward<float>(h2.data_ptr<float>(), fc.data_ptr<float>(), E, perEdge, basis.data_ptr<float>(), stream);
+  AT_DISPATCH_FLOATING_TYPES(h2.scalar_type(), "basisForwardCuda", [&] {
+    edgecuda::basisForward<scalar_t>(h2.data_ptr<scalar_t>(), fc.data_ptr<scalar_t>(), E, perEdge,
+                                     basis.data_ptr<scalar_t>(), stream);
+  });
   return basis;
 }
 
@@ -300,6 +298,16 @@ PonitaImpl::BasisInputs PonitaImpl::basisInputsOf(const torch::Tensor& r, const 
   return in;
 }
 
+bool PonitaImpl::fusedPolynomial(const torch::Tensor& inv) const {
+#ifdef ATOMSCOPE_FORCEFIELD_CUDA
+  return fusedKernels && inv.is_cuda() && inv.size(-1) <= edgecuda::kMaxInvariants &&
+         config.degree <= edgecuda::kMaxPolynomialDegree;
+#else
+  (void)inv;
+  return false;
+#endif
+}
+
 std::pair<torch::Tensor, torch::Tensor> PonitaImpl::basisPreActivations(const BasisInputs& in, torch::Tensor h1Out,
                                                                          torch::Tensor h2Out) const {
   auto* first = basisFn->ptr(0)->as<torch::nn::LinearImpl>();
@@ -307,7 +315,7 @@ std::pair<torch::Tensor, torch::Tensor> PonitaImpl::basisPreActivations(const Ba
   const auto w1 = paddedFirstWeight(first->weight);
   torch::Tensor poly;
 #ifdef ATOMSCOPE_FORCEFIELD_CUDA
-  if (fusedKernels && in.inv.is_cuda()) poly = polynomialCuda(in.inv.contiguous(), config.degree, w1.size(1));
+  if (fusedPolynomial(in.inv)) poly = polynomialCuda(in.inv.contiguous(), config.degree, w1.size(1));
 #endif
   if (!poly.defined()) poly = polynomial(in.inv).view({in.inv.size(0) * in.inv.size(1), w1.size(1)});
   // Into the kept tensors when given: no copy of [E * O, hidden + basis] afterwards.
@@ -363,8 +371,7 @@ torch::Tensor PonitaImpl::kernelBasisGradient(const torch::Tensor& r, const torc
   // Through the polynomial features to the invariants: term m = term m-1 (x) x.
   torch::Tensor gInv;
 #ifdef ATOMSCOPE_FORCEFIELD_CUDA
-  if (fusedKernels && gPoly.is_cuda() && k <= edgecuda::kMaxInvariants && config.degree <= edgecuda::kMaxPolynomialDegree)
-    gInv = polynomialBackwardCuda(in.inv.contiguous(), gPoly, config.degree);
+  if (fusedPolynomial(in.inv)) gInv = polynomialBackwardCuda(in.inv.contiguous(), gPoly, config.degree);
 #endif
   if (!gInv.defined()) {
     const auto terms = polynomialTerms(in.inv);

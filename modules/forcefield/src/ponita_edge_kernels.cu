@@ -63,43 +63,30 @@ __global__ void edgeProductsKernel(LayerPointers<T> p, int layers, const std::in
     }
 }
 
-// One thread per (group of R rows, channel), channels fastest so that every load is coalesced; the R rows' S inputs
-// of its channel sit in registers (MaxS a compile-time bound, S the actual count), and each kernel value loaded
-// serves R rows.
-constexpr int kSphereRows = 1;  // R (see sphereMix)
-template <class T, int MaxS, int R>
+// One thread per (row, channel), channels fastest so that every load is coalesced; the row's S inputs of its
+// channel sit in registers (MaxS a compile-time bound, S the actual count). Two and four rows a thread (fewer kernel
+// loads a row, more registers) measured the same in ff.md on the H200 (RESULTS.md, session 22).
+template <class T, int MaxS>
 __global__ void sphereMixKernel(const T* __restrict__ in, const T* __restrict__ kern, std::int64_t kq, std::int64_t ks,
                                 const T* __restrict__ bias, T* __restrict__ out, std::int64_t rows, int S, int Q, int C) {
-  const std::int64_t groups = (rows + R - 1) / R, total = groups * C;
+  const std::int64_t total = rows * C;
   for (std::int64_t t = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; t < total;
        t += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
-    const std::int64_t g = t / C;
-    const int c = static_cast<int>(t - g * C);
-    const std::int64_t r0 = g * R;
-    T v[R][MaxS];
+    const std::int64_t r = t / C;
+    const int c = static_cast<int>(t - r * C);
+    T v[MaxS];
+    const T* row = in + r * S * C + c;
 #pragma unroll
-    for (int rr = 0; rr < R; ++rr) {
-      const bool live = r0 + rr < rows;
-      const T* row = in + (live ? (r0 + rr) * S * C : 0) + c;
-#pragma unroll
-      for (int s = 0; s < MaxS; ++s) v[rr][s] = live && s < S ? row[s * C] : T(0);
-    }
+    for (int s = 0; s < MaxS; ++s) v[s] = s < S ? row[s * C] : T(0);
     const T b = bias ? bias[c] : T(0);
+    T* dst = out + r * Q * C + c;
     for (int q = 0; q < Q; ++q) {
       const T* k = kern + q * kq + c;
-      T acc[R];
-#pragma unroll
-      for (int rr = 0; rr < R; ++rr) acc[rr] = b;
+      T acc = b;
 #pragma unroll
       for (int s = 0; s < MaxS; ++s)
-        if (s < S) {
-          const T kv = k[s * ks];
-#pragma unroll
-          for (int rr = 0; rr < R; ++rr) acc[rr] += kv * v[rr][s];
-        }
-#pragma unroll
-      for (int rr = 0; rr < R; ++rr)
-        if (r0 + rr < rows) out[(r0 + rr) * Q * C + q * C + c] = acc[rr];
+        if (s < S) acc += k[s * ks] * v[s];
+      dst[q * C] = acc;
     }
   }
 }
@@ -132,9 +119,23 @@ __global__ void basisBackwardKernel(const T* __restrict__ gBasis, const T* __res
   if (threadIdx.x == 0) gFc[e] = partial[0];
 }
 
-// One thread per (row, column) of the polynomial features, columns fastest (coalesced writes): column m of term d
-// (d + 1 factors) is x[m_0] * x[m_1] * ... * x[m_d] with m_0 .. m_d the base-k digits of m, multiplied left to
-// right as the term-by-term outer products compute it; columns past the terms are zero padding.
+// Column `col` of the polynomial features of k invariants up to degree + 1 factors: its term d (d + 1 factors) and
+// the factors' invariant indices digit[0 .. d], the base-k digits of its place in the term, leading first (the order
+// of PonitaImpl::polynomialTerms' outer products). False for a padding column past the terms.
+__host__ __device__ inline bool polynomialColumn(int col, int k, int degree, int& d, int* digit) {
+  int size = k;  // term d's columns: k^(d + 1)
+  for (d = 0; d <= degree; ++d, size *= k) {
+    if (col < size) {
+      for (int f = d, rest = col; f >= 0; --f, rest /= k) digit[f] = rest % k;
+      return true;
+    }
+    col -= size;
+  }
+  return false;
+}
+
+// One thread per (row, column) of the polynomial features, columns fastest (coalesced writes): the column's factors
+// multiplied left to right, as the term-by-term outer products compute them; padding columns zero.
 template <class T>
 __global__ void polynomialKernel(const T* __restrict__ x, std::int64_t rows, int k, int degree, int width,
                                  T* __restrict__ out) {
@@ -142,32 +143,20 @@ __global__ void polynomialKernel(const T* __restrict__ x, std::int64_t rows, int
   for (std::int64_t t = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; t < total;
        t += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
     const std::int64_t row = t / width;
-    int m = static_cast<int>(t - row * width);
     const T* xr = x + row * k;
+    int d = 0, digit[kMaxPolynomialDegree + 1];
     T value = 0;
-    int size = k;  // term d's columns: k^(d + 1)
-    for (int d = 0; d <= degree; ++d, size *= k) {
-      if (m < size) {
-        int place = size / k;  // the leading digit's weight, k^d
-        value = xr[m / place];
-        int rest = m % place;
-        for (int f = 1; f <= d; ++f) {  // d more factors (k = 1 too, where every digit is 0)
-          place /= k;
-          value *= xr[rest / place];
-          rest %= place;
-        }
-        break;
-      }
-      m -= size;
+    if (polynomialColumn(static_cast<int>(t - row * width), k, degree, d, digit)) {
+      value = xr[digit[0]];
+      for (int f = 1; f <= d; ++f) value *= xr[digit[f]];
     }
     out[t] = value;
   }
 }
 
-// One thread per row: the gradient of the polynomial features (polynomialKernel's columns) with respect to the
-// row's k invariants. Column m of term d is the product of x over the base-k digits m_0 .. m_d of m, so its
-// derivative along factor f is the product of the other d factors; d out / d x[q] sums them over the factors with
-// digit q.
+// One thread per row: the gradient of the polynomial features with respect to the row's k invariants. A column's
+// derivative along factor f is the product of its other d factors; d out / d x[q] sums them over the factors that
+// are x[q].
 template <class T>
 __global__ void polynomialBackwardKernel(const T* __restrict__ x, const T* __restrict__ gPoly, std::int64_t rows, int k,
                                          int degree, int width, T* __restrict__ gX) {
@@ -176,18 +165,13 @@ __global__ void polynomialBackwardKernel(const T* __restrict__ x, const T* __res
     const T* xr = x + row * k;
     const T* gr = gPoly + row * width;
     T g[kMaxInvariants] = {};
-    int col = 0, size = k;
-    for (int d = 0; d <= degree; ++d, size *= k)
-      for (int m = 0; m < size; ++m, ++col) {
-        int digit[kMaxPolynomialDegree + 1];
-        for (int f = d, rest = m; f >= 0; --f, rest /= k) digit[f] = rest % k;
-        const T gc = gr[col];
-        for (int f = 0; f <= d; ++f) {
-          T others = gc;
-          for (int f2 = 0; f2 <= d; ++f2)
-            if (f2 != f) others *= xr[digit[f2]];
-          g[digit[f]] += others;
-        }
+    int d = 0, digit[kMaxPolynomialDegree + 1];
+    for (int col = 0; col < width && polynomialColumn(col, k, degree, d, digit); ++col)
+      for (int f = 0; f <= d; ++f) {
+        T others = gr[col];
+        for (int f2 = 0; f2 <= d; ++f2)
+          if (f2 != f) others *= xr[digit[f2]];
+        g[digit[f]] += others;
       }
     for (int q = 0; q < k; ++q) gX[row * k + q] = g[q];
   }
@@ -213,6 +197,8 @@ __global__ void basisForwardKernel(const T* __restrict__ h2, const T* __restrict
 template <class T>
 void polynomial(const T* x, std::int64_t rows, int k, int degree, int width, T* out, void* stream) {
   if (rows <= 0 || width <= 0) return;
+  if (k < 1 || k > kMaxInvariants || degree < 0 || degree > kMaxPolynomialDegree)
+    throw std::runtime_error("PONITA polynomial kernel: unsupported invariants or degree");
   const std::int64_t total = rows * width;
   const unsigned threads = 256;
   const unsigned blocks = static_cast<unsigned>(std::min<std::int64_t>((total + threads - 1) / threads, 1 << 20));
@@ -277,17 +263,14 @@ void sphereMix(const T* in, const T* kern, std::int64_t kq, std::int64_t ks, con
                int S, int Q, int C, void* stream) {
   if (rows <= 0 || Q <= 0 || C <= 0) return;
   if (S < 1 || S > kMaxSphere) throw std::runtime_error("PONITA sphere kernel: unsupported number of orientations");
-  // One row a thread: 2 and 4 (fewer kernel loads a row, more registers) measured the same in ff.md on the H200
-  // (session 22: 77,400-78,900 atom-steps/s at 3,000 atoms and 82,900-83,800 at 10,000 for 1, 2 and 4).
-  constexpr int R = kSphereRows;
+  const std::int64_t total = rows * C;
   const unsigned threads = 128;
-  const std::int64_t total = (rows + R - 1) / R * C;
   const unsigned blocks = static_cast<unsigned>(std::min<std::int64_t>((total + threads - 1) / threads, 1 << 20));
   const auto s = static_cast<cudaStream_t>(stream);
-  if (S <= 8) sphereMixKernel<T, 8, R><<<blocks, threads, 0, s>>>(in, kern, kq, ks, bias, out, rows, S, Q, C);
-  else if (S <= 16) sphereMixKernel<T, 16, R><<<blocks, threads, 0, s>>>(in, kern, kq, ks, bias, out, rows, S, Q, C);
-  else if (S <= 24) sphereMixKernel<T, 24, R><<<blocks, threads, 0, s>>>(in, kern, kq, ks, bias, out, rows, S, Q, C);
-  else sphereMixKernel<T, 32, R><<<blocks, threads, 0, s>>>(in, kern, kq, ks, bias, out, rows, S, Q, C);
+  if (S <= 8) sphereMixKernel<T, 8><<<blocks, threads, 0, s>>>(in, kern, kq, ks, bias, out, rows, S, Q, C);
+  else if (S <= 16) sphereMixKernel<T, 16><<<blocks, threads, 0, s>>>(in, kern, kq, ks, bias, out, rows, S, Q, C);
+  else if (S <= 24) sphereMixKernel<T, 24><<<blocks, threads, 0, s>>>(in, kern, kq, ks, bias, out, rows, S, Q, C);
+  else sphereMixKernel<T, 32><<<blocks, threads, 0, s>>>(in, kern, kq, ks, bias, out, rows, S, Q, C);
   check("sphereMix");
 }
 

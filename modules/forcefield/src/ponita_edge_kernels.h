@@ -31,7 +31,8 @@ void sphereMix(const T* in, const T* kern, std::int64_t kq, std::int64_t ks, con
 
 // The kernel basis MLP's polynomial features of the invariants x [rows, k]: out [rows, width] holds the terms x,
 // x (x) x, ... up to degree + 1 factors, flattened side by side (PonitaImpl::polynomialTerms' order), then zeros to
-// width. One pass, where ATen takes an outer product per term, a zero tensor and a concatenation.
+// width. One pass, where ATen takes an outer product per term, a zero tensor and a concatenation. The same bounds as
+// polynomialBackward (below).
 template <class T>
 void polynomial(const T* x, std::int64_t rows, int k, int degree, int width, T* out, void* stream);
 

@@ -1,9 +1,9 @@
 // bench_gemm_probe: FP32 matrix-product rates through LibTorch from C++ on the shapes PONITA's inference runs
-// (issue 8), to set beside gemm_probe.py's from Python in the same visit. ncu put pass 2's [E*O, 640] x [640, 256]
-// product at ~10 TFLOP/s inside atomscope-cli while Python's torch.mm ran the same shape at ~41: this says
-// whether C++ LibTorch, a worker thread (jobs run on one), the output's layout or the BLAS back end makes the
-// difference. Prints a markdown table of TFLOP/s (median of 20 synchronised products after 5 warm-ups).
-// Usage: bench_gemm_probe [rows]   (rows: E*O of one chunk, 209700 by default)
+// (issue 8), to set beside gemm_probe.py's from Python in the same visit: plain, with the weight transposed, into a row
+// slice (the set-up's mm_out), as pass 2's 3-D matmul, from a worker thread (jobs run on one) and with cuBLASLt
+// preferred. Session 22 found all of them at 42-47 TFLOP/s on the H200, as from Python. Prints a markdown table of
+// TFLOP/s (median of 20 synchronised products after 5 warm-ups).
+// Usage: bench_gemm_probe [rows]   (rows of the products, 209700 by default; a GPU chunk holds up to 838,860)
 #include <ATen/Context.h>
 #include <torch/torch.h>
 #include <torch/version.h>

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """FP32 matrix-product rates on this GPU for the shapes PONITA's inference runs (issue 8).
 
-ncu showed ~12 TFLOP/s for pass 2's [E*O, 640] x [640, 256] product on the H200, whose FP32 datasheet rate is
-~67: this says whether that is the chip through cuBLAS (a square product runs no faster) or the shape (then a
-different layout of the same product is worth writing). Each figure: the median of 20 event-timed products after
-5 warm-ups, in TFLOP/s; 'lt' the same product with cuBLASLt preferred, 'tf32' with TF32 allowed.
-Usage: python3 gemm_probe.py [rows]   (rows: E*O of one chunk, 209700 by default)
+The rate these products can reach, the hardware side of PONITA's inference time: session 22 found them at 41-46
+TFLOP/s here, on the H200 whose FP32 datasheet rate is ~67, and the same kernels at the same speed inside
+atomscope-cli (session 21's "12 TFLOP/s" had divided a chunk of 838,860 rows by the FLOPs of 209,700). Each
+figure: the median of 20 event-timed products after 5 warm-ups, in TFLOP/s; 'lt' the same product with cuBLASLt
+preferred, 'tf32' with TF32 allowed.
+Usage: python3 gemm_probe.py [rows]   (rows of the products, 209700 by default; a GPU chunk holds up to 838,860)
 """
 import sys
 

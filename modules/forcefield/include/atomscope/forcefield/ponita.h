@@ -175,6 +175,8 @@ class PonitaImpl : public torch::nn::Module {
   // written into h1Out and h2Out when those are given (contiguous).
   std::pair<torch::Tensor, torch::Tensor> basisPreActivations(const BasisInputs& in, torch::Tensor h1Out = {},
                                                               torch::Tensor h2Out = {}) const;
+  // Whether the polynomial features of invariants inv [E, O, k] and their gradient run as CUDA kernels here.
+  bool fusedPolynomial(const torch::Tensor& inv) const;
   // A basis MLP (basisFn, fiberBasisFn) on the polynomial features of invariants [..., k].
   torch::Tensor basisOf(torch::nn::Sequential& mlp, const torch::Tensor& invariants) const;
   torch::nn::Sequential basisFn{nullptr}, fiberBasisFn{nullptr};
