@@ -51,7 +51,9 @@ build() {
   cmake --build --preset "$preset" -j "$JOBS"
 }
 
-xvfb() { xvfb-run -a -s "-screen 0 1280x800x24" "$@"; }
+# -noreset: without it Xvfb resets whenever its last client leaves, and a GUI test that connects
+# during the reset fails with "could not connect to display" (CI lost two tests that way).
+xvfb() { xvfb-run -a -s "-screen 0 1280x800x24 -noreset" "$@"; }
 
 # libFuzzer targets (tests/fuzz/README.md): a clang build of the readers with ASan+UBSan, then every
 # target for ATOMSCOPE_FUZZ_SECONDS (default 30) seconds. Fails if any target finds a crash.
