@@ -4,12 +4,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <random>
 
 #include "atomscope/forcefield/error.h"
 #include "atomscope/forcefield/ponita_calculator.h"
 #include "atomscope/forcefield/training.h"
+#include "../../modules/forcefield/src/ponita_edge_kernels.h"  // the CUDA kernels' host-callable arithmetic
 #include "ff_test_util.h"
 
 using namespace atomscope;
@@ -458,6 +460,42 @@ TEST(Ponita, FusedEdgeKernelsEqualAtenOnCuda) {
     if (c.stress)
       EXPECT_LT((fused.stress - aten.stress).abs().max().item<double>(), 1e-10 * aten.stress.abs().max().item<double>());
   }
+}
+
+// The polynomial kernels' arithmetic (ponita_edge_kernels.h: the functions each CUDA thread calls, compiled here
+// for the host) against its definition, PonitaImpl::polynomialTerms' outer products in ATen, and its gradient
+// against ATen's autograd of them: every k and degree the kernels take (k <= 4, degree <= 7) with padding columns.
+// CI has no GPU; this checks on the CPU the column decoding and the products the fused kernels run.
+TEST(Ponita, PolynomialKernelArithmeticEqualsTheOuterProductsOnCpu) {
+  using forcefield::edgecuda::kMaxInvariants;
+  using forcefield::edgecuda::kMaxPolynomialDegree;
+  torch::manual_seed(3);
+  const std::int64_t rows = 5;
+  for (int k = 1; k <= kMaxInvariants; ++k)
+    for (int degree = 0; degree <= kMaxPolynomialDegree; ++degree) {
+      if (std::pow(k, degree + 1) > 20000) continue;  // k = 4 at degree 7: 87,380 columns, nothing new to check
+      SCOPED_TRACE("k " + std::to_string(k) + ", degree " + std::to_string(degree));
+      const auto x = torch::randn({rows, k}, torch::kFloat64).requires_grad_(true);
+      std::vector<torch::Tensor> terms{x};
+      for (int d = 1; d <= degree; ++d) terms.push_back((terms.back().unsqueeze(-1) * x.unsqueeze(-2)).flatten(-2, -1));
+      const auto features = torch::cat(terms, -1);
+      const int width = static_cast<int>(features.size(1)) + 3;  // three padding columns
+      const auto expected = torch::cat({features, torch::zeros({rows, 3}, torch::kFloat64)}, -1);
+      const auto xc = x.detach().contiguous();
+      auto ours = torch::empty({rows, width}, torch::kFloat64);
+      for (std::int64_t r = 0; r < rows; ++r)
+        for (int c = 0; c < width; ++c)
+          ours[r][c] = forcefield::edgecuda::polynomialValue(xc.data_ptr<double>() + r * k, c, k, degree);
+      EXPECT_LE((ours - expected.detach()).abs().max().item<double>(), 1e-13 * expected.abs().max().item<double>());
+
+      const auto gPoly = torch::randn({rows, width}, torch::kFloat64);
+      const auto gExpected = torch::autograd::grad({(expected * gPoly).sum()}, {x})[0];
+      auto gOurs = torch::empty({rows, k}, torch::kFloat64);
+      for (std::int64_t r = 0; r < rows; ++r)
+        forcefield::edgecuda::polynomialRowGradient(xc.data_ptr<double>() + r * k, gPoly.data_ptr<double>() + r * width,
+                                                    k, degree, width, gOurs.data_ptr<double>() + r * k);
+      EXPECT_LE((gOurs - gExpected).abs().max().item<double>(), 1e-11 * gExpected.abs().max().item<double>());
+    }
 }
 
 // tf32 (a calculator option; ff.md's "tf32"): on CUDA the products run in TF32 during compute() and the

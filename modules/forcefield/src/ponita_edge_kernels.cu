@@ -119,23 +119,7 @@ __global__ void basisBackwardKernel(const T* __restrict__ gBasis, const T* __res
   if (threadIdx.x == 0) gFc[e] = partial[0];
 }
 
-// Column `col` of the polynomial features of k invariants up to degree + 1 factors: its term d (d + 1 factors) and
-// the factors' invariant indices digit[0 .. d], the base-k digits of its place in the term, leading first (the order
-// of PonitaImpl::polynomialTerms' outer products). False for a padding column past the terms.
-__host__ __device__ inline bool polynomialColumn(int col, int k, int degree, int& d, int* digit) {
-  int size = k;  // term d's columns: k^(d + 1)
-  for (d = 0; d <= degree; ++d, size *= k) {
-    if (col < size) {
-      for (int f = d, rest = col; f >= 0; --f, rest /= k) digit[f] = rest % k;
-      return true;
-    }
-    col -= size;
-  }
-  return false;
-}
-
-// One thread per (row, column) of the polynomial features, columns fastest (coalesced writes): the column's factors
-// multiplied left to right, as the term-by-term outer products compute them; padding columns zero.
+// One thread per (row, column) of the polynomial features, columns fastest (coalesced writes).
 template <class T>
 __global__ void polynomialKernel(const T* __restrict__ x, std::int64_t rows, int k, int degree, int width,
                                  T* __restrict__ out) {
@@ -143,38 +127,17 @@ __global__ void polynomialKernel(const T* __restrict__ x, std::int64_t rows, int
   for (std::int64_t t = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; t < total;
        t += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
     const std::int64_t row = t / width;
-    const T* xr = x + row * k;
-    int d = 0, digit[kMaxPolynomialDegree + 1];
-    T value = 0;
-    if (polynomialColumn(static_cast<int>(t - row * width), k, degree, d, digit)) {
-      value = xr[digit[0]];
-      for (int f = 1; f <= d; ++f) value *= xr[digit[f]];
-    }
-    out[t] = value;
+    out[t] = polynomialValue(x + row * k, static_cast<int>(t - row * width), k, degree);
   }
 }
 
-// One thread per row: the gradient of the polynomial features with respect to the row's k invariants. A column's
-// derivative along factor f is the product of its other d factors; d out / d x[q] sums them over the factors that
-// are x[q].
+// One thread per row: the gradient of the polynomial features with respect to the row's k invariants.
 template <class T>
 __global__ void polynomialBackwardKernel(const T* __restrict__ x, const T* __restrict__ gPoly, std::int64_t rows, int k,
                                          int degree, int width, T* __restrict__ gX) {
   for (std::int64_t row = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; row < rows;
-       row += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
-    const T* xr = x + row * k;
-    const T* gr = gPoly + row * width;
-    T g[kMaxInvariants] = {};
-    int d = 0, digit[kMaxPolynomialDegree + 1];
-    for (int col = 0; col < width && polynomialColumn(col, k, degree, d, digit); ++col)
-      for (int f = 0; f <= d; ++f) {
-        T others = gr[col];
-        for (int f2 = 0; f2 <= d; ++f2)
-          if (f2 != f) others *= xr[digit[f2]];
-        g[digit[f]] += others;
-      }
-    for (int q = 0; q < k; ++q) gX[row * k + q] = g[q];
-  }
+       row += static_cast<std::int64_t>(gridDim.x) * blockDim.x)
+    polynomialRowGradient(x + row * k, gPoly + row * width, k, degree, width, gX + row * k);
 }
 
 // One block per edge: basis = gelu(h2) * fc[e] over the edge's perEdge values, GELU as ATen's exact (erf) one

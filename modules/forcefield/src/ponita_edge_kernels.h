@@ -42,6 +42,56 @@ constexpr int kMaxInvariants = 4, kMaxPolynomialDegree = 7;
 template <class T>
 void polynomialBackward(const T* x, const T* gPoly, std::int64_t rows, int k, int degree, int width, T* gX, void* stream);
 
+// The per-element arithmetic of those two kernels, host and device, so that the CPU tests run the very code the
+// GPU runs (Ponita.PolynomialKernelArithmeticEqualsTheOuterProductsOnCpu).
+#if defined(__CUDACC__)
+#define ATOMSCOPE_EDGE_HD __host__ __device__
+#else
+#define ATOMSCOPE_EDGE_HD
+#endif
+
+// Column `col` of the polynomial features of k invariants up to degree + 1 factors: its term d (d + 1 factors) and
+// the factors' invariant indices digit[0 .. d], the base-k digits of its place in the term, leading first (the order
+// of PonitaImpl::polynomialTerms' outer products). False for a padding column past the terms.
+ATOMSCOPE_EDGE_HD inline bool polynomialColumn(int col, int k, int degree, int& d, int* digit) {
+  int size = k;  // term d's columns: k^(d + 1)
+  for (d = 0; d <= degree; ++d, size *= k) {
+    if (col < size) {
+      for (int f = d, rest = col; f >= 0; --f, rest /= k) digit[f] = rest % k;
+      return true;
+    }
+    col -= size;
+  }
+  return false;
+}
+
+// Feature `col` of one row's invariants xr [k]: its factors multiplied left to right, as the term-by-term outer
+// products compute them; a padding column is zero.
+template <class T>
+ATOMSCOPE_EDGE_HD inline T polynomialValue(const T* xr, int col, int k, int degree) {
+  int d = 0, digit[kMaxPolynomialDegree + 1];
+  if (!polynomialColumn(col, k, degree, d, digit)) return T(0);
+  T value = xr[digit[0]];
+  for (int f = 1; f <= d; ++f) value *= xr[digit[f]];
+  return value;
+}
+
+// One row's gradient gX [k] from gr [width] (d energy / d each feature): a column's derivative along factor f is
+// the product of its other d factors; d out / d x[q] sums them over the factors that are x[q].
+template <class T>
+ATOMSCOPE_EDGE_HD inline void polynomialRowGradient(const T* xr, const T* gr, int k, int degree, int width, T* gX) {
+  T g[kMaxInvariants] = {};
+  int d = 0, digit[kMaxPolynomialDegree + 1];
+  for (int col = 0; col < width && polynomialColumn(col, k, degree, d, digit); ++col)
+    for (int f = 0; f <= d; ++f) {
+      T others = gr[col];
+      for (int f2 = 0; f2 <= d; ++f2)
+        if (f2 != f) others *= xr[digit[f2]];
+      g[digit[f]] += others;
+    }
+  for (int q = 0; q < k; ++q) gX[q] = g[q];
+}
+
 // basis = gelu(h2) * fc[e], the kernel basis MLP's last step (inference's set-up), in one pass: for edges e < edges and
 // i < perEdge (= O * basis), basis[e, i] = gelu(h2[e, i]) * fc[e]. h2, basis: [edges, perEdge] contiguous.
 template <class T>
