@@ -462,6 +462,41 @@ TEST(Ponita, FusedEdgeKernelsEqualAtenOnCuda) {
   }
 }
 
+// The sphere kernel's arithmetic (ponita_edge_kernels.h's sphereMixColumn, what each CUDA thread of sphereMix runs,
+// compiled here for the host) against ATen's einsum, in both layouts the inference uses: the forward, kernel [P, O, C]
+// read as [q, s] (out[r, q, c] = sum_s kern[q, s, c] in[r, s, c] + bias[c]), and its transpose for the backward
+// (out[r, o, c] = sum_p kern[p, o, c] in[r, p, c]); for S on the register bounds 8 .. 32 and between them.
+TEST(Ponita, SphereKernelArithmeticEqualsAtenOnCpu) {
+  torch::manual_seed(5);
+  const std::int64_t rows = 3;
+  const int C = 5;
+  for (int S : {1, 6, 8, 20, 28, 32}) {
+    SCOPED_TRACE("S " + std::to_string(S));
+    const int P = S + 2;  // the forward's outputs Q = P need not equal its inputs S
+    const auto in = torch::randn({rows, S, C}, torch::kFloat64);
+    const auto kern = torch::randn({P, S, C}, torch::kFloat64), bias = torch::randn({C}, torch::kFloat64);
+    auto run = [&](int Q, std::int64_t kq, std::int64_t ks, const double* b) {
+      auto out = torch::full({rows, Q, C}, std::nan(""), torch::kFloat64);
+      for (std::int64_t r = 0; r < rows; ++r)
+        for (int c = 0; c < C; ++c) {
+          const double* k = kern.data_ptr<double>();
+          double* o = out.data_ptr<double>();
+          const double* x = in.data_ptr<double>();
+          if (S <= 8) forcefield::edgecuda::sphereMixColumn<double, 8>(x, k, kq, ks, b, o, r, c, S, Q, C);
+          else forcefield::edgecuda::sphereMixColumn<double, 32>(x, k, kq, ks, b, o, r, c, S, Q, C);
+        }
+      return out;
+    };
+    const auto forward = run(P, S * C, C, bias.data_ptr<double>());
+    const auto forwardAten = torch::einsum("qsc,rsc->rqc", {kern, in}) + bias;
+    EXPECT_LE((forward - forwardAten).abs().max().item<double>(), 1e-12 * forwardAten.abs().max().item<double>());
+    // The transpose: S inputs along the kernel's first axis (its first S rows), Q = S outputs along its second.
+    const auto backward = run(S, C, S * C, nullptr);
+    const auto backwardAten = torch::einsum("poc,rpc->roc", {kern.narrow(0, 0, S), in});
+    EXPECT_LE((backward - backwardAten).abs().max().item<double>(), 1e-12 * backwardAten.abs().max().item<double>());
+  }
+}
+
 // The polynomial kernels' arithmetic (ponita_edge_kernels.h: the functions each CUDA thread calls, compiled here
 // for the host) against its definition, PonitaImpl::polynomialTerms' outer products in ATen, and its gradient
 // against ATen's autograd of them: every k and degree the kernels take (k <= 4, degree <= 7) with padding columns.

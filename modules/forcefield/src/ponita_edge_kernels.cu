@@ -63,9 +63,9 @@ __global__ void edgeProductsKernel(LayerPointers<T> p, int layers, const std::in
     }
 }
 
-// One thread per (row, channel), channels fastest so that every load is coalesced; the row's S inputs of its
-// channel sit in registers (MaxS a compile-time bound, S the actual count). Two and four rows a thread (fewer kernel
-// loads a row, more registers) measured the same in ff.md on the H200 (RESULTS.md, session 22).
+// One thread per (row, channel), channels fastest so that every load is coalesced (sphereMixColumn). Two and four
+// rows a thread (fewer kernel loads a row, more registers) measured the same in ff.md on the H200 (RESULTS.md,
+// session 22).
 template <class T, int MaxS>
 __global__ void sphereMixKernel(const T* __restrict__ in, const T* __restrict__ kern, std::int64_t kq, std::int64_t ks,
                                 const T* __restrict__ bias, T* __restrict__ out, std::int64_t rows, int S, int Q, int C) {
@@ -73,21 +73,7 @@ __global__ void sphereMixKernel(const T* __restrict__ in, const T* __restrict__ 
   for (std::int64_t t = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; t < total;
        t += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
     const std::int64_t r = t / C;
-    const int c = static_cast<int>(t - r * C);
-    T v[MaxS];
-    const T* row = in + r * S * C + c;
-#pragma unroll
-    for (int s = 0; s < MaxS; ++s) v[s] = s < S ? row[s * C] : T(0);
-    const T b = bias ? bias[c] : T(0);
-    T* dst = out + r * Q * C + c;
-    for (int q = 0; q < Q; ++q) {
-      const T* k = kern + q * kq + c;
-      T acc = b;
-#pragma unroll
-      for (int s = 0; s < MaxS; ++s)
-        if (s < S) acc += k[s * ks] * v[s];
-      dst[q * C] = acc;
-    }
+    sphereMixColumn<T, MaxS>(in, kern, kq, ks, bias, out, r, static_cast<int>(t - r * C), S, Q, C);
   }
 }
 

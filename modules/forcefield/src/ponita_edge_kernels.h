@@ -7,6 +7,17 @@
 
 namespace atomscope::forcefield::edgecuda {
 
+// Some kernels' per-element arithmetic is here as host and device functions, so that the CPU tests run the very code
+// the GPU runs (CI has no GPU): Ponita.SphereKernelArithmeticEqualsAtenOnCpu and
+// Ponita.PolynomialKernelArithmeticEqualsTheOuterProductsOnCpu.
+#if defined(__CUDACC__)
+#define ATOMSCOPE_EDGE_HD __host__ __device__
+#define ATOMSCOPE_EDGE_UNROLL _Pragma("unroll")
+#else
+#define ATOMSCOPE_EDGE_HD
+#define ATOMSCOPE_EDGE_UNROLL
+#endif
+
 // out[r, o, c] = sum over k in [start[r], start[r + 1]) of feat[other[e], o, c] * kern[e * kernEdge + o * kernO + c],
 // with e = order ? order[k] : k. feat and out are [rows, O, C] contiguous. Every row of out is written.
 template <class T>
@@ -29,6 +40,28 @@ template <class T>
 void sphereMix(const T* in, const T* kern, std::int64_t kq, std::int64_t ks, const T* bias, T* out, std::int64_t rows,
                int S, int Q, int C, void* stream);
 
+// One (row r, channel c) of sphereMix, a thread's work: the row's S inputs of channel c in registers (MaxS >= S a
+// compile-time bound), then out[r, q, c] for every q.
+template <class T, int MaxS>
+ATOMSCOPE_EDGE_HD inline void sphereMixColumn(const T* __restrict__ in, const T* __restrict__ kern, std::int64_t kq,
+                                              std::int64_t ks, const T* __restrict__ bias, T* __restrict__ out,
+                                              std::int64_t r, int c, int S, int Q, int C) {
+  T v[MaxS];
+  const T* row = in + r * S * C + c;
+  ATOMSCOPE_EDGE_UNROLL
+  for (int s = 0; s < MaxS; ++s) v[s] = s < S ? row[s * C] : T(0);
+  const T b = bias ? bias[c] : T(0);
+  T* dst = out + r * Q * C + c;
+  for (int q = 0; q < Q; ++q) {
+    const T* k = kern + q * kq + c;
+    T acc = b;
+    ATOMSCOPE_EDGE_UNROLL
+    for (int s = 0; s < MaxS; ++s)
+      if (s < S) acc += k[s * ks] * v[s];
+    dst[q * C] = acc;
+  }
+}
+
 // The kernel basis MLP's polynomial features of the invariants x [rows, k]: out [rows, width] holds the terms x,
 // x (x) x, ... up to degree + 1 factors, flattened side by side (PonitaImpl::polynomialTerms' order), then zeros to
 // width. One pass, where ATen takes an outer product per term, a zero tensor and a concatenation. The same bounds as
@@ -42,13 +75,7 @@ constexpr int kMaxInvariants = 4, kMaxPolynomialDegree = 7;
 template <class T>
 void polynomialBackward(const T* x, const T* gPoly, std::int64_t rows, int k, int degree, int width, T* gX, void* stream);
 
-// The per-element arithmetic of those two kernels, host and device, so that the CPU tests run the very code the
-// GPU runs (Ponita.PolynomialKernelArithmeticEqualsTheOuterProductsOnCpu).
-#if defined(__CUDACC__)
-#define ATOMSCOPE_EDGE_HD __host__ __device__
-#else
-#define ATOMSCOPE_EDGE_HD
-#endif
+// The per-element arithmetic of those two kernels (below), host and device, as sphereMixColumn's.
 
 // Column `col` of the polynomial features of k invariants up to degree + 1 factors: its term d (d + 1 factors) and
 // the factors' invariant indices digit[0 .. d], the base-k digits of its place in the term, leading first (the order
