@@ -322,9 +322,12 @@ class TrainDitJob : public core::Job {
                 "DiT size (small 256/8/4, S 384/12/6, B 768/12/12, L 1024/24/16: width/blocks/heads).");
     s.addFloat("class_dropout", 0.1, 0.0, 1.0, "Share of labels dropped for classifier-free guidance.");
     s.addBool("composition_condition", true,
-              "Condition the DiT on the composition (element fractions) too: samples then take compositions drawn from "
+              "Condition the DiT on the composition (composition_input: element counts or fractions) too: samples then take compositions drawn from "
               "the training set, or a formula. With 'init', a DiT without it gains it (a new projection that starts at "
               "zero); one with it keeps it either way.");
+    s.addChoice("composition_input", {"counts", "fractions"}, "counts",
+                "What the composition projection reads: element counts, or element fractions. Ignored when continuing a "
+                "DiT that already has the conditioning.").markAdvanced();
     s.addFloat("self_condition_rate", 0.5, 0.0, 1.0,
                "Share of steps trained with self-conditioning (a first, gradient-free prediction fed back).")
         .markAdvanced();
@@ -361,6 +364,7 @@ class TrainDitJob : public core::Job {
         // The conditioning added to a DiT without it: its projection starts at zero, so the DiT starts as it was.
         auto cfg = bundle.dit->config;
         cfg.compositionCondition = true;
+        cfg.compositionInput = p.getString("composition_input");
         Dit grown(cfg);
         torch::NoGradGuard g;
         const auto before = bundle.dit->named_parameters();
@@ -387,6 +391,7 @@ class TrainDitJob : public core::Job {
       auto cfg = DitConfig::preset(p.getString("size"));
       cfg.latent = vae->config.latent;
       cfg.compositionCondition = p.getBool("composition_condition");
+      cfg.compositionInput = p.getString("composition_input");
       bundle.dit = Dit(cfg);
     }
     bundle.dit->config.classDropout = p.getFloat("class_dropout");  // a training setting, not the architecture
@@ -408,7 +413,7 @@ class TrainDitJob : public core::Job {
       DitCondition cond{padded.kind.index_select(0, idx), padded.spaceGroup.index_select(0, idx),
                         padded.natoms.index_select(0, idx)};
       if (bundle.dit->config.compositionCondition)
-        cond.composition = compositionFractions(padded.numbers.index_select(0, idx), padded.mask.index_select(0, idx));
+        cond.composition = compositionVector(bundle.dit->config, padded.numbers.index_select(0, idx), padded.mask.index_select(0, idx));
       return ditTrainingLoss(bundle.dit, paddedLatents.index_select(0, idx), cond, padded.mask.index_select(0, idx),
                              &gen, selfCondAt(step), rows);
     };

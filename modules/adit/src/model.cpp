@@ -80,7 +80,7 @@ VaeConfig VaeConfig::preset(const std::string& name) {
 Json DitConfig::toJson() const {
   return {{"width", width}, {"heads", heads}, {"layers", layers}, {"latent", latent}, {"max_atoms", maxAtoms},
           {"class_dropout", classDropout}, {"space_group_condition", spaceGroupCondition},
-          {"composition_condition", compositionCondition}};
+          {"composition_condition", compositionCondition}, {"composition_input", compositionInput}};
 }
 DitConfig DitConfig::fromJson(const Json& j) {
   DitConfig c;
@@ -92,6 +92,9 @@ DitConfig DitConfig::fromJson(const Json& j) {
   c.classDropout = j.value("class_dropout", c.classDropout);
   c.spaceGroupCondition = j.value("space_group_condition", c.spaceGroupCondition);
   c.compositionCondition = j.value("composition_condition", false);
+  c.compositionInput = j.value("composition_input", std::string("fractions"));
+  if (c.compositionInput != "counts" && c.compositionInput != "fractions")
+    throw AditError("DiT config: composition_input must be 'counts' or 'fractions', not '" + c.compositionInput + "'");
   if (c.width <= 0 || c.heads <= 0 || c.width % c.heads || c.latent <= 0)
     throw AditError("DiT config: width must be a positive multiple of heads, latent positive");
   return c;
@@ -289,12 +292,20 @@ torch::Tensor DitImpl::forward(const torch::Tensor& xt, const torch::Tensor& t, 
   return out->forward(x) * mask.unsqueeze(-1).to(x.dtype());
 }
 
-torch::Tensor compositionFractions(const torch::Tensor& numbers, const torch::Tensor& mask) {
+torch::Tensor compositionCounts(const torch::Tensor& numbers, const torch::Tensor& mask) {
   const auto real = mask.to(torch::kFloat32);
   const auto z = torch::where(mask, numbers, torch::zeros_like(numbers)).clamp(0, kCompositionElements + 1);
   // Column 0 takes padding, column kCompositionElements + 1 the elements past the vector's range: both dropped.
   const auto counts = torch::zeros({numbers.size(0), kCompositionElements + 2}, real.options()).scatter_add_(1, z, real);
-  return counts.narrow(1, 1, kCompositionElements) / real.sum(1, true).clamp_min(1.0);
+  return counts.narrow(1, 1, kCompositionElements);
+}
+
+torch::Tensor compositionFractions(const torch::Tensor& numbers, const torch::Tensor& mask) {
+  return compositionCounts(numbers, mask) / mask.to(torch::kFloat32).sum(1, true).clamp_min(1.0);
+}
+
+torch::Tensor compositionVector(const DitConfig& config, const torch::Tensor& numbers, const torch::Tensor& mask) {
+  return config.compositionInput == "counts" ? compositionCounts(numbers, mask) : compositionFractions(numbers, mask);
 }
 
 torch::Tensor randomRotations(std::int64_t B, torch::Generator* gen, const torch::Device& d) {

@@ -433,7 +433,7 @@ chem::Trajectory sampleStructures(Vae& vae, DitBundle& bundle, const SampleOptio
   if (!byComposition && !o.composition.empty())
     throw AditError("this DiT was trained without composition conditioning: it cannot sample a given formula");
   // What each sample is drawn from: atom counts, or (composition conditioning) whole compositions, each one's atom
-  // count and element fractions tabulated once here (rows of compositionTotals / compositionRows).
+  // count and its composition vector (counts or fractions) tabulated once here (compositionTotals, compositionRows).
   std::vector<std::map<int, int>> compositions;
   torch::Tensor weights;
   if (byComposition && !o.composition.empty()) {
@@ -461,13 +461,15 @@ chem::Trajectory sampleStructures(Vae& vae, DitBundle& bundle, const SampleOptio
   }
   const auto K = static_cast<std::int64_t>(compositions.size());
   auto compositionTotals = torch::zeros({K}, torch::kInt64);
-  auto compositionRows = torch::zeros({K, kCompositionElements}, torch::kFloat32);
+  auto compositionRows = torch::zeros({K, kCompositionElements}, torch::kFloat32);  // compositionVector's layout
+  const bool counts = bundle.dit->config.compositionInput == "counts";
   for (std::int64_t c = 0; c < K; ++c) {
     int total = 0;
     for (const auto& [z, n] : compositions[static_cast<std::size_t>(c)]) total += n;
     compositionTotals[c] = total;
     for (const auto& [z, n] : compositions[static_cast<std::size_t>(c)])
-      if (z <= kCompositionElements) compositionRows[c][z - 1] = static_cast<float>(n) / static_cast<float>(total);
+      if (z <= kCompositionElements)
+        compositionRows[c][z - 1] = counts ? static_cast<float>(n) : static_cast<float>(n) / static_cast<float>(total);
   }
   if (weights.sum().item<double>() <= 0) throw AditError("empty atom-count histogram");
   auto gen = at::detail::createCPUGenerator(o.seed);

@@ -31,7 +31,7 @@
 # Environment: DEVICE (cuda), TIME_BUDGET (seconds of training in all, 420; 30% VAE, 70% DiT), VAE_SIZE
 # (small), DIT_SIZE (small), BATCH (256), LR (3e-4), LATENT_NOISE (0.1), CRYSTAL_REPEAT (10: the MP-20 set
 # listed that many times in the joint set), COUNT (1000), STEPS (sampling steps, 100), GUIDANCE (1, adit.sample's default; the paper's is 2),
-# SAMPLER (euler), SAVE_DTYPE (float16), OUT (/tmp/adit-samples), MODELS (where vae.pt and dit.pt are
+# SAMPLER (euler), FORMULA (C7H10O2: a composition-conditioned DiT is also sampled 200 times at it), SAVE_DTYPE (float16), OUT (/tmp/adit-samples), MODELS (where vae.pt and dit.pt are
 # copied, $OUT/models), CLI (built with the gpu-headless preset when unset), and to continue a model over
 # visits: VAE (a trained vae.pt: no VAE training, the whole budget goes to the DiT), INIT_DIT (a dit.pt trained
 # with that VAE: adit.train_dit's init), NPROC (DiT data parallel over this many GPUs, 1).
@@ -124,6 +124,14 @@ if [[ -n "$DATA_MP20" ]]; then
   run adit.sample sample_crystals "${samp[@]}" --param kind=crystal
   cp "$(latest_run adit.sample)/artifacts/samples.extxyz" "$OUT/crystals.extxyz"
 fi
+# A composition-conditioned DiT given one formula (FORMULA, default C7H10O2, QM9's commonest): how often it obeys.
+FORMULA_LINE=""
+if [[ "${COMPOSITION:-true}" == true ]]; then
+  run adit.sample sample_formula --device "$DEVICE" --param vae="$MODELS/vae.pt" --param dit="$MODELS/dit.pt" \
+    --param count=200 --param steps="$STEPS" --param guidance="$GUIDANCE" --param sampler="$SAMPLER" \
+    --param kind=molecule --param composition="${FORMULA:-C7H10O2}" \
+    && FORMULA_LINE=$(python3 "$SRC/tests/bench/adit/formula_match.py" "$(latest_run adit.sample)/artifacts/samples.extxyz" "${FORMULA:-C7H10O2}")
+fi
 
 py_summary() { python3 -c 'import json,sys; s=json.load(open(sys.argv[1]+"/run.json"))["summary"]; print(" ".join("%s=%s" % (k, s.get(k)) for k in sys.argv[2:]))' "$@"; }
 echo
@@ -153,4 +161,5 @@ PY
          "machine with the toolkits: atomscope-cli run adit.evaluate --param structures=$kind.extxyz"
   fi
 done
+[[ -n "$FORMULA_LINE" ]] && echo "formula asked for: $FORMULA_LINE"
 echo "total time: $(( $(date +%s) - t_start )) s; runs in $RUNS"

@@ -29,11 +29,15 @@ struct DitConfig {
   int maxAtoms = 512;
   double classDropout = 0.1;  // classifier-free guidance: share of labels replaced by "none"
   bool spaceGroupCondition = true;
-  // Also conditioned on the composition (element fractions; a zero-initialised projection, dropped to "none" like
+  // Also conditioned on the composition (compositionInput; a zero-initialised projection, dropped to "none" like
   // the labels for guidance): samples then take a composition drawn from the training set or given as a formula.
   // 72% of an unconditioned sample model's invalid molecules had an odd number of electrons (issue 7). Files
   // without the key load as false.
   bool compositionCondition = false;
+  // What the projection reads: "counts" (atoms of each element: one hydrogen more is a step of 1, the size of the
+  // parity errors it is meant to fix) or "fractions" (a step of 1/N; session 22's first try, and files without
+  // the key).
+  std::string compositionInput = "counts";
   Json toJson() const;
   static DitConfig fromJson(const Json& j);
   static DitConfig preset(const std::string& name);  // tiny, small (256/8/4), S (384/12/6), B (768/12/12), L (1024/24/16)
@@ -101,13 +105,19 @@ struct DitCondition {
   torch::Tensor kind;        // [B] int64
   torch::Tensor spaceGroup;  // [B] int64, 0 = none
   torch::Tensor natoms;      // [B] int64
-  torch::Tensor composition; // [B, kCompositionElements] float element fractions, all zero = none; may be undefined
+  torch::Tensor composition; // [B, kCompositionElements] float (compositionVector), all zero = none; may be undefined
 };
 
 // Elements 1 .. kCompositionElements in a composition vector (index Z - 1); heavier ones are left out of it.
 constexpr int kCompositionElements = 100;
 // Element fractions [B, kCompositionElements] of padded atomic numbers [B, N] over the real atoms of mask [B, N].
 torch::Tensor compositionFractions(const torch::Tensor& numbers, const torch::Tensor& mask);
+// Element counts [B, kCompositionElements] likewise.
+torch::Tensor compositionCounts(const torch::Tensor& numbers, const torch::Tensor& mask);
+
+struct DitConfig;
+// What a DiT of this config reads as its composition condition (config.compositionInput): counts or fractions.
+torch::Tensor compositionVector(const DitConfig& config, const torch::Tensor& numbers, const torch::Tensor& mask);
 
 struct AdaLnBlockImpl : torch::nn::Module {
   AdaLnBlockImpl(int width, int heads);
