@@ -322,8 +322,8 @@ class TrainDitJob : public core::Job {
                 "DiT size (small 256/8/4, S 384/12/6, B 768/12/12, L 1024/24/16: width/blocks/heads).");
     s.addFloat("class_dropout", 0.1, 0.0, 1.0, "Share of labels dropped for classifier-free guidance.");
     s.addBool("composition_condition", true,
-              "Condition the DiT on the composition (composition_input: element counts or fractions) too: samples then take compositions drawn from "
-              "the training set, or a formula. With 'init', a DiT without it gains it (a new projection that starts at "
+              "Condition the DiT on the composition (composition_input: element counts or fractions) too: samples then "
+              "take compositions drawn from the training set, or a formula. With 'init', a DiT without it gains it (a new projection that starts at "
               "zero); one with it keeps it either way.");
     s.addChoice("composition_input", {"counts", "fractions"}, "counts",
                 "What the composition projection reads: element counts, or element fractions. Ignored when continuing a "
@@ -413,7 +413,8 @@ class TrainDitJob : public core::Job {
       DitCondition cond{padded.kind.index_select(0, idx), padded.spaceGroup.index_select(0, idx),
                         padded.natoms.index_select(0, idx)};
       if (bundle.dit->config.compositionCondition)
-        cond.composition = compositionVector(bundle.dit->config, padded.numbers.index_select(0, idx), padded.mask.index_select(0, idx));
+        cond.composition =
+            compositionVector(bundle.dit->config, padded.numbers.index_select(0, idx), padded.mask.index_select(0, idx));
       return ditTrainingLoss(bundle.dit, paddedLatents.index_select(0, idx), cond, padded.mask.index_select(0, idx),
                              &gen, selfCondAt(step), rows);
     };
