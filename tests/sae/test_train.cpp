@@ -268,6 +268,18 @@ TEST(SaeTrain, ThresholdTrackingBringsTheL0DownWhereTheControllerSaturates) {
   EXPECT_LT(std::abs(l0Tracked - 0.5), 0.1);      // 0.52 here
 }
 
+// The last threshold calibration: frozen thresholds are always scaled to the target; where the controller carried on,
+// only an L0 above the target by more than the tolerance is cut, and an L0 below it is left (raising it cost R² 0.9997
+// -> 0.941 on stories260K, session 23).
+TEST(SaeTrain, TheLastCalibrationCutsAnL0AboveTheTargetButDoesNotRaiseOneBelow) {
+  EXPECT_TRUE(calibrateThresholdsAtEnd(true, 7.2, 8, 0.05));
+  EXPECT_TRUE(calibrateThresholdsAtEnd(true, 8.1, 8, 0.05));
+  EXPECT_TRUE(calibrateThresholdsAtEnd(false, 9.0, 8, 0.05));
+  EXPECT_FALSE(calibrateThresholdsAtEnd(false, 8.3, 8, 0.05));  // within 5%
+  EXPECT_FALSE(calibrateThresholdsAtEnd(false, 7.2, 8, 0.05));  // below: left as trained
+  EXPECT_FALSE(calibrateThresholdsAtEnd(false, 7.9, 8, 0.05));
+}
+
 TEST(SaeAnalyze, TabulatesThreeBases) {
   test::ScopedTempDir dir("sae_analyze");
   auto out = runJob("sae.analyze",
@@ -293,6 +305,19 @@ TEST(SaeAnalyze, TabulatesThreeBases) {
   int lines = 0;
   while (std::getline(csv, line)) ++lines;
   EXPECT_EQ(lines, 7);
+  // Every SAE keeps its training metrics (300 steps, one row each 50), and its messages reach the run's log with
+  // the SAE named: session 21's two failed SAEs on the H200 left nothing to read.
+  for (const std::string name : {"atoms_l0_2", "features_l0_8"}) {
+    std::ifstream m(out.runDir / "artifacts" / "saes" / "resid_post.1" / name / "training_metrics.jsonl");
+    std::vector<Json> rows;
+    while (std::getline(m, line)) rows.push_back(Json::parse(line));
+    ASSERT_EQ(rows.size(), 6u) << name;
+    EXPECT_EQ(rows.back()["step"].get<long long>(), 300);
+    for (const char* key : {"r2", "l0", "mse", "dead_fraction", "lambda", "lr"}) EXPECT_TRUE(rows.back().contains(key)) << key;
+  }
+  std::ifstream log(out.runDir / "log.txt");
+  const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("resid_post.1, L0 2 jumprelu: "), std::string::npos);
 }
 
 }  // namespace atomscope::sae_test

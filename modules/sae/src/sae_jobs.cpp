@@ -437,18 +437,29 @@ class AnalyzeJob : public core::Job {
           o.kind = kind;
           o.whiten = kind == SaeKind::JumpRelu ? p.getBool("whiten_threshold") : p.getBool("whiten_relu");
           o.targetL0 = target;
-          core::Feedback child;  // training metrics stay out of this run's stream; cancel reaches it
+          // Training metrics stay out of this run's stream (they go to the SAE's training_metrics.jsonl); its
+          // messages reach the run's log with the SAE named, and cancel reaches it. Session 21's two failed SAEs
+          // on the H200 left nothing to read.
+          core::Feedback child;
           struct Forward : core::FeedbackSink {
             core::Feedback& parent;
             core::Feedback& child;
             std::string label;
+            Json metrics = Json::array();
             Forward(core::Feedback& p, core::Feedback& c, std::string l) : parent(p), child(c), label(std::move(l)) {}
             void onProgress(double, const std::string& s) override {
               if (parent.isCancelled()) child.requestCancel();
               parent.setStage(label + ": " + s);
             }
+            void onLog(core::LogLevel level, const std::string& message) override { parent.log(level, label + ": " + message); }
+            void onMetrics(const core::MetricPoint& m) override {
+              Json row(m.values);
+              row["step"] = m.step;
+              metrics.push_back(std::move(row));
+            }
           };
-          child.addSink(std::make_shared<Forward>(fb, child, stage + " " + toString(kind)));
+          const auto forward = std::make_shared<Forward>(fb, child, stage + " " + toString(kind));
+          child.addSink(forward);
           // The child checks its own flag every step but hears of the run's cancel only when it
           // reports progress (seconds apart): relay it within 20 ms.
           std::jthread relay([&fb, &child](std::stop_token stop) {
@@ -469,6 +480,11 @@ class AnalyzeJob : public core::Job {
                             std::to_string(static_cast<int>(target));
           const auto cfg = ctx.run().addArtifact(name + "/cfg.json", "sae", "SAE (" + toString(kind) + ") for " + stage);
           saveSae(*sae, cfg.parent_path());
+          std::string lines;
+          for (const auto& row : forward->metrics) lines += row.dump() + "\n";
+          core::writeFileAtomically(ctx.run().addArtifact(name + "/training_metrics.jsonl", "jsonl",
+                                                          "the SAE's training metrics (mse, r2, l0, dead_fraction, lambda, lr)"),
+                                    lines);
           emit(site, target, r);
         }
         ++done;

@@ -115,6 +115,15 @@ void refitDecoder(SaeImpl& sae, const BatchFn& nextBatch, std::uint64_t firstDra
   sae.normaliseDecoder();
 }
 
+}  // namespace
+
+bool calibrateThresholdsAtEnd(bool thresholdsFrozen, double l0, double target, double tolerance) {
+  if (thresholdsFrozen) return true;
+  return l0 > target && std::abs(l0 - target) > tolerance * target;
+}
+
+namespace {
+
 Sae trainImpl(const BatchFn& nextBatch, const Moments& moments, std::int64_t d, const TrainOptions& o,
               torch::Device device, core::Feedback& fb, TrainReport* report) {
   if (o.steps <= 0 || o.batch <= 0) throw SaeError("steps and batch must be positive");
@@ -345,12 +354,15 @@ Sae trainImpl(const BatchFn& nextBatch, const Moments& moments, std::int64_t d, 
     fb.setProgress(1.0, "calibrating the thresholds to L0 " + std::to_string(o.targetL0));
     const auto pre = calibrationPre();
     const double now = meanL0(pre, sae->logThreshold);
-    if (thresholdsFrozen || offTarget(now)) {
+    if (calibrateThresholdsAtEnd(thresholdsFrozen, now, o.targetL0, o.calibrationTolerance)) {
       std::tie(rep.calibrationL0Before, rep.calibrationL0After) = scaleTo(pre);
       fb.info("thresholds scaled by " + std::to_string(rep.thresholdFactor) + " in all: calibration L0 " +
               std::to_string(rep.calibrationL0Before) + " -> " + std::to_string(rep.calibrationL0After));
     } else {
       rep.calibrationL0Before = rep.calibrationL0After = now;
+      if (offTarget(now))
+        fb.info("L0 " + std::to_string(now) + " ended below the target " + std::to_string(o.targetL0) +
+                ": the thresholds are left as trained (lowering them would admit activations the decoder never used)");
     }
   }
   if (o.refitBatches > 0) {
