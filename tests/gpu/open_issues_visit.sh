@@ -46,6 +46,9 @@ sae)
     mkdir -p "$OUT/sae/$(basename "$run")"
     cp "$run"/log.txt "$run"/metrics.jsonl "$run"/run.json "$run"/artifacts/*.csv "$run"/artifacts/*.json \
       "$OUT/sae/$(basename "$run")/" 2>/dev/null
+    # each SAE's training metrics (its weights, 16 MB apiece, stay behind)
+    (cd "$run/artifacts" && find saes -name training_metrics.jsonl -o -name cfg.json | tar -cf - -T - 2>/dev/null) \
+      | tar -xf - -C "$OUT/sae/$(basename "$run")/" 2>/dev/null
   done
   cp /tmp/sae_wide/*.log /tmp/sae_wide/*.err "$OUT/sae/" 2>/dev/null
   tail -6 "$OUT/sae/table.md" ;;
