@@ -121,35 +121,36 @@ TEST(AditModel, DitStartsAtZeroAndCentredNoiseIsCentred) {
 }
 
 // Composition conditioning: element counts (new DiTs) or fractions (files before composition_input) of the real
-// atoms; a zero-initialised projection, so a new conditioned
-// DiT predicts what it would without a composition until training moves it; the config keeps the switch and files
-// without the key read as unconditioned.
+// atoms; a zero-initialised projection, so a new conditioned DiT predicts what it would without a composition until
+// training moves it; the config keeps the switch and files without the key read as unconditioned.
 TEST(AditModel, CompositionCountsFractionsAndAZeroStart) {
   const auto numbers = torch::tensor({6, 1, 1, 0, 8, 8, 0, 0}, torch::kInt64).view({2, 4});
   const auto mask = numbers > 0;
-  const auto f = compositionFractions(numbers, mask);
+  const auto n = compositionCounts(numbers, mask);  // the counts a new DiT reads: one atom is a step of 1
+  auto cfg = DitConfig::preset("tiny");
+  cfg.compositionCondition = true;
+  auto fractionsCfg = cfg;
+  fractionsCfg.compositionInput = "fractions";
+  const auto f = compositionVector(fractionsCfg, n, mask.sum(1));
   ASSERT_EQ(f.sizes(), (std::vector<std::int64_t>{2, kCompositionElements}));
   EXPECT_NEAR(f[0][5].item<float>(), 1.0f / 3, 1e-6);  // C
   EXPECT_NEAR(f[0][0].item<float>(), 2.0f / 3, 1e-6);  // H
   EXPECT_NEAR(f[1][7].item<float>(), 1.0f, 1e-6);      // O
   EXPECT_NEAR(f.sum().item<float>(), 2.0f, 1e-6);
-  const auto n = compositionCounts(numbers, mask);  // the counts a new DiT reads: one atom is a step of 1
   EXPECT_EQ(n[0][5].item<float>(), 1.0f);
   EXPECT_EQ(n[0][0].item<float>(), 2.0f);
   EXPECT_EQ(n[1][7].item<float>(), 2.0f);
   EXPECT_EQ(n.sum().item<float>(), 5.0f);
 
   torch::manual_seed(2);
-  auto cfg = DitConfig::preset("tiny");
-  cfg.compositionCondition = true;
   EXPECT_TRUE(DitConfig::fromJson(cfg.toJson()).compositionCondition);
   EXPECT_EQ(cfg.compositionInput, "counts");
-  EXPECT_TRUE(torch::equal(compositionVector(cfg, numbers, mask), n));
+  EXPECT_TRUE(torch::equal(compositionVector(cfg, n, mask.sum(1)), n));
   auto j = cfg.toJson();
   EXPECT_EQ(DitConfig::fromJson(j).compositionInput, "counts");
   j.erase("composition_input");  // a file from before the key: fractions, as it was trained
   EXPECT_EQ(DitConfig::fromJson(j).compositionInput, "fractions");
-  EXPECT_TRUE(torch::equal(compositionVector(DitConfig::fromJson(j), numbers, mask), f));
+  EXPECT_TRUE(torch::equal(compositionVector(DitConfig::fromJson(j), n, mask.sum(1)), f));
   j["composition_input"] = "percent";
   EXPECT_THROW(DitConfig::fromJson(j), AditError);
   j.erase("composition_condition");

@@ -313,7 +313,8 @@ TEST(SaeAnalyze, TabulatesThreeBases) {
     while (std::getline(m, line)) rows.push_back(Json::parse(line));
     ASSERT_EQ(rows.size(), 6u) << name;
     EXPECT_EQ(rows.back()["step"].get<long long>(), 300);
-    for (const char* key : {"r2", "l0", "mse", "dead_fraction", "lambda", "lr"}) EXPECT_TRUE(rows.back().contains(key)) << key;
+    for (const char* key : {"r2", "l0", "mse", "dead_fraction", "lambda", "lr"})
+      EXPECT_TRUE(rows.back().contains(key)) << key;
   }
   std::ifstream log(out.runDir / "log.txt");
   const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());

@@ -323,8 +323,8 @@ class TrainDitJob : public core::Job {
     s.addFloat("class_dropout", 0.1, 0.0, 1.0, "Share of labels dropped for classifier-free guidance.");
     s.addBool("composition_condition", true,
               "Condition the DiT on the composition (composition_input: element counts or fractions) too: samples then "
-              "take compositions drawn from the training set, or a formula. With 'init', a DiT without it gains it (a new projection that starts at "
-              "zero); one with it keeps it either way.");
+              "take compositions drawn from the training set, or a formula. With 'init', a DiT without it gains it (a "
+              "new projection that starts at zero); one with it keeps it either way.");
     s.addChoice("composition_input", {"counts", "fractions"}, "counts",
                 "What the composition projection reads: element counts, or element fractions. Ignored when continuing a "
                 "DiT that already has the conditioning.").markAdvanced();
@@ -412,9 +412,11 @@ class TrainDitJob : public core::Job {
       auto idx = drawIndices(padded.size(), settings.batchSize, gen, device);
       DitCondition cond{padded.kind.index_select(0, idx), padded.spaceGroup.index_select(0, idx),
                         padded.natoms.index_select(0, idx)};
-      if (bundle.dit->config.compositionCondition)
-        cond.composition =
-            compositionVector(bundle.dit->config, padded.numbers.index_select(0, idx), padded.mask.index_select(0, idx));
+      if (bundle.dit->config.compositionCondition) {
+        const auto mask = padded.mask.index_select(0, idx);
+        cond.composition = compositionVector(bundle.dit->config, compositionCounts(padded.numbers.index_select(0, idx), mask),
+                                             mask.sum(1));
+      }
       return ditTrainingLoss(bundle.dit, paddedLatents.index_select(0, idx), cond, padded.mask.index_select(0, idx),
                              &gen, selfCondAt(step), rows);
     };

@@ -300,12 +300,9 @@ torch::Tensor compositionCounts(const torch::Tensor& numbers, const torch::Tenso
   return counts.narrow(1, 1, kCompositionElements);
 }
 
-torch::Tensor compositionFractions(const torch::Tensor& numbers, const torch::Tensor& mask) {
-  return compositionCounts(numbers, mask) / mask.to(torch::kFloat32).sum(1, true).clamp_min(1.0);
-}
-
-torch::Tensor compositionVector(const DitConfig& config, const torch::Tensor& numbers, const torch::Tensor& mask) {
-  return config.compositionInput == "counts" ? compositionCounts(numbers, mask) : compositionFractions(numbers, mask);
+torch::Tensor compositionVector(const DitConfig& config, const torch::Tensor& counts, const torch::Tensor& natoms) {
+  if (config.compositionInput == "counts") return counts;
+  return counts / natoms.to(counts.scalar_type()).unsqueeze(1).clamp_min(1.0);
 }
 
 torch::Tensor randomRotations(std::int64_t B, torch::Generator* gen, const torch::Device& d) {

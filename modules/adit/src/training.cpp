@@ -461,16 +461,16 @@ chem::Trajectory sampleStructures(Vae& vae, DitBundle& bundle, const SampleOptio
   }
   const auto K = static_cast<std::int64_t>(compositions.size());
   auto compositionTotals = torch::zeros({K}, torch::kInt64);
-  auto compositionRows = torch::zeros({K, kCompositionElements}, torch::kFloat32);  // compositionVector's layout
-  const bool counts = bundle.dit->config.compositionInput == "counts";
+  auto elementCounts = torch::zeros({K, kCompositionElements}, torch::kFloat32);
   for (std::int64_t c = 0; c < K; ++c) {
     int total = 0;
-    for (const auto& [z, n] : compositions[static_cast<std::size_t>(c)]) total += n;
+    for (const auto& [z, n] : compositions[static_cast<std::size_t>(c)]) {
+      total += n;
+      if (z <= kCompositionElements) elementCounts[c][z - 1] = static_cast<float>(n);
+    }
     compositionTotals[c] = total;
-    for (const auto& [z, n] : compositions[static_cast<std::size_t>(c)])
-      if (z <= kCompositionElements)
-        compositionRows[c][z - 1] = counts ? static_cast<float>(n) : static_cast<float>(n) / static_cast<float>(total);
   }
+  const auto compositionRows = compositionVector(bundle.dit->config, elementCounts, compositionTotals);
   if (weights.sum().item<double>() <= 0) throw AditError("empty atom-count histogram");
   auto gen = at::detail::createCPUGenerator(o.seed);
   vae->eval();

@@ -231,10 +231,14 @@ void RunDir::save() const {
   writeFileAtomically(recordPath(), record_.dump(2) + "\n");
 }
 
-void RunDir::appendMetrics(const MetricPoint& point) const {
+Json metricsLine(const MetricPoint& point) {
   Json j{{"step", point.step}, {"seconds", point.seconds}};
   for (const auto& [k, v] : point.values) j[k] = std::isfinite(v) ? Json(v) : Json(nullptr);
-  const std::string line = j.dump() + "\n";
+  return j;
+}
+
+void RunDir::appendMetrics(const MetricPoint& point) const {
+  const std::string line = metricsLine(point).dump() + "\n";
   // O_APPEND writes of one line are atomic enough for a reader that skips a torn last line.
   const int fd = ::open(metricsPath().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) throw Error(metricsPath().string() + ": cannot be opened for appending");

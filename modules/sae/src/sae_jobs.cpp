@@ -445,18 +445,16 @@ class AnalyzeJob : public core::Job {
             core::Feedback& parent;
             core::Feedback& child;
             std::string label;
-            Json metrics = Json::array();
+            std::string metrics;  // metrics.jsonl lines
             Forward(core::Feedback& p, core::Feedback& c, std::string l) : parent(p), child(c), label(std::move(l)) {}
             void onProgress(double, const std::string& s) override {
               if (parent.isCancelled()) child.requestCancel();
               parent.setStage(label + ": " + s);
             }
-            void onLog(core::LogLevel level, const std::string& message) override { parent.log(level, label + ": " + message); }
-            void onMetrics(const core::MetricPoint& m) override {
-              Json row(m.values);
-              row["step"] = m.step;
-              metrics.push_back(std::move(row));
+            void onLog(core::LogLevel level, const std::string& message) override {
+              parent.log(level, label + ": " + message);
             }
+            void onMetrics(const core::MetricPoint& m) override { metrics += core::metricsLine(m).dump() + "\n"; }
           };
           const auto forward = std::make_shared<Forward>(fb, child, stage + " " + toString(kind));
           child.addSink(forward);
@@ -480,11 +478,10 @@ class AnalyzeJob : public core::Job {
                             std::to_string(static_cast<int>(target));
           const auto cfg = ctx.run().addArtifact(name + "/cfg.json", "sae", "SAE (" + toString(kind) + ") for " + stage);
           saveSae(*sae, cfg.parent_path());
-          std::string lines;
-          for (const auto& row : forward->metrics) lines += row.dump() + "\n";
-          core::writeFileAtomically(ctx.run().addArtifact(name + "/training_metrics.jsonl", "jsonl",
-                                                          "the SAE's training metrics (mse, r2, l0, dead_fraction, lambda, lr)"),
-                                    lines);
+          core::writeFileAtomically(
+              ctx.run().addArtifact(name + "/training_metrics.jsonl", "jsonl",
+                                    "the SAE's training metrics (mse, r2, l0, dead_fraction, lambda, lr)"),
+              forward->metrics);
           emit(site, target, r);
         }
         ++done;

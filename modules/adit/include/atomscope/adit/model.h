@@ -110,14 +110,11 @@ struct DitCondition {
 
 // Elements 1 .. kCompositionElements in a composition vector (index Z - 1); heavier ones are left out of it.
 constexpr int kCompositionElements = 100;
-// Element fractions [B, kCompositionElements] of padded atomic numbers [B, N] over the real atoms of mask [B, N].
-torch::Tensor compositionFractions(const torch::Tensor& numbers, const torch::Tensor& mask);
-// Element counts [B, kCompositionElements] likewise.
+// Element counts [B, kCompositionElements] of padded atomic numbers [B, N] over the real atoms of mask [B, N].
 torch::Tensor compositionCounts(const torch::Tensor& numbers, const torch::Tensor& mask);
-
-struct DitConfig;
-// What a DiT of this config reads as its composition condition (config.compositionInput): counts or fractions.
-torch::Tensor compositionVector(const DitConfig& config, const torch::Tensor& numbers, const torch::Tensor& mask);
+// What a DiT of this config reads as its composition condition (config.compositionInput), from element counts
+// [B, kCompositionElements] (compositionCounts) and atom counts natoms [B]: the counts, or them over natoms.
+torch::Tensor compositionVector(const DitConfig& config, const torch::Tensor& counts, const torch::Tensor& natoms);
 
 struct AdaLnBlockImpl : torch::nn::Module {
   AdaLnBlockImpl(int width, int heads);

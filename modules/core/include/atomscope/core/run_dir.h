@@ -24,6 +24,9 @@ enum class RunStatus { Created, Running, Completed, Failed, Cancelled };
 std::string toString(RunStatus s);
 RunStatus runStatusFromString(const std::string& s);  // throws Error
 
+// One line of metrics.jsonl: {"step", "seconds", <name>: <value>...}, a non-finite value as null.
+Json metricsLine(const MetricPoint& point);
+
 class RunDir {
  public:
   // Creates a fresh, uniquely named directory under root and writes run.json (status created).
