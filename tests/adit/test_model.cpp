@@ -181,6 +181,41 @@ TEST(AditModel, CompositionCountsFractionsAndAZeroStart) {
   EXPECT_GT((c - a).abs().max().item<float>(), 1e-4);
 }
 
+// Composition-constrained decoding (adit.sample's enforce_composition), by hand: two molecules of three atoms whose
+// argmax types are C, C, C. Asked for C2O, the atom with the largest O-over-C log-odds becomes O (here atom 1, not
+// atom 0, whose O probability is higher in absolute terms but whose C probability is higher still); asked for CH2
+// with H unlikely everywhere, two atoms still become H: the composition is exact. A composition of the wrong size,
+// or none, leaves the argmax types.
+TEST(AditModel, DecodingToAnAskedCompositionIsTheLikeliestAssignment) {
+  VaeOutput out;
+  auto logits = torch::full({3, 3, kMaxZ + 1}, -20.0, torch::kFloat32);
+  auto set = [&](int b, int a, int z, float v) { logits[b][a][z] = v; };
+  for (int b = 0; b < 3; ++b)
+    for (int a = 0; a < 3; ++a) set(b, a, 6, 5.0f);  // carbon likeliest everywhere
+  set(0, 0, 6, 9.0f);
+  set(0, 0, 8, 4.0f);  // atom 0: log-odds O - C = -5
+  set(0, 1, 8, 3.0f);  // atom 1: -2, the best place for the O
+  set(0, 2, 8, 1.0f);  // atom 2: -4
+  out.atomLogits = logits;
+  out.positions = torch::randn({3, 3, 3});
+  out.fractional = torch::zeros({3, 3, 3});
+  out.lattice = torch::zeros({3, 6});
+  const auto mask = torch::ones({3, 3}, torch::kBool);
+  const auto kind = torch::zeros({3}, torch::kInt64);
+  const std::vector<std::map<int, int>> asked{{{6, 2}, {8, 1}}, {{6, 1}, {1, 2}}, {{6, 4}}};
+  const auto free = decodeToStructures(out, mask, kind);
+  const auto fixed = decodeToStructures(out, mask, kind, &asked);
+  ASSERT_EQ(fixed.size(), 3u);
+  for (const auto& s : free) EXPECT_EQ(s.numbers, (std::vector<int>{6, 6, 6}));
+  EXPECT_EQ(fixed[0].numbers, (std::vector<int>{6, 8, 6}));
+  EXPECT_EQ(fixed[0].info.value("retyped_atoms", -1), 1);
+  EXPECT_EQ(fixed[1].formula(), "CH2");
+  EXPECT_EQ(fixed[1].info.value("retyped_atoms", -1), 2);
+  EXPECT_EQ(fixed[2].numbers, (std::vector<int>{6, 6, 6}));  // C4 for three atoms: not applied
+  EXPECT_FALSE(fixed[2].info.contains("retyped_atoms"));
+  for (int b = 0; b < 3; ++b) EXPECT_EQ(fixed[b].positions, free[b].positions);
+}
+
 TEST(AditModel, ConfigsAndBadSizes) {
   const auto s = DitConfig::preset("S");
   EXPECT_EQ(s.width, 384);  // the paper's DiT-S: width 384, 12 blocks, 6 heads (issue 7)

@@ -107,5 +107,15 @@ TEST(Elements, FormulasParseAndBadOnesAreRefused) {
   }
 }
 
+// Hill order as ASE's get_chemical_formula('hill') gives it for these compositions; parseFormula reads it back.
+TEST(Elements, HillFormulasFollowAseAndParseBack) {
+  EXPECT_EQ(hillFormula({{8, 2}, {1, 10}, {6, 7}}), "C7H10O2");
+  EXPECT_EQ(hillFormula({{1, 2}, {8, 1}}), "H2O");            // no carbon: alphabetical, H included
+  EXPECT_EQ(hillFormula({{17, 1}, {11, 1}}), "ClNa");         // alphabetical by symbol, not by Z
+  EXPECT_EQ(hillFormula({{40, 1}, {8, 2}, {6, 2}, {1, 4}}), "C2H4O2Zr");
+  EXPECT_EQ(hillFormula({{6, 1}, {7, 0}}), "C");              // zero counts are left out
+  for (const char* f : {"C7H10O2", "C2H4O2Zr", "ClNa", "BaO3Ti"}) EXPECT_EQ(hillFormula(parseFormula(f)), f);
+}
+
 }  // namespace
 }  // namespace atomscope::chem

@@ -10,10 +10,15 @@
 
 #include "test_util.h"
 
+#include <algorithm>
 #include <map>
+#include <numeric>
+#include <random>
 #include <string>
+#include <vector>
 
 #include "analysis_test_util.h"
+#include "atomscope/chem/linear_assignment.h"
 #include "atomscope/chem/structure_matcher.h"
 #include "atomscope/chem/xyz.h"
 #include "chem_test_util.h"
@@ -79,6 +84,35 @@ TEST(StructureMatcher, Carbon24AndPerov5PairsAgreeWithPymatgen) {
   ATOMSCOPE_REQUIRE_PYTHON_MODULE("pymatgen.analysis.structure_matcher");
   checkPairs("carbon_24_test.csv", 20, 7);
   checkPairs("perov_5_test.csv", 20, 7);
+}
+
+// The assignment the matcher (and ADiT's composition decoding) relies on, against every permutation: random 1..7
+// square cost matrices, ties included (integer costs), must reach the least total cost exhaustive search finds.
+TEST(LinearAssignment, EqualsExhaustiveSearch) {
+  std::mt19937 rng(7);
+  for (int trial = 0; trial < 300; ++trial) {
+    const int n = 1 + trial % 7;
+    std::vector<std::vector<double>> cost(n, std::vector<double>(n));
+    std::uniform_int_distribution<int> value(trial % 2 ? 0 : -50, trial % 3 ? 9 : 1000);
+    for (auto& row : cost)
+      for (auto& c : row) c = value(rng);
+    std::vector<int> perm(n);
+    std::iota(perm.begin(), perm.end(), 0);
+    double best = 1e300;
+    do {
+      double total = 0;
+      for (int i = 0; i < n; ++i) total += cost[i][perm[i]];
+      best = std::min(best, total);
+    } while (std::next_permutation(perm.begin(), perm.end()));
+    const auto got = linearAssignment(cost);
+    ASSERT_EQ(static_cast<int>(got.size()), n);
+    std::vector<int> sorted = got;
+    std::sort(sorted.begin(), sorted.end());
+    for (int i = 0; i < n; ++i) ASSERT_EQ(sorted[i], i) << "not a permutation, trial " << trial;
+    double total = 0;
+    for (int i = 0; i < n; ++i) total += cost[i][got[i]];
+    EXPECT_DOUBLE_EQ(total, best) << "trial " << trial;
+  }
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #       phase takes about 8 minutes (a call may take 10).
 #   Q   a quick A: atomscope-cli and the force-field tests only, the PONITA CUDA tests, the FP32 inference table
 #       (TF32_TABLE=true adds the TF32 one; MACE=true the sample PONITA against the shared MACE model). About 5 minutes.
+#   AB  this checkout against a variant (files under AB_FILES over a copy), ff.md alternating (see the phase).
 #   G   FP32 product rates: gemm_probe.py and bench_gemm_probe (C++), the kernels each picks (ncu), and ff.md with
 #       the sample model at 3,000 and 10,000 atoms.
 #   T   start 3BPA training in the background (setsid: it outlives the call while the machine is held) from
@@ -27,7 +28,7 @@
 #       then the test-set errors and 1 ps of NVE; returns the model as $OUT/ponita_ethanol.pt.
 # Every phase leaves its logs in $OUT/rest.tar.gz and prints a short table last.
 set -uo pipefail
-PHASE=${1:?usage: forcefield_visit.sh A|Q|G|T|W|E}
+PHASE=${1:?usage: forcefield_visit.sh A|Q|AB|G|T|W|E}
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$SRC"
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
@@ -115,7 +116,7 @@ PY
     grep -A14 "profile of" "$W/ref_profile.txt" | cut -c1-60,120-200
   fi
   if [[ "${MACE:-false}" == true ]]; then  # the sample PONITA model against the shared MACE TorchScript model
-    timeout 120 env BUILD="$B" SHARED="$SHARED" OUT="$W/mace" PONITA="$SRC/samples/models/ponita_3bpa/model.pt" \
+    timeout 120 env MACE="$SHARED/mlip_models/mace_toy_test_compiled.model" BUILD="$B" SHARED="$SHARED" OUT="$W/mace" PONITA="$SRC/samples/models/ponita_3bpa/model.pt" \
       STEPS=10 TF32="${TF32:-false}" bash tests/bench/forcefield/mace_vs_ponita_gpu.sh > "$W/mace_table.md" 2>&1
     say "MACE vs PONITA rc=$?"; tail -8 "$W/mace_table.md"
   fi
@@ -132,7 +133,7 @@ Q)
   grep -E "^\[  (PASSED|FAILED) |^\[       OK|^\[  FAILED" "$W/ponita_cuda_tests.log" | head -12
   TF32_TABLE=${TF32_TABLE:-false} inference_tables
   if [[ "${MACE:-false}" == true ]]; then  # the sample PONITA model against the shared MACE model (about a minute)
-    timeout 150 env BUILD="$B" SHARED="$SHARED" OUT="$W/mace" PONITA="$SRC/samples/models/ponita_3bpa/model.pt" \
+    timeout 150 env MACE="$SHARED/mlip_models/mace_toy_test_compiled.model" BUILD="$B" SHARED="$SHARED" OUT="$W/mace" PONITA="$SRC/samples/models/ponita_3bpa/model.pt" \
       STEPS=10 TF32="${TF32:-false}" bash tests/bench/forcefield/mace_vs_ponita_gpu.sh > "$W/mace_table.md" 2>&1
     say "MACE vs PONITA rc=$?"
   fi
@@ -141,6 +142,51 @@ Q)
   [[ -f "$W/mace_table.md" ]] && tail -8 "$W/mace_table.md"
   tail -9 "$W/infer_table.md"
   [[ -f "$W/infer_table_tf32.md" ]] && { echo "TF32:"; tail -8 "$W/infer_table_tf32.md"; } ;;
+AB)
+  # This checkout against a variant of it, in one lease: the variant is a copy of the source with the files under
+  # AB_FILES (default .gpu/ab-old, laid out as in the repo, carried) put over it, built beside it in parallel; then
+  # ff.md on 3BPA boxes of AB_SIZES atoms (default 3000 10000), AB_STEPS steps (40), alternating the two builds for
+  # AB_ROUNDS rounds (3), so that a clock or host drift between them shows up in both. Prepare the variant here with
+  #   git show <commit>:<path> > .gpu/ab-old/<path>   for each file that differs.
+  AB_FILES=${AB_FILES:-$SRC/.gpu/ab-old}
+  [[ -d "$AB_FILES" ]] || { echo "no $AB_FILES"; exit 1; }
+  OLD_SRC=/tmp/ab-src; B2=/tmp/ab-build
+  rm -rf "$OLD_SRC" && mkdir -p "$OLD_SRC" && tar -C "$SRC" --exclude=./.gpu --exclude=./build -cf - . | tar -C "$OLD_SRC" -xf -
+  cp -r "$AB_FILES"/. "$OLD_SRC"/
+  prefix=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
+  cmake -S "$OLD_SRC" -B "$B2" -G Ninja --preset gpu-headless -DCMAKE_PREFIX_PATH="$prefix" \
+    -DATOMSCOPE_EXTRA_INCLUDE="$SRC/.deps/include" -DATOMSCOPE_SHARED_DATA_DIR_OVERRIDE="$SHARED" > "$W/configure_ab.log" 2>&1
+  half=$(( $(nproc) / 2 ))
+  ninja -C "$B2" -j"$half" atomscope-cli > "$W/build_ab.log" 2>&1 &
+  old_build=$!
+  configure && ninja -C "$B" -j"$half" atomscope-cli > "$W/build.log" 2>&1 || { tail -30 "$W/build.log"; exit 1; }
+  wait "$old_build" || { tail -30 "$W/build_ab.log"; exit 1; }
+  say "built both"
+  untrained_model
+  sizes=${AB_SIZES:-3000 10000}
+  python3 tests/bench/forcefield/make_boxes.py "$DATA/3bpa_train_300K.xyz" "$W/ab_box" $sizes > /dev/null
+  new_cli=$(cli); old_cli=$(find "$B2" -name atomscope-cli -type f -perm -u+x | head -1)
+  rate() {  # cli, box: ff.md's atom-steps/s
+    "$1" run ff.md --out "$W/ab_runs" --device cuda --quiet --param model="$W/untrained.pt" --param structure="$2" \
+      --param ensemble=nve --param timestep=0.5 --param steps="${AB_STEPS:-40}" --param sample_every="${AB_STEPS:-40}" \
+      > "$W/ab_last.log" 2>&1 || { echo failed; return; }
+    python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]+"/run.json"))["summary"]["atom_steps_per_s"]))' \
+      "$(ls -1dt "$W"/ab_runs/*ff.md* | head -1)"
+  }
+  echo "| atoms | round | this checkout | variant ($AB_FILES) | ratio |" > "$W/ab_table.md"
+  echo "|---|---|---|---|---|" >> "$W/ab_table.md"
+  for round in $(seq 1 "${AB_ROUNDS:-3}"); do
+    for size in $sizes; do
+      box=$W/ab_box_$size.xyz
+      n=$(head -1 "$box")
+      a=$(rate "$new_cli" "$box"); b=$(rate "$old_cli" "$box")
+      ratio=$(python3 -c "import sys; a,b=sys.argv[1:]; print(f'{float(a)/float(b):.3f}' if b.isdigit() and a.isdigit() else '-')" "$a" "$b")
+      echo "| $n | $round | $a | $b | $ratio |" >> "$W/ab_table.md"
+    done
+  done
+  say "A/B done"
+  pack
+  cat "$W/ab_table.md" ;;
 G)
   # FP32 product rates: both probes, the kernels each picks (ncu), and ff.md on two boxes. About 2 minutes.
   build_targets atomscope-cli bench_gemm_probe

@@ -7,6 +7,7 @@
 
 #include "atomscope/chem/cell_parameters.h"
 #include "atomscope/chem/elements.h"
+#include "atomscope/chem/linear_assignment.h"
 #include "atomscope/chem/structure_matcher.h"
 #include "atomscope/chem/validity.h"
 #ifdef ATOMSCOPE_HAS_CHEM_TOOLKITS
@@ -386,8 +387,42 @@ std::pair<torch::Tensor, torch::Tensor> latentBatch(const torch::Tensor& latents
   return {x, mask};
 }
 
-chem::Trajectory decodeToStructures(const VaeOutput& out, const torch::Tensor& mask, const torch::Tensor& kind) {
-  const auto types = out.atomLogits.narrow(-1, 1, kMaxZ).argmax(-1).to(torch::kCPU) + 1;  // never class 0
+namespace {
+// The elements of `composition` given to the atoms (rows of logProb, [atoms, kMaxZ], column z - 1) so that the sum
+// of their log-probabilities is largest. Returns how many atoms changed from `types` (their argmax), updated; none
+// (types kept, nullopt) when the composition has a different number of atoms.
+std::optional<int> assignComposition(const torch::Tensor& logProb, const std::map<int, int>& composition,
+                                     std::vector<int>& types) {
+  std::vector<int> slots;  // one element per atom of the composition
+  for (const auto& [z, n] : composition)
+    for (int i = 0; i < n; ++i) slots.push_back(z);
+  const auto n = static_cast<std::int64_t>(types.size());
+  if (static_cast<std::int64_t>(slots.size()) != n || n == 0) return std::nullopt;
+  const auto lp = logProb.accessor<double, 2>();
+  std::vector<std::vector<double>> cost(static_cast<std::size_t>(n), std::vector<double>(static_cast<std::size_t>(n)));
+  for (std::int64_t a = 0; a < n; ++a)
+    for (std::int64_t j = 0; j < n; ++j) {
+      const int z = slots[static_cast<std::size_t>(j)];
+      // an element the decoder cannot emit gets a large finite cost (the assignment needs finite costs)
+      cost[static_cast<std::size_t>(a)][static_cast<std::size_t>(j)] = z >= 1 && z <= kMaxZ ? -std::max(lp[a][z - 1], -1e6) : 1e6;
+    }
+  const auto assigned = chem::linearAssignment(cost);
+  int changed = 0;
+  for (std::int64_t a = 0; a < n; ++a) {
+    const int z = slots[static_cast<std::size_t>(assigned[static_cast<std::size_t>(a)])];
+    changed += z != types[static_cast<std::size_t>(a)];
+    types[static_cast<std::size_t>(a)] = z;
+  }
+  return changed;
+}
+}  // namespace
+
+chem::Trajectory decodeToStructures(const VaeOutput& out, const torch::Tensor& mask, const torch::Tensor& kind,
+                                    const std::vector<std::map<int, int>>* compositions) {
+  const auto typeLogits = out.atomLogits.narrow(-1, 1, kMaxZ);
+  const auto types = typeLogits.argmax(-1).to(torch::kCPU) + 1;  // never class 0
+  torch::Tensor logProb;
+  if (compositions) logProb = typeLogits.to(torch::kCPU, torch::kFloat64).log_softmax(-1);
   const auto pos = out.positions.to(torch::kCPU, torch::kFloat64);
   const auto frac = out.fractional.to(torch::kCPU, torch::kFloat64);
   const auto m = mask.to(torch::kCPU);
@@ -407,15 +442,26 @@ chem::Trajectory decodeToStructures(const VaeOutput& out, const torch::Tensor& m
         s.info["decode_error"] = "lattice parameters close no cell";
       }
     }
-    for (std::int64_t a = 0; a < types.size(1); ++a) {
-      if (!m[b][a].item<bool>()) continue;
+    std::vector<std::int64_t> atoms;  // the real (unmasked) atoms' rows
+    std::vector<int> z;
+    for (std::int64_t a = 0; a < types.size(1); ++a)
+      if (m[b][a].item<bool>()) {
+        atoms.push_back(a);
+        z.push_back(static_cast<int>(types[b][a].item<std::int64_t>()));
+      }
+    if (compositions && static_cast<std::size_t>(b) < compositions->size() && !(*compositions)[static_cast<std::size_t>(b)].empty()) {
+      const auto rows = logProb[b].index_select(0, torch::tensor(atoms, torch::kInt64));
+      if (const auto changed = assignComposition(rows, (*compositions)[static_cast<std::size_t>(b)], z)) s.info["retyped_atoms"] = *changed;
+    }
+    for (std::size_t i = 0; i < atoms.size(); ++i) {
+      const auto a = atoms[i];
       chem::Vec3 p{pos[b][a][0].item<double>(), pos[b][a][1].item<double>(), pos[b][a][2].item<double>()};
       if (lattice) {
         chem::Vec3 f{frac[b][a][0].item<double>(), frac[b][a][1].item<double>(), frac[b][a][2].item<double>()};
         for (auto& v : f) v -= std::floor(v);
         p = chem::fractionalToCartesian(f, *lattice);
       }
-      s.addAtom(static_cast<int>(types[b][a].item<std::int64_t>()), p);
+      s.addAtom(z[i], p);
     }
     if (lattice) {
       s.lattice = lattice;
@@ -432,6 +478,8 @@ chem::Trajectory sampleStructures(Vae& vae, DitBundle& bundle, const SampleOptio
   const bool byComposition = bundle.dit->config.compositionCondition;
   if (!byComposition && !o.composition.empty())
     throw AditError("this DiT was trained without composition conditioning: it cannot sample a given formula");
+  if (!byComposition && o.enforceComposition)
+    throw AditError("this DiT was trained without composition conditioning: there is no composition to enforce");
   // What each sample is drawn from: atom counts, or (composition conditioning) whole compositions, each one's atom
   // count and its composition vector (counts or fractions) tabulated once here (compositionTotals, compositionRows).
   std::vector<std::map<int, int>> compositions;
@@ -499,14 +547,36 @@ chem::Trajectory sampleStructures(Vae& vae, DitBundle& bundle, const SampleOptio
     auto x1 = sampleFlow(predictor, x0, so, maskD);
     torch::NoGradGuard g;
     auto decoded = vae->decode(x1 * bundle.latentScale, maskD);
-    auto structures = decodeToStructures(decoded, maskD, cond.kind.to(torch::kCPU));
-    for (auto& s : structures) out.push_back(std::move(s));
+    std::vector<std::map<int, int>> asked;  // each sample's composition, for enforceComposition
+    if (byComposition && o.enforceComposition)
+      for (std::int64_t i = 0; i < B; ++i) asked.push_back(compositions[static_cast<std::size_t>(drawn[i].item<std::int64_t>())]);
+    auto structures = decodeToStructures(decoded, maskD, cond.kind.to(torch::kCPU), asked.empty() ? nullptr : &asked);
+    for (std::size_t i = 0; i < structures.size(); ++i) {
+      // what the sample was asked to be, so that adit.evaluate can say how often the model obeys
+      if (byComposition)
+        structures[i].info["asked_formula"] =
+            chem::hillFormula(compositions[static_cast<std::size_t>(drawn[static_cast<std::int64_t>(i)].item<std::int64_t>())]);
+      out.push_back(std::move(structures[i]));
+    }
     done += B;
     if (fb) fb->setProgress(static_cast<double>(done) / static_cast<double>(o.count),
                             "sampled " + std::to_string(done) + " of " + std::to_string(o.count));
   }
   return out;
 }
+
+namespace {
+void countFormulaMatches(const chem::Trajectory& structures, EvaluationRow& row) {
+  for (const auto& s : structures) {
+    const auto it = s.info.find("asked_formula");
+    if (it == s.info.end() || !it->is_string()) continue;
+    ++row.formulaAsked;
+    row.formulaMatched += s.formula() == it->get<std::string>();
+  }
+  if (row.formulaAsked)
+    row.formulaMatchRate = static_cast<double>(row.formulaMatched) / static_cast<double>(row.formulaAsked);
+}
+}  // namespace
 
 EvaluationRow evaluateMolecules(const chem::Trajectory& molecules, const chem::Trajectory& reference, core::Feedback* fb,
                                 const std::vector<std::string>& referenceSmiles) {
@@ -554,6 +624,7 @@ EvaluationRow evaluateMolecules(const chem::Trajectory& molecules, const chem::T
   }
   for (const auto& s : neutralSmiles) row.validNeutral += !s.empty();
   row.validNeutralRate = row.total ? static_cast<double>(row.validNeutral) / static_cast<double>(row.total) : 0.0;
+  countFormulaMatches(molecules, row);
   return row;
 #else
   (void)molecules;
@@ -588,6 +659,7 @@ EvaluationRow evaluateCrystals(const chem::Trajectory& crystals, const chem::Tra
   row.uniqueRate = m.uniqueRate;
   row.novel = m.novel;
   row.novelRate = m.novelRate;
+  countFormulaMatches(crystals, row);
   return row;
 }
 

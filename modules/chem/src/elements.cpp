@@ -189,4 +189,24 @@ std::map<int, int> parseFormula(std::string_view formula) {
   return counts;
 }
 
+std::string hillFormula(const std::map<int, int>& counts) {
+  std::map<std::string, int> bySymbol;
+  for (const auto& [z, n] : counts)
+    if (n > 0) bySymbol[element(z).symbol] += n;
+  std::string out;
+  auto put = [&](const std::string& symbol) {
+    auto it = bySymbol.find(symbol);
+    if (it == bySymbol.end()) return;
+    out += symbol;
+    if (it->second > 1) out += std::to_string(it->second);
+    bySymbol.erase(it);
+  };
+  if (bySymbol.count("C")) {
+    put("C");
+    put("H");
+  }
+  while (!bySymbol.empty()) put(bySymbol.begin()->first);  // std::map: alphabetical
+  return out;
+}
+
 }  // namespace atomscope::chem

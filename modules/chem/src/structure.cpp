@@ -41,22 +41,9 @@ std::vector<std::string> Structure::symbols() const {
 }
 
 std::string Structure::formula() const {
-  std::map<std::string, std::size_t> counts;
-  for (const std::string& s : symbols()) ++counts[s];
-  std::string out;
-  auto put = [&](const std::string& s) {
-    auto it = counts.find(s);
-    if (it == counts.end()) return;
-    out += s;
-    if (it->second > 1) out += std::to_string(it->second);
-    counts.erase(it);
-  };
-  if (counts.count("C")) {
-    put("C");
-    put("H");
-  }
-  while (!counts.empty()) put(counts.begin()->first);  // std::map: alphabetical
-  return out;
+  std::map<int, int> counts;
+  for (int z : numbers) ++counts[z];
+  return hillFormula(counts);
 }
 
 std::optional<double> Structure::infoNumber(std::initializer_list<std::string_view> keys) const {

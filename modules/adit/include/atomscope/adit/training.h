@@ -97,6 +97,9 @@ struct SampleOptions {
   int steps = 100;
   double guidance = 1.0;  // 1: no guidance (the paper samples at 2)
   bool heun = false;
+  // A DiT conditioned on composition: give each sample's atoms exactly the elements it was asked for, the assignment
+  // most likely under the decoder's type probabilities, instead of each atom's likeliest type on its own.
+  bool enforceComposition = false;
   unsigned long long seed = 0;
 };
 
@@ -104,8 +107,12 @@ struct SampleOptions {
 chem::Trajectory sampleStructures(Vae& vae, DitBundle& dit, const SampleOptions& o, const torch::Device& device,
                                   core::Feedback* fb = nullptr);
 // Decoded fields to structures: atom types by argmax, positions (molecules) or fractional
-// coordinates + lattice (crystals).
-chem::Trajectory decodeToStructures(const VaeOutput& out, const torch::Tensor& mask, const torch::Tensor& kind);
+// coordinates + lattice (crystals). With `compositions` (one per structure; an empty one, or one whose atom count
+// differs from the structure's, is left to argmax), each structure's atoms get exactly those elements: the
+// assignment of elements to atoms with the largest summed log-probability (linear assignment); info
+// "retyped_atoms" says how many atoms differ from their argmax type.
+chem::Trajectory decodeToStructures(const VaeOutput& out, const torch::Tensor& mask, const torch::Tensor& kind,
+                                    const std::vector<std::map<int, int>>* compositions = nullptr);
 
 struct EvaluationRow {
   std::string dataset;  // "molecule" or "crystal"
@@ -116,6 +123,10 @@ struct EvaluationRow {
   // (50, 130) degrees, volume below 0.1 A^3) counts as failing both.
   double compositionValidRate = -1, structureValidRate = -1;
   std::size_t latticeRejected = 0;
+  // Samples of a composition-conditioned DiT carry the formula they were asked for (info "asked_formula"): how many
+  // did, and how many of those have exactly that formula (rate -1 when none did).
+  std::size_t formulaAsked = 0, formulaMatched = 0;
+  double formulaMatchRate = -1;
 };
 
 // Molecules: 'valid' = sanitizes and one fragment (ADiT's protocol); 'validNeutral' = also a neutral

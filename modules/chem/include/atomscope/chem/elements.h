@@ -3,6 +3,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <string>
 #include <string_view>
 
 namespace atomscope::chem {
@@ -34,5 +35,8 @@ int atomicNumber(std::string_view symbol);
 // Element counts of a plain formula such as "C7H10O2" or "NaCl" (symbols case-sensitive, each followed by an
 // optional count; no brackets or charges): atomic number -> count. Throws ChemError naming what is wrong.
 std::map<int, int> parseFormula(std::string_view formula);
+// The Hill formula of element counts (atomic number -> count), as ASE's get_chemical_formula('hill'): C, then H,
+// then the rest alphabetically; without carbon everything alphabetically. parseFormula reads it back.
+std::string hillFormula(const std::map<int, int>& counts);
 
 }  // namespace atomscope::chem
