@@ -14,7 +14,7 @@
 #          in $OUT/adit/models, to be evaluated here (RDKit) with adit.evaluate. About 8 minutes.
 # Every call prints a short table last and leaves its logs under $OUT.
 set -uo pipefail
-PART=${1:?usage: open_issues_visit.sh ff|sae|adit}
+PART=${1:?usage: open_issues_visit.sh ff|sae|sae2|adit}
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$SRC"
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
@@ -52,6 +52,28 @@ sae)
   done
   cp /tmp/sae_wide/*.log /tmp/sae_wide/*.err "$OUT/sae/" 2>/dev/null
   tail -6 "$OUT/sae/table.md" ;;
+sae2)
+  # Issue 5: why the atoms lag at L0 4 and 8 on the wide model (session 24's sae call: the L0 stayed near 5.2 under
+  # target 8 until the calibration halved every threshold). The same capacity-regime analysis at targets 4 and 8
+  # as before, with the resampling off, with a faster L0 controller, and off for 10,000 steps; each variant's table, and
+  # every SAE's training_metrics.jsonl in one tar (the folders are too deep to come back one by one).
+  ensure_cli
+  mkdir -p "$OUT/sae2"
+  # (the sizes can be made small for a CPU dry run: DEVICE=cpu DIM=64 TRAIN_STEPS=20 LATENTS=128 TRAIN_ROWS=64 ...)
+  common=(BUILD="$B" DATA="$SRC/.gpu/shared-data" BENCH=0 LATENTS="${LATENTS:-4096}" TRAIN_ROWS="${TRAIN_ROWS:-2048}"
+          EVALUATE_ON=training BATCH="${BATCH:-512}" MAX_ACTIVATIONS="${MAX_ACTIVATIONS:-200000}" WORK=/tmp/sae_wide)
+  env "${common[@]}" DEADLINE="$(date +%s)" OUT=/tmp/sae_wide bash tests/bench/sae/wide_model_gpu.sh 2>&1 | head -3
+  short=${S_SHORT:-3000} long=${S_LONG:-10000}
+  for variant in "default:$short:" "no_resampling:$short:--param resample_every=0" \
+                 "fast_controller:$short:--param controller_rate=0.1" "no_resampling_long:$long:--param resample_every=0"; do
+    IFS=: read -r name steps extra <<< "$variant"
+    timeout 200 env "${common[@]}" TARGETS=4,8 STEPS="$steps" ANALYZE_EXTRA="$extra" OUT="$OUT/sae2" \
+      bash tests/bench/sae/wide_model_gpu.sh > "$OUT/sae2/$name.md" 2>&1
+    run=$(sed -n 's/^run: //p' "$OUT/sae2/$name.md")
+    [[ -d "$run" ]] && (cd "$run" && { echo log.txt; find artifacts/saes -name training_metrics.jsonl; } \
+      | tar -cf "$OUT/sae2/$name.tar" -T -)
+    echo "== $name ($steps steps, $extra)"; grep "^|" "$OUT/sae2/$name.md" | tail -2
+  done ;;
 adit)
   ensure_cli
   [[ -d .gpu/adit-data/qm9 && -d .gpu/adit-data/mp20 ]] || { echo "carry .gpu/adit-data (prepare_carry.sh ADIT=1)"; exit 1; }
@@ -66,5 +88,5 @@ adit)
     [[ -d "$run" ]] && cp "$run/metrics.jsonl" "$OUT/adit/$(basename "$run").metrics.jsonl" 2>/dev/null
   done
   tail -12 "$OUT/adit/table.md" ;;
-*) echo "usage: $0 ff|sae|adit" >&2; exit 2 ;;
+*) echo "usage: $0 ff|sae|sae2|adit" >&2; exit 2 ;;
 esac

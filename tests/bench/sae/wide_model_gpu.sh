@@ -13,7 +13,8 @@
 # REFIT (0: sae.analyze's refit_batches, the decoder's least-squares refit), LATENTS (0: EXPANSION x width),
 # TRAIN_ROWS (0: all but the held-out tenth; the paper's regime fits a dictionary whose capacity matches its rows)
 # EVALUATE_ON (held_out, or training: measure on the rows trained on, as the paper's faithfulness does) and
-# THRESHOLD_LR_SCALE (sae.analyze's threshold_lr_scale; empty: the job's default).
+# THRESHOLD_LR_SCALE (sae.analyze's threshold_lr_scale; empty: the job's default), ANALYZE_EXTRA (more sae.analyze
+# arguments, e.g. "--param resample_every=0"; word-split). The run folder of the analysis is printed last as "run: DIR".
 set -uo pipefail
 SRC=$(cd "$(dirname "$0")/../../.." && pwd)
 BUILD=${BUILD:-/tmp/atomscope-gpu}
@@ -75,7 +76,7 @@ run=$("$CLI" run sae.analyze --device "$DEVICE" --out "$WORK/runs" --quiet --see
       --param sites="$SITE" --param targets="${TARGETS:-2,4,8,16}" --param steps="${STEPS:-2000}" --param batch="${BATCH:-1024}" \
       --param expansion="${EXPANSION:-4}" --param latents="${LATENTS:-0}" --param refit_batches="${REFIT:-0}" \
       --param train_rows="${TRAIN_ROWS:-0}" --param evaluate_on="${EVALUATE_ON:-held_out}" --param eval_rows=100000 \
-      ${THRESHOLD_LR_SCALE:+--param threshold_lr_scale="$THRESHOLD_LR_SCALE"} 2>>"$WORK/analyze.err" | tail -1)
+      ${THRESHOLD_LR_SCALE:+--param threshold_lr_scale="$THRESHOLD_LR_SCALE"} ${ANALYZE_EXTRA:-} 2>>"$WORK/analyze.err" | tail -1)
 echo
 "$PY" - "$run" <<'PY'
 import csv, sys
@@ -89,3 +90,4 @@ for t in sorted({float(r["target_l0"]) for r in rows}):
           f"{float(f['r2']):.3f} / {float(f['l0']):.1f} / {float(f['q_star_aip']):.3f} | "
           f"{float(a['r2']):.3f} / {float(a['l0']):.1f} / {float(a['q_star_aip']):.3f} |")
 PY
+echo "run: $run"
