@@ -280,6 +280,28 @@ TEST(SaeTrain, TheLastCalibrationCutsAnL0AboveTheTargetButDoesNotRaiseOneBelow) 
   EXPECT_FALSE(calibrateThresholdsAtEnd(false, 7.9, 8, 0.05));
 }
 
+// A calibration that moves the L0 by more than a quarter is flagged (the SAE was trained at another sparsity);
+// and a real run whose controller cannot reach its target (controller_rate 0: the sparsity coefficient never moves
+// from its start) says so in its log, naming the parameter to change.
+TEST(SaeTrain, ACalibrationFarFromTheTrainedL0IsFlagged) {
+  EXPECT_TRUE(calibrationMovedFar(5.17, 8.0));   // session 24's wide model at target 8
+  EXPECT_TRUE(calibrationMovedFar(8.0, 5.17));
+  EXPECT_FALSE(calibrationMovedFar(7.2, 8.0));   // a factor 1.11
+  EXPECT_FALSE(calibrationMovedFar(8.0, 8.0));
+  EXPECT_TRUE(calibrationMovedFar(0.0, 2.0));    // nothing fired before
+  test::ScopedTempDir dir("sae_train_stuck_controller");
+  auto out = runJob("sae.train",
+                    Json{{"activations", storiesActivations().string()}, {"site", "resid_post.4"}, {"steps", 300},
+                         {"batch", 256}, {"target_l0", 4}, {"expansion", 2}, {"controller_rate", 0.0},
+                         {"resample_every", 0}},
+                    dir.path());
+  ASSERT_EQ(out.status, core::RunStatus::Completed) << out.error;
+  std::ifstream log(out.runDir / "log.txt");
+  const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("had not reached the target"), std::string::npos) << text.substr(0, 2000);
+  EXPECT_NE(text.find("controller_rate"), std::string::npos);
+}
+
 TEST(SaeAnalyze, TabulatesThreeBases) {
   test::ScopedTempDir dir("sae_analyze");
   auto out = runJob("sae.analyze",

@@ -122,6 +122,11 @@ bool calibrateThresholdsAtEnd(bool thresholdsFrozen, double l0, double target, d
   return l0 > target && std::abs(l0 - target) > tolerance * target;
 }
 
+bool calibrationMovedFar(double l0Before, double l0After) {
+  if (!(l0Before > 0) || !(l0After > 0)) return l0Before != l0After;
+  return std::abs(std::log(l0After / l0Before)) > std::log(1.25);
+}
+
 namespace {
 
 Sae trainImpl(const BatchFn& nextBatch, const Moments& moments, std::int64_t d, const TrainOptions& o,
@@ -234,6 +239,11 @@ Sae trainImpl(const BatchFn& nextBatch, const Moments& moments, std::int64_t d, 
         thresholdsFrozen = true;
         fb.info("step " + std::to_string(step) + ": thresholds calibrated (L0 " + std::to_string(before) + " -> " +
                 std::to_string(after) + ") and frozen for the learning-rate decay");
+        if (calibrationMovedFar(before, after))
+          fb.warn("step " + std::to_string(step) + ": the L0 controller had not reached the target by the decay (L0 " +
+                  std::to_string(before) + " against " + std::to_string(o.targetL0) + "); the SAE was trained at "
+                  "another sparsity, and R^2 may suffer. A faster controller (controller_rate, now " +
+                  std::to_string(o.controllerRate) + "; 0.1 followed the target on the 512-wide model) or more steps help");
       } else {
         fb.info("step " + std::to_string(step) + ": L0 " + std::to_string(now) + " is on target; the controller carries on");
       }
@@ -358,6 +368,11 @@ Sae trainImpl(const BatchFn& nextBatch, const Moments& moments, std::int64_t d, 
       std::tie(rep.calibrationL0Before, rep.calibrationL0After) = scaleTo(pre);
       fb.info("thresholds scaled by " + std::to_string(rep.thresholdFactor) + " in all: calibration L0 " +
               std::to_string(rep.calibrationL0Before) + " -> " + std::to_string(rep.calibrationL0After));
+      if (calibrationMovedFar(rep.calibrationL0Before, rep.calibrationL0After))
+        fb.warn("the last calibration moved the L0 from " + std::to_string(rep.calibrationL0Before) + " to " +
+                std::to_string(rep.calibrationL0After) + ": the encoder and decoder were trained at another sparsity, "
+                "and R^2 is measured after the move. A faster controller (controller_rate, now " +
+                std::to_string(o.controllerRate) + ") or more steps keep the L0 near the target while training");
     } else {
       rep.calibrationL0Before = rep.calibrationL0After = now;
       if (offTarget(now))

@@ -109,6 +109,11 @@ Sae trainSaeOnTensor(const torch::Tensor& x, const TrainOptions& options, torch:
 // above: lowering every threshold lets in activations the decoder never learned to use (stories260K, 512 rows,
 // target 8: R^2 0.9997 at L0 7.2 fell to 0.941 at L0 8.1; RESULTS.md, session 23). Sparser than asked is no fault.
 bool calibrateThresholdsAtEnd(bool thresholdsFrozen, double l0, double target, double tolerance);
+// Whether a threshold calibration moved the L0 by more than a quarter (either way): the SAE was then trained at
+// another sparsity than it is measured at, and its R² suffers (session 24, the wide model at target 8: the L0
+// stayed near 5.2 at controller_rate 0.02, calibrated to 8 at R² 0.972; at controller_rate 0.1 it followed
+// the target, R² 1.000). train() warns then.
+bool calibrationMovedFar(double l0Before, double l0After);
 
 // Reconstruction quality of an SAE on rows [begin, end) (at most maxRows, evenly spaced):
 // {"rows", "r2", "mse" (raw space, per row), "l0", "dead_fraction" (latents that never fire there)}.
