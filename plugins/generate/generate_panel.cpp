@@ -516,6 +516,8 @@ void GeneratePanel::showEvaluation(const QString& runDir) {
                   .arg(percent(r.value("composition_valid_rate", 0.0)))
                   .arg(percent(r.value("structure_valid_rate", 0.0)));
     line += tr(", unique %1").arg(percent(r.value("unique_rate", 0.0)));
+    if (r.contains("formula_match_rate"))  // a composition-conditioned DiT: how often it obeyed
+      line += tr(", formula as asked %1 of %2").arg(r.value("formula_matched", 0)).arg(r.value("formula_asked", 0));
     lines << line;
   }
   evaluation_->setText(tr("adit.evaluate: ") + lines.join(QStringLiteral("<br>")));
@@ -560,7 +562,12 @@ void GeneratePanel::onFinished(int id, core::RunStatus status, const QString& ru
       evaluateRun_ = runDir;
       showEvaluation(runDir);
       progress_->setValue(1000);
-      status_->setText(tr("Done: %1 structures, %2 valid.").arg(structures_.size()).arg(validCount()));
+      status_->setText(formulaAsked_ > 0 ? tr("Done: %1 structures, %2 valid, %3 of %4 with the formula asked.")
+                                               .arg(structures_.size())
+                                               .arg(validCount())
+                                               .arg(formulaMatched_)
+                                               .arg(formulaAsked_)
+                                         : tr("Done: %1 structures, %2 valid.").arg(structures_.size()).arg(validCount()));
       workbench_.log(tr("Generate: %1 structures in %2").arg(structures_.size()).arg(sampleRun_));
     }
     updateButtons();
@@ -606,6 +613,7 @@ bool GeneratePanel::loadStructures(const QString& path) {
     return fail(QString::fromUtf8(e.what())), false;
   }
   structures_ = std::move(frames);
+  formulaAsked_ = formulaMatched_ = 0;
   verdicts_.clear();
   verdicts_.reserve(structures_.size());
   for (const auto& s : structures_) {
@@ -641,6 +649,14 @@ bool GeneratePanel::loadStructures(const QString& path) {
     QString tip = item->toolTip();
     if (!v.smiles.empty()) tip += QStringLiteral("\n") + QString::fromStdString(v.smiles);
     if (!v.reason.empty()) tip += QStringLiteral("\n") + QString::fromStdString(v.reason);
+    const auto& info = structures_[static_cast<std::size_t>(i)].info;
+    if (const auto asked = info.find("asked_formula"); asked != info.end() && asked->is_string()) {
+      const QString want = QString::fromStdString(asked->get<std::string>());
+      const QString got = QString::fromStdString(structures_[static_cast<std::size_t>(i)].formula());
+      ++formulaAsked_;
+      formulaMatched_ += want == got;
+      tip += want == got ? tr("\nasked %1: obeyed").arg(want) : tr("\nasked %1, got %2").arg(want, got);
+    }
     item->setToolTip(tip);
   }
   connect(list, &QListWidget::itemDoubleClicked, this,
@@ -649,6 +665,10 @@ bool GeneratePanel::loadStructures(const QString& path) {
   applyFilter();
   updateButtons();
   return true;
+}
+
+QString GeneratePanel::itemToolTip(int i) const {
+  return gallery_ && i >= 0 && i < gallery_->list()->count() ? gallery_->list()->item(i)->toolTip() : QString();
 }
 
 int GeneratePanel::validCount() const {

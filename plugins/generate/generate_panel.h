@@ -83,6 +83,10 @@ class GeneratePanel : public QWidget {
   Q_INVOKABLE int itemCount() const { return static_cast<int>(structures_.size()); }
   Q_INVOKABLE int shownCount() const;
   Q_INVOKABLE int validCount() const;
+  // Samples of a composition-conditioned DiT carry the formula asked for: how many did, and how many have it.
+  Q_INVOKABLE int formulaAskedCount() const { return formulaAsked_; }
+  Q_INVOKABLE int formulaMatchedCount() const { return formulaMatched_; }
+  Q_INVOKABLE QString itemToolTip(int index) const;
   Q_INVOKABLE bool itemValid(int index) const;
   Q_INVOKABLE bool itemShown(int index) const;
   Q_INVOKABLE QString itemCaption(int index) const;  // the gallery text, validity mark included
@@ -189,6 +193,7 @@ class GeneratePanel : public QWidget {
   QString samplesFile_, sampleRun_, evaluateRun_, lastError_, trainedVae_, trainedDit_;
   chem::Trajectory structures_;
   std::vector<Verdict> verdicts_;
+  int formulaAsked_ = 0, formulaMatched_ = 0;
   Filter filter_;
   QTemporaryDir opened_;  // single structures handed to the Structures view
 };

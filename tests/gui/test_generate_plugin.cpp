@@ -474,6 +474,22 @@ TEST(GeneratePlugin, FormulaGivesEverySampleItsAtoms) {
   ASSERT_EQ(w.call<int>("itemCount"), 4);
   QMetaObject::invokeMethod(w.panel, "setFilterAtoms", Q_ARG(int, 19), Q_ARG(int, 19));
   EXPECT_EQ(w.call<int>("shownCount"), 4);
+  // Each item says what it was asked for and whether it obeyed; the status counts the ones that did.
+  EXPECT_EQ(w.call<int>("formulaAskedCount"), 4);
+  int obeyed = 0;
+  for (int i = 0; i < 4; ++i) {
+    QString tip;
+    QMetaObject::invokeMethod(w.panel, "itemToolTip", Q_RETURN_ARG(QString, tip), Q_ARG(int, i));
+    EXPECT_TRUE(tip.contains(QStringLiteral("asked C7H10O2"))) << tip.toStdString();
+    obeyed += tip.contains(QStringLiteral("obeyed"));
+  }
+  EXPECT_EQ(w.call<int>("formulaMatchedCount"), obeyed);
+  EXPECT_TRUE(w.text("statusText").contains(QStringLiteral("%1 of 4 with the formula asked").arg(obeyed)))
+      << w.text("statusText").toStdString();
+  const auto evaluation = w.panel->findChild<QLabel*>(QStringLiteral("generateEvaluation"));
+  ASSERT_NE(evaluation, nullptr);
+  EXPECT_TRUE(evaluation->text().contains(QStringLiteral("formula as asked %1 of 4").arg(obeyed)))
+      << evaluation->text().toStdString();
   QMetaObject::invokeMethod(w.panel, "setFilterAtoms", Q_ARG(int, 0), Q_ARG(int, 1000000));
   w.set("setComposition", QStringLiteral("C7Q"));
   ASSERT_TRUE(w.call<bool>("generate"));
