@@ -438,7 +438,8 @@ void writeRowFiles(const std::vector<EvaluationRow>& rows, const fs::path& json,
   Json j = Json::array();
   std::ofstream c(csv);
   c << "dataset,total,valid,valid_rate,valid_neutral,valid_neutral_rate,unique,unique_rate,novel,novel_rate,"
-       "composition_valid_rate,structure_valid_rate,lattice_rejected,formula_asked,formula_matched,formula_match_rate\n";
+       "composition_valid_rate,structure_valid_rate,lattice_rejected,"
+       "formula_asked,formula_matched,formula_match_rate\n";
   for (const auto& r : rows) {
     Json row{{"dataset", r.dataset}, {"total", r.total}, {"valid", r.valid}, {"valid_rate", r.validRate},
              {"valid_neutral", r.validNeutral}, {"valid_neutral_rate", r.validNeutralRate}, {"unique", r.unique},

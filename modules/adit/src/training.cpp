@@ -399,19 +399,21 @@ std::optional<int> assignComposition(const torch::Tensor& logProb, const std::ma
   const auto n = static_cast<std::int64_t>(types.size());
   if (static_cast<std::int64_t>(slots.size()) != n || n == 0) return std::nullopt;
   const auto lp = logProb.accessor<double, 2>();
-  std::vector<std::vector<double>> cost(static_cast<std::size_t>(n), std::vector<double>(static_cast<std::size_t>(n)));
-  for (std::int64_t a = 0; a < n; ++a)
-    for (std::int64_t j = 0; j < n; ++j) {
-      const int z = slots[static_cast<std::size_t>(j)];
+  const auto atoms = static_cast<std::size_t>(n);
+  std::vector<std::vector<double>> cost(atoms, std::vector<double>(atoms));
+  for (std::size_t a = 0; a < atoms; ++a)
+    for (std::size_t j = 0; j < atoms; ++j) {
+      const int z = slots[j];
       // an element the decoder cannot emit gets a large finite cost (the assignment needs finite costs)
-      cost[static_cast<std::size_t>(a)][static_cast<std::size_t>(j)] = z >= 1 && z <= kMaxZ ? -std::max(lp[a][z - 1], -1e6) : 1e6;
+      const auto i = static_cast<std::int64_t>(a);
+      cost[a][j] = z >= 1 && z <= kMaxZ ? -std::max(lp[i][z - 1], -1e6) : 1e6;
     }
   const auto assigned = chem::linearAssignment(cost);
   int changed = 0;
-  for (std::int64_t a = 0; a < n; ++a) {
-    const int z = slots[static_cast<std::size_t>(assigned[static_cast<std::size_t>(a)])];
-    changed += z != types[static_cast<std::size_t>(a)];
-    types[static_cast<std::size_t>(a)] = z;
+  for (std::size_t a = 0; a < atoms; ++a) {
+    const int z = slots[static_cast<std::size_t>(assigned[a])];
+    changed += z != types[a];
+    types[a] = z;
   }
   return changed;
 }
@@ -449,9 +451,10 @@ chem::Trajectory decodeToStructures(const VaeOutput& out, const torch::Tensor& m
         atoms.push_back(a);
         z.push_back(static_cast<int>(types[b][a].item<std::int64_t>()));
       }
-    if (compositions && static_cast<std::size_t>(b) < compositions->size() && !(*compositions)[static_cast<std::size_t>(b)].empty()) {
+    const auto ub = static_cast<std::size_t>(b);
+    if (compositions && ub < compositions->size() && !(*compositions)[ub].empty()) {
       const auto rows = logProb[b].index_select(0, torch::tensor(atoms, torch::kInt64));
-      if (const auto changed = assignComposition(rows, (*compositions)[static_cast<std::size_t>(b)], z)) s.info["retyped_atoms"] = *changed;
+      if (const auto changed = assignComposition(rows, (*compositions)[ub], z)) s.info["retyped_atoms"] = *changed;
     }
     for (std::size_t i = 0; i < atoms.size(); ++i) {
       const auto a = atoms[i];
@@ -547,15 +550,15 @@ chem::Trajectory sampleStructures(Vae& vae, DitBundle& bundle, const SampleOptio
     auto x1 = sampleFlow(predictor, x0, so, maskD);
     torch::NoGradGuard g;
     auto decoded = vae->decode(x1 * bundle.latentScale, maskD);
-    std::vector<std::map<int, int>> asked;  // each sample's composition, for enforceComposition
-    if (byComposition && o.enforceComposition)
+    // each sample's composition (conditioned DiTs): enforced at decoding when asked, and recorded
+    std::vector<std::map<int, int>> asked;
+    if (byComposition)
       for (std::int64_t i = 0; i < B; ++i) asked.push_back(compositions[static_cast<std::size_t>(drawn[i].item<std::int64_t>())]);
-    auto structures = decodeToStructures(decoded, maskD, cond.kind.to(torch::kCPU), asked.empty() ? nullptr : &asked);
+    auto structures = decodeToStructures(decoded, maskD, cond.kind.to(torch::kCPU),
+                                         o.enforceComposition && !asked.empty() ? &asked : nullptr);
     for (std::size_t i = 0; i < structures.size(); ++i) {
       // what the sample was asked to be, so that adit.evaluate can say how often the model obeys
-      if (byComposition)
-        structures[i].info["asked_formula"] =
-            chem::hillFormula(compositions[static_cast<std::size_t>(drawn[static_cast<std::int64_t>(i)].item<std::int64_t>())]);
+      if (!asked.empty()) structures[i].info["asked_formula"] = chem::hillFormula(asked[i]);
       out.push_back(std::move(structures[i]));
     }
     done += B;

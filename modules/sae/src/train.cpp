@@ -243,7 +243,8 @@ Sae trainImpl(const BatchFn& nextBatch, const Moments& moments, std::int64_t d, 
           fb.warn("step " + std::to_string(step) + ": the L0 controller had not reached the target by the decay (L0 " +
                   std::to_string(before) + " against " + std::to_string(o.targetL0) + "); the SAE was trained at "
                   "another sparsity, and R^2 may suffer. A faster controller (controller_rate, now " +
-                  std::to_string(o.controllerRate) + "; 0.1 followed the target on the 512-wide model) or more steps help");
+                  std::to_string(o.controllerRate) +
+                  "; 0.1 followed the target on the 512-wide model) or more steps help");
       } else {
         fb.info("step " + std::to_string(step) + ": L0 " + std::to_string(now) + " is on target; the controller carries on");
       }
