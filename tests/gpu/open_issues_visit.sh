@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU runs the open issues still owe, as three device calls of one lease (each under 10 minutes; make the next
+# The GPU runs the open issues still owe, as device calls of one lease (each under 10 minutes; make the next
 # call within the machine's 30 s warm period so the build in /tmp/atomscope-gpu is reused). About 19 minutes of
 # device time with the start. Prepare the carried folders first, here:
 #   PONITA_GIT=<fetched ebekkers/ponita git dir> ADIT=1 bash tests/gpu/prepare_carry.sh
@@ -10,8 +10,12 @@
 #   sae    issue 5: the wide model (dim 512) retrained, 200,000 activations, and sae.analyze in the capacity regime
 #          at target L0 2, 4, 8 (session 21's command), every SAE's log kept under $OUT/sae. About 3-4 minutes.
 #   adit   issue 7: the sample DiT continued with composition conditioning (element counts) for TIME_BUDGET s
-#          (default 360), then 1000 molecules, 1000 crystals and 200 at C7H10O2 sampled; the models come back
-#          in $OUT/adit/models, to be evaluated here (RDKit) with adit.evaluate. About 8 minutes.
+#          (default 360), then 1000 molecules, 1000 crystals and 200 at C7H10O2 sampled; the DiT comes back in two
+#          parts ($OUT/adit/dit.pt.part-*, joined with cat; its sha256 in table.md), the samples to be evaluated
+#          here (RDKit) with adit.evaluate. About 8 minutes.
+#   sae2   issue 5: the wide model's capacity-regime analysis at L0 4 and 8 in four variants (defaults, no
+#          resampling, controller_rate 0.1, no resampling for 10,000 steps), each SAE's training metrics back in
+#          one tar a variant. About 4 minutes with the build.
 # Every call prints a short table last and leaves its logs under $OUT.
 set -uo pipefail
 PART=${1:?usage: open_issues_visit.sh ff|sae|sae2|adit}
@@ -83,10 +87,12 @@ adit)
     DATA_MP20=.gpu/adit-data/mp20 VAE=samples/models/adit_qm9_mp20/vae.pt INIT_DIT=samples/models/adit_qm9_mp20/dit.pt \
     TIME_BUDGET="${TIME_BUDGET:-360}" bash tests/bench/adit/train_sample_models.sh > "$OUT/adit/table.md" 2>&1
   echo "train_sample_models.sh rc=$?"
-  cp "$W"/*.log "$W"/*.extxyz "$OUT/adit/" 2>/dev/null
-  for run in "$W"/runs/*adit.train_dit* "$W"/runs/*adit.sample*; do
-    [[ -d "$run" ]] && cp "$run/metrics.jsonl" "$OUT/adit/$(basename "$run").metrics.jsonl" 2>/dev/null
-  done
+  # At most 8 files of at most 16 MiB come back: the samples, the DiT in two parts (about 20 MB; join them with
+  # cat), the table, and the logs and metrics in one tar. The VAE given in VAE is not trained here, so it stays.
+  cp "$W"/*.extxyz "$OUT/adit/" 2>/dev/null
+  split -b 10M "$OUT/adit/models/dit.pt" "$OUT/adit/dit.pt.part-" && sha256sum "$OUT/adit/models/dit.pt" >> "$OUT/adit/table.md"
+  (cd "$W" && { ls ./*.log; ls runs/*/metrics.jsonl; } 2>/dev/null | tar -cf "$OUT/adit/logs.tar" -T -)
+  rm -rf "$OUT/adit/models"
   tail -12 "$OUT/adit/table.md" ;;
 *) echo "usage: $0 ff|sae|sae2|adit" >&2; exit 2 ;;
 esac

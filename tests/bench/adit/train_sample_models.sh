@@ -130,7 +130,8 @@ if [[ "${COMPOSITION:-true}" == true ]]; then
   run adit.sample sample_formula --device "$DEVICE" --param vae="$MODELS/vae.pt" --param dit="$MODELS/dit.pt" \
     --param count=200 --param steps="$STEPS" --param guidance="$GUIDANCE" --param sampler="$SAMPLER" \
     --param kind=molecule --param composition="${FORMULA:-C7H10O2}" \
-    && FORMULA_LINE=$(python3 "$SRC/tests/bench/adit/formula_match.py" "$(latest_run adit.sample)/artifacts/samples.extxyz" "${FORMULA:-C7H10O2}")
+    && cp "$(latest_run adit.sample)/artifacts/samples.extxyz" "$OUT/formula.extxyz" \
+    && FORMULA_LINE=$(python3 "$SRC/tests/bench/adit/formula_match.py" "$OUT/formula.extxyz" "${FORMULA:-C7H10O2}")
 fi
 
 py_summary() { python3 -c 'import json,sys; s=json.load(open(sys.argv[1]+"/run.json"))["summary"]; print(" ".join("%s=%s" % (k, s.get(k)) for k in sys.argv[2:]))' "$@"; }
