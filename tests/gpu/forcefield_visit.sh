@@ -82,6 +82,13 @@ inference_tables() {  # ours against the reference in FP32 (and TF32), on the un
     say "TF32 inference table rc=$?"
   fi
 }
+mace_table() {  # timeout: the sample PONITA against the shared MACE TorchScript model (about a minute); MACE is
+  # passed as the model's path (this script's own MACE=true would otherwise be read as one)
+  timeout "$1" env MACE="$SHARED/mlip_models/mace_toy_test_compiled.model" BUILD="$B" SHARED="$SHARED" OUT="$W/mace" \
+    PONITA="$SRC/samples/models/ponita_3bpa/model.pt" STEPS=10 TF32="${TF32:-false}" \
+    bash tests/bench/forcefield/mace_vs_ponita_gpu.sh > "$W/mace_table.md" 2>&1
+  say "MACE vs PONITA rc=$?"
+}
 case $PHASE in
 A)
   build
@@ -115,11 +122,7 @@ PY
       --boxes "$W/infer/box_10000.xyz" --steps 5 --profile > "$W/ref_profile.out" 2> "$W/ref_profile.txt"
     grep -A14 "profile of" "$W/ref_profile.txt" | cut -c1-60,120-200
   fi
-  if [[ "${MACE:-false}" == true ]]; then  # the sample PONITA model against the shared MACE TorchScript model
-    timeout 120 env MACE="$SHARED/mlip_models/mace_toy_test_compiled.model" BUILD="$B" SHARED="$SHARED" OUT="$W/mace" PONITA="$SRC/samples/models/ponita_3bpa/model.pt" \
-      STEPS=10 TF32="${TF32:-false}" bash tests/bench/forcefield/mace_vs_ponita_gpu.sh > "$W/mace_table.md" 2>&1
-    say "MACE vs PONITA rc=$?"; tail -8 "$W/mace_table.md"
-  fi
+  if [[ "${MACE:-false}" == true ]]; then mace_table 120; tail -8 "$W/mace_table.md"; fi
   cp "$W"/infer/*.log "$W/" 2>/dev/null
   pack
   tail -9 "$W/infer_table.md"
@@ -132,11 +135,7 @@ Q)
   say "PONITA CUDA tests rc=$?"
   grep -E "^\[  (PASSED|FAILED) |^\[       OK|^\[  FAILED" "$W/ponita_cuda_tests.log" | head -12
   TF32_TABLE=${TF32_TABLE:-false} inference_tables
-  if [[ "${MACE:-false}" == true ]]; then  # the sample PONITA model against the shared MACE model (about a minute)
-    timeout 150 env MACE="$SHARED/mlip_models/mace_toy_test_compiled.model" BUILD="$B" SHARED="$SHARED" OUT="$W/mace" PONITA="$SRC/samples/models/ponita_3bpa/model.pt" \
-      STEPS=10 TF32="${TF32:-false}" bash tests/bench/forcefield/mace_vs_ponita_gpu.sh > "$W/mace_table.md" 2>&1
-    say "MACE vs PONITA rc=$?"
-  fi
+  [[ "${MACE:-false}" == true ]] && mace_table 150
   cp "$W"/infer/*.log "$W/" 2>/dev/null
   pack
   [[ -f "$W/mace_table.md" ]] && tail -8 "$W/mace_table.md"

@@ -119,7 +119,7 @@ void refitDecoder(SaeImpl& sae, const BatchFn& nextBatch, std::uint64_t firstDra
 
 bool calibrateThresholdsAtEnd(bool thresholdsFrozen, double l0, double target, double tolerance) {
   if (thresholdsFrozen) return true;
-  return l0 > target && std::abs(l0 - target) > tolerance * target;
+  return l0 - target > tolerance * target;
 }
 
 bool calibrationMovedFar(double l0Before, double l0After) {
@@ -215,6 +215,10 @@ Sae trainImpl(const BatchFn& nextBatch, const Moments& moments, std::int64_t d, 
     return {before, meanL0(pre, sae->logThreshold)};
   };
   const auto offTarget = [&](double l0) { return std::abs(l0 - o.targetL0) > o.calibrationTolerance * o.targetL0; };
+  // What the warnings below advise when a calibration had to move the L0 far (calibrationMovedFar).
+  const std::string controllerAdvice = "A faster controller (controller_rate, now " + std::to_string(o.controllerRate) +
+                                       "; 0.1 followed the target on the 512-wide model) or more steps keep the L0 "
+                                       "near the target while training";
   // At the start of the learning-rate decay, if the L0 is off target, the thresholds are calibrated
   // and then frozen, so the encoder and decoder spend the decay adapting to the gating they will be used
   // with; on target, the controller carries on. Frozen thresholds leave the L0 to the encoder alone (on
@@ -242,9 +246,7 @@ Sae trainImpl(const BatchFn& nextBatch, const Moments& moments, std::int64_t d, 
         if (calibrationMovedFar(before, after))
           fb.warn("step " + std::to_string(step) + ": the L0 controller had not reached the target by the decay (L0 " +
                   std::to_string(before) + " against " + std::to_string(o.targetL0) + "); the SAE was trained at "
-                  "another sparsity, and R^2 may suffer. A faster controller (controller_rate, now " +
-                  std::to_string(o.controllerRate) +
-                  "; 0.1 followed the target on the 512-wide model) or more steps help");
+                  "another sparsity, and R^2 may suffer. " + controllerAdvice);
       } else {
         fb.info("step " + std::to_string(step) + ": L0 " + std::to_string(now) + " is on target; the controller carries on");
       }
@@ -372,8 +374,7 @@ Sae trainImpl(const BatchFn& nextBatch, const Moments& moments, std::int64_t d, 
       if (calibrationMovedFar(rep.calibrationL0Before, rep.calibrationL0After))
         fb.warn("the last calibration moved the L0 from " + std::to_string(rep.calibrationL0Before) + " to " +
                 std::to_string(rep.calibrationL0After) + ": the encoder and decoder were trained at another sparsity, "
-                "and R^2 is measured after the move. A faster controller (controller_rate, now " +
-                std::to_string(o.controllerRate) + ") or more steps keep the L0 near the target while training");
+                "and R^2 is measured after the move. " + controllerAdvice);
     } else {
       rep.calibrationL0Before = rep.calibrationL0After = now;
       if (offTarget(now))
