@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 #include <random>
 
@@ -12,6 +13,7 @@
 #include "atomscope/forcefield/ponita_calculator.h"
 #include "atomscope/forcefield/training.h"
 #include "../../modules/forcefield/src/ponita_edge_kernels.h"  // the CUDA kernels' host-callable arithmetic
+#include "../../modules/forcefield/src/split_tf32.h"
 #include "ff_test_util.h"
 
 using namespace atomscope;
@@ -202,6 +204,15 @@ TEST(Ponita, UnknownElementAndBadFileAreClearErrors) {
   } catch (const forcefield::ForceFieldError& e) {
     EXPECT_NE(std::string(e.what()).find("3bpa_train_300K.xyz"), std::string::npos) << e.what();
   }
+  // A config whose E0 list does not match its species (once an index out of range on the GPU).
+  auto c = m->config;
+  c.species = {1, 6, 7};
+  try {
+    forcefield::Ponita bad(c);
+    FAIL() << "no error";
+  } catch (const forcefield::ForceFieldError& e) {
+    EXPECT_NE(std::string(e.what()).find("e0 has 2 values for 3 species"), std::string::npos) << e.what();
+  }
 }
 
 // Inference (compute without createGraph: two passes, per-edge work a chunk at a time) computes the same function
@@ -384,9 +395,42 @@ TEST(Ponita, PairsBeyondTheCutoffContributeNothing) {
   }
 }
 
+// Padding edges (padEdges: atom k -> k + 1 with weight 0, the real edges weight 1) change nothing: energy, forces and stress of
+// 3BPA and of a periodic DFT frame equal the unpadded graph's to 1e-12 (float64, this CPU); a second list of other
+// positions copied into the same padded buffers (copyEdgesPadded, what a captured graph is fed) gives that list's
+// numbers; too small a capacity is a clear error.
+TEST(Ponita, PaddedEdgesChangeNothing) {
+  auto m = smallPonita("po", "fibonacci", 6, {1, 6, 7, 8, 40});
+  for (const auto& s : {bpaFrames()[1], chem::readXyz(mlipTestFile())[0]}) {
+    SCOPED_TRACE(s.formula());
+    const bool stress = s.isPeriodic();
+    const auto g = makeGraphBatch(s, m->config.cutoff, torch::kFloat64);
+    auto padded = forcefield::padEdges(g, g.numEdges() + 37);
+    ASSERT_EQ(padded.numEdges(), g.numEdges() + 37);
+    // Spread over the atoms (one atom with every padding edge slowed the fused edge sums threefold on the H200).
+    const auto padFirst = padded.edgeIndex[0].narrow(0, g.numEdges(), 37);
+    EXPECT_LE(torch::bincount(padFirst).max().item<std::int64_t>(), 37 / static_cast<std::int64_t>(s.size()) + 1);
+    auto same = [&](const EnergyOutput& a, const EnergyOutput& b) {
+      EXPECT_NEAR(a.energy.item<double>(), b.energy.item<double>(), 1e-12 * std::abs(b.energy.item<double>()));
+      EXPECT_LT((a.forces - b.forces).abs().max().item<double>(), 1e-12 * b.forces.abs().max().item<double>());
+      if (stress) EXPECT_LT((a.stress - b.stress).abs().max().item<double>(), 1e-12 * b.stress.abs().max().item<double>());
+    };
+    same(m->compute(padded, true, stress), m->compute(g, true, stress));
+    auto moved = s;
+    for (auto& p : moved.positions) p[0] *= 1.02;  // other distances, fewer pairs
+    const auto g2 = makeGraphBatch(moved, m->config.cutoff, torch::kFloat64);
+    ASSERT_LE(g2.numEdges(), padded.numEdges());
+    forcefield::copyEdgesPadded(padded, g2);
+    padded.positions = g2.positions;
+    same(m->compute(padded, true, stress), m->compute(g2, true, stress));
+    EXPECT_THROW(forcefield::padEdges(g, g.numEdges() - 1), forcefield::ForceFieldError);
+  }
+}
+
 // On CUDA, small systems run as a replayed CUDA graph (PonitaCalculator::cudaGraph, on by default). Along
-// 40 steps of a random walk of 3BPA, with a jump that forces a new neighbour list (and a new capture) halfway,
-// energies and forces equal those of the eager calculator.
+// 40 steps of a random walk of 3BPA, energies and forces equal those of the eager calculator: through a jump that
+// remakes the neighbour list within the graph's padded capacity (replayed at once with the new edges, no capture),
+// and a compression that lists more pairs than the padding holds (one eager call, then a new capture).
 TEST(Ponita, CudaGraphCallsEqualEagerOnesOnCuda) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
   auto m = smallPonita("po", "fibonacci", 8);
@@ -402,6 +446,9 @@ TEST(Ponita, CudaGraphCallsEqualEagerOnesOnCuda) {
     for (auto& p : s.positions)
       for (auto& x : p) x += step(rng);
     if (t == 20) s.positions[4][0] += 0.8;  // past skin / 2: a new list
+    if (t == 30)
+      for (auto& p : s.positions)
+        for (auto& x : p) x *= 0.8;  // many more pairs within cutoff + skin
     const auto a = graphed.compute(s), b = eager.compute(s);
     graphedCalls += graphed.lastCallGraphed();
     EXPECT_FALSE(eager.lastCallGraphed());
@@ -414,8 +461,10 @@ TEST(Ponita, CudaGraphCallsEqualEagerOnesOnCuda) {
       }
     EXPECT_LT(worst, 1e-4 * scale) << "step " << t;
   }
-  EXPECT_EQ(graphedCalls, 38) << "capture error: " << graphed.graphCaptureError();  // all but each list's first call
+  // All but the first call and the first on the compressed list; captures at steps 1 and 31.
+  EXPECT_EQ(graphedCalls, 38) << "capture error: " << graphed.graphCaptureError();
   EXPECT_EQ(graphed.graphedCalls(), 38u);
+  EXPECT_EQ(graphed.graphCaptures(), 2u);
 }
 
 // On CUDA the edge sums of inference run as fused kernels (one pass over each atom's run of edges, no atomics)
@@ -555,4 +604,121 @@ TEST(Ponita, Tf32IsScopedToTheCalculatorOnCuda) {
   EXPECT_LT(worst, 1e-2 * scale);
   EXPECT_GT(worst, 0.0);
   EXPECT_NEAR(a.energy, b.energy, 1e-3 * std::abs(b.energy));
+}
+
+namespace {
+std::uint32_t bitsOf(float x) {
+  std::uint32_t u;
+  std::memcpy(&u, &x, sizeof u);
+  return u;
+}
+}  // namespace
+
+// The 3xTF32 split (split_tf32.h; edgecuda::tf32Split is what each CUDA thread of splitTf32Rows runs, compiled here for
+// the host): hi and lo are TF32 numbers (13 low mantissa bits zero), hi is x rounded to 11 significant bits
+// (|x - hi| <= 2^-11 |x|, round to nearest) and hi + lo leaves at most 2^-22 |x| (lo rounded the same way). The ATen
+// path (this CPU, and CUDA builds without the kernel) gives the same bits.
+TEST(Ponita, Tf32SplitPartsAreExactAndSumToTheInputOnCpu) {
+  torch::manual_seed(13);
+  auto x = torch::randn({64, 40}) * torch::pow(10.0, torch::randint(-30, 30, {64, 40}).to(torch::kFloat32));
+  x[0][0] = 0.0f;
+  x[0][1] = -0.0f;
+  x[0][2] = 1.0f + 1.0f / 2048;  // a tie: rounds away from zero
+  x[0][3] = -(1.0f + 3.0f / 4096);
+  const auto split = forcefield::splitTf32Rows(x);
+  ASSERT_EQ(split.sizes(), (std::vector<std::int64_t>{64, 120}));
+  const auto xc = x.contiguous();
+  for (std::int64_t r = 0; r < 64; ++r)
+    for (std::int64_t c = 0; c < 40; ++c) {
+      const float v = xc[r][c].item<float>();
+      float hi = 0, lo = 0;
+      forcefield::edgecuda::tf32Split(v, hi, lo);
+      EXPECT_EQ(bitsOf(hi) & 0x1FFFu, 0u);
+      EXPECT_EQ(bitsOf(lo) & 0x1FFFu, 0u);
+      EXPECT_LE(std::abs(double(v) - hi), std::ldexp(std::abs(double(v)), -11));
+      EXPECT_LE(std::abs(double(v) - hi - lo), std::ldexp(std::abs(double(v)), -22));
+      EXPECT_EQ(bitsOf(split[r][c].item<float>()), bitsOf(hi));
+      EXPECT_EQ(bitsOf(split[r][40 + c].item<float>()), bitsOf(lo));
+      EXPECT_EQ(bitsOf(split[r][80 + c].item<float>()), bitsOf(hi));
+    }
+  EXPECT_EQ(forcefield::edgecuda::tf32Round(1.0f + 1.0f / 2048), 1.0f + 1.0f / 1024);
+}
+
+// The 3xTF32 product is the float32 product to float32's accuracy: the three products of the TF32 parts, each exact
+// (done here in float64, as tensor cores multiply TF32 numbers exactly), leave per element at most
+// 4 * 2^-22 * sum_k |a_ik| |b_kj| (lo_a lo_b and the two lo roundings, 2^-22 each; tf32Split's analysis), on
+// PONITA's kernel shape (K = 256 basis functions to 640 = 5 layers x 128 channels). hi_a hi_b alone (plain TF32)
+// breaks that bound: the test tells the two apart.
+TEST(Ponita, Tf32SplitProductHasFloat32AccuracyOnCpu) {
+  torch::manual_seed(17);
+  const auto a = torch::randn({300, 256}), b = torch::randn({256, 640}) * 0.1;
+  const auto exact = torch::mm(a.to(torch::kFloat64), b.to(torch::kFloat64));
+  const auto bound = 4 * std::ldexp(1.0, -22) * torch::mm(a.abs().to(torch::kFloat64), b.abs().to(torch::kFloat64));
+  const auto split = torch::mm(forcefield::splitTf32Rows(a).to(torch::kFloat64),
+                               forcefield::splitTf32Weights(b).to(torch::kFloat64));
+  EXPECT_TRUE(((split - exact).abs() <= bound).all().item<bool>())
+      << "worst error / bound " << ((split - exact).abs() / bound).max().item<double>();
+  const auto hiOnly = torch::mm(forcefield::splitTf32Rows(a).narrow(1, 0, 256).to(torch::kFloat64),
+                                forcefield::splitTf32Weights(b).narrow(0, 0, 256).to(torch::kFloat64));
+  EXPECT_GT(((hiOnly - exact).abs() / bound).max().item<double>(), 10.0);
+  // mmSplitTf32Out over blocks of rows (the row block is 2^27 / 3K rows; here one block) with a bias, in float32.
+  auto out = torch::empty({300, 640});
+  const auto bias = torch::randn({640});
+  forcefield::mmSplitTf32Out(out, a, forcefield::splitTf32Weights(b), bias);
+  EXPECT_LT((out.to(torch::kFloat64) - exact - bias.to(torch::kFloat64)).abs().max().item<double>(),
+            1e-5 * exact.abs().max().item<double>());
+}
+
+// On CUDA (compute capability 8.0 and up) PONITA's float32 inference runs its per-edge products as 3xTF32, on the
+// rMD17 model's size (20 orientations, hidden 128, basis 256, 5 layers), a 3BPA frame and a periodic DFT frame,
+// against the float64 model. Its error is float32's kind, not TF32's: at most 20x SGEMM's for forces and 60x for
+// energies, and more than 30x below plain TF32's (the tf32 option). Not SGEMM's exactly: the tensor cores sum in
+// float32 but round those sums otherwise than SGEMM's FMAs do (Fasi et al. 2021 measured truncation in their
+// accumulation), over 3K terms. Measured on the H200 (session 25): forces 1.7-5.3x SGEMM's error and 166-287x below
+// TF32's; energies 3.8-22x and 366-669x; the forces' error 2e-6 eV/A, 10^4 times below a trained model's.
+// Its numbers differ from SGEMM's (the split ran: the fused kernels' split layouts for the kernels and pass 2, the
+// generic split for the basis MLP's second layer and its transpose).
+TEST(Ponita, SplitTf32KeepsFloat32AccuracyOnCuda) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  if (!forcefield::PonitaImpl::hasFusedKernels()) GTEST_SKIP() << "built without a CUDA compiler: no split kernel";
+  if (!forcefield::splitTf32Pays(torch::zeros({1, 1}, torch::kCUDA)))
+    GTEST_SKIP() << "no TF32 tensor cores (compute capability 8.0 and up), or TF32 is on for the process";
+  auto c = smallPonita("po", "fibonacci", 20, {1, 6, 7, 8, 40})->config;
+  c.hidden = 128;
+  c.basis = 256;
+  c.layers = 5;
+  torch::manual_seed(23);
+  forcefield::Ponita m(c);
+  m->eval();
+  for (const auto& s : {bpaFrames()[2], chem::readXyz(mlipTestFile())[0]}) {
+    m->to(torch::kCUDA, torch::kFloat64);
+    const auto g64 = makeGraphBatch(s, c.cutoff, torch::kFloat64).to(torch::kCUDA, torch::kFloat64);
+    const auto ref = m->compute(g64, true, false);
+    m->to(torch::kCUDA, torch::kFloat32);
+    const auto g32 = g64.to(torch::kCUDA, torch::kFloat32);
+    auto errors = [&](bool split, bool tf32) {
+      m->splitTf32 = split;
+      const bool before = at::globalContext().allowTF32CuBLAS();
+      at::globalContext().setAllowTF32CuBLAS(tf32);
+      const auto o = m->compute(g32, true, false);
+      at::globalContext().setAllowTF32CuBLAS(before);
+      EXPECT_EQ(m->lastInferenceSplit(), split && !tf32);
+      EXPECT_TRUE(m->lastInferenceFused());
+      const double e = std::abs(o.energy.item<double>() - ref.energy.item<double>());
+      const double f = (o.forces.to(torch::kFloat64) - ref.forces).abs().max().item<double>();
+      return std::make_tuple(e, f, o.forces.to(torch::kFloat64));
+    };
+    const auto [eSgemm, fSgemm, forcesSgemm] = errors(false, false);
+    const auto [eSplit, fSplit, forcesSplit] = errors(true, false);
+    const auto [eTf32, fTf32, forcesTf32] = errors(false, true);
+    m->splitTf32 = true;
+    std::cout << s.formula() << ": energy error SGEMM " << eSgemm << ", 3xTF32 " << eSplit << ", TF32 " << eTf32
+              << "; force error " << fSgemm << ", " << fSplit << ", " << fTf32 << "\n";
+    const double fScale = ref.forces.abs().max().item<double>(), eScale = std::abs(ref.energy.item<double>());
+    EXPECT_LE(fSplit, 20 * fSgemm + 1e-8 * fScale);
+    EXPECT_LE(eSplit, 60 * eSgemm + 1e-8 * eScale);
+    EXPECT_GT(fTf32, 30 * fSplit);
+    EXPECT_GT(eTf32, 30 * eSplit);
+    EXPECT_GT((forcesSplit - forcesSgemm).abs().max().item<double>(), 0.0);
+  }
 }

@@ -17,6 +17,9 @@
 #   Q   a quick A: atomscope-cli and the force-field tests only, the PONITA CUDA tests, the FP32 inference table
 #       (TF32_TABLE=true adds the TF32 one; MACE=true the sample PONITA against the shared MACE model). About 5 minutes.
 #   AB  this checkout against a variant (files under AB_FILES over a copy), ff.md alternating (see the phase).
+#   S   the 3xTF32 per-edge products against plain SGEMM in one build (ff.md's split_tf32), alternating, then the
+#       FP32 table against the reference (see the phase).
+#   K   the neighbour-list skin on small (CUDA-graphed) systems: ff.md at several neighbor_skin values.
 #   G   FP32 product rates: gemm_probe.py and bench_gemm_probe (C++), the kernels each picks (ncu), and ff.md with
 #       the sample model at 3,000 and 10,000 atoms.
 #   T   start 3BPA training in the background (setsid: it outlives the call while the machine is held) from
@@ -28,7 +31,7 @@
 #       then the test-set errors and 1 ps of NVE; returns the model as $OUT/ponita_ethanol.pt.
 # Every phase leaves its logs in $OUT/rest.tar.gz and prints a short table last.
 set -uo pipefail
-PHASE=${1:?usage: forcefield_visit.sh A|Q|AB|G|T|W|E}
+PHASE=${1:?usage: forcefield_visit.sh A|Q|AB|S|K|G|T|W|E}
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$SRC"
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
@@ -89,6 +92,15 @@ mace_table() {  # timeout: the sample PONITA against the shared MACE TorchScript
     bash tests/bench/forcefield/mace_vs_ponita_gpu.sh > "$W/mace_table.md" 2>&1
   say "MACE vs PONITA rc=$?"
 }
+md_rate() {  # cli, box, extra ff.md arguments: ff.md's atom-steps/s over AB_STEPS steps of the untrained model
+  local c=$1 box=$2; shift 2
+  "$c" run ff.md --out "$W/ab_runs" --device cuda --quiet --param model="$W/untrained.pt" --param structure="$box" \
+    --param ensemble=nve --param timestep=0.5 --param steps="${AB_STEPS:-40}" --param sample_every="${AB_STEPS:-40}" "$@" \
+    > "$W/ab_last.log" 2>&1 || { echo failed; return; }
+  python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]+"/run.json"))["summary"]["atom_steps_per_s"]))' \
+    "$(ls -1dt "$W"/ab_runs/*ff.md* | head -1)"
+}
+ratio_of() { python3 -c "import sys; a,b=sys.argv[1:]; print(f'{float(a)/float(b):.3f}' if b.isdigit() and a.isdigit() else '-')" "$1" "$2"; }
 case $PHASE in
 A)
   build
@@ -165,27 +177,68 @@ AB)
   sizes=${AB_SIZES:-3000 10000}
   python3 tests/bench/forcefield/make_boxes.py "$DATA/3bpa_train_300K.xyz" "$W/ab_box" $sizes > /dev/null
   new_cli=$(cli); old_cli=$(find "$B2" -name atomscope-cli -type f -perm -u+x | head -1)
-  rate() {  # cli, box: ff.md's atom-steps/s
-    "$1" run ff.md --out "$W/ab_runs" --device cuda --quiet --param model="$W/untrained.pt" --param structure="$2" \
-      --param ensemble=nve --param timestep=0.5 --param steps="${AB_STEPS:-40}" --param sample_every="${AB_STEPS:-40}" \
-      > "$W/ab_last.log" 2>&1 || { echo failed; return; }
-    python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]+"/run.json"))["summary"]["atom_steps_per_s"]))' \
-      "$(ls -1dt "$W"/ab_runs/*ff.md* | head -1)"
-  }
   echo "| atoms | round | this checkout | variant ($AB_FILES) | ratio |" > "$W/ab_table.md"
   echo "|---|---|---|---|---|" >> "$W/ab_table.md"
   for round in $(seq 1 "${AB_ROUNDS:-3}"); do
     for size in $sizes; do
       box=$W/ab_box_$size.xyz
       n=$(head -1 "$box")
-      a=$(rate "$new_cli" "$box"); b=$(rate "$old_cli" "$box")
-      ratio=$(python3 -c "import sys; a,b=sys.argv[1:]; print(f'{float(a)/float(b):.3f}' if b.isdigit() and a.isdigit() else '-')" "$a" "$b")
+      a=$(md_rate "$new_cli" "$box"); b=$(md_rate "$old_cli" "$box")
+      ratio=$(ratio_of "$a" "$b")
       echo "| $n | $round | $a | $b | $ratio |" >> "$W/ab_table.md"
     done
   done
   say "A/B done"
   pack
   cat "$W/ab_table.md" ;;
+S)
+  # The per-edge products as 3xTF32 (ff.md's split_tf32, on by default) against plain SGEMM (split_tf32=false) in
+  # one build: the PONITA CUDA tests (Ponita.SplitTf32KeepsFloat32AccuracyOnCuda among them), ff.md with the split on
+  # and off alternating on 3BPA boxes of AB_SIZES atoms (3000 10000) for AB_ROUNDS rounds (3), then the FP32 table
+  # against the reference (SIZES). About 7 minutes.
+  build_targets atomscope-cli atomscope_forcefield_tests
+  "$B/tests/forcefield/atomscope_forcefield_tests" --gtest_filter='Ponita.*Cuda*:Ponita.InferenceEquals*:Ponita.Tf32Split*' > "$W/ponita_cuda_tests.log" 2>&1
+  say "PONITA CUDA tests rc=$?"
+  grep -E "^\[  (PASSED|FAILED) |^\[       OK|^\[  FAILED|energy error" "$W/ponita_cuda_tests.log" | head -16
+  untrained_model
+  sizes=${AB_SIZES:-3000 10000}
+  python3 tests/bench/forcefield/make_boxes.py "$DATA/3bpa_train_300K.xyz" "$W/ab_box" $sizes > /dev/null
+  echo "| atoms | round | split_tf32 (3xTF32) | split_tf32=false (SGEMM) | ratio |" > "$W/split_table.md"
+  echo "|---|---|---|---|---|" >> "$W/split_table.md"
+  for round in $(seq 1 "${AB_ROUNDS:-3}"); do
+    for size in $sizes; do
+      box=$W/ab_box_$size.xyz
+      a=$(md_rate "$(cli)" "$box"); b=$(md_rate "$(cli)" "$box" --param split_tf32=false)
+      echo "| $(head -1 "$box") | $round | $a | $b | $(ratio_of "$a" "$b") |" >> "$W/split_table.md"
+    done
+  done
+  say "split A/B done"
+  TF32_TABLE=false inference_tables
+  cp "$W"/infer/*.log "$W/" 2>/dev/null
+  pack
+  cat "$W/split_table.md"
+  tail -9 "$W/infer_table.md" ;;
+K)
+  # The neighbour-list skin on small systems (CUDA graphs run every listed pair, the skin's too): ff.md with
+  # neighbor_skin in K_SKINS (1.0 0.5 0.3) on 3BPA boxes of K_SIZES atoms (100 300 1000), AB_STEPS steps (100),
+  # alternating, AB_ROUNDS rounds (2). About 3 minutes.
+  build_targets atomscope-cli
+  untrained_model
+  sizes=${K_SIZES:-100 300 1000}
+  python3 tests/bench/forcefield/make_boxes.py "$DATA/3bpa_train_300K.xyz" "$W/k_box" $sizes > /dev/null
+  echo "| atoms | round | skin | atom-steps/s | graph captures |" > "$W/skin_table.md"
+  echo "|---|---|---|---|---|" >> "$W/skin_table.md"
+  for round in $(seq 1 "${AB_ROUNDS:-2}"); do
+    for size in $sizes; do
+      for skin in ${K_SKINS:-1.0 0.5 0.3}; do
+        r=$(AB_STEPS=${AB_STEPS:-100} md_rate "$(cli)" "$W/k_box_$size.xyz" --param neighbor_skin="$skin")
+        captures=$(grep -o 'cuda_graph_captures = [0-9.]*' "$W/ab_last.log" | cut -d' ' -f3)
+        echo "| $(head -1 "$W/k_box_$size.xyz") | $round | $skin | $r | $captures |" >> "$W/skin_table.md"
+      done
+    done
+  done
+  pack
+  cat "$W/skin_table.md" ;;
 G)
   # FP32 product rates: both probes, the kernels each picks (ncu), and ff.md on two boxes. About 2 minutes.
   build_targets atomscope-cli bench_gemm_probe

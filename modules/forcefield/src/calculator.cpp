@@ -1,5 +1,6 @@
 #include "atomscope/forcefield/calculator.h"
 
+#include <cmath>
 #include <fstream>
 #include <iterator>
 #include <limits>
@@ -31,6 +32,10 @@ PonitaCalculator::PonitaCalculator(Ponita model, std::string label, torch::Devic
 
 PonitaCalculator::~PonitaCalculator() = default;
 
+std::int64_t PonitaCalculator::graphCapacityFor(std::int64_t edges) const {
+  return edges + static_cast<std::int64_t>(std::ceil(graphEdgeHeadroom * static_cast<double>(edges))) + 16;
+}
+
 CalcResult PonitaCalculator::fromTensors(const chem::Structure& s, const torch::Tensor& energy, const torch::Tensor& forces) const {
   CalcResult r;
   r.energy = energy.item<double>();
@@ -59,19 +64,22 @@ CalcResult PonitaCalculator::compute(const chem::Structure& s, bool stress) {
   }
   g.speciesIndex = species_;
   const auto perEdge = model_->config.numOrientations() * std::max(model_->config.basis, model_->config.hidden);
-  // A list's first call runs eagerly: only a list used again (MD, optimisation) is worth a capture, not
-  // the one-off frames of an evaluation.
+  // A list's first call runs eagerly when no captured graph can take it: only a list used again (MD,
+  // optimisation) is worth a capture, not the one-off frames of an evaluation. A new list of the same atoms
+  // within the captured graph's capacity is copied into its padded edges and replayed at once.
   if (pairs_.lists() != listSeen_) {
     listSeen_ = pairs_.lists();
     callsOnList_ = 0;
   }
   ++callsOnList_;
-  lastGraphed_ = graphable && callsOnList_ >= 2 && g.numEdges() * perEdge <= graphMaxElements;
+  const bool fitsGraph = graphed_ && s.numbers == graphNumbers_ && g.numEdges() <= graphInput_.numEdges();
+  const auto capacity = fitsGraph ? graphInput_.numEdges() : graphCapacityFor(g.numEdges());
+  lastGraphed_ = graphable && s.size() >= 2 && (fitsGraph || callsOnList_ >= 2) && capacity * perEdge <= graphMaxElements;
   if (lastGraphed_) {
-    if (!graphed_ || graphList_ != pairs_.lists()) {  // a new list: new shapes, a new capture
+    if (!fitsGraph) {  // the first capture, other atoms, or more edges than the padding holds: a new capture
       graphed_.reset();
       graphOutput_ = torch::Tensor();
-      graphInput_ = g;
+      graphInput_ = padEdges(g, capacity);
       graphInput_.positions = g.positions.clone();
       try {
         graphed_ = std::make_unique<lm::GraphedCall>(device_);
@@ -80,12 +88,18 @@ CalcResult PonitaCalculator::compute(const chem::Structure& s, bool stress) {
           return torch::cat({o.energy.to(torch::kFloat64), o.forces.to(torch::kFloat64).flatten()});
         });
         graphList_ = pairs_.lists();
+        graphNumbers_ = s.numbers;
+        ++graphCaptures_;
       } catch (const std::exception& e) {
         // A capture this LibTorch or driver refuses: the eager calls from now on, which give the same numbers.
         captureError_ = e.what();
         graphed_.reset();
         cudaGraph = lastGraphed_ = false;
       }
+    } else if (graphList_ != pairs_.lists()) {
+      copyEdgesPadded(graphInput_, g);
+      graphInput_.cell.copy_(g.cell);  // a remade list may come with a changed cell
+      graphList_ = pairs_.lists();
     }
     if (lastGraphed_) {
       graphInput_.positions.copy_(g.positions);

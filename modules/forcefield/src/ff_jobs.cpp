@@ -51,6 +51,9 @@ void addPrecisionParam(ParamSchema& s) {
              "an atom has moved skin / 2; 0 makes a list at every call.").markAdvanced();
   s.addBool("cuda_graph", true, "On CUDA, run a PONITA model's calls on small systems (a few hundred atoms) as a replayed "
             "CUDA graph; the same numbers, without the launch overhead of hundreds of kernels.").markAdvanced();
+  s.addBool("split_tf32", true, "On CUDA in float32, a PONITA model's per-edge matrix products as three TF32 tensor-core "
+            "products of split factors: float32's accuracy, faster than plain float32 products on GPUs with TF32 "
+            "(compute capability 8.0 and up); false: plain float32 products (SGEMM).").markAdvanced();
 }
 
 std::unique_ptr<Calculator> calculatorOf(Context& ctx) {
@@ -61,6 +64,8 @@ std::unique_ptr<Calculator> calculatorOf(Context& ctx) {
   if (ctx.params().has("neighbor_skin")) calc->neighborSkin = ctx.params().getFloat("neighbor_skin");
   if (auto* ponita = dynamic_cast<PonitaCalculator*>(calc.get()); ponita && ctx.params().has("cuda_graph"))
     ponita->cudaGraph = ctx.params().getBool("cuda_graph");
+  if (auto* ponita = dynamic_cast<PonitaCalculator*>(calc.get()); ponita && ctx.params().has("split_tf32"))
+    ponita->model()->splitTf32 = ctx.params().getBool("split_tf32");
   return calc;
 }
 
@@ -474,6 +479,7 @@ class MdJob : public core::Job {
     if (const auto* ponita = dynamic_cast<const PonitaCalculator*>(&calc->inner()); ponita && core::toTorchDevice(ctx.device()).is_cuda()) {
       // Whether the steps ran as replayed CUDA graphs, and why not when a capture failed.
       ctx.run().setSummary("cuda_graph_calls", static_cast<double>(ponita->graphedCalls()));
+      ctx.run().setSummary("cuda_graph_captures", static_cast<double>(ponita->graphCaptures()));
       if (!ponita->graphCaptureError().empty())
         ctx.feedback().warn("CUDA graph capture failed, the steps ran eagerly: " + ponita->graphCaptureError());
     }

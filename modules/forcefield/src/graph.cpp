@@ -171,6 +171,41 @@ torch::Tensor edgeVectors(const GraphBatch& g, const torch::Tensor& positions, c
   return v;
 }
 
+GraphBatch padEdges(const GraphBatch& g, std::int64_t capacity) {
+  if (capacity < g.numEdges())
+    throw ForceFieldError("padEdges: capacity " + std::to_string(capacity) + " below " + std::to_string(g.numEdges()) + " edges");
+  const auto ptr = g.ptr.defined() ? g.ptr.to(torch::kCPU) : torch::Tensor();
+  if (g.numAtoms() < 2 || (ptr.defined() && ptr.numel() > 1 && ptr[1].item<std::int64_t>() < 2))
+    throw ForceFieldError("padEdges: the first structure needs two atoms at least for the padding edges");
+  GraphBatch p = g;
+  p.edgeIndex = torch::empty({2, capacity}, g.edgeIndex.options());
+  p.unitShifts = torch::empty({capacity, 3}, g.unitShifts.options());
+  p.edgeWeight = torch::empty({capacity}, g.positions.options());
+  copyEdgesPadded(p, g);
+  return p;
+}
+
+void copyEdgesPadded(GraphBatch& padded, const GraphBatch& g) {
+  const auto E = g.numEdges(), capacity = padded.numEdges();
+  if (E > capacity || !padded.edgeWeight.defined())
+    throw ForceFieldError("copyEdgesPadded: " + std::to_string(E) + " edges do not fit a padded graph of " + std::to_string(capacity));
+  padded.edgeIndex.narrow(1, 0, E).copy_(g.edgeIndex);
+  // Padding edge k: atom k -> atom k + 1 (mod the first structure's atoms), spread over the atoms: piled on one atom,
+  // they made its row of the fused edge sums hundreds of edges long, and every sum waited for it (session 25: 108 and
+  // 297 atoms at a third of their speed). On the device: the first structure's size is not read back.
+  const auto first = padded.ptr.defined() && padded.ptr.numel() > 1
+                         ? padded.ptr.narrow(0, 1, 1)
+                         : torch::full({1}, padded.numAtoms(), padded.edgeIndex.options());
+  const auto k = torch::arange(capacity - E, padded.edgeIndex.options());
+  padded.edgeIndex[0].narrow(0, E, capacity - E).copy_(torch::remainder(k, first));
+  padded.edgeIndex[1].narrow(0, E, capacity - E).copy_(torch::remainder(k + 1, first));
+  padded.unitShifts.narrow(0, 0, E).copy_(g.unitShifts);
+  padded.unitShifts.narrow(0, E, capacity - E).zero_();
+  if (g.edgeWeight.defined()) padded.edgeWeight.narrow(0, 0, E).copy_(g.edgeWeight);
+  else padded.edgeWeight.narrow(0, 0, E).fill_(1.0);
+  padded.edgeWeight.narrow(0, E, capacity - E).zero_();
+}
+
 torch::Tensor cellVolumes(const torch::Tensor& cell) { return torch::linalg_det(cell).abs(); }
 
 }  // namespace atomscope::forcefield

@@ -4,6 +4,8 @@
 #include <numbers>
 
 #include "atomscope/forcefield/error.h"
+#include "split_tf32.h"
+#include "tf32_scope.h"
 
 #ifdef ATOMSCOPE_FORCEFIELD_CUDA
 #include <ATen/cuda/CUDAContext.h>
@@ -143,6 +145,9 @@ PonitaImpl::PonitaImpl(PonitaConfig c) : config(std::move(c)) {
   lookup_ = torch::full({119}, -1, torch::kInt64);
   for (std::size_t k = 0; k < config.species.size(); ++k) lookup_[config.species[k]] = static_cast<std::int64_t>(k);
   if (config.e0.empty()) config.e0.assign(config.species.size(), 0.0);
+  if (config.e0.size() != config.species.size())
+    throw ForceFieldError("PONITA config: e0 has " + std::to_string(config.e0.size()) + " values for " +
+                          std::to_string(config.species.size()) + " species");
 }
 
 void PonitaImpl::zeroReadouts() {
@@ -245,11 +250,18 @@ torch::Tensor polynomialBackwardCuda(const torch::Tensor& inv, const torch::Tens
   return gInv;
 }
 
-// basis = gelu(h2) * fc[e] in one pass (edgecuda::basisForward): [E * O, basis] -> the same shape.
-torch::Tensor basisForwardCuda(const torch::Tensor& h2, const torch::Tensor& fc) {
-  auto basis = torch::empty_like(h2);
+// basis = gelu(h2) * fc[e] in one pass (edgecuda::basisForward): [E * O, basis] -> the same shape; split (float32):
+// [E * O, 3 * basis], each row's TF32 parts [hi | lo | hi] for a 3xTF32 product.
+torch::Tensor basisForwardCuda(const torch::Tensor& h2, const torch::Tensor& fc, bool split = false) {
   const auto E = fc.size(0), perEdge = h2.numel() / std::max<std::int64_t>(1, E);
   const auto stream = at::cuda::getCurrentCUDAStream().stream();
+  if (split) {
+    auto basis = torch::empty({h2.size(0), 3 * h2.size(1)}, h2.options());
+    edgecuda::basisForward<float>(h2.data_ptr<float>(), fc.data_ptr<float>(), E, perEdge, basis.data_ptr<float>(), stream,
+                                  static_cast<int>(h2.size(1)));
+    return basis;
+  }
+  auto basis = torch::empty_like(h2);
   AT_DISPATCH_FLOATING_TYPES(h2.scalar_type(), "basisForwardCuda", [&] {
     edgecuda::basisForward<scalar_t>(h2.data_ptr<scalar_t>(), fc.data_ptr<scalar_t>(), E, perEdge,
                                      basis.data_ptr<scalar_t>(), stream);
@@ -321,21 +333,34 @@ std::pair<torch::Tensor, torch::Tensor> PonitaImpl::basisPreActivations(const Ba
   // Into the kept tensors when given: no copy of [E * O, hidden + basis] afterwards.
   auto h1 = h1Out.defined() ? torch::addmm_out(h1Out, first->bias, poly, w1.t()) : torch::addmm(first->bias, poly, w1.t());
   const auto a1 = torch::gelu(h1);
-  auto h2 = h2Out.defined() ? torch::addmm_out(h2Out, second->bias, a1, second->weight.t())
-                            : torch::addmm(second->bias, a1, second->weight.t());
+  auto h2 = edgeProduct(a1, second->weight.t(), second->bias, h2Out);
   return {h1, h2};  // [E * O, hidden], [E * O, basis]
 }
 
 torch::Tensor PonitaImpl::inferenceBasis(const torch::Tensor& r, const torch::Tensor& edgeWeight, torch::Tensor h1Out,
-                                         torch::Tensor h2Out) const {
+                                         torch::Tensor h2Out, bool split) const {
   torch::NoGradGuard ng;
   const auto in = basisInputsOf(r, edgeWeight);
   const auto [h1, h2] = basisPreActivations(in, h1Out, h2Out);
   const auto E = in.inv.size(0), O = in.inv.size(1);
 #ifdef ATOMSCOPE_FORCEFIELD_CUDA
+  if (split && fusedKernels && h2.is_cuda() && h2.scalar_type() == torch::kFloat32)
+    return basisForwardCuda(h2.contiguous(), in.fc.contiguous(), true);
   if (fusedKernels && h2.is_cuda()) return basisForwardCuda(h2.contiguous(), in.fc.contiguous()).view({E, O, -1});
 #endif
+  if (split) throw ForceFieldError("PONITA: the split kernel basis needs this build's CUDA kernels and float32");
   return torch::gelu(h2).view({E, O, -1}) * in.fc.view({-1, 1, 1});
+}
+
+torch::Tensor PonitaImpl::edgeProduct(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& bias,
+                                      torch::Tensor out) const {
+  if (!out.defined()) out = torch::empty({a.size(0), b.size(1)}, a.options());
+  if (splitThisCall_ && splitTf32Pays(a)) {
+    mmSplitTf32Out(out, a, splitTf32Weights(b), bias);
+    return out;
+  }
+  if (bias.defined()) return torch::addmm_out(out, bias, a, b);
+  return torch::mm_out(out, a, b);
 }
 
 torch::Tensor PonitaImpl::kernelBasisGradient(const torch::Tensor& r, const torch::Tensor& edgeWeight,
@@ -366,7 +391,7 @@ torch::Tensor PonitaImpl::kernelBasisGradient(const torch::Tensor& r, const torc
     gFc = torch::bmm(gB.view({E, 1, O * B}), torch::gelu(h2).view({E, O * B, 1})).view({E});
     gH2 = torch::gelu_backward(gB * in.fc.repeat_interleave(O).unsqueeze(1), h2);
   }
-  const auto gH1 = torch::gelu_backward(torch::mm(gH2, second->weight), h1);  // [E * O, hidden]
+  const auto gH1 = torch::gelu_backward(edgeProduct(gH2, second->weight), h1);  // [E * O, hidden]
   const auto gPoly = torch::mm(gH1, w1).view({E, O, w1.size(1)});              // padding columns unused
   // Through the polynomial features to the invariants: term m = term m-1 (x) x.
   torch::Tensor gInv;
@@ -576,8 +601,9 @@ struct EdgePass {
     return makeBasis(a, b);
   }
   // The basis of edges [a, b), filling the kept pre-activations' rows when they are kept.
-  torch::Tensor makeBasis(std::int64_t a, std::int64_t b) const {
-    return model->inferenceBasis(r.slice(0, a, b), weightsOf(a, b), keptRows(keptH1, a, b), keptRows(keptH2, a, b));
+  torch::Tensor makeBasis(std::int64_t a, std::int64_t b, bool split = false) const {
+    return model->inferenceBasis(r.slice(0, a, b), weightsOf(a, b), keptRows(keptH1, a, b), keptRows(keptH2, a, b),
+                                 split);
   }
   torch::Tensor weightsOf(std::int64_t a, std::int64_t b) const {  // edges [a, b)'s weights, or undefined
     return edgeWeight.defined() ? edgeWeight.slice(0, a, b) : torch::Tensor();
@@ -589,7 +615,8 @@ struct EdgePass {
   }
   torch::Tensor kernel(int l, std::int64_t a, std::int64_t b) const {  // [b - a, O, C]
     if (keptKernels.defined()) return keptKernels.slice(0, a, b).narrow(2, l * C, C);
-    return torch::matmul(basis(a, b), weights[l].t());
+    const auto B = basis(a, b);
+    return model->edgeProduct(B.reshape({-1, B.size(2)}), weights[l].t()).view({b - a, B.size(1), C});
   }
 };
 
@@ -606,15 +633,15 @@ void fusedSumOf(const EdgePass& p, const torch::Tensor& in, int layer, bool tran
 
 template <class T>
 void fusedProductsOf(const EdgePass& p, const std::vector<torch::Tensor>& gy, const std::vector<torch::Tensor>& x,
-                     std::int64_t a, std::int64_t b, torch::Tensor& G) {
+                     std::int64_t a, std::int64_t b, torch::Tensor& G, bool split) {
   std::vector<const T*> g, v;
   for (std::size_t l = 0; l < gy.size(); ++l) {
     g.push_back(gy[l].data_ptr<T>());
     v.push_back(x[l].data_ptr<T>());
   }
   edgecuda::edgeProducts<T>(g.data(), v.data(), static_cast<int>(gy.size()), p.iIdx.data_ptr<std::int64_t>(),
-                            p.jIdx.data_ptr<std::int64_t>(), a, b - a, static_cast<int>(G.size(1)), static_cast<int>(p.C),
-                            G.data_ptr<T>(), at::cuda::getCurrentCUDAStream().stream());
+                            p.jIdx.data_ptr<std::int64_t>(), a, b - a, static_cast<int>(p.keptKernels.size(1)),
+                            static_cast<int>(p.C), G.data_ptr<T>(), at::cuda::getCurrentCUDAStream().stream(), split);
 }
 #endif
 
@@ -632,14 +659,15 @@ torch::Tensor fusedSum(const EdgePass& p, const torch::Tensor& in, int layer, bo
   return out;
 }
 
-// Pass 2's products for edges [a, b) into G [b - a, O, L * C] with the fused CUDA kernel.
+// Pass 2's products for edges [a, b) into G [b - a, O, L * C] with the fused CUDA kernel; split (float32): G is
+// [(b - a) * O, 2 * L * C], each row's TF32 parts [hi | lo].
 void fusedProducts(const EdgePass& p, const std::vector<torch::Tensor>& gy, const std::vector<torch::Tensor>& x,
-                   std::int64_t a, std::int64_t b, torch::Tensor& G) {
+                   std::int64_t a, std::int64_t b, torch::Tensor& G, bool split = false) {
 #ifdef ATOMSCOPE_FORCEFIELD_CUDA
-  if (G.scalar_type() == torch::kFloat64) fusedProductsOf<double>(p, gy, x, a, b, G);
-  else fusedProductsOf<float>(p, gy, x, a, b, G);
+  if (G.scalar_type() == torch::kFloat64) fusedProductsOf<double>(p, gy, x, a, b, G, split);
+  else fusedProductsOf<float>(p, gy, x, a, b, G, split);
 #else
-  (void)p, (void)gy, (void)x, (void)a, (void)b, (void)G;
+  (void)p, (void)gy, (void)x, (void)a, (void)b, (void)G, (void)split;
   throw ForceFieldError("PONITA: this build has no fused CUDA edge kernels");
 #endif
 }
@@ -681,6 +709,11 @@ struct EdgeSum : torch::autograd::Function<EdgeSum> {
 }  // namespace
 
 EnergyOutput PonitaImpl::computeInference(const GraphBatch& g, bool forces, bool stress) {
+  struct SplitReset {  // edgeProduct splits only inside a call that chose to (an exception included)
+    bool& flag;
+    ~SplitReset() { flag = false; }
+  } splitReset{splitThisCall_};
+  splitThisCall_ = false;
   const auto options = g.positions.options();
   const auto O = config.numOrientations();
   const std::int64_t L = config.layers, C = config.hidden;
@@ -691,6 +724,7 @@ EnergyOutput PonitaImpl::computeInference(const GraphBatch& g, bool forces, bool
   p.jIdx = g.edgeIndex[1];
   p.gradients.resize(static_cast<std::size_t>(L));
   torch::Tensor stacked;  // [L * C, basis]: every layer's kernel weights, K_all = B stacked^T
+  bool split = false;     // the per-edge products as 3xTF32 (split_tf32.h)
   {
     torch::NoGradGuard ng;
     p.r = edgeVectors(g, g.positions, g.cell);
@@ -708,6 +742,11 @@ EnergyOutput PonitaImpl::computeInference(const GraphBatch& g, bool forces, bool
     p.fused = fusedKernels && hasFusedKernels() && keepKernels && p.r.is_cuda() && E > 0 && L <= edgecuda::kMaxLayers &&
               (p.r.scalar_type() == torch::kFloat32 || p.r.scalar_type() == torch::kFloat64);
     lastFused_ = p.fused;
+    // Only with the kernels kept (the fused path): remade a chunk and a layer at a time (100,000 atoms), the split's
+    // extra passes over the basis cost more than its products save (35,183 against 37,600 atom-steps/s, session 25).
+    split = p.fused && splitTf32 && splitTf32Pays(p.r);
+    lastSplit_ = split;
+    splitThisCall_ = split;
     if (p.fused) {
       // Edges in order of their first atom, so that each atom's edges are one run; and the order by the second.
       const auto byFirst = std::get<1>(torch::sort(p.iIdx, /*stable=*/true, 0, false));
@@ -722,10 +761,18 @@ EnergyOutput PonitaImpl::computeInference(const GraphBatch& g, bool forces, bool
     }
     if (keepKernels) {
       p.keptKernels = torch::empty({E, O, L * C}, options);
+      // With the fused kernels the basis comes already split for the 3xTF32 product (no pass over it to split it).
+      const auto stackedT3 = split && p.fused ? splitTf32Weights(stacked.t()) : torch::Tensor();
       for (std::int64_t a = 0; a < E; a += p.chunk) {
         const auto b = std::min(a + p.chunk, E);
         auto out = p.keptKernels.slice(0, a, b).view({-1, L * C});
-        torch::mm_out(out, p.makeBasis(a, b).reshape({-1, static_cast<std::int64_t>(config.basis)}), stacked.t());
+        if (stackedT3.defined()) {
+          const auto basis3 = p.makeBasis(a, b, true);  // its MLP's own products outside the TF32 scope: split too
+          const Tf32Scope tensorCores(true);
+          torch::mm_out(out, basis3, stackedT3);
+        } else {
+          edgeProduct(p.makeBasis(a, b).reshape({-1, static_cast<std::int64_t>(config.basis)}), stacked.t(), {}, out);
+        }
       }
     } else if (E * O * config.basis <= keepEdgeElements) {
       auto kept = torch::empty({E, O, static_cast<std::int64_t>(config.basis)}, options);
@@ -762,8 +809,29 @@ EnergyOutput PonitaImpl::computeInference(const GraphBatch& g, bool forces, bool
     gy.push_back(p.gradients[l].defined() ? p.gradients[l].contiguous() : torch::zeros_like(inputs[l]));
     inputs[l] = inputs[l].contiguous();
   }
+  // Split and fused: the edge products come as their TF32 parts [hi | lo]; gBasis = [hi | lo] [S_hi; S_hi] + hi S_lo
+  // (two products, not three: hi is not written twice), S = stacked.
+  torch::Tensor stackedHiHi, stackedLo;
+  if (split && p.fused) {
+    const auto [hi, lo] = tf32Parts(stacked);
+    stackedHiHi = torch::cat({hi, hi}, 0);
+    stackedLo = lo;
+  }
   for (std::int64_t a = 0; a < E; a += p.chunk) {
     const auto b = std::min(a + p.chunk, E);
+    if (stackedHiHi.defined()) {
+      auto G2 = torch::empty({(b - a) * O, 2 * L * C}, options);
+      fusedProducts(p, gy, inputs, a, b, G2, true);
+      auto gBasis = torch::empty({(b - a) * O, stacked.size(1)}, options);
+      {
+        const Tf32Scope tensorCores(true);
+        torch::mm_out(gBasis, G2, stackedHiHi);
+        gBasis.addmm_(G2.narrow(1, 0, L * C), stackedLo);
+      }
+      edgeGrad.slice(0, a, b).copy_(kernelBasisGradient(p.r.slice(0, a, b), p.weightsOf(a, b), gBasis.view({b - a, O, -1}),
+                                                         p.keptRows(p.keptH1, a, b), p.keptRows(p.keptH2, a, b)));
+      continue;
+    }
     auto G = torch::empty({b - a, O, L * C}, options);
     if (p.fused) {
       fusedProducts(p, gy, inputs, a, b, G);
@@ -774,7 +842,7 @@ EnergyOutput PonitaImpl::computeInference(const GraphBatch& g, bool forces, bool
         torch::mul_out(part, gy[l].index_select(0, ic), inputs[l].index_select(0, jc));
       }
     }
-    const auto gBasis = torch::matmul(G, stacked);  // [b - a, O, basis]
+    const auto gBasis = edgeProduct(G.view({-1, L * C}), stacked).view({b - a, O, -1});  // [b - a, O, basis]
     edgeGrad.slice(0, a, b).copy_(kernelBasisGradient(p.r.slice(0, a, b), p.weightsOf(a, b), gBasis,
                                                        p.keptRows(p.keptH1, a, b), p.keptRows(p.keptH2, a, b)));
   }

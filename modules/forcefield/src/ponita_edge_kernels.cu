@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 namespace atomscope::forcefield::edgecuda {
 
@@ -45,21 +46,31 @@ struct LayerPointers {
 
 // One block per edge; its threads stride over the channels of each (orientation, layer), so that no index is
 // divided in the loop (a flat loop over O * layers * C took two integer divisions a value).
-template <class T>
+// Split (float only): each (edge, orientation) row as [hi | lo] of 2 * LC values (tf32Split), for the 3xTF32 product.
+template <class T, bool Split>
 __global__ void edgeProductsKernel(LayerPointers<T> p, int layers, const std::int64_t* __restrict__ iIdx,
                                    const std::int64_t* __restrict__ jIdx, std::int64_t first, int O, int C,
                                    T* __restrict__ G) {
   const std::int64_t e = first + blockIdx.x;
   const std::int64_t i = iIdx[e], j = jIdx[e];
   const std::int64_t nodeWidth = static_cast<std::int64_t>(O) * C;
-  const int LC = layers * C;
-  T* row = G + static_cast<std::int64_t>(blockIdx.x) * O * LC;
+  const int LC = layers * C, rowWidth = Split ? 2 * LC : LC;
+  T* row = G + static_cast<std::int64_t>(blockIdx.x) * O * rowWidth;
   for (int o = 0; o < O; ++o)
     for (int l = 0; l < layers; ++l) {
       const T* __restrict__ gy = p.gy[l] + i * nodeWidth + o * C;
       const T* __restrict__ x = p.x[l] + j * nodeWidth + o * C;
-      T* __restrict__ dst = row + o * LC + l * C;
-      for (int c = threadIdx.x; c < C; c += blockDim.x) dst[c] = gy[c] * x[c];
+      T* __restrict__ dst = row + o * rowWidth + l * C;
+      if constexpr (Split) {
+        for (int c = threadIdx.x; c < C; c += blockDim.x) {
+          float hi, lo;
+          tf32Split(gy[c] * x[c], hi, lo);
+          dst[c] = hi;
+          dst[LC + c] = lo;
+        }
+      } else {
+        for (int c = threadIdx.x; c < C; c += blockDim.x) dst[c] = gy[c] * x[c];
+      }
     }
 }
 
@@ -128,8 +139,9 @@ __global__ void polynomialBackwardKernel(const T* __restrict__ x, const T* __res
 
 // One block per edge: basis = gelu(h2) * fc[e] over the edge's perEdge values, GELU as ATen's exact (erf) one
 // computes it. ATen takes two passes over [E * O, basis] (GELU, then the broadcast product, which it runs unvectorised).
-template <class T>
-__global__ void basisForwardKernel(const T* __restrict__ h2, const T* __restrict__ fc, std::int64_t perEdge,
+// Split (float only): each row of `width` values as [hi | lo | hi] (tf32Split), for the 3xTF32 product.
+template <class T, bool Split>
+__global__ void basisForwardKernel(const T* __restrict__ h2, const T* __restrict__ fc, std::int64_t perEdge, int width,
                                    T* __restrict__ basis) {
   const std::int64_t base = blockIdx.x * perEdge;
   const T f = fc[blockIdx.x];
@@ -137,7 +149,33 @@ __global__ void basisForwardKernel(const T* __restrict__ h2, const T* __restrict
   for (std::int64_t i = threadIdx.x; i < perEdge; i += blockDim.x) {
     const T x = h2[base + i];
     const T gelu = x * static_cast<T>(0.5) * (static_cast<T>(1) + erf(x * sqrtHalf));
-    basis[base + i] = gelu * f;
+    if constexpr (Split) {
+      const std::int64_t q = i / width, c = i - q * width;
+      float hi, lo;
+      tf32Split(gelu * f, hi, lo);
+      T* row = basis + (base + q * width) * 3;  // this edge's row q of 3 * width values
+      row[c] = hi;
+      row[width + c] = lo;
+      row[2 * width + c] = hi;
+    } else {
+      basis[base + i] = gelu * f;
+    }
+  }
+}
+
+// One thread per element of a: its hi and lo into the row's three blocks.
+__global__ void splitTf32RowsKernel(const float* __restrict__ a, std::int64_t rows, std::int64_t K, std::int64_t lda,
+                                    float* __restrict__ out) {
+  const std::int64_t n = rows * K;
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    const std::int64_t r = i / K, c = i - r * K;
+    float hi, lo;
+    tf32Split(a[r * lda + c], hi, lo);
+    float* row = out + r * 3 * K;
+    row[c] = hi;
+    row[K + c] = lo;
+    row[2 * K + c] = hi;
   }
 }
 
@@ -167,9 +205,20 @@ void polynomialBackward(const T* x, const T* gPoly, std::int64_t rows, int k, in
 }
 
 template <class T>
-void basisForward(const T* h2, const T* fc, std::int64_t edges, std::int64_t perEdge, T* basis, void* stream) {
+void basisForward(const T* h2, const T* fc, std::int64_t edges, std::int64_t perEdge, T* basis, void* stream,
+                  int splitWidth) {
   if (edges <= 0) return;
-  basisForwardKernel<T><<<static_cast<unsigned>(edges), 256, 0, static_cast<cudaStream_t>(stream)>>>(h2, fc, perEdge, basis);
+  const auto s = static_cast<cudaStream_t>(stream);
+  if (splitWidth > 0) {
+    if constexpr (std::is_same_v<T, float>) {
+      if (perEdge % splitWidth != 0) throw std::runtime_error("PONITA edge kernel: basis rows do not divide the edge");
+      basisForwardKernel<T, true><<<static_cast<unsigned>(edges), 256, 0, s>>>(h2, fc, perEdge, splitWidth, basis);
+    } else {
+      throw std::runtime_error("PONITA edge kernel: the TF32 split is for float32 only");
+    }
+  } else {
+    basisForwardKernel<T, false><<<static_cast<unsigned>(edges), 256, 0, s>>>(h2, fc, perEdge, 0, basis);
+  }
   check("basisForward");
 }
 
@@ -194,7 +243,7 @@ void segmentSum(const T* feat, const T* kern, std::int64_t kernEdge, std::int64_
 
 template <class T>
 void edgeProducts(const T* const* gy, const T* const* x, int layers, const std::int64_t* iIdx, const std::int64_t* jIdx,
-                  std::int64_t first, std::int64_t count, int O, int C, T* G, void* stream) {
+                  std::int64_t first, std::int64_t count, int O, int C, T* G, void* stream, bool split) {
   if (count <= 0) return;
   if (layers < 1 || layers > kMaxLayers) throw std::runtime_error("PONITA edge kernel: unsupported number of layers");
   LayerPointers<T> p{};
@@ -202,8 +251,15 @@ void edgeProducts(const T* const* gy, const T* const* x, int layers, const std::
     p.gy[l] = gy[l];
     p.x[l] = x[l];
   }
-  edgeProductsKernel<T><<<static_cast<unsigned>(count), threadsFor(C), 0, static_cast<cudaStream_t>(stream)>>>(
-      p, layers, iIdx, jIdx, first, O, C, G);
+  const auto s = static_cast<cudaStream_t>(stream);
+  if (split) {
+    if constexpr (std::is_same_v<T, float>)
+      edgeProductsKernel<T, true><<<static_cast<unsigned>(count), threadsFor(C), 0, s>>>(p, layers, iIdx, jIdx, first, O, C, G);
+    else
+      throw std::runtime_error("PONITA edge kernel: the TF32 split is for float32 only");
+  } else {
+    edgeProductsKernel<T, false><<<static_cast<unsigned>(count), threadsFor(C), 0, s>>>(p, layers, iIdx, jIdx, first, O, C, G);
+  }
   check("edgeProducts");
 }
 
@@ -223,6 +279,14 @@ void sphereMix(const T* in, const T* kern, std::int64_t kq, std::int64_t ks, con
   check("sphereMix");
 }
 
+void splitTf32Rows(const float* a, std::int64_t rows, std::int64_t K, std::int64_t lda, float* out, void* stream) {
+  const std::int64_t n = rows * K;
+  if (n == 0) return;
+  const unsigned blocks = static_cast<unsigned>(std::min<std::int64_t>((n + 255) / 256, 65536));
+  splitTf32RowsKernel<<<blocks, 256, 0, static_cast<cudaStream_t>(stream)>>>(a, rows, K, lda, out);
+  check("splitTf32Rows");
+}
+
 template void sphereMix<float>(const float*, const float*, std::int64_t, std::int64_t, const float*, float*,
                                std::int64_t, int, int, int, void*);
 template void sphereMix<double>(const double*, const double*, std::int64_t, std::int64_t, const double*, double*,
@@ -232,16 +296,16 @@ template void segmentSum<float>(const float*, const float*, std::int64_t, std::i
 template void segmentSum<double>(const double*, const double*, std::int64_t, std::int64_t, const std::int64_t*,
                                  const std::int64_t*, const std::int64_t*, double*, std::int64_t, int, int, void*);
 template void edgeProducts<float>(const float* const*, const float* const*, int, const std::int64_t*,
-                                  const std::int64_t*, std::int64_t, std::int64_t, int, int, float*, void*);
+                                  const std::int64_t*, std::int64_t, std::int64_t, int, int, float*, void*, bool);
 template void edgeProducts<double>(const double* const*, const double* const*, int, const std::int64_t*,
-                                   const std::int64_t*, std::int64_t, std::int64_t, int, int, double*, void*);
+                                   const std::int64_t*, std::int64_t, std::int64_t, int, int, double*, void*, bool);
 
 template void polynomial<float>(const float*, std::int64_t, int, int, int, float*, void*);
 template void polynomial<double>(const double*, std::int64_t, int, int, int, double*, void*);
 template void polynomialBackward<float>(const float*, const float*, std::int64_t, int, int, int, float*, void*);
 template void polynomialBackward<double>(const double*, const double*, std::int64_t, int, int, int, double*, void*);
-template void basisForward<float>(const float*, const float*, std::int64_t, std::int64_t, float*, void*);
-template void basisForward<double>(const double*, const double*, std::int64_t, std::int64_t, double*, void*);
+template void basisForward<float>(const float*, const float*, std::int64_t, std::int64_t, float*, void*, int);
+template void basisForward<double>(const double*, const double*, std::int64_t, std::int64_t, double*, void*, int);
 template void basisBackward<float>(const float*, const float*, const float*, std::int64_t, std::int64_t, float*, float*,
                                    void*);
 template void basisBackward<double>(const double*, const double*, const double*, std::int64_t, std::int64_t, double*,

@@ -4,6 +4,7 @@
 // do it in one, as a sum over each atom's run of edges, with no atomics. Plain pointers and no LibTorch, so nvcc
 // compiles only this file. Built where LibTorch has CUDA and a CUDA compiler is found (ATOMSCOPE_FORCEFIELD_CUDA).
 #include <cstdint>
+#include <cstring>
 
 namespace atomscope::forcefield::edgecuda {
 
@@ -26,10 +27,11 @@ void segmentSum(const T* feat, const T* kern, std::int64_t kernEdge, std::int64_
 
 // For edges e = first .. first + count - 1 and layers l < layers:
 // G[e - first, o, l * C + c] = gy[l][iIdx[e], o, c] * x[l][jIdx[e], o, c] (gy[l], x[l]: [N, O, C] contiguous).
+// split (float only): G is [count * O, 2 * L * C], each row that value's TF32 parts [hi | lo] (tf32Split, below).
 constexpr int kMaxLayers = 16;
 template <class T>
 void edgeProducts(const T* const* gy, const T* const* x, int layers, const std::int64_t* iIdx, const std::int64_t* jIdx,
-                  std::int64_t first, std::int64_t count, int O, int C, T* G, void* stream);
+                  std::int64_t first, std::int64_t count, int O, int C, T* G, void* stream, bool split = false);
 
 // The sphere convolution's product per channel: out[r, q, c] = sum over s < S of kern[q * kq + s * ks + c] * in[r, s, c]
 // (+ bias[c] when bias is given). in: [rows, S, C], out: [rows, Q, C], contiguous. Forward on [N, O, C] with the
@@ -121,8 +123,11 @@ ATOMSCOPE_EDGE_HD inline void polynomialRowGradient(const T* xr, const T* gr, in
 
 // basis = gelu(h2) * fc[e], the kernel basis MLP's last step (inference's set-up), in one pass: for edges e < edges and
 // i < perEdge (= O * basis), basis[e, i] = gelu(h2[e, i]) * fc[e]. h2, basis: [edges, perEdge] contiguous.
+// splitWidth > 0 (float only): basis is [edges * perEdge / splitWidth, 3 * splitWidth], each row of splitWidth values as
+// its TF32 parts [hi | lo | hi] (tf32Split, below), the left factor of a 3xTF32 product.
 template <class T>
-void basisForward(const T* h2, const T* fc, std::int64_t edges, std::int64_t perEdge, T* basis, void* stream);
+void basisForward(const T* h2, const T* fc, std::int64_t edges, std::int64_t perEdge, T* basis, void* stream,
+                  int splitWidth = 0);
 
 // The backward of basis = gelu(h2) * fc[e] (the kernel basis MLP's last step, inference's pass 2) in one pass: for
 // edges e < edges and i < perEdge (= O * basis), gH2[e, i] = gBasis[e, i] * fc[e] * gelu'(h2[e, i]) and
@@ -130,5 +135,35 @@ void basisForward(const T* h2, const T* fc, std::int64_t edges, std::int64_t per
 template <class T>
 void basisBackward(const T* gBasis, const T* h2, const T* fc, std::int64_t edges, std::int64_t perEdge, T* gH2, T* gFc,
                    void* stream);
+
+// Float32 products on tensor cores to float32 accuracy ("3xTF32", the FP32 emulation CUTLASS offers): a = hi + lo with
+// hi and lo each exact in TF32 (10 mantissa bits), so a b = hi_a hi_b + lo_a hi_b + hi_a lo_b + lo_a lo_b, and the
+// first three are products TF32 tensor cores do exactly, summed in float32. Left out: lo_a lo_b and lo's own rounding,
+// each ~2^-22 of |a b|, beside float32's 2^-24 per product and its sums' error. On an H200 TF32 runs at several times
+// SGEMM's rate (session 22: 110-375 against ~45 TFLOP/s on PONITA's shapes), so three TF32 products beat one SGEMM.
+
+// x rounded to the nearest TF32 value (the 13 low mantissa bits cleared, ties away from zero), kept as a float.
+ATOMSCOPE_EDGE_HD inline float tf32Round(float x) {
+#if defined(__CUDA_ARCH__)
+  return __uint_as_float((__float_as_uint(x) + 0x1000u) & 0xFFFFE000u);
+#else
+  std::uint32_t u;
+  std::memcpy(&u, &x, sizeof u);
+  u = (u + 0x1000u) & 0xFFFFE000u;
+  float r;
+  std::memcpy(&r, &u, sizeof r);
+  return r;
+#endif
+}
+
+// The TF32 parts of one float: hi = tf32Round(x), lo = tf32Round(x - hi) (x - hi is exact in float32).
+ATOMSCOPE_EDGE_HD inline void tf32Split(float x, float& hi, float& lo) {
+  hi = tf32Round(x);
+  lo = tf32Round(x - hi);
+}
+
+// a [rows, K] (row stride lda) into out [rows, 3K] contiguous: [hi | lo | hi] per row, the left factor of the 3xTF32
+// product against the right factor [hi; hi; lo] (three row blocks of K).
+void splitTf32Rows(const float* a, std::int64_t rows, std::int64_t K, std::int64_t lda, float* out, void* stream);
 
 }  // namespace atomscope::forcefield::edgecuda

@@ -41,6 +41,14 @@ GraphBatch makeGraphBatch(const std::vector<const chem::Structure*>& structures,
                           torch::Dtype dtype = torch::kFloat64);
 GraphBatch makeGraphBatch(const chem::Structure& structure, double cutoff, torch::Dtype dtype = torch::kFloat64);
 
+// g with its edges padded to `capacity`: extra edge k goes from atom k to atom k + 1 of the first structure (mod its
+// size) with weight 0 (the model multiplies each edge's kernel by its weight, so they add nothing, and two distinct
+// atoms give a nonzero edge vector, so a finite gradient), the real ones keep their weights (1 when g has none). Fixed shapes for a captured computation while the neighbour list
+// changes under it. Throws ForceFieldError for fewer than 2 atoms in the first structure or capacity < g's edges.
+GraphBatch padEdges(const GraphBatch& g, std::int64_t capacity);
+// Writes g's edges into padded's edge tensors in place (padEdges' layout; the same atoms, at most its capacity).
+void copyEdgesPadded(GraphBatch& padded, const GraphBatch& g);
+
 // Neighbour lists reused from call to call, as molecular dynamics and optimisers need them: pairs
 // closer than cutoff + skin are listed once (chem::neighborList, on the host) and kept on the device;
 // each call keeps those now closer than the cutoff, on the device. The list is made again only when

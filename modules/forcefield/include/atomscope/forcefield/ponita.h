@@ -132,8 +132,15 @@ class PonitaImpl : public torch::nn::Module {
   // atomics) when this build has them (LibTorch with CUDA and a CUDA compiler), and kernelBasisGradient's
   // elementwise backward is one fused kernel; false: ATen's ops. Same numbers.
   bool fusedKernels = true;
+  // Inference's per-edge float32 products (the basis MLP's second layer, the layers' kernels, pass 2's products and
+  // their transposes) on a GPU with TF32 tensor cores as three TF32 products of split factors ("3xTF32",
+  // split_tf32.h): float32's accuracy at a higher rate than SGEMM. Only with the kernels kept (the fused kernels
+  // write the split factors); off when the calculator's tf32 option is on (then plain TF32) and on the host.
+  // false: one SGEMM each.
+  bool splitTf32 = true;
   static bool hasFusedKernels();
   bool lastInferenceFused() const { return lastFused_; }  // whether computeInference's last call used them
+  bool lastInferenceSplit() const { return lastSplit_; }  // whether its last call ran 3xTF32 products
 
   // Kernel basis of edge vectors r [E, 3] (polynomial features of the invariants through the basis MLP,
   // times the smooth cutoff and the optional edge weights [E]): [E, O, basis].
@@ -148,8 +155,15 @@ class PonitaImpl : public torch::nn::Module {
                                     const torch::Tensor& keptH1 = {}, const torch::Tensor& keptH2 = {});
   // kernelBasisOf's numbers without autograd (inference), the MLP's biases in its products; its pre-activations are
   // written into h1Out and h2Out when those are given (contiguous views of kept tensors, for kernelBasisGradient).
+  // split (float32 on CUDA with the fused kernels): the basis as [E * O, 3 * basis], each row's TF32 parts
+  // [hi | lo | hi], the left factor of a 3xTF32 product.
   torch::Tensor inferenceBasis(const torch::Tensor& r, const torch::Tensor& edgeWeight, torch::Tensor h1Out = {},
-                               torch::Tensor h2Out = {}) const;
+                               torch::Tensor h2Out = {}, bool split = false) const;
+  // a [R, K] b [K, N] (+ bias [N] when defined), into out when it is given (contiguous [R, N]): inference's per-edge
+  // products, as 3xTF32 inside a computeInference call that chose it (splitTf32, kernels kept, it pays), else one
+  // plain product.
+  torch::Tensor edgeProduct(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& bias = {},
+                            torch::Tensor out = {}) const;
 
  private:
   // The network on the atoms' features: edgeSum(l, x) gives layer l's sum over edges of x_j * K_l(e). leaf: the
@@ -189,6 +203,8 @@ class PonitaImpl : public torch::nn::Module {
   mutable torch::Tensor gridCache_, e0Cache_;
   mutable std::vector<double> e0CachedFrom_;
   bool lastFused_ = false;
+  bool lastSplit_ = false;
+  mutable bool splitThisCall_ = false;  // computeInference chose 3xTF32 for this call: edgeProduct splits
   bool calibrating_ = false;     // atomEnergies rescales the kernels as it goes (calibrateKernels)
 };
 TORCH_MODULE(Ponita);
