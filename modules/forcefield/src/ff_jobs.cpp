@@ -47,7 +47,7 @@ void addModelParam(ParamSchema& s) {
 void addPrecisionParam(ParamSchema& s) {
   s.addBool("tf32", false, "On CUDA, matrix products in TF32 (tensor cores): several times faster on large systems; "
             "energies and forces move by about 1e-3 relative.").markAdvanced();
-  s.addFloat("neighbor_skin", 1.0, 0.0, 10.0, "Neighbour lists hold pairs within cutoff + skin (A) and are reused until "
+  s.addFloat("neighbor_skin", 0.5, 0.0, 10.0, "Neighbour lists hold pairs within cutoff + skin (A) and are reused until "
              "an atom has moved skin / 2; 0 makes a list at every call.").markAdvanced();
   s.addBool("cuda_graph", true, "On CUDA, run a PONITA model's calls on small systems (a few hundred atoms) as a replayed "
             "CUDA graph; the same numbers, without the launch overhead of hundreds of kernels.").markAdvanced();
