@@ -185,7 +185,9 @@ QWidget* ForceFieldPanel::buildRunTab() {
   tf32_ = new QCheckBox(tr("TF32 matrix products"), modelBox);
   tf32_->setObjectName(QStringLiteral("ffTf32"));
   tf32_->setToolTip(tr("On a CUDA GPU, run the model's matrix products in TF32 (tensor cores): several times faster "
-                       "for large systems; energies and forces move by about 1e-3 relative. No effect on the CPU or xtb."));
+                       "for large systems; energies and forces move by about 1e-3 relative. Off, a PONITA model's "
+                       "per-edge products still use the tensor cores, as three TF32 products of split factors with "
+                       "float32's accuracy. No effect on the CPU or xtb."));
   mf->addRow(QString(), tf32_);
   v->addWidget(modelBox);
 
