@@ -762,7 +762,7 @@ EnergyOutput PonitaImpl::computeInference(const GraphBatch& g, bool forces, bool
     if (keepKernels) {
       p.keptKernels = torch::empty({E, O, L * C}, options);
       // With the fused kernels the basis comes already split for the 3xTF32 product (no pass over it to split it).
-      const auto stackedT3 = split && p.fused ? splitTf32Weights(stacked.t()) : torch::Tensor();
+      const auto stackedT3 = split ? splitTf32Weights(stacked.t()) : torch::Tensor();
       for (std::int64_t a = 0; a < E; a += p.chunk) {
         const auto b = std::min(a + p.chunk, E);
         auto out = p.keptKernels.slice(0, a, b).view({-1, L * C});
@@ -809,41 +809,38 @@ EnergyOutput PonitaImpl::computeInference(const GraphBatch& g, bool forces, bool
     gy.push_back(p.gradients[l].defined() ? p.gradients[l].contiguous() : torch::zeros_like(inputs[l]));
     inputs[l] = inputs[l].contiguous();
   }
-  // Split and fused: the edge products come as their TF32 parts [hi | lo]; gBasis = [hi | lo] [S_hi; S_hi] + hi S_lo
+  // Split (fused only): the edge products come as their TF32 parts [hi | lo]; gBasis = [hi | lo] [S_hi; S_hi] + hi S_lo
   // (two products, not three: hi is not written twice), S = stacked.
   torch::Tensor stackedHiHi, stackedLo;
-  if (split && p.fused) {
+  if (split) {
     const auto [hi, lo] = tf32Parts(stacked);
     stackedHiHi = torch::cat({hi, hi}, 0);
     stackedLo = lo;
   }
   for (std::int64_t a = 0; a < E; a += p.chunk) {
     const auto b = std::min(a + p.chunk, E);
-    if (stackedHiHi.defined()) {
+    torch::Tensor gBasis;  // [b - a, O, basis]
+    if (split) {
       auto G2 = torch::empty({(b - a) * O, 2 * L * C}, options);
       fusedProducts(p, gy, inputs, a, b, G2, true);
-      auto gBasis = torch::empty({(b - a) * O, stacked.size(1)}, options);
-      {
-        const Tf32Scope tensorCores(true);
-        torch::mm_out(gBasis, G2, stackedHiHi);
-        gBasis.addmm_(G2.narrow(1, 0, L * C), stackedLo);
-      }
-      edgeGrad.slice(0, a, b).copy_(kernelBasisGradient(p.r.slice(0, a, b), p.weightsOf(a, b), gBasis.view({b - a, O, -1}),
-                                                         p.keptRows(p.keptH1, a, b), p.keptRows(p.keptH2, a, b)));
-      continue;
-    }
-    auto G = torch::empty({b - a, O, L * C}, options);
-    if (p.fused) {
-      fusedProducts(p, gy, inputs, a, b, G);
+      gBasis = torch::empty({(b - a) * O, stacked.size(1)}, options);
+      const Tf32Scope tensorCores(true);
+      torch::mm_out(gBasis, G2, stackedHiHi);
+      gBasis.addmm_(G2.narrow(1, 0, L * C), stackedLo);
     } else {
-      const auto ic = p.iIdx.slice(0, a, b), jc = p.jIdx.slice(0, a, b);
-      for (int l = 0; l < L; ++l) {
-        auto part = G.narrow(2, l * C, C);
-        torch::mul_out(part, gy[l].index_select(0, ic), inputs[l].index_select(0, jc));
+      auto G = torch::empty({b - a, O, L * C}, options);
+      if (p.fused) {
+        fusedProducts(p, gy, inputs, a, b, G);
+      } else {
+        const auto ic = p.iIdx.slice(0, a, b), jc = p.jIdx.slice(0, a, b);
+        for (int l = 0; l < L; ++l) {
+          auto part = G.narrow(2, l * C, C);
+          torch::mul_out(part, gy[l].index_select(0, ic), inputs[l].index_select(0, jc));
+        }
       }
+      gBasis = edgeProduct(G.view({-1, L * C}), stacked);
     }
-    const auto gBasis = edgeProduct(G.view({-1, L * C}), stacked).view({b - a, O, -1});  // [b - a, O, basis]
-    edgeGrad.slice(0, a, b).copy_(kernelBasisGradient(p.r.slice(0, a, b), p.weightsOf(a, b), gBasis,
+    edgeGrad.slice(0, a, b).copy_(kernelBasisGradient(p.r.slice(0, a, b), p.weightsOf(a, b), gBasis.view({b - a, O, -1}),
                                                        p.keptRows(p.keptH1, a, b), p.keptRows(p.keptH2, a, b)));
   }
   // r_e = x_j - x_i + image offset: forces = -d energy / d x.
